@@ -1,0 +1,61 @@
+"""Self-describing checkpoints: architecture, config, weights, classes and the data contract
+(fs, leads, samples) travel together, so every later step can refuse a mismatch clearly."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ecg_edge.atomic import atomic_path
+from ecg_edge.errors import EcgEdgeError
+from ecg_edge.models.registry import build_model
+
+CHECKPOINT_VERSION = 1
+
+
+@dataclass
+class Checkpoint:
+    arch: str
+    config: dict[str, Any]
+    state_dict: dict[str, torch.Tensor]
+    classes: list[str]
+    data: dict[str, Any]  # {"task", "fs", "leads", "n_samples", "dataset_dir", "preprocessing"}
+    metrics: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)  # trainer state, compression plan, ...
+
+    def model(self) -> nn.Module:
+        m = build_model(self.arch, self.config)
+        missing, unexpected = m.load_state_dict(self.state_dict, strict=False)
+        if missing or unexpected:
+            raise EcgEdgeError(
+                f"checkpoint weights do not fit a {self.arch} with this config: "
+                f"missing {list(missing)[:5]}, unexpected {list(unexpected)[:5]}")
+        m.eval()
+        return m
+
+
+def save_checkpoint(path: str | Path, ckpt: Checkpoint) -> None:
+    payload = {"version": CHECKPOINT_VERSION, **ckpt.__dict__}
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+
+
+def load_checkpoint(path: str | Path) -> Checkpoint:
+    path = Path(path)
+    if not path.is_file():
+        raise EcgEdgeError(f"{path}: checkpoint not found")
+    try:
+        raw = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for a bad file
+        raise EcgEdgeError(f"{path}: not a readable ecg-edge checkpoint ({type(exc).__name__}: {exc})") from exc
+    if not isinstance(raw, dict) or raw.get("version") != CHECKPOINT_VERSION:
+        raise EcgEdgeError(f"{path}: not an ecg-edge checkpoint (field 'version' missing or not {CHECKPOINT_VERSION})")
+    try:
+        return Checkpoint(**{k: raw[k] for k in ("arch", "config", "state_dict", "classes", "data")},
+                          metrics=raw.get("metrics", {}), extra=raw.get("extra", {}))
+    except KeyError as exc:
+        raise EcgEdgeError(f"{path}: checkpoint lacks field {exc.args[0]!r}") from exc

@@ -1,0 +1,1 @@
+"""Layer-wise adaptive compression (the paper's LAQ and LAP) and its baselines."""

@@ -1,0 +1,112 @@
+"""The prepared-dataset cache: the contract between the data layer and everything after it.
+
+A prepared dataset is a folder holding
+  manifest.json                  (PreparedManifest below, plus free-form provenance)
+  X_train.npy / X_val.npy / X_test.npy   float32 (N, leads, samples), preprocessed, in mV units
+                                 after normalisation
+  y_train.npy / y_val.npy / y_test.npy   int64 (N,), indices into manifest["classes"]
+  groups_{split}.npy             str (N,) patient/record id of each window (split audits)
+It is written once (atomically, as a whole folder) and loaded with memory mapping.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ecg_edge.errors import DataError
+
+SPLITS = ("train", "val", "test")
+MANIFEST = "manifest.json"
+
+
+@dataclass
+class PreparedManifest:
+    task: str
+    classes: list[str]
+    fs: float
+    n_samples: int
+    leads: list[str]
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)  # split -> class -> n
+    skipped: dict[str, int] = field(default_factory=dict)  # reason -> n records
+    source: str = ""
+    provenance: dict[str, Any] = field(default_factory=dict)
+    format_version: int = 1
+
+    @property
+    def n_leads(self) -> int:
+        return len(self.leads)
+
+
+@dataclass
+class PreparedDataset:
+    root: Path
+    manifest: PreparedManifest
+
+    @property
+    def classes(self) -> list[str]:
+        return self.manifest.classes
+
+    def split(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """(X float32 (N, leads, samples), y int64 (N,)) of one split, memory-mapped."""
+        if name not in SPLITS:
+            raise DataError(f"{self.root}: unknown split {name!r}; expected one of {', '.join(SPLITS)}")
+        xp, yp = self.root / f"X_{name}.npy", self.root / f"y_{name}.npy"
+        for p in (xp, yp):
+            if not p.is_file():
+                raise DataError(f"{p}: missing; the prepared dataset is incomplete (re-run `ecg-edge data prepare`)")
+        try:
+            X = np.load(xp, mmap_mode="r")
+            y = np.load(yp)
+        except (ValueError, OSError) as exc:
+            raise DataError(f"{xp.parent}: cannot read split {name!r}: {exc}") from exc
+        if X.ndim != 3 or y.ndim != 1 or X.shape[0] != y.shape[0]:
+            raise DataError(f"{xp}: shape {X.shape} does not match labels {y.shape}; expected (N, leads, samples) and (N,)")
+        if X.shape[1] != self.manifest.n_leads or X.shape[2] != self.manifest.n_samples:
+            raise DataError(
+                f"{xp}: shape {X.shape[1:]} disagrees with manifest (leads={self.manifest.n_leads}, samples={self.manifest.n_samples})")
+        return X, y
+
+    def groups(self, name: str) -> np.ndarray:
+        p = self.root / f"groups_{name}.npy"
+        if not p.is_file():
+            raise DataError(f"{p}: missing patient/record ids for split {name!r}")
+        return np.load(p, allow_pickle=False)
+
+
+def load_prepared(root: str | Path) -> PreparedDataset:
+    root = Path(root)
+    mp = root / MANIFEST
+    if not root.is_dir():
+        raise DataError(f"{root}: not a folder; expected a prepared dataset (from `ecg-edge data prepare` or `data synth`)")
+    if not mp.is_file():
+        raise DataError(f"{root}: not a prepared dataset (no {MANIFEST}); run `ecg-edge data prepare` or `ecg-edge data synth` first")
+    try:
+        raw = json.loads(mp.read_text())
+        known = {f for f in PreparedManifest.__dataclass_fields__}
+        manifest = PreparedManifest(**{k: v for k, v in raw.items() if k in known})
+    except (json.JSONDecodeError, TypeError) as exc:
+        raise DataError(f"{mp}: malformed manifest: {exc}") from exc
+    return PreparedDataset(root, manifest)
+
+
+def save_prepared(root: str | Path, manifest: PreparedManifest,
+                  splits: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]) -> PreparedDataset:
+    """Write a whole prepared dataset atomically. splits: name -> (X, y, groups)."""
+    from ecg_edge.atomic import atomic_dir, write_json
+
+    root = Path(root)
+    manifest.counts = {
+        s: {c: int((y == i).sum()) for i, c in enumerate(manifest.classes)} for s, (_, y, _) in splits.items()
+    }
+    with atomic_dir(root) as tmp:
+        for s, (X, y, g) in splits.items():
+            np.save(tmp / f"X_{s}.npy", np.ascontiguousarray(X, dtype=np.float32))
+            np.save(tmp / f"y_{s}.npy", np.asarray(y, dtype=np.int64))
+            np.save(tmp / f"groups_{s}.npy", np.asarray(g).astype(str))
+        write_json(tmp / MANIFEST, asdict(manifest))
+    return load_prepared(root)

@@ -1,0 +1,22 @@
+"""One exception type for a user's mistake, so the CLI can print one line instead of a traceback."""
+
+from __future__ import annotations
+
+
+class EcgEdgeError(Exception):
+    """A problem the user can fix: bad input file, field, value or missing tool.
+
+    The message must name the file, field or value and say what was expected.
+    """
+
+
+class DataError(EcgEdgeError):
+    """A record, header, label file or prepared dataset is missing, malformed or inconsistent."""
+
+
+class ModelFormatError(EcgEdgeError):
+    """A model.bin (or checkpoint) fails validation."""
+
+
+class ToolchainMissing(EcgEdgeError):
+    """An external tool (cross compiler, QEMU, valgrind) is not installed."""

@@ -1,0 +1,54 @@
+"""Build a model from (architecture name, config dict), so checkpoints are self-describing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from ecg_edge.errors import EcgEdgeError
+
+ARCHITECTURES = ("resnet1d", "hubert_ecg")
+
+
+def build_model(arch: str, config: dict[str, Any]) -> nn.Module:
+    if arch == "resnet1d":
+        from ecg_edge.models.resnet1d import ResNet1D, ResNet1DConfig
+
+        return ResNet1D(ResNet1DConfig(**config))
+    if arch == "hubert_ecg":
+        from ecg_edge.models.hubert_ecg import HubertECG, HubertECGConfig
+
+        return HubertECG(HubertECGConfig(**config))
+    raise EcgEdgeError(f"unknown architecture {arch!r}; expected one of {', '.join(ARCHITECTURES)}")
+
+
+def count_macs(model: nn.Module, example: torch.Tensor) -> int:
+    """Multiply-accumulates of Conv1d and Linear layers for one forward pass of `example`."""
+    macs = 0
+
+    def hook(mod: nn.Module, inp: tuple[torch.Tensor, ...], out: torch.Tensor) -> None:
+        nonlocal macs
+        if isinstance(mod, nn.Conv1d):
+            macs += out.numel() // out.shape[0] * (mod.in_channels // mod.groups) * mod.kernel_size[0]
+        elif isinstance(mod, nn.Linear):
+            macs += out.numel() // out.shape[0] * mod.in_features
+
+    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, (nn.Conv1d, nn.Linear))]
+    try:
+        was_training = model.training
+        model.eval()
+        with torch.no_grad():
+            model(example)
+        model.train(was_training)
+    finally:
+        for h in handles:
+            h.remove()
+    return macs
+
+
+def model_summary(model: nn.Module, in_leads: int, n_samples: int) -> dict[str, int]:
+    params = sum(p.numel() for p in model.parameters())
+    macs = count_macs(model, torch.zeros(1, in_leads, n_samples))
+    return {"parameters": params, "fp32_bytes": params * 4, "macs": macs}
