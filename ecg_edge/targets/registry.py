@@ -1,0 +1,61 @@
+"""Target registry (DESIGN.md, "Targets"). `cortex-m` is an alias of the default part, cortex-m4."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ecg_edge.errors import EcgEdgeError
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    core: str
+    qemu_machine: str
+    qemu_cpu: str
+    gcc_cpu: str  # -mcpu=
+    gcc_float: tuple[str, ...]  # -mfloat-abi / -mfpu flags
+    flash_bytes: int
+    ram_bytes: int
+    clock_hz: int
+    flash_base: int
+    ram_base: int
+    # Cycles per instruction used to turn exact instruction counts into an estimated latency.
+    # QEMU counts instructions, not cycles; these are stated estimates for integer DSP-style
+    # code on each core (single-issue M4/M33 ~1.3, dual-issue M7 ~0.8, M55 ~1.0).
+    cycles_per_instruction: float
+    supported_bits: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 7, 8)
+    has_dsp: bool = True
+
+    def ms_from_instructions(self, instructions: int) -> float:
+        return instructions * self.cycles_per_instruction / self.clock_hz * 1e3
+
+
+KB, MB = 1024, 1024 * 1024
+
+TARGETS: dict[str, Target] = {
+    t.name: t
+    for t in (
+        Target("cortex-m4", "Cortex-M4F", "mps2-an386", "cortex-m4", "cortex-m4",
+               ("-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"), 1 * MB, 256 * KB, 64_000_000,
+               0x00000000, 0x20000000, 1.3),
+        Target("cortex-m7", "Cortex-M7", "mps2-an500", "cortex-m7", "cortex-m7",
+               ("-mfloat-abi=hard", "-mfpu=fpv5-d16"), 2 * MB, 1 * MB, 480_000_000,
+               0x00000000, 0x20000000, 0.8),
+        Target("cortex-m33", "Cortex-M33", "mps2-an505", "cortex-m33", "cortex-m33",
+               ("-mfloat-abi=hard", "-mfpu=fpv5-sp-d16"), 1 * MB, 512 * KB, 128_000_000,
+               0x10000000, 0x38000000, 1.3),
+        Target("cortex-m55", "Cortex-M55", "mps3-an547", "cortex-m55", "cortex-m55",
+               ("-mfloat-abi=hard",), 4 * MB, 2 * MB, 400_000_000,
+               0x00000000, 0x21000000, 1.0),
+    )
+}
+ALIASES = {"cortex-m": "cortex-m4", "m4": "cortex-m4", "m7": "cortex-m7", "m33": "cortex-m33", "m55": "cortex-m55"}
+
+
+def get_target(name: str) -> Target:
+    key = ALIASES.get(name.lower(), name.lower())
+    if key not in TARGETS:
+        raise EcgEdgeError(
+            f"unknown target {name!r}; expected one of {', '.join(TARGETS)} (or 'cortex-m' for cortex-m4)")
+    return TARGETS[key]
