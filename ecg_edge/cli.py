@@ -60,7 +60,7 @@ def cli() -> None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point: a user's mistake prints one clear line (exit 2), never a traceback."""
     try:
-        cli.main(args=argv, prog_name="ecg-edge", standalone_mode=False)
+        rv = cli.main(args=argv, prog_name="ecg-edge", standalone_mode=False)
     except EcgEdgeError as exc:
         click.echo(f"ecg-edge: error: {exc}", err=True)
         if os.environ.get("ECG_EDGE_DEBUG") == "1":
@@ -75,7 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         click.echo("ecg-edge: interrupted; outputs already written are intact", err=True)
         return 130
-    return 0
+    # ctx.exit(code) comes back as an int in non-standalone mode; commands return None otherwise.
+    return rv if isinstance(rv, int) else 0
 
 
 if __name__ == "__main__":
