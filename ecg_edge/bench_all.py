@@ -1,0 +1,55 @@
+"""`make bench`: run every area's benchmark and collect the results under bench/.
+
+Each area owns a `bench.py` with `main()` that writes bench/<area>.json and bench/<area>.md.
+Benchmarks measure speed and memory; tests never assert on them.
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+import traceback
+from pathlib import Path
+
+from ecg_edge.atomic import write_text
+
+AREAS = [
+    ("data", "ecg_edge.data.bench"),
+    ("train", "ecg_edge.train.bench"),
+    ("compress", "ecg_edge.compress.bench"),
+    ("runtime", "ecg_edge.runtime.bench"),
+    ("sim", "ecg_edge.sim.bench"),
+    ("mobile", "ecg_edge.mobile.bench"),
+]
+
+
+def main() -> int:
+    out = Path("bench")
+    out.mkdir(exist_ok=True)
+    lines = ["# ecg-edge benchmarks", "", "| area | status | seconds | details |", "|---|---|---|---|"]
+    failed = 0
+    for area, module in AREAS:
+        t0 = time.perf_counter()
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError:
+            lines.append(f"| {area} | absent (no {module}) | - | - |")
+            continue
+        try:
+            mod.main()
+            status = "ok"
+        except Exception:  # a failing benchmark must not hide the others' results
+            failed += 1
+            status = "FAILED"
+            traceback.print_exc()
+        dt = time.perf_counter() - t0
+        md = out / f"{area}.md"
+        lines.append(f"| {area} | {status} | {dt:.1f} | {md if md.exists() else '-'} |")
+        print(f"[bench] {area}: {status} in {dt:.1f} s", flush=True)
+    write_text(out / "README.md", "\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
