@@ -209,10 +209,10 @@ class HubertInputAdapter(nn.Module):
         return y.reshape(y.shape[0], -1)  # leads concatenated
 
 
-def build_hubert_encoder(cfg: HubertECGConfig) -> HubertModel:
+def build_hubert_encoder(cfg: HubertECGConfig, **hf_overrides: Any) -> HubertModel:
     """A HubertModel whose positional conv is a plain nn.Conv1d (weight norm folded away), so
     compression and export see an ordinary weight tensor."""
-    model = HubertModel(cfg.hf_config())
+    model = HubertModel(cfg.hf_config(**hf_overrides))
     conv = model.encoder.pos_conv_embed.conv
     if parametrize.is_parametrized(conv, "weight"):
         parametrize.remove_parametrizations(conv, "weight", leave_parametrized=True)

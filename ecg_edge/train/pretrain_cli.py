@@ -1,0 +1,47 @@
+"""`ecg-edge pretrain`: self-supervised HuBERT-ECG pretraining on unlabelled prepared windows."""
+
+from __future__ import annotations
+
+import click
+import torch
+
+from ecg_edge.models.hubert_ecg import SIZES
+
+
+@click.command("pretrain")
+@click.option("--data", "data", multiple=True, required=True, type=click.Path(),
+              help="Prepared dataset folder (repeatable); only its X arrays are used, labels ignored.")
+@click.option("--out", required=True, type=click.Path(), help="Output folder (state, iterN/, encoder/).")
+@click.option("--size", type=click.Choice(list(SIZES)), default="tiny", show_default=True)
+@click.option("--leads", "in_leads", type=int, default=1, show_default=True,
+              help="Leads of the encoder's input; 1 turns every lead of every window into a sequence.")
+@click.option("--iterations", type=int, default=2, show_default=True,
+              help="Clustering iterations (1: signal features; >1: hidden states of --feature-layer).")
+@click.option("--clusters", type=int, default=50, show_default=True, help="k of k-means.")
+@click.option("--mask-prob", type=float, default=0.33, show_default=True)
+@click.option("--mask-length", type=int, default=1, show_default=True, help="Frames per masked span.")
+@click.option("--epochs", type=int, default=10, show_default=True, help="Epochs per iteration.")
+@click.option("--batch-size", type=int, default=32, show_default=True)
+@click.option("--lr", type=float, default=5e-4, show_default=True)
+@click.option("--feature-layer", type=int, default=None,
+              help="Transformer layer (1-based) whose hidden states are clustered after iteration 1.")
+@click.option("--max-windows", type=int, default=None, help="Cap on unlabelled training sequences.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--threads", type=int, default=None, help="torch intra-op threads.")
+@click.option("--resume", is_flag=True, help="Continue an interrupted run in --out.")
+def pretrain(data: tuple[str, ...], out: str, size: str, in_leads: int, iterations: int, clusters: int,
+             mask_prob: float, mask_length: int, epochs: int, batch_size: int, lr: float,
+             feature_layer: int | None, max_windows: int | None, seed: int, threads: int | None,
+             resume: bool) -> None:
+    """Masked prediction of k-means cluster ids (HuBERT, the paper's eq. 2); writes OUT/encoder,
+    a HuBERT-ECG checkpoint directory that fine-tuning starts from."""
+    from ecg_edge.train.pretrain import PretrainConfig
+    from ecg_edge.train.pretrain import pretrain as run
+
+    if threads:
+        torch.set_num_threads(threads)
+    cfg = PretrainConfig(data=list(data), out=out, size=size, in_leads=in_leads, iterations=iterations,
+                         clusters=clusters, mask_prob=mask_prob, mask_length=mask_length, epochs=epochs,
+                         batch_size=batch_size, lr=lr, feature_layer=feature_layer, seed=seed,
+                         max_windows=max_windows)
+    run(cfg, resume=resume, log=click.echo)
