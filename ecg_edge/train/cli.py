@@ -1,0 +1,164 @@
+"""`ecg-edge train` and `ecg-edge evaluate` (and the `pretrain` entry, which lives in
+ecg_edge/train/pretrain.py and is looked up lazily)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+import torch
+from torch import nn
+
+from ecg_edge import paths
+from ecg_edge.errors import EcgEdgeError
+
+ARCHS = ("resnet1d", "hubert_ecg")
+SIZES = ("tiny", "small", "base", "large")
+
+
+def build_for_dataset(arch: str, manifest: Any, size: str | None = None, dropout: float | None = None,
+                      head: str | None = None) -> tuple[nn.Module, dict[str, Any]]:
+    """A fresh model shaped for the dataset's leads, window length, rate and classes."""
+    from ecg_edge.models.registry import build_model
+
+    common: dict[str, Any] = {"in_leads": manifest.n_leads, "n_samples": manifest.n_samples,
+                              "n_classes": len(manifest.classes)}
+    if dropout is not None:
+        common["dropout"] = dropout
+    if arch == "resnet1d":
+        if size is not None:
+            raise EcgEdgeError("--size applies to hubert_ecg only; resnet1d is shaped by its config")
+        if head is not None:
+            common["head"] = head
+    elif arch == "hubert_ecg":
+        if head is not None:
+            raise EcgEdgeError("--head applies to resnet1d only; hubert_ecg mean-pools its frames")
+        common.update({"fs": float(manifest.fs), "size": size or "tiny"})
+    else:
+        raise EcgEdgeError(f"unknown --arch {arch!r}; expected one of {', '.join(ARCHS)}")
+    try:
+        model = build_model(arch, common)
+    except ValueError as exc:
+        raise EcgEdgeError(f"cannot build {arch} for this dataset: {exc}") from exc
+    return model, common
+
+
+@click.command()
+@click.option("--data", "data_dir", type=click.Path(path_type=Path), default=None,
+              help="prepared dataset folder [default: ecg-edge-out/data/chapman4]")
+@click.option("--arch", type=click.Choice(ARCHS), default="resnet1d", show_default=True)
+@click.option("--size", type=click.Choice(SIZES), default=None, help="hubert_ecg size [default: tiny]")
+@click.option("--head", type=click.Choice(("gap", "flatten")), default=None,
+              help="resnet1d classifier: global average pool (default) or the paper's flatten")
+@click.option("--epochs", type=int, default=20, show_default=True)
+@click.option("--batch-size", type=int, default=64, show_default=True)
+@click.option("--lr", type=float, default=None, help="[default: 1e-3 resnet1d, 1e-4 hubert_ecg]")
+@click.option("--weight-decay", type=float, default=1e-3, show_default=True)
+@click.option("--dropout", type=float, default=None, help="model dropout [default: the model config's]")
+@click.option("--patience", type=int, default=6, show_default=True, help="early stopping on val macro-F1")
+@click.option("--class-weights", is_flag=True, help="inverse-frequency class weights in the loss")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--threads", type=int, default=0, help="torch threads per process [default: torch's]")
+@click.option("--resume", is_flag=True, help="continue the interrupted run in --out")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None,
+              help="output folder [default: ecg-edge-out/train]")
+def train(data_dir: Path | None, arch: str, size: str | None, head: str | None, epochs: int, batch_size: int,
+          lr: float | None, weight_decay: float, dropout: float | None, patience: int, class_weights: bool,
+          seed: int, threads: int, resume: bool, out_dir: Path | None) -> None:
+    """Train a classifier; writes best.pt, last.pt, history.json, curve.png and the test-split
+    evaluation. Under `torchrun --nproc_per_node N -m ecg_edge.cli train ...` it runs DDP (gloo)."""
+    from ecg_edge.data.prepared import load_prepared
+    from ecg_edge.train import distributed as ddp
+    from ecg_edge.train.evaluate import evaluate_checkpoint, format_report, write_report
+    from ecg_edge.train.loop import TrainConfig, fit
+
+    data_dir = data_dir or paths.default_dataset_dir()
+    out_dir = out_dir or paths.default_train_dir()
+    ds = load_prepared(data_dir)
+    cfg = TrainConfig(arch=arch, lr=lr, weight_decay=weight_decay, epochs=epochs, batch_size=batch_size,
+                      seed=seed, num_threads=threads, class_weights=class_weights, patience=patience)
+    info = ddp.init_from_env()
+    try:
+        if threads > 0:
+            torch.set_num_threads(threads)
+        torch.manual_seed(seed)  # the initial weights are part of the seeded run
+        model, _ = build_for_dataset(arch, ds.manifest, size, dropout, head)
+        fit(model, ds, cfg, out_dir, resume=resume)
+        if info.is_main:
+            res = evaluate_checkpoint(out_dir / "best.pt", data_dir, "test", cfg.eval_batch_size)
+            written = write_report(res, out_dir, "eval_test")
+            click.echo(format_report(res))
+            click.echo(f"wrote {out_dir / 'best.pt'}, {out_dir / 'last.pt'}, {out_dir / 'history.json'}, "
+                       f"{out_dir / 'curve.png'}, {', '.join(str(p) for p in written)}")
+    finally:
+        ddp.shutdown()
+
+
+@click.command()
+@click.argument("checkpoint", type=click.Path(path_type=Path), required=False)
+@click.option("--data", "data_dir", type=click.Path(path_type=Path), default=None,
+              help="prepared dataset folder [default: ecg-edge-out/data/chapman4]")
+@click.option("--split", type=click.Choice(("train", "val", "test")), default="test", show_default=True)
+@click.option("--runtime", type=click.Choice(("numpy", "c")), default="numpy", show_default=True,
+              help="for a model.bin: the integer numpy reference or the C runtime")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None,
+              help="where to write eval_SPLIT.json/.txt/_confusion.png [default: beside CHECKPOINT]")
+@click.option("--json", "as_json", is_flag=True, help="print the metrics as JSON instead of tables")
+def evaluate(checkpoint: Path | None, data_dir: Path | None, split: str, runtime: str, out_dir: Path | None,
+             as_json: bool) -> None:
+    """Accuracy, macro precision/recall/F1, per-class figures and the confusion matrix of
+    CHECKPOINT (a .pt checkpoint, or a .bin model run by the integer executor) on a split."""
+    from ecg_edge.train.evaluate import evaluate_checkpoint, format_report, write_report
+
+    checkpoint = checkpoint or paths.default_checkpoint()
+    data_dir = data_dir or paths.default_dataset_dir()
+    if checkpoint.suffix == ".bin":
+        res = _evaluate_model_bin(checkpoint, data_dir, split, runtime)
+        stem = f"eval_{split}_bin_{runtime}"
+    else:
+        if runtime != "numpy":
+            raise EcgEdgeError(f"--runtime {runtime} applies to a model.bin; {checkpoint} is a PyTorch checkpoint")
+        res = evaluate_checkpoint(checkpoint, data_dir, split)
+        stem = f"eval_{split}"
+    target = out_dir or checkpoint.parent
+    if {"confusion", "classes", "per_class", "accuracy"} <= set(res):
+        written = write_report(res, target, stem)
+        click.echo(json.dumps(res, indent=2, default=str) if as_json else format_report(res))
+        click.echo(f"wrote {', '.join(str(p) for p in written)}")
+    else:
+        from ecg_edge.atomic import write_json
+
+        write_json(target / f"{stem}.json", res)
+        click.echo(json.dumps(res, indent=2, default=str))
+
+
+def _evaluate_model_bin(path: Path, data_dir: Path, split: str, runtime: str) -> dict[str, Any]:
+    try:
+        from ecg_edge.modelbin.evaluate import evaluate_model_bin
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.startswith("ecg_edge"):
+            raise EcgEdgeError(f"{path}: model.bin evaluation is not available in this build "
+                               f"({exc.name} is missing)") from exc
+        raise
+    return evaluate_model_bin(path, data_dir, split=split, runtime=runtime)
+
+
+def __getattr__(name: str) -> Any:
+    """`pretrain` is helper-owned in ecg_edge/train/pretrain.py; absent module -> no command."""
+    if name != "pretrain":
+        raise AttributeError(name)
+    import importlib
+
+    try:
+        mod = importlib.import_module("ecg_edge.train.pretrain")
+    except ModuleNotFoundError as exc:
+        if exc.name == "ecg_edge.train.pretrain":
+            return None
+        raise
+    for attr in ("pretrain", "pretrain_cmd", "pretrain_command", "cli"):
+        cmd = getattr(mod, attr, None)
+        if isinstance(cmd, click.Command):
+            return cmd
+    return None

@@ -1,0 +1,83 @@
+"""Evaluate a checkpoint on a prepared split: the paper's table metrics, per-class figures and
+the confusion matrix, after refusing any checkpoint/dataset mismatch by name."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ecg_edge.atomic import write_json, write_text
+from ecg_edge.checkpoint import Checkpoint, load_checkpoint
+from ecg_edge.data.prepared import PreparedDataset, load_prepared
+from ecg_edge.errors import DataError, EcgEdgeError
+from ecg_edge.models.registry import ARCHITECTURES
+from ecg_edge.train.loop import predict
+from ecg_edge.train.metrics import classification_metrics
+
+
+def check_compatible(ck: Checkpoint, ds: PreparedDataset, ckpt_path: str | Path) -> None:
+    """A checkpoint evaluated on data it was not built for fails here, naming both sides."""
+    m = ds.manifest
+    if ck.arch not in ARCHITECTURES:
+        raise EcgEdgeError(f"{ckpt_path}: unknown architecture {ck.arch!r}; expected one of {', '.join(ARCHITECTURES)}")
+    if list(ck.classes) != list(m.classes):
+        raise EcgEdgeError(
+            f"{ckpt_path}: trained for {len(ck.classes)} classes {list(ck.classes)} but dataset {ds.root} "
+            f"(task {m.task!r}) has {len(m.classes)} classes {list(m.classes)}")
+    leads = ck.data.get("leads")
+    if isinstance(leads, list) and len(leads) != m.n_leads:
+        raise EcgEdgeError(f"{ckpt_path}: {ck.arch} expects {len(leads)} leads {leads} but dataset {ds.root} has "
+                           f"{m.n_leads} leads {list(m.leads)}")
+    n = ck.data.get("n_samples")
+    if n is not None and int(n) != m.n_samples:
+        raise EcgEdgeError(f"{ckpt_path}: {ck.arch} expects windows of {n} samples but dataset {ds.root} has {m.n_samples}")
+    fs = ck.data.get("fs")
+    if fs is not None and float(fs) != float(m.fs):
+        raise EcgEdgeError(f"{ckpt_path}: trained at {fs} Hz but dataset {ds.root} is sampled at {m.fs} Hz")
+
+
+def evaluate_checkpoint(ckpt_path: str | Path, data_dir: str | Path, split: str = "test",
+                        batch_size: int = 256) -> dict[str, Any]:
+    ck = load_checkpoint(ckpt_path)
+    ds = load_prepared(data_dir)
+    check_compatible(ck, ds, ckpt_path)
+    X, y = ds.split(split)
+    if len(y) == 0:
+        raise DataError(f"{ds.root}: split {split!r} is empty (0 windows); nothing to evaluate")
+    logits = predict(ck.model(), X, batch_size)
+    res = classification_metrics(np.asarray(y), logits.argmax(1), list(ck.classes))
+    res.update({"checkpoint": str(ckpt_path), "arch": ck.arch, "dataset": str(ds.root), "task": ds.manifest.task,
+                "split": split, "runtime": "torch-fp32"})
+    return res
+
+
+def format_report(res: dict[str, Any]) -> str:
+    """Plain-text tables: the paper's columns, per-class figures, the confusion matrix."""
+    classes = res["classes"]
+    w = max(8, *(len(c) for c in classes)) + 1
+    lines = [f"{res.get('split', '?')} split of {res.get('dataset', '?')}: {res['n']} windows",
+             "", f"{'accuracy':>10} {'macro_P':>9} {'macro_R':>9} {'macro_F1':>9}",
+             f"{res['accuracy']:>10.4f} {res['macro_precision']:>9.4f} {res['macro_recall']:>9.4f} {res['macro_f1']:>9.4f}",
+             "", f"{'class':<{w}}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>9}"]
+    for c in classes:
+        pc = res["per_class"][c]
+        lines.append(f"{c:<{w}}{pc['precision']:>10.4f}{pc['recall']:>10.4f}{pc['f1']:>10.4f}{pc['support']:>9d}")
+    lines += ["", "confusion (rows: true, columns: predicted)",
+              f"{'':<{w}}" + "".join(f"{c[:w - 1]:>{w}}" for c in classes)]
+    for c, row in zip(classes, res["confusion"], strict=True):
+        lines.append(f"{c:<{w}}" + "".join(f"{v:>{w}d}" for v in row))
+    return "\n".join(lines)
+
+
+def write_report(res: dict[str, Any], out_dir: str | Path, stem: str) -> list[Path]:
+    """OUT/STEM.json, OUT/STEM.txt and OUT/STEM_confusion.png."""
+    from ecg_edge.train.plots import plot_confusion
+
+    out = Path(out_dir)
+    paths = [out / f"{stem}.json", out / f"{stem}.txt", out / f"{stem}_confusion.png"]
+    write_json(paths[0], res)
+    write_text(paths[1], format_report(res) + "\n")
+    plot_confusion(res, paths[2], title=f"{res.get('arch', '')} {res.get('task', '')} {res.get('split', '')}".strip())
+    return paths

@@ -1,0 +1,406 @@
+"""The supervised training loop shared by every architecture.
+
+One loop for ResNet1D and HuBERT-ECG (any nn.Module mapping (N, leads, samples) float to
+(N, classes) logits): Adam + weight decay, ReduceLROnPlateau on the validation loss, early
+stopping on validation macro-F1, class-weighted cross-entropy on request. Every epoch ends
+with an atomic last.pt holding the optimizer, scheduler and RNG states, so `resume=True`
+continues an interrupted run to bit-identical weights; best.pt holds the best epoch's model.
+Under torchrun the same loop runs data-parallel (DDP, gloo) with rank 0 writing every file.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DistributedSampler
+
+from ecg_edge.atomic import write_json
+from ecg_edge.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from ecg_edge.data.prepared import PreparedDataset
+from ecg_edge.errors import DataError, EcgEdgeError
+from ecg_edge.progress import progress
+from ecg_edge.train import distributed as ddp
+from ecg_edge.train.metrics import classification_metrics
+
+DEFAULT_LR = {"resnet1d": 1e-3, "hubert_ecg": 1e-4}
+# Fields a resumed run may change without changing the result it converges to.
+RESUMABLE_CHANGES = frozenset({"epochs", "num_threads", "eval_batch_size"})
+_ARCH_BY_CLASS = {"ResNet1D": "resnet1d", "HubertECG": "hubert_ecg"}
+
+
+@dataclass
+class TrainConfig:
+    arch: str = "resnet1d"
+    lr: float | None = None  # None: DEFAULT_LR[arch]
+    weight_decay: float = 1e-3
+    epochs: int = 30
+    batch_size: int = 64
+    seed: int = 0
+    num_threads: int = 0  # 0: leave torch's setting
+    class_weights: bool = False  # inverse-frequency weights from the training split
+    patience: int = 6  # early stopping: epochs without a better validation macro-F1
+    min_delta: float = 1e-4
+    plateau_factor: float = 0.5
+    plateau_patience: int = 2
+    min_lr: float = 1e-6
+    eval_batch_size: int = 256
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size", "patience", "eval_batch_size"):
+            if int(getattr(self, name)) < 1:
+                raise EcgEdgeError(f"training option {name}={getattr(self, name)} must be >= 1")
+        if self.lr is not None and not (self.lr > 0 and math.isfinite(self.lr)):
+            raise EcgEdgeError(f"training option lr={self.lr} must be a positive finite number")
+
+    @property
+    def learning_rate(self) -> float:
+        return float(self.lr) if self.lr is not None else DEFAULT_LR.get(self.arch, 1e-3)
+
+
+def _log_stderr(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def model_identity(model: nn.Module, arch: str | None = None,
+                   config: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
+    """(arch, config dict) that rebuild `model` through the registry."""
+    if arch is None:
+        arch = getattr(model, "arch", None) or _ARCH_BY_CLASS.get(type(model).__name__)
+    if config is None:
+        raw = getattr(model, "cfg", None)
+        if raw is None:
+            raw = getattr(model, "config", None)
+        if dataclasses.is_dataclass(raw) and not isinstance(raw, type):
+            config = asdict(raw)
+        elif hasattr(raw, "to_dict"):
+            config = raw.to_dict()
+    if not isinstance(arch, str) or config is None:
+        raise EcgEdgeError(
+            f"cannot tell the architecture/config of a {type(model).__name__}; pass arch= and model_config= to fit()")
+    return arch, dict(config)
+
+
+def predict(model: nn.Module, X: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """Logits (N, classes) float32 for inputs X (N, leads, samples), in eval mode."""
+    was_training = model.training
+    model.eval()
+    outs = []
+    with torch.no_grad():
+        for i in range(0, len(X), batch_size):
+            xb = torch.from_numpy(np.array(X[i:i + batch_size], dtype=np.float32))
+            outs.append(model(xb).float().numpy())
+    model.train(was_training)
+    if not outs:
+        return np.zeros((0, 0), dtype=np.float32)
+    return np.concatenate(outs).astype(np.float32, copy=False)
+
+
+def check_model_fits(model: nn.Module, dataset: PreparedDataset, config: dict[str, Any],
+                     X_example: np.ndarray) -> None:
+    """Fail with both shapes named when the dataset cannot feed the model."""
+    m = dataset.manifest
+    declared = {
+        "leads": next((config[k] for k in ("in_leads", "n_leads", "leads") if isinstance(config.get(k), int)), None),
+        "samples": next((config[k] for k in ("n_samples", "samples", "input_samples") if isinstance(config.get(k), int)), None),
+        "classes": next((config[k] for k in ("n_classes", "num_labels", "num_classes") if isinstance(config.get(k), int)), None),
+    }
+    have = {"leads": m.n_leads, "samples": m.n_samples, "classes": len(m.classes)}
+    bad = [k for k in declared if declared[k] is not None and declared[k] != have[k]]
+    if bad:
+        raise EcgEdgeError(
+            f"model expects {', '.join(f'{k}={declared[k]}' for k in bad)} but dataset {dataset.root} has "
+            f"{', '.join(f'{k}={have[k]}' for k in bad)} (task {m.task!r}); rebuild the model for this dataset")
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            out = model(torch.from_numpy(np.array(X_example[:2], dtype=np.float32)))
+    except (RuntimeError, ValueError) as exc:
+        raise EcgEdgeError(
+            f"model cannot take dataset {dataset.root} input of shape (leads={m.n_leads}, samples={m.n_samples}): {exc}") from exc
+    finally:
+        model.train(was_training)
+    if out.ndim != 2 or out.shape[1] != len(m.classes):
+        raise EcgEdgeError(
+            f"model outputs shape {tuple(out.shape[1:])} but dataset {dataset.root} has {len(m.classes)} classes {m.classes}")
+
+
+def _split(dataset: PreparedDataset, name: str) -> tuple[np.ndarray, np.ndarray]:
+    X, y = dataset.split(name)
+    if len(y) == 0:
+        raise DataError(f"{dataset.root}: split {name!r} is empty (0 windows); training needs train and val windows")
+    n = len(dataset.classes)
+    if y.min() < 0 or y.max() >= n:
+        raise DataError(f"{dataset.root}: y_{name}.npy holds label {int(y.max())} outside 0..{n - 1} ({dataset.classes})")
+    return X, y
+
+
+def class_weights_for(y: np.ndarray, n_classes: int) -> torch.Tensor:
+    """Inverse-frequency weights N / (C * n_c); classes absent from training keep weight 1."""
+    counts = np.bincount(y, minlength=n_classes).astype(np.float64)
+    w = np.where(counts > 0, len(y) / (n_classes * np.maximum(counts, 1)), 1.0)
+    return torch.tensor(w, dtype=torch.float32)
+
+
+def _batches(n: int, cfg: TrainConfig, epoch: int, info: ddp.DistInfo) -> list[list[int]]:
+    """This replica's shuffled mini-batches for one epoch; a function of (seed, epoch) only."""
+    sampler = DistributedSampler(range(n), num_replicas=info.world_size, rank=info.rank,
+                                 shuffle=True, seed=cfg.seed, drop_last=False)
+    sampler.set_epoch(epoch)
+    idx = list(sampler)
+    out = [idx[i:i + cfg.batch_size] for i in range(0, len(idx), cfg.batch_size)]
+    if len(out) > 1 and len(out[-1]) < 2:  # BatchNorm cannot train on a single window
+        out[-2].extend(out.pop())
+    return out
+
+
+def _predict_sharded(model: nn.Module, X: np.ndarray, batch_size: int, info: ddp.DistInfo) -> np.ndarray:
+    if not info.enabled:
+        return predict(model, X, batch_size)
+    idx = np.arange(info.rank, len(X), info.world_size)
+    parts = ddp.gather_objects((idx, predict(model, X[idx], batch_size)))
+    n_out = next(p[1].shape[1] for p in parts if p[1].size)
+    logits = np.zeros((len(X), n_out), dtype=np.float32)
+    for i, lg in parts:
+        if len(i):
+            logits[i] = lg
+    return logits
+
+
+class _Deterministic:
+    """Seeded, deterministic kernels and a fixed thread count for the span of fit()."""
+
+    def __init__(self, num_threads: int) -> None:
+        self.num_threads = num_threads
+
+    def __enter__(self) -> None:
+        self.prev = (torch.are_deterministic_algorithms_enabled(), torch.get_num_threads())
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        if self.num_threads > 0:
+            torch.set_num_threads(self.num_threads)
+
+    def __exit__(self, *exc: object) -> None:
+        torch.use_deterministic_algorithms(self.prev[0])
+        torch.set_num_threads(self.prev[1])
+
+
+@dataclass
+class _State:
+    epoch: int = 0  # epochs completed
+    history: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    best_f1: float = -1.0
+    best_epoch: int = -1
+    bad_epochs: int = 0
+    stopped: str = ""  # "" running, "early_stopping", "epochs"
+
+
+def fit(model: nn.Module, dataset: PreparedDataset, cfg: TrainConfig, out_dir: str | Path,
+        resume: bool = False, *, arch: str | None = None, model_config: dict[str, Any] | None = None,
+        on_epoch_end: Callable[[int, dict[str, Any]], None] | None = None,
+        log: Callable[[str], None] | None = _log_stderr) -> Checkpoint:
+    """Train `model` on `dataset` (train/val splits) and return the best-validation Checkpoint.
+
+    Writes OUT/last.pt (every epoch, resumable), OUT/best.pt, OUT/history.json, OUT/curve.png.
+    `on_epoch_end(epoch, record)` runs after each epoch's files are written (tests use it to
+    interrupt a run). Under an initialised process group the model is wrapped in DDP.
+    """
+    info = ddp.current()
+    arch, config = model_identity(model, arch, model_config)
+    if cfg.arch != arch:
+        cfg = dataclasses.replace(cfg, arch=arch)
+    say = log if (log is not None and info.is_main) else (lambda _m: None)
+    out_dir = Path(out_dir)
+    X_tr_np, y_tr_np = _split(dataset, "train")
+    X_va, y_va = _split(dataset, "val")
+    classes = list(dataset.classes)
+
+    with _Deterministic(cfg.num_threads):
+        check_model_fits(model, dataset, config, X_tr_np)
+        X_tr = torch.from_numpy(np.array(X_tr_np, dtype=np.float32))
+        y_tr = torch.from_numpy(np.asarray(y_tr_np, dtype=np.int64))
+        weights = class_weights_for(y_tr_np, len(classes)) if cfg.class_weights else None
+        criterion = nn.CrossEntropyLoss(weight=weights)
+        opt = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+        sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            opt, mode="min", factor=cfg.plateau_factor, patience=cfg.plateau_patience, min_lr=cfg.min_lr)
+        data_info = {
+            "task": dataset.manifest.task, "fs": dataset.manifest.fs, "leads": list(dataset.manifest.leads),
+            "n_samples": dataset.manifest.n_samples, "dataset_dir": str(dataset.root),
+            "preprocessing": dataset.manifest.provenance.get("preprocessing", {}),
+        }
+
+        def make_ckpt(state_dict: dict[str, torch.Tensor], metrics: dict[str, Any],
+                      extra: dict[str, Any]) -> Checkpoint:
+            return Checkpoint(arch=arch, config=config, state_dict=state_dict, classes=classes,
+                              data=data_info, metrics=metrics, extra=extra)
+
+        st = _State()
+        best_ckpt: Checkpoint | None = None
+        if resume:
+            st, best_ckpt = _restore(out_dir, model, opt, sched, cfg, arch, config, classes, info)
+            say(f"resuming {out_dir / 'last.pt'} after epoch {st.epoch} (best macro-F1 {st.best_f1:.4f} at epoch {st.best_epoch})")
+        else:
+            torch.manual_seed(cfg.seed + info.rank)
+        if st.stopped or st.epoch >= cfg.epochs:
+            if best_ckpt is None:
+                raise EcgEdgeError(f"{out_dir}: run finished but best.pt is missing")
+            say(f"{out_dir}: run already finished ({st.stopped or 'epochs'}); nothing to do")
+            return best_ckpt
+
+        net: nn.Module = model
+        if info.enabled:
+            net = nn.parallel.DistributedDataParallel(model)
+        n_params = sum(p.numel() for p in model.parameters())
+        say(f"training {arch} ({n_params:,} parameters) on {len(y_tr)} windows x {world_note(info)}, "
+            f"{len(y_va)} val; lr {cfg.learning_rate:g}, batch {cfg.batch_size}, up to {cfg.epochs} epochs")
+
+        for epoch in range(st.epoch, cfg.epochs):
+            t0 = time.perf_counter()
+            train_loss = _train_epoch(net, X_tr, y_tr, criterion, opt, cfg, epoch, info)
+            ddp.broadcast_module_state(model)
+            logits = _predict_sharded(model, X_va, cfg.eval_batch_size, info)
+            val_loss = float(criterion(torch.from_numpy(logits), torch.from_numpy(np.asarray(y_va))).item())
+            if not math.isfinite(val_loss):
+                raise EcgEdgeError(f"validation loss is {val_loss} after epoch {epoch + 1}; the model diverged "
+                                   f"(try a lower --lr); {out_dir / 'last.pt'} still holds the previous epoch")
+            m = classification_metrics(np.asarray(y_va), logits.argmax(1), classes)
+            lr_now = opt.param_groups[0]["lr"]
+            sched.step(val_loss)
+            improved = st.best_epoch < 0 or m["macro_f1"] > st.best_f1 + cfg.min_delta
+            st.epoch = epoch + 1
+            if improved:
+                st.best_f1, st.best_epoch, st.bad_epochs = m["macro_f1"], epoch + 1, 0
+            else:
+                st.bad_epochs += 1
+            record = {"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val_loss,
+                      "val_accuracy": m["accuracy"], "val_macro_precision": m["macro_precision"],
+                      "val_macro_recall": m["macro_recall"], "val_macro_f1": m["macro_f1"],
+                      "lr": lr_now, "seconds": time.perf_counter() - t0}
+            st.history.append(record)
+            if st.bad_epochs >= cfg.patience:
+                st.stopped = "early_stopping"
+            elif st.epoch >= cfg.epochs:
+                st.stopped = "epochs"
+            if improved:
+                best_ckpt = make_ckpt(copy.deepcopy(model.state_dict()), {"val": m, "epoch": epoch + 1},
+                                      {"train_config": asdict(cfg), "epoch": epoch + 1})
+            rng = ddp.gather_objects(torch.get_rng_state())
+            if info.is_main:
+                if improved:
+                    save_checkpoint(out_dir / "best.pt", best_ckpt)
+                trainer = {"epoch": st.epoch, "history": st.history, "best_f1": st.best_f1,
+                           "best_epoch": st.best_epoch, "bad_epochs": st.bad_epochs, "stopped": st.stopped,
+                           "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                           "torch_rng": rng, "world_size": info.world_size, "train_config": asdict(cfg)}
+                save_checkpoint(out_dir / "last.pt", make_ckpt(model.state_dict(), {"val": m}, {"trainer": trainer}))
+                write_json(out_dir / "history.json", {"arch": arch, "classes": classes, "train_config": asdict(cfg),
+                                                      "best_epoch": st.best_epoch, "best_val_macro_f1": st.best_f1,
+                                                      "stopped": st.stopped, "epochs": st.history})
+                from ecg_edge.train.plots import plot_history
+
+                plot_history(st.history, out_dir / "curve.png", title=f"{arch} on {dataset.manifest.task}")
+            say(f"epoch {epoch + 1}/{cfg.epochs}: loss {train_loss:.4f} val_loss {val_loss:.4f} "
+                f"val_acc {m['accuracy']:.4f} val_macro_f1 {m['macro_f1']:.4f} lr {lr_now:.2g} "
+                f"({record['seconds']:.1f} s){' *' if improved else ''}")
+            if on_epoch_end is not None:
+                on_epoch_end(epoch + 1, record)
+            if st.stopped:
+                break
+        if st.stopped == "early_stopping":
+            say(f"early stopping after epoch {st.epoch}: no macro-F1 gain for {cfg.patience} epochs")
+        assert best_ckpt is not None
+        return best_ckpt
+
+
+def world_note(info: ddp.DistInfo) -> str:
+    return f"{info.world_size} replicas (DDP/gloo)" if info.enabled else "1 process"
+
+
+def _train_epoch(net: nn.Module, X: torch.Tensor, y: torch.Tensor, criterion: nn.Module,
+                 opt: torch.optim.Optimizer, cfg: TrainConfig, epoch: int, info: ddp.DistInfo) -> float:
+    net.train()
+    batches = _batches(len(y), cfg, epoch, info)
+    total, count = 0.0, 0
+    bar = progress(batches, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch") if info.is_main else None
+    for step, b in enumerate(bar if bar is not None else batches):
+        idx = torch.tensor(b)
+        opt.zero_grad(set_to_none=True)
+        loss = criterion(net(X[idx]), y[idx])
+        lv = float(loss.detach())
+        finite = math.isfinite(lv)
+        if info.enabled:
+            bad, = ddp.all_reduce_sum([0.0 if finite else 1.0])
+            finite = bad == 0
+        if not finite:
+            raise EcgEdgeError(
+                f"training loss is not finite (loss={lv}) at epoch {epoch + 1}, batch {step + 1}; the data holds "
+                f"NaN/Inf values or the learning rate {opt.param_groups[0]['lr']:g} is too high. "
+                f"No checkpoint was written for this epoch")
+        loss.backward()
+        opt.step()
+        total += lv * len(b)
+        count += len(b)
+        if bar is not None:
+            bar.set_postfix(loss=f"{total / count:.4f}")
+    if bar is not None:
+        bar.close()
+    total, count = ddp.all_reduce_sum([total, float(count)])
+    return total / max(count, 1)
+
+
+def _restore(out_dir: Path, model: nn.Module, opt: torch.optim.Optimizer, sched: Any, cfg: TrainConfig,
+             arch: str, config: dict[str, Any], classes: list[str],
+             info: ddp.DistInfo) -> tuple[_State, Checkpoint | None]:
+    last = out_dir / "last.pt"
+    if not last.is_file():
+        raise EcgEdgeError(f"{last}: nothing to resume (no last.pt in {out_dir}); run without --resume to start afresh")
+    ck = load_checkpoint(last)
+    trainer = ck.extra.get("trainer")
+    if not isinstance(trainer, dict):
+        raise EcgEdgeError(f"{last}: not a training state (extra['trainer'] missing)")
+    if ck.arch != arch:
+        raise EcgEdgeError(f"{last}: was trained as {ck.arch!r}, cannot resume it as {arch!r}")
+    diff = sorted(k for k in set(ck.config) | set(config) if ck.config.get(k) != config.get(k))
+    if diff:
+        raise EcgEdgeError(f"{last}: model config differs in {', '.join(f'{k} ({ck.config.get(k)!r} vs {config.get(k)!r})' for k in diff)}")
+    if list(ck.classes) != classes:
+        raise EcgEdgeError(f"{last}: classes {ck.classes} differ from the dataset's {classes}")
+    saved_cfg = trainer.get("train_config", {})
+    now = asdict(cfg)
+    cdiff = sorted(k for k in now if k not in RESUMABLE_CHANGES and saved_cfg.get(k) != now[k])
+    if cdiff:
+        raise EcgEdgeError(f"{last}: cannot resume with changed training options "
+                           f"{', '.join(f'{k} ({saved_cfg.get(k)!r} -> {now[k]!r})' for k in cdiff)}; "
+                           "resume with the original options or start afresh")
+    model.load_state_dict(ck.state_dict)
+    opt.load_state_dict(trainer["optimizer"])
+    sched.load_state_dict(trainer["scheduler"])
+    rng = trainer.get("torch_rng") or []
+    if trainer.get("world_size") == info.world_size and len(rng) == info.world_size:
+        torch.set_rng_state(rng[info.rank])
+    else:
+        torch.manual_seed(cfg.seed + info.rank + 1000 * int(trainer["epoch"]))
+    st = _State(epoch=int(trainer["epoch"]), history=list(trainer["history"]), best_f1=float(trainer["best_f1"]),
+                best_epoch=int(trainer["best_epoch"]), bad_epochs=int(trainer["bad_epochs"]),
+                stopped=str(trainer.get("stopped", "")))
+    if st.stopped == "epochs" and st.epoch < cfg.epochs:
+        st.stopped = ""  # more epochs were asked for: carry on
+    best_ckpt = None
+    if st.best_epoch > 0:
+        best_path = out_dir / "best.pt"
+        best_ckpt = load_checkpoint(best_path)
+        if best_ckpt.extra.get("epoch") != st.best_epoch:
+            raise EcgEdgeError(f"{best_path}: holds epoch {best_ckpt.extra.get('epoch')} but {last} records the best "
+                               f"at epoch {st.best_epoch}; the output folder was modified, start afresh")
+    return st, best_ckpt
