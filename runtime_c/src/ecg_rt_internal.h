@@ -1,0 +1,207 @@
+/* Internal declarations shared by the loader, the interpreter and the kernels.
+ * Not part of the public API: kernels take plain pointers and validated shapes, so each one
+ * can be tested (and reused by the firmware) without a model.bin around it. */
+#ifndef ECG_RT_INTERNAL_H
+#define ECG_RT_INTERNAL_H
+
+#include "ecg_edge_rt.h"
+
+/* Entries decoded at once from a packed weight stream (stack buffers of 5 bytes each).
+ * A CONV1D channel whose non-zero weights fit is decoded once and swept over all output
+ * positions; a larger one is re-decoded chunk by chunk. Override with -DECG_RT_WCHUNK=N. */
+#ifndef ECG_RT_WCHUNK
+#define ECG_RT_WCHUNK 512
+#endif
+
+#define ECG_RT_NONE16 0xFFFFu
+#define ECG_RT_NONE32 0xFFFFFFFFu
+
+enum { ECG_RT_SEC_META = 1, ECG_RT_SEC_TENSORS = 2, ECG_RT_SEC_OPS = 3, ECG_RT_SEC_WEIGHTS = 4 };
+enum {
+    ECG_RT_OP_CONV1D = 0, ECG_RT_OP_LINEAR = 1, ECG_RT_OP_ADD = 2, ECG_RT_OP_MAXPOOL1D = 3,
+    ECG_RT_OP_AVGPOOL1D = 4, ECG_RT_OP_GLOBAL_AVGPOOL = 5, ECG_RT_OP_RELU = 6,
+    ECG_RT_OP_FIRST_UNSUPPORTED = 7, ECG_RT_OP_LAST_RESERVED = 12
+};
+enum { ECG_RT_ENC_DENSE = 0, ECG_RT_ENC_BITMASK = 1, ECG_RT_ENC_RUNLENGTH = 2 };
+
+#define ECG_RT_HEADER_SIZE 64u
+#define ECG_RT_SECTION_ENTRY 16u
+#define ECG_RT_TENSOR_RECORD 32u
+#define ECG_RT_OP_RECORD 64u
+#define ECG_RT_BLOCK_HEADER 48u
+#define ECG_RT_MAX_ELEMS (1u << 24)   /* L * C of a tensor */
+#define ECG_RT_MAX_PARAM (1u << 24)   /* kernel, stride, padding, dilation */
+#define ECG_RT_MAX_WEIGHTS (1u << 28) /* c_out * span of a layer */
+
+/* Little-endian readers: the model bytes are read byte-wise, so no alignment is assumed. */
+static inline uint16_t ecg_rt_rd16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
+static inline uint32_t ecg_rt_rd32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
+}
+static inline int32_t ecg_rt_rdi32(const uint8_t *p)
+{
+    uint32_t u = ecg_rt_rd32(p);
+    /* Portable two's-complement reinterpretation (no implementation-defined conversion). */
+    return (u & 0x80000000u) ? (int32_t)(-(int32_t)(~u) - 1) : (int32_t)u;
+}
+
+/* A decoded tensor record. */
+typedef struct {
+    uint32_t len, channels;
+    int32_t zero_point;
+    uint32_t arena_offset, size_bytes, flags;
+} ecg_rt_tensor;
+
+/* A decoded op record. */
+typedef struct {
+    uint16_t type, flags, in0, in1, out;
+    int32_t act_min, act_max;
+    uint32_t weight_block, weight_size;
+    uint32_t p[9];
+} ecg_rt_op;
+
+/* A decoded weight block: pointers into the model bytes (validated by the loader). */
+typedef struct {
+    uint8_t bits, encoding;
+    uint32_t c_out, span, kernel, nnz;
+    const uint8_t *bias;   /* i32[c_out] little-endian */
+    const uint8_t *mult;   /* i32[c_out] */
+    const uint8_t *shift;  /* i8[c_out] */
+    const uint8_t *index;  /* BITMASK mask / RUNLENGTH u32 entries[c_out] then run bytes */
+    uint32_t index_bytes;
+    const uint8_t *values; /* b-bit stream */
+    uint32_t values_bytes;
+} ecg_rt_wblock;
+
+void ecg_rt_tensor_decode(const uint8_t *rec, ecg_rt_tensor *t);
+void ecg_rt_op_decode(const uint8_t *rec, ecg_rt_op *op);
+/* Decode the header of a weight block (no validation: the loader checks before use). */
+void ecg_rt_wblock_decode(const uint8_t *blk, ecg_rt_wblock *wb);
+
+/* ---- requantization (requant_s8.c): FORMAT.md section 7 ---- */
+int64_t ecg_rt_floor_shift(int64_t v, uint32_t n);
+int64_t ecg_rt_rshift_round(int64_t v, int32_t mult, uint32_t n);
+int8_t ecg_rt_requantize(int64_t acc, int32_t mult, uint32_t n, int32_t zp_out,
+                         int32_t act_min, int32_t act_max);
+int8_t ecg_rt_clamp_s8(int64_t v, int32_t lo, int32_t hi);
+
+/* ---- packed weight decoding (weight_decode.c) ----
+ * A cursor walks one layer's non-zero weights channel by channel in weight order, straight
+ * from the packed bytes. Each decoded entry is (xoff, value) where
+ *   xoff = k * tap_stride + base + i       (p = k * cin_g + i inside the channel)
+ * so a kernel reads the input at window_start + xoff. Zero weights are never emitted. */
+typedef struct {
+    const uint8_t *ptr;   /* next byte of the value stream */
+    uint32_t buf;         /* pending bits, LSB first */
+    uint32_t nbits;
+} ecg_rt_bitreader;
+
+void ecg_rt_bitreader_init(ecg_rt_bitreader *br, const uint8_t *stream, uint64_t bit_offset);
+/* Next b-bit level (b = 1: bit 1 -> +1, bit 0 -> -1; b >= 2: two's complement). */
+int32_t ecg_rt_bitreader_next(ecg_rt_bitreader *br, uint32_t bits);
+
+typedef struct {
+    const ecg_rt_wblock *wb;
+    uint32_t channel;     /* current output channel */
+    uint32_t pos;         /* next position p inside the channel (0..span) */
+    uint32_t k, i;        /* p = k * cin_g + i */
+    uint32_t cin_g, tap_stride, base;
+    ecg_rt_bitreader values;
+    uint32_t mask_bit;    /* BITMASK: absolute mask bit of position pos */
+    const uint8_t *runs;  /* RUNLENGTH: next run byte of this channel */
+    uint32_t runs_left;   /* RUNLENGTH: run bytes left in this channel */
+    const uint8_t *runs_next; /* RUNLENGTH: first run byte of the next channel */
+    uint32_t values_done; /* values consumed so far (all channels) */
+    uint32_t bad;         /* RUNLENGTH: a run walked past the channel's span (loader check) */
+} ecg_rt_wcursor;
+
+/* Start at channel 0. cin_g: input channels per group; tap_stride: input elements between
+ * taps (dilation * C_in); base: input channel offset of the channel's group (set per channel
+ * by ecg_rt_wcursor_channel for depthwise). */
+void ecg_rt_wcursor_init(ecg_rt_wcursor *cur, const ecg_rt_wblock *wb, uint32_t cin_g,
+                         uint32_t tap_stride);
+/* Position the cursor at the start of channel c (channels must be visited in order; a saved
+ * copy of the cursor can be restored to re-walk a channel). */
+void ecg_rt_wcursor_channel(ecg_rt_wcursor *cur, uint32_t c, uint32_t base);
+/* Decode up to cap non-zero weights of the current channel; returns how many (0 = done). */
+uint32_t ecg_rt_wcursor_next(ecg_rt_wcursor *cur, int32_t *xoff, int8_t *val, uint32_t cap);
+/* 1 when the current channel has nothing left to yield. */
+int ecg_rt_wcursor_done(const ecg_rt_wcursor *cur);
+/* Skip the rest of the current channel (so the next channel starts at the right place). */
+void ecg_rt_wcursor_finish_channel(ecg_rt_wcursor *cur);
+
+/* Loader: decode and validate a weight block of blk_size bytes (header, array offsets and
+ * sizes, shift/multiplier ranges, nnz against the mask or run walk, positions < span, and the
+ * accumulator bound |bias| + 128 * sum|w| < 2^31 per channel), filling *wb. */
+ecg_rt_status ecg_rt_wblock_check(const uint8_t *blk, uint32_t blk_size, ecg_rt_wblock *wb);
+
+uint32_t ecg_rt_crc32(const uint8_t *p, size_t n);
+
+/* Dot product of decoded entries with an input window lying fully inside the input. */
+static inline int32_t ecg_rt_dot_inside(int32_t acc, const int8_t *xw, const int32_t *xoff,
+                                        const int8_t *val, uint32_t n)
+{
+    uint32_t j;
+    for (j = 0; j < n; ++j) acc += (int32_t)val[j] * (int32_t)xw[xoff[j]];
+    return acc;
+}
+
+/* Same for a window that crosses the padding: a tap at a position outside [0, in_len) reads the
+ * input zero point (padding is a real zero). tap = dilation * in_ch, so k = xoff / tap. */
+static inline int32_t ecg_rt_dot_border(int32_t acc, const int8_t *x, int32_t start,
+                                        uint32_t in_len, uint32_t in_ch, uint32_t dilation,
+                                        int32_t zp_in, const int32_t *xoff, const int8_t *val,
+                                        uint32_t n)
+{
+    const uint32_t tap = dilation * in_ch;
+    uint32_t j;
+    for (j = 0; j < n; ++j) {
+        int32_t pos = start + (int32_t)((uint32_t)xoff[j] / tap * dilation);
+        int32_t xv = (pos >= 0 && (uint32_t)pos < in_len) ? (int32_t)x[start * (int32_t)in_ch + xoff[j]]
+                                                           : zp_in;
+        acc += (int32_t)val[j] * xv;
+    }
+    return acc;
+}
+
+/* ---- kernels (one per file). Activations are int8 [L][C]. ---- */
+typedef struct {
+    uint32_t in_len, in_ch, out_len, out_ch;
+    uint32_t kernel, stride, pad_left, dilation, groups;
+    int32_t zp_in, zp_out, act_min, act_max;
+} ecg_rt_conv_params;
+
+ecg_rt_status ecg_rt_conv1d_s8(const ecg_rt_conv_params *p, const ecg_rt_wblock *wb,
+                               const int8_t *x, int8_t *y);
+ecg_rt_status ecg_rt_conv1d_pointwise_s8(const ecg_rt_conv_params *p, const ecg_rt_wblock *wb,
+                                         const int8_t *x, int8_t *y);
+ecg_rt_status ecg_rt_depthwise_conv1d_s8(const ecg_rt_conv_params *p, const ecg_rt_wblock *wb,
+                                         const int8_t *x, int8_t *y);
+ecg_rt_status ecg_rt_linear_s8(uint32_t n_in, const ecg_rt_wblock *wb, int32_t zp_out,
+                               int32_t act_min, int32_t act_max, const int8_t *x, int8_t *y);
+ecg_rt_status ecg_rt_add_s8(uint32_t n, const int8_t *a, int32_t zp_a, int32_t m_a,
+                            const int8_t *b, int32_t zp_b, int32_t m_b, uint32_t shift,
+                            int32_t zp_out, int32_t act_min, int32_t act_max, int8_t *y);
+
+typedef struct {
+    uint32_t in_len, ch, out_len, kernel, stride, pad_left;
+} ecg_rt_pool_params;
+
+ecg_rt_status ecg_rt_maxpool1d_s8(const ecg_rt_pool_params *p, int32_t act_min, int32_t act_max,
+                                  const int8_t *x, int8_t *y);
+ecg_rt_status ecg_rt_avgpool1d_s8(const ecg_rt_pool_params *p, int32_t zp_in, int32_t mult,
+                                  uint32_t shift, int32_t zp_out, int32_t act_min,
+                                  int32_t act_max, const int8_t *x, int8_t *y);
+ecg_rt_status ecg_rt_global_avgpool_s8(uint32_t len, uint32_t ch, int32_t zp_in, int32_t mult,
+                                       uint32_t shift, int32_t zp_out, int32_t act_min,
+                                       int32_t act_max, const int8_t *x, int8_t *y);
+ecg_rt_status ecg_rt_relu_s8(uint32_t n, int32_t act_min, int32_t act_max, const int8_t *x,
+                             int8_t *y);
+
+/* memcpy/memset: from <string.h> (hosted, or newlib on the MCU), or from mem.c when built
+ * with -DECG_RT_FREESTANDING and no C library at all. */
+void *memcpy(void *dst, const void *src, size_t n);
+void *memset(void *dst, int c, size_t n);
+
+#endif /* ECG_RT_INTERNAL_H */

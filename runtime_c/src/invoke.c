@@ -1,0 +1,115 @@
+/* The interpreter: copy the input into the arena, run the ops in order, copy the logits out.
+ * Only a model that ecg_rt_load accepted reaches here, so shapes and parameters are trusted;
+ * what is checked is what the caller passes now (pointers, arena, buffer sizes). */
+#include "ecg_rt_internal.h"
+
+static int32_t to_i32(uint32_t u) { return (int32_t)(u & 0x7FFFFFFFu); } /* loader: u < 2^31 */
+
+static ecg_rt_status run_op(const ecg_rt_model *m, const ecg_rt_op *op, uint8_t *arena)
+{
+    ecg_rt_tensor in0, in1, out;
+    const uint32_t *p = op->p;
+    const int8_t *x;
+    int8_t *y;
+
+    ecg_rt_tensor_decode(m->tensors + ECG_RT_TENSOR_RECORD * (size_t)op->in0, &in0);
+    ecg_rt_tensor_decode(m->tensors + ECG_RT_TENSOR_RECORD * (size_t)op->out, &out);
+    x = (const int8_t *)(arena + in0.arena_offset);
+    y = (int8_t *)(arena + out.arena_offset);
+
+    switch (op->type) {
+    case ECG_RT_OP_CONV1D:
+    case ECG_RT_OP_LINEAR: {
+        ecg_rt_wblock wb;
+        ecg_rt_wblock_decode(m->weights + op->weight_block, &wb);
+        if (op->type == ECG_RT_OP_LINEAR)
+            return ecg_rt_linear_s8(in0.len * in0.channels, &wb, out.zero_point, op->act_min,
+                                    op->act_max, x, y);
+        {
+            ecg_rt_conv_params cp;
+            cp.in_len = in0.len;
+            cp.in_ch = in0.channels;
+            cp.out_len = out.len;
+            cp.out_ch = out.channels;
+            cp.kernel = p[0];
+            cp.stride = p[1];
+            cp.pad_left = p[2];
+            cp.dilation = p[4];
+            cp.groups = p[5];
+            cp.zp_in = in0.zero_point;
+            cp.zp_out = out.zero_point;
+            cp.act_min = op->act_min;
+            cp.act_max = op->act_max;
+            if (cp.groups > 1u) return ecg_rt_depthwise_conv1d_s8(&cp, &wb, x, y);
+            if (cp.kernel == 1u && p[2] == 0u && p[3] == 0u)
+                return ecg_rt_conv1d_pointwise_s8(&cp, &wb, x, y);
+            return ecg_rt_conv1d_s8(&cp, &wb, x, y);
+        }
+    }
+    case ECG_RT_OP_ADD:
+        ecg_rt_tensor_decode(m->tensors + ECG_RT_TENSOR_RECORD * (size_t)op->in1, &in1);
+        return ecg_rt_add_s8(out.size_bytes, x, in0.zero_point, to_i32(p[0]),
+                             (const int8_t *)(arena + in1.arena_offset), in1.zero_point,
+                             to_i32(p[1]), p[2], out.zero_point, op->act_min, op->act_max, y);
+    case ECG_RT_OP_MAXPOOL1D:
+    case ECG_RT_OP_AVGPOOL1D: {
+        ecg_rt_pool_params pp;
+        pp.in_len = in0.len;
+        pp.ch = in0.channels;
+        pp.out_len = out.len;
+        pp.kernel = p[0];
+        pp.stride = p[1];
+        pp.pad_left = p[2];
+        if (op->type == ECG_RT_OP_MAXPOOL1D)
+            return ecg_rt_maxpool1d_s8(&pp, op->act_min, op->act_max, x, y);
+        return ecg_rt_avgpool1d_s8(&pp, in0.zero_point, to_i32(p[4]), p[5], out.zero_point,
+                                   op->act_min, op->act_max, x, y);
+    }
+    case ECG_RT_OP_GLOBAL_AVGPOOL:
+        return ecg_rt_global_avgpool_s8(in0.len, in0.channels, in0.zero_point, to_i32(p[0]), p[1],
+                                        out.zero_point, op->act_min, op->act_max, x, y);
+    case ECG_RT_OP_RELU:
+        return ecg_rt_relu_s8(out.size_bytes, op->act_min, op->act_max, x, y);
+    default:
+        return ECG_RT_E_UNSUPPORTED_OP;
+    }
+}
+
+ecg_rt_status ecg_rt_invoke_traced(const ecg_rt_model *m, uint8_t *arena, size_t arena_len,
+                                   const int8_t *input, size_t input_len,
+                                   int8_t *logits, size_t logits_len,
+                                   ecg_rt_trace_fn trace, void *user)
+{
+    ecg_rt_tensor t;
+    uint32_t j;
+    if (!m || !arena || !input || !logits) return ECG_RT_E_NULL;
+    if (!m->base || !m->tensors || !m->ops) return ECG_RT_E_NULL;
+    if (((uintptr_t)arena & 3u) != 0) return ECG_RT_E_ALIGNMENT;
+    if (arena_len < m->arena_size) return ECG_RT_E_ARENA_TOO_SMALL;
+    if (input_len != (size_t)m->input_len * m->input_channels) return ECG_RT_E_SIZE;
+    if (logits_len != m->n_classes) return ECG_RT_E_SIZE;
+
+    ecg_rt_tensor_decode(m->tensors + ECG_RT_TENSOR_RECORD * (size_t)m->input_tensor, &t);
+    memcpy(arena + t.arena_offset, input, input_len);
+    for (j = 0; j < m->n_ops; ++j) {
+        ecg_rt_op op;
+        ecg_rt_status st;
+        ecg_rt_op_decode(m->ops + ECG_RT_OP_RECORD * (size_t)j, &op);
+        st = run_op(m, &op, arena);
+        if (st != ECG_RT_OK) return st;
+        if (trace) {
+            ecg_rt_tensor_decode(m->tensors + ECG_RT_TENSOR_RECORD * (size_t)op.out, &t);
+            trace(user, j, op.out, (const int8_t *)(arena + t.arena_offset), t.size_bytes);
+        }
+    }
+    ecg_rt_tensor_decode(m->tensors + ECG_RT_TENSOR_RECORD * (size_t)m->output_tensor, &t);
+    memcpy(logits, arena + t.arena_offset, logits_len);
+    return ECG_RT_OK;
+}
+
+ecg_rt_status ecg_rt_invoke(const ecg_rt_model *m, uint8_t *arena, size_t arena_len,
+                            const int8_t *input, size_t input_len,
+                            int8_t *logits, size_t logits_len)
+{
+    return ecg_rt_invoke_traced(m, arena, arena_len, input, input_len, logits, logits_len, 0, 0);
+}

@@ -1,0 +1,291 @@
+/* ecg_rt_load: validate a model.bin completely before anything runs (FORMAT.md section 10).
+ * After a successful load, invoke trusts the bytes: every offset, size, shape, parameter and
+ * weight stream a kernel will touch has been checked here, so no input can make a kernel read
+ * or write outside the model, the arena or the caller's buffers, or overflow an accumulator. */
+#include "ecg_rt_internal.h"
+
+typedef struct {
+    uint32_t offset, size, count, present;
+} section;
+
+static ecg_rt_status check_meta(const uint8_t *p, uint32_t size, uint32_t count)
+{
+    uint64_t at = 0;
+    uint32_t e;
+    for (e = 0; e < count; ++e) {
+        uint32_t klen, j, type;
+        if (at + 2u > size) return ECG_RT_E_SECTION;
+        klen = ecg_rt_rd16(p + at);
+        at += 2u;
+        if (klen < 1u || klen > 255u || at + klen + 1u > size) return ECG_RT_E_SECTION;
+        for (j = 0; j < klen; ++j) {
+            uint8_t ch = p[at + j];
+            if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_' || ch == '.'))
+                return ECG_RT_E_SECTION;
+        }
+        at += klen;
+        type = p[at++];
+        if (type <= 2u) {
+            at += 4u;
+        } else if (type == 3u) {
+            if (at + 4u > size) return ECG_RT_E_SECTION;
+            at += 4u + (uint64_t)ecg_rt_rd32(p + at);
+        } else if (type == 4u) {
+            uint32_t n;
+            if (at + 4u > size) return ECG_RT_E_SECTION;
+            n = ecg_rt_rd32(p + at);
+            at += 4u;
+            for (j = 0; j < n; ++j) {
+                if (at + 4u > size) return ECG_RT_E_SECTION;
+                at += 4u + (uint64_t)ecg_rt_rd32(p + at);
+            }
+        } else if (type <= 6u) {
+            if (at + 4u > size) return ECG_RT_E_SECTION;
+            at += 4u + 4u * (uint64_t)ecg_rt_rd32(p + at);
+        } else {
+            return ECG_RT_E_SECTION;
+        }
+        if (at > size) return ECG_RT_E_SECTION;
+    }
+    return ECG_RT_OK;
+}
+
+static int overlap(const ecg_rt_tensor *a, const ecg_rt_tensor *b)
+{
+    return a->arena_offset < b->arena_offset + b->size_bytes &&
+           b->arena_offset < a->arena_offset + a->size_bytes;
+}
+
+static int same_place(const ecg_rt_tensor *a, const ecg_rt_tensor *b)
+{
+    return a->arena_offset == b->arena_offset && a->size_bytes == b->size_bytes;
+}
+
+static int valid_shift(uint32_t n) { return n >= 1u && n <= 62u; }
+
+/* |acc| <= 255 * terms: the int64 rounding sum acc * M + 2^(n-1) must not overflow. */
+static int pool_bound_ok(uint64_t terms, uint32_t mult, uint32_t n)
+{
+    const uint64_t limit = (uint64_t)1 << 63; /* exclusive */
+    uint64_t amax = 255u * terms, prod;
+    if (mult == 0) return 1;
+    if (amax > (limit - 1u) / mult) return 0;
+    prod = amax * mult;
+    return prod + ((uint64_t)1 << (n - 1u)) < limit;
+}
+
+/* L_out of a conv/pool window; 0 when the window does not fit. */
+static uint32_t window_out_len(uint32_t in_len, uint32_t k, uint32_t stride, uint32_t pl,
+                               uint32_t pr, uint32_t dil)
+{
+    uint64_t span = (uint64_t)in_len + pl + pr;
+    uint64_t reach = (uint64_t)dil * (k - 1u) + 1u;
+    if (reach > span) return 0;
+    return (uint32_t)((span - reach) / stride + 1u);
+}
+
+static ecg_rt_status check_op(const ecg_rt_model *m, const ecg_rt_op *op, uint32_t *n_blocks)
+{
+    ecg_rt_tensor in0, in1, out;
+    const uint32_t *p = op->p;
+    ecg_rt_status st;
+
+    if (op->type >= ECG_RT_OP_FIRST_UNSUPPORTED) return ECG_RT_E_UNSUPPORTED_OP;
+    if (op->flags & ~1u) return ECG_RT_E_OP;
+    if (op->in0 >= m->n_tensors || op->out >= m->n_tensors) return ECG_RT_E_OP;
+    if (op->act_min < -128 || op->act_min > op->act_max || op->act_max > 127) return ECG_RT_E_OP;
+    ecg_rt_tensor_decode(m->tensors + ECG_RT_TENSOR_RECORD * (size_t)op->in0, &in0);
+    ecg_rt_tensor_decode(m->tensors + ECG_RT_TENSOR_RECORD * (size_t)op->out, &out);
+    if (op->type == ECG_RT_OP_ADD) {
+        if (op->in1 >= m->n_tensors) return ECG_RT_E_OP;
+        ecg_rt_tensor_decode(m->tensors + ECG_RT_TENSOR_RECORD * (size_t)op->in1, &in1);
+    } else if (op->in1 != ECG_RT_NONE16) {
+        return ECG_RT_E_OP;
+    }
+    if (op->type == ECG_RT_OP_CONV1D || op->type == ECG_RT_OP_LINEAR) {
+        ecg_rt_wblock wb;
+        if (op->weight_block == ECG_RT_NONE32 || (op->weight_block & 15u)) return ECG_RT_E_WEIGHTS;
+        if ((uint64_t)op->weight_block + op->weight_size > m->weights_size) return ECG_RT_E_WEIGHTS;
+        st = ecg_rt_wblock_check(m->weights + op->weight_block, op->weight_size, &wb);
+        if (st != ECG_RT_OK) return st;
+        if (wb.c_out != out.channels) return ECG_RT_E_WEIGHTS;
+        ++*n_blocks;
+        if (op->type == ECG_RT_OP_LINEAR) {
+            if (out.len != 1u || wb.kernel != 1u) return ECG_RT_E_OP;
+            if (wb.span != in0.len * in0.channels) return ECG_RT_E_WEIGHTS;
+        } else {
+            const uint32_t k = p[0], stride = p[1], pl = p[2], pr = p[3], dil = p[4], g = p[5];
+            if (k < 1u || stride < 1u || dil < 1u) return ECG_RT_E_OP;
+            if (k > ECG_RT_MAX_PARAM || stride > ECG_RT_MAX_PARAM || pl > ECG_RT_MAX_PARAM ||
+                pr > ECG_RT_MAX_PARAM || dil > ECG_RT_MAX_PARAM)
+                return ECG_RT_E_OP;
+            if (g != 1u && !(g == in0.channels && g == out.channels)) return ECG_RT_E_OP;
+            if (window_out_len(in0.len, k, stride, pl, pr, dil) != out.len) return ECG_RT_E_OP;
+            if ((uint64_t)dil * (k - 1u) > ECG_RT_MAX_PARAM) return ECG_RT_E_OP;
+            if (wb.kernel != k || (uint64_t)wb.span != (uint64_t)k * (in0.channels / g))
+                return ECG_RT_E_WEIGHTS;
+        }
+    } else {
+        if (op->weight_block != ECG_RT_NONE32) return ECG_RT_E_OP;
+        switch (op->type) {
+        case ECG_RT_OP_ADD:
+            if (in0.len != out.len || in0.channels != out.channels || in1.len != out.len ||
+                in1.channels != out.channels)
+                return ECG_RT_E_OP;
+            if (p[0] > 0x7FFFFFFFu || p[1] > 0x7FFFFFFFu || !valid_shift(p[2])) return ECG_RT_E_OP;
+            break;
+        case ECG_RT_OP_MAXPOOL1D:
+        case ECG_RT_OP_AVGPOOL1D:
+            if (p[0] < 1u || p[1] < 1u || p[0] > ECG_RT_MAX_PARAM || p[1] > ECG_RT_MAX_PARAM)
+                return ECG_RT_E_OP;
+            /* Every window must hold at least one real position. */
+            if (p[2] >= p[0] || p[3] >= p[0]) return ECG_RT_E_OP;
+            if (in0.channels != out.channels) return ECG_RT_E_OP;
+            if (window_out_len(in0.len, p[0], p[1], p[2], p[3], 1u) != out.len) return ECG_RT_E_OP;
+            if (op->type == ECG_RT_OP_AVGPOOL1D &&
+                (p[4] > 0x7FFFFFFFu || !valid_shift(p[5]) || !pool_bound_ok(p[0], p[4], p[5])))
+                return ECG_RT_E_OP;
+            break;
+        case ECG_RT_OP_GLOBAL_AVGPOOL:
+            if (out.len != 1u || out.channels != in0.channels) return ECG_RT_E_OP;
+            if (p[0] > 0x7FFFFFFFu || !valid_shift(p[1]) || !pool_bound_ok(in0.len, p[0], p[1]))
+                return ECG_RT_E_OP;
+            break;
+        default: /* RELU */
+            if (in0.len != out.len || in0.channels != out.channels) return ECG_RT_E_OP;
+            break;
+        }
+    }
+    /* The output may not overlap an input, except an ADD writing exactly over an input. */
+    if (overlap(&out, &in0) && !(op->type == ECG_RT_OP_ADD && same_place(&out, &in0)))
+        return ECG_RT_E_OP;
+    if (op->type == ECG_RT_OP_ADD && overlap(&out, &in1) && !same_place(&out, &in1))
+        return ECG_RT_E_OP;
+    return ECG_RT_OK;
+}
+
+ecg_rt_status ecg_rt_load(ecg_rt_model *m, const uint8_t *buf, size_t len)
+{
+    section sec[5];
+    uint32_t file_size, n_sections, table_end, j, k, n_blocks = 0;
+    uint8_t defined[(ECG_RT_MAX_TENSORS + 7) / 8];
+    ecg_rt_model mm;
+    ecg_rt_status st;
+
+    if (!m) return ECG_RT_E_NULL;
+    memset(m, 0, sizeof *m);
+    if (!buf) return ECG_RT_E_NULL;
+    if (len < ECG_RT_HEADER_SIZE) return ECG_RT_E_TRUNCATED;
+    if (buf[0] != 0x45 || buf[1] != 0x43 || buf[2] != 0x47 || buf[3] != 0x42) return ECG_RT_E_MAGIC;
+    if (ecg_rt_rd16(buf + 4) != ECG_RT_FORMAT_VERSION) return ECG_RT_E_VERSION;
+    if (ecg_rt_rd16(buf + 6) != ECG_RT_HEADER_SIZE) return ECG_RT_E_HEADER;
+    file_size = ecg_rt_rd32(buf + 8);
+    if ((uint64_t)file_size > (uint64_t)len) return ECG_RT_E_TRUNCATED;
+    if ((uint64_t)file_size != (uint64_t)len) return ECG_RT_E_HEADER;
+    if (ecg_rt_crc32(buf + ECG_RT_HEADER_SIZE, file_size - ECG_RT_HEADER_SIZE) != ecg_rt_rd32(buf + 12))
+        return ECG_RT_E_CRC;
+
+    memset(&mm, 0, sizeof mm);
+    mm.base = buf;
+    mm.size = file_size;
+    if (ecg_rt_rd32(buf + 16) != 0) return ECG_RT_E_HEADER; /* flags */
+    n_sections = ecg_rt_rd32(buf + 20);
+    if (n_sections < 1u || n_sections > 16u) return ECG_RT_E_HEADER;
+    if (ecg_rt_rd32(buf + 24) != ECG_RT_HEADER_SIZE) return ECG_RT_E_HEADER;
+    mm.arena_size = ecg_rt_rd32(buf + 28);
+    if (mm.arena_size & 15u) return ECG_RT_E_HEADER;
+    mm.input_tensor = ecg_rt_rd16(buf + 32);
+    mm.output_tensor = ecg_rt_rd16(buf + 34);
+    mm.n_tensors = ecg_rt_rd16(buf + 36);
+    mm.n_ops = ecg_rt_rd16(buf + 38);
+    mm.n_classes = ecg_rt_rd32(buf + 40);
+    if (mm.n_tensors > ECG_RT_MAX_TENSORS || mm.n_ops > ECG_RT_MAX_OPS) return ECG_RT_E_LIMIT;
+    if (mm.n_tensors < 1u || mm.input_tensor >= mm.n_tensors || mm.output_tensor >= mm.n_tensors)
+        return ECG_RT_E_HEADER;
+
+    /* Section table: the four types exactly once, aligned, inside the file, disjoint. */
+    table_end = ECG_RT_HEADER_SIZE + ECG_RT_SECTION_ENTRY * n_sections;
+    if (table_end > file_size) return ECG_RT_E_SECTION;
+    memset(sec, 0, sizeof sec);
+    for (j = 0; j < n_sections; ++j) {
+        const uint8_t *e = buf + ECG_RT_HEADER_SIZE + ECG_RT_SECTION_ENTRY * j;
+        uint32_t type = ecg_rt_rd32(e);
+        section *s;
+        if (type < ECG_RT_SEC_META || type > ECG_RT_SEC_WEIGHTS) return ECG_RT_E_SECTION;
+        s = &sec[type];
+        if (s->present) return ECG_RT_E_SECTION;
+        s->present = 1;
+        s->offset = ecg_rt_rd32(e + 4);
+        s->size = ecg_rt_rd32(e + 8);
+        s->count = ecg_rt_rd32(e + 12);
+        if ((s->offset & 15u) || s->offset < table_end) return ECG_RT_E_SECTION;
+        if ((uint64_t)s->offset + s->size > file_size) return ECG_RT_E_SECTION;
+    }
+    for (j = ECG_RT_SEC_META; j <= ECG_RT_SEC_WEIGHTS; ++j) {
+        if (!sec[j].present) return ECG_RT_E_SECTION;
+        for (k = j + 1u; k <= ECG_RT_SEC_WEIGHTS; ++k)
+            if (sec[j].offset < sec[k].offset + sec[k].size &&
+                sec[k].offset < sec[j].offset + sec[j].size)
+                return ECG_RT_E_SECTION;
+    }
+    if (sec[ECG_RT_SEC_TENSORS].count != mm.n_tensors ||
+        sec[ECG_RT_SEC_TENSORS].size != ECG_RT_TENSOR_RECORD * mm.n_tensors)
+        return ECG_RT_E_SECTION;
+    if (sec[ECG_RT_SEC_OPS].count != mm.n_ops || sec[ECG_RT_SEC_OPS].size != ECG_RT_OP_RECORD * mm.n_ops)
+        return ECG_RT_E_SECTION;
+    st = check_meta(buf + sec[ECG_RT_SEC_META].offset, sec[ECG_RT_SEC_META].size,
+                    sec[ECG_RT_SEC_META].count);
+    if (st != ECG_RT_OK) return st;
+    mm.tensors = buf + sec[ECG_RT_SEC_TENSORS].offset;
+    mm.ops = buf + sec[ECG_RT_SEC_OPS].offset;
+    mm.weights = buf + sec[ECG_RT_SEC_WEIGHTS].offset;
+    mm.weights_size = sec[ECG_RT_SEC_WEIGHTS].size;
+
+    /* Tensors: shapes, zero points, arena ranges, flags. */
+    for (j = 0; j < mm.n_tensors; ++j) {
+        ecg_rt_tensor t;
+        uint32_t want_flags = (j == mm.input_tensor ? 1u : 0u) | (j == mm.output_tensor ? 2u : 0u);
+        ecg_rt_tensor_decode(mm.tensors + ECG_RT_TENSOR_RECORD * j, &t);
+        if (t.len < 1u || t.channels < 1u) return ECG_RT_E_TENSOR;
+        if ((uint64_t)t.len * t.channels > ECG_RT_MAX_ELEMS) return ECG_RT_E_TENSOR;
+        if (t.size_bytes != t.len * t.channels) return ECG_RT_E_TENSOR;
+        if (t.zero_point < -128 || t.zero_point > 127) return ECG_RT_E_TENSOR;
+        if ((t.arena_offset & 3u) || (uint64_t)t.arena_offset + t.size_bytes > mm.arena_size)
+            return ECG_RT_E_TENSOR;
+        if (t.flags != want_flags) return ECG_RT_E_TENSOR;
+    }
+    {
+        ecg_rt_tensor t;
+        ecg_rt_tensor_decode(mm.tensors + ECG_RT_TENSOR_RECORD * (size_t)mm.input_tensor, &t);
+        mm.input_len = t.len;
+        mm.input_channels = t.channels;
+        ecg_rt_tensor_decode(mm.tensors + ECG_RT_TENSOR_RECORD * (size_t)mm.output_tensor, &t);
+        if (mm.n_classes != t.size_bytes) return ECG_RT_E_HEADER;
+    }
+
+    /* Ops, in order: every input already produced (or the graph input). */
+    memset(defined, 0, sizeof defined);
+    defined[mm.input_tensor >> 3] |= (uint8_t)(1u << (mm.input_tensor & 7u));
+    for (j = 0; j < mm.n_ops; ++j) {
+        ecg_rt_op op;
+        ecg_rt_op_decode(mm.ops + ECG_RT_OP_RECORD * j, &op);
+        st = check_op(&mm, &op, &n_blocks);
+        if (st != ECG_RT_OK) return st;
+        if (!(defined[op.in0 >> 3] & (1u << (op.in0 & 7u)))) return ECG_RT_E_OP;
+        if (op.type == ECG_RT_OP_ADD && !(defined[op.in1 >> 3] & (1u << (op.in1 & 7u))))
+            return ECG_RT_E_OP;
+        defined[op.out >> 3] |= (uint8_t)(1u << (op.out & 7u));
+    }
+    if (!(defined[mm.output_tensor >> 3] & (1u << (mm.output_tensor & 7u)))) return ECG_RT_E_OP;
+    if (sec[ECG_RT_SEC_WEIGHTS].count != n_blocks) return ECG_RT_E_SECTION;
+    *m = mm;
+    return ECG_RT_OK;
+}
+
+ecg_rt_status ecg_rt_arena_size(const ecg_rt_model *m, size_t *out_bytes)
+{
+    if (!m || !out_bytes) return ECG_RT_E_NULL;
+    if (!m->base) return ECG_RT_E_NULL;
+    *out_bytes = m->arena_size;
+    return ECG_RT_OK;
+}
