@@ -1,0 +1,74 @@
+"""Byte layout of model.bin version 1 (export/FORMAT.md): constants, enums and struct formats.
+
+One module owns the numbers so the writer, the reader and the tests cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import struct
+
+MAGIC = b"ECGB"
+VERSION = 1
+HEADER_SIZE = 64
+SECTION_ENTRY_SIZE = 16
+TENSOR_RECORD_SIZE = 32
+OP_RECORD_SIZE = 64
+BLOCK_HEADER_SIZE = 48
+SECTION_ALIGN = 16
+BLOCK_ALIGN = 16
+ARENA_ALIGN = 16
+TENSOR_OFFSET_ALIGN = 4
+MAX_SECTIONS = 16
+MAX_TENSOR_ELEMENTS = 1 << 24
+NO_TENSOR = 0xFFFF
+NO_BLOCK = 0xFFFFFFFF
+
+# Header: magic, version, header_size, file_size, crc32, flags, n_sections, section_table_offset,
+# arena_size, input_tensor, output_tensor, n_tensors, n_ops, n_classes, reserved[20].
+HEADER_STRUCT = struct.Struct("<4sHHIIIIIIHHHHI20s")
+SECTION_STRUCT = struct.Struct("<IIII")  # type, offset, size, count
+# length, channels, scale, zero_point, arena_offset, size_bytes, flags, reserved
+TENSOR_STRUCT = struct.Struct("<IIfiIIII")
+# op, flags, in0, in1, out, reserved, act_min, act_max, weight_block, weight_size, p0..p8
+OP_STRUCT = struct.Struct("<HHHHHHiiII9I")
+# bits, encoding, reserved, c_out, span, kernel, nnz, off_bias, off_mult, off_shift,
+# off_index, index_bytes, off_values, values_bytes
+BLOCK_STRUCT = struct.Struct("<BBHIIIIIIIIIII")
+
+assert HEADER_STRUCT.size == HEADER_SIZE
+assert TENSOR_STRUCT.size == TENSOR_RECORD_SIZE
+assert OP_STRUCT.size == OP_RECORD_SIZE
+assert BLOCK_STRUCT.size == BLOCK_HEADER_SIZE
+
+# Section types (append-only).
+SEC_META, SEC_TENSORS, SEC_OPS, SEC_WEIGHTS = 1, 2, 3, 4
+SECTION_NAMES = {SEC_META: "META", SEC_TENSORS: "TENSORS", SEC_OPS: "OPS", SEC_WEIGHTS: "WEIGHTS"}
+
+# Op types (append-only). Version-1 runtimes run 0..6.
+OP_CONV1D, OP_LINEAR, OP_ADD, OP_MAXPOOL1D, OP_AVGPOOL1D, OP_GLOBAL_AVGPOOL, OP_RELU = range(7)
+OP_LAYERNORM, OP_GELU, OP_ATTENTION, OP_GROUPNORM, OP_SOFTMAX, OP_MATMUL = range(7, 13)
+OP_NAMES = {
+    OP_CONV1D: "CONV1D", OP_LINEAR: "LINEAR", OP_ADD: "ADD", OP_MAXPOOL1D: "MAXPOOL1D",
+    OP_AVGPOOL1D: "AVGPOOL1D", OP_GLOBAL_AVGPOOL: "GLOBAL_AVGPOOL", OP_RELU: "RELU",
+    OP_LAYERNORM: "LAYERNORM", OP_GELU: "GELU", OP_ATTENTION: "ATTENTION",
+    OP_GROUPNORM: "GROUPNORM", OP_SOFTMAX: "SOFTMAX", OP_MATMUL: "MATMUL",
+}
+RUNNABLE_OPS = frozenset(range(7))
+WEIGHTED_OPS = frozenset({OP_CONV1D, OP_LINEAR})
+
+OPF_RELU = 1
+TF_INPUT, TF_OUTPUT = 1, 2
+
+# Weight encodings (append-only) live in bitpack (shared with the compression search).
+from ecg_edge.modelbin.bitpack import (  # noqa: E402
+    ENC_BITMASK,
+    ENC_DENSE,
+    ENC_RUNLENGTH,
+    ENCODING_NAMES,
+)
+
+__all__ = ["ENC_BITMASK", "ENC_DENSE", "ENC_RUNLENGTH", "ENCODING_NAMES"]
+
+
+def align_up(n: int, a: int) -> int:
+    return (n + a - 1) // a * a

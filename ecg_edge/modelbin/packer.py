@@ -1,0 +1,184 @@
+"""The packer: Checkpoint (+ CompressionPlan) + calibration windows -> model.bin bytes.
+
+Steps: build the export graph (BN folded into the channel scales, weights quantized per the plan
+with numerics.quantize_weight_channels, so the integers equal the fake-quant ones), calibrate int8
+activations on training windows, derive requantization multipliers/shifts and folded int32
+biases (FORMAT.md section 7), check the int32 accumulator bound, choose the smallest encoding per
+layer, plan the arena, serialize. Writing to disk is the caller's job (ecg_edge.atomic).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from ecg_edge import __version__
+from ecg_edge.checkpoint import Checkpoint
+from ecg_edge.compress.plan import CompressionPlan
+from ecg_edge.errors import EcgEdgeError
+from ecg_edge.modelbin.bitpack import ENCODING_NAMES
+from ecg_edge.modelbin.calibrate import calibrate
+from ecg_edge.modelbin.graph import Graph, build_resnet1d_graph
+from ecg_edge.modelbin.layout import OP_NAMES
+from ecg_edge.modelbin.writer import Serialized, serialize
+
+DEFAULT_CALIB_WINDOWS = 256
+
+
+@dataclass
+class LayerInfo:
+    name: str
+    op: str
+    shape: list[int]  # [L_out, C_out] of the op's output
+    weight_shape: list[int]  # [C_out, span] for weighted ops, [] otherwise
+    bits: int
+    sparsity: float  # fraction of zero levels actually packed
+    encoding: str
+    bytes: int  # weight block bytes (0 for ops without weights)
+    params: int  # weights in the layer
+
+
+@dataclass
+class PackResult:
+    data: bytes
+    sections: dict[str, int]
+    arena_bytes: int
+    arena_lower_bound: int
+    layers: list[LayerInfo]
+    meta: dict[str, Any]
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def fp32_param_bytes(self) -> int:
+        return int(self.meta["fp32_param_bytes"])
+
+    @property
+    def true_cr(self) -> float:
+        return self.fp32_param_bytes / len(self.data)
+
+    @property
+    def nominal_cr(self) -> float:
+        return nominal_cr(self.layers)
+
+
+def nominal_cr(layers: list[LayerInfo]) -> float:
+    """The paper's nominal ratio: 32-bit weights over bits x non-zeros (ignores every other byte)."""
+    n = sum(li.params for li in layers)
+    packed = sum(li.bits * li.params * (1.0 - li.sparsity) for li in layers if li.params)
+    return 32.0 * n / packed if packed else float("inf")
+
+
+def checkpoint_sha256(ckpt: Checkpoint) -> str:
+    """Hash of the weights (names, dtypes, shapes, values) in a stable order."""
+    h = hashlib.sha256()
+    for k in sorted(ckpt.state_dict):
+        t = ckpt.state_dict[k]
+        if not isinstance(t, torch.Tensor):
+            continue
+        a = t.detach().cpu().contiguous().numpy()
+        h.update(k.encode())
+        h.update(str(a.dtype).encode() + str(a.shape).encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def plan_summary(plan: CompressionPlan | None) -> dict[str, Any]:
+    if plan is None:
+        return {"method": "fixed-q8", "target": "", "tolerance": 0.0, "layers": {}, "note": "no plan: int8 dense"}
+    return {"method": plan.method, "target": plan.target, "tolerance": plan.tolerance,
+            "order": plan.order, "provenance": plan.provenance,
+            "layers": {lp.name: {"bits": lp.bits, "sparsity": lp.sparsity} for lp in plan.layers}}
+
+
+def build_meta(ckpt: Checkpoint, plan: CompressionPlan | None, g: Graph, fp32_bytes: int,
+               source: str = "") -> dict[str, Any]:
+    d = ckpt.data or {}
+    t_in = g.tensors[g.input]
+    leads = d.get("leads", t_in.channels)
+    lead_names = [str(x) for x in leads] if isinstance(leads, (list, tuple)) else [f"lead{i}" for i in range(t_in.channels)]
+    meta: dict[str, Any] = {
+        "task": str(d.get("task", "")),
+        "classes": [str(c) for c in ckpt.classes],
+        "fs": float(d.get("fs", 0.0)),
+        "input_length": t_in.length,
+        "input_leads": t_in.channels,
+        "lead_names": lead_names,
+        "input_scale": float(t_in.scale),
+        "input_zero_point": int(t_in.zero_point),
+        "preprocessing": json.dumps(d.get("preprocessing", {}), sort_keys=True, default=str),
+        "plan": json.dumps(plan_summary(plan), sort_keys=True, default=str),
+        "source_checkpoint_sha256": checkpoint_sha256(ckpt),
+        "producer": f"ecg-edge {__version__}",
+        "fp32_param_bytes": int(fp32_bytes),
+    }
+    if source:
+        meta["source_checkpoint"] = source
+    return meta
+
+
+def layer_infos(g: Graph, ser: Serialized) -> list[LayerInfo]:
+    out = []
+    for io_ in ser.ops:
+        n = io_.node
+        w = n.weights
+        t = g.tensors[n.output]
+        t_out = [t.length, t.channels]
+        if w is None:
+            out.append(LayerInfo(n.name, OP_NAMES[n.op], t_out, [], 0, 0.0, "-", 0, 0))
+            continue
+        size = w.levels.size
+        out.append(LayerInfo(n.name, OP_NAMES[n.op], t_out, list(w.levels.shape), w.bits,
+                             1.0 - io_.nnz / size if size else 0.0, ENCODING_NAMES[io_.encoding],
+                             len(io_.block), size))
+    return out
+
+
+def pack_graph(g: Graph, meta: dict[str, Any], allow_alias: bool = True) -> PackResult:
+    """Serialize an already-calibrated graph (used by pack() and by the golden builder)."""
+    ser = serialize(g, meta, allow_alias)
+    return PackResult(ser.data, ser.sections, ser.arena.arena_bytes, ser.arena.lower_bound,
+                      layer_infos(g, ser), meta, list(g.notes))
+
+
+def select_calibration(X: np.ndarray, max_windows: int = DEFAULT_CALIB_WINDOWS, seed: int = 0) -> np.ndarray:
+    """A seeded subset of training windows, (N, leads, samples) -> (n, samples, leads) float64."""
+    X = np.asarray(X)
+    if X.ndim != 3 or X.shape[0] == 0:
+        raise EcgEdgeError(f"calibration data must be (N, leads, samples) with N >= 1, got shape {X.shape}")
+    idx = np.arange(X.shape[0])
+    if X.shape[0] > max_windows:
+        idx = np.sort(np.random.default_rng(seed).choice(X.shape[0], max_windows, replace=False))
+    return np.ascontiguousarray(np.asarray(X[idx], dtype=np.float64).transpose(0, 2, 1))
+
+
+def pack(ckpt: Checkpoint, plan: CompressionPlan | None, calib_X: np.ndarray, *,
+         max_calib_windows: int = DEFAULT_CALIB_WINDOWS, source: str = "") -> PackResult:
+    model = ckpt.model()
+    fp32_bytes = 4 * sum(p.numel() for p in model.parameters())
+    g = build_resnet1d_graph(model, plan)
+    X = select_calibration(calib_X, max_calib_windows)
+    t_in = g.tensors[g.input]
+    if X.shape[1:] != (t_in.length, t_in.channels):
+        raise EcgEdgeError(f"calibration windows are {X.shape[2]} leads x {X.shape[1]} samples; the "
+                           f"checkpoint expects {t_in.channels} x {t_in.length}")
+    calibrate(g, X)
+    if plan is not None:
+        names = {n.name for n in g.nodes if n.weights is not None}
+        extra = [lp.name for lp in plan.layers if lp.name not in names]
+        if extra:
+            g.notes.append(f"plan layers not in the model (ignored): {', '.join(extra)}")
+    return pack_graph(g, build_meta(ckpt, plan, g, fp32_bytes, source))
+
+
+def result_summary(res: PackResult) -> dict[str, Any]:
+    return {"bytes": len(res.data), "sections": res.sections, "arena_bytes": res.arena_bytes,
+            "arena_lower_bound": res.arena_lower_bound, "true_cr": res.true_cr,
+            "nominal_cr": res.nominal_cr, "fp32_param_bytes": res.fp32_param_bytes,
+            "layers": [asdict(li) for li in res.layers], "notes": res.notes}
+
+

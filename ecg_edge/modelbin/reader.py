@@ -1,0 +1,490 @@
+"""Validating reader: model.bin bytes -> ModelBin, refusing everything export/FORMAT.md section 10
+lists with a ModelFormatError naming the field. Every slice is bounds-checked explicitly (numpy
+and bytes slicing silently truncate), so a hostile file cannot cause an out-of-bounds read."""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ecg_edge.errors import ModelFormatError
+from ecg_edge.modelbin.blocks import decode_levels
+from ecg_edge.modelbin.layout import (
+    ARENA_ALIGN,
+    BLOCK_ALIGN,
+    BLOCK_HEADER_SIZE,
+    BLOCK_STRUCT,
+    ENC_DENSE,
+    ENC_RUNLENGTH,
+    HEADER_SIZE,
+    HEADER_STRUCT,
+    MAGIC,
+    MAX_SECTIONS,
+    MAX_TENSOR_ELEMENTS,
+    NO_BLOCK,
+    NO_TENSOR,
+    OP_ADD,
+    OP_AVGPOOL1D,
+    OP_CONV1D,
+    OP_GLOBAL_AVGPOOL,
+    OP_LINEAR,
+    OP_MAXPOOL1D,
+    OP_NAMES,
+    OP_RECORD_SIZE,
+    OP_RELU,
+    OP_STRUCT,
+    OPF_RELU,
+    RUNNABLE_OPS,
+    SECTION_ALIGN,
+    SECTION_ENTRY_SIZE,
+    SECTION_NAMES,
+    SECTION_STRUCT,
+    TENSOR_OFFSET_ALIGN,
+    TENSOR_RECORD_SIZE,
+    TENSOR_STRUCT,
+    TF_INPUT,
+    TF_OUTPUT,
+    VERSION,
+    WEIGHTED_OPS,
+    align_up,
+)
+from ecg_edge.modelbin.meta import decode_meta
+from ecg_edge.modelbin.planner import PlanOp, lifetimes
+
+MAX_POOL_SUM = 1 << 23
+
+
+@dataclass
+class Section:
+    type: int
+    offset: int
+    size: int
+    count: int
+
+
+@dataclass
+class TensorInfo:
+    length: int
+    channels: int
+    scale: float
+    zero_point: int
+    arena_offset: int
+    size_bytes: int
+    flags: int
+
+
+@dataclass
+class WeightBlock:
+    bits: int
+    encoding: int
+    c_out: int
+    span: int
+    kernel: int
+    nnz: int
+    bias: np.ndarray  # int64 (c_out,)
+    mult: np.ndarray  # int64 (c_out,)
+    shift: np.ndarray  # int64 (c_out,)
+    levels: np.ndarray  # int8 (c_out, span), decoded from the file's bitstreams
+    offset: int  # file offset of the block
+    size: int
+    index_bytes: int
+    values_bytes: int
+
+
+@dataclass
+class OpInfo:
+    op: int
+    flags: int
+    in0: int
+    in1: int
+    out: int
+    act_min: int
+    act_max: int
+    weight_block: int
+    weight_size: int
+    params: list[int]  # p0..p8 as u32
+    block: WeightBlock | None = None
+
+    @property
+    def name(self) -> str:
+        return OP_NAMES.get(self.op, f"op{self.op}")
+
+    def sparam(self, i: int) -> int:
+        """params[i] as i32."""
+        v = self.params[i]
+        return v - (1 << 32) if v >= 1 << 31 else v
+
+
+@dataclass
+class ModelBin:
+    source: str
+    version: int
+    file_size: int
+    arena_size: int
+    input_tensor: int
+    output_tensor: int
+    n_classes: int
+    sections: dict[str, Section]
+    meta: dict[str, Any]
+    tensors: list[TensorInfo]
+    ops: list[OpInfo]
+    data: bytes = field(repr=False, default=b"")
+
+    @property
+    def input_shape(self) -> tuple[int, int]:
+        t = self.tensors[self.input_tensor]
+        return t.length, t.channels
+
+    @property
+    def classes(self) -> list[str]:
+        c = self.meta.get("classes")
+        return list(c) if isinstance(c, list) else [str(i) for i in range(self.n_classes)]
+
+
+class _Buf:
+    def __init__(self, data: bytes, where: str) -> None:
+        self.data, self.where = data, where
+
+    def take(self, off: int, size: int, what: str) -> bytes:
+        if off < 0 or size < 0 or off + size > len(self.data):
+            raise ModelFormatError(f"{self.where}: {what}: bytes [{off}, {off + size}) lie outside the "
+                                   f"{len(self.data)}-byte file")
+        return self.data[off:off + size]
+
+
+def read_model_file(path: str | Path) -> ModelBin:
+    p = Path(path)
+    try:
+        data = p.read_bytes()
+    except OSError as exc:
+        raise ModelFormatError(f"{p}: cannot read model file ({exc.strerror or exc})") from exc
+    return read_model(data, str(p))
+
+
+def read_model(data: bytes, source: str = "model.bin") -> ModelBin:
+    data = bytes(data)
+    err = lambda msg: ModelFormatError(f"{source}: {msg}")  # noqa: E731
+    if len(data) < HEADER_SIZE:
+        raise err(f"file is {len(data)} bytes, shorter than the {HEADER_SIZE}-byte header (truncated?)")
+    (magic, version, header_size, file_size, crc, flags, n_sections, sec_off, arena_size, in_t, out_t,
+     n_tensors, n_ops, n_classes, reserved) = HEADER_STRUCT.unpack_from(data, 0)
+    if magic != MAGIC:
+        raise err(f"header field 'magic' is {magic!r}, expected {MAGIC!r} (not a model.bin)")
+    if version != VERSION:
+        raise err(f"header field 'version' is {version}, this reader supports version {VERSION} only")
+    if header_size != HEADER_SIZE:
+        raise err(f"header field 'header_size' is {header_size}, expected {HEADER_SIZE}")
+    if file_size != len(data):
+        raise err(f"header field 'file_size' is {file_size} but the buffer holds {len(data)} bytes"
+                  + (" (truncated)" if file_size > len(data) else ""))
+    actual = zlib.crc32(data[HEADER_SIZE:]) & 0xFFFFFFFF
+    if crc != actual:
+        raise err(f"header field 'crc32' is 0x{crc:08x} but bytes [64, {file_size}) hash to 0x{actual:08x} (corrupted)")
+    if flags != 0:
+        raise err(f"header field 'flags' is 0x{flags:x}: unknown flag bits (expected 0)")
+    if any(reserved):
+        raise err("header field 'reserved' is not zero")
+    if not 1 <= n_sections <= MAX_SECTIONS:
+        raise err(f"header field 'n_sections' is {n_sections}, expected 1..{MAX_SECTIONS}")
+    if sec_off != HEADER_SIZE:
+        raise err(f"header field 'section_table_offset' is {sec_off}, expected {HEADER_SIZE}")
+    if arena_size % ARENA_ALIGN:
+        raise err(f"header field 'arena_size' {arena_size} is not a multiple of {ARENA_ALIGN}")
+    buf = _Buf(data, source)
+    table_end = sec_off + SECTION_ENTRY_SIZE * n_sections
+    table = buf.take(sec_off, SECTION_ENTRY_SIZE * n_sections, "section table")
+
+    sections: dict[int, Section] = {}
+    for i in range(n_sections):
+        typ, off, size, count = SECTION_STRUCT.unpack_from(table, i * SECTION_ENTRY_SIZE)
+        name = SECTION_NAMES.get(typ)
+        label = f"section table entry {i}" + (f" ({name})" if name else "")
+        if name is None:
+            raise err(f"{label}: unknown section type {typ} (expected 1 META, 2 TENSORS, 3 OPS, 4 WEIGHTS)")
+        if typ in sections:
+            raise err(f"{label}: duplicate section type {name}")
+        if off % SECTION_ALIGN:
+            raise err(f"{label}: offset {off} is not aligned to {SECTION_ALIGN}")
+        if off < table_end:
+            raise err(f"{label}: offset {off} lies inside the header/section table (ends at {table_end})")
+        if off + size > file_size:
+            raise err(f"{label}: offset {off} + size {size} exceeds file_size {file_size}")
+        sections[typ] = Section(typ, off, size, count)
+    for typ, name in SECTION_NAMES.items():
+        if typ not in sections:
+            raise err(f"section table: section {name} is missing")
+    spans = sorted(sections.values(), key=lambda s: s.offset)
+    for a, b in zip(spans, spans[1:], strict=False):
+        if a.offset + a.size > b.offset:
+            raise err(f"section table: {SECTION_NAMES[a.type]} [{a.offset}, {a.offset + a.size}) overlaps "
+                      f"{SECTION_NAMES[b.type]} at {b.offset}")
+    S = {SECTION_NAMES[t]: s for t, s in sections.items()}
+
+    # META
+    ms = S["META"]
+    meta = decode_meta(buf.take(ms.offset, ms.size, "META section"), ms.count, source)
+
+    # TENSORS
+    ts = S["TENSORS"]
+    if ts.count != n_tensors:
+        raise err(f"section TENSORS: count {ts.count} disagrees with header field 'n_tensors' {n_tensors}")
+    if ts.size != TENSOR_RECORD_SIZE * n_tensors:
+        raise err(f"section TENSORS: size {ts.size}, expected {TENSOR_RECORD_SIZE} x {n_tensors} tensors")
+    if n_tensors < 1:
+        raise err("header field 'n_tensors' is 0")
+    tbytes = buf.take(ts.offset, ts.size, "TENSORS section")
+    tensors: list[TensorInfo] = []
+    for i in range(n_tensors):
+        L, C, scale, zp, aoff, sz, tflags, tres = TENSOR_STRUCT.unpack_from(tbytes, i * TENSOR_RECORD_SIZE)
+        lab = f"tensor {i}"
+        if L < 1 or C < 1:
+            raise err(f"{lab}: shape L={L}, C={C}; both must be >= 1")
+        if L * C > MAX_TENSOR_ELEMENTS:
+            raise err(f"{lab}: shape L={L} x C={C} = {L * C} elements overflows the limit 2^24")
+        if sz != L * C:
+            raise err(f"{lab}: field 'size_bytes' {sz} disagrees with L*C = {L * C}")
+        if not -128 <= zp <= 127:
+            raise err(f"{lab}: field 'zero_point' {zp} outside -128..127")
+        if aoff % TENSOR_OFFSET_ALIGN:
+            raise err(f"{lab}: field 'arena_offset' {aoff} not aligned to {TENSOR_OFFSET_ALIGN}")
+        if aoff + sz > arena_size:
+            raise err(f"{lab}: arena_offset {aoff} + size {sz} exceeds header field 'arena_size' {arena_size}")
+        if tflags & ~(TF_INPUT | TF_OUTPUT):
+            raise err(f"{lab}: field 'flags' 0x{tflags:x} has unknown bits")
+        if tres:
+            raise err(f"{lab}: field 'reserved' is not zero")
+        if not np.isfinite(scale) or scale <= 0:
+            raise err(f"{lab}: field 'scale' {scale} must be positive and finite")
+        want = (TF_INPUT if i == in_t else 0) | (TF_OUTPUT if i == out_t else 0)
+        if tflags != want:
+            raise err(f"{lab}: field 'flags' 0x{tflags:x} disagrees with header input_tensor/output_tensor (expected 0x{want:x})")
+        tensors.append(TensorInfo(L, C, scale, zp, aoff, sz, tflags))
+    if in_t >= n_tensors:
+        raise err(f"header field 'input_tensor' {in_t} >= n_tensors {n_tensors}")
+    if out_t >= n_tensors:
+        raise err(f"header field 'output_tensor' {out_t} >= n_tensors {n_tensors}")
+    if in_t == out_t:
+        raise err("header fields 'input_tensor' and 'output_tensor' are the same tensor")
+    if tensors[out_t].size_bytes != n_classes:
+        raise err(f"header field 'n_classes' {n_classes} disagrees with the output tensor's {tensors[out_t].size_bytes} elements")
+
+    # OPS
+    os_ = S["OPS"]
+    if os_.count != n_ops:
+        raise err(f"section OPS: count {os_.count} disagrees with header field 'n_ops' {n_ops}")
+    if os_.size != OP_RECORD_SIZE * n_ops:
+        raise err(f"section OPS: size {os_.size}, expected {OP_RECORD_SIZE} x {n_ops} ops")
+    if n_ops < 1:
+        raise err("header field 'n_ops' is 0")
+    obytes = buf.take(os_.offset, os_.size, "OPS section")
+    ws = S["WEIGHTS"]
+    wbuf = _Buf(buf.take(ws.offset, ws.size, "WEIGHTS section"), f"{source}: WEIGHTS section")
+    ops: list[OpInfo] = []
+    produced = [False] * n_tensors
+    produced[in_t] = True
+    block_spans: list[tuple[int, int, int]] = []
+    for k in range(n_ops):
+        rec = OP_STRUCT.unpack_from(obytes, k * OP_RECORD_SIZE)
+        op = OpInfo(rec[0], rec[1], rec[2], rec[3], rec[4], rec[6], rec[7], rec[8], rec[9], list(rec[10:19]))
+        lab = f"op {k} ({op.name})"
+        if op.op not in RUNNABLE_OPS:
+            raise err(f"{lab}: field 'op type' {op.op} is not supported by format version {VERSION} runtimes"
+                      " (runnable: 0..6)")
+        if rec[5]:
+            raise err(f"{lab}: field 'reserved' is not zero")
+        if op.flags & ~OPF_RELU:
+            raise err(f"{lab}: field 'flags' 0x{op.flags:x} has unknown bits")
+        if not (-128 <= op.act_min <= op.act_max <= 127):
+            raise err(f"{lab}: act_min {op.act_min} / act_max {op.act_max} must satisfy -128 <= act_min <= act_max <= 127")
+        for fname, t in (("in0", op.in0), ("out", op.out)):
+            if t >= n_tensors:
+                raise err(f"{lab}: field '{fname}' tensor id {t} >= n_tensors {n_tensors}")
+        needs_in1 = op.op == OP_ADD
+        if needs_in1 and op.in1 >= n_tensors:
+            raise err(f"{lab}: field 'in1' tensor id {op.in1} >= n_tensors {n_tensors}")
+        if not needs_in1 and op.in1 != NO_TENSOR:
+            raise err(f"{lab}: field 'in1' is {op.in1}, expected 0xFFFF (unused)")
+        for fname, t in (("in0", op.in0), ("in1", op.in1 if needs_in1 else None)):
+            if t is not None and not produced[t]:
+                raise err(f"{lab}: field '{fname}' reads tensor {t} before any op produces it")
+        if produced[op.out]:
+            raise err(f"{lab}: field 'out' tensor {op.out} is already produced (the graph input or an earlier op)")
+        produced[op.out] = True
+        _check_op_shapes(op, tensors, lab, err)
+        if op.op in WEIGHTED_OPS:
+            op.block = _read_block(op, wbuf, ws, tensors, lab, err, source)
+            block_spans.append((op.weight_block, op.weight_block + op.weight_size, k))
+        elif op.weight_block != NO_BLOCK or op.weight_size != 0:
+            raise err(f"{lab}: field 'weight_block' is {op.weight_block} / weight_size {op.weight_size}; "
+                      "ops without weights need 0xFFFFFFFF / 0")
+        ops.append(op)
+    if not produced[out_t]:
+        raise err(f"header field 'output_tensor' {out_t} is never produced by an op")
+    if ws.count != len(block_spans):
+        raise err(f"section WEIGHTS: count {ws.count} disagrees with the {len(block_spans)} ops that have weights")
+    block_spans.sort()
+    for (_a0, a1, ka), (b0, _, kb) in zip(block_spans, block_spans[1:], strict=False):
+        if a1 > b0:
+            raise err(f"op {ka} and op {kb}: weight blocks overlap in the WEIGHTS section")
+    _check_arena(tensors, ops, in_t, out_t, err)
+    return ModelBin(source, version, file_size, arena_size, in_t, out_t, n_classes,
+                    S, meta, tensors, ops, data)
+
+
+def out_len(L: int, k: int, stride: int, pl: int, pr: int, dil: int) -> int:
+    return (L + pl + pr - dil * (k - 1) - 1) // stride + 1
+
+
+def _check_op_shapes(op: OpInfo, T: list[TensorInfo], lab: str, err) -> None:
+    a, o = T[op.in0], T[op.out]
+    p = op.params
+    if op.op in (OP_CONV1D, OP_MAXPOOL1D, OP_AVGPOOL1D):
+        K, stride, pl, pr = p[0], p[1], p[2], p[3]
+        dil = p[4] if op.op == OP_CONV1D else 1
+        if K < 1 or stride < 1 or dil < 1:
+            raise err(f"{lab}: kernel {K}, stride {stride}, dilation {dil} must all be >= 1")
+        if max(K, stride, dil, pl, pr) > MAX_TENSOR_ELEMENTS:
+            raise err(f"{lab}: kernel/stride/padding/dilation ({K}, {stride}, {pl}, {pr}, {dil}) exceed 2^24")
+        if op.op == OP_AVGPOOL1D and K > MAX_POOL_SUM:
+            raise err(f"{lab}: kernel {K} exceeds 2^23 (accumulator bound)")
+        if op.op != OP_CONV1D and (pl >= K or pr >= K):
+            raise err(f"{lab}: pad_left {pl} / pad_right {pr} must be < kernel {K} (a window must touch the input)")
+        span = a.length + pl + pr - dil * (K - 1) - 1
+        if span < 0:
+            raise err(f"{lab}: window (kernel {K}, dilation {dil}) is longer than the padded input ({a.length} + {pl} + {pr})")
+        lo = span // stride + 1
+        if lo != o.length:
+            raise err(f"{lab}: output length {o.length} disagrees with floor(({a.length}+{pl}+{pr}-{dil}*({K}-1)-1)/{stride})+1 = {lo}")
+        if op.op == OP_CONV1D:
+            g = p[5]
+            if g < 1 or a.channels % g or o.channels % g:
+                raise err(f"{lab}: groups {g} must be >= 1 and divide C_in {a.channels} and C_out {o.channels}")
+            if g != 1 and not (g == a.channels == o.channels):
+                raise err(f"{lab}: groups {g}: only 1 or depthwise (groups = C_in = C_out) is allowed")
+        elif o.channels != a.channels:
+            raise err(f"{lab}: output channels {o.channels} differ from input channels {a.channels}")
+        if op.op == OP_AVGPOOL1D:
+            _check_mult(op, 4, 5, lab, err)
+    elif op.op == OP_LINEAR:
+        if o.length != 1:
+            raise err(f"{lab}: output tensor {op.out} has L={o.length}, a LINEAR output must have L=1")
+    elif op.op == OP_ADD:
+        b = T[op.in1]
+        if (a.length, a.channels) != (b.length, b.channels) or (a.length, a.channels) != (o.length, o.channels):
+            raise err(f"{lab}: shapes in0 {a.length}x{a.channels}, in1 {b.length}x{b.channels}, "
+                      f"out {o.length}x{o.channels} must be equal")
+        _check_mult(op, 0, 2, lab, err)
+        if op.sparam(1) < 0:
+            raise err(f"{lab}: multiplier M_b (p1) {op.sparam(1)} is negative")
+    elif op.op == OP_GLOBAL_AVGPOOL:
+        if o.length != 1 or o.channels != a.channels:
+            raise err(f"{lab}: output {o.length}x{o.channels}, expected 1x{a.channels}")
+        if a.length > MAX_POOL_SUM:
+            raise err(f"{lab}: input length {a.length} exceeds 2^23 (accumulator bound)")
+        _check_mult(op, 0, 1, lab, err)
+    elif op.op == OP_RELU and (a.length, a.channels) != (o.length, o.channels):
+        raise err(f"{lab}: output shape {o.length}x{o.channels} differs from input {a.length}x{a.channels}")
+
+
+def _check_mult(op: OpInfo, im: int, ish: int, lab: str, err) -> None:
+    m, n = op.sparam(im), op.params[ish]
+    if m < 0:
+        raise err(f"{lab}: multiplier (p{im}) {m} is negative")
+    if not 1 <= n <= 62:
+        raise err(f"{lab}: shift (p{ish}) {n} outside 1..62")
+
+
+def _read_block(op: OpInfo, wbuf: _Buf, ws: Section, T: list[TensorInfo], lab: str, err, source: str
+                ) -> WeightBlock:
+    wb, wsz = op.weight_block, op.weight_size
+    if wb == NO_BLOCK:
+        raise err(f"{lab}: field 'weight_block' is 0xFFFFFFFF but the op needs weights")
+    if (ws.offset + wb) % BLOCK_ALIGN:
+        raise err(f"{lab}: field 'weight_block' {wb} is not aligned to {BLOCK_ALIGN}")
+    if wsz < BLOCK_HEADER_SIZE or wb + wsz > ws.size:
+        raise err(f"{lab}: weight block [{wb}, {wb + wsz}) lies outside the {ws.size}-byte WEIGHTS section "
+                  f"or is smaller than its {BLOCK_HEADER_SIZE}-byte header")
+    blk = wbuf.take(wb, wsz, f"{lab} weight block")
+    (bits, enc, res, c_out, span, K, nnz, o_bias, o_mult, o_shift, o_index, index_bytes, o_values,
+     values_bytes) = BLOCK_STRUCT.unpack_from(blk, 0)
+    bl = f"{lab} weight block"
+    if not 1 <= bits <= 8:
+        raise err(f"{bl}: field 'bits' {bits} outside 1..8")
+    if enc > ENC_RUNLENGTH:
+        raise err(f"{bl}: field 'encoding' {enc} unknown (expected 0 DENSE, 1 BITMASK, 2 RUNLENGTH)")
+    if res:
+        raise err(f"{bl}: field 'reserved' is not zero")
+    a, o = T[op.in0], T[op.out]
+    if c_out != o.channels:
+        raise err(f"{bl}: field 'c_out' {c_out} disagrees with output tensor channels {o.channels}")
+    if op.op == OP_CONV1D:
+        want_span = op.params[0] * (a.channels // op.params[5])
+        if op.params[0] != K:
+            raise err(f"{bl}: field 'kernel' {K} disagrees with the op's kernel p0 {op.params[0]}")
+    else:
+        want_span = a.length * a.channels
+        if K != 1:
+            raise err(f"{bl}: field 'kernel' {K}, a LINEAR block has kernel 1")
+    if span != want_span:
+        raise err(f"{bl}: field 'span' {span} disagrees with kernel x C_in/groups = {want_span}")
+    if c_out * span > 1 << 31:
+        raise err(f"{bl}: c_out {c_out} x span {span} overflows")
+    arrays = [("bias", o_bias, 4 * c_out), ("mult", o_mult, 4 * c_out), ("shift", o_shift, align_up(c_out, 4))]
+    if enc != ENC_DENSE:
+        arrays.append(("index", o_index, index_bytes))
+    elif o_index or index_bytes:
+        raise err(f"{bl}: DENSE block has off_index {o_index} / index_bytes {index_bytes}, expected 0 / 0")
+    arrays.append(("values", o_values, values_bytes))
+    for nm, off, size in arrays:
+        if off % 4:
+            raise err(f"{bl}: field 'off_{nm}' {off} not aligned to 4")
+        if off < BLOCK_HEADER_SIZE or off + size > wsz:
+            raise err(f"{bl}: array '{nm}' [{off}, {off + size}) lies outside the {wsz}-byte block")
+    bias = np.frombuffer(blk, "<i4", c_out, o_bias).astype(np.int64)
+    mult = np.frombuffer(blk, "<i4", c_out, o_mult).astype(np.int64)
+    shift = np.frombuffer(blk, np.int8, c_out, o_shift).astype(np.int64)
+    if (mult < 0).any():
+        c = int(np.flatnonzero(mult < 0)[0])
+        raise err(f"{bl}: multiplier of channel {c} is negative ({int(mult[c])})")
+    if ((shift < 1) | (shift > 62)).any():
+        c = int(np.flatnonzero((shift < 1) | (shift > 62))[0])
+        raise err(f"{bl}: shift of channel {c} is {int(shift[c])}, outside 1..62")
+    levels = decode_levels(blk, f"{source}: {bl}", bits, enc, c_out, span, nnz, o_index, index_bytes,
+                           o_values, values_bytes)
+    bound = np.abs(bias) + 128 * np.abs(levels.astype(np.int64)).sum(axis=1)
+    if (bound >= 1 << 31).any():
+        c = int(np.argmax(bound))
+        raise err(f"{bl}: channel {c} violates the int32 accumulator bound (|bias| + 128*sum|w| = {int(bound[c])})")
+    return WeightBlock(bits, enc, c_out, span, K, nnz, bias, mult, shift, levels,
+                       ws.offset + wb, wsz, index_bytes, values_bytes)
+
+
+def _check_arena(T: list[TensorInfo], ops: list[OpInfo], in_t: int, out_t: int, err) -> None:
+    """Tensors alive at the same time must not share arena bytes, except an ADD output that
+    aliases (same offset and size) an input dying at that ADD."""
+    pops = [PlanOp(o.op, (o.in0, o.in1) if o.op == OP_ADD else (o.in0,), o.out) for o in ops]
+    life = lifetimes(len(T), pops, in_t, out_t)
+    allowed: set[tuple[int, int]] = set()
+    for k, o in enumerate(ops):
+        if o.op == OP_ADD:
+            for t in (o.in0, o.in1):
+                if (T[t].arena_offset == T[o.out].arena_offset and T[t].size_bytes == T[o.out].size_bytes
+                        and life[t][1] == k):
+                    allowed.add((min(t, o.out), max(t, o.out)))
+    live = [i for i in range(len(T)) if life[i][0] <= life[i][1]]
+    order = sorted(live, key=lambda i: T[i].arena_offset)
+    for x, i in enumerate(order):
+        end_i = T[i].arena_offset + T[i].size_bytes
+        for j in order[x + 1:]:
+            if T[j].arena_offset >= end_i:
+                break
+            if life[i][1] < life[j][0] or life[j][1] < life[i][0]:
+                continue
+            if (min(i, j), max(i, j)) in allowed:
+                continue
+            raise err(f"memory plan: tensors {i} and {j} are alive at the same time and overlap in the arena "
+                      f"([{T[i].arena_offset}, {end_i}) and [{T[j].arena_offset}, {T[j].arena_offset + T[j].size_bytes}))")
