@@ -10,6 +10,7 @@ gain flips the channel's levels) and into a float bias.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -104,26 +105,30 @@ def _plan_bits(plan: CompressionPlan | None, name: str) -> tuple[int, float]:
     return int(lp.bits), float(lp.sparsity)
 
 
-def _magnitude_prune(w: np.ndarray, sparsity: float) -> np.ndarray:
-    """Zero the smallest-magnitude weights so the layer reaches `sparsity`, unless the checkpoint
-    is already that sparse (compressed.pt from `ecg-edge compress` is)."""
-    n = w.size
-    target = int(round(sparsity * n))
-    if target <= int((w == 0).sum()):
-        return w
-    order = np.argsort(np.abs(w).ravel(), kind="stable")
-    out = w.copy().ravel()
-    out[order[:target]] = 0.0
-    return out.reshape(w.shape)
+def _keep_mask(w: np.ndarray, sparsity: float) -> np.ndarray:
+    """Kept weights, by the packer's rule (modelbin.graph.layer_mask): exact zeros stay pruned;
+    if the plan asks for more sparsity than the zeros present (an uncompressed checkpoint with
+    a plan), prune by magnitude below the layer's sparsity-quantile of |W|."""
+    keep = w != 0
+    if sparsity > 0 and (1.0 - keep.mean()) < sparsity - 1e-9:
+        keep &= np.abs(w) > np.quantile(np.abs(w), sparsity)
+    return keep
+
+
+def _round_out(v: float, up: bool) -> float:
+    """Round a calibration bound outward to 11 significant bits, as the model.bin packer does
+    (modelbin.calibrate.round_out), so both exports get identical activation scales."""
+    if v == 0.0 or not math.isfinite(v):
+        return 0.0 if not math.isfinite(v) else v
+    q = 2.0 ** (math.floor(math.log2(abs(v))) - 10)
+    return (math.ceil(v / q) if up else math.floor(v / q)) * q
 
 
 def _quant_layer(name: str, w: torch.Tensor, plan: CompressionPlan | None,
                  bn: nn.BatchNorm1d | None, bias: torch.Tensor | None) -> QWeights:
     bits, sparsity = _plan_bits(plan, name)
     wn = w.detach().double().numpy()
-    if sparsity > 0:
-        wn = _magnitude_prune(wn, sparsity)
-    levels, scale = quantize_weight_channels(wn, bits)
+    levels, scale = quantize_weight_channels(wn, bits, mask=_keep_mask(wn, sparsity))
     levels = levels.astype(np.int8)
     c_out = levels.shape[0]
     b = bias.detach().double().numpy() if bias is not None else np.zeros(c_out)
@@ -135,7 +140,10 @@ def _quant_layer(name: str, w: torch.Tensor, plan: CompressionPlan | None,
     if neg.any():
         levels[neg] = -levels[neg]
         scale = np.abs(scale)
-    scale = np.where(scale > 0, scale, 1.0)
+    zero = scale == 0
+    if zero.any():  # BN gain exactly 0: the channel outputs its bias only
+        levels[zero] = 0
+        scale = np.where(zero, 1.0, scale)
     sp = float((levels == 0).mean())
     return QWeights(name, bits, levels, scale.astype(np.float64), b.astype(np.float64), sp)
 
@@ -241,7 +249,8 @@ def lower(ckpt: Checkpoint, plan: CompressionPlan | None, calib_X: np.ndarray, f
     for name, tq in graph.tensors.items():
         if name == "flatten":
             continue
-        tq.scale, tq.zero_point = choose_activation_qparams(*ranges[name])
+        lo, hi = ranges[name]
+        tq.scale, tq.zero_point = choose_activation_qparams(_round_out(lo, False), _round_out(hi, True))
     for op in graph.ops:  # pools and reshapes keep their input's quantization (TFLite requires it)
         if op.kind in ("maxpool", "flatten"):
             src = graph.tensors[op.inputs[0]]
