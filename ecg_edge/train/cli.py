@@ -1,5 +1,4 @@
-"""`ecg-edge train` and `ecg-edge evaluate` (and the `pretrain` entry, which lives in
-ecg_edge/train/pretrain.py and is looked up lazily)."""
+"""`ecg-edge train` and `ecg-edge evaluate`."""
 
 from __future__ import annotations
 
@@ -144,21 +143,3 @@ def _evaluate_model_bin(path: Path, data_dir: Path, split: str, runtime: str) ->
         raise
     return evaluate_model_bin(path, data_dir, split=split, runtime=runtime)
 
-
-def __getattr__(name: str) -> Any:
-    """`pretrain` is helper-owned in ecg_edge/train/pretrain.py; absent module -> no command."""
-    if name != "pretrain":
-        raise AttributeError(name)
-    import importlib
-
-    try:
-        mod = importlib.import_module("ecg_edge.train.pretrain")
-    except ModuleNotFoundError as exc:
-        if exc.name == "ecg_edge.train.pretrain":
-            return None
-        raise
-    for attr in ("pretrain", "pretrain_cmd", "pretrain_command", "cli"):
-        cmd = getattr(mod, attr, None)
-        if isinstance(cmd, click.Command):
-            return cmd
-    return None

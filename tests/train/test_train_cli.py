@@ -1,0 +1,153 @@
+"""`ecg-edge train` / `ecg-edge evaluate`: outputs, and one-line errors (exit 2) for bad input."""
+
+from __future__ import annotations
+
+import json
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ecg_edge.checkpoint import load_checkpoint, save_checkpoint
+from ecg_edge.cli import main
+from ecg_edge.data.prepared import PreparedManifest, save_prepared
+from ecg_edge.train.loop import predict
+from ecg_edge.train.metrics import classification_metrics
+from tests.train.tinydata import CLASSES, make_dataset, make_split
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("cli")
+    make_dataset(root / "ds")
+    rc = main(["train", "--data", str(root / "ds"), "--epochs", "2", "--batch-size", "16", "--threads", "1",
+               "--seed", "1", "--out", str(root / "run")])
+    assert rc == 0
+    return root / "ds", root / "run"
+
+
+def _err(capsys: pytest.CaptureFixture[str]) -> str:
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    return err
+
+
+def test_train_writes_everything(trained: tuple[Path, Path]) -> None:
+    ds, run = trained
+    for name in ("best.pt", "last.pt", "history.json", "curve.png", "eval_test.json", "eval_test.txt",
+                 "eval_test_confusion.png"):
+        assert (run / name).is_file(), name
+    ck = load_checkpoint(run / "best.pt")
+    assert ck.arch == "resnet1d" and ck.config["in_leads"] == 1 and ck.config["n_samples"] == 256
+    assert ck.config["n_classes"] == 3
+
+
+def test_evaluate_reports_the_paper_columns(trained: tuple[Path, Path], tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    ds, run = trained
+    assert main(["evaluate", str(run / "best.pt"), "--data", str(ds), "--split", "test", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    for col in ("accuracy", "macro_P", "macro_R", "macro_F1", "confusion", *CLASSES):
+        assert col in out
+    res = json.loads((tmp_path / "eval_test.json").read_text())
+    X, y = make_dataset(tmp_path / "again").split("test")
+    expect = classification_metrics(y, predict(load_checkpoint(run / "best.pt").model(), X).argmax(1), CLASSES)
+    for k in ("accuracy", "macro_precision", "macro_recall", "macro_f1", "confusion"):
+        assert res[k] == expect[k]
+    assert (tmp_path / "eval_test_confusion.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_evaluate_refuses_other_class_count(trained: tuple[Path, Path], tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    _, run = trained
+    make_dataset(tmp_path / "ds4", classes=["A", "B", "C"])
+    four = PreparedManifest(task="four", classes=["a", "b", "c", "d"], fs=64.0, n_samples=256, leads=["I"])
+    save_prepared(tmp_path / "ds5", four, {s: make_split(8, 1, i) for i, s in enumerate(("train", "val", "test"))})
+    assert main(["evaluate", str(run / "best.pt"), "--data", str(tmp_path / "ds5")]) == 2
+    assert "trained for 3 classes" in _err(capsys)
+    assert main(["evaluate", str(run / "best.pt"), "--data", str(tmp_path / "ds4")]) == 2
+    assert "['A', 'B', 'C']" in _err(capsys)
+
+
+def test_evaluate_refuses_other_leads_and_length(trained: tuple[Path, Path], tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    _, run = trained
+    make_dataset(tmp_path / "two", leads=2)
+    assert main(["evaluate", str(run / "best.pt"), "--data", str(tmp_path / "two")]) == 2
+    assert "expects 1 leads ['I'] but dataset" in _err(capsys)
+    make_dataset(tmp_path / "long", n_samples=512)
+    assert main(["evaluate", str(run / "best.pt"), "--data", str(tmp_path / "long")]) == 2
+    assert "256 samples but dataset" in _err(capsys)
+
+
+def test_evaluate_refuses_other_architecture(trained: tuple[Path, Path], tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    ds, run = trained
+    ck = load_checkpoint(run / "best.pt")
+    ck.arch = "lstm"
+    save_checkpoint(tmp_path / "lstm.pt", ck)
+    assert main(["evaluate", str(tmp_path / "lstm.pt"), "--data", str(ds)]) == 2
+    assert "unknown architecture 'lstm'" in _err(capsys)
+    ck = load_checkpoint(run / "best.pt")
+    ck.config = {**ck.config, "widths": [8, 8, 8, 8, 8]}  # weights from another shape
+    save_checkpoint(tmp_path / "shape.pt", ck)
+    assert main(["evaluate", str(tmp_path / "shape.pt"), "--data", str(ds)]) == 2
+    assert "cannot rebuild its resnet1d model" in _err(capsys)
+    ck.config = {**ck.config, "widths": [8, 8]}  # an invalid config
+    save_checkpoint(tmp_path / "bad.pt", ck)
+    assert main(["evaluate", str(tmp_path / "bad.pt"), "--data", str(ds)]) == 2
+    assert "widths (2) and strides (5)" in _err(capsys)
+
+
+def test_evaluate_model_bin_delegates(trained: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    ds, _ = trained
+    calls = []
+
+    def fake(path, dataset_dir, split="test", runtime="numpy"):
+        calls.append((Path(path), Path(dataset_dir), split, runtime))
+        return classification_metrics(np.array([0, 1, 2]), np.array([0, 1, 1]), CLASSES)
+
+    mod = types.ModuleType("ecg_edge.modelbin.evaluate")
+    mod.evaluate_model_bin = fake  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "ecg_edge.modelbin.evaluate", mod)
+    assert main(["evaluate", str(tmp_path / "model.bin"), "--data", str(ds), "--runtime", "c"]) == 0
+    assert calls == [(tmp_path / "model.bin", ds, "test", "c")]
+    assert (tmp_path / "eval_test_bin_c.json").is_file()
+    assert "macro_F1" in capsys.readouterr().out
+
+
+def test_evaluate_model_bin_unavailable(trained: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    ds, _ = trained
+    monkeypatch.setitem(sys.modules, "ecg_edge.modelbin.evaluate", None)
+    assert main(["evaluate", str(tmp_path / "model.bin"), "--data", str(ds)]) == 2
+    assert "model.bin evaluation is not available" in _err(capsys)
+
+
+def test_train_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    man = PreparedManifest(task="t", classes=CLASSES, fs=64.0, n_samples=256, leads=["I"])
+    empty = (np.zeros((0, 1, 256), np.float32), np.zeros(0, np.int64), np.zeros(0, str))
+    save_prepared(tmp_path / "empty", man, {"train": empty, "val": make_split(6, 1, 1), "test": make_split(6, 1, 2)})
+    assert main(["train", "--data", str(tmp_path / "empty"), "--out", str(tmp_path / "o")]) == 2
+    assert "split 'train' is empty" in _err(capsys)
+    X, y, g = make_split(12, 1, 0)
+    X[:] = np.inf
+    save_prepared(tmp_path / "inf", man, {"train": (X, y, g), "val": make_split(6, 1, 1), "test": make_split(6, 1, 2)})
+    assert main(["train", "--data", str(tmp_path / "inf"), "--out", str(tmp_path / "o"), "--threads", "1"]) == 2
+    assert "not finite" in _err(capsys)
+    assert not (tmp_path / "o" / "last.pt").exists()
+    assert main(["train", "--data", str(tmp_path / "inf"), "--out", str(tmp_path / "o"), "--resume"]) == 2
+    assert "nothing to resume" in _err(capsys)
+    assert main(["train", "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "o")]) == 2
+    assert "not a folder" in _err(capsys)
+    assert main(["train", "--data", str(tmp_path / "inf"), "--size", "base", "--out", str(tmp_path / "o")]) == 2
+    assert "--size applies to hubert_ecg" in _err(capsys)
+
+
+def test_evaluate_runtime_option_needs_model_bin(trained: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    ds, run = trained
+    assert main(["evaluate", str(run / "best.pt"), "--data", str(ds), "--runtime", "c"]) == 2
+    assert "applies to a model.bin" in _err(capsys)
