@@ -18,6 +18,11 @@ class Target:
     flash_bytes: int
     ram_bytes: int
     clock_hz: int
+    # Where the budgets sit in the QEMU 7.2 board's memory map (checked with `info mtree`; see
+    # firmware_sim/ld/<board>.ld): mps2-an386/an500 boot from SSRAM1 at 0 with SSRAM2/3 at
+    # 0x20000000; the v8-M boards run secure, so an505 uses the secure aliases of SSRAM1
+    # (0x10000000) and SSRAM2/3 (0x38000000), and an547 QSPI (0x38000000) and SRAM (0x31000000),
+    # its 64-byte vector table sitting in ITCM at 0 where the core boots.
     flash_base: int
     ram_base: int
     # Cycles per instruction used to turn exact instruction counts into an estimated latency.
@@ -47,7 +52,7 @@ TARGETS: dict[str, Target] = {
                0x10000000, 0x38000000, 1.3),
         Target("cortex-m55", "Cortex-M55", "mps3-an547", "cortex-m55", "cortex-m55",
                ("-mfloat-abi=hard",), 4 * MB, 2 * MB, 400_000_000,
-               0x00000000, 0x21000000, 1.0),
+               0x38000000, 0x31000000, 1.0),
     )
 }
 ALIASES = {"cortex-m": "cortex-m4", "m4": "cortex-m4", "m7": "cortex-m7", "m33": "cortex-m33", "m55": "cortex-m55"}
