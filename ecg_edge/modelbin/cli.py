@@ -1,0 +1,198 @@
+"""`ecg-edge export` and `ecg-edge inspect`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from ecg_edge import paths
+from ecg_edge.errors import EcgEdgeError
+
+OUT_SUFFIXES = {".bin": "bin", ".h": "c-header"}
+
+
+def _resolve_inputs(checkpoint: Path | None, plan_path: Path | None) -> tuple[Path, Path | None]:
+    """Defaults: compress's OUT/compressed.pt + plan.json, else train's best.pt with no plan."""
+    if checkpoint is not None:
+        return checkpoint, plan_path
+    cdir = paths.default_compress_dir()
+    if (cdir / "compressed.pt").is_file():
+        plan = plan_path or ((cdir / "plan.json") if (cdir / "plan.json").is_file() else None)
+        return cdir / "compressed.pt", plan
+    ck = paths.default_checkpoint()
+    if not ck.is_file():
+        raise EcgEdgeError(f"no checkpoint given and neither {cdir / 'compressed.pt'} nor {ck} exists; "
+                           "run `ecg-edge train` (and `ecg-edge compress`) first or pass CHECKPOINT")
+    return ck, plan_path
+
+
+def _calibration(ckpt, data_dir: Path | None, split: str):
+    from ecg_edge.data.prepared import load_prepared
+
+    d = data_dir or (Path(ckpt.data["dataset_dir"]) if ckpt.data.get("dataset_dir") else None)
+    if d is None:
+        d = paths.default_dataset_dir()
+    X, _ = load_prepared(d).split(split)
+    return X, d
+
+
+@click.command()
+@click.argument("args", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--plan", "plan_path", type=click.Path(path_type=Path), default=None,
+              help="plan.json from `ecg-edge compress` [default: beside compressed.pt]")
+@click.option("-o", "--out", "out", type=click.Path(path_type=Path), default=None,
+              help="output file [default: ecg-edge-out/model.bin]")
+@click.option("--format", "fmt", type=click.Choice(("bin", "c-header", "onnx", "tflite")), default=None,
+              help="bin (model.bin), c-header (aligned const uint8_t array), onnx / tflite (mobile runtimes) "
+                   "[default: from the output suffix, else bin]")
+@click.option("--data", "data_dir", type=click.Path(path_type=Path), default=None,
+              help="prepared dataset for activation calibration [default: the checkpoint's dataset_dir]")
+@click.option("--calib-split", type=click.Choice(("train", "val")), default="train", show_default=True)
+@click.option("--calib-windows", type=int, default=256, show_default=True,
+              help="windows used to calibrate int8 activation ranges (seeded subset)")
+@click.option("--json", "as_json", is_flag=True, help="print the packing summary as JSON")
+def export(args: tuple[Path, ...], plan_path: Path | None, out: Path | None, fmt: str | None,
+           data_dir: Path | None, calib_split: str, calib_windows: int, as_json: bool) -> None:
+    """Pack CHECKPOINT (+ --plan) into model.bin (or a C header).
+
+    `ecg-edge export model.bin` (a lone argument ending in .bin/.h is the OUTPUT) packs
+    compress's compressed.pt + plan.json, or the trained checkpoint as int8 when there is none.
+    """
+    from ecg_edge.atomic import write_bytes, write_text
+    from ecg_edge.checkpoint import load_checkpoint
+    from ecg_edge.compress.plan import CompressionPlan
+
+    checkpoint = None
+    for a in args:
+        if a.suffix in OUT_SUFFIXES and out is None:
+            out = a
+        elif checkpoint is None:
+            checkpoint = a
+        else:
+            raise EcgEdgeError(f"unexpected argument {a}; usage: ecg-edge export [CHECKPOINT] [--plan plan.json] -o OUT")
+    out = out or paths.default_model_bin()
+    fmt = fmt or OUT_SUFFIXES.get(out.suffix, "bin")
+    checkpoint, plan_path = _resolve_inputs(checkpoint, plan_path)
+    ckpt = load_checkpoint(checkpoint)
+    plan = CompressionPlan.load(plan_path) if plan_path else None
+    if plan is None and isinstance(ckpt.extra.get("plan"), dict):
+        from ecg_edge.compress.plan import LayerPlan
+
+        raw = dict(ckpt.extra["plan"])
+        try:
+            plan = CompressionPlan(layers=[LayerPlan(**lp) for lp in raw.pop("layers")], **raw)
+        except (TypeError, KeyError) as exc:
+            raise EcgEdgeError(f"{checkpoint}: extra['plan'] is malformed ({exc})") from exc
+    X, calib_dir = _calibration(ckpt, data_dir, calib_split)
+
+    if fmt in ("onnx", "tflite"):
+        _export_mobile(fmt, ckpt, plan, X, out)
+        return
+    from ecg_edge.modelbin.cheader import to_c_header
+    from ecg_edge.modelbin.packer import pack, result_summary
+
+    res = pack(ckpt, plan, X, max_calib_windows=calib_windows, source=str(checkpoint.resolve()))
+    if fmt == "c-header":
+        write_text(out, to_c_header(res.data, out.stem, str(checkpoint)))
+    else:
+        write_bytes(out, res.data)
+    if as_json:
+        click.echo(json.dumps({"out": str(out), "format": fmt, **result_summary(res)}, indent=2))
+        return
+    click.echo(f"packed {checkpoint}" + (f" with plan {plan_path}" if plan_path else (" with its embedded plan" if plan else " as int8 (no plan)"))
+               + f"; calibrated on {min(calib_windows, len(X))} {calib_split} windows of {calib_dir}")
+    click.echo(f"wrote {out} ({fmt}): model.bin {len(res.data)} bytes; true CR {res.true_cr:.2f}x vs fp32 "
+               f"parameters ({res.fp32_param_bytes} B), nominal {res.nominal_cr:.2f}x; arena {res.arena_bytes} B "
+               f"(lower bound {res.arena_lower_bound} B)")
+    for n in res.notes:
+        click.echo(f"note: {n}")
+
+
+def _export_mobile(fmt: str, ckpt, plan, X, out: Path) -> None:
+    mod = "ecg_edge.mobile.onnx_export" if fmt == "onnx" else "ecg_edge.mobile.tflite_export"
+    try:
+        import importlib
+
+        m = importlib.import_module(mod)
+    except ModuleNotFoundError as exc:
+        raise EcgEdgeError(f"--format {fmt} is not available in this build ({mod} is missing)") from exc
+    if fmt == "onnx":
+        info = m.export_onnx(ckpt, plan, out, calib_X=X, qdq=plan is not None)
+    else:
+        info = m.export_tflite(ckpt, plan, out, X)
+    click.echo(f"wrote {out} ({fmt})" + (f": {info}" if info is not None else ""))
+
+
+def inspect_report(mb, path: Path) -> str:
+    from ecg_edge.modelbin.bitpack import ENCODING_NAMES
+    from ecg_edge.modelbin.layout import OP_ADD, OP_NAMES
+
+    lines = [f"{path}: model.bin v{mb.version}, {mb.file_size} bytes, {len(mb.tensors)} tensors, {len(mb.ops)} ops, "
+             f"task {mb.meta.get('task', '?')!r}, classes {mb.classes}"]
+    t_in = mb.tensors[mb.input_tensor]
+    lines.append(f"input [{t_in.length}][{t_in.channels}] scale {t_in.scale:.6g} zero_point {t_in.zero_point}")
+    lines.append(f"{'#':>3} {'op':15s} {'out [L][C]':>12s} {'weights':>10s} {'bits':>4s} {'sparsity':>8s} {'encoding':>9s} {'bytes':>7s}")
+    n_w = nnz_bits = 0
+    for k, op in enumerate(mb.ops):
+        t = mb.tensors[op.out]
+        b = op.block
+        if b is not None:
+            sp = 1.0 - b.nnz / (b.c_out * b.span)
+            n_w += b.c_out * b.span
+            nnz_bits += b.nnz * b.bits
+            lines.append(f"{k:3d} {OP_NAMES[op.op]:15s} {f'[{t.length}][{t.channels}]':>12s} "
+                         f"{f'{b.c_out}x{b.span}':>10s} {b.bits:4d} {sp:8.1%} {ENCODING_NAMES[b.encoding]:>9s} {b.size:7d}")
+        else:
+            lines.append(f"{k:3d} {OP_NAMES[op.op]:15s} {f'[{t.length}][{t.channels}]':>12s} {'-':>10s} {'-':>4s} {'-':>8s} {'-':>9s} {0:7d}")
+    sec = {n: s.size for n, s in mb.sections.items()}
+    other = mb.file_size - sum(sec.values())
+    lines.append("bytes by section: " + ", ".join(f"{n} {v}" for n, v in sec.items())
+                 + f", header+table+padding {other}; total {mb.file_size}")
+    fp32 = mb.meta.get("fp32_param_bytes")
+    if fp32:
+        nominal = 32.0 * n_w / nnz_bits if nnz_bits else float("inf")
+        lines.append(f"compression: true CR {fp32 / mb.file_size:.2f}x ({fp32} B fp32 parameters / {mb.file_size} B "
+                     f"model.bin); nominal CR {nominal:.2f}x (32-bit / bits x non-zeros, ignores every other byte)")
+    from ecg_edge.modelbin.planner import PlanOp, plan_arena
+
+    sizes = [t.size_bytes for t in mb.tensors]
+    pops = [PlanOp(o.op, (o.in0, o.in1) if o.op == OP_ADD else (o.in0,), o.out) for o in mb.ops]
+    lower = plan_arena(sizes, pops, mb.input_tensor, mb.output_tensor).lower_bound
+    lines.append(f"arena: {mb.arena_size} B planned, lower bound {lower} B (largest live set, in-place ADDs)")
+    plan = mb.meta.get("plan")
+    if plan:
+        try:
+            p = json.loads(plan)
+            lines.append(f"plan: method {p.get('method')!r}, target {p.get('target')!r}")
+        except json.JSONDecodeError:
+            pass
+    return "\n".join(lines)
+
+
+@click.command("inspect")
+@click.argument("model_bin", type=click.Path(path_type=Path), required=False)
+@click.option("--json", "as_json", is_flag=True, help="print header, sections, tensors, ops and META as JSON")
+def inspect_cmd(model_bin: Path | None, as_json: bool) -> None:
+    """Per layer op, shape, bits, sparsity, encoding and bytes of MODEL_BIN; totals by section;
+    true vs nominal compression ratio; arena bytes vs lower bound."""
+    from ecg_edge.modelbin.reader import read_model_file
+
+    model_bin = model_bin or paths.default_model_bin()
+    mb = read_model_file(model_bin)
+    if as_json:
+        from dataclasses import asdict
+
+        ops = []
+        for o in mb.ops:
+            d = {k: v for k, v in asdict(o).items() if k != "block"}
+            if o.block is not None:
+                d["block"] = {k: getattr(o.block, k) for k in ("bits", "encoding", "c_out", "span", "kernel", "nnz", "size")}
+            ops.append(d)
+        click.echo(json.dumps({"file_size": mb.file_size, "arena_size": mb.arena_size,
+                               "sections": {n: asdict(s) for n, s in mb.sections.items()},
+                               "tensors": [asdict(t) for t in mb.tensors], "ops": ops, "meta": mb.meta},
+                              indent=2, default=str))
+        return
+    click.echo(inspect_report(mb, model_bin))
