@@ -24,6 +24,8 @@ class LayerPlan:
     pdi: float = 0.0
     pvi: float = 0.0
     bytes: int = 0  # exact weight-block bytes in model.bin for this layer
+    nnz: int = 0  # non-zero levels shipped (pruning plus levels that round to 0)
+    encoding: str = ""  # smallest legal encoding: dense | bitmask | runlength
 
 
 @dataclass
