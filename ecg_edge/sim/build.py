@@ -198,7 +198,7 @@ def link(tc: Toolchain, target: Target, objects_dir: Path, layout: Layout) -> Fi
                "-lc", "-lgcc", "-o", tmp_name]
         r = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if r.returncode != 0:
-            os.unlink(tmp_name)
+            Path(tmp_name).unlink(missing_ok=True)
             _raise_link_error(target, layout, r.stderr)
         os.replace(tmp_name, elf)
     return FirmwareImage(elf=elf, target=target.name, opt=manifest["opt"], program=manifest["program"],

@@ -1,0 +1,82 @@
+"""`ecg-edge simulate`: a model.bin on simulated Cortex-M targets: exact instructions per
+inference, estimated latency, flash and RAM against the budgets, parity with the host runtime."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ecg_edge.errors import EcgEdgeError
+from ecg_edge.paths import default_model_bin, work_root
+from ecg_edge.targets.registry import TARGETS, get_target
+
+
+def _targets(spec: tuple[str, ...]) -> list[str]:
+    names: list[str] = []
+    for s in spec:
+        for part in s.split(","):
+            part = part.strip()
+            if part == "all":
+                names += list(TARGETS)
+            elif part:
+                names.append(get_target(part).name)
+    return list(dict.fromkeys(names)) or ["cortex-m4"]
+
+
+@click.command("simulate")
+@click.argument("model", type=click.Path(dir_okay=False, path_type=Path), required=False)
+@click.option("--target", "target_spec", multiple=True, default=("cortex-m4",), show_default=True,
+              help="cortex-m4|cortex-m7|cortex-m33|cortex-m55 (alias cortex-m), comma list, or 'all'")
+@click.option("--data", "data_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="prepared dataset; without it, seeded random int8 windows are used")
+@click.option("--split", default="test", show_default=True)
+@click.option("--n", "n_windows", type=int, default=100, show_default=True, help="windows to simulate")
+@click.option("--opt", type=click.Choice(["O2", "Os"]), default="O2", show_default=True)
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="where to save simulate.json and simulate.md [default: ecg-edge-out/simulate]")
+@click.option("--seed", type=int, default=0, show_default=True, help="seed of the random windows")
+def simulate(model: Path | None, target_spec: tuple[str, ...], data_dir: Path | None, split: str,
+             n_windows: int, opt: str, out_dir: Path | None, seed: int) -> None:
+    """Run MODEL (default: ecg-edge-out/model.bin) on simulated Cortex-M targets under QEMU."""
+    from ecg_edge.atomic import write_json, write_text
+    from ecg_edge.sim.api import simulate as run_sim
+    from ecg_edge.sim.inputs import dataset_windows, random_windows
+    from ecg_edge.sim.result import breakdown_markdown, markdown_table
+    from ecg_edge.sim.toolchain import find_toolchain
+
+    find_toolchain()  # before any work: says exactly what to install
+
+    path = model or default_model_bin()
+    if not path.is_file():
+        raise EcgEdgeError(f"{path}: no such model.bin (export one with `ecg-edge export`)")
+    if n_windows < 1:
+        raise EcgEdgeError(f"--n must be >= 1, got {n_windows}")
+    data = path.read_bytes()
+    if data_dir is not None:
+        windows, _ = dataset_windows(data, data_dir, split, n_windows, source=str(path))
+        source = f"{data_dir} split {split!r}, first {windows.shape[0]} windows"
+    else:
+        windows = random_windows(data, n_windows, seed, source=str(path))
+        source = f"{windows.shape[0]} random int8 windows (seed {seed})"
+    results = []
+    for name in _targets(target_spec):
+        click.echo(f"simulating {path} on {name} (-{opt}), {source} ...", err=True)
+        results.append(run_sim(data, windows, name, opt))
+    table = markdown_table(results)
+    details = "".join(breakdown_markdown(r) + "\n" for r in results)
+    notes = ("Instructions are exact counts (QEMU TCG plugin, from the start marker to the end marker of one "
+             "invoke). Estimated ms = instructions x cycles-per-instruction / clock; QEMU counts instructions, "
+             "not cycles, so the CPI factor per core is a stated estimate (ecg_edge/targets/registry.py). "
+             "Parity: the target's int8 logits compared byte for byte with the host C runtime's.\n")
+    md = f"# ecg-edge simulate: {path.name}\n\nInputs: {source}.\n\n{table}\n{details}{notes}"
+    click.echo(table + "\n" + details, nl=False)
+    out = out_dir or (work_root() / "simulate")
+    write_json(out / "simulate.json", {"model": str(path), "inputs": source, "results": [r.to_dict() for r in results]})
+    write_text(out / "simulate.md", md)
+    click.echo(f"saved {out / 'simulate.json'} and {out / 'simulate.md'}", err=True)
+    bad = [r for r in results if r.parity and r.parity.mismatches]
+    if bad:
+        raise EcgEdgeError("parity failure: " + "; ".join(
+            f"{r.target}: {r.parity.mismatches} windows differ from the host runtime (first {r.parity.mismatched_windows[:5]})"
+            for r in bad))

@@ -1,0 +1,187 @@
+"""The simulated Cortex-M target: linker budgets, build cache, exact and repeatable instruction
+counts, parity with the golden vectors and the host runtime, clear failures."""
+
+from __future__ import annotations
+
+import re
+import struct
+
+import numpy as np
+import pytest
+
+from ecg_edge.errors import ModelFormatError, ToolchainMissing
+from ecg_edge.sim.boards import BOARDS
+from ecg_edge.sim.build import (
+    FIRMWARE_DIR,
+    FirmwareDoesNotFit,
+    Layout,
+    build_firmware,
+    build_objects,
+    build_plugin,
+)
+from ecg_edge.sim.qemu import run_image
+from ecg_edge.targets.registry import TARGETS, get_target
+
+from .sim_golden import golden_names, host_runtime_available, load_golden
+
+sim = pytest.mark.sim
+group = pytest.mark.xdist_group("sim")
+
+
+def _memory(ld_name: str) -> dict[str, tuple[int, int]]:
+    text = (FIRMWARE_DIR / "ld" / ld_name).read_text()
+    out = {}
+    for name, origin, length in re.findall(r"(\w+)\s*\([rwx]+\)\s*:\s*ORIGIN\s*=\s*(\w+),\s*LENGTH\s*=\s*(\w+)", text):
+        mult = {"K": 1024, "M": 1024 * 1024}.get(length[-1], 1)
+        out[name] = (int(origin, 0), int(length.rstrip("KM"), 0) * mult)
+    return out
+
+
+@pytest.mark.parametrize("name", list(TARGETS))
+def test_linker_regions_equal_target_budgets(name: str) -> None:
+    t = TARGETS[name]
+    mem = _memory(BOARDS[t.qemu_machine].ld_script)
+    flash = mem["FLASH"][1] + (mem["VECT"][1] if "VECT" in mem else 0)
+    assert flash == t.flash_bytes
+    assert mem["FLASH"][0] == t.flash_base
+    assert mem["RAM"] == (t.ram_base, t.ram_bytes)
+
+
+def test_toolchain_missing_names_the_packages(monkeypatch, tmp_path) -> None:
+    from ecg_edge.sim import simulate
+    from ecg_edge.sim.toolchain import APT_LINE, find_toolchain
+
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(ToolchainMissing) as exc:
+        find_toolchain()
+    msg = str(exc.value)
+    assert APT_LINE in msg and "arm-none-eabi-gcc" in msg and "qemu-system-arm" in msg
+    with pytest.raises(ToolchainMissing, match="gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm"):
+        simulate(b"ECGB" + bytes(60), np.zeros((1, 4, 1), np.int8), "cortex-m4")
+
+
+def test_toolchain_missing_cli_one_line(monkeypatch, tmp_path, capsys) -> None:
+    from ecg_edge.cli import main
+
+    model = tmp_path / "m.bin"
+    model.write_bytes(b"ECGB" + bytes(60))
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert main(["simulate", str(model), "--n", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("ecg-edge: error:") and "apt-get install" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+@sim
+@group
+def test_build_cache_hits_and_keys(toolchain, tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("ECG_EDGE_CACHE", str(tmp_path))
+    m4 = get_target("cortex-m4")
+    d1 = build_objects(toolchain, m4, "O2", program="calib")
+    stamp = (d1 / "manifest.json").stat().st_mtime_ns
+    d2 = build_objects(toolchain, m4, "O2", program="calib")
+    assert d2 == d1 and (d2 / "manifest.json").stat().st_mtime_ns == stamp  # reused, not rebuilt
+    d_os = build_objects(toolchain, m4, "Os", program="calib")
+    d_m7 = build_objects(toolchain, get_target("cortex-m7"), "O2", program="calib")
+    assert len({d1, d_os, d_m7}) == 3  # flags and target are part of the key
+    assert str(d1).startswith(str(tmp_path)) and "firmware" in str(d1)
+
+
+@sim
+@group
+@pytest.mark.parametrize("name", ["cortex-m4", "cortex-m55"])
+def test_plugin_counts_exact_instructions(toolchain, name: str) -> None:
+    """calib_run(n) executes 10 instructions per iteration between the markers plus a fixed
+    overhead: the plugin must report exactly 10*n + c with the same c, run after run."""
+    t = get_target(name)
+    img = build_firmware(toolchain, t, Layout(0, 0, 0), "O2", program="calib")
+    plugin = build_plugin(toolchain)
+    runs = [run_image(toolchain, t, img, plugin, timeout_s=60) for _ in range(2)]
+    for r in runs:
+        assert r.exit_code == 0
+        c100, c200 = r.counts
+        assert c200 - c100 == 1000
+        assert 0 < c100 - 1000 < 16
+    assert runs[0].counts == runs[1].counts
+
+
+@sim
+@group
+def test_simulated_inference_parity_and_repeatable(toolchain, golden_int8) -> None:
+    from ecg_edge.sim import simulate
+
+    g = golden_int8
+    x = np.concatenate([g.x, np.random.default_rng(1).integers(-128, 128, g.x.shape, dtype=np.int8)])
+    r1 = simulate(g.model, x, "cortex-m4", "O2")
+    r2 = simulate(g.model, x, "cortex-m4", "O2")
+    assert np.array_equal(r1.logits[0], g.expected)  # the golden reference (numpy executor)
+    assert r1.instructions == r2.instructions and all(n > 0 for n in r1.instructions)
+    assert np.array_equal(r1.logits, r2.logits)
+    if host_runtime_available():
+        assert r1.parity.matches == 2 and r1.parity.mismatches == 0
+    else:
+        assert r1.parity.matches is None and "unavailable" in r1.parity.note
+    assert r1.fits and r1.flash["model"] == len(g.model) and r1.flash["total"] > len(g.model)
+    assert r1.ram["arena"] == struct.unpack_from("<I", g.model, 28)[0]
+    assert 0 < r1.ram["stack_invoke"] <= r1.ram["stack_peak"] <= r1.ram["stack_reserved"]
+    assert r1.est_ms == pytest.approx(np.mean(r1.instructions) * 1.3 / 64e6 * 1e3)
+
+
+@sim
+@group
+@pytest.mark.parametrize("name", [n for n in golden_names() if n != "int8_dense"][:2])
+def test_other_golden_vectors_on_m7_os(toolchain, name: str) -> None:
+    from ecg_edge.sim import simulate
+
+    g = load_golden(name)
+    r = simulate(g.model, g.x, "cortex-m7", "Os")
+    assert np.array_equal(r.logits[0], g.expected)
+    if host_runtime_available():
+        assert r.parity.mismatches == 0
+
+
+@sim
+@group
+def test_oversized_model_fails_the_link(toolchain, golden_int8) -> None:
+    from ecg_edge.sim import simulate
+
+    big = golden_int8.model + bytes(1024 * 1024)  # 1 MiB + model > cortex-m4's 1 MiB flash
+    with pytest.raises(FirmwareDoesNotFit, match=r"does not fit cortex-m4.*flash"):
+        simulate(big, golden_int8.x, "cortex-m4")
+    huge_arena = bytearray(golden_int8.model)
+    struct.pack_into("<I", huge_arena, 28, 300 * 1024)  # arena > 256 KiB of RAM
+    with pytest.raises(FirmwareDoesNotFit, match=r"exceed the target's RAM"):
+        simulate(bytes(huge_arena), golden_int8.x, "cortex-m4")
+    # the same (header-only, not CRC-covered) arena fits cortex-m7's 1 MiB: links and runs
+    r = simulate(bytes(huge_arena), golden_int8.x, "cortex-m7", parity=False)
+    assert np.array_equal(r.logits[0], golden_int8.expected) and r.ram["arena"] == 300 * 1024
+
+
+@sim
+@group
+def test_corrupt_model_reports_runtime_status(toolchain, golden_int8) -> None:
+    from ecg_edge.sim import simulate
+
+    bad = bytearray(golden_int8.model)
+    bad[-1] ^= 0xFF  # inside the CRC-covered body
+    with pytest.raises(ModelFormatError, match=r"status 5 \(CRC32 mismatch\)"):
+        simulate(bytes(bad), golden_int8.x, "cortex-m4", parity=False)
+
+
+@sim
+@group
+def test_cli_writes_json_and_markdown(toolchain, golden_int8, tmp_path) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from ecg_edge.sim.cli import simulate as cmd
+
+    model = tmp_path / "model.bin"
+    model.write_bytes(golden_int8.model)
+    res = CliRunner().invoke(cmd, [str(model), "--target", "cortex-m4", "--n", "2", "--out", str(tmp_path / "o")])
+    assert res.exit_code == 0, res.output
+    doc = json.loads((tmp_path / "o" / "simulate.json").read_text())
+    r = doc["results"][0]
+    assert r["target"] == "cortex-m4" and r["n_windows"] == 2 and r["fits"] is True
+    assert "instructions / inference" in (tmp_path / "o" / "simulate.md").read_text()
