@@ -185,3 +185,14 @@ def test_cli_writes_json_and_markdown(toolchain, golden_int8, tmp_path) -> None:
     r = doc["results"][0]
     assert r["target"] == "cortex-m4" and r["n_windows"] == 2 and r["fits"] is True
     assert "instructions / inference" in (tmp_path / "o" / "simulate.md").read_text()
+
+
+@sim
+@group
+def test_icount_timer_crosscheck_agrees(toolchain, golden_int8) -> None:
+    from ecg_edge.sim.crosscheck import icount_crosscheck
+
+    cc = icount_crosscheck(golden_int8.model, golden_int8.x, "cortex-m4", shift=7)
+    assert cc.plugin_counts == cc.plugin_counts_icount  # -icount does not change what executes
+    # the timer reads sit a few instructions outside the markers
+    assert abs(cc.timer_instructions[0] - cc.plugin_counts[0]) < 32

@@ -1,0 +1,94 @@
+"""Benchmark of the simulated targets: exact instructions per inference, estimated ms, flash
+and RAM against the budgets and host parity for the default model on all four targets (-O2,
+plus -Os on cortex-m4), MACs per instruction on cortex-m4 (goal >= 0.25), and the -icount
+cross-check of the instruction counts. Writes bench/sim.json and bench/sim.md.
+
+The default model is ecg-edge-out/model.bin (the main job's output) when it exists, else the
+largest golden vector in export/golden. Inputs: the first windows of the main job's test split
+when the dataset exists, else seeded random int8 windows."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from ecg_edge.paths import REPO_ROOT, default_dataset_dir, default_model_bin
+
+MACS_PER_INSTRUCTION_GOAL = 0.25
+
+
+def default_model() -> tuple[Path, bytes]:
+    p = default_model_bin()
+    if p.is_file():
+        return p, p.read_bytes()
+    golden = REPO_ROOT / "export" / "golden"
+    index = json.loads((golden / "index.json").read_text())["vectors"]
+    name = max(index, key=lambda k: index[k]["bytes"])
+    path = golden / f"{name}.bin"
+    return path, path.read_bytes()
+
+
+def main(argv: list[str] | None = None) -> int:
+    from ecg_edge.atomic import write_json, write_text
+    from ecg_edge.sim.api import simulate
+    from ecg_edge.sim.crosscheck import icount_crosscheck
+    from ecg_edge.sim.inputs import dataset_windows, random_windows
+    from ecg_edge.sim.result import breakdown_markdown, markdown_table
+    from ecg_edge.targets.registry import TARGETS
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", type=Path, help="model.bin [default: main job's, else largest golden]")
+    ap.add_argument("--n", type=int, default=3, help="windows per target")
+    ap.add_argument("--out", type=Path, default=Path("bench"))
+    args = ap.parse_args(argv)
+
+    path, data = (args.model, args.model.read_bytes()) if args.model else default_model()
+    ds = default_dataset_dir()
+    if (ds / "manifest.json").is_file() and path == default_model_bin():
+        windows, _ = dataset_windows(data, ds, "test", args.n, source=str(path))
+        inputs = f"{ds} test split, first {windows.shape[0]} windows"
+    else:
+        windows = random_windows(data, args.n, seed=0, source=str(path))
+        inputs = f"{windows.shape[0]} random int8 windows (seed 0)"
+
+    t0 = time.time()
+    results = [simulate(data, windows, name, "O2") for name in TARGETS]
+    results.append(simulate(data, windows, "cortex-m4", "Os"))
+    cc = icount_crosscheck(data, windows[:1], "cortex-m4")
+    repeat = simulate(data, windows, "cortex-m4", "O2")
+    m4 = results[0]
+    mpi = m4.macs_per_instruction
+    doc = {
+        "model": str(path), "model_bytes": len(data), "inputs": inputs,
+        "results": [{k: v for k, v in r.to_dict().items() if k != "logits"} for r in results],
+        "cortex_m4_macs_per_instruction": mpi, "macs_per_instruction_goal": MACS_PER_INSTRUCTION_GOAL,
+        "goal_met": None if mpi is None else mpi >= MACS_PER_INSTRUCTION_GOAL,
+        "repeatability": {"runs": 2, "identical": repeat.instructions == m4.instructions,
+                          "instructions": m4.instructions},
+        "icount_crosscheck": cc.to_dict(),
+        "wall_s": time.time() - t0,
+    }
+    md = [f"# Simulated Cortex-M targets\n\nModel: `{path}` ({len(data)} B). Inputs: {inputs}.\n",
+          markdown_table(results), ""]
+    md += [breakdown_markdown(r) for r in results[:len(TARGETS)]]
+    md.append(f"\nMACs per instruction on cortex-m4 (-O2, dense MACs {m4.macs}, non-zero {m4.macs_nonzero}): "
+              f"{'n/a' if mpi is None else f'{mpi:.3f}'} (goal >= {MACS_PER_INSTRUCTION_GOAL}: "
+              f"{'met' if doc['goal_met'] else 'NOT met'}).\n")
+    md.append(f"Repeatability: two runs on cortex-m4 gave {'identical' if doc['repeatability']['identical'] else 'DIFFERENT'} "
+              f"instruction counts {m4.instructions}.\n")
+    md.append(f"-icount cross-check ({cc.board}, shift={cc.shift}, CMSDK timer at {cc.timer_hz / 1e6:g} MHz): plugin "
+              f"{cc.plugin_counts[0]:,} instructions; timer {cc.timer_ticks[0]:,} ticks = "
+              f"{cc.timer_instructions[0]:,.1f} instructions; relative difference {cc.max_rel_diff:.2e} "
+              f"(the timer reads sit just outside the markers). Plugin under -icount: {cc.plugin_counts_icount[0]:,}.\n")
+    md.append("\nEstimated ms = instructions x cycles-per-instruction / clock (QEMU counts instructions, not "
+              "cycles; the CPI per core is a stated estimate in ecg_edge/targets/registry.py).\n")
+    write_json(args.out / "sim.json", doc)
+    write_text(args.out / "sim.md", "\n".join(md))
+    print("\n".join(md))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
