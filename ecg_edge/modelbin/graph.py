@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from ecg_edge.compress.plan import CompressionPlan
+from ecg_edge.compress.prune import magnitude_mask
 from ecg_edge.errors import EcgEdgeError
 from ecg_edge.modelbin.layout import (
     OP_ADD,
@@ -91,8 +92,7 @@ def layer_mask(w: np.ndarray, sparsity: float) -> np.ndarray:
     present, prune by magnitude below the layer's sparsity-quantile of |W|."""
     keep = w != 0
     if sparsity > 0 and (1.0 - keep.mean()) < sparsity - 1e-9:
-        thr = np.quantile(np.abs(w), sparsity)
-        keep &= np.abs(w) > thr
+        keep &= magnitude_mask(w, sparsity)  # compress's own rule: |W| > percentile (linear interp.)
     return keep
 
 

@@ -1,0 +1,103 @@
+"""Packer -> reader round trip: the graph, BN folding, plan application and metadata survive."""
+
+from __future__ import annotations
+
+import json
+import zlib
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from ecg_edge.compress.plan import CompressionPlan, LayerPlan
+from ecg_edge.modelbin.graph import build_resnet1d_graph, fake_quant_model, float_forward, quantize_layer
+from ecg_edge.modelbin.layout import OP_NAMES
+from ecg_edge.modelbin.packer import pack
+from ecg_edge.modelbin.reader import read_model
+from ecg_edge.numerics import quantize_weight_channels
+
+from .conftest import make_checkpoint
+
+
+def _plan(model: nn.Module, bits: int, sparsity: float) -> CompressionPlan:
+    names = [n for n, m in model.named_modules() if isinstance(m, (nn.Conv1d, nn.Linear))]
+    return CompressionPlan("laq", "cortex-m4", [LayerPlan(n, bits, sparsity) for n in names])
+
+
+@pytest.mark.parametrize("cfg", [{}, {"head": "flatten", "stem_pool": 0, "post_add_relu": True, "in_leads": 2}])
+def test_graph_float_forward_equals_fake_quant_torch(cfg: dict) -> None:
+    """BN folding into channel scales (negative gammas too), the [C][L] -> [L][C] flatten permutation and
+    the plan's quantization reproduce the PyTorch fake-quant model exactly (up to float rounding)."""
+    ck = make_checkpoint("unused", **cfg)
+    model = ck.model()
+    plan = _plan(model, 4, 0.3)
+    g = build_resnet1d_graph(model, plan)
+    X = np.random.default_rng(0).normal(size=(5, model.cfg.in_leads, 256))
+    ours = float_forward(g, X.transpose(0, 2, 1))[g.output][:, 0, :]
+    with torch.no_grad():
+        ref = fake_quant_model(ck.model(), plan)(torch.from_numpy(X).float()).double().numpy()
+    np.testing.assert_allclose(ours, ref, rtol=1e-4, atol=1e-5)
+
+
+def test_levels_equal_numerics_quantization(tiny_dataset) -> None:
+    ck = make_checkpoint(tiny_dataset)
+    model = ck.model()
+    plan = _plan(model, 5, 0.0)
+    res = pack(ck, plan, np.load(tiny_dataset / "X_train.npy"))
+    mb = read_model(res.data)
+    conv = model.blocks[0].conv1
+    want, _ = quantize_weight_channels(conv.weight.detach().double().numpy(), 5)
+    bn = model.blocks[0].bn1
+    sign = np.sign(bn.weight.detach().numpy())[:, None, None]
+    op = next(o for o in mb.ops if o.block is not None and o.block.span == 5 * 8 and o.in0 != 0)
+    got = op.block.levels.reshape(8, 5, 8).transpose(0, 2, 1)  # [c][k][i] -> [c][i][k]
+    assert np.array_equal(got, (want * sign).astype(np.int8))
+
+
+def test_pack_read_roundtrip(tiny_dataset) -> None:
+    ck = make_checkpoint(tiny_dataset)
+    model = ck.model()
+    res = pack(ck, _plan(model, 3, 0.6), np.load(tiny_dataset / "X_train.npy"))
+    mb = read_model(res.data, "rt.bin")
+    assert mb.file_size == len(res.data) == sum(res.sections.values())
+    assert mb.arena_size == res.arena_bytes >= res.arena_lower_bound
+    assert [OP_NAMES[o.op] for o in mb.ops] == [li.op for li in res.layers]
+    assert mb.meta["classes"] == ck.classes and mb.meta["task"] == "chapman4"
+    assert mb.meta["input_length"] == 256 and mb.meta["input_leads"] == 1
+    assert mb.meta["fp32_param_bytes"] == 4 * sum(p.numel() for p in model.parameters())
+    assert json.loads(mb.meta["plan"])["layers"]["blocks.1.conv2"] == {"bits": 3, "sparsity": 0.6}
+    assert json.loads(mb.meta["preprocessing"]) == {"bandpass": [0.5, 40]}
+    assert zlib.crc32(res.data[64:]) == int.from_bytes(res.data[12:16], "little")
+    for li, op in zip(res.layers, mb.ops, strict=True):
+        if op.block is None:
+            assert li.bytes == 0
+            continue
+        assert li.bits == op.block.bits == 3 and li.bytes == op.block.size
+        assert abs(li.sparsity - (1 - op.block.nnz / op.block.levels.size)) < 1e-12
+        assert li.sparsity >= 0.55  # the plan's sparsity (percentile, linear interpolation)
+    for t in mb.tensors:
+        assert t.arena_offset % 4 == 0
+    # every section 16-aligned, the header's counts agree
+    for s in mb.sections.values():
+        assert s.offset % 16 == 0
+
+
+def test_existing_zeros_stay_pruned() -> None:
+    w = np.random.default_rng(0).normal(size=(4, 3, 5))
+    w[0, :, :2] = 0
+    levels, _ = quantize_layer(w, 8, 0.0)
+    assert (levels[0, :, :2] == 0).all()
+    levels, _ = quantize_layer(w, 8, 0.5)
+    assert (levels == 0).mean() >= 0.5
+
+
+def test_accumulator_bound_is_refused(tiny_dataset) -> None:
+    from ecg_edge.errors import EcgEdgeError
+
+    ck = make_checkpoint(tiny_dataset)
+    sd = dict(ck.state_dict)
+    sd["head.fc.bias"] = torch.tensor([1e9, 0.0, 0.0, 0.0])
+    ck.state_dict = sd
+    with pytest.raises(EcgEdgeError, match=r"head.fc: int32 accumulator bound violated in output channel 0"):
+        pack(ck, None, np.load(tiny_dataset / "X_train.npy"))
