@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ecg_edge.modelbin.bitpack import ENC_BITMASK, ENC_DENSE, ENC_RUNLENGTH, encoding_bytes, pack_bits, unpack_bits
+from ecg_edge.modelbin.bitpack import (
+    ENC_BITMASK,
+    ENC_DENSE,
+    ENC_RUNLENGTH,
+    encoding_bytes,
+    pack_bits,
+    unpack_bits,
+)
 from ecg_edge.modelbin.blocks import decode_levels, encode_block, run_bytes
 from ecg_edge.modelbin.layout import BLOCK_STRUCT
 from ecg_edge.numerics import qmax_for_bits

@@ -11,7 +11,12 @@ import torch
 from torch import nn
 
 from ecg_edge.compress.plan import CompressionPlan, LayerPlan
-from ecg_edge.modelbin.graph import build_resnet1d_graph, fake_quant_model, float_forward, quantize_layer
+from ecg_edge.modelbin.graph import (
+    build_resnet1d_graph,
+    fake_quant_model,
+    float_forward,
+    quantize_layer,
+)
 from ecg_edge.modelbin.layout import OP_NAMES
 from ecg_edge.modelbin.packer import pack
 from ecg_edge.modelbin.reader import read_model
