@@ -8,7 +8,7 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 ARM_PKGS := gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
 export ECG_EDGE_NO_PROGRESS ?=
 
-.PHONY: setup demo test test-fast lint bench fuzz toolchain golden clean help
+.PHONY: setup demo test test-fast lint bench fuzz toolchain firmware golden clean help
 
 help:
 	@echo "make demo   - the main job on built-in synthetic data (train -> compress -> export -> host runtime -> simulated Cortex-M)"
@@ -38,6 +38,11 @@ toolchain:
 	else \
 	  echo "the simulated Cortex-M target needs: sudo apt-get install -y --no-install-recommends $(ARM_PKGS)"; \
 	fi
+
+# Firmware objects for every target (-O2/-Os) and the QEMU instruction-count plugin, cached
+# under $$ECG_EDGE_CACHE (default ~/.cache/ecg-edge); `ecg-edge simulate` builds on demand too.
+firmware: setup toolchain
+	$(PY) -m ecg_edge.sim.prebuild
 
 demo: setup toolchain
 	$(PY) -m ecg_edge.cli demo
