@@ -194,12 +194,22 @@ def build_float_graph(model: ResNet1D, plan: CompressionPlan | None, classes: li
     return QGraph(tensors, ops, x, logits, list(classes))
 
 
-def run_float(graph: QGraph, X: np.ndarray, observe: dict[str, list[float]] | None = None) -> np.ndarray:
-    """Float forward of the graph with its quantized weights (fake-quant weights, float
-    activations); records each tensor's min/max into `observe` for calibration."""
+def run_float(graph: QGraph, X: np.ndarray, observe: dict[str, list[float]] | None = None,
+              fake_quant: bool = False) -> np.ndarray:
+    """Float forward of the graph with its quantized weights (float activations); records each
+    tensor's min/max into `observe` for calibration. fake_quant=True also rounds and clamps
+    every activation to its calibrated int8 grid: the QDQ model's exact float semantics."""
     import torch.nn.functional as F
 
-    vals: dict[str, torch.Tensor] = {graph.input: torch.as_tensor(np.asarray(X, dtype=np.float32)).double()}
+    def fq(name: str, v: torch.Tensor) -> torch.Tensor:
+        if not fake_quant:
+            return v
+        t = graph.tensors[name]
+        q = torch.clamp(torch.round(v / t.scale) + t.zero_point, -128, 127)
+        return (q - t.zero_point) * t.scale
+
+    vals: dict[str, torch.Tensor] = {
+        graph.input: fq(graph.input, torch.as_tensor(np.asarray(X, dtype=np.float32)).double())}
 
     def record(name: str) -> None:
         if observe is not None:
@@ -228,7 +238,7 @@ def run_float(graph: QGraph, X: np.ndarray, observe: dict[str, list[float]] | No
             raise AssertionError(op.kind)
         if op.relu:
             y = torch.relu(y)
-        vals[op.output] = y
+        vals[op.output] = y if op.kind == "flatten" else fq(op.output, y)
         record(op.output)
     return vals[graph.output].float().numpy()
 
