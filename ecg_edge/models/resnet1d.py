@@ -36,6 +36,17 @@ class ResNet1DConfig:
             raise ValueError(f"head must be 'gap' or 'flatten', got {self.head!r}")
         if self.kernel % 2 == 0 or self.stem_kernel % 2 == 0:
             raise ValueError("kernels must be odd (same padding)")
+        if self.in_leads < 1 or self.n_classes < 2:
+            raise ValueError(f"need in_leads >= 1 and n_classes >= 2, got {self.in_leads} and {self.n_classes}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must lie in [0, 1), got {self.dropout}")
+        if min(self.strides, default=1) < 1 or self.stem_stride < 1 or self.stem_pool < 0:
+            raise ValueError("strides must be >= 1 and stem_pool >= 0")
+        total = self.stem_stride * max(self.stem_pool, 1)
+        for s in self.strides:
+            total *= s
+        if self.n_samples < total:
+            raise ValueError(f"n_samples={self.n_samples} is shorter than the total stride {total} of the network")
 
     def to_dict(self) -> dict:
         return asdict(self)

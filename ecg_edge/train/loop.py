@@ -266,7 +266,7 @@ def fit(model: nn.Module, dataset: PreparedDataset, cfg: TrainConfig, out_dir: s
             f"{len(y_va)} val; lr {cfg.learning_rate:g}, batch {cfg.batch_size}, up to {cfg.epochs} epochs")
 
         for epoch in range(st.epoch, cfg.epochs):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             train_loss = _train_epoch(net, X_tr, y_tr, criterion, opt, cfg, epoch, info)
             ddp.broadcast_module_state(model)
             logits = _predict_sharded(model, X_va, cfg.eval_batch_size, info)
@@ -286,7 +286,7 @@ def fit(model: nn.Module, dataset: PreparedDataset, cfg: TrainConfig, out_dir: s
             record = {"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val_loss,
                       "val_accuracy": m["accuracy"], "val_macro_precision": m["macro_precision"],
                       "val_macro_recall": m["macro_recall"], "val_macro_f1": m["macro_f1"],
-                      "lr": lr_now, "seconds": time.perf_counter() - t0}
+                      "lr": lr_now, "seconds": time.perf_counter() - t0, "cpu_seconds": time.process_time() - c0}
             st.history.append(record)
             if st.bad_epochs >= cfg.patience:
                 st.stopped = "early_stopping"

@@ -151,3 +151,15 @@ def test_evaluate_runtime_option_needs_model_bin(trained: tuple[Path, Path], cap
     ds, run = trained
     assert main(["evaluate", str(run / "best.pt"), "--data", str(ds), "--runtime", "c"]) == 2
     assert "applies to a model.bin" in _err(capsys)
+
+
+def test_train_hubert_then_refuse_resume_as_resnet(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    make_dataset(tmp_path / "ds", n_train=12, n_val=6, n_test=6)
+    args = ["train", "--data", str(tmp_path / "ds"), "--epochs", "1", "--threads", "1", "--out", str(tmp_path / "h")]
+    assert main([*args, "--arch", "hubert_ecg", "--size", "tiny"]) == 0
+    ck = load_checkpoint(tmp_path / "h" / "best.pt")
+    assert ck.arch == "hubert_ecg" and ck.config["size"] == "tiny" and ck.config["n_classes"] == 3
+    assert ck.extra["train_config"]["lr"] is None and ck.extra["train_config"]["arch"] == "hubert_ecg"
+    capsys.readouterr()
+    assert main([*args, "--arch", "resnet1d", "--epochs", "2", "--resume"]) == 2
+    assert "was trained as 'hubert_ecg', cannot resume it as 'resnet1d'" in _err(capsys)
