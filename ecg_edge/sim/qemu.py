@@ -85,7 +85,7 @@ def parse_output(stdout: str) -> tuple[dict, list[WindowOut], dict[str, int], li
 
 def run_image(tc: Toolchain, target: Target, image: FirmwareImage, plugin: Path, model_bytes: bytes = b"",
               windows: np.ndarray | None = None, *, icount_shift: int | None = None, timer: bool = False,
-              timeout_s: float = 600.0) -> QemuRun:
+              timeout_s: float = 600.0, profile_path: Path | None = None) -> QemuRun:
     """Run one firmware image; windows (N, L, C) int8 go to the board's I/O window."""
     board = board_for(target)
     sym = image.symbols
@@ -97,7 +97,7 @@ def run_image(tc: Toolchain, target: Target, image: FirmwareImage, plugin: Path,
         cmd = [tc.qemu, "-M", target.qemu_machine, "-display", "none", "-monitor", "none", "-serial", "none",
                "-semihosting-config", "enable=on,target=native", "-kernel", str(image.elf),
                "-plugin", f"{plugin},start=0x{sym['ecg_sim_mark_start']:x},end=0x{sym['ecg_sim_mark_end']:x},"
-                          f"out={counts_path}"]
+                          f"out={counts_path}" + (f",profile={profile_path}" if profile_path else "")]
         if image.program == "main":
             (tdir / "model.bin").write_bytes(model_bytes)
             w = windows if windows is not None else np.zeros((0, 1, 1), np.int8)

@@ -8,7 +8,10 @@
  * marker's entry to the end marker's entry. Both markers are function entries, reached by a
  * branch, so each begins a translated block and the snapshot convention is the same at both
  * ends: the result is exact and identical run to run (single vCPU, no interrupts enabled).
- * Thumb symbol addresses (bit 0 set) are accepted. Output: one line "count N" per window. */
+ * Thumb symbol addresses (bit 0 set) are accepted. Output: one line "count N" per window.
+ *
+ * Optional profile=PATH: per translated block, the instructions it executed between the markers
+ * ("tb ADDR N_INSNS EXECUTIONS"), for finding hot kernels (slower: one callback per block). */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +27,21 @@ static int armed;               /* a start marker was seen and no end yet */
 static uint64_t start_addr, end_addr;
 static uint64_t n_counts;
 static FILE *out;
+
+typedef struct tb_prof {
+    uint64_t vaddr, n_insns, execs;
+    struct tb_prof *next;
+} tb_prof;
+static tb_prof *profiles; /* every translation, newest first (re-translations appear again) */
+static const char *profile_path;
+
+static void on_tb_exec(unsigned int vcpu, void *userdata)
+{
+    (void)vcpu;
+    if (armed) {
+        ((tb_prof *)userdata)->execs++;
+    }
+}
 
 static void on_start(unsigned int vcpu, void *userdata)
 {
@@ -50,6 +68,16 @@ static void on_tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
     (void)id;
     const size_t n = qemu_plugin_tb_n_insns(tb);
     qemu_plugin_register_vcpu_tb_exec_inline(tb, QEMU_PLUGIN_INLINE_ADD_U64, &executed, n);
+    if (profile_path) {
+        tb_prof *p = calloc(1, sizeof *p);
+        if (p) {
+            p->vaddr = qemu_plugin_tb_vaddr(tb);
+            p->n_insns = n;
+            p->next = profiles;
+            profiles = p;
+            qemu_plugin_register_vcpu_tb_exec_cb(tb, on_tb_exec, QEMU_PLUGIN_CB_NO_REGS, p);
+        }
+    }
     for (size_t i = 0; i < n; ++i) {
         struct qemu_plugin_insn *insn = qemu_plugin_tb_get_insn(tb, i);
         const uint64_t va = qemu_plugin_insn_vaddr(insn);
@@ -66,6 +94,17 @@ static void on_exit(qemu_plugin_id_t id, void *userdata)
     (void)id;
     (void)userdata;
     fprintf(out, "done counts=%" PRIu64 " total=%" PRIu64 "\n", n_counts, executed);
+    if (profile_path) {
+        FILE *pf = fopen(profile_path, "w");
+        for (tb_prof *p = profiles; pf && p; p = p->next) {
+            if (p->execs) {
+                fprintf(pf, "tb 0x%" PRIx64 " %" PRIu64 " %" PRIu64 "\n", p->vaddr, p->n_insns, p->execs);
+            }
+        }
+        if (pf) {
+            fclose(pf);
+        }
+    }
     fflush(out);
     if (out != stderr) {
         fclose(out);
@@ -95,6 +134,8 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
             have_start = 1;
         } else if (strncmp(a, "end=", 4) == 0 && parse_addr(a + 4, &end_addr) == 0) {
             have_end = 1;
+        } else if (strncmp(a, "profile=", 8) == 0) {
+            profile_path = a + 8;
         } else if (strncmp(a, "out=", 4) == 0) {
             out_path = a + 4;
         } else {

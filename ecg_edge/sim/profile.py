@@ -1,0 +1,67 @@
+"""Where the instructions of one inference go, function by function (the plugin's per-block
+profile mapped onto the ELF's symbols): the tool for tuning kernels on a target.
+
+    python -m ecg_edge.sim.profile MODEL.bin [--target cortex-m4] [--opt O2]"""
+
+from __future__ import annotations
+
+import argparse
+import bisect
+import subprocess
+import tempfile
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from ecg_edge.sim.api import _arena_size, _as_windows, _check_run
+from ecg_edge.sim.build import Layout, build_firmware, build_plugin
+from ecg_edge.sim.qemu import run_image
+from ecg_edge.sim.toolchain import find_toolchain
+from ecg_edge.targets.registry import get_target
+
+
+def profile(model_bytes: bytes, inputs_q: np.ndarray, target: str = "cortex-m4", opt: str = "O2"
+            ) -> list[tuple[str, int]]:
+    """(function, instructions executed between the markers) for all windows, largest first."""
+    tc = find_toolchain()
+    tgt = get_target(target)
+    windows = _as_windows(inputs_q)
+    image = build_firmware(tc, tgt, Layout(len(model_bytes), _arena_size(model_bytes), int(windows[0].size)), opt)
+    with tempfile.TemporaryDirectory() as td:
+        prof = Path(td) / "profile.txt"
+        run = run_image(tc, tgt, image, build_plugin(tc), model_bytes, windows, profile_path=prof)
+        _check_run(run, tgt, windows.shape[0])
+        lines = prof.read_text().splitlines()
+    nm = subprocess.run([tc.arm_nm, "-n", str(image.elf)], capture_output=True, text=True, check=True).stdout
+    funcs = [(int(a, 16), n) for a, t, n in (ln.split() for ln in nm.splitlines() if len(ln.split()) == 3)
+             if t in "Tt"]
+    addrs = [a for a, _ in funcs]
+    per: dict[str, int] = defaultdict(int)
+    for ln in lines:
+        _, va, n, execs = ln.split()
+        i = bisect.bisect_right(addrs, int(va, 16)) - 1
+        per[funcs[i][1] if i >= 0 else "?"] += int(n) * int(execs)
+    return sorted(per.items(), key=lambda kv: -kv[1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    from ecg_edge.sim.inputs import random_windows
+
+    ap = argparse.ArgumentParser(description="instructions per function of one simulated inference")
+    ap.add_argument("model", type=Path)
+    ap.add_argument("--target", default="cortex-m4")
+    ap.add_argument("--opt", default="O2")
+    args = ap.parse_args(argv)
+    data = args.model.read_bytes()
+    rows = profile(data, random_windows(data, 1), args.target, args.opt)
+    total = sum(n for _, n in rows)
+    print(f"{'function':<40} {'instructions':>12} {'share':>7}")
+    for name, n in rows[:25]:
+        print(f"{name:<40} {n:>12,} {n / total:>7.1%}")
+    print(f"{'total':<40} {total:>12,}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
