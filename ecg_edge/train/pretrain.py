@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,8 +65,7 @@ class PretrainConfig:
     def fingerprint(self) -> dict[str, Any]:
         """What must match for --resume to continue the same run."""
         d = asdict(self)
-        d.pop("out")
-        d.pop("epochs")  # more epochs may be asked for on resume
+        d.pop("out")  # everything else, epochs included, shapes the result (the LR schedule spans them)
         return d
 
 
@@ -253,8 +253,11 @@ def _load_state(out: Path, cfg: PretrainConfig) -> dict[str, Any] | None:
     return st
 
 
-def pretrain(cfg: PretrainConfig, resume: bool = False, log=print) -> dict[str, Any]:
-    """Run (or resume) pretraining; returns the summary also written to OUT/pretrain.json."""
+def pretrain(cfg: PretrainConfig, resume: bool = False, log: Callable[[str], None] = print,
+             on_epoch_end: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    """Run (or resume) pretraining; returns the summary also written to OUT/pretrain.json.
+    `on_epoch_end(iteration, epoch)` runs after each epoch's state is saved (tests interrupt
+    a run with it)."""
     if not 0 < cfg.mask_prob < 1:
         raise EcgEdgeError(f"--mask-prob {cfg.mask_prob}: expected a value in (0, 1)")
     if cfg.iterations < 1 or cfg.epochs < 1 or cfg.clusters < 2:
@@ -335,6 +338,8 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, log=print) -> dict[str, 
                               "iteration": iteration, "epoch": epoch + 1, "model": model.state_dict(),
                               "opt": opt.state_dict(), "sched": sched.state_dict(), "T_tr": torch.as_tensor(T_tr),
                               "T_va": torch.as_tensor(T_va), "history": history, "clusters": clusters_info})
+            if on_epoch_end is not None:
+                on_epoch_end(iteration, epoch + 1)
         extra = {"ecg_edge_pretrain": {"iteration": iteration, "clusters": cfg.clusters,
                                        "mask_prob": cfg.mask_prob, "data": cfg.data}}
         save_hubert_ecg_dir(out / f"iter{iteration}", mcfg, model.export_tensors(), [cfg.clusters], extra)
