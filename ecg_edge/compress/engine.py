@@ -5,6 +5,7 @@ ablation report both drive this class, so they share one search context (cached 
 from __future__ import annotations
 
 import copy
+import math
 import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -253,7 +254,11 @@ class Compressor:
         kind, _ = parse_method(method)
         lps = []
         for n in self.names:
-            cl, p = layers[n], res.assign[n][1]
+            cl = layers[n]
+            # The fraction actually pruned by the mask (percentile ties make it differ slightly
+            # from the requested p_l), floored so the packer's "zeros >= plan sparsity" holds and it
+            # never prunes further on top of the shipped weights.
+            p = math.floor((1.0 - float(cl.mask.mean())) * 1e6) / 1e6
             enc, nbytes = cl.block_bytes()
             imp = self.importance.of(n)
             lps.append(LayerPlan(name=n, bits=int(cl.bits), sparsity=float(p), params=int(cl.levels.size),

@@ -69,7 +69,7 @@ def estimate_arena(model: nn.Module, in_leads: int, n_samples: int) -> int:
 
 def measure(ckpt, plan, calib_X: np.ndarray, block_bytes: int, use_packer: bool = True) -> ModelSize:
     """Exact model.bin size and arena via the packer when available, else the labelled fallback."""
-    if use_packer and packer_available():
+    if use_packer and packer_available() and ckpt.arch == "resnet1d":  # the graph builder's scope
         from ecg_edge.modelbin.packer import pack
 
         res = pack(ckpt, plan, calib_X)

@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ecg_edge.checkpoint import load_checkpoint
+from ecg_edge.compress.engine import CompressOptions, Compressor
+from ecg_edge.compress.finetune import FinetuneConfig
+from ecg_edge.data.prepared import load_prepared
+from ecg_edge.numerics import quantize_weight_channels
+from ecg_edge.targets.registry import get_target
+
+
+@pytest.fixture(scope="module")
+def comp(tiny) -> Compressor:
+    ck, ds = tiny
+    return Compressor(load_checkpoint(ck), load_prepared(ds), get_target("cortex-m4"),
+                      CompressOptions(tolerance=0.03, use_packer=False, budget_sparsities=(0.0, 0.5)), source=str(ck))
+
+
+@pytest.mark.parametrize("reading", ["printed", "conservative"])
+def test_laq_respects_tolerance_and_target_bits(comp: Compressor, reading: str) -> None:
+    res = comp.search("laq", reading=reading)
+    assert res.val_accuracy >= res.baseline_accuracy - 0.03 - 1e-12
+    assert all(b in comp.bits and p == 0.0 for b, p in res.assign.values())
+    # Every accepted choice met its floor when it was taken.
+    for step in res.trace:
+        if step["pass"]:
+            assert step["val_acc"] >= step["floor"] - 1e-12
+
+
+def test_lap_prunes_important_layers_less(comp: Compressor) -> None:
+    res = comp.search("lap")
+    assert res.val_accuracy >= res.baseline_accuracy - 0.03 - 1e-12
+    imp = comp.importance
+    sp = np.array([res.assign[n][1] for n in imp.names])
+    order = np.argsort(imp.score)
+    assert np.all(np.diff(sp[order]) <= 1e-9)  # non-increasing in importance
+
+
+def test_laq_lap_and_budget(comp: Compressor) -> None:
+    res = comp.search("laq+lap")
+    assert res.val_accuracy >= res.baseline_accuracy - 0.03 - 1e-12
+    laq_out = comp.finalize("laq", comp.search("laq"), measure_size=False)
+    limit = laq_out.plan.metrics["weight_block_bytes"]
+    bud = comp.search("budget", max_bytes=limit)
+    total = sum(comp.ctx.compressed(n, c).block_bytes()[1] for n, c in bud.assign.items())
+    assert total <= limit
+
+
+def test_finetune_keeps_masks_bits_and_levels(comp: Compressor) -> None:
+    res = comp.search("fixed-p50")
+    before = {n: comp.ctx.compressed(n, c) for n, c in res.assign.items()}
+    out = comp.finalize("fixed-p50", res, FinetuneConfig(epochs=1, lr=1e-3), measure_size=False)
+    for n, cl in out.layers.items():
+        assert cl.bits == before[n].bits
+        np.testing.assert_array_equal(cl.mask, before[n].mask)
+        assert not cl.levels[~cl.mask].any()
+        w = out.checkpoint.state_dict[f"{n}.weight"].numpy()
+        assert not w[~cl.mask].any()
+        lv, _ = quantize_weight_channels(w, cl.bits, None)
+        np.testing.assert_array_equal(lv, cl.levels)
+        assert out.plan.layer(n).bits == cl.bits
+    assert out.plan.metrics["finetune_epochs"] == 1
