@@ -6,6 +6,72 @@
  * than ECG_RT_WCHUNK non-zeros is re-decoded chunk by chunk per output position. */
 #include "ecg_rt_internal.h"
 
+#if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32) && !defined(ECG_RT_NO_DSP)
+/* Cortex-M DSP path (firmware builds only; helper F, measured by ecg_edge/sim). For groups = 1
+ * and dilation = 1 an interior output position reads span = K * C_in CONTIGUOUS input bytes in
+ * weight order (xoff == position in the channel), so a channel dense enough to be worth it is
+ * expanded once into zero-filled int16 weight pairs and swept with SMLAD over two output
+ * positions at a time: 4 bytes of input -> SXTB16 (even, odd lanes) -> 2 SMLADs. The sums are
+ * the same int32 sums as the scalar path (integer addition is associative and the packer's
+ * accumulator bound keeps every partial sum in range), so results are bit-exact; the host build
+ * never defines __ARM_FEATURE_DSP and runs the scalar reference. */
+#include <arm_acle.h>
+#include <string.h>
+
+#define ECG_RT_DSP 1
+/* Weight pairs for span <= ECG_RT_WCHUNK: group g of 4 positions -> [w0 | w2 << 16], [w1 | w3 << 16]. */
+#define DSP_PAIRS (ECG_RT_WCHUNK / 2u + 2u)
+
+static void dsp_expand(const int32_t *xoff, const int8_t *val, uint32_t n, uint32_t span,
+                       uint32_t *wpk)
+{
+    uint32_t j;
+    memset(wpk, 0, sizeof(uint32_t) * 2u * ((span + 3u) / 4u));
+    for (j = 0; j < n; ++j) {
+        const uint32_t pos = (uint32_t)xoff[j], r = pos & 3u;
+        wpk[2u * (pos >> 2) + (r & 1u)] |= (uint32_t)(uint16_t)(int16_t)val[j] << (16u * (r >> 1));
+    }
+}
+
+static inline uint32_t ror8(uint32_t v) { return (v >> 8) | (v << 24); } /* folds into SXTB16 */
+
+static inline uint32_t load4(const int8_t *p)
+{
+    uint32_t v;
+    memcpy(&v, p, 4); /* one unaligned LDR on v7-M / v8-M */
+    return v;
+}
+
+/* acc[0] += w . x0[0..4*n4), acc[1] += w . x1[0..4*n4) */
+static void dsp_dot2(const int8_t *x0, const int8_t *x1, const uint32_t *wpk, uint32_t n4,
+                     int32_t *acc)
+{
+    int32_t s0 = acc[0], s1 = acc[1];
+    uint32_t j;
+    for (j = 0; j < n4; ++j) {
+        const uint32_t a = load4(x0 + 4u * j), b = load4(x1 + 4u * j);
+        const uint32_t we = wpk[2u * j], wo = wpk[2u * j + 1u];
+        s0 = __smlad(__sxtb16(a), we, s0);
+        s0 = __smlad(__sxtb16(ror8(a)), wo, s0);
+        s1 = __smlad(__sxtb16(b), we, s1);
+        s1 = __smlad(__sxtb16(ror8(b)), wo, s1);
+    }
+    acc[0] = s0;
+    acc[1] = s1;
+}
+
+static int32_t dsp_dot1(const int8_t *x0, const uint32_t *wpk, uint32_t n4, int32_t s0)
+{
+    uint32_t j;
+    for (j = 0; j < n4; ++j) {
+        const uint32_t a = load4(x0 + 4u * j);
+        s0 = __smlad(__sxtb16(a), wpk[2u * j], s0);
+        s0 = __smlad(__sxtb16(ror8(a)), wpk[2u * j + 1u], s0);
+    }
+    return s0;
+}
+#endif
+
 /* Output positions [lo, hi) whose window lies inside the input (no padding read). */
 static void interior(const ecg_rt_conv_params *p, uint32_t *lo, uint32_t *hi)
 {
@@ -22,6 +88,9 @@ ecg_rt_status ecg_rt_conv1d_s8(const ecg_rt_conv_params *p, const ecg_rt_wblock 
 {
     int32_t xoff[ECG_RT_WCHUNK];
     int8_t val[ECG_RT_WCHUNK];
+#ifdef ECG_RT_DSP
+    uint32_t wpk[DSP_PAIRS];
+#endif
     ecg_rt_wcursor cur, saved;
     const int depthwise = p->groups > 1u;
     const uint32_t cin_g = depthwise ? 1u : p->in_ch;
@@ -39,6 +108,42 @@ ecg_rt_status ecg_rt_conv1d_s8(const ecg_rt_conv_params *p, const ecg_rt_wblock 
         saved = cur;
         n = ecg_rt_wcursor_next(&cur, xoff, val, ECG_RT_WCHUNK);
         if (n < ECG_RT_WCHUNK || ecg_rt_wcursor_done(&cur)) {
+#ifdef ECG_RT_DSP
+            /* Dense-enough channel (>= 1/4 non-zero), contiguous windows: the SMLAD sweep. */
+            if (!depthwise && p->dilation == 1u && wb->span <= ECG_RT_WCHUNK && 4u * n >= wb->span) {
+                const uint32_t n4 = wb->span / 4u, head = 4u * n4;
+                const int32_t xstep = (int32_t)(p->stride * p->in_ch);
+                uint32_t tail = 0; /* entries at positions >= head: done scalar */
+                while (tail < n && (uint32_t)xoff[tail] < head) ++tail;
+                dsp_expand(xoff, val, n, wb->span, wpk);
+                for (t = 0; t < p->out_len; ++t) {
+                    const int32_t start = (int32_t)(t * p->stride) - (int32_t)p->pad_left;
+                    int32_t acc[2];
+                    if (t < lo || t >= hi) {
+                        acc[0] = ecg_rt_dot_border(bias, x, start, p->in_len, p->in_ch, p->dilation,
+                                                   p->zp_in, xoff, val, n);
+                    } else if (t + 1u < hi) {
+                        const int8_t *xw = x + (size_t)start * p->in_ch;
+                        acc[0] = bias;
+                        acc[1] = bias;
+                        dsp_dot2(xw, xw + xstep, wpk, n4, acc);
+                        acc[0] = ecg_rt_dot_inside(acc[0], xw, xoff + tail, val + tail, n - tail);
+                        acc[1] = ecg_rt_dot_inside(acc[1], xw + xstep, xoff + tail, val + tail, n - tail);
+                        y[(size_t)t * p->out_ch + c] =
+                            ecg_rt_requantize(acc[0], mult, shift, p->zp_out, p->act_min, p->act_max);
+                        ++t;
+                        acc[0] = acc[1];
+                    } else {
+                        const int8_t *xw = x + (size_t)start * p->in_ch;
+                        acc[0] = dsp_dot1(xw, wpk, n4, bias);
+                        acc[0] = ecg_rt_dot_inside(acc[0], xw, xoff + tail, val + tail, n - tail);
+                    }
+                    y[(size_t)t * p->out_ch + c] =
+                        ecg_rt_requantize(acc[0], mult, shift, p->zp_out, p->act_min, p->act_max);
+                }
+                continue;
+            }
+#endif
             for (t = 0; t < p->out_len; ++t) {
                 const int32_t start = (int32_t)(t * p->stride) - (int32_t)p->pad_left;
                 int32_t acc;

@@ -1,0 +1,112 @@
+"""cffi (API mode) build of the C runtime: compiles runtime_c/src/*.c into
+`ecg_edge.runtime._ecg_edge_rt`. Run by setuptools at install time (setup.py cffi_modules), or
+directly (`python ecg_edge/runtime/build_ffi.py`) to build in place.
+
+-ffp-contract=off: nothing on the runtime's path uses floats, and this keeps it that way
+(no fused multiply-add could ever change a result between builds)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from cffi import FFI
+
+ROOT = Path(__file__).resolve().parents[2]
+RUNTIME = ROOT / "runtime_c"
+
+
+def _paths(relative: bool) -> tuple[list[str], list[str], list[str]]:
+    """(sources, include dirs, depends). setuptools wants paths relative to the project root
+    when it builds from there; a direct build (cffi chdirs into its tmpdir) needs them absolute."""
+    def fmt(p: Path) -> str:
+        return os.path.relpath(p, ROOT) if relative else str(p)
+    src = sorted((RUNTIME / "src").glob("*.c"))
+    hdr = sorted((RUNTIME / "src").glob("*.h")) + [RUNTIME / "include" / "ecg_edge_rt.h"]
+    return [fmt(p) for p in src], [fmt(RUNTIME / "include"), fmt(RUNTIME / "src")], [fmt(p) for p in hdr]
+
+
+CDEF = """
+typedef enum {
+    ECG_RT_OK = 0, ECG_RT_E_NULL = 1, ECG_RT_E_TRUNCATED = 2, ECG_RT_E_MAGIC = 3,
+    ECG_RT_E_VERSION = 4, ECG_RT_E_CRC = 5, ECG_RT_E_HEADER = 6, ECG_RT_E_SECTION = 7,
+    ECG_RT_E_TENSOR = 8, ECG_RT_E_OP = 9, ECG_RT_E_UNSUPPORTED_OP = 10, ECG_RT_E_WEIGHTS = 11,
+    ECG_RT_E_ARENA_TOO_SMALL = 12, ECG_RT_E_ALIGNMENT = 13, ECG_RT_E_SIZE = 14, ECG_RT_E_LIMIT = 15
+} ecg_rt_status;
+typedef struct {
+    const uint8_t *base;
+    uint32_t size;
+    uint32_t arena_size;
+    uint32_t n_tensors, n_ops, n_classes;
+    uint16_t input_tensor, output_tensor;
+    uint32_t input_len, input_channels;
+    const uint8_t *tensors;
+    const uint8_t *ops;
+    const uint8_t *weights;
+    uint32_t weights_size;
+} ecg_rt_model;
+ecg_rt_status ecg_rt_load(ecg_rt_model *m, const uint8_t *buf, size_t len);
+ecg_rt_status ecg_rt_arena_size(const ecg_rt_model *m, size_t *out_bytes);
+ecg_rt_status ecg_rt_invoke(const ecg_rt_model *m, uint8_t *arena, size_t arena_len,
+                            const int8_t *input, size_t input_len, int8_t *logits, size_t logits_len);
+typedef void (*ecg_rt_trace_fn)(void *user, uint32_t op_index, uint16_t tensor_id,
+                                const int8_t *data, uint32_t size);
+ecg_rt_status ecg_rt_invoke_traced(const ecg_rt_model *m, uint8_t *arena, size_t arena_len,
+                                   const int8_t *input, size_t input_len,
+                                   int8_t *logits, size_t logits_len,
+                                   ecg_rt_trace_fn trace, void *user);
+ecg_rt_status ecg_rt_argmax(const int8_t *logits, size_t n, uint32_t *out_index);
+const char *ecg_rt_status_str(ecg_rt_status s);
+ecg_rt_status ecg_rt_invoke_batch(const ecg_rt_model *m, uint8_t *arena, size_t arena_len,
+                                  const int8_t *inputs, size_t n, int8_t *logits, size_t *done);
+extern "Python" void _ecg_rt_trace_cb(void *, uint32_t, uint16_t, const int8_t *, uint32_t);
+"""
+
+# The batch loop lives in C so evaluating a split costs one Python call.
+PREAMBLE = """
+#include "ecg_edge_rt.h"
+static ecg_rt_status ecg_rt_invoke_batch(const ecg_rt_model *m, uint8_t *arena, size_t arena_len,
+                                         const int8_t *inputs, size_t n, int8_t *logits, size_t *done)
+{
+    size_t j, in_len, k;
+    ecg_rt_status st = ECG_RT_OK;
+    if (!m || !done) return ECG_RT_E_NULL;
+    in_len = (size_t)m->input_len * m->input_channels;
+    k = m->n_classes;
+    for (j = 0; j < n; ++j) {
+        st = ecg_rt_invoke(m, arena, arena_len, inputs + j * in_len, in_len, logits + j * k, k);
+        if (st != ECG_RT_OK) break;
+    }
+    *done = j;
+    return st;
+}
+"""
+
+def make_builder(relative: bool) -> FFI:
+    sources, include_dirs, depends = _paths(relative)
+    ffi = FFI()
+    ffi.cdef(CDEF)
+    ffi.set_source("ecg_edge.runtime._ecg_edge_rt", PREAMBLE, sources=sources,
+                   include_dirs=include_dirs, depends=depends,
+                   extra_compile_args=["-O2", "-std=c99", "-ffp-contract=off"])
+    return ffi
+
+
+ffibuilder = make_builder(relative=Path.cwd().resolve() == ROOT)
+
+
+def build_inplace() -> Path:
+    """Compile the extension next to this file (what an editable install also leaves there);
+    the generated C and objects stay under build/cffi."""
+    import shutil
+    tmp = ROOT / "build" / "cffi"
+    so = Path(make_builder(relative=False).compile(tmpdir=str(tmp), verbose=False))
+    dest = Path(__file__).resolve().parent / so.name
+    part = dest.with_name(dest.name + f".{os.getpid()}.part")
+    shutil.copy2(so, part)
+    os.replace(part, dest)  # atomic: a process that has the old file mapped keeps it
+    return dest
+
+
+if __name__ == "__main__":
+    print(build_inplace())

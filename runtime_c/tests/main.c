@@ -1,0 +1,60 @@
+/* Runs every C test; prints one line per test and a final "N passed, N failed". */
+#include "rt_test.h"
+
+#define TESTS(X) X(test_requant) X(test_bitreader) X(test_wcursor) X(test_conv1d) \
+    X(test_conv1d_pointwise) X(test_depthwise_conv1d) X(test_linear) X(test_add)    \
+    X(test_maxpool1d) X(test_avgpool1d) X(test_global_avgpool) X(test_relu)         \
+    X(test_argmax) X(test_model_every_op) X(test_loader_rejects) X(test_invoke_rejects) \
+    X(test_trace)
+#define DECL(f) void f(void);
+TESTS(DECL)
+
+typedef struct { const char *name; void (*fn)(void); } test_case;
+#define ENTRY(f) {#f, f},
+static const test_case cases[] = {TESTS(ENTRY)};
+
+/* `ecgrt_test --write-seeds DIR`: write demo models (every op, every bit-width/encoding) as
+ * fuzz seeds: [ctrl=1][model.bin][input]. */
+static int write_seeds(const char *dir)
+{
+    static uint8_t buf[1 << 16];
+    uint32_t bits, enc;
+    int n = 0;
+    for (bits = 1; bits <= 8; ++bits)
+        for (enc = 0; enc < 3; ++enc) {
+            test_model tm;
+            char path[512];
+            FILE *f;
+            size_t len;
+            int j;
+            rng_seed(1000u + bits * 3u + enc);
+            tm_build_demo(&tm, bits, enc, enc ? 0.6 : 0.0);
+            len = tm_write(&tm, buf + 1, sizeof buf - 129);
+            buf[0] = 1;
+            for (j = 0; j < 128; ++j) buf[1 + len + (size_t)j] = (uint8_t)rng_u32();
+            snprintf(path, sizeof path, "%s/demo_b%u_e%u.seed", dir, bits, enc);
+            f = fopen(path, "wb");
+            if (!f) return 1;
+            fwrite(buf, 1, len + 129, f);
+            fclose(f);
+            tm_free(&tm);
+            ++n;
+        }
+    printf("wrote %d seeds to %s\n", n, dir);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    size_t j, n = sizeof cases / sizeof cases[0];
+    int passed = 0, failed = 0;
+    if (argc == 3 && strcmp(argv[1], "--write-seeds") == 0) return write_seeds(argv[2]);
+    for (j = 0; j < n; ++j) {
+        int before = rt_failed_checks;
+        cases[j].fn();
+        if (rt_failed_checks == before) { ++passed; printf("PASS %s\n", cases[j].name); }
+        else { ++failed; printf("FAIL %s\n", cases[j].name); }
+    }
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed ? 1 : 0;
+}
