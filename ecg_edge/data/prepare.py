@@ -81,7 +81,7 @@ def record_windows(rec: Record, cfg: PrepareConfig, classes: list[str], skip: Sk
     pre = cfg.preprocess
     where = rec.source_file or rec.record_id
     x = np.asarray(rec.signal, dtype=np.float32)
-    if x.ndim != 2 or x.shape[1] == 0:
+    if x.ndim != 2 or x.size == 0:
         skip.add("zero-length record", where)
         return []
     idx = lead_indices(rec.lead_names, cfg.leads)

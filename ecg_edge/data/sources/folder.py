@@ -80,13 +80,14 @@ def iter_folder(root: Path, task_classes: list[str], labels_csv: Path | None, sk
             continue
         try:
             if rid in heas:
-                x, rfs, names, _ = read_wfdb(heas[rid].with_suffix(""))
-                if fs is not None:
-                    rfs = fs
+                x, rfs, names, _ = read_wfdb(heas[rid].with_suffix(""))  # the header's fs wins
             elif rid in mats:
                 if fs is None:
                     raise DataError(f"{mats[rid]}: a bare .mat record has no sampling rate; pass --fs HZ")
                 val = _read_mat_val(mats[rid])
+                if val.size == 0:
+                    skip.add("zero-length record", str(mats[rid]))
+                    continue
                 if val.shape[0] > val.shape[1]:
                     val = val.T  # (samples, leads) -> (leads, samples)
                 x, rfs = val.astype("float32"), fs

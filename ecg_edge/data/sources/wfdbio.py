@@ -69,10 +69,11 @@ def parse_header(path: Path) -> Header:
     if not body:
         raise DataError(f"{path}: empty header (no record line)")
     tok = body[0].split()
+    rest = [t for t in tok[2:] if not t.isalpha()]  # tolerate a unit token: '500 Hz'
     try:
         n_sig = int(tok[1])
-        fs = _num(tok[2].split("/")[0]) if len(tok) > 2 else None
-        sig_len = int(_num(tok[3])) if len(tok) > 3 else None
+        fs = _num(rest[0].split("/")[0]) if rest else None
+        sig_len = int(rest[1]) if len(rest) > 1 and rest[1].isdigit() else None
     except (IndexError, ValueError) as exc:
         raise DataError(f"{path}: malformed record line {body[0]!r}; expected 'name n_signals fs n_samples'") from exc
     sigs = []
