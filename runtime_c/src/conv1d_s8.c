@@ -33,7 +33,26 @@ static void dsp_expand(const int32_t *xoff, const int8_t *val, uint32_t n, uint3
     }
 }
 
-static inline uint32_t ror8(uint32_t v) { return (v >> 8) | (v << 24); } /* folds into SXTB16 */
+/* SXTB16 of the odd bytes: one instruction (the compiler does not fold the rotation itself). */
+static inline uint32_t sxtb16_odd(uint32_t v)
+{
+    uint32_t r;
+    __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(v));
+    return r;
+}
+
+/* requantize for this path: GCC on ARM shifts negative signed values arithmetically (floor), so
+ * the int64 floor shift of FORMAT.md section 7 is one shift here; same result as
+ * ecg_rt_requantize (the rounding rule, round half up). */
+static inline int8_t dsp_requantize(int32_t acc, int32_t mult, uint32_t n, int32_t zp_out,
+                                    int32_t act_min, int32_t act_max)
+{
+    int64_t v = ((int64_t)acc * mult + ((int64_t)1 << (n - 1u))) >> n;
+    int32_t o = (int32_t)v + zp_out;
+    if (v < act_min - zp_out) o = act_min;
+    if (v > act_max - zp_out) o = act_max;
+    return (int8_t)o;
+}
 
 static inline uint32_t load4(const int8_t *p)
 {
@@ -48,13 +67,27 @@ static void dsp_dot2(const int8_t *x0, const int8_t *x1, const uint32_t *wpk, ui
 {
     int32_t s0 = acc[0], s1 = acc[1];
     uint32_t j;
-    for (j = 0; j < n4; ++j) {
+    for (j = 0; j + 2u <= n4; j += 2u) { /* 16 MACs per iteration */
+        const uint32_t a = load4(x0 + 4u * j), b = load4(x1 + 4u * j);
+        const uint32_t c = load4(x0 + 4u * j + 4u), d = load4(x1 + 4u * j + 4u);
+        const uint32_t we = wpk[2u * j], wo = wpk[2u * j + 1u];
+        const uint32_t we2 = wpk[2u * j + 2u], wo2 = wpk[2u * j + 3u];
+        s0 = __smlad(__sxtb16(a), we, s0);
+        s0 = __smlad(sxtb16_odd(a), wo, s0);
+        s1 = __smlad(__sxtb16(b), we, s1);
+        s1 = __smlad(sxtb16_odd(b), wo, s1);
+        s0 = __smlad(__sxtb16(c), we2, s0);
+        s0 = __smlad(sxtb16_odd(c), wo2, s0);
+        s1 = __smlad(__sxtb16(d), we2, s1);
+        s1 = __smlad(sxtb16_odd(d), wo2, s1);
+    }
+    if (j < n4) {
         const uint32_t a = load4(x0 + 4u * j), b = load4(x1 + 4u * j);
         const uint32_t we = wpk[2u * j], wo = wpk[2u * j + 1u];
         s0 = __smlad(__sxtb16(a), we, s0);
-        s0 = __smlad(__sxtb16(ror8(a)), wo, s0);
+        s0 = __smlad(sxtb16_odd(a), wo, s0);
         s1 = __smlad(__sxtb16(b), we, s1);
-        s1 = __smlad(__sxtb16(ror8(b)), wo, s1);
+        s1 = __smlad(sxtb16_odd(b), wo, s1);
     }
     acc[0] = s0;
     acc[1] = s1;
@@ -66,7 +99,7 @@ static int32_t dsp_dot1(const int8_t *x0, const uint32_t *wpk, uint32_t n4, int3
     for (j = 0; j < n4; ++j) {
         const uint32_t a = load4(x0 + 4u * j);
         s0 = __smlad(__sxtb16(a), wpk[2u * j], s0);
-        s0 = __smlad(__sxtb16(ror8(a)), wpk[2u * j + 1u], s0);
+        s0 = __smlad(sxtb16_odd(a), wpk[2u * j + 1u], s0);
     }
     return s0;
 }
@@ -130,7 +163,7 @@ ecg_rt_status ecg_rt_conv1d_s8(const ecg_rt_conv_params *p, const ecg_rt_wblock 
                         acc[0] = ecg_rt_dot_inside(acc[0], xw, xoff + tail, val + tail, n - tail);
                         acc[1] = ecg_rt_dot_inside(acc[1], xw + xstep, xoff + tail, val + tail, n - tail);
                         y[(size_t)t * p->out_ch + c] =
-                            ecg_rt_requantize(acc[0], mult, shift, p->zp_out, p->act_min, p->act_max);
+                            dsp_requantize(acc[0], mult, shift, p->zp_out, p->act_min, p->act_max);
                         ++t;
                         acc[0] = acc[1];
                     } else {
@@ -139,7 +172,7 @@ ecg_rt_status ecg_rt_conv1d_s8(const ecg_rt_conv_params *p, const ecg_rt_wblock 
                         acc[0] = ecg_rt_dot_inside(acc[0], xw, xoff + tail, val + tail, n - tail);
                     }
                     y[(size_t)t * p->out_ch + c] =
-                        ecg_rt_requantize(acc[0], mult, shift, p->zp_out, p->act_min, p->act_max);
+                        dsp_requantize(acc[0], mult, shift, p->zp_out, p->act_min, p->act_max);
                 }
                 continue;
             }

@@ -196,3 +196,26 @@ def test_icount_timer_crosscheck_agrees(toolchain, golden_int8) -> None:
     assert cc.plugin_counts == cc.plugin_counts_icount  # -icount does not change what executes
     # the timer reads sit a few instructions outside the markers
     assert abs(cc.timer_instructions[0] - cc.plugin_counts[0]) < 32
+
+
+@sim
+@group
+@pytest.mark.parametrize("seed,bits,sparsity,cfg", [
+    (2, [2, 3, 5], 0.5, {}),
+    (4, [8, 4], 0.8, {}),
+    (5, 8, 0.1, dict(widths=[6, 10], strides=[1, 2], stem_channels=6, in_leads=3, n_samples=256)),
+    (6, 7, 0.3, dict(widths=[12, 20], strides=[2, 1], kernel=5, stem_kernel=9, n_samples=300, in_leads=2)),
+])
+def test_random_models_bit_exact_on_target(toolchain, seed, bits, sparsity, cfg) -> None:
+    """Seeded ResNet1Ds (bit-widths, sparsities, channel counts not multiples of 4, odd kernels,
+    several leads) through the firmware, whose kernels take the DSP (SMLAD) path on these cores:
+    the logits equal the numpy reference executor's."""
+    from ecg_edge.modelbin.golden import build_random_model
+    from ecg_edge.sim import simulate
+
+    data, x, expected = build_random_model(seed, bits, sparsity, **cfg)
+    for target in ("cortex-m4", "cortex-m55"):
+        r = simulate(data, x[None], target, parity=host_runtime_available())
+        assert np.array_equal(r.logits[0], expected), target
+        if r.parity is not None and r.parity.matches is not None:
+            assert r.parity.mismatches == 0
