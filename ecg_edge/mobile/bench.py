@@ -145,6 +145,8 @@ def run_bench(checkpoint: Path, data: Path, out: Path, plan_path: Path | None = 
             row.status = f"not available ({exc})"
         except EcgEdgeError as exc:
             row.status = f"failed: {exc}"
+        except Exception as exc:  # another area's code failing must not lose the other rows
+            row.status = f"failed: {type(exc).__name__}: {exc}"
         log(f"[bench] {row.runtime}: {row.status} ({time.perf_counter() - t0:.1f} s)")
         rows.append(row)
 
@@ -176,8 +178,22 @@ def run_bench(checkpoint: Path, data: Path, out: Path, plan_path: Path | None = 
                 tflite(plan, True, "model_plan_lut"), "tflm")
     attempt(Row("LiteRT (int8)", "tflite"), tflite(None, False, "model_int8"), "litert")
     attempt(Row("onnxruntime (fp32)", "onnx"), onnx(False, None, "model_fp32"), "ort")
-    qname = f"QDQ, {plan.method}" if plan is not None else "QDQ int8"
-    attempt(Row(f"onnxruntime ({qname})", "onnx"), onnx(True, plan, "model_qdq"), "ort")
+    if ckpt.arch == "hubert_ecg":
+        from ecg_edge.mobile.hubert_export import export_hubert_onnx
+
+        def nbits(p: CompressionPlan | None, bits: int, name: str):
+            def f():
+                info = export_hubert_onnx(ckpt, p, models / f"{name}.onnx", weight_only=True, default_bits=bits)
+                return info.path, info.bytes, info.notes, {}
+            return f
+
+        if plan is not None:
+            attempt(Row(f"onnxruntime (MatMulNBits, {plan.method})", "onnx"), nbits(plan, 4, "model_nbits_plan"), "ort")
+        for b in (8, 4):
+            attempt(Row(f"onnxruntime (MatMulNBits {b}-bit)", "onnx"), nbits(None, b, f"model_nbits{b}"), "ort")
+    else:
+        qname = f"QDQ, {plan.method}" if plan is not None else "QDQ int8"
+        attempt(Row(f"onnxruntime ({qname})", "onnx"), onnx(True, plan, "model_qdq"), "ort")
 
     result = {"checkpoint": str(checkpoint), "plan": str(plan_path) if plan_path else None,
               "data": str(data), "split": split, "n_windows": int(len(X)), "n_latency": n_latency,

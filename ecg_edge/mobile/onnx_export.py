@@ -184,6 +184,13 @@ def qgraph_to_qdq(graph: QGraph) -> tuple[onnx.ModelProto, dict[str, str], list[
 def export_onnx(ckpt: Checkpoint, plan: CompressionPlan | None, out_path: str | Path,
                 calib_X: np.ndarray | None = None, qdq: bool = False) -> ExportInfo:
     """fp32 ONNX (qdq=False), or QDQ int8 with the plan's per-layer weights (qdq=True)."""
+    if ckpt.arch == "hubert_ecg":  # a transformer: weight-only low-bit MatMuls, not QDQ convs
+        from ecg_edge.mobile.hubert_export import export_hubert_onnx
+
+        info = export_hubert_onnx(ckpt, plan, out_path, weight_only=qdq)
+        if qdq:
+            info.notes.insert(0, "transformer: Linear layers as weight-only MatMulNBits (QDQ applies to the conv nets)")
+        return info
     if not qdq:
         if plan is not None:
             raise UnsupportedOpError("ONNX fp32", "compression plan", "",
