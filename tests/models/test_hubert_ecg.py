@@ -16,6 +16,15 @@ from ecg_edge.models.hubert_ecg import (
 from ecg_edge.models.registry import build_model, count_macs
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """The CI machine has 2 cores shared by pytest-xdist workers: one torch thread each."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 @pytest.mark.parametrize("size,hidden,layers,heads,ffn", [
     ("small", 512, 8, 8, 2048), ("base", 768, 12, 12, 3072), ("large", 960, 16, 12, 3840)])
 def test_paper_sizes_config_numbers(size, hidden, layers, heads, ffn):
@@ -90,3 +99,15 @@ def test_bad_configs_raise():
     m = HubertECG(HubertECGConfig(in_leads=1, n_samples=500, fs=100.0))
     with pytest.raises(ValueError, match="expected input"):
         m(torch.randn(1, 2, 500))
+
+
+def test_exports_to_onnx_with_same_logits(tmp_path):
+    import onnxruntime as ort
+
+    torch.manual_seed(0)
+    m = HubertECG(HubertECGConfig(in_leads=1, n_samples=2560, fs=250.0)).eval()
+    x = torch.randn(2, 1, 2560)
+    torch.onnx.export(m, (x,), str(tmp_path / "h.onnx"), dynamo=False, input_names=["x"],
+                      output_names=["logits"], dynamic_axes={"x": {0: "n"}}, opset_version=17)
+    got = ort.InferenceSession(str(tmp_path / "h.onnx")).run(None, {"x": x.numpy()})[0]
+    np.testing.assert_allclose(got, m(x).detach().numpy(), atol=1e-5)

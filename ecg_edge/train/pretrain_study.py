@@ -1,0 +1,146 @@
+"""Does self-supervised pretraining help HuBERT-tiny when labels are few?
+
+    python -m ecg_edge.train.pretrain_study --labelled DS --unlabelled DS [--unlabelled DS2 ...] \
+        --label-frac 0.1 --seeds 0 1 2 --out OUT
+
+1. Few-label dataset: a class-stratified `label_frac` sample of DS's train AND val windows
+   (the test split untouched), written as a prepared dataset OUT/few.
+2. Pretraining (`ecg_edge.train.pretrain`) on the X arrays of the train splits of every
+   --unlabelled dataset (labels ignored; test splits never seen) -> OUT/pretrain/encoder.
+3. For every seed, the same HubertECG fine-tuned with B1's `fit` on OUT/few twice: from scratch
+   and from the pretrained encoder (same config, learning rate, epochs, early stopping).
+4. Test accuracy / macro-F1 of both on DS's full test split -> OUT/study.json and OUT/study.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ecg_edge.atomic import write_json, write_text
+from ecg_edge.data.prepared import PreparedDataset, load_prepared, save_prepared
+from ecg_edge.models.hubert_checkpoint import load_hubert_ecg_dir
+from ecg_edge.models.hubert_ecg import HubertECG, HubertECGConfig
+from ecg_edge.train.loop import TrainConfig, fit, predict
+from ecg_edge.train.metrics import classification_metrics
+from ecg_edge.train.pretrain import PretrainConfig, pretrain
+
+
+def stratified_subset(y: np.ndarray, frac: float, n_classes: int, seed: int, min_per_class: int = 2) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    idx = []
+    for c in range(n_classes):
+        members = np.flatnonzero(y == c)
+        k = min(len(members), max(min_per_class, int(round(frac * len(members)))))
+        idx.append(rng.choice(members, k, replace=False))
+    return np.sort(np.concatenate(idx))
+
+
+def make_few_label_dataset(src: PreparedDataset, frac: float, out: Path, seed: int = 0) -> PreparedDataset:
+    """train and val at `frac` of their labels (stratified), test complete."""
+    splits = {}
+    for name in ("train", "val", "test"):
+        X, y = src.split(name)
+        g = src.groups(name)
+        keep = np.arange(len(y)) if name == "test" else stratified_subset(y, frac, len(src.classes), seed)
+        splits[name] = (np.asarray(X[keep]), y[keep], g[keep])
+    m = src.manifest
+    from ecg_edge.data.prepared import PreparedManifest
+
+    man = PreparedManifest(task=m.task, classes=list(m.classes), fs=m.fs, n_samples=m.n_samples,
+                           leads=list(m.leads), source=f"{src.root} ({frac:g} of train/val labels)",
+                           provenance={"few_label_subset_of": str(src.root), "label_frac": frac, "seed": seed})
+    return save_prepared(out, man, splits)
+
+
+def evaluate_test(model: torch.nn.Module, ds: PreparedDataset) -> dict[str, Any]:
+    X, y = ds.split("test")
+    m = classification_metrics(np.asarray(y), predict(model, X).argmax(1), ds.classes)
+    return {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"]}
+
+
+def run_study(labelled: str, unlabelled: list[str], out: str, label_frac: float = 0.1,
+              seeds: tuple[int, ...] = (0, 1, 2), pretrain_cfg: dict[str, Any] | None = None,
+              finetune: dict[str, Any] | None = None, size: str = "tiny") -> dict[str, Any]:
+    outp = Path(out)
+    src = load_prepared(labelled)
+    few = make_few_label_dataset(src, label_frac, outp / "few")
+    man = few.manifest
+    t0 = time.time()
+    pcfg = PretrainConfig(data=list(unlabelled), out=str(outp / "pretrain"), size=size,
+                          **(pretrain_cfg or {}))
+    summary_pt = pretrain(pcfg, resume=(outp / "pretrain" / "pretrain_state.pt").is_file())
+    pretrain_s = time.time() - t0
+    ft = {"epochs": 40, "patience": 10, "batch_size": 32, "lr": 1e-3, "num_threads": 1, **(finetune or {})}
+    rows = []
+    for seed in seeds:
+        for arm in ("scratch", "pretrained"):
+            torch.manual_seed(seed)
+            data = dict(in_leads=man.n_leads, n_samples=man.n_samples, fs=float(man.fs), n_classes=len(man.classes))
+            if arm == "scratch":
+                model = HubertECG(HubertECGConfig(size=size, **data))
+            else:
+                model, _ = load_hubert_ecg_dir(outp / "pretrain" / "encoder", verbose=False, **data)
+            t1 = time.time()
+            ck = fit(model, few, TrainConfig(arch="hubert_ecg", seed=seed, **ft), outp / f"{arm}_seed{seed}",
+                     resume=(outp / f"{arm}_seed{seed}" / "last.pt").is_file())
+            best = ck.model()
+            rows.append({"seed": seed, "arm": arm, **evaluate_test(best, src),
+                         "best_epoch": ck.metrics.get("epoch"), "seconds": round(time.time() - t1, 1)})
+            print(json.dumps(rows[-1]), flush=True)
+    agg = {}
+    for arm in ("scratch", "pretrained"):
+        r = [x for x in rows if x["arm"] == arm]
+        agg[arm] = {k: {"mean": float(np.mean([x[k] for x in r])), "std": float(np.std([x[k] for x in r]))}
+                    for k in ("accuracy", "macro_f1")}
+    result = {"labelled": labelled, "unlabelled": unlabelled, "label_frac": label_frac,
+              "train_labels": int(sum(man.counts["train"].values())), "val_labels": int(sum(man.counts["val"].values())),
+              "pretrain": {"config": summary_pt["config"], "train_sequences": summary_pt["train_sequences"],
+                           "seconds": round(pretrain_s, 1), "last_epoch": summary_pt["history"][-1]},
+              "finetune": ft, "runs": rows, "aggregate": agg}
+    write_json(outp / "study.json", result)
+    lines = [f"# Pretraining vs scratch, HuBERT-{size}, {label_frac:.0%} of labels",
+             "", f"labelled: {labelled} ({result['train_labels']} train / {result['val_labels']} val labels; full test split)",
+             f"unlabelled: {', '.join(unlabelled)} ({summary_pt['train_sequences']} sequences)", "",
+             "| arm | seed | test acc | test macro-F1 | best epoch |", "|---|---|---|---|---|"]
+    lines += [f"| {r['arm']} | {r['seed']} | {r['accuracy']:.4f} | {r['macro_f1']:.4f} | {r['best_epoch']} |" for r in rows]
+    lines += [f"| **{a} mean±std** | | {agg[a]['accuracy']['mean']:.4f} ± {agg[a]['accuracy']['std']:.4f} | "
+              f"{agg[a]['macro_f1']['mean']:.4f} ± {agg[a]['macro_f1']['std']:.4f} | |" for a in agg]
+    write_text(outp / "study.md", "\n".join(lines) + "\n")
+    return result
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--labelled", required=True)
+    ap.add_argument("--unlabelled", action="append", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--label-frac", type=float, default=0.1)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--size", default="tiny")
+    ap.add_argument("--clusters", type=int, default=50)
+    ap.add_argument("--iterations", type=int, default=2)
+    ap.add_argument("--pretrain-epochs", type=int, default=10)
+    ap.add_argument("--pretrain-lr", type=float, default=5e-4)
+    ap.add_argument("--max-windows", type=int, default=None)
+    ap.add_argument("--finetune-epochs", type=int, default=40)
+    ap.add_argument("--finetune-lr", type=float, default=1e-3)
+    ap.add_argument("--patience", type=int, default=10)
+    ap.add_argument("--threads", type=int, default=1)
+    a = ap.parse_args(argv)
+    torch.set_num_threads(a.threads)
+    run_study(a.labelled, a.unlabelled, a.out, a.label_frac, tuple(a.seeds),
+              {"clusters": a.clusters, "iterations": a.iterations, "epochs": a.pretrain_epochs,
+               "lr": a.pretrain_lr, "max_windows": a.max_windows},
+              {"epochs": a.finetune_epochs, "lr": a.finetune_lr, "patience": a.patience, "num_threads": a.threads},
+              a.size)
+
+
+if __name__ == "__main__":
+    main()
