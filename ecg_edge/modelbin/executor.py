@@ -1,10 +1,11 @@
 """The integer reference executor: runs a validated ModelBin with exactly the integer arithmetic of
 export/FORMAT.md section 7, on the levels decoded from the file's own bitstreams.
 
-Vectorised over windows, time and channels. Integer dot products are computed as float64 matrix
-products (BLAS): every operand and partial sum is an integer below 2^31 in magnitude (the packer
-proves |acc| < 2^31), and float64 represents all integers below 2^53 exactly, so the result is
-exact in any summation order; it is converted to int64 before requantization.
+Vectorised over windows, time and channels. Integer dot products run as BLAS float matrix
+products, exactly: every operand and partial sum is an integer. float32 is used for a layer only
+when 128 * sum|w[c]| < 2^24 for every channel (then every partial sum is an integer float32 holds
+exactly, in any summation order), float64 otherwise (exact below 2^53; the reader proves
+|acc| < 2^31). Results are converted to int64 before requantization.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from ecg_edge.modelbin.layout import (
 from ecg_edge.modelbin.reader import ModelBin, OpInfo
 from ecg_edge.numerics import quantize_activation, rounding_shift
 
-DEFAULT_BATCH = 64
+DEFAULT_BATCH = 32
 
 
 def quantize_inputs(mb: ModelBin, X: np.ndarray) -> np.ndarray:
@@ -78,7 +79,8 @@ def _run_ops(mb: ModelBin, x: np.ndarray, keep_all: bool) -> list[np.ndarray | N
             blk = op.block
             assert blk is not None
             if op.op == OP_LINEAR:
-                v = a.reshape(a.shape[0], -1).astype(np.float64) @ blk.levels.astype(np.float64).T
+                dt = _dot_dtype(blk.levels)
+                v = a.reshape(a.shape[0], -1).astype(dt) @ blk.levels.astype(dt).T
                 acc = v.astype(np.int64)[:, None, :] + blk.bias
             else:
                 acc = _conv_acc(op, a, ta.zero_point, to.length, to.channels)
@@ -111,16 +113,24 @@ def _run_ops(mb: ModelBin, x: np.ndarray, keep_all: bool) -> list[np.ndarray | N
     return trace if keep_all else vals
 
 
+def _dot_dtype(levels: np.ndarray) -> type:
+    """float32 when every partial sum is an integer below 2^24 (so exactly representable in any
+    order): |x| <= 128 and 128 * sum|w[c]| < 2^24; float64 (exact below 2^53) otherwise."""
+    bound = 128 * int(np.abs(levels.astype(np.int64)).sum(axis=1).max(initial=0))
+    return np.float32 if bound < (1 << 24) else np.float64
+
+
 def _conv_acc(op: OpInfo, x: np.ndarray, zp_in: int, l_out: int, c_out: int) -> np.ndarray:
     blk = op.block
     assert blk is not None
     K, stride, pl, pr, dil, groups = op.params[:6]
     n, L, c_in = x.shape
     cig, cog = c_in // groups, c_out // groups
-    xf = np.full((n, L + pl + pr, c_in), float(zp_in))  # padding reads the input zero point
+    dt = _dot_dtype(blk.levels)
+    xf = np.full((n, L + pl + pr, c_in), zp_in, dtype=dt)  # padding reads the input zero point
     xf[:, pl:pl + L, :] = x
-    w = blk.levels.astype(np.float64).reshape(c_out, K, cig)
-    acc = np.zeros((n, l_out, c_out))
+    w = blk.levels.astype(dt).reshape(c_out, K, cig)
+    acc = np.zeros((n, l_out, c_out), dtype=dt)
     last = stride * (l_out - 1) + 1
     for k in range(K):
         wk = w[:, k, :]
@@ -130,7 +140,7 @@ def _conv_acc(op: OpInfo, x: np.ndarray, zp_in: int, l_out: int, c_out: int) -> 
         if groups == 1:
             acc += xs @ wk.T
         elif cig == 1 and cog == 1:  # depthwise
-            acc += xs[..., :] * wk[:, 0]
+            acc += xs * wk[:, 0]
         else:
             for g in range(groups):
                 acc[..., g * cog:(g + 1) * cog] += xs[..., g * cig:(g + 1) * cig] @ wk[g * cog:(g + 1) * cog].T

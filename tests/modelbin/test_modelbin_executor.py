@@ -168,3 +168,24 @@ def test_executor_tracks_float_model(tiny_dataset) -> None:
     span = ref.max() - ref.min()
     assert np.abs(deq - ref).max() < 0.05 * span
     assert (deq.argmax(1) == ref.argmax(1)).mean() >= 0.9
+
+
+def test_large_accumulators_use_the_exact_float64_path() -> None:
+    """A LINEAR whose partial sums exceed 2^24 (float32 would round) still matches Python integers."""
+    from ecg_edge.modelbin.executor import _dot_dtype
+    from ecg_edge.modelbin.graph import GNode, Graph, QuantWeights
+    from ecg_edge.modelbin.packer import pack_graph
+
+    rng = np.random.default_rng(3)
+    g = Graph(tensors=[], nodes=[])
+    x = g.add_tensor("in", 1000, 3)
+    o = g.add_tensor("out", 1, 2)
+    g.input, g.output = x, o
+    lv = rng.choice([-127, 127, 126, -125], size=(2, 3000)).astype(np.int8)
+    g.nodes.append(GNode(OP_LINEAR, "fc", [x], o, weights=QuantWeights(lv, np.array([1e-3, 1e-3]), np.array([0.0, 0.0]), 8)))
+    g.tensors[x].scale, g.tensors[x].zero_point = 1.0, 3
+    g.tensors[o].scale, g.tensors[o].zero_point = 300.0, 0
+    mb = read_model(pack_graph(g, {"task": "big"}).data)
+    assert _dot_dtype(mb.ops[0].block.levels) is np.float64
+    xq = rng.integers(-128, 128, size=(1000, 3)).astype(np.int8)
+    assert np.array_equal(executor.run(mb, xq), literal_reference(mb, xq)[-1].reshape(-1))
