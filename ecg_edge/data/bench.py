@@ -1,0 +1,68 @@
+"""Data-layer benchmark: synthesis speed and MIT-BIH preparation time -> bench/data.{json,md}.
+
+Run: python -m ecg_edge.data.bench [--out bench] [--n 2000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+from ecg_edge.atomic import write_json, write_text
+from ecg_edge.paths import data_root
+
+
+def _synth(task: str, n: int, leads: int) -> dict:
+    from ecg_edge.data.synth import SynthConfig, generate
+
+    t = time.perf_counter()
+    b = generate(SynthConfig(task=task, n=n, leads=leads, seed=0))
+    dt = time.perf_counter() - t
+    return {"what": f"synthesize {task}", "n": n, "leads": leads, "samples": b.X.shape[-1], "seconds": round(dt, 2),
+            "windows_per_s": round(n / dt, 1), "noise": b.info["noise"]}
+
+
+def _prepare_mitdb(tmp: Path) -> dict | None:
+    from ecg_edge.data.prepare import PrepareConfig, prepare
+
+    root = data_root() / "mitdb"
+    if not root.is_dir():
+        return None
+    t = time.perf_counter()
+    ds = prepare(PrepareConfig("mitdb", str(root), "mitdb-rhythm"), tmp / "mitdb")
+    dt = time.perf_counter() - t
+    return {"what": "prepare mitdb-rhythm", "records": ds.manifest.provenance["records_read"],
+            "windows": ds.manifest.provenance["windows"], "seconds": round(dt, 2)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--out", default="bench")
+    ap.add_argument("--n", type=int, default=2000)
+    a = ap.parse_args(argv)
+    os.environ.setdefault("ECG_EDGE_NO_PROGRESS", "1")
+    rows = [_synth("chapman4", a.n, 1), _synth("cpsc9", max(a.n // 10, 9), 12)]
+    with tempfile.TemporaryDirectory() as tmp:
+        m = _prepare_mitdb(Path(tmp))
+    if m:
+        rows.append(m)
+    res = {"machine": platform.processor() or platform.machine(), "cpus": os.cpu_count(), "results": rows}
+    out = Path(a.out)
+    write_json(out / "data.json", res)
+    md = ["# data layer benchmark", "", "| what | size | seconds | rate |", "|---|---|---|---|"]
+    for r in rows:
+        size = (f"{r['n']} x {r['leads']} lead(s) x {r['samples']}" if "n" in r
+                else f"{r['records']} records -> {r['windows']} windows")
+        rate = f"{r['windows_per_s']} windows/s" if "windows_per_s" in r else ""
+        md.append(f"| {r['what']} | {size} | {r['seconds']} | {rate} |")
+    write_text(out / "data.md", "\n".join(md) + "\n")
+    print("\n".join(md))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
