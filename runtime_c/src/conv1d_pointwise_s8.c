@@ -1,12 +1,16 @@
 /* Pointwise CONV1D (K = 1, groups = 1, no padding): the ResNet shortcut's 1x1 conv.
  * Every window is inside the input, so the sweep has no padding test at all. */
 #include "ecg_rt_internal.h"
+#include "ecg_rt_dsp.h"
 
 ecg_rt_status ecg_rt_conv1d_pointwise_s8(const ecg_rt_conv_params *p, const ecg_rt_wblock *wb,
                                          const int8_t *x, int8_t *y)
 {
     int32_t xoff[ECG_RT_WCHUNK];
     int8_t val[ECG_RT_WCHUNK];
+#ifdef ECG_RT_DSP
+    uint32_t wpk[ECG_RT_DSP_PAIRS];
+#endif
     ecg_rt_wcursor cur, saved;
     uint32_t c, t;
 
@@ -25,6 +29,27 @@ ecg_rt_status ecg_rt_conv1d_pointwise_s8(const ecg_rt_conv_params *p, const ecg_
         saved = cur;
         n = ecg_rt_wcursor_next(&cur, xoff, val, ECG_RT_WCHUNK);
         if (n < ECG_RT_WCHUNK || ecg_rt_wcursor_done(&cur)) {
+#ifdef ECG_RT_DSP
+            /* Cortex-M DSP path (ecg_rt_dsp.h): the window is C_in contiguous bytes. */
+            if (p->in_ch <= ECG_RT_WCHUNK && 4u * n >= p->in_ch) {
+                const uint32_t n4 = p->in_ch / 4u, tail = ecg_rt_dsp_tail(xoff, n, 4u * n4);
+                ecg_rt_dsp_channel ch;
+                ecg_rt_dsp_expand(xoff, val, n, p->in_ch, wpk, 0, 1u, 0u);
+                ch.wpk = wpk;
+                ch.n4 = n4;
+                ch.xoff_tail = xoff + tail;
+                ch.val_tail = val + tail;
+                ch.n_tail = n - tail;
+                ch.bias = bias;
+                ch.mult = mult;
+                ch.shift = shift;
+                ch.zp_out = p->zp_out;
+                ch.act_min = p->act_min;
+                ch.act_max = p->act_max;
+                ecg_rt_dsp_sweep(&ch, xw, step, p->out_len, yc, p->out_ch);
+                continue;
+            }
+#endif
             for (t = 0; t < p->out_len; ++t, xw += step, yc += p->out_ch)
                 *yc = ecg_rt_requantize(ecg_rt_dot_inside(bias, xw, xoff, val, n), mult, shift,
                                         p->zp_out, p->act_min, p->act_max);

@@ -1,0 +1,159 @@
+/* Cortex-M DSP helpers for the CONV1D kernels (firmware builds only; helper F, measured with
+ * `python -m ecg_edge.sim.profile` / ecg_edge.sim.bench). Active when the compiler targets a
+ * core with the DSP extension (__ARM_FEATURE_DSP: Cortex-M4/M7/M33/M55) unless ECG_RT_NO_DSP;
+ * host builds never see it and run the scalar reference kernels.
+ *
+ * With groups = 1 and dilation = 1 an interior output position reads span = K * C_in
+ * CONTIGUOUS input bytes in weight order, so a channel's weights are expanded once into
+ * zero-filled int16 pairs and swept with SMLAD: 4 input bytes -> SXTB16 (even lanes, odd lanes)
+ * -> 2 SMLADs, two output positions per weight load. The sums are the same int32 sums as the
+ * scalar path (integer addition is associative and the packer's accumulator bound
+ * |bias| + 128 * sum|w| < 2^31 keeps every partial sum in range), so results are bit-exact. */
+#ifndef ECG_RT_DSP_H
+#define ECG_RT_DSP_H
+
+#if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32) && !defined(ECG_RT_NO_DSP)
+#define ECG_RT_DSP 1
+
+#include <arm_acle.h>
+#include <string.h>
+
+#include "ecg_rt_internal.h"
+
+/* Weight pairs for span <= ECG_RT_WCHUNK: group g of 4 positions -> [w0 | w2 << 16], [w1 | w3 << 16]. */
+#define ECG_RT_DSP_PAIRS (ECG_RT_WCHUNK / 2u + 2u)
+/* Per-tap weight sums kept for kernels up to this size (border positions without a gather). */
+#define ECG_RT_DSP_MAX_TAPS 32u
+
+/* Expand a channel's decoded non-zeros (xoff == position p in the channel) into pairs; when
+ * tapsum is given, also the sum of the weights of each tap k = p / cin (k < taps). */
+static inline void ecg_rt_dsp_expand(const int32_t *xoff, const int8_t *val, uint32_t n, uint32_t span,
+                                     uint32_t *wpk, int32_t *tapsum, uint32_t cin, uint32_t taps)
+{
+    uint32_t j;
+    memset(wpk, 0, sizeof(uint32_t) * 2u * ((span + 3u) / 4u));
+    if (tapsum) memset(tapsum, 0, sizeof(int32_t) * taps);
+    for (j = 0; j < n; ++j) {
+        const uint32_t pos = (uint32_t)xoff[j], r = pos & 3u;
+        wpk[2u * (pos >> 2) + (r & 1u)] |= (uint32_t)(uint16_t)(int16_t)val[j] << (16u * (r >> 1));
+        if (tapsum) tapsum[pos / cin] += val[j];
+    }
+}
+
+/* SXTB16 of the odd bytes in one instruction (GCC does not fold the rotation itself). */
+static inline uint32_t ecg_rt_sxtb16_odd(uint32_t v)
+{
+    uint32_t r;
+    __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(v));
+    return r;
+}
+
+static inline uint32_t ecg_rt_load4(const int8_t *p)
+{
+    uint32_t v;
+    memcpy(&v, p, 4); /* one (unaligned) LDR on v7-M / v8-M */
+    return v;
+}
+
+/* FORMAT.md's requantize. GCC on ARM shifts negative signed values arithmetically (floor), so
+ * the int64 floor shift is one shift here; same result as ecg_rt_requantize. */
+static inline int8_t ecg_rt_dsp_requantize(int32_t acc, int32_t mult, uint32_t n, int32_t zp_out,
+                                           int32_t act_min, int32_t act_max)
+{
+    const int64_t v = ((int64_t)acc * mult + ((int64_t)1 << (n - 1u))) >> n;
+    int32_t o = (int32_t)v + zp_out;
+    if (v < (int64_t)act_min - zp_out) o = act_min;
+    if (v > (int64_t)act_max - zp_out) o = act_max;
+    return (int8_t)o;
+}
+
+/* s[0] += w . x0[0..4*n4), s[1] += w . x1[0..4*n4) */
+static inline void ecg_rt_dsp_dot2(const int8_t *x0, const int8_t *x1, const uint32_t *wpk,
+                                   uint32_t n4, int32_t *s)
+{
+    int32_t s0 = s[0], s1 = s[1];
+    uint32_t j;
+    for (j = 0; j + 2u <= n4; j += 2u) { /* 16 MACs per iteration */
+        const uint32_t a = ecg_rt_load4(x0 + 4u * j), b = ecg_rt_load4(x1 + 4u * j);
+        const uint32_t c = ecg_rt_load4(x0 + 4u * j + 4u), d = ecg_rt_load4(x1 + 4u * j + 4u);
+        const uint32_t we = wpk[2u * j], wo = wpk[2u * j + 1u];
+        const uint32_t we2 = wpk[2u * j + 2u], wo2 = wpk[2u * j + 3u];
+        s0 = __smlad(__sxtb16(a), we, s0);
+        s0 = __smlad(ecg_rt_sxtb16_odd(a), wo, s0);
+        s1 = __smlad(__sxtb16(b), we, s1);
+        s1 = __smlad(ecg_rt_sxtb16_odd(b), wo, s1);
+        s0 = __smlad(__sxtb16(c), we2, s0);
+        s0 = __smlad(ecg_rt_sxtb16_odd(c), wo2, s0);
+        s1 = __smlad(__sxtb16(d), we2, s1);
+        s1 = __smlad(ecg_rt_sxtb16_odd(d), wo2, s1);
+    }
+    if (j < n4) {
+        const uint32_t a = ecg_rt_load4(x0 + 4u * j), b = ecg_rt_load4(x1 + 4u * j);
+        const uint32_t we = wpk[2u * j], wo = wpk[2u * j + 1u];
+        s0 = __smlad(__sxtb16(a), we, s0);
+        s0 = __smlad(ecg_rt_sxtb16_odd(a), wo, s0);
+        s1 = __smlad(__sxtb16(b), we, s1);
+        s1 = __smlad(ecg_rt_sxtb16_odd(b), wo, s1);
+    }
+    s[0] = s0;
+    s[1] = s1;
+}
+
+static inline int32_t ecg_rt_dsp_dot1(const int8_t *x0, const uint32_t *wpk, uint32_t n4, int32_t s0)
+{
+    uint32_t j;
+    for (j = 0; j < n4; ++j) {
+        const uint32_t a = ecg_rt_load4(x0 + 4u * j);
+        s0 = __smlad(__sxtb16(a), wpk[2u * j], s0);
+        s0 = __smlad(ecg_rt_sxtb16_odd(a), wpk[2u * j + 1u], s0);
+    }
+    return s0;
+}
+
+/* One channel, `count` output positions whose windows lie inside the input: window i starts at
+ * xw + i * step, output i goes to yc[i * ystep]. The first 4*n4 weight positions come from wpk,
+ * the decoded entries [tail, n) (positions >= 4*n4) are added with a scalar gather. */
+typedef struct {
+    const uint32_t *wpk;
+    uint32_t n4;
+    const int32_t *xoff_tail;
+    const int8_t *val_tail;
+    uint32_t n_tail;
+    int32_t bias, mult;
+    uint32_t shift;
+    int32_t zp_out, act_min, act_max;
+} ecg_rt_dsp_channel;
+
+static inline void ecg_rt_dsp_sweep(const ecg_rt_dsp_channel *ch, const int8_t *xw, size_t step,
+                                    uint32_t count, int8_t *yc, size_t ystep)
+{
+    uint32_t i = 0;
+    for (; i + 2u <= count; i += 2u, xw += 2u * step, yc += 2u * ystep) {
+        int32_t s[2];
+        s[0] = ch->bias;
+        s[1] = ch->bias;
+        ecg_rt_dsp_dot2(xw, xw + step, ch->wpk, ch->n4, s);
+        if (ch->n_tail) {
+            s[0] = ecg_rt_dot_inside(s[0], xw, ch->xoff_tail, ch->val_tail, ch->n_tail);
+            s[1] = ecg_rt_dot_inside(s[1], xw + step, ch->xoff_tail, ch->val_tail, ch->n_tail);
+        }
+        yc[0] = ecg_rt_dsp_requantize(s[0], ch->mult, ch->shift, ch->zp_out, ch->act_min, ch->act_max);
+        yc[ystep] = ecg_rt_dsp_requantize(s[1], ch->mult, ch->shift, ch->zp_out, ch->act_min, ch->act_max);
+    }
+    if (i < count) {
+        int32_t s0 = ecg_rt_dsp_dot1(xw, ch->wpk, ch->n4, ch->bias);
+        if (ch->n_tail) s0 = ecg_rt_dot_inside(s0, xw, ch->xoff_tail, ch->val_tail, ch->n_tail);
+        yc[0] = ecg_rt_dsp_requantize(s0, ch->mult, ch->shift, ch->zp_out, ch->act_min, ch->act_max);
+    }
+}
+
+/* Index of the first decoded entry at a position >= head (entries are in position order). */
+static inline uint32_t ecg_rt_dsp_tail(const int32_t *xoff, uint32_t n, uint32_t head)
+{
+    uint32_t t = 0;
+    while (t < n && (uint32_t)xoff[t] < head) ++t;
+    return t;
+}
+
+#endif /* DSP */
+#endif /* ECG_RT_DSP_H */
