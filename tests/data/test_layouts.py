@@ -174,3 +174,15 @@ def test_not_a_dataset_and_unknown_lead(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="unknown lead name 'V9'"):
         prepare(PrepareConfig("cpsc2018", str(_cpsc_dir(tmp_path)), "cpsc9", leads="II,V9"), tmp_path / "o")
     assert not (tmp_path / "o").exists()  # nothing half-written
+
+
+def test_header_quirks_keep_a_real_byte_offset(tmp_path: Path) -> None:
+    x = _wfdb(tmp_path, "o", 250, 3000, ["II", "V1"])
+    raw = (tmp_path / "o.dat").read_bytes()
+    (tmp_path / "o.dat").write_bytes(b"\x00" * 24 + raw)  # a 24-byte prefix, declared as '16+24'
+    lines = (tmp_path / "o.hea").read_text().splitlines()
+    lines[0] = "o 2 250 3000 25:61:00 2020/01/01"
+    lines[1:3] = [ln.replace(" 16 ", " 16+24 ", 1) for ln in lines[1:3]]
+    (tmp_path / "o.hea").write_text("\n".join(lines) + "\n")
+    sig, _, _, _ = read_wfdb(tmp_path / "o")
+    assert np.abs(sig - x).max() < 1e-3

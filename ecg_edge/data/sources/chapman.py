@@ -66,7 +66,9 @@ def iter_chapman(root: Path, task: str, skip: SkipReport) -> Iterator[Record]:
     diag = next((p for n in ("Diagnostics.xlsx", "Diagnostics.csv") for p in sorted(root.rglob(n))), None)
     if diag is None:
         raise DataError(f"{root}: no Diagnostics.xlsx or Diagnostics.csv; expected the Chapman-Shaoxing layout")
-    files = {p.stem: p for p in root.rglob("*.csv") if p.name != diag.name}
+    # the raw ECGData wins over ECGDataDenoised when both are present (we filter ourselves)
+    found = sorted((p for p in root.rglob("*.csv") if p.name != diag.name), key=lambda p: (p.parent.name == "ECGData", str(p)))
+    files = {p.stem: p for p in found}
     if not files:
         raise DataError(f"{root}: no ECGData*/MUSE_*.csv signal files")
     for row in read_diagnostics(diag):

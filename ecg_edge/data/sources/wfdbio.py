@@ -167,24 +167,31 @@ def read_wfdb(record_path: str | Path) -> tuple[np.ndarray, float, list[str], He
 
 
 def _read_with_clean_header(record_path: Path, h: Header) -> tuple[np.ndarray, float, list[str], list[str]]:
+    """Re-read with a minimal header; byte offsets ('16+24') are kept first, dropped on a retry."""
     import wfdb
 
-    lines = [f"{record_path.name} {h.n_sig} {h.fs:g}" + (f" {h.sig_len}" if h.sig_len else "")]
-    for s in h.signals:
-        fmt = re.match(r"\d+", s.fmt)
-        fmt_s = fmt.group(0) if fmt else "16"
-        unit = s.units if s.units.lower() in _UNIT_TO_MV else "mV"
-        lines.append(f"{s.file} {fmt_s} {s.gain:g}({int(s.baseline)})/{unit} 0 0 0 0 0 {s.name}")
+    def header(keep_offset: bool) -> str:
+        lines = [f"{record_path.name} {h.n_sig} {h.fs:g}" + (f" {h.sig_len}" if h.sig_len else "")]
+        for s in h.signals:
+            fmt = re.match(r"\D*(\d+)(?:x\d+)?(\+\d+)?", s.fmt)
+            fmt_s = (fmt.group(1) + (fmt.group(2) or "" if keep_offset else "")) if fmt else "16"
+            unit = s.units if s.units.lower() in _UNIT_TO_MV else "mV"
+            lines.append(f"{s.file} {fmt_s} {s.gain:g}({int(s.baseline)})/{unit} 0 0 0 0 0 {s.name}")
+        return "\n".join(lines) + "\n"
+
     with tempfile.TemporaryDirectory(prefix="ecg-edge-hea-") as tmp:
         t = Path(tmp)
-        (t / f"{record_path.name}.hea").write_text("\n".join(lines) + "\n")
         for s in h.signals:
             link = t / s.file
             if not link.exists():
                 os.symlink((record_path.parent / s.file).resolve(), link)
-        try:
-            rec = wfdb.rdrecord(str(t / record_path.name))
-        except Exception as exc:
-            raise DataError(f"{record_path}.hea: unreadable record even with a cleaned header "
-                            f"({type(exc).__name__}: {exc})") from exc
-        return rec.p_signal.T, float(rec.fs), list(rec.sig_name), list(rec.units)
+        error: Exception | None = None
+        for keep in (True, False):
+            (t / f"{record_path.name}.hea").write_text(header(keep))
+            try:
+                rec = wfdb.rdrecord(str(t / record_path.name))
+                return rec.p_signal.T, float(rec.fs), list(rec.sig_name), list(rec.units)
+            except Exception as exc:
+                error = exc
+        raise DataError(f"{record_path}.hea: unreadable record even with a cleaned header "
+                        f"({type(error).__name__}: {error})")

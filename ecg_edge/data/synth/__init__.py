@@ -20,6 +20,7 @@ from ecg_edge.data.synth.leads import LEADS_12, lead_matrix, select_leads
 from ecg_edge.data.synth.noise import NoiseSource
 from ecg_edge.data.synth.rhythms import TASK_CLASSES, atrial_signal, make_patient, window_plan
 from ecg_edge.errors import DataError
+from ecg_edge.progress import progress
 
 __all__ = ["TASK_CLASSES", "SynthConfig", "SynthBatch", "generate", "make_synthetic_dataset"]
 
@@ -100,7 +101,7 @@ def generate(cfg: SynthConfig) -> SynthBatch:
     owners = [owners[i] for i in order]
     noise = NoiseSource(fs, cfg.noise_dir, cfg.real_noise)
     X = np.empty((len(owners), L, T), dtype=np.float32)
-    for s in range(0, len(owners), CHUNK):
+    for s in progress(range(0, len(owners), CHUNK), desc=f"synthesize {cfg.task}", unit="chunk"):
         part = owners[s:s + CHUNK]
         plans, atria, vecs, atr_vec = [], [], [], []
         for pi, _ in part:
