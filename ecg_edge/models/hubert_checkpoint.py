@@ -111,6 +111,7 @@ def config_from_hubert(raw: dict[str, Any], **data: Any) -> HubertECGConfig:
     kw.update({k: ours[k] for k in _ADAPTER_FIELDS if k in ours})
     size = next((s for s, p in SIZES.items() if p["hidden_size"] == kw["hidden_size"]
                  and p["num_hidden_layers"] == kw["num_hidden_layers"]), ours.get("size", "small"))
+    data.pop("size", None)  # the checkpoint's own dimensions decide the size
     kw.update(data)
     try:
         return HubertECGConfig(size=size, **kw)

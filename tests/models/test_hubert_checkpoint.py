@@ -68,7 +68,8 @@ def test_loads_reference_checkpoint_with_identical_encoder_output(tmp_path, pref
 
 def test_missing_tensors_reported(tmp_path, capsys):
     write_reference_checkpoint(tmp_path / "ck", drop=("encoder.layers.1.attention.q_proj.weight",))
-    _, report = load_hubert_ecg_dir(tmp_path / "ck", n_classes=2, verbose=True)
+    model, report = load_hubert_ecg_dir(tmp_path / "ck", n_classes=2, verbose=True, size="tiny", dropout=0.3)
+    assert model.cfg.hidden_size == 32 and model.cfg.dropout == 0.3  # the checkpoint's dims win over size
     assert "hubert.encoder.layers.1.attention.q_proj.weight" in report.missing
     assert "missing (kept initialised): hubert.encoder.layers.1.attention.q_proj.weight" in capsys.readouterr().err
 
