@@ -50,8 +50,24 @@ demo: setup toolchain
 lint: setup
 	$(VENV)/bin/ruff check ecg_edge tests
 
-test: setup toolchain lint
+test: setup toolchain lint ctest
 	$(PY) -m pytest -q -n 2 --dist loadgroup
+
+# The C runtime: -Wall -Wextra -Werror builds (gcc, clang), its C tests plain and under
+# ASan+UBSan, a bounded fuzz run (CI_FUZZ_SECONDS), then the Python parity tests against an
+# ASan+UBSan build of the cffi extension.
+CI_FUZZ_SECONDS ?= 20
+ctest: setup
+	$(MAKE) -C runtime_c test fuzz-ci FUZZ_SECONDS=$(CI_FUZZ_SECONDS)
+	$(MAKE) ctest-py-san
+
+ctest-py-san: setup
+	ECG_EDGE_RT_SANITIZE=1 ASAN_OPTIONS=detect_leaks=0 LD_PRELOAD="$$(gcc -print-file-name=libasan.so)" \
+	  $(PY) -m pytest -q -p no:cacheprovider -m "not slow" tests/runtime/test_runtime_binding.py tests/runtime/test_runtime_parity.py
+
+FUZZ_SECONDS ?= 60
+fuzz:
+	$(MAKE) -C runtime_c fuzz FUZZ_SECONDS=$(FUZZ_SECONDS)
 
 test-fast: setup
 	$(PY) -m pytest -q -x -m "not slow and not sim"

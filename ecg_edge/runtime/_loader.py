@@ -22,8 +22,17 @@ def _sources_mtime() -> float:
     return max((f.stat().st_mtime for f in files if f.exists()), default=0.0)
 
 
+def _sanitized() -> bool:
+    """ECG_EDGE_RT_SANITIZE=1: load the ASan+UBSan build (run with libasan preloaded)."""
+    return os.environ.get("ECG_EDGE_RT_SANITIZE") == "1"
+
+
+def _module() -> str:
+    return "_ecg_edge_rt_san" if _sanitized() else "_ecg_edge_rt"
+
+
 def _built() -> Path | None:
-    found = sorted(HERE.glob("_ecg_edge_rt*.so")) + sorted(HERE.glob("_ecg_edge_rt*.pyd"))
+    found = [p for p in sorted(HERE.glob(f"{_module()}.*")) if p.suffix in (".so", ".pyd")]
     return found[0] if found else None
 
 
@@ -45,7 +54,7 @@ def _build() -> None:
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:
             if _needs_build():
-                build_ffi.build_inplace()
+                build_ffi.build_inplace(sanitize=_sanitized())
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
@@ -57,4 +66,4 @@ def load_extension() -> ModuleType:
         except Exception as exc:  # no compiler: say what is missing
             raise ToolchainMissing(f"could not build the C runtime binding from {SOURCES} ({exc}); "
                                    "a C compiler (gcc/clang) and cffi are needed") from exc
-    return importlib.import_module("ecg_edge.runtime._ecg_edge_rt")
+    return importlib.import_module(f"ecg_edge.runtime.{_module()}")

@@ -82,25 +82,34 @@ static ecg_rt_status ecg_rt_invoke_batch(const ecg_rt_model *m, uint8_t *arena, 
 }
 """
 
-def make_builder(relative: bool) -> FFI:
+MODULE = "ecg_edge.runtime._ecg_edge_rt"
+SANITIZED_MODULE = "ecg_edge.runtime._ecg_edge_rt_san"
+SAN_FLAGS = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer"]
+
+
+def make_builder(relative: bool, sanitize: bool = False) -> FFI:
+    """The extension; `sanitize` builds the ASan+UBSan variant the CI parity run loads
+    (ECG_EDGE_RT_SANITIZE=1, with libasan preloaded) under its own module name."""
     sources, include_dirs, depends = _paths(relative)
     ffi = FFI()
     ffi.cdef(CDEF)
-    ffi.set_source("ecg_edge.runtime._ecg_edge_rt", PREAMBLE, sources=sources,
+    cflags = ["-O2", "-std=c99", "-ffp-contract=off"]
+    ffi.set_source(SANITIZED_MODULE if sanitize else MODULE, PREAMBLE, sources=sources,
                    include_dirs=include_dirs, depends=depends,
-                   extra_compile_args=["-O2", "-std=c99", "-ffp-contract=off"])
+                   extra_compile_args=cflags + (["-O1", "-g", "-fno-wrapv", *SAN_FLAGS] if sanitize else []),
+                   extra_link_args=SAN_FLAGS if sanitize else [])
     return ffi
 
 
 ffibuilder = make_builder(relative=Path.cwd().resolve() == ROOT)
 
 
-def build_inplace() -> Path:
+def build_inplace(sanitize: bool = False) -> Path:
     """Compile the extension next to this file (what an editable install also leaves there);
     the generated C and objects stay under build/cffi."""
     import shutil
-    tmp = ROOT / "build" / "cffi"
-    so = Path(make_builder(relative=False).compile(tmpdir=str(tmp), verbose=False))
+    tmp = ROOT / "build" / ("cffi-san" if sanitize else "cffi")
+    so = Path(make_builder(relative=False, sanitize=sanitize).compile(tmpdir=str(tmp), verbose=False))
     dest = Path(__file__).resolve().parent / so.name
     part = dest.with_name(dest.name + f".{os.getpid()}.part")
     shutil.copy2(so, part)
@@ -109,4 +118,6 @@ def build_inplace() -> Path:
 
 
 if __name__ == "__main__":
-    print(build_inplace())
+    import sys
+
+    print(build_inplace(sanitize="--sanitize" in sys.argv[1:]))

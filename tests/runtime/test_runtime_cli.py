@@ -1,0 +1,52 @@
+"""`ecg-edge run`: metrics through the C runtime equal the numpy executor's; parity reported;
+a user's mistake is one line, exit 2."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from ecg_edge.cli import main
+from ecg_edge.data.prepared import PreparedManifest, save_prepared
+from ecg_edge.modelbin.evaluate import evaluate_model_bin
+from ecg_edge.modelbin.golden import _inputs, build_random_model
+
+
+def _dataset(root, n=24):
+    X = _inputs(11, n, 1, 256).astype(np.float32)
+    y = np.arange(n) % 4
+    man = PreparedManifest(task="golden", classes=[f"c{i}" for i in range(4)], fs=100.0, n_samples=256,
+                           leads=["L0"])
+    g = np.arange(n)
+    return save_prepared(root, man, {"train": (X, y, g), "val": (X[:4], y[:4], g[:4]), "test": (X, y, g)})
+
+
+def test_run_matches_numpy_evaluation(tmp_path, capsys):
+    data, _, _ = build_random_model(3, 4, 0.5)
+    mb_path = tmp_path / "model.bin"
+    mb_path.write_bytes(data)
+    ds = _dataset(tmp_path / "ds")
+    rc = main(["run", str(mb_path), "--data", str(ds.root), "--split", "test", "--parity", "--json",
+               "-o", str(tmp_path / "out")])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    res = json.loads((tmp_path / "out" / "run_test_c.json").read_text())
+    ref = evaluate_model_bin(mb_path, ds.root, split="test", runtime="numpy")
+    assert res["runtime"] == "c"
+    for key in ("accuracy", "macro_f1", "macro_precision", "macro_recall", "confusion"):
+        assert res[key] == ref[key], key
+    assert res["parity"] == {"windows": 24, "identical": 24, "first_mismatch": None}
+    assert "24/24 windows byte-identical" in out
+
+
+def test_run_errors_are_one_line(tmp_path, capsys):
+    rc = main(["run", str(tmp_path / "missing.bin"), "--data", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert rc == 2 and "no such model.bin" in err and "Traceback" not in err
+    bad = tmp_path / "bad.bin"
+    bad.write_bytes(b"ECGB" + b"\0" * 100)
+    _dataset(tmp_path / "ds")
+    rc = main(["run", str(bad), "--data", str(tmp_path / "ds")])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1
