@@ -48,6 +48,8 @@ class Row:
     accuracy: float | None = None
     macro_f1: float | None = None
     agree_fp32: float | None = None
+    agree_ours: float | None = None  # argmax agreement with our runtime at the same precision
+    precision: str = "int8"  # "fp32", "int8" (dense) or "plan": picks the `ours` row to compare with
     status: str = "ok"
     notes: list[str] = field(default_factory=list)
 
@@ -61,7 +63,7 @@ def calibration_windows(ds, n: int = N_CALIB, seed: int = 0) -> np.ndarray:
 def torch_logits(ckpt: Checkpoint, X: np.ndarray, batch: int = 64) -> np.ndarray:
     model = ckpt.model()
     with torch.no_grad():
-        return np.concatenate([model(torch.as_tensor(np.asarray(X[s:s + batch], dtype=np.float32))).numpy()
+        return np.concatenate([model(torch.as_tensor(np.array(X[s:s + batch], dtype=np.float32))).numpy()
                                for s in range(0, len(X), batch)])
 
 
@@ -120,6 +122,7 @@ def run_bench(checkpoint: Path, data: Path, out: Path, plan_path: Path | None = 
     ref_pred = torch_logits(ckpt, X).argmax(1)
     classes = list(ckpt.classes)
     rows: list[Row] = []
+    preds: dict[int, np.ndarray] = {}
 
     def attempt(row: Row, export, runtime: str | None) -> None:
         t0 = time.perf_counter()
@@ -131,6 +134,7 @@ def run_bench(checkpoint: Path, data: Path, out: Path, plan_path: Path | None = 
             if runtime is not None:
                 logits, info = _run_measure(runtime, Path(path), x_path, n_latency, work)
                 _score(row, logits, y, classes, ref_pred)
+                preds[id(row)] = logits.argmax(1)
                 row.latency_ms = info["latency_ms"]
                 row.memory["peak_rss_kib"] = info["peak_rss_kib"]
                 if "tflm_arena" in info:
@@ -171,13 +175,13 @@ def run_bench(checkpoint: Path, data: Path, out: Path, plan_path: Path | None = 
 
     attempt(Row("ours C runtime (int8 dense)", "model.bin"), ours(None, "model_int8"), "ours")
     if plan is not None:
-        attempt(Row(f"ours C runtime ({plan.method})", "model.bin"), ours(plan, "model_plan"), "ours")
+        attempt(Row(f"ours C runtime ({plan.method})", "model.bin", precision="plan"), ours(plan, "model_plan"), "ours")
     attempt(Row("TFLite Micro (int8)", "tflite"), tflite(None, False, "model_int8"), "tflm")
     if plan is not None:
-        attempt(Row(f"TFLite Micro (LUT, {plan.method})", "tflite+DECODE"),
+        attempt(Row(f"TFLite Micro (LUT, {plan.method})", "tflite+DECODE", precision="plan"),
                 tflite(plan, True, "model_plan_lut"), "tflm")
     attempt(Row("LiteRT (int8)", "tflite"), tflite(None, False, "model_int8"), "litert")
-    attempt(Row("onnxruntime (fp32)", "onnx"), onnx(False, None, "model_fp32"), "ort")
+    attempt(Row("onnxruntime (fp32)", "onnx", precision="fp32"), onnx(False, None, "model_fp32"), "ort")
     if ckpt.arch == "hubert_ecg":
         from ecg_edge.mobile.hubert_export import export_hubert_onnx
 
@@ -188,12 +192,19 @@ def run_bench(checkpoint: Path, data: Path, out: Path, plan_path: Path | None = 
             return f
 
         if plan is not None:
-            attempt(Row(f"onnxruntime (MatMulNBits, {plan.method})", "onnx"), nbits(plan, 4, "model_nbits_plan"), "ort")
+            attempt(Row(f"onnxruntime (MatMulNBits, {plan.method})", "onnx", precision="plan"),
+                    nbits(plan, 4, "model_nbits_plan"), "ort")
         for b in (8, 4):
             attempt(Row(f"onnxruntime (MatMulNBits {b}-bit)", "onnx"), nbits(None, b, f"model_nbits{b}"), "ort")
     else:
         qname = f"QDQ, {plan.method}" if plan is not None else "QDQ int8"
-        attempt(Row(f"onnxruntime ({qname})", "onnx"), onnx(True, plan, "model_qdq"), "ort")
+        attempt(Row(f"onnxruntime ({qname})", "onnx", precision="plan" if plan is not None else "int8"),
+                onnx(True, plan, "model_qdq"), "ort")
+    ours_rows = {r.precision: r for r in rows if r.runtime.startswith("ours") and id(r) in preds}
+    for r in rows:
+        ref = ours_rows.get("int8" if r.precision == "fp32" else r.precision)
+        if ref is not None and id(r) in preds:
+            r.agree_ours = float((preds[id(r)] == preds[id(ref)]).mean())
 
     result = {"checkpoint": str(checkpoint), "plan": str(plan_path) if plan_path else None,
               "data": str(data), "split": split, "n_windows": int(len(X)), "n_latency": n_latency,
@@ -257,8 +268,8 @@ def to_markdown(res: dict[str, Any]) -> str:
              f"inferences, one thread, host {res['host']['machine']} "
              f"(load avg {_fmt(res['host']['load_avg_1m'], '.2f')}).", "",
              "| runtime | format | file bytes | memory | latency ms median (p10-p90) | accuracy | macro-F1 | "
-             "agree fp32 | status |",
-             "|---|---|---:|---|---|---:|---:|---:|---|"]
+             "agree fp32 | agree ours | status |",
+             "|---|---|---:|---|---|---:|---:|---:|---:|---|"]
     for r in res["rows"]:
         mem = []
         m = r["memory"]
@@ -272,11 +283,14 @@ def to_markdown(res: dict[str, Any]) -> str:
         lat_s = f"{lat['median']:.3f} ({lat['p10']:.3f}-{lat['p90']:.3f})" if lat else "-"
         lines.append(f"| {r['runtime']} | {r['fmt']} | {r['bytes'] if r['bytes'] is not None else '-'} | "
                      f"{'; '.join(mem) or '-'} | {lat_s} | {_fmt(r['accuracy'])} | {_fmt(r['macro_f1'])} | "
-                     f"{_fmt(r['agree_fp32'])} | {r['status']} |")
+                     f"{_fmt(r['agree_fp32'])} | {_fmt(r.get('agree_ours'))} | {r['status']} |")
     g = res["goals"]
     if g:
         lines += ["", "Goals (measured):", ""]
         lines += [f"- {k}: {v:.3f}" if isinstance(v, float) else f"- {k}: {v}" for k, v in g.items()]
+    lines += ["", "agree fp32: argmax agreement with the fp32 PyTorch model; agree ours: with our C runtime "
+              "at the same precision (int8 rows vs the dense int8 model.bin, plan rows vs the plan's "
+              "model.bin, fp32 vs the dense int8 model.bin)."]
     notes = [(r["runtime"], n) for r in res["rows"] for n in r["notes"]]
     if notes:
         lines += ["", "Notes:", ""] + [f"- {rt}: {n}" for rt, n in notes]

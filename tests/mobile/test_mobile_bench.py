@@ -1,0 +1,43 @@
+"""`ecg-edge bench` end to end on a tiny model: every runtime row present, figures consistent
+with the files written, outputs (md, json, png) in place; a user's mistake is one clear line."""
+
+from __future__ import annotations
+
+import json
+
+from ecg_edge.cli import main
+
+
+def test_bench_cli_writes_every_runtime_row(tiny, tmp_path, capsys):
+    out = tmp_path / "bench"
+    rc = main(["bench", "--checkpoint", str(tiny.ckpt_path), "--plan", str(tiny.plan_path),
+               "--data", str(tiny.data), "--n-latency", "3", "--out", str(out)])
+    assert rc == 0
+    res = json.loads((out / "bench.json").read_text())
+    rows = {r["runtime"]: r for r in res["rows"]}
+    for name in ("TFLite Micro (int8)", "TFLite Micro (LUT, laq+lap)", "LiteRT (int8)", "onnxruntime (fp32)",
+                 "onnxruntime (QDQ, laq+lap)"):
+        r = rows[name]
+        assert r["status"] == "ok", (name, r["status"])
+        assert r["bytes"] == (tmp_path / "bench" / "models" / r["file"].split("/")[-1]).stat().st_size
+        assert r["latency_ms"]["median"] > 0
+        assert 0 <= r["macro_f1"] <= 1 and 0 <= r["agree_fp32"] <= 1
+        assert r["memory"]["peak_rss_kib"] > 0
+    assert rows["onnxruntime (fp32)"]["agree_fp32"] == 1.0
+    assert rows["TFLite Micro (int8)"]["memory"]["tflm_arena_total"] > 0
+    assert rows["TFLite Micro (LUT, laq+lap)"]["bytes"] < rows["TFLite Micro (int8)"]["bytes"]
+    ours = [r for n, r in rows.items() if n.startswith("ours")]
+    assert len(ours) == 2  # dense int8 and the plan: measured, or a row saying why not
+    for r in ours:
+        assert r["status"] in ("ok", "partial") or r["status"].startswith(("not available", "failed"))
+    md = (out / "bench.md").read_text()
+    assert "| LiteRT (int8) | tflite |" in md
+    assert (out / "bench.png").stat().st_size > 1000
+
+
+def test_bench_bad_dataset_is_one_line(tiny, tmp_path, capsys):
+    rc = main(["bench", "--checkpoint", str(tiny.ckpt_path), "--data", str(tmp_path / "nope"),
+               "--out", str(tmp_path / "o")])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert "nope" in err and "Traceback" not in err
