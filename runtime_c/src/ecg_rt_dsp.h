@@ -55,15 +55,25 @@ static inline uint32_t ecg_rt_load4(const int8_t *p)
     return v;
 }
 
-/* FORMAT.md's requantize. GCC on ARM shifts negative signed values arithmetically (floor), so
- * the int64 floor shift is one shift here; same result as ecg_rt_requantize. */
+/* FORMAT.md's requantize, same result as ecg_rt_requantize. GCC on ARM shifts negative signed
+ * values arithmetically (floor), so the floor shift is a plain shift here. For the usual
+ * n >= 32 only the high word of the int64 sum is shifted, and the zero point is added with a
+ * saturating QADD (saturation at +-2^31 cannot change a clamp to an int8 range). */
 static inline int8_t ecg_rt_dsp_requantize(int32_t acc, int32_t mult, uint32_t n, int32_t zp_out,
                                            int32_t act_min, int32_t act_max)
 {
-    const int64_t v = ((int64_t)acc * mult + ((int64_t)1 << (n - 1u))) >> n;
-    int32_t o = (int32_t)v + zp_out;
-    if (v < (int64_t)act_min - zp_out) o = act_min;
-    if (v > (int64_t)act_max - zp_out) o = act_max;
+    const int64_t sum = (int64_t)acc * mult + ((int64_t)1 << (n - 1u));
+    int32_t o;
+    if (n >= 32u) {
+        o = __qadd((int32_t)(sum >> 32) >> (n - 32u), zp_out);
+    } else {
+        const int64_t v = sum >> n;
+        o = (int32_t)v + zp_out;
+        if (v < (int64_t)act_min - zp_out) o = act_min;
+        if (v > (int64_t)act_max - zp_out) o = act_max;
+    }
+    if (o < act_min) o = act_min;
+    if (o > act_max) o = act_max;
     return (int8_t)o;
 }
 
