@@ -3,7 +3,9 @@ written node by node from the quantized graph, so the per-layer integer weights 
 
 Layers of <= 4 bits are stored as ONNX INT4 (opset 21) initializers feeding DequantizeLinear,
 which onnxruntime's CPU provider runs; 5..7-bit layers have no ONNX type and are stored at int8
-(said so in ExportInfo.notes). Activations are QuantizeLinear/DequantizeLinear pairs with the
+(said so in ExportInfo.notes). ONNX also has INT2 (opset 25) and onnxruntime 1.32 dequantizes
+it, but its QDQ Conv fusion then builds a QLinearConv with int2 weights and rejects the graph
+as invalid, so 1..2-bit layers are stored as INT4 too. Activations are QuantizeLinear/DequantizeLinear pairs with the
 calibrated per-tensor scales, which onnxruntime fuses into integer kernels where it can.
 """
 
@@ -27,6 +29,7 @@ from ecg_edge.mobile.qgraph import QGraph, QOp, lower
 
 FP32_OPSET = 17
 QDQ_OPSET = 21  # first opset with INT4 / per-axis int4 DequantizeLinear
+QDQ_IR_VERSION = 10
 INT4_MAX_BITS = 4
 
 
@@ -110,10 +113,10 @@ class _QDQBuilder:
                 self.notes.append(f"{name}: {w.bits}-bit weights stored as int8 (ONNX has no int{w.bits} type)")
         self.storage[name] = label
         levels = w.levels
-        wq = self.const(f"{name}.weight_q", levels if dtype == TensorProto.INT8 else levels, dtype)
+        packed = None if dtype == TensorProto.INT8 else dtype
+        wq = self.const(f"{name}.weight_q", levels, packed)
         ws = self.const(f"{name}.weight_scale", w.scale.astype(np.float32))
-        wz = self.const(f"{name}.weight_zp", np.zeros(len(w.scale), dtype=np.int8), dtype
-                        if dtype != TensorProto.INT8 else None)
+        wz = self.const(f"{name}.weight_zp", np.zeros(len(w.scale), dtype=np.int8), packed)
         self.nodes.append(helper.make_node("DequantizeLinear", [wq, ws, wz], [f"{name}.weight"], axis=0,
                                            name=f"{name}/weight_DQ"))
         bscale = (in_scale * w.scale).astype(np.float32)
@@ -177,7 +180,7 @@ def qgraph_to_qdq(graph: QGraph) -> tuple[onnx.ModelProto, dict[str, str], list[
     g = b.build()
     model = helper.make_model(g, opset_imports=[helper.make_opsetid("", QDQ_OPSET)],
                               producer_name="ecg-edge")
-    model.ir_version = 10
+    model.ir_version = QDQ_IR_VERSION
     return model, b.storage, b.notes
 
 

@@ -43,12 +43,12 @@ def test_qdq_runs_and_agrees_with_the_quantized_graph(tiny, tmp_path, use_plan):
     for op in g.weighted_ops:
         w = op.weights
         t = inits[f"{w.layer}.weight_q"]
-        want = TensorProto.INT4 if w.bits <= 4 else TensorProto.INT8
+        want, label = (TensorProto.INT4, "int4") if w.bits <= 4 else (TensorProto.INT8, "int8")
         assert t.data_type == want, w.layer
         # The stored integers are the plan's levels (pruned weights 0).
         arr = onnx.numpy_helper.to_array(t).astype(np.int8)
         np.testing.assert_array_equal(arr, w.levels)
-        assert info.layer_storage[w.layer] == ("int4" if w.bits <= 4 else "int8")
+        assert info.layer_storage[w.layer] == label
     if use_plan:
         labelled = [n for n in info.notes if "stored as int8" in n]
         assert sorted(n.split(":")[0] for n in labelled) == ["blocks.1.conv1", "blocks.2.conv1"]  # 6 and 5 bits
