@@ -89,13 +89,13 @@ def make_patient(pid: str, label: int, cls: str, rng: np.random.Generator) -> Pa
 # ---- class definitions -------------------------------------------------------------------
 
 def _sb(p: Patient, rng: np.random.Generator) -> None:
-    p.sub, p.hr = "SB", rng.uniform(40.0, 61.0)
+    p.sub, p.hr = "SB", rng.uniform(40.0, 60.5)
     p.params["sa"] = rng.uniform(0.0, 0.10)
 
 
 def _sr(p: Patient, rng: np.random.Generator) -> None:
     irregular = rng.random() < 0.2  # "sinus irregularity" belongs to SR in Zheng et al.
-    p.sub, p.hr = ("SI" if irregular else "SR"), rng.uniform(59.0, 101.0)
+    p.sub, p.hr = ("SI" if irregular else "SR"), rng.uniform(59.5, 100.5)
     if irregular:
         p.params["sa"] = rng.uniform(0.08, 0.16)
 
@@ -127,7 +127,7 @@ def _afib(p: Patient, rng: np.random.Generator) -> None:
 def _gsvt(p: Patient, rng: np.random.Generator) -> None:
     u = rng.random()
     if u < 0.55:
-        p.sub, p.hr = "ST", rng.uniform(99.0, 160.0)
+        p.sub, p.hr = "ST", rng.uniform(99.5, 160.0)
         p.timing["pr"] = rng.uniform(0.11, 0.17)
         p.params["sa"] = rng.uniform(0.0, 0.03)
     elif u < 0.75:
