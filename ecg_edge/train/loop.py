@@ -34,7 +34,8 @@ from ecg_edge.train import distributed as ddp
 from ecg_edge.train.metrics import classification_metrics
 
 DEFAULT_LR = {"resnet1d": 1e-3, "hubert_ecg": 1e-4}
-# Fields a resumed run may change without changing the result it converges to.
+# Fields a resumed run may change without changing the result it converges to (the effective
+# thread count and the number of DDP processes are checked separately).
 RESUMABLE_CHANGES = frozenset({"epochs", "num_threads", "eval_batch_size"})
 _ARCH_BY_CLASS = {"ResNet1D": "resnet1d", "HubertECG": "hubert_ecg"}
 
@@ -302,7 +303,8 @@ def fit(model: nn.Module, dataset: PreparedDataset, cfg: TrainConfig, out_dir: s
                 trainer = {"epoch": st.epoch, "history": st.history, "best_f1": st.best_f1,
                            "best_epoch": st.best_epoch, "bad_epochs": st.bad_epochs, "stopped": st.stopped,
                            "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                           "torch_rng": rng, "world_size": info.world_size, "train_config": asdict(cfg)}
+                           "torch_rng": rng, "world_size": info.world_size, "threads": torch.get_num_threads(),
+                           "train_config": asdict(cfg)}
                 save_checkpoint(out_dir / "last.pt", make_ckpt(model.state_dict(), {"val": m}, {"trainer": trainer}))
                 write_json(out_dir / "history.json", {"arch": arch, "classes": classes, "train_config": asdict(cfg),
                                                       "best_epoch": st.best_epoch, "best_val_macro_f1": st.best_f1,
@@ -312,7 +314,7 @@ def fit(model: nn.Module, dataset: PreparedDataset, cfg: TrainConfig, out_dir: s
                 plot_history(st.history, out_dir / "curve.png", title=f"{arch} on {dataset.manifest.task}")
             say(f"epoch {epoch + 1}/{cfg.epochs}: loss {train_loss:.4f} val_loss {val_loss:.4f} "
                 f"val_acc {m['accuracy']:.4f} val_macro_f1 {m['macro_f1']:.4f} lr {lr_now:.2g} "
-                f"({record['seconds']:.1f} s){' *' if improved else ''}")
+                f"({record['seconds']:.1f} s{_eta(st, cfg)}){' *' if improved else ''}")
             if on_epoch_end is not None:
                 on_epoch_end(epoch + 1, record)
             if st.stopped:
@@ -321,6 +323,15 @@ def fit(model: nn.Module, dataset: PreparedDataset, cfg: TrainConfig, out_dir: s
             say(f"early stopping after epoch {st.epoch}: no macro-F1 gain for {cfg.patience} epochs")
         assert best_ckpt is not None
         return best_ckpt
+
+
+def _eta(st: _State, cfg: TrainConfig) -> str:
+    """Remaining-time estimate at the mean epoch time so far (an upper bound: early stopping)."""
+    left = 0 if st.stopped else cfg.epochs - st.epoch
+    if left <= 0:
+        return ""
+    mean = sum(h["seconds"] for h in st.history) / len(st.history)
+    return f", at most ~{left * mean:.0f} s left"
 
 
 def world_note(info: ddp.DistInfo) -> str:
@@ -383,14 +394,21 @@ def _restore(out_dir: Path, model: nn.Module, opt: torch.optim.Optimizer, sched:
         raise EcgEdgeError(f"{last}: cannot resume with changed training options "
                            f"{', '.join(f'{k} ({saved_cfg.get(k)!r} -> {now[k]!r})' for k in cdiff)}; "
                            "resume with the original options or start afresh")
+    threads = trainer.get("threads")
+    if threads is not None and threads != torch.get_num_threads():
+        raise EcgEdgeError(f"{last}: the run used {threads} torch threads, this process {torch.get_num_threads()}; "
+                           f"resume with --threads {threads} (the thread count changes float summation order, "
+                           "so the result would not match an uninterrupted run)")
+    if trainer.get("world_size", 1) != info.world_size:
+        raise EcgEdgeError(f"{last}: the run used {trainer.get('world_size', 1)} data-parallel processes, this one "
+                           f"{info.world_size}; resume with the same --nproc_per_node")
     model.load_state_dict(ck.state_dict)
     opt.load_state_dict(trainer["optimizer"])
     sched.load_state_dict(trainer["scheduler"])
     rng = trainer.get("torch_rng") or []
-    if trainer.get("world_size") == info.world_size and len(rng) == info.world_size:
-        torch.set_rng_state(rng[info.rank])
-    else:
-        torch.manual_seed(cfg.seed + info.rank + 1000 * int(trainer["epoch"]))
+    if len(rng) != info.world_size:
+        raise EcgEdgeError(f"{last}: holds {len(rng)} RNG states for {info.world_size} processes; start afresh")
+    torch.set_rng_state(rng[info.rank])
     st = _State(epoch=int(trainer["epoch"]), history=list(trainer["history"]), best_f1=float(trainer["best_f1"]),
                 best_epoch=int(trainer["best_epoch"]), bad_epochs=int(trainer["bad_epochs"]),
                 stopped=str(trainer.get("stopped", "")))

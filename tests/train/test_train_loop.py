@@ -113,6 +113,9 @@ def test_resume_refuses_changed_options_and_missing_state(ds, tmp_path: Path) ->
     with pytest.raises(EcgEdgeError, match=r"changed training options lr"):
         fit(tiny_model(), ds, TrainConfig(epochs=2, batch_size=16, seed=3, num_threads=1, lr=5e-3),
             tmp_path / "r", resume=True, log=None)
+    with pytest.raises(EcgEdgeError, match="resume with --threads 1"):
+        fit(tiny_model(), ds, TrainConfig(epochs=2, batch_size=16, seed=3, num_threads=2),
+            tmp_path / "r", resume=True, log=None)
     with pytest.raises(EcgEdgeError, match="model config differs in head"):
         fit(tiny_model(head="flatten"), ds, CFG, tmp_path / "r", resume=True, log=None)
 
