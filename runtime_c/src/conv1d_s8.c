@@ -24,8 +24,8 @@ ecg_rt_status ecg_rt_conv1d_s8(const ecg_rt_conv_params *p, const ecg_rt_wblock 
     int32_t xoff[ECG_RT_WCHUNK];
     int8_t val[ECG_RT_WCHUNK];
 #ifdef ECG_RT_DSP
-    uint32_t wpk[ECG_RT_DSP_PAIRS];
-    int32_t tapsum[ECG_RT_DSP_MAX_TAPS];
+    uint32_t wpk[ECG_RT_DSP_PAIRS], wpk2[ECG_RT_DSP_PAIRS];
+    int32_t tapsum[ECG_RT_DSP_MAX_TAPS], tapsum2[ECG_RT_DSP_MAX_TAPS];
 #endif
     ecg_rt_wcursor cur, saved;
     const int depthwise = p->groups > 1u;
@@ -46,15 +46,62 @@ ecg_rt_status ecg_rt_conv1d_s8(const ecg_rt_conv_params *p, const ecg_rt_wblock 
         if (n < ECG_RT_WCHUNK || ecg_rt_wcursor_done(&cur)) {
 #ifdef ECG_RT_DSP
             /* Cortex-M DSP path (ecg_rt_dsp.h): channels at least 1/4 non-zero, contiguous
-             * windows. Border positions: SMLAD over the taps inside the input plus zp_in times
-             * the weight sum of the taps outside (C_in % 4 == 0), else the scalar gather. */
+             * windows. When C_in % 4 == 0 border positions use the tap sums (no gather) and
+             * two consecutive eligible channels run together (dot2x2); otherwise one channel
+             * with the scalar gather for the padding and for a span tail. */
             if (!depthwise && p->dilation == 1u && wb->span <= ECG_RT_WCHUNK && 4u * n >= wb->span) {
                 const uint32_t n4 = wb->span / 4u;
                 const uint32_t tail = ecg_rt_dsp_tail(xoff, n, 4u * n4);
                 const int fast_border = (p->in_ch % 4u == 0u) && p->kernel <= ECG_RT_DSP_MAX_TAPS;
+                const size_t xstep = (size_t)p->stride * p->in_ch;
                 ecg_rt_dsp_channel ch;
                 ecg_rt_dsp_expand(xoff, val, n, wb->span, wpk, fast_border ? tapsum : 0, p->in_ch,
                                   p->kernel);
+                if (fast_border && tail == n && c + 1u < p->out_ch) {
+                    const ecg_rt_wcursor after_c = cur;
+                    uint32_t n2;
+                    ecg_rt_wcursor_channel(&cur, c + 1u, 0u);
+                    n2 = ecg_rt_wcursor_next(&cur, xoff, val, ECG_RT_WCHUNK);
+                    if ((n2 < ECG_RT_WCHUNK || ecg_rt_wcursor_done(&cur)) && 4u * n2 >= wb->span) {
+                        const int32_t bias2 = ecg_rt_rdi32(wb->bias + 4u * (size_t)(c + 1u));
+                        const int32_t mult2 = ecg_rt_rdi32(wb->mult + 4u * (size_t)(c + 1u));
+                        const uint32_t shift2 = wb->shift[c + 1u];
+                        ecg_rt_dsp_expand(xoff, val, n2, wb->span, wpk2, tapsum2, p->in_ch, p->kernel);
+                        for (t = 0; t < p->out_len; ++t) {
+                            const int32_t start = (int32_t)(t * p->stride) - (int32_t)p->pad_left;
+                            const int8_t *xw = x + (size_t)start * p->in_ch;
+                            int8_t *yt = y + (size_t)t * p->out_ch + c;
+                            int32_t acc[4];
+                            if (t >= lo && t + 1u < hi) {
+                                acc[0] = acc[1] = bias;
+                                acc[2] = acc[3] = bias2;
+                                ecg_rt_dsp_dot2x2(xw, xw + xstep, wpk, wpk2, n4, acc);
+                                yt[0] = ecg_rt_dsp_requantize(acc[0], mult, shift, p->zp_out, p->act_min, p->act_max);
+                                yt[1] = ecg_rt_dsp_requantize(acc[2], mult2, shift2, p->zp_out, p->act_min, p->act_max);
+                                yt += p->out_ch;
+                                yt[0] = ecg_rt_dsp_requantize(acc[1], mult, shift, p->zp_out, p->act_min, p->act_max);
+                                yt[1] = ecg_rt_dsp_requantize(acc[3], mult2, shift2, p->zp_out, p->act_min, p->act_max);
+                                ++t;
+                                continue;
+                            }
+                            if (t >= lo && t < hi) {
+                                acc[0] = ecg_rt_dsp_dot1(xw, wpk, n4, bias);
+                                acc[1] = ecg_rt_dsp_dot1(xw, wpk2, n4, bias2);
+                            } else {
+                                acc[0] = ecg_rt_dsp_border(x, start, p->in_len, p->in_ch, p->kernel,
+                                                           p->zp_in, wpk, tapsum, bias);
+                                acc[1] = ecg_rt_dsp_border(x, start, p->in_len, p->in_ch, p->kernel,
+                                                           p->zp_in, wpk2, tapsum2, bias2);
+                            }
+                            yt[0] = ecg_rt_dsp_requantize(acc[0], mult, shift, p->zp_out, p->act_min, p->act_max);
+                            yt[1] = ecg_rt_dsp_requantize(acc[1], mult2, shift2, p->zp_out, p->act_min, p->act_max);
+                        }
+                        ++c; /* channel c + 1 is done too */
+                        continue;
+                    }
+                    cur = after_c; /* c + 1 runs on its own next (xoff/val no longer hold c: not needed,
+                                      c has no tail and uses the tap sums at the border) */
+                }
                 ch.wpk = wpk;
                 ch.n4 = n4;
                 ch.xoff_tail = xoff + tail;
@@ -70,28 +117,17 @@ ecg_rt_status ecg_rt_conv1d_s8(const ecg_rt_conv_params *p, const ecg_rt_wblock 
                     const int32_t start = (int32_t)(t * p->stride) - (int32_t)p->pad_left;
                     int32_t acc;
                     if (t == lo && hi > lo) {
-                        ecg_rt_dsp_sweep(&ch, x + (size_t)start * p->in_ch, (size_t)p->stride * p->in_ch,
-                                         hi - lo, y + (size_t)t * p->out_ch + c, p->out_ch);
+                        ecg_rt_dsp_sweep(&ch, x + (size_t)start * p->in_ch, xstep, hi - lo,
+                                         y + (size_t)t * p->out_ch + c, p->out_ch);
                         t = hi - 1u;
                         continue;
                     }
-                    if (fast_border) {
-                        const int32_t k0 = start < 0 ? -start : 0;
-                        const int32_t kend = (int32_t)p->in_len - start;
-                        const int32_t k1 = kend < (int32_t)p->kernel ? (kend < k0 ? k0 : kend)
-                                                                      : (int32_t)p->kernel;
-                        int32_t k, outside = 0;
-                        for (k = 0; k < k0; ++k) outside += tapsum[k];
-                        for (k = k1; k < (int32_t)p->kernel; ++k) outside += tapsum[k];
-                        acc = bias + p->zp_in * outside;
-                        if (k1 > k0)
-                            acc = ecg_rt_dsp_dot1(x + (size_t)(start + k0) * p->in_ch,
-                                                  wpk + (size_t)k0 * p->in_ch / 2u,
-                                                  (uint32_t)(k1 - k0) * p->in_ch / 4u, acc);
-                    } else {
+                    if (fast_border)
+                        acc = ecg_rt_dsp_border(x, start, p->in_len, p->in_ch, p->kernel, p->zp_in,
+                                                wpk, tapsum, bias);
+                    else
                         acc = ecg_rt_dot_border(bias, x, start, p->in_len, p->in_ch, p->dilation,
                                                 p->zp_in, xoff, val, n);
-                    }
                     y[(size_t)t * p->out_ch + c] =
                         ecg_rt_dsp_requantize(acc, mult, shift, p->zp_out, p->act_min, p->act_max);
                 }
@@ -101,11 +137,16 @@ ecg_rt_status ecg_rt_conv1d_s8(const ecg_rt_conv_params *p, const ecg_rt_wblock 
             for (t = 0; t < p->out_len; ++t) {
                 const int32_t start = (int32_t)(t * p->stride) - (int32_t)p->pad_left;
                 int32_t acc;
-                if (t >= lo && t < hi)
-                    acc = ecg_rt_dot_inside(bias, x + (size_t)start * p->in_ch, xoff, val, n);
-                else
-                    acc = ecg_rt_dot_border(bias, x, start, p->in_len, p->in_ch, p->dilation,
-                                            p->zp_in, xoff, val, n);
+                if (t == lo && hi > lo) { /* the interior in one sweep, 4 positions a pass */
+                    ecg_rt_sweep_inside(x + (size_t)start * p->in_ch, (size_t)p->stride * p->in_ch,
+                                        hi - lo, xoff, val, n, bias, mult, shift, p->zp_out,
+                                        p->act_min, p->act_max, y + (size_t)t * p->out_ch + c,
+                                        p->out_ch);
+                    t = hi - 1u;
+                    continue;
+                }
+                acc = ecg_rt_dot_border(bias, x, start, p->in_len, p->in_ch, p->dilation,
+                                        p->zp_in, xoff, val, n);
                 y[(size_t)t * p->out_ch + c] =
                     ecg_rt_requantize(acc, mult, shift, p->zp_out, p->act_min, p->act_max);
             }

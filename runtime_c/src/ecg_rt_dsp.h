@@ -109,6 +109,35 @@ static inline void ecg_rt_dsp_dot2(const int8_t *x0, const int8_t *x1, const uin
     s[1] = s1;
 }
 
+/* Two channels (weights wa, wb) x two positions (x0, x1): s = {a.x0, a.x1, b.x0, b.x1}.
+ * Each input word is sign-extended once and used by both channels: 16 MACs per 4 bytes. */
+/* Not inlined: inside the large kernel GCC spills the accumulators; alone it keeps all in registers. */
+static __attribute__((noinline, unused)) void ecg_rt_dsp_dot2x2(const int8_t *x0, const int8_t *x1, const uint32_t *wa,
+                                     const uint32_t *wb, uint32_t n4, int32_t *s)
+{
+    int32_t s0 = s[0], s1 = s[1], s2 = s[2], s3 = s[3];
+    uint32_t j;
+    for (j = 0; j < n4; ++j) { /* 16 MACs per iteration, all in registers (22 instructions) */
+        const uint32_t a = ecg_rt_load4(x0 + 4u * j), b = ecg_rt_load4(x1 + 4u * j);
+        const uint32_t ae = __sxtb16(a), ao = ecg_rt_sxtb16_odd(a);
+        const uint32_t be = __sxtb16(b), bo = ecg_rt_sxtb16_odd(b);
+        const uint32_t wae = wa[2u * j], wao = wa[2u * j + 1u];
+        const uint32_t wbe = wb[2u * j], wbo = wb[2u * j + 1u];
+        s0 = __smlad(ae, wae, s0);
+        s0 = __smlad(ao, wao, s0);
+        s1 = __smlad(be, wae, s1);
+        s1 = __smlad(bo, wao, s1);
+        s2 = __smlad(ae, wbe, s2);
+        s2 = __smlad(ao, wbo, s2);
+        s3 = __smlad(be, wbe, s3);
+        s3 = __smlad(bo, wbo, s3);
+    }
+    s[0] = s0;
+    s[1] = s1;
+    s[2] = s2;
+    s[3] = s3;
+}
+
 static inline int32_t ecg_rt_dsp_dot1(const int8_t *x0, const uint32_t *wpk, uint32_t n4, int32_t s0)
 {
     uint32_t j;
@@ -155,6 +184,26 @@ static inline void ecg_rt_dsp_sweep(const ecg_rt_dsp_channel *ch, const int8_t *
         if (ch->n_tail) s0 = ecg_rt_dot_inside(s0, xw, ch->xoff_tail, ch->val_tail, ch->n_tail);
         yc[0] = ecg_rt_dsp_requantize(s0, ch->mult, ch->shift, ch->zp_out, ch->act_min, ch->act_max);
     }
+}
+
+/* A border position (window crossing the padding, dilation 1, C_in % 4 == 0): SMLAD over the
+ * taps inside [0, in_len) plus zp_in times the weight sum of the taps outside (padding reads the
+ * input zero point), the same integer sum as the scalar gather. */
+static inline int32_t ecg_rt_dsp_border(const int8_t *x, int32_t start, uint32_t in_len, uint32_t in_ch,
+                                        uint32_t taps, int32_t zp_in, const uint32_t *wpk,
+                                        const int32_t *tapsum, int32_t acc)
+{
+    const int32_t k0 = start < 0 ? -start : 0;
+    const int32_t kend = (int32_t)in_len - start;
+    const int32_t k1 = kend < (int32_t)taps ? (kend < k0 ? k0 : kend) : (int32_t)taps;
+    int32_t k, outside = 0;
+    for (k = 0; k < k0; ++k) outside += tapsum[k];
+    for (k = k1; k < (int32_t)taps; ++k) outside += tapsum[k];
+    acc += zp_in * outside;
+    if (k1 > k0)
+        acc = ecg_rt_dsp_dot1(x + (size_t)(start + k0) * in_ch, wpk + (size_t)k0 * in_ch / 2u,
+                              (uint32_t)(k1 - k0) * in_ch / 4u, acc);
+    return acc;
 }
 
 /* Index of the first decoded entry at a position >= head (entries are in position order). */
