@@ -50,9 +50,8 @@ ecg_rt_status ecg_rt_conv1d_pointwise_s8(const ecg_rt_conv_params *p, const ecg_
                 continue;
             }
 #endif
-            for (t = 0; t < p->out_len; ++t, xw += step, yc += p->out_ch)
-                *yc = ecg_rt_requantize(ecg_rt_dot_inside(bias, xw, xoff, val, n), mult, shift,
-                                        p->zp_out, p->act_min, p->act_max);
+            ecg_rt_sweep_inside(xw, step, p->out_len, xoff, val, n, bias, mult, shift, p->zp_out,
+                                p->act_min, p->act_max, yc, p->out_ch);
         } else {
             for (t = 0; t < p->out_len; ++t, xw += step, yc += p->out_ch) {
                 int32_t acc = bias;

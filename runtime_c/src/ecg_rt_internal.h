@@ -165,6 +165,36 @@ static inline int32_t ecg_rt_dot_border(int32_t acc, const int8_t *x, int32_t st
     return acc;
 }
 
+/* Output positions [0, count) whose windows all lie inside the input: window t starts at
+ * xw + t * step, its output goes to y[t * ystep]. Four positions per pass share each decoded
+ * (offset, level) pair: one load of each per four multiply-adds instead of per one (the
+ * callgrind profile of the default ResNet1D put ~80% of its instructions in this loop). */
+static inline void ecg_rt_sweep_inside(const int8_t *xw, size_t step, uint32_t count,
+                                       const int32_t *xoff, const int8_t *val, uint32_t n,
+                                       int32_t bias, int32_t mult, uint32_t shift, int32_t zp_out,
+                                       int32_t act_min, int32_t act_max, int8_t *y, size_t ystep)
+{
+    uint32_t t = 0, j;
+    for (; t + 4u <= count; t += 4u, xw += 4u * step, y += 4u * ystep) {
+        const int8_t *x1 = xw + step, *x2 = x1 + step, *x3 = x2 + step;
+        int32_t a0 = bias, a1 = bias, a2 = bias, a3 = bias;
+        for (j = 0; j < n; ++j) {
+            const int32_t o = xoff[j], w = val[j];
+            a0 += w * xw[o];
+            a1 += w * x1[o];
+            a2 += w * x2[o];
+            a3 += w * x3[o];
+        }
+        y[0] = ecg_rt_requantize(a0, mult, shift, zp_out, act_min, act_max);
+        y[ystep] = ecg_rt_requantize(a1, mult, shift, zp_out, act_min, act_max);
+        y[2u * ystep] = ecg_rt_requantize(a2, mult, shift, zp_out, act_min, act_max);
+        y[3u * ystep] = ecg_rt_requantize(a3, mult, shift, zp_out, act_min, act_max);
+    }
+    for (; t < count; ++t, xw += step, y += ystep)
+        *y = ecg_rt_requantize(ecg_rt_dot_inside(bias, xw, xoff, val, n), mult, shift, zp_out,
+                               act_min, act_max);
+}
+
 /* ---- kernels (one per file). Activations are int8 [L][C]. ---- */
 typedef struct {
     uint32_t in_len, in_ch, out_len, out_ch;
