@@ -4,7 +4,7 @@ plus -Os on cortex-m4), MACs per instruction on cortex-m4 (goal >= 0.25), and th
 cross-check of the instruction counts. Writes bench/sim.json and bench/sim.md.
 
 The default model is ecg-edge-out/model.bin (the main job's output) when it exists, else the
-largest golden vector in export/golden. Inputs: the first windows of the main job's test split
+default ResNet1D architecture with seeded random int8 weights (see default_model). Inputs: the first windows of the main job's test split
 when the dataset exists, else seeded random int8 windows."""
 
 from __future__ import annotations
@@ -20,9 +20,22 @@ MACS_PER_INSTRUCTION_GOAL = 0.25
 
 
 def default_model() -> tuple[Path, bytes]:
+    """The main job's model.bin; else the default ResNet1D architecture (ResNet1DConfig()) with
+    seeded random weights, int8 dense, packed by the model.bin packer (same compute as the
+    default model before compression); else the largest golden vector."""
     p = default_model_bin()
     if p.is_file():
         return p, p.read_bytes()
+    try:
+        from dataclasses import asdict
+
+        from ecg_edge.modelbin.golden import build_random_model
+        from ecg_edge.models.resnet1d import ResNet1DConfig
+
+        data, _, _ = build_random_model(0, 8, 0.0, **asdict(ResNet1DConfig()))
+        return Path("default-architecture ResNet1D (ResNet1DConfig(), seeded random int8 weights)"), data
+    except ImportError:
+        pass
     golden = REPO_ROOT / "export" / "golden"
     index = json.loads((golden / "index.json").read_text())["vectors"]
     name = max(index, key=lambda k: index[k]["bytes"])
@@ -39,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     from ecg_edge.targets.registry import TARGETS
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", type=Path, help="model.bin [default: main job's, else largest golden]")
+    ap.add_argument("--model", type=Path, help="model.bin [default: main job's, else the default architecture]")
     ap.add_argument("--n", type=int, default=3, help="windows per target")
     ap.add_argument("--out", type=Path, default=Path("bench"))
     args = ap.parse_args(argv)
