@@ -186,13 +186,7 @@ class Compressor:
         limit = self.opts.max_bytes
         if kind == "budget":
             limit = limit if limit is not None else check_fit(self.target, 0, 0).max_model_bytes
-            overhead = 0
-            for _ in range(4):
-                res = self.search(method, max_bytes=limit - overhead)
-                out = self.finalize(method, res, finetune_cfg)
-                if out.size.total_bytes <= limit:
-                    break
-                overhead += out.size.total_bytes - limit
+            out = self.budgeted(limit, finetune_cfg)
         else:
             out = self.finalize(method, self.search(method), finetune_cfg)
         if limit is not None and out.size.total_bytes > limit:
@@ -200,6 +194,18 @@ class Compressor:
                                f"over --max-bytes {limit} B; raise the budget or use --method budget")
         if not out.fit.fits:
             raise EcgEdgeError(f"the {method} plan does not fit {self.target.name}: {out.fit.summary()}")
+        return out
+
+    def budgeted(self, limit: int, finetune_cfg: FinetuneConfig | None = None, method: str = "budget") -> Outcome:
+        """Budget mode against a whole-file limit: the knapsack gets the limit minus the measured
+        non-weight bytes of model.bin, re-solved (at most 4 times) until the packed file fits."""
+        overhead = 0
+        for _ in range(4):
+            res = self.search("budget", max_bytes=limit - overhead)
+            out = self.finalize(method, res, finetune_cfg)
+            if out.size.total_bytes <= limit:
+                break
+            overhead += out.size.total_bytes - limit
         return out
 
     # --- from a search result to the shipped artefacts --------------------------------------------
@@ -265,7 +271,9 @@ class Compressor:
                                  importance=imp["importance"], pdi=imp["pdi"], pvi=imp["pvi"], bytes=int(nbytes),
                                  nnz=cl.nnz, encoding=ENCODING_NAMES[enc]))
         quantized = kind in QUANTIZING
-        ncr = nominal_cr([lp.params for lp in lps], [lp.bits for lp in lps], [lp.nnz for lp in lps], quantized)
+        # Nominal (paper) figures count the weights the mask keeps, not levels that round to 0.
+        kept = [int(layers[n].mask.sum()) for n in self.names]
+        ncr = nominal_cr([lp.params for lp in lps], [lp.bits for lp in lps], kept, quantized)
         if kind == "fp32":
             ncr = 1.0
         metrics = {
@@ -273,7 +281,7 @@ class Compressor:
             "val_accuracy_search": res.val_accuracy, "val_accuracy_fp32": res.baseline_accuracy,
             "val_windows": int(len(self.y_val)), "search_seconds": res.seconds,
             "search_evaluations": res.evaluations, "nominal_cr": ncr,
-            "nominal_cr_note": "paper's 32*N / sum(bits*nnz)" + ("" if quantized else " with fp32 (32-bit) non-zeros"),
+            "nominal_cr_note": "paper's 32*N / sum(bits*kept)" + ("" if quantized else " with fp32 (32-bit) non-zeros"),
             "mean_bits": float(np.average([lp.bits for lp in lps], weights=[lp.params for lp in lps])),
             "finetune_epochs": ft.epochs,
             "search_trace": res.trace[:2000],  # kept out of provenance: model.bin's metadata copies that

@@ -10,7 +10,7 @@ from ecg_edge.compress.allocate import Option, knapsack
 from ecg_edge.compress.importance import layer_importance, pdi, pvi
 from ecg_edge.compress.layers import discover_layers, to_weight_order
 from ecg_edge.compress.prune import magnitude_mask, magnitude_threshold
-from ecg_edge.compress.quantize import compress_weight, fake_quant
+from ecg_edge.compress.quantize import compress_weight, fake_quant, fake_quant_fast
 from ecg_edge.compress.staged import StagedRunner
 from ecg_edge.errors import EcgEdgeError
 from ecg_edge.models.resnet1d import ResNet1D
@@ -18,7 +18,7 @@ from ecg_edge.numerics import quantize_weight_channels
 from ecg_edge.targets.budget import check_fit
 from ecg_edge.targets.registry import get_target
 
-from .conftest import tiny_config
+from .tiny_setup import tiny_config
 
 
 def test_pdi_pvi_and_combined_importance() -> None:
@@ -51,6 +51,15 @@ def test_fake_quant_levels_equal_numerics(bits: int, sparsity: float) -> None:
     again, _ = quantize_weight_channels(w32, bits, None if bits > 1 else w32 != 0)
     np.testing.assert_array_equal(again, cl.levels)
     np.testing.assert_allclose(fake_quant(w, bits, mask), cl.weight)
+
+
+@pytest.mark.parametrize("bits", [1, 2, 3, 5, 8])
+def test_fast_fake_quant_agrees_with_exact(bits: int) -> None:
+    rng = np.random.default_rng(bits + 10)
+    w = rng.normal(0, 0.05, (16, 8, 7))
+    mask = magnitude_mask(w, 0.3)
+    mask[3] = False  # a fully pruned channel
+    np.testing.assert_allclose(fake_quant_fast(w, bits, mask), fake_quant(w, bits, mask), rtol=0, atol=1e-12)
 
 
 def test_quantize_then_prune_keeps_quantized_levels() -> None:

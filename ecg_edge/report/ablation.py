@@ -1,0 +1,190 @@
+"""The paper's Table 1 for one model and dataset: full precision, fixed quantization 8..1 bit,
+fixed pruning, LAQ, LAP, LAQ+LAP (each with and without fine-tuning), plus the comparisons the
+paper leaves open: the two readings of eq. (3), prune-then-quantize vs quantize-then-prune, and
+the budgeted allocator at LAQ's bytes.
+
+Searches and calibration use train/validation; every figure in the table is on the TEST split.
+Compressed rows take their accuracy from the shipped model.bin run through the integer
+executor when the packer/executor exist ("modelbin"), else from PyTorch fake-quant (weights
+quantized, activations float; labelled "fakequant").
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ecg_edge.checkpoint import load_checkpoint
+from ecg_edge.compress.allocate import DEFAULT_SPARSITIES
+from ecg_edge.compress.engine import CompressOptions, Compressor, Outcome, predict
+from ecg_edge.compress.finetune import FinetuneConfig
+from ecg_edge.compress.layers import fp32_parameter_bytes
+from ecg_edge.compress.sizes import BLOCKS_ONLY
+from ecg_edge.data.prepared import load_prepared
+from ecg_edge.errors import EcgEdgeError
+from ecg_edge.progress import progress
+from ecg_edge.targets.registry import get_target
+from ecg_edge.train.metrics import classification_metrics
+
+FIXED_Q = [8, 7, 6, 5, 4, 3, 2, 1]
+FIXED_P = [10, 30, 50, 70, 90]
+LABELS = {"laq": "LAQ", "lap": "LAP", "laq+lap": "LAQ+LAP", "budget": "Budget"}
+
+
+@dataclass
+class AblationConfig:
+    target: str = "cortex-m4"
+    tolerance: float = 0.01
+    finetune_epochs: int = 2
+    finetune_lr: float = 1e-4
+    finetune_max_train: int = 0
+    accuracy_from: str = "modelbin"  # "modelbin" | "fakequant"
+    val_max: int = 1024
+    compare: bool = True  # readings, orders, budget-at-LAQ-bytes rows
+    quant_bits: tuple[int, ...] = tuple(FIXED_Q)
+    prune_pcts: tuple[int, ...] = tuple(FIXED_P)
+    budget_sparsities: tuple[float, ...] = DEFAULT_SPARSITIES
+
+
+@dataclass
+class Row:
+    label: str
+    method: str
+    finetuned: bool
+    test: dict[str, Any]
+    val_accuracy: float
+    nominal_cr: float
+    true_cr: float | None
+    model_bytes: int
+    bytes_source: str
+    accuracy_source: str
+    search_seconds: float
+    layers: list[dict] = field(default_factory=list)
+    notes: str = ""
+
+
+def modelbin_available() -> bool:
+    import importlib.util
+
+    return all(importlib.util.find_spec(m) is not None for m in
+               ("ecg_edge.modelbin.packer", "ecg_edge.modelbin.executor", "ecg_edge.modelbin.reader"))
+
+
+def _test_metrics(out: Outcome, comp: Compressor, X: np.ndarray, y: np.ndarray, source: str) -> tuple[dict, str]:
+    classes = comp.ckpt.classes
+    if source == "modelbin" and out.size.model_bin is not None:
+        from ecg_edge.modelbin.executor import quantize_inputs, run
+        from ecg_edge.modelbin.reader import read_model
+
+        mb = read_model(out.size.model_bin)
+        pred = np.concatenate([run(mb, quantize_inputs(mb, np.asarray(X[i:i + 64]))).argmax(1)
+                               for i in range(0, len(y), 64)])
+        return classification_metrics(y, pred, classes), "modelbin"
+    model = out.checkpoint.model()
+    return classification_metrics(y, predict(model, X).argmax(1), classes), "fakequant"
+
+
+def _row(label: str, method: str, out: Outcome, comp: Compressor, X, y, source: str, ft: bool, notes: str = "") -> Row:
+    m, how = _test_metrics(out, comp, X, y, source)
+    pm = out.plan.metrics
+    return Row(label + (" + FT" if ft else ""), method, ft, {k: m[k] for k in ("accuracy", "macro_precision", "macro_recall", "macro_f1", "n")},
+               pm["val_accuracy_fakequant"], pm["nominal_cr"], pm["true_cr"], pm["model_bytes"], pm["bytes_source"], how,
+               pm["search_seconds"], [{"name": lp.name, "bits": lp.bits, "sparsity": lp.sparsity, "bytes": lp.bytes,
+                                       "importance": lp.importance} for lp in out.plan.layers], notes)
+
+
+def run_ablation(checkpoint: Path, data_dir: Path, cfg: AblationConfig, log=print) -> dict[str, Any]:
+    ckpt = load_checkpoint(checkpoint)
+    ds = load_prepared(data_dir)
+    target = get_target(cfg.target)
+    source = cfg.accuracy_from
+    if source == "modelbin" and not modelbin_available():
+        log("model.bin packer/executor not available: accuracy from PyTorch fake-quant")
+        source = "fakequant"
+    if ckpt.arch != "resnet1d" and source == "modelbin":
+        log(f"{ckpt.arch}: model.bin export covers ResNet1D only: accuracy from PyTorch fake-quant")
+        source = "fakequant"
+    opts = CompressOptions(tolerance=cfg.tolerance, val_max=cfg.val_max, use_packer=(source == "modelbin"),
+                           budget_sparsities=tuple(cfg.budget_sparsities))
+    comp = Compressor(ckpt, ds, target, opts, source=str(checkpoint))
+    Xte, yte = ds.split("test")
+    if len(yte) == 0:
+        raise EcgEdgeError(f"{data_dir}: the test split is empty")
+    Xte = np.asarray(Xte, dtype=np.float32)
+    fts = [0] + ([cfg.finetune_epochs] if cfg.finetune_epochs > 0 else [])
+    t_start = time.perf_counter()
+    rows: list[Row] = []
+    fp = classification_metrics(yte, predict(comp.model, Xte).argmax(1), ckpt.classes)
+    fp32_bytes = fp32_parameter_bytes(comp.model)
+    rows.append(Row("Full precision (fp32, PyTorch)", "fp32", False,
+                    {k: fp[k] for k in ("accuracy", "macro_precision", "macro_recall", "macro_f1", "n")},
+                    comp.ctx.baseline, 1.0, 1.0, fp32_bytes, "fp32 parameters", "pytorch-fp32", 0.0))
+    methods = [(f"fixed-q{b}", f"Quantized ({b}-bit)") for b in cfg.quant_bits if b in comp.bits]
+    methods += [(f"fixed-p{p}", f"Pruned ({p}%, 8-bit)") for p in cfg.prune_pcts]
+    methods += [("laq", "LAQ"), ("lap", "LAP (8-bit)"), ("laq+lap", "LAQ+LAP")]
+    laq_out: Outcome | None = None
+    for method, label in progress(methods, desc="ablation", unit="method"):
+        res = comp.search(method)
+        for ft in fts:
+            out = comp.finalize(method, res, FinetuneConfig(epochs=ft, lr=cfg.finetune_lr, max_train=cfg.finetune_max_train))
+            rows.append(_row(label, method, out, comp, Xte, yte, source, ft > 0))
+            if method == "laq" and ft == 0:
+                laq_out = out
+            log(f"{rows[-1].label}: test acc {rows[-1].test['accuracy']:.4f} F1 {rows[-1].test['macro_f1']:.4f} "
+                f"bytes {rows[-1].model_bytes} ({time.perf_counter() - t_start:.0f} s)")
+    comparisons: dict[str, Any] = {}
+    if cfg.compare:
+        other = "conservative" if opts.reading == "printed" else "printed"
+        res = comp.search("laq", reading=other)
+        out = comp.finalize("laq", res)
+        out.plan.provenance["reading"] = other
+        rows.append(_row(f"LAQ (eq. 3 {other} reading)", "laq", out, comp, Xte, yte, source, False,
+                         f"reading={other}"))
+        comparisons["readings"] = {opts.reading: asdict(next(r for r in rows if r.label == "LAQ")),
+                                   other: asdict(rows[-1])}
+        res = comp.search("laq+lap", order="quantize-then-prune")
+        out = comp.finalize("laq+lap", res)
+        rows.append(_row("LAQ+LAP (quantize-then-prune)", "laq+lap", out, comp, Xte, yte, source, False,
+                         "order=quantize-then-prune"))
+        comp.ctx.set_order(opts.order)
+        if laq_out is not None:
+            limit = laq_out.size.total_bytes
+            out = comp.budgeted(limit)
+            rows.append(_row("Budget (knapsack at LAQ's bytes)", "budget", out, comp, Xte, yte, source, False,
+                             f"max_bytes={limit}"))
+    return {
+        "checkpoint": str(checkpoint), "dataset": str(data_dir), "arch": ckpt.arch, "target": target.name,
+        "tolerance": cfg.tolerance, "reading": opts.reading, "order": opts.order, "accuracy_from": source,
+        "bytes_note": ("true CR = fp32 parameter bytes / whole model.bin bytes" if source == "modelbin"
+                       else f"CR over {BLOCKS_ONLY} (model.bin packer not used)"),
+        "fp32_param_bytes": fp32_bytes, "test_windows": int(len(yte)), "val_windows": int(len(comp.y_val)),
+        "finetune": {"epochs": cfg.finetune_epochs, "lr": cfg.finetune_lr, "max_train": cfg.finetune_max_train},
+        "importance": {n: comp.importance.of(n) for n in comp.names},
+        "rows": [asdict(r) for r in rows], "seconds": time.perf_counter() - t_start, "config": asdict(cfg),
+    }
+
+
+def markdown(report: dict[str, Any]) -> str:
+    src = report["accuracy_from"]
+    lines = [f"# Ablation: {report['arch']} on {report['dataset']}", "",
+             f"Test split ({report['test_windows']} windows); search on {report['val_windows']} validation windows; "
+             f"target {report['target']}; tolerance {report['tolerance']}; eq. (3) reading '{report['reading']}'; "
+             f"order {report['order']}.",
+             f"Accuracy of compressed rows from: **{src}** "
+             + ("(the shipped model.bin through the integer executor)." if src == "modelbin"
+                else "(PyTorch fake-quant: quantized weights, float activations)."),
+             f"Nominal CR = the paper's 32*N / sum(bits*nnz) (fp32 non-zeros for prune-only rows). "
+             f"{report['bytes_note']}. fp32 parameters: {report['fp32_param_bytes']} B.", "",
+             "| Method | Acc | Prec | Rec | F1 | val Acc | nominal CR | true CR | bytes |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in report["rows"]:
+        t = r["test"]
+        tcr = f"{r['true_cr']:.2f}x" if r["true_cr"] else "-"
+        lines.append(f"| {r['label']} | {t['accuracy']:.4f} | {t['macro_precision']:.4f} | {t['macro_recall']:.4f} | "
+                     f"{t['macro_f1']:.4f} | {r['val_accuracy']:.4f} | {r['nominal_cr']:.2f}x | {tcr} | {r['model_bytes']} |")
+    lines += ["", f"Total time {report['seconds']:.0f} s.", ""]
+    return "\n".join(lines)

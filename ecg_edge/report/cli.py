@@ -1,0 +1,60 @@
+"""`ecg-edge report ...`: reports built from re-runnable commands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+import torch
+
+from ecg_edge.errors import EcgEdgeError
+
+
+@click.group("report")
+def report() -> None:
+    """Reports (ablation tables and figures)."""
+
+
+@report.command("ablation")
+@click.option("--checkpoint", type=click.Path(path_type=Path), default=None)
+@click.option("--data", "data_dir", type=click.Path(path_type=Path), default=None)
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None)
+@click.option("--target", default="cortex-m4", show_default=True)
+@click.option("--tolerance", type=float, default=0.01, show_default=True)
+@click.option("--finetune-epochs", type=int, default=2, show_default=True)
+@click.option("--finetune-lr", type=float, default=1e-4, show_default=True)
+@click.option("--finetune-max-train", type=int, default=0, show_default=True,
+              help="training windows per fine-tuning epoch (0 = all)")
+@click.option("--accuracy-from", type=click.Choice(["modelbin", "fakequant"]), default="modelbin", show_default=True)
+@click.option("--val-max", type=int, default=1024, show_default=True)
+@click.option("--no-compare", is_flag=True, help="skip the readings/orders/budget comparison rows")
+def ablation(checkpoint: Path | None, data_dir: Path | None, out_dir: Path | None, target: str, tolerance: float,
+             finetune_epochs: int, finetune_lr: float, finetune_max_train: int, accuracy_from: str,
+             val_max: int, no_compare: bool) -> None:
+    """The paper's Table 1 (test split): Markdown, JSON, a Pareto PNG and a per-layer chart."""
+    from ecg_edge.atomic import write_json, write_text
+    from ecg_edge.checkpoint import load_checkpoint
+    from ecg_edge.compress.cli import _default_data
+    from ecg_edge.paths import default_checkpoint, work_root
+    from ecg_edge.report.ablation import AblationConfig, markdown, run_ablation
+    from ecg_edge.report.plots import layers_png, pareto_png
+
+    if not 0.0 <= tolerance < 1.0:
+        raise EcgEdgeError(f"--tolerance {tolerance}: expected an absolute accuracy drop in [0, 1)")
+    if finetune_epochs < 0:
+        raise EcgEdgeError(f"--finetune-epochs {finetune_epochs}: expected >= 0")
+    torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
+    checkpoint = checkpoint or default_checkpoint()
+    data_dir = data_dir or _default_data(load_checkpoint(checkpoint).data)
+    out_dir = out_dir or work_root() / "report" / "ablation"
+    cfg = AblationConfig(target=target, tolerance=tolerance, finetune_epochs=finetune_epochs, finetune_lr=finetune_lr,
+                         finetune_max_train=finetune_max_train, accuracy_from=accuracy_from, val_max=val_max,
+                         compare=not no_compare)
+    rep = run_ablation(checkpoint, data_dir, cfg, log=lambda s: click.echo(s, err=True))
+    md = markdown(rep)
+    write_json(out_dir / "ablation.json", rep)
+    write_text(out_dir / "ablation.md", md)
+    pareto_png(rep, out_dir / "pareto.png")
+    layers_png(rep, out_dir / "layers.png")
+    click.echo(md)
+    click.echo(f"wrote {out_dir}/ablation.md, ablation.json, pareto.png, layers.png")

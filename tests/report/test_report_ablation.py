@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ecg_edge.cli import main
+from ecg_edge.report.ablation import AblationConfig, markdown, run_ablation
+from ecg_edge.report.plots import layers_png, pareto_png
+
+
+def test_ablation_rows_metrics_and_figures(tiny, tmp_path: Path) -> None:
+    ck, ds = tiny
+    cfg = AblationConfig(tolerance=0.03, finetune_epochs=1, finetune_lr=1e-3, quant_bits=(8, 2),
+                         prune_pcts=(50,), compare=True, budget_sparsities=(0.0, 0.5))
+    rep = run_ablation(ck, ds, cfg, log=lambda s: None)
+    labels = [r["label"] for r in rep["rows"]]
+    for want in ("Full precision (fp32, PyTorch)", "Quantized (8-bit)", "Quantized (2-bit) + FT", "Pruned (50%, 8-bit)",
+                 "LAQ", "LAQ + FT", "LAP (8-bit)", "LAQ+LAP", "LAQ+LAP + FT", "LAQ (eq. 3 conservative reading)",
+                 "LAQ+LAP (quantize-then-prune)", "Budget (knapsack at LAQ's bytes)"):
+        assert want in labels, want
+    for r in rep["rows"]:
+        assert r["test"]["n"] == 96
+        assert 0.0 <= r["test"]["macro_f1"] <= 1.0
+    rows = {r["label"]: r for r in rep["rows"]}
+    assert rows["Quantized (8-bit)"]["nominal_cr"] == 4.0
+    laq, bud = rows["LAQ"], rows["Budget (knapsack at LAQ's bytes)"]
+    assert bud["model_bytes"] <= laq["model_bytes"]
+    if rep["accuracy_from"] == "modelbin":
+        assert laq["true_cr"] == rep["fp32_param_bytes"] / laq["model_bytes"]
+    md = markdown(rep)
+    assert "| LAQ |" in md and "nominal CR" in md
+    pareto_png(rep, tmp_path / "p.png")
+    layers_png(rep, tmp_path / "l.png")
+    assert (tmp_path / "p.png").read_bytes()[:4] == b"\x89PNG" and (tmp_path / "l.png").stat().st_size > 0
+
+
+def test_report_cli_rejects_bad_tolerance(tiny, tmp_path: Path, capsys) -> None:
+    ck, ds = tiny
+    assert main(["report", "ablation", "--checkpoint", str(ck), "--data", str(ds), "--tolerance", "-1",
+                 "--out", str(tmp_path / "r")]) == 2
+    assert "--tolerance" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+    assert json.loads((ds / "manifest.json").read_text())["task"] == "toy3"
