@@ -29,22 +29,39 @@ def round_out(v: float, up: bool) -> float:
     return (math.ceil(v / q) if up else math.floor(v / q)) * q
 
 
-def tensor_ranges(g: Graph, X_lc: np.ndarray, chunk: int = CALIB_CHUNK) -> list[tuple[float, float]]:
-    """(min, max) of every tensor over X_lc (N, L, C)."""
+SAMPLE_PER_CHUNK = 65536
+
+
+def tensor_ranges(g: Graph, X_lc: np.ndarray, chunk: int = CALIB_CHUNK, percentile: float | None = None
+                  ) -> list[tuple[float, float]]:
+    """(min, max) of every tensor over X_lc (N, L, C); with `percentile` p, the (100-p, p)
+    percentiles of a seeded sample of each tensor's values instead (the output keeps min/max)."""
     lo = [math.inf] * len(g.tensors)
     hi = [-math.inf] * len(g.tensors)
+    samples: list[list[np.ndarray]] = [[] for _ in g.tensors]
+    rng = np.random.default_rng(0)
     for s in range(0, X_lc.shape[0], chunk):
         vals = float_forward(g, X_lc[s:s + chunk])
         for i, v in enumerate(vals):
             if v is not None and v.size:
                 lo[i] = min(lo[i], float(v.min()))
                 hi[i] = max(hi[i], float(v.max()))
+                if percentile is not None:
+                    flat = v.ravel()
+                    samples[i].append(flat if flat.size <= SAMPLE_PER_CHUNK
+                                      else flat[rng.integers(0, flat.size, SAMPLE_PER_CHUNK)])
+    if percentile is not None:
+        for i, smp in enumerate(samples):
+            if smp and i != g.output:
+                allv = np.concatenate(smp)
+                lo[i] = float(np.percentile(allv, 100.0 - percentile))
+                hi[i] = float(np.percentile(allv, percentile))
     return list(zip(lo, hi, strict=True))
 
 
-def calibrate(g: Graph, X_lc: np.ndarray) -> None:
+def calibrate(g: Graph, X_lc: np.ndarray, percentile: float | None = None) -> None:
     """Set scale/zero_point of every tensor. MAXPOOL/RELU outputs inherit their input's."""
-    ranges = tensor_ranges(g, X_lc)
+    ranges = tensor_ranges(g, X_lc, percentile=percentile)
     for i, t in enumerate(g.tensors):
         lo, hi = ranges[i]
         if not math.isfinite(lo):

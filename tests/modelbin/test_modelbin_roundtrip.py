@@ -106,3 +106,12 @@ def test_accumulator_bound_is_refused(tiny_dataset) -> None:
     ck.state_dict = sd
     with pytest.raises(EcgEdgeError, match=r"head.fc: int32 accumulator bound violated in output channel 0"):
         pack(ck, None, np.load(tiny_dataset / "X_train.npy"))
+
+
+def test_percentile_calibration_narrows_ranges_but_not_logits(tiny_dataset) -> None:
+    ck = make_checkpoint(tiny_dataset)
+    X = np.load(tiny_dataset / "X_train.npy")
+    a = read_model(pack(ck, None, X).data)
+    b = read_model(pack(ck, None, X, percentile=99.0).data)
+    assert b.tensors[a.input_tensor].scale < a.tensors[a.input_tensor].scale
+    assert b.tensors[a.output_tensor].scale == a.tensors[a.output_tensor].scale
