@@ -100,12 +100,15 @@ def _pack_ours(ckpt: Checkpoint, plan: CompressionPlan | None, calib: np.ndarray
 
 def run_bench(checkpoint: Path, data: Path, out: Path, plan_path: Path | None = None,
               n_latency: int = 200, split: str = "test", max_windows: int | None = None,
-              log=print) -> dict[str, Any]:
+              log=print, compressed: Path | None = None) -> dict[str, Any]:
+    """`compressed`: the compressed checkpoint (compress/compressed.pt, possibly fine-tuned) the
+    plan rows are built from; without it they apply the plan to `checkpoint`'s weights."""
     from ecg_edge.mobile.onnx_export import export_onnx
     from ecg_edge.mobile.tflite_export import export_tflite
 
     ckpt = load_checkpoint(checkpoint)
     plan = CompressionPlan.load(plan_path) if plan_path else None
+    ckpt_plan = load_checkpoint(compressed) if compressed else ckpt
     ds = load_prepared(data)
     if list(ds.classes) != list(ckpt.classes):
         raise EcgEdgeError(f"{data}: classes {ds.classes} differ from the checkpoint's {ckpt.classes}")
@@ -157,19 +160,20 @@ def run_bench(checkpoint: Path, data: Path, out: Path, plan_path: Path | None = 
     def ours(p: CompressionPlan | None, name: str):
         def f():
             path = models / f"{name}.bin"
-            arena = _pack_ours(ckpt, p, calib, path)
+            arena = _pack_ours(ckpt if p is None else ckpt_plan, p, calib, path)
             return path, path.stat().st_size, [], {"arena_bytes": arena}
         return f
 
     def onnx(qdq: bool, p: CompressionPlan | None, name: str):
         def f():
-            info = export_onnx(ckpt, p, models / f"{name}.onnx", calib, qdq=qdq)
+            info = export_onnx(ckpt if p is None else ckpt_plan, p, models / f"{name}.onnx", calib, qdq=qdq)
             return info.path, info.bytes, info.notes, {}
         return f
 
     def tflite(p: CompressionPlan | None, lut: bool, name: str):
         def f():
-            info = export_tflite(ckpt, p, models / f"{name}.tflite", calib, lut_compress=lut)
+            info = export_tflite(ckpt if p is None else ckpt_plan, p, models / f"{name}.tflite", calib,
+                                 lut_compress=lut)
             return info.path, info.bytes, info.notes, {}
         return f
 
@@ -187,7 +191,8 @@ def run_bench(checkpoint: Path, data: Path, out: Path, plan_path: Path | None = 
 
         def nbits(p: CompressionPlan | None, bits: int, name: str):
             def f():
-                info = export_hubert_onnx(ckpt, p, models / f"{name}.onnx", weight_only=True, default_bits=bits)
+                info = export_hubert_onnx(ckpt if p is None else ckpt_plan, p, models / f"{name}.onnx",
+                                          weight_only=True, default_bits=bits)
                 return info.path, info.bytes, info.notes, {}
             return f
 
@@ -207,6 +212,7 @@ def run_bench(checkpoint: Path, data: Path, out: Path, plan_path: Path | None = 
             r.agree_ours = float((preds[id(r)] == preds[id(ref)]).mean())
 
     result = {"checkpoint": str(checkpoint), "plan": str(plan_path) if plan_path else None,
+              "compressed": str(compressed) if compressed else None,
               "data": str(data), "split": split, "n_windows": int(len(X)), "n_latency": n_latency,
               "classes": classes, "fp32_torch": classification_metrics(y, ref_pred, classes),
               "rows": [asdict(r) for r in rows], "goals": goals(rows), "host": host_info()}

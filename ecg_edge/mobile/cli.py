@@ -12,18 +12,21 @@ import click
               help="trained checkpoint (best.pt) or compressed.pt")
 @click.option("--plan", "plan_path", type=click.Path(path_type=Path), default=None,
               help="plan.json from `ecg-edge compress` (adds the compressed rows)")
+@click.option("--compressed", type=click.Path(path_type=Path), default=None,
+              help="compressed.pt from `ecg-edge compress` for the plan rows (default: apply the plan to --checkpoint)")
 @click.option("--data", required=True, type=click.Path(path_type=Path), help="prepared dataset folder")
 @click.option("--split", default="test", show_default=True, type=click.Choice(["train", "val", "test"]))
 @click.option("--n-latency", default=200, show_default=True, help="single-window inferences timed per runtime")
 @click.option("--max-windows", default=0, help="score only the first N windows (0 = all)")
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path))
-def bench(checkpoint: Path, plan_path: Path | None, data: Path, split: str, n_latency: int,
+def bench(checkpoint: Path, plan_path: Path | None, compressed: Path | None, data: Path, split: str, n_latency: int,
           max_windows: int, out: Path) -> None:
     """Bytes, memory, latency, accuracy/F1 and fp32 agreement of our C runtime, TFLite Micro,
     LiteRT and onnxruntime on the same model: OUT/bench.md, bench.json, bench.png."""
     from ecg_edge.mobile.bench import run_bench, to_markdown
 
     res = run_bench(checkpoint, data, out, plan_path, n_latency=n_latency, split=split,
-                    max_windows=max_windows or None, log=lambda m: click.echo(m, err=True))
+                    max_windows=max_windows or None, log=lambda m: click.echo(m, err=True),
+                    compressed=compressed)
     click.echo(to_markdown(res))
     click.echo(f"wrote {out / 'bench.md'}, {out / 'bench.json'}, {out / 'bench.png'}")
