@@ -44,6 +44,47 @@ def build_for_dataset(arch: str, manifest: Any, size: str | None = None, dropout
     return model, common
 
 
+def init_from(path: Path, arch: str, manifest: Any, size: str | None, dropout: float | None,
+              head: str | None) -> tuple[nn.Module, str]:
+    """A model for the dataset whose weights start from PATH: a HuBERT-ECG checkpoint folder
+    (config.json + safetensors, e.g. `ecg-edge pretrain`'s encoder/) or an ecg-edge .pt of the
+    same architecture (tensors whose name and shape fit are taken; a new head stays fresh)."""
+    if path.is_dir():
+        if arch != "hubert_ecg":
+            raise EcgEdgeError(f"--init-from {path}: a checkpoint folder initialises --arch hubert_ecg, not {arch}")
+        if size is not None:
+            raise EcgEdgeError(f"--size comes from the checkpoint in {path}; leave it out with --init-from")
+        from ecg_edge.models.hubert_checkpoint import load_hubert_ecg_dir
+
+        over = {} if dropout is None else {"dropout": dropout}
+        model, report = load_hubert_ecg_dir(path, len(manifest.classes), in_leads=manifest.n_leads,
+                                            n_samples=manifest.n_samples, fs=float(manifest.fs), verbose=False, **over)
+        return model, str(report).splitlines()[0]
+    from ecg_edge.checkpoint import load_checkpoint
+
+    src = load_checkpoint(path)
+    if src.arch != arch:
+        raise EcgEdgeError(f"--init-from {path}: holds a {src.arch} model, cannot initialise --arch {arch}")
+    # the source's architecture config, reshaped for this dataset (leads, window, classes)
+    _, shape = build_for_dataset(arch, manifest, size, dropout, head)
+    if arch == "hubert_ecg" and size is None:
+        shape.pop("size")
+    from ecg_edge.models.registry import build_model
+
+    try:
+        model = build_model(arch, {**src.config, **shape})
+    except ValueError as exc:
+        raise EcgEdgeError(f"--init-from {path}: its {arch} config does not fit this dataset: {exc}") from exc
+    own = model.state_dict()
+    take = {k: v for k, v in src.state_dict.items() if k in own and own[k].shape == v.shape}
+    if not take:
+        raise EcgEdgeError(f"--init-from {path}: none of its tensors fit this {arch} model")
+    model.load_state_dict(take, strict=False)
+    fresh = sorted(k for k in own if k not in take)
+    return model, (f"initialised from {path}: {len(take)} tensors loaded, {len(fresh)} kept fresh"
+                   + (f" ({', '.join(fresh[:6])}{', ...' if len(fresh) > 6 else ''})" if fresh else ""))
+
+
 @click.command()
 @click.option("--data", "data_dir", type=click.Path(path_type=Path), default=None,
               help="prepared dataset folder [default: ecg-edge-out/data/chapman4]")
@@ -60,12 +101,14 @@ def build_for_dataset(arch: str, manifest: Any, size: str | None = None, dropout
 @click.option("--class-weights", is_flag=True, help="inverse-frequency class weights in the loss")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--threads", type=int, default=0, help="torch threads per process [default: torch's]")
+@click.option("--init-from", "init_path", type=click.Path(path_type=Path), default=None,
+              help="start from these weights: a HuBERT-ECG checkpoint folder (e.g. pretrain's encoder/) or a .pt")
 @click.option("--resume", is_flag=True, help="continue the interrupted run in --out")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None,
               help="output folder [default: ecg-edge-out/train]")
 def train(data_dir: Path | None, arch: str, size: str | None, head: str | None, epochs: int, batch_size: int,
           lr: float | None, weight_decay: float, dropout: float | None, patience: int, class_weights: bool,
-          seed: int, threads: int, resume: bool, out_dir: Path | None) -> None:
+          seed: int, threads: int, init_path: Path | None, resume: bool, out_dir: Path | None) -> None:
     """Train a classifier; writes best.pt, last.pt, history.json, curve.png and the test-split
     evaluation. Under `torchrun --nproc_per_node N -m ecg_edge.cli train ...` it runs DDP (gloo)."""
     from ecg_edge.data.prepared import load_prepared
@@ -83,7 +126,12 @@ def train(data_dir: Path | None, arch: str, size: str | None, head: str | None, 
         if threads > 0:
             torch.set_num_threads(threads)
         torch.manual_seed(seed)  # the initial weights are part of the seeded run
-        model, _ = build_for_dataset(arch, ds.manifest, size, dropout, head)
+        if init_path is not None:
+            model, note = init_from(init_path, arch, ds.manifest, size, dropout, head)
+            if info.is_main:
+                click.echo(note, err=True)
+        else:
+            model, _ = build_for_dataset(arch, ds.manifest, size, dropout, head)
         fit(model, ds, cfg, out_dir, resume=resume)
         if info.is_main:
             res = evaluate_checkpoint(out_dir / "best.pt", data_dir, "test", cfg.eval_batch_size)

@@ -163,3 +163,37 @@ def test_train_hubert_then_refuse_resume_as_resnet(tmp_path: Path, capsys: pytes
     capsys.readouterr()
     assert main([*args, "--arch", "resnet1d", "--epochs", "2", "--resume"]) == 2
     assert "was trained as 'hubert_ecg', cannot resume it as 'resnet1d'" in _err(capsys)
+
+
+def test_init_from_checkpoint_keeps_new_head_fresh(trained: tuple[Path, Path], tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    _, run = trained
+    four = PreparedManifest(task="four", classes=["a", "b", "c", "d"], fs=64.0, n_samples=256, leads=["I"])
+    save_prepared(tmp_path / "ds4", four, {s: make_split(8, 1, i) for i, s in enumerate(("train", "val", "test"))})
+    args = ["train", "--data", str(tmp_path / "ds4"), "--epochs", "1", "--threads", "1", "--out", str(tmp_path / "ft")]
+    assert main([*args, "--init-from", str(run / "best.pt")]) == 0
+    err = capsys.readouterr().err
+    assert "tensors loaded, 2 kept fresh (head.fc.bias, head.fc.weight)" in err
+    assert load_checkpoint(tmp_path / "ft" / "best.pt").config["n_classes"] == 4
+    assert main([*args, "--arch", "hubert_ecg", "--init-from", str(run / "best.pt")]) == 2
+    assert "holds a resnet1d model, cannot initialise --arch hubert_ecg" in _err(capsys)
+    assert main([*args, "--init-from", str(tmp_path)]) == 2
+    assert "initialises --arch hubert_ecg" in _err(capsys)
+
+
+def test_init_from_hubert_checkpoint_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import torch
+
+    from ecg_edge.models.hubert_checkpoint import save_hubert_ecg_dir
+    from ecg_edge.models.hubert_ecg import HubertECG, HubertECGConfig
+
+    cfg = HubertECGConfig(in_leads=1, n_samples=256, fs=64.0, n_classes=3, size="tiny")
+    torch.manual_seed(0)
+    src = HubertECG(cfg)
+    save_hubert_ecg_dir(tmp_path / "enc", cfg, src.hubert.state_dict(), [10])
+    make_dataset(tmp_path / "ds", n_train=12, n_val=6, n_test=6)
+    assert main(["train", "--data", str(tmp_path / "ds"), "--arch", "hubert_ecg", "--init-from", str(tmp_path / "enc"),
+                 "--epochs", "1", "--threads", "1", "--out", str(tmp_path / "ft")]) == 0
+    assert "HuBERT-ECG checkpoint" in capsys.readouterr().err
+    ck = load_checkpoint(tmp_path / "ft" / "best.pt")
+    assert ck.arch == "hubert_ecg" and ck.config["size"] == "tiny"
