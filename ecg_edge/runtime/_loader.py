@@ -5,6 +5,7 @@ file lock and replaces the .so atomically, so parallel test workers never see ha
 from __future__ import annotations
 
 import importlib
+import importlib.machinery
 import os
 from pathlib import Path
 from types import ModuleType
@@ -32,8 +33,13 @@ def _module() -> str:
 
 
 def _built() -> Path | None:
-    found = [p for p in sorted(HERE.glob(f"{_module()}.*")) if p.suffix in (".so", ".pyd")]
-    return found[0] if found else None
+    """The file the import system will load (suffixes in its order of preference: an editable
+    install leaves `.abi3.so`, an in-place build `.cpython-3XX-...so`)."""
+    for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+        p = HERE / f"{_module()}{suffix}"
+        if p.is_file():
+            return p
+    return None
 
 
 def _needs_build() -> bool:
