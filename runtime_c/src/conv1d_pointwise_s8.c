@@ -9,7 +9,7 @@ ecg_rt_status ecg_rt_conv1d_pointwise_s8(const ecg_rt_conv_params *p, const ecg_
     int32_t xoff[ECG_RT_WCHUNK];
     int8_t val[ECG_RT_WCHUNK];
 #ifdef ECG_RT_DSP
-    uint32_t wpk[ECG_RT_DSP_PAIRS];
+    uint32_t wpk[ECG_RT_DSP_WORDS];
 #endif
     ecg_rt_wcursor cur, saved;
     uint32_t c, t;
@@ -34,7 +34,8 @@ ecg_rt_status ecg_rt_conv1d_pointwise_s8(const ecg_rt_conv_params *p, const ecg_
             if (p->in_ch <= ECG_RT_WCHUNK && 4u * n >= p->in_ch) {
                 const uint32_t n4 = p->in_ch / 4u, tail = ecg_rt_dsp_tail(xoff, n, 4u * n4);
                 ecg_rt_dsp_channel ch;
-                ecg_rt_dsp_expand(xoff, val, n, p->in_ch, wpk, 0, 1u, 0u);
+                memset(wpk, 0, sizeof(uint32_t) * 2u * ((p->in_ch + 3u) / 4u));
+                ecg_rt_dsp_expand(xoff, val, n, wpk, 2u, 0, 1u, 0u);
                 ch.wpk = wpk;
                 ch.n4 = n4;
                 ch.xoff_tail = xoff + tail;

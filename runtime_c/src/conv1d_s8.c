@@ -24,7 +24,7 @@ ecg_rt_status ecg_rt_conv1d_s8(const ecg_rt_conv_params *p, const ecg_rt_wblock 
     int32_t xoff[ECG_RT_WCHUNK];
     int8_t val[ECG_RT_WCHUNK];
 #ifdef ECG_RT_DSP
-    uint32_t wpk[ECG_RT_DSP_PAIRS], wpk2[ECG_RT_DSP_PAIRS];
+    uint32_t wpk[ECG_RT_DSP_WORDS];
     int32_t tapsum[ECG_RT_DSP_MAX_TAPS], tapsum2[ECG_RT_DSP_MAX_TAPS];
 #endif
     ecg_rt_wcursor cur, saved;
@@ -54,10 +54,13 @@ ecg_rt_status ecg_rt_conv1d_s8(const ecg_rt_conv_params *p, const ecg_rt_wblock 
                 const uint32_t tail = ecg_rt_dsp_tail(xoff, n, 4u * n4);
                 const int fast_border = (p->in_ch % 4u == 0u) && p->kernel <= ECG_RT_DSP_MAX_TAPS;
                 const size_t xstep = (size_t)p->stride * p->in_ch;
+                const int pairable = fast_border && tail == n && c + 1u < p->out_ch;
+                const uint32_t stride = pairable ? 4u : 2u; /* words per group of 4 positions */
                 ecg_rt_dsp_channel ch;
-                ecg_rt_dsp_expand(xoff, val, n, wb->span, wpk, fast_border ? tapsum : 0, p->in_ch,
+                memset(wpk, 0, sizeof(uint32_t) * stride * ((wb->span + 3u) / 4u));
+                ecg_rt_dsp_expand(xoff, val, n, wpk, stride, fast_border ? tapsum : 0, p->in_ch,
                                   p->kernel);
-                if (fast_border && tail == n && c + 1u < p->out_ch) {
+                if (pairable) {
                     const ecg_rt_wcursor after_c = cur;
                     uint32_t n2;
                     ecg_rt_wcursor_channel(&cur, c + 1u, 0u);
@@ -66,7 +69,7 @@ ecg_rt_status ecg_rt_conv1d_s8(const ecg_rt_conv_params *p, const ecg_rt_wblock 
                         const int32_t bias2 = ecg_rt_rdi32(wb->bias + 4u * (size_t)(c + 1u));
                         const int32_t mult2 = ecg_rt_rdi32(wb->mult + 4u * (size_t)(c + 1u));
                         const uint32_t shift2 = wb->shift[c + 1u];
-                        ecg_rt_dsp_expand(xoff, val, n2, wb->span, wpk2, tapsum2, p->in_ch, p->kernel);
+                        ecg_rt_dsp_expand(xoff, val, n2, wpk + 2u, 4u, tapsum2, p->in_ch, p->kernel);
                         for (t = 0; t < p->out_len; ++t) {
                             const int32_t start = (int32_t)(t * p->stride) - (int32_t)p->pad_left;
                             const int8_t *xw = x + (size_t)start * p->in_ch;
@@ -75,7 +78,7 @@ ecg_rt_status ecg_rt_conv1d_s8(const ecg_rt_conv_params *p, const ecg_rt_wblock 
                             if (t >= lo && t + 1u < hi) {
                                 acc[0] = acc[1] = bias;
                                 acc[2] = acc[3] = bias2;
-                                ecg_rt_dsp_dot2x2(xw, xw + xstep, wpk, wpk2, n4, acc);
+                                ecg_rt_dsp_dot2x2(xw, xw + xstep, wpk, n4, acc);
                                 yt[0] = ecg_rt_dsp_requantize(acc[0], mult, shift, p->zp_out, p->act_min, p->act_max);
                                 yt[1] = ecg_rt_dsp_requantize(acc[2], mult2, shift2, p->zp_out, p->act_min, p->act_max);
                                 yt += p->out_ch;
@@ -85,13 +88,13 @@ ecg_rt_status ecg_rt_conv1d_s8(const ecg_rt_conv_params *p, const ecg_rt_wblock 
                                 continue;
                             }
                             if (t >= lo && t < hi) {
-                                acc[0] = ecg_rt_dsp_dot1(xw, wpk, n4, bias);
-                                acc[1] = ecg_rt_dsp_dot1(xw, wpk2, n4, bias2);
+                                acc[0] = ecg_rt_dsp_dot1(xw, wpk, 4u, n4, bias);
+                                acc[1] = ecg_rt_dsp_dot1(xw, wpk + 2u, 4u, n4, bias2);
                             } else {
                                 acc[0] = ecg_rt_dsp_border(x, start, p->in_len, p->in_ch, p->kernel,
-                                                           p->zp_in, wpk, tapsum, bias);
+                                                           p->zp_in, wpk, 4u, tapsum, bias);
                                 acc[1] = ecg_rt_dsp_border(x, start, p->in_len, p->in_ch, p->kernel,
-                                                           p->zp_in, wpk2, tapsum2, bias2);
+                                                           p->zp_in, wpk + 2u, 4u, tapsum2, bias2);
                             }
                             yt[0] = ecg_rt_dsp_requantize(acc[0], mult, shift, p->zp_out, p->act_min, p->act_max);
                             yt[1] = ecg_rt_dsp_requantize(acc[1], mult2, shift2, p->zp_out, p->act_min, p->act_max);
@@ -99,8 +102,17 @@ ecg_rt_status ecg_rt_conv1d_s8(const ecg_rt_conv_params *p, const ecg_rt_wblock 
                         ++c; /* channel c + 1 is done too */
                         continue;
                     }
-                    cur = after_c; /* c + 1 runs on its own next (xoff/val no longer hold c: not needed,
-                                      c has no tail and uses the tap sums at the border) */
+                    cur = after_c; /* c + 1 runs on its own next */
+                    /* c alone: its weights sit at stride 4; repack them to stride 2 in place
+                     * (forward: word 2g+i comes from 4g+i with 4g+i >= 2g+i). */
+                    {
+                        uint32_t g;
+                        const uint32_t groups = (wb->span + 3u) / 4u;
+                        for (g = 0; g < groups; ++g) {
+                            wpk[2u * g] = wpk[4u * g];
+                            wpk[2u * g + 1u] = wpk[4u * g + 1u];
+                        }
+                    }
                 }
                 ch.wpk = wpk;
                 ch.n4 = n4;
@@ -124,7 +136,7 @@ ecg_rt_status ecg_rt_conv1d_s8(const ecg_rt_conv_params *p, const ecg_rt_wblock 
                     }
                     if (fast_border)
                         acc = ecg_rt_dsp_border(x, start, p->in_len, p->in_ch, p->kernel, p->zp_in,
-                                                wpk, tapsum, bias);
+                                                wpk, 2u, tapsum, bias);
                     else
                         acc = ecg_rt_dot_border(bias, x, start, p->in_len, p->in_ch, p->dilation,
                                                 p->zp_in, xoff, val, n);

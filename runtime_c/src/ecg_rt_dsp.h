@@ -20,22 +20,24 @@
 
 #include "ecg_rt_internal.h"
 
-/* Weight pairs for span <= ECG_RT_WCHUNK: group g of 4 positions -> [w0 | w2 << 16], [w1 | w3 << 16]. */
-#define ECG_RT_DSP_PAIRS (ECG_RT_WCHUNK / 2u + 2u)
+/* Weight words for span <= ECG_RT_WCHUNK, two channels: group g of 4 positions ->
+ * [w0 | w2 << 16], [w1 | w3 << 16] per channel. */
+#define ECG_RT_DSP_WORDS (ECG_RT_WCHUNK + 8u)
 /* Per-tap weight sums kept for kernels up to this size (border positions without a gather). */
 #define ECG_RT_DSP_MAX_TAPS 32u
 
-/* Expand a channel's decoded non-zeros (xoff == position p in the channel) into pairs; when
- * tapsum is given, also the sum of the weights of each tap k = p / cin (k < taps). */
-static inline void ecg_rt_dsp_expand(const int32_t *xoff, const int8_t *val, uint32_t n, uint32_t span,
-                                     uint32_t *wpk, int32_t *tapsum, uint32_t cin, uint32_t taps)
+/* Expand a channel's decoded non-zeros (xoff == position p in the channel) into pairs at
+ * wpk[stride * g + 0/1] for group g = p / 4 (stride 2: one channel; stride 4: two channels
+ * interleaved, the second at wpk + 2). wpk must be zeroed by the caller. When tapsum is given,
+ * also the sum of the weights of each tap k = p / cin (k < taps). */
+static inline void ecg_rt_dsp_expand(const int32_t *xoff, const int8_t *val, uint32_t n, uint32_t *wpk,
+                                     uint32_t stride, int32_t *tapsum, uint32_t cin, uint32_t taps)
 {
     uint32_t j;
-    memset(wpk, 0, sizeof(uint32_t) * 2u * ((span + 3u) / 4u));
     if (tapsum) memset(tapsum, 0, sizeof(int32_t) * taps);
     for (j = 0; j < n; ++j) {
         const uint32_t pos = (uint32_t)xoff[j], r = pos & 3u;
-        wpk[2u * (pos >> 2) + (r & 1u)] |= (uint32_t)(uint16_t)(int16_t)val[j] << (16u * (r >> 1));
+        wpk[stride * (pos >> 2) + (r & 1u)] |= (uint32_t)(uint16_t)(int16_t)val[j] << (16u * (r >> 1));
         if (tapsum) tapsum[pos / cin] += val[j];
     }
 }
@@ -109,42 +111,56 @@ static inline void ecg_rt_dsp_dot2(const int8_t *x0, const int8_t *x1, const uin
     s[1] = s1;
 }
 
-/* Two channels (weights wa, wb) x two positions (x0, x1): s = {a.x0, a.x1, b.x0, b.x1}.
- * Each input word is sign-extended once and used by both channels: 16 MACs per 4 bytes. */
+/* Two channels (weights interleaved in wab, stride 4) x two positions (x0, x1):
+ * s = {a.x0, a.x1, b.x0, b.x1}. Each input word is sign-extended once and used by both
+ * channels: 16 MACs per 4 input bytes. */
 /* Not inlined: inside the large kernel GCC spills the accumulators; alone it keeps all in registers. */
-static __attribute__((noinline, unused)) void ecg_rt_dsp_dot2x2(const int8_t *x0, const int8_t *x1, const uint32_t *wa,
-                                     const uint32_t *wb, uint32_t n4, int32_t *s)
+static __attribute__((noinline, unused)) void ecg_rt_dsp_dot2x2(const int8_t *x0, const int8_t *x1,
+                                                                const uint32_t *wab, uint32_t n4, int32_t *s)
 {
     int32_t s0 = s[0], s1 = s[1], s2 = s[2], s3 = s[3];
-    uint32_t j;
-    for (j = 0; j < n4; ++j) { /* 16 MACs per iteration, all in registers (22 instructions) */
-        const uint32_t a = ecg_rt_load4(x0 + 4u * j), b = ecg_rt_load4(x1 + 4u * j);
-        const uint32_t ae = __sxtb16(a), ao = ecg_rt_sxtb16_odd(a);
-        const uint32_t be = __sxtb16(b), bo = ecg_rt_sxtb16_odd(b);
-        const uint32_t wae = wa[2u * j], wao = wa[2u * j + 1u];
-        const uint32_t wbe = wb[2u * j], wbo = wb[2u * j + 1u];
-        s0 = __smlad(ae, wae, s0);
-        s0 = __smlad(ao, wao, s0);
-        s1 = __smlad(be, wae, s1);
-        s1 = __smlad(bo, wao, s1);
-        s2 = __smlad(ae, wbe, s2);
-        s2 = __smlad(ao, wbo, s2);
-        s3 = __smlad(be, wbe, s3);
-        s3 = __smlad(bo, wbo, s3);
-    }
+    uint32_t a, b, ae, be, w0, w1;
+    if (n4 == 0u) return;
+    /* 18 instructions per 16 MACs; GCC's own schedule needs 21-22 (it spills the loop bound). */
+    __asm__ volatile(
+        "1:\n"
+        "ldr %[a], [%[x0]], #4\n"
+        "ldr %[b], [%[x1]], #4\n"
+        "ldrd %[w0], %[w1], [%[w]], #8\n"
+        "sxtb16 %[ae], %[a]\n"
+        "sxtb16 %[a], %[a], ror #8\n"
+        "sxtb16 %[be], %[b]\n"
+        "sxtb16 %[b], %[b], ror #8\n"
+        "smlad %[s0], %[ae], %[w0], %[s0]\n"
+        "smlad %[s0], %[a], %[w1], %[s0]\n"
+        "smlad %[s1], %[be], %[w0], %[s1]\n"
+        "smlad %[s1], %[b], %[w1], %[s1]\n"
+        "ldrd %[w0], %[w1], [%[w]], #8\n"
+        "smlad %[s2], %[ae], %[w0], %[s2]\n"
+        "smlad %[s2], %[a], %[w1], %[s2]\n"
+        "smlad %[s3], %[be], %[w0], %[s3]\n"
+        "smlad %[s3], %[b], %[w1], %[s3]\n"
+        "subs %[n], %[n], #1\n"
+        "bne 1b\n"
+        : [s0] "+r"(s0), [s1] "+r"(s1), [s2] "+r"(s2), [s3] "+r"(s3), [x0] "+r"(x0), [x1] "+r"(x1),
+          [w] "+r"(wab), [n] "+r"(n4), [a] "=&r"(a), [b] "=&r"(b), [ae] "=&r"(ae), [be] "=&r"(be),
+          [w0] "=&r"(w0), [w1] "=&r"(w1)
+        :
+        : "cc", "memory");
     s[0] = s0;
     s[1] = s1;
     s[2] = s2;
     s[3] = s3;
 }
 
-static inline int32_t ecg_rt_dsp_dot1(const int8_t *x0, const uint32_t *wpk, uint32_t n4, int32_t s0)
+static inline int32_t ecg_rt_dsp_dot1(const int8_t *x0, const uint32_t *wpk, uint32_t stride,
+                                      uint32_t n4, int32_t s0)
 {
     uint32_t j;
     for (j = 0; j < n4; ++j) {
         const uint32_t a = ecg_rt_load4(x0 + 4u * j);
-        s0 = __smlad(__sxtb16(a), wpk[2u * j], s0);
-        s0 = __smlad(ecg_rt_sxtb16_odd(a), wpk[2u * j + 1u], s0);
+        s0 = __smlad(__sxtb16(a), wpk[stride * j], s0);
+        s0 = __smlad(ecg_rt_sxtb16_odd(a), wpk[stride * j + 1u], s0);
     }
     return s0;
 }
@@ -180,7 +196,7 @@ static inline void ecg_rt_dsp_sweep(const ecg_rt_dsp_channel *ch, const int8_t *
         yc[ystep] = ecg_rt_dsp_requantize(s[1], ch->mult, ch->shift, ch->zp_out, ch->act_min, ch->act_max);
     }
     if (i < count) {
-        int32_t s0 = ecg_rt_dsp_dot1(xw, ch->wpk, ch->n4, ch->bias);
+        int32_t s0 = ecg_rt_dsp_dot1(xw, ch->wpk, 2u, ch->n4, ch->bias);
         if (ch->n_tail) s0 = ecg_rt_dot_inside(s0, xw, ch->xoff_tail, ch->val_tail, ch->n_tail);
         yc[0] = ecg_rt_dsp_requantize(s0, ch->mult, ch->shift, ch->zp_out, ch->act_min, ch->act_max);
     }
@@ -190,7 +206,7 @@ static inline void ecg_rt_dsp_sweep(const ecg_rt_dsp_channel *ch, const int8_t *
  * taps inside [0, in_len) plus zp_in times the weight sum of the taps outside (padding reads the
  * input zero point), the same integer sum as the scalar gather. */
 static inline int32_t ecg_rt_dsp_border(const int8_t *x, int32_t start, uint32_t in_len, uint32_t in_ch,
-                                        uint32_t taps, int32_t zp_in, const uint32_t *wpk,
+                                        uint32_t taps, int32_t zp_in, const uint32_t *wpk, uint32_t stride,
                                         const int32_t *tapsum, int32_t acc)
 {
     const int32_t k0 = start < 0 ? -start : 0;
@@ -201,8 +217,8 @@ static inline int32_t ecg_rt_dsp_border(const int8_t *x, int32_t start, uint32_t
     for (k = k1; k < (int32_t)taps; ++k) outside += tapsum[k];
     acc += zp_in * outside;
     if (k1 > k0)
-        acc = ecg_rt_dsp_dot1(x + (size_t)(start + k0) * in_ch, wpk + (size_t)k0 * in_ch / 2u,
-                              (uint32_t)(k1 - k0) * in_ch / 4u, acc);
+        acc = ecg_rt_dsp_dot1(x + (size_t)(start + k0) * in_ch, wpk + (size_t)k0 * in_ch / 4u * stride,
+                              stride, (uint32_t)(k1 - k0) * in_ch / 4u, acc);
     return acc;
 }
 
