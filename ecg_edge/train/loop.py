@@ -238,7 +238,8 @@ def fit(model: nn.Module, dataset: PreparedDataset, cfg: TrainConfig, out_dir: s
         data_info = {
             "task": dataset.manifest.task, "fs": dataset.manifest.fs, "leads": list(dataset.manifest.leads),
             "n_samples": dataset.manifest.n_samples, "dataset_dir": str(dataset.root),
-            "preprocessing": dataset.manifest.provenance.get("preprocessing", {}),
+            "preprocessing": dataset.manifest.provenance.get("preprocess",
+                                                             dataset.manifest.provenance.get("preprocessing", {})),
         }
 
         def make_ckpt(state_dict: dict[str, torch.Tensor], metrics: dict[str, Any],
