@@ -14,6 +14,8 @@ import json
 import time
 from pathlib import Path
 
+import numpy as np
+
 from ecg_edge.paths import REPO_ROOT, default_dataset_dir, default_model_bin
 
 MACS_PER_INSTRUCTION_GOAL = 0.25
@@ -69,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.time()
     results = [simulate(data, windows, name, "O2") for name in TARGETS]
     results.append(simulate(data, windows, "cortex-m4", "Os"))
+    scalar = simulate(data, windows[:1], "cortex-m4", "O2", dsp=False)
     cc = icount_crosscheck(data, windows[:1], "cortex-m4")
     repeat = simulate(data, windows, "cortex-m4", "O2")
     m4 = results[0]
@@ -78,6 +81,9 @@ def main(argv: list[str] | None = None) -> int:
         "results": [{k: v for k, v in r.to_dict().items() if k != "logits"} for r in results],
         "cortex_m4_macs_per_instruction": mpi, "macs_per_instruction_goal": MACS_PER_INSTRUCTION_GOAL,
         "goal_met": None if mpi is None else mpi >= MACS_PER_INSTRUCTION_GOAL,
+        "cortex_m4_scalar_kernels": {"instructions": scalar.instructions[0],
+                                     "macs_per_instruction": scalar.macs_per_instruction,
+                                     "logits_equal_dsp": bool(np.array_equal(scalar.logits[0], m4.logits[0]))},
         "repeatability": {"runs": 2, "identical": repeat.instructions == m4.instructions,
                           "instructions": m4.instructions},
         "icount_crosscheck": cc.to_dict(),
@@ -89,6 +95,9 @@ def main(argv: list[str] | None = None) -> int:
     md.append(f"\nMACs per instruction on cortex-m4 (-O2, dense MACs {m4.macs}, non-zero {m4.macs_nonzero}): "
               f"{'n/a' if mpi is None else f'{mpi:.3f}'} (goal >= {MACS_PER_INSTRUCTION_GOAL}: "
               f"{'met' if doc['goal_met'] else 'NOT met'}).\n")
+    md.append(f"Same model with the runtime's scalar kernels only (-DECG_RT_NO_DSP): {scalar.instructions[0]:,} "
+              f"instructions, {scalar.macs_per_instruction:.3f} MACs/instruction; logits "
+              f"{'identical to' if doc['cortex_m4_scalar_kernels']['logits_equal_dsp'] else 'DIFFERENT from'} the DSP build.\n")
     md.append(f"Repeatability: two runs on cortex-m4 gave {'identical' if doc['repeatability']['identical'] else 'DIFFERENT'} "
               f"instruction counts {m4.instructions}.\n")
     md.append(f"-icount cross-check ({cc.board}, shift={cc.shift}, CMSDK timer at {cc.timer_hz / 1e6:g} MHz): plugin "

@@ -105,7 +105,7 @@ def _inputs_for_hash(program: str) -> list[Path]:
     return files
 
 
-def compile_flags(target: Target, opt: str) -> list[str]:
+def compile_flags(target: Target, opt: str, dsp: bool = True) -> list[str]:
     if opt not in OPTS:
         raise EcgEdgeError(f"unknown optimisation level {opt!r}; expected one of {', '.join(OPTS)}")
     board = board_for(target)
@@ -115,12 +115,14 @@ def compile_flags(target: Target, opt: str) -> list[str]:
              f"-I{RUNTIME_DIR / 'src'}"]
     if board.timer_base is not None:
         flags.append(f"-DECG_SIM_TIMER_BASE=0x{board.timer_base:08X}u")
+    if not dsp:  # the runtime's scalar reference kernels only (runtime_c/src/ecg_rt_dsp.h)
+        flags.append("-DECG_RT_NO_DSP")
     return flags
 
 
-def objects_key(tc: Toolchain, target: Target, opt: str, program: str) -> str:
+def objects_key(tc: Toolchain, target: Target, opt: str, program: str, dsp: bool = True) -> str:
     h = hashlib.sha256()
-    h.update(json.dumps([program, target.name, target.qemu_machine, compile_flags(target, opt),
+    h.update(json.dumps([program, target.name, target.qemu_machine, compile_flags(target, opt, dsp),
                          tc.arm_gcc_version]).encode())
     for p in _inputs_for_hash(program):
         h.update(str(p.relative_to(REPO_ROOT)).encode() + b"\0")
@@ -139,10 +141,11 @@ def _publish(tmp: Path, final: Path) -> None:
             raise
 
 
-def build_objects(tc: Toolchain, target: Target, opt: str = "O2", program: str = "main") -> Path:
+def build_objects(tc: Toolchain, target: Target, opt: str = "O2", program: str = "main",
+                  dsp: bool = True) -> Path:
     """Compile (or reuse) the program's objects; returns their cache directory."""
-    key = objects_key(tc, target, opt, program)
-    final = cache_root() / "firmware" / f"{target.name}-{opt}-{program}-{key}"
+    key = objects_key(tc, target, opt, program, dsp)
+    final = cache_root() / "firmware" / f"{target.name}-{opt}{'' if dsp else '-nodsp'}-{program}-{key}"
     if (final / "manifest.json").is_file():
         return final
     if program == "main" and not list((RUNTIME_DIR / "src").glob("*.c")):
@@ -150,7 +153,7 @@ def build_objects(tc: Toolchain, target: Target, opt: str = "O2", program: str =
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=final.parent))
     (tmp / "obj").mkdir()
-    flags = compile_flags(target, opt)
+    flags = compile_flags(target, opt, dsp)
 
     def compile_one(item: tuple[str, Path]) -> str:
         prefix, src = item
@@ -239,8 +242,8 @@ def read_sections(tc: Toolchain, elf: Path) -> dict[str, int]:
 
 
 def build_firmware(tc: Toolchain, target: Target, layout: Layout, opt: str = "O2",
-                   program: str = "main") -> FirmwareImage:
-    return link(tc, target, build_objects(tc, target, opt, program), layout)
+                   program: str = "main", dsp: bool = True) -> FirmwareImage:
+    return link(tc, target, build_objects(tc, target, opt, program, dsp), layout)
 
 
 PLUGIN_DIR = FIRMWARE_DIR / "plugin"

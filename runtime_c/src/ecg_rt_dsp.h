@@ -1,6 +1,7 @@
 /* Cortex-M DSP helpers for the CONV1D kernels (firmware builds only; helper F, measured with
  * `python -m ecg_edge.sim.profile` / ecg_edge.sim.bench). Active when the compiler targets a
- * core with the DSP extension (__ARM_FEATURE_DSP: Cortex-M4/M7/M33/M55) unless ECG_RT_NO_DSP;
+ * core with the DSP extension in Thumb-2 (__ARM_FEATURE_DSP: Cortex-M4/M7/M33/M55) with GCC or
+ * clang (inline assembly, arithmetic >> of negative values) unless ECG_RT_NO_DSP;
  * host builds never see it and run the scalar reference kernels.
  *
  * With groups = 1 and dilation = 1 an interior output position reads span = K * C_in
@@ -12,7 +13,8 @@
 #ifndef ECG_RT_DSP_H
 #define ECG_RT_DSP_H
 
-#if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32) && !defined(ECG_RT_NO_DSP)
+#if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32) && defined(__thumb2__) && \
+    defined(__GNUC__) && !defined(ECG_RT_NO_DSP)
 #define ECG_RT_DSP 1
 
 #include <arm_acle.h>

@@ -219,3 +219,19 @@ def test_random_models_bit_exact_on_target(toolchain, seed, bits, sparsity, cfg)
         assert np.array_equal(r.logits[0], expected), target
         if r.parity is not None and r.parity.matches is not None:
             assert r.parity.mismatches == 0
+
+
+@sim
+@group
+def test_dsp_and_scalar_kernels_agree_on_target(toolchain) -> None:
+    """The SMLAD path (ecg_rt_dsp.h) against the runtime's scalar kernels, both on cortex-m4, on
+    a model whose layers take every DSP branch (channel pairs, borders, stride 2, pointwise)."""
+    from ecg_edge.modelbin.golden import build_random_model
+    from ecg_edge.sim import simulate
+
+    data, x, expected = build_random_model(7, 8, 0.2, widths=[8, 16, 12], strides=[1, 2, 2], n_samples=384)
+    xs = np.concatenate([x[None], np.random.default_rng(3).integers(-128, 128, (2, *x.shape), dtype=np.int8)])
+    fast = simulate(data, xs, "cortex-m4", parity=False)
+    scalar = simulate(data, xs, "cortex-m4", parity=False, dsp=False)
+    assert np.array_equal(fast.logits, scalar.logits) and np.array_equal(fast.logits[0], expected)
+    assert fast.instructions[0] < scalar.instructions[0]
