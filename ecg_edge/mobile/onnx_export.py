@@ -34,8 +34,11 @@ INT4_MAX_BITS = 4
 
 
 def _dummy_input(ckpt: Checkpoint) -> torch.Tensor:
-    leads = int(ckpt.data.get("leads") or ckpt.config.get("in_leads", 1))
-    n = int(ckpt.data.get("n_samples") or ckpt.config.get("n_samples", 5120))
+    """An input of the checkpoint's shape: the model config wins; the data contract's `leads`
+    may be a count or a list of lead names."""
+    leads = ckpt.config.get("in_leads") or ckpt.data.get("leads") or 1
+    leads = len(leads) if isinstance(leads, (list, tuple)) else int(leads)
+    n = int(ckpt.config.get("n_samples") or ckpt.data.get("n_samples") or 5120)
     return torch.zeros(1, leads, n)
 
 

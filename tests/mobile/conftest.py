@@ -46,7 +46,7 @@ def make_ckpt(cfg: dict, seed: int = 0) -> Checkpoint:
             mod.bias.data.copy_(torch.rand(n, generator=g) * 0.6 - 0.3)
     m.eval()
     return Checkpoint("resnet1d", m.cfg.to_dict(), m.state_dict(), list(CLASSES),
-                      {"task": "chapman4", "fs": 500.0, "leads": cfg["in_leads"], "n_samples": cfg["n_samples"]})
+                      {"task": "chapman4", "fs": 500.0, "leads": ["II"], "n_samples": cfg["n_samples"]})
 
 
 def mixed_plan() -> CompressionPlan:
