@@ -79,3 +79,16 @@ def test_cli_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert main(["export", str(tmp_path / "nope.pt"), "-o", str(tmp_path / "x.bin")]) == 2
     assert "checkpoint not found" in capsys.readouterr().err
     assert not (tmp_path / "x.bin").exists()
+
+
+def test_evaluate_with_the_c_runtime_matches_numpy(tiny_ckpt_path: Path, tiny_dataset: Path, tmp_path: Path) -> None:
+    try:
+        from ecg_edge.runtime import CRuntime  # noqa: F401
+    except ImportError:
+        pytest.skip("C runtime binding not built")
+    out = tmp_path / "c.bin"
+    assert main(["export", str(tiny_ckpt_path), "--plan", str(_plan_file(tiny_ckpt_path, tmp_path, 3, 0.4)),
+                 "-o", str(out)]) == 0
+    a = evaluate_model_bin(out, tiny_dataset, "test", runtime="numpy")
+    b = evaluate_model_bin(out, tiny_dataset, "test", runtime="c")
+    assert a["confusion"] == b["confusion"] and a["agreement_fakequant"] == b["agreement_fakequant"]
