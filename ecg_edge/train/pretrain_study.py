@@ -84,7 +84,8 @@ def run_study(labelled: str, unlabelled: list[str], out: str, label_frac: float 
             torch.manual_seed(seed)
             data = dict(in_leads=man.n_leads, n_samples=man.n_samples, fs=float(man.fs), n_classes=len(man.classes))
             if arm == "scratch":
-                model = HubertECG(HubertECGConfig(size=size, **data))
+                model = HubertECG(HubertECGConfig(size=size, **data,
+                                                  **(pretrain_cfg or {}).get("model_overrides", {})))
             else:
                 model, _ = load_hubert_ecg_dir(outp / "pretrain" / "encoder", verbose=False, **data)
             t1 = time.time()
