@@ -80,12 +80,15 @@ class _TFLiteBuilder:
                 self.tfl.PadOptionsT(), version=2)
         return out, out_shape
 
-    def weights(self, op: QOp, in_scale: float, shape: tuple[int, ...]):
+    def weights(self, op: QOp, in_scale: float, shape: tuple[int, ...], levels: np.ndarray | None = None):
+        """Filter (int8, per-channel scales on axis 0) and int32 bias tensors of one layer;
+        `levels` overrides the layer's own (the flatten head's permuted copy)."""
         w = op.weights
+        lv = w.levels if levels is None else levels
         filt = self.sg.add_tensor(
             shape=shape, dtype=self.tfl.TensorType.INT8, name=f"{w.layer}/filter",
-            data=w.levels.astype(np.int8) if len(shape) == 2 else
-            np.ascontiguousarray(w.levels.transpose(0, 2, 1)).reshape(shape).astype(np.int8),
+            data=lv.astype(np.int8) if len(shape) == 2 else
+            np.ascontiguousarray(lv.transpose(0, 2, 1)).reshape(shape).astype(np.int8),
             quantization=self.me.Quantization(scales=[float(s) for s in w.scale],
                                               zero_points=[0] * len(w.scale), axis=0))
         bscale = in_scale * w.scale
@@ -143,12 +146,12 @@ class _TFLiteBuilder:
                 self.op(tfl.BuiltinOperator.RESHAPE, [src, self.i32(f"{op.output}/shape", np.array(oshape))],
                         [out], tfl.BuiltinOptions.ReshapeOptions, tfl.ReshapeOptionsT(newShape=list(oshape)))
             elif op.kind == "linear":
-                w = op.weights
+                lv = op.weights.levels
                 if op.inputs[0] == "flatten":  # PyTorch flattens [C][L]; our NHWC tensor is [L][C]
-                    src_t = g.tensors[[o for o in g.ops if o.output == "flatten"][0].inputs[0]]
-                    w.levels = np.ascontiguousarray(
-                        w.levels.reshape(-1, src_t.channels, src_t.length).transpose(0, 2, 1)).reshape(w.levels.shape[0], -1)
-                filt, bias = self.weights(op, in_scale, tuple(w.levels.shape))
+                    src_t = g.tensors[next(o for o in g.ops if o.output == "flatten").inputs[0]]
+                    lv = np.ascontiguousarray(
+                        lv.reshape(-1, src_t.channels, src_t.length).transpose(0, 2, 1)).reshape(lv.shape[0], -1)
+                filt, bias = self.weights(op, in_scale, tuple(lv.shape), lv)
                 oshape = (1, tout.channels)
                 out = self.act(op.output, oshape)
                 self.op(tfl.BuiltinOperator.FULLY_CONNECTED, [src, filt, bias], [out],

@@ -85,3 +85,21 @@ def test_transformer_checkpoint_refused_by_int8_lowering(tiny, tmp_path):
     with pytest.raises(EcgEdgeError, match="TFLite"):
         export_tflite(ck, None, tmp_path / "h.tflite", tiny.calib)
     assert not (tmp_path / "h.tflite").exists()
+
+
+def test_flatten_head_keeps_pytorch_feature_order(tiny, tmp_path):
+    """head="flatten": TFLite's [L][C] vector needs the FC weights permuted from PyTorch's [C][L]."""
+    from ecg_edge.mobile.onnx_export import export_onnx
+    from ecg_edge.mobile.runners import OrtRunner
+
+    from .conftest import TINY, make_ckpt
+
+    ck = make_ckpt({**TINY, "head": "flatten"}, seed=3)
+    g = lower(ck, None, tiny.calib, "test")
+    ref = run_float(g, tiny.X, fake_quant=True)
+    s = g.tensors[g.output].scale
+    export_tflite(ck, None, tmp_path / "f.tflite", tiny.calib)
+    export_onnx(ck, None, tmp_path / "f.onnx", tiny.calib, qdq=True)
+    for got in (LiteRTRunner(tmp_path / "f.tflite").predict(tiny.X), OrtRunner(tmp_path / "f.onnx").predict(tiny.X)):
+        assert np.median(np.abs(got - ref)) <= 1.01 * s
+        assert (got.argmax(1) == ref.argmax(1)).mean() >= 0.9
