@@ -32,6 +32,7 @@ enum { ECG_RT_ENC_DENSE = 0, ECG_RT_ENC_BITMASK = 1, ECG_RT_ENC_RUNLENGTH = 2 };
 #define ECG_RT_MAX_ELEMS (1u << 24)   /* L * C of a tensor */
 #define ECG_RT_MAX_PARAM (1u << 24)   /* kernel, stride, padding, dilation */
 #define ECG_RT_MAX_WEIGHTS (1u << 28) /* c_out * span of a layer */
+#define ECG_RT_MAX_POOL_SUM (1u << 23) /* AVGPOOL K, GLOBAL_AVGPOOL L: sums below 2^31 */
 
 /* Little-endian readers: the model bytes are read byte-wise, so no alignment is assumed. */
 static inline uint16_t ecg_rt_rd16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
@@ -55,7 +56,7 @@ typedef struct {
 
 /* A decoded op record. */
 typedef struct {
-    uint16_t type, flags, in0, in1, out;
+    uint16_t type, flags, in0, in1, out, reserved;
     int32_t act_min, act_max;
     uint32_t weight_block, weight_size;
     uint32_t p[9];

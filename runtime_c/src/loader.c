@@ -47,7 +47,7 @@ static ecg_rt_status check_meta(const uint8_t *p, uint32_t size, uint32_t count)
         }
         if (at > size) return ECG_RT_E_SECTION;
     }
-    return ECG_RT_OK;
+    return at == size ? ECG_RT_OK : ECG_RT_E_SECTION; /* no bytes after the last entry */
 }
 
 static int overlap(const ecg_rt_tensor *a, const ecg_rt_tensor *b)
@@ -92,6 +92,7 @@ static ecg_rt_status check_op(const ecg_rt_model *m, const ecg_rt_op *op, uint32
 
     if (op->type >= ECG_RT_OP_FIRST_UNSUPPORTED) return ECG_RT_E_UNSUPPORTED_OP;
     if (op->flags & ~1u) return ECG_RT_E_OP;
+    if (op->reserved != 0) return ECG_RT_E_OP;
     if (op->in0 >= m->n_tensors || op->out >= m->n_tensors) return ECG_RT_E_OP;
     if (op->act_min < -128 || op->act_min > op->act_max || op->act_max > 127) return ECG_RT_E_OP;
     ecg_rt_tensor_decode(m->tensors + ECG_RT_TENSOR_RECORD * (size_t)op->in0, &in0);
@@ -126,7 +127,7 @@ static ecg_rt_status check_op(const ecg_rt_model *m, const ecg_rt_op *op, uint32
                 return ECG_RT_E_WEIGHTS;
         }
     } else {
-        if (op->weight_block != ECG_RT_NONE32) return ECG_RT_E_OP;
+        if (op->weight_block != ECG_RT_NONE32 || op->weight_size != 0) return ECG_RT_E_OP;
         switch (op->type) {
         case ECG_RT_OP_ADD:
             if (in0.len != out.len || in0.channels != out.channels || in1.len != out.len ||
@@ -142,12 +143,14 @@ static ecg_rt_status check_op(const ecg_rt_model *m, const ecg_rt_op *op, uint32
             if (p[2] >= p[0] || p[3] >= p[0]) return ECG_RT_E_OP;
             if (in0.channels != out.channels) return ECG_RT_E_OP;
             if (window_out_len(in0.len, p[0], p[1], p[2], p[3], 1u) != out.len) return ECG_RT_E_OP;
+            if (op->type == ECG_RT_OP_AVGPOOL1D && p[0] > ECG_RT_MAX_POOL_SUM) return ECG_RT_E_OP;
             if (op->type == ECG_RT_OP_AVGPOOL1D &&
                 (p[4] > 0x7FFFFFFFu || !valid_shift(p[5]) || !pool_bound_ok(p[0], p[4], p[5])))
                 return ECG_RT_E_OP;
             break;
         case ECG_RT_OP_GLOBAL_AVGPOOL:
             if (out.len != 1u || out.channels != in0.channels) return ECG_RT_E_OP;
+            if (in0.len > ECG_RT_MAX_POOL_SUM) return ECG_RT_E_OP;
             if (p[0] > 0x7FFFFFFFu || !valid_shift(p[1]) || !pool_bound_ok(in0.len, p[0], p[1]))
                 return ECG_RT_E_OP;
             break;
@@ -161,6 +164,73 @@ static ecg_rt_status check_op(const ecg_rt_model *m, const ecg_rt_op *op, uint32
         return ECG_RT_E_OP;
     if (op->type == ECG_RT_OP_ADD && overlap(&out, &in1) && !same_place(&out, &in1))
         return ECG_RT_E_OP;
+    return ECG_RT_OK;
+}
+
+/* Weight blocks of different ops must not overlap inside the WEIGHTS section. */
+static ecg_rt_status check_blocks_disjoint(const ecg_rt_model *m)
+{
+    uint32_t a, b;
+    for (a = 0; a < m->n_ops; ++a) {
+        ecg_rt_op oa;
+        ecg_rt_op_decode(m->ops + ECG_RT_OP_RECORD * (size_t)a, &oa);
+        if (oa.weight_block == ECG_RT_NONE32) continue;
+        for (b = a + 1u; b < m->n_ops; ++b) {
+            ecg_rt_op ob;
+            ecg_rt_op_decode(m->ops + ECG_RT_OP_RECORD * (size_t)b, &ob);
+            if (ob.weight_block == ECG_RT_NONE32) continue;
+            if ((uint64_t)oa.weight_block < (uint64_t)ob.weight_block + ob.weight_size &&
+                (uint64_t)ob.weight_block < (uint64_t)oa.weight_block + oa.weight_size)
+                return ECG_RT_E_WEIGHTS;
+        }
+    }
+    return ECG_RT_OK;
+}
+
+/* The memory plan (FORMAT.md section 9): tensors alive at the same time (from the op producing
+ * them to the last op reading them; the input from before op 0, the output to the end) must not
+ * share arena bytes, except an ADD output stored exactly over an input whose last reader is that
+ * ADD. Each tensor is produced once (checked before), so its producer is op first[t]. */
+static ecg_rt_status check_plan(const ecg_rt_model *m)
+{
+    int16_t first[ECG_RT_MAX_TENSORS], last[ECG_RT_MAX_TENSORS];
+    uint32_t i, j, k;
+    for (i = 0; i < m->n_tensors; ++i) {
+        first[i] = (int16_t)m->n_ops;
+        last[i] = -1;
+    }
+    first[m->input_tensor] = -1;
+    for (k = 0; k < m->n_ops; ++k) {
+        ecg_rt_op op;
+        ecg_rt_op_decode(m->ops + ECG_RT_OP_RECORD * (size_t)k, &op);
+        first[op.out] = (int16_t)k;
+        if ((int16_t)k > last[op.out]) last[op.out] = (int16_t)k;
+        last[op.in0] = (int16_t)k;
+        if (op.type == ECG_RT_OP_ADD) last[op.in1] = (int16_t)k;
+    }
+    last[m->output_tensor] = (int16_t)m->n_ops;
+    for (i = 0; i < m->n_tensors; ++i) {
+        ecg_rt_tensor ti;
+        if (first[i] > last[i]) continue;
+        ecg_rt_tensor_decode(m->tensors + ECG_RT_TENSOR_RECORD * (size_t)i, &ti);
+        for (j = i + 1u; j < m->n_tensors; ++j) {
+            ecg_rt_tensor tj;
+            uint32_t pair;
+            int ok = 0;
+            if (first[j] > last[j] || last[i] < first[j] || last[j] < first[i]) continue;
+            ecg_rt_tensor_decode(m->tensors + ECG_RT_TENSOR_RECORD * (size_t)j, &tj);
+            if (!overlap(&ti, &tj)) continue;
+            /* ADD alias: one is produced by an ADD that is the other's last reader. */
+            for (pair = 0; pair < 2u && !ok; ++pair) {
+                const uint32_t o = pair ? i : j, in = pair ? j : i;
+                ecg_rt_op op;
+                if (first[o] < 0 || !same_place(&ti, &tj) || last[in] != first[o]) continue;
+                ecg_rt_op_decode(m->ops + ECG_RT_OP_RECORD * (size_t)first[o], &op);
+                ok = op.type == ECG_RT_OP_ADD && (op.in0 == in || op.in1 == in);
+            }
+            if (!ok) return ECG_RT_E_TENSOR;
+        }
+    }
     return ECG_RT_OK;
 }
 
@@ -189,6 +259,8 @@ ecg_rt_status ecg_rt_load(ecg_rt_model *m, const uint8_t *buf, size_t len)
     mm.base = buf;
     mm.size = file_size;
     if (ecg_rt_rd32(buf + 16) != 0) return ECG_RT_E_HEADER; /* flags */
+    for (j = 44; j < ECG_RT_HEADER_SIZE; ++j)
+        if (buf[j] != 0) return ECG_RT_E_HEADER; /* reserved */
     n_sections = ecg_rt_rd32(buf + 20);
     if (n_sections < 1u || n_sections > 16u) return ECG_RT_E_HEADER;
     if (ecg_rt_rd32(buf + 24) != ECG_RT_HEADER_SIZE) return ECG_RT_E_HEADER;
@@ -200,7 +272,8 @@ ecg_rt_status ecg_rt_load(ecg_rt_model *m, const uint8_t *buf, size_t len)
     mm.n_ops = ecg_rt_rd16(buf + 38);
     mm.n_classes = ecg_rt_rd32(buf + 40);
     if (mm.n_tensors > ECG_RT_MAX_TENSORS || mm.n_ops > ECG_RT_MAX_OPS) return ECG_RT_E_LIMIT;
-    if (mm.n_tensors < 1u || mm.input_tensor >= mm.n_tensors || mm.output_tensor >= mm.n_tensors)
+    if (mm.n_tensors < 1u || mm.n_ops < 1u || mm.input_tensor >= mm.n_tensors ||
+        mm.output_tensor >= mm.n_tensors || mm.input_tensor == mm.output_tensor)
         return ECG_RT_E_HEADER;
 
     /* Section table: the four types exactly once, aligned, inside the file, disjoint. */
@@ -253,6 +326,7 @@ ecg_rt_status ecg_rt_load(ecg_rt_model *m, const uint8_t *buf, size_t len)
         if ((t.arena_offset & 3u) || (uint64_t)t.arena_offset + t.size_bytes > mm.arena_size)
             return ECG_RT_E_TENSOR;
         if (t.flags != want_flags) return ECG_RT_E_TENSOR;
+        if (ecg_rt_rd32(mm.tensors + ECG_RT_TENSOR_RECORD * j + 28u) != 0) return ECG_RT_E_TENSOR;
     }
     {
         ecg_rt_tensor t;
@@ -274,10 +348,15 @@ ecg_rt_status ecg_rt_load(ecg_rt_model *m, const uint8_t *buf, size_t len)
         if (!(defined[op.in0 >> 3] & (1u << (op.in0 & 7u)))) return ECG_RT_E_OP;
         if (op.type == ECG_RT_OP_ADD && !(defined[op.in1 >> 3] & (1u << (op.in1 & 7u))))
             return ECG_RT_E_OP;
+        if (defined[op.out >> 3] & (1u << (op.out & 7u))) return ECG_RT_E_OP; /* produced twice */
         defined[op.out >> 3] |= (uint8_t)(1u << (op.out & 7u));
     }
     if (!(defined[mm.output_tensor >> 3] & (1u << (mm.output_tensor & 7u)))) return ECG_RT_E_OP;
     if (sec[ECG_RT_SEC_WEIGHTS].count != n_blocks) return ECG_RT_E_SECTION;
+    st = check_blocks_disjoint(&mm);
+    if (st != ECG_RT_OK) return st;
+    st = check_plan(&mm);
+    if (st != ECG_RT_OK) return st;
     *m = mm;
     return ECG_RT_OK;
 }

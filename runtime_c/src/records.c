@@ -19,6 +19,7 @@ void ecg_rt_op_decode(const uint8_t *rec, ecg_rt_op *op)
     op->in0 = ecg_rt_rd16(rec + 4);
     op->in1 = ecg_rt_rd16(rec + 6);
     op->out = ecg_rt_rd16(rec + 8);
+    op->reserved = ecg_rt_rd16(rec + 10);
     op->act_min = ecg_rt_rdi32(rec + 12);
     op->act_max = ecg_rt_rdi32(rec + 16);
     op->weight_block = ecg_rt_rd32(rec + 20);

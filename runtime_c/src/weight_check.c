@@ -32,6 +32,7 @@ ecg_rt_status ecg_rt_wblock_check(const uint8_t *blk, uint32_t blk_size, ecg_rt_
     ecg_rt_wblock_decode(blk, wb);
     if (wb->bits < 1u || wb->bits > 8u) return ECG_RT_E_WEIGHTS;
     if (wb->encoding > ECG_RT_ENC_RUNLENGTH) return ECG_RT_E_WEIGHTS;
+    if (blk[2] != 0 || blk[3] != 0) return ECG_RT_E_WEIGHTS; /* reserved */
     if (wb->c_out == 0 || wb->span == 0 || wb->kernel == 0) return ECG_RT_E_WEIGHTS;
     count = (uint64_t)wb->c_out * wb->span;
     if (count > ECG_RT_MAX_WEIGHTS) return ECG_RT_E_WEIGHTS;

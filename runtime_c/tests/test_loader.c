@@ -154,6 +154,16 @@ MUT(m_w_offbias, wr32(block_of(b, 0) + 20, 45))
 MUT(m_w_offvalues, wr32(block_of(b, 0) + 40, 100000))
 MUT(m_w_values_bytes, wr32(block_of(b, 0) + 44, 4))
 MUT(m_w_index_bytes, wr32(block_of(b, 0) + 36, 4))
+MUT(m_hdr_reserved, b[50] = 1)
+MUT(m_t_reserved, wr32(tensor_rec(b, 3) + 28, 1))
+MUT(m_op_reserved, wr16(op_rec(b, 1) + 10, 1))
+MUT(m_w_reserved, block_of(b, 0)[2] = 1)
+MUT(m_op_wsize_on_relu, wr32(op_rec(b, 6) + 24, 16))
+MUT(m_op_twice, wr16(op_rec(b, 6) + 8, 4); wr16(op_rec(b, 7) + 4, 4))
+MUT(m_in_is_out, wr16(b + 34, 0))
+MUT(m_w_overlap, wr32(op_rec(b, 3) + 20, (uint32_t)(block_of(b, 2) - block0(b))); wr32(op_rec(b, 3) + 24, 16))
+MUT(m_plan_live, wr32(tensor_rec(b, 4) + 16, tm->t[2].arena_offset - 64); wr32(tensor_rec(b, 6) + 16, tm->t[2].arena_offset - 64))
+MUT(m_meta_trailing, wr32(b + 64 + 8, (uint32_t)(b[64 + 8] | (b[64 + 9] << 8)) + 1u))
 
 /* A dense 1-bit block with nnz < count, and a run-length walk past span (separate models). */
 static int expect_block(uint32_t bits, uint32_t enc, int which, ecg_rt_status want)
@@ -231,13 +241,13 @@ void test_loader_rejects(void)
     CHECK(expect(m_op_add_shift, ECG_RT_E_OP, "add shift 63"));
     CHECK(expect(m_op_add_mult, ECG_RT_E_OP, "add negative multiplier"));
     CHECK(expect(m_op_gap_shift, ECG_RT_E_OP, "gap shift 0"));
-    /* GLOBAL_AVGPOOL over 2^24 positions: |acc| * M + 2^(n-1) must fit int64. */
+    /* GLOBAL_AVGPOOL: L <= 2^23 keeps the sum below 2^31 (FORMAT.md section 6). */
     {
         test_model tm;
         size_t len;
         memset(&tm, 0, sizeof tm);
         tm.n_tensors = 2; tm.n_ops = 1; tm.input = 0; tm.output = 1;
-        tm.t[0].len = 1u << 24; tm.t[0].ch = 1; tm.t[0].size_bytes = 1u << 24; tm.t[0].flags = 1;
+        tm.t[0].len = (1u << 23) + 4u; tm.t[0].ch = 1; tm.t[0].size_bytes = (1u << 23) + 4u; tm.t[0].flags = 1;
         tm.t[1].len = 1; tm.t[1].ch = 1; tm.t[1].size_bytes = 1; tm.t[1].flags = 2;
         tm.t[1].arena_offset = 1u << 24;
         tm.op[0].type = 5; tm.op[0].in1 = 0xFFFF; tm.op[0].out = 1; tm.op[0].block = -1;
@@ -245,7 +255,7 @@ void test_loader_rejects(void)
         tm.op[0].p[0] = 0x7FFFFFFFu; tm.op[0].p[1] = 62;
         len = tm_write(&tm, file_buf, sizeof file_buf);
         CHECK_EQ_INT(ecg_rt_load(&m, file_buf, len), ECG_RT_E_OP);
-        tm.op[0].p[0] = 1u << 20;
+        tm.t[0].len = tm.t[0].size_bytes = 1u << 23;
         len = tm_write(&tm, file_buf, sizeof file_buf);
         CHECK_EQ_INT(ecg_rt_load(&m, file_buf, len), ECG_RT_OK);
     }
@@ -272,6 +282,16 @@ void test_loader_rejects(void)
     CHECK(expect(m_w_offvalues, ECG_RT_E_WEIGHTS, "values offset"));
     CHECK(expect(m_w_values_bytes, ECG_RT_E_WEIGHTS, "values bytes"));
     CHECK(expect(m_w_index_bytes, ECG_RT_E_WEIGHTS, "index bytes"));
+    CHECK(expect(m_hdr_reserved, ECG_RT_E_HEADER, "header reserved"));
+    CHECK(expect(m_t_reserved, ECG_RT_E_TENSOR, "tensor reserved"));
+    CHECK(expect(m_op_reserved, ECG_RT_E_OP, "op reserved"));
+    CHECK(expect(m_w_reserved, ECG_RT_E_WEIGHTS, "block reserved"));
+    CHECK(expect(m_op_wsize_on_relu, ECG_RT_E_OP, "weight_size on relu"));
+    CHECK(expect(m_op_twice, ECG_RT_E_OP, "tensor produced twice"));
+    CHECK(expect(m_in_is_out, ECG_RT_E_HEADER, "input tensor is the output tensor"));
+    CHECK(expect(m_w_overlap, ECG_RT_E_WEIGHTS, "weight blocks overlap"));
+    CHECK(expect(m_plan_live, ECG_RT_E_TENSOR, "live tensors share arena bytes"));
+    CHECK(expect(m_meta_trailing, ECG_RT_E_SECTION, "bytes after the last META entry"));
     CHECK(expect_block(1, 0, 0, ECG_RT_E_WEIGHTS));  /* dense 1-bit nnz < count */
     CHECK(expect_block(4, 2, 1, ECG_RT_E_WEIGHTS));  /* run walks past span */
     CHECK(expect_block(4, 2, 2, ECG_RT_E_WEIGHTS));  /* run entries disagree */
