@@ -312,13 +312,14 @@ def plot(res: dict[str, Any], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     ok = [r for r in res["rows"] if r["status"] == "ok" and r["macro_f1"] is not None]
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    for r in ok:
-        axes[0].scatter(r["bytes"], r["macro_f1"])
-        axes[0].annotate(r["runtime"], (r["bytes"], r["macro_f1"]), fontsize=7)
+    fig, axes = plt.subplots(1, 2, figsize=(12, 5))
+    markers = "osD^vP*Xhp"
+    for i, r in enumerate(ok):
+        style = {"marker": markers[i % len(markers)], "s": 60, "color": f"C{i}", "label": r["runtime"]}
+        axes[0].scatter(r["bytes"], r["macro_f1"], **style)
         if r["latency_ms"]:
-            axes[1].scatter(r["latency_ms"]["median"], r["macro_f1"])
-            axes[1].annotate(r["runtime"], (r["latency_ms"]["median"], r["macro_f1"]), fontsize=7)
+            axes[1].scatter(r["latency_ms"]["median"], r["macro_f1"], **style)
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="lower center", ncol=3, fontsize=8, frameon=False)
     axes[0].set_xscale("log")
     axes[0].set_xlabel("file bytes")
     axes[1].set_xscale("log")
@@ -326,8 +327,8 @@ def plot(res: dict[str, Any], path: Path) -> None:
     for ax in axes:
         ax.set_ylabel("macro-F1 (test)")
         ax.grid(alpha=0.3)
-    fig.suptitle(f"{Path(res['checkpoint']).name}: bytes / latency vs F1")
-    fig.tight_layout()
+    fig.suptitle(f"{Path(res['checkpoint']).name} on {Path(res['data']).name}: bytes / latency vs macro-F1")
+    fig.tight_layout(rect=(0, 0.14, 1, 1))
     with tempfile.NamedTemporaryFile(suffix=".png", dir=path.parent, delete=False) as tmp:
         fig.savefig(tmp.name, dpi=120)
     os.replace(tmp.name, path)
