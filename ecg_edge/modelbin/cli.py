@@ -126,7 +126,10 @@ def _export_mobile(fmt: str, ckpt, plan, X, out: Path) -> None:
         info = m.export_onnx(ckpt, plan, out, calib_X=X, qdq=plan is not None)
     else:
         info = m.export_tflite(ckpt, plan, out, X)
-    click.echo(f"wrote {out} ({fmt})" + (f": {info}" if info is not None else ""))
+    kind, size = getattr(info, "format", fmt), getattr(info, "bytes", out.stat().st_size if out.exists() else 0)
+    click.echo(f"wrote {out} ({kind}, {size} bytes)")
+    for n in getattr(info, "notes", []) or []:
+        click.echo(f"note: {n}")
 
 
 def inspect_report(mb, path: Path) -> str:
