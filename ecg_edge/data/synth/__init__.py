@@ -146,7 +146,9 @@ def make_synthetic_dataset(task: str = "chapman4", n: int = 2400, leads: int | l
     sp = split or SplitConfig(seed=seed)
     batch = generate(cfg)
     X = filter_and_normalise(batch.X, pre)
-    idx = split_by_patient(batch.y, batch.groups, len(batch.classes), sp)
+    # strata = class x rhythm subtype, so that e.g. flutter is not concentrated in one split
+    _, strata = np.unique(np.char.add(batch.y.astype(str), np.char.add("/", batch.subtypes)), return_inverse=True)
+    idx = split_by_patient(strata, batch.groups, int(strata.max()) + 1, sp)
     manifest = PreparedManifest(
         task=cfg.task, classes=batch.classes, fs=cfg.fs, n_samples=cfg.n_samples, leads=batch.lead_names,
         skipped={}, source=f"synthetic:ecgsyn:{cfg.task}",

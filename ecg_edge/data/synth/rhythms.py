@@ -113,7 +113,7 @@ def _af_common(p: Patient, rng: np.random.Generator) -> None:
 
 
 def _afib(p: Patient, rng: np.random.Generator) -> None:
-    if rng.random() < 0.25:  # atrial flutter is part of the AFIB group
+    if rng.random() < 0.2:  # atrial flutter is part of the AFIB group (Chapman: 445 AFL / 2225 AFIB)
         p.sub = "AFL"
         p.params["fl_hz"] = rng.uniform(4.0, 5.5)
         p.params["ratio"] = float(rng.choice([2, 3, 4], p=[0.5, 0.2, 0.3]))
@@ -125,24 +125,25 @@ def _afib(p: Patient, rng: np.random.Generator) -> None:
 
 
 def _gsvt(p: Patient, rng: np.random.Generator) -> None:
+    # subtype shares follow Chapman-Shaoxing's GSVT group: ST 68 %, SVT 25 %, AT 5 %, AVNRT/AVRT/SAAWR ~1 %
     u = rng.random()
-    if u < 0.55:
+    if u < 0.66:
         p.sub, p.hr = "ST", rng.uniform(99.5, 160.0)
         p.timing["pr"] = rng.uniform(0.11, 0.17)
         p.params["sa"] = rng.uniform(0.0, 0.03)
-    elif u < 0.75:
-        p.sub, p.hr = "AT", rng.uniform(105.0, 190.0)
-        p.params["p_gain"] = rng.choice([-1.0, 1.0]) * rng.uniform(0.3, 0.8)
-        p.timing["pr"] = rng.uniform(0.10, 0.16)
-        p.params["sa"] = rng.uniform(0.0, 0.015)
     elif u < 0.92:
-        p.sub, p.hr = "AVNRT", rng.uniform(140.0, 220.0)
+        p.sub, p.hr = "SVT", rng.uniform(140.0, 220.0)
         p.params["sa"] = rng.uniform(0.0, 0.01)
         if rng.random() < 0.4:  # retrograde P just after the QRS
             p.params["retro"] = rng.uniform(0.06, 0.09)
             p.params["p_gain"] = -rng.uniform(0.3, 0.7)
         else:
             p.params["p_gain"] = 0.0
+    elif u < 0.98:
+        p.sub, p.hr = "AT", rng.uniform(105.0, 190.0)
+        p.params["p_gain"] = (1.0 if rng.random() < 0.6 else -1.0) * rng.uniform(0.4, 1.0)
+        p.timing["pr"] = rng.uniform(0.10, 0.16)
+        p.params["sa"] = rng.uniform(0.0, 0.015)
     else:
         p.sub, p.hr = "WAP", rng.uniform(95.0, 125.0)  # wandering atrial pacemaker
         p.params["wander"] = 1.0
