@@ -31,7 +31,7 @@ ecg_rt_status ecg_rt_conv1d_pointwise_s8(const ecg_rt_conv_params *p, const ecg_
         if (n < ECG_RT_WCHUNK || ecg_rt_wcursor_done(&cur)) {
 #ifdef ECG_RT_DSP
             /* Cortex-M DSP path (ecg_rt_dsp.h): the window is C_in contiguous bytes. */
-            if (p->in_ch <= ECG_RT_WCHUNK && 4u * n >= p->in_ch) {
+            if (p->in_ch <= ECG_RT_WCHUNK && 10u * n >= 3u * p->in_ch) {
                 const uint32_t n4 = p->in_ch / 4u, tail = ecg_rt_dsp_tail(xoff, n, 4u * n4);
                 ecg_rt_dsp_channel ch;
                 memset(wpk, 0, sizeof(uint32_t) * 2u * ((p->in_ch + 3u) / 4u));

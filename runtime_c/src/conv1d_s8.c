@@ -45,11 +45,12 @@ ecg_rt_status ecg_rt_conv1d_s8(const ecg_rt_conv_params *p, const ecg_rt_wblock 
         n = ecg_rt_wcursor_next(&cur, xoff, val, ECG_RT_WCHUNK);
         if (n < ECG_RT_WCHUNK || ecg_rt_wcursor_done(&cur)) {
 #ifdef ECG_RT_DSP
-            /* Cortex-M DSP path (ecg_rt_dsp.h): channels at least 1/4 non-zero, contiguous
+            /* Cortex-M DSP path (ecg_rt_dsp.h): channels at least 30% non-zero (below, the scalar
+             * gather that skips zeros is faster on cortex-m4), contiguous
              * windows. When C_in % 4 == 0 border positions use the tap sums (no gather) and
              * two consecutive eligible channels run together (dot2x2); otherwise one channel
              * with the scalar gather for the padding and for a span tail. */
-            if (!depthwise && p->dilation == 1u && wb->span <= ECG_RT_WCHUNK && 4u * n >= wb->span) {
+            if (!depthwise && p->dilation == 1u && wb->span <= ECG_RT_WCHUNK && 10u * n >= 3u * wb->span) {
                 const uint32_t n4 = wb->span / 4u;
                 const uint32_t tail = ecg_rt_dsp_tail(xoff, n, 4u * n4);
                 const int fast_border = (p->in_ch % 4u == 0u) && p->kernel <= ECG_RT_DSP_MAX_TAPS;
@@ -65,7 +66,7 @@ ecg_rt_status ecg_rt_conv1d_s8(const ecg_rt_conv_params *p, const ecg_rt_wblock 
                     uint32_t n2;
                     ecg_rt_wcursor_channel(&cur, c + 1u, 0u);
                     n2 = ecg_rt_wcursor_next(&cur, xoff, val, ECG_RT_WCHUNK);
-                    if ((n2 < ECG_RT_WCHUNK || ecg_rt_wcursor_done(&cur)) && 4u * n2 >= wb->span) {
+                    if ((n2 < ECG_RT_WCHUNK || ecg_rt_wcursor_done(&cur)) && 10u * n2 >= 3u * wb->span) {
                         const int32_t bias2 = ecg_rt_rdi32(wb->bias + 4u * (size_t)(c + 1u));
                         const int32_t mult2 = ecg_rt_rdi32(wb->mult + 4u * (size_t)(c + 1u));
                         const uint32_t shift2 = wb->shift[c + 1u];
