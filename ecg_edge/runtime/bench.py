@@ -319,7 +319,30 @@ def to_markdown(res: dict[str, Any]) -> str:
         lines.append(f"- {k}: {v['text_bytes']} bytes" + (f" ({v['file']})" if "file" in v else ""))
     lines += ["", "Functions named ecg_rt_conv1d_s8 / ecg_rt_conv1d_pointwise_s8 include the inlined "
               "interior sweep (ecg_rt_sweep_inside in ecg_rt_internal.h, whose lines callgrind files "
-              "under that header).", ""]
+              "under that header).", "", "## Where the time goes, and what changed because of it", ""]
+    by = {r["variant"]: r for r in res["runs"]}
+    conv = sum(f["percent"] for f in d.get("functions", []) if "conv1d" in f["function"])
+    dec = sum(f["percent"] for f in d.get("functions", [])
+              if f["function"].startswith(("ecg_rt_wcursor", "ecg_rt_bitreader", "next_")))
+    lines.append(f"- {conv:.0f}% of the default model's instructions are the CONV1D multiply-accumulate "
+                 f"sweeps; decoding the packed weights (all bit-widths) is {dec:.1f}%: each output "
+                 "channel is decoded once and swept over every output position, so the bit-width "
+                 "barely matters for speed while sparsity does (zero weights are never visited).")
+    if "8-bit, 0% sparse" in by and "4-bit, 90% sparse" in by:
+        a, b = by["8-bit, 0% sparse"], by["4-bit, 90% sparse"]
+        lines.append(f"- 8-bit dense: {a.get('instructions_per_inference', 0) / 1e6:.1f} M instructions; "
+                     f"4-bit 90% sparse: {b.get('instructions_per_inference', 0) / 1e6:.1f} M "
+                     f"({b['nonzero_macs'] / 1e6:.2f} M non-zero MACs of {b['dense_macs'] / 1e6:.2f} M).")
+    lines += ["- Changed because of the profile: the first callgrind run of this model (4-bit / 50%) "
+              "put ~80% of 112 M instructions per inference in the per-position offset-gather loop "
+              "(load offset, load level, load input, multiply, add per MAC). The interior sweep now "
+              "computes 4 output positions per decoded (offset, level) pair "
+              "(ecg_rt_sweep_inside): 112 M -> 67 M instructions per inference, logits unchanged; the "
+              "bitstream reader was inlined into the walkers (-0.3 M).",
+              "- onnxruntime runs fp32 convolutions with AVX/FMA GEMM kernels; the C runtime is "
+              "portable scalar C99 written for microcontrollers (no SIMD on the host; on Cortex-M4/M7/"
+              "M33/M55 helper F's SMLAD path in ecg_rt_dsp.h takes over), so on the host it is slower "
+              "per inference while its model is smaller and needs no float unit.", ""]
     return "\n".join(lines)
 
 
