@@ -48,12 +48,14 @@ def check_latency(outcome, target, max_ms: float, X) -> dict:
     from ecg_edge.modelbin.executor import quantize_inputs
     from ecg_edge.modelbin.reader import read_model
     mb = read_model(outcome.size.model_bin)
-    res = sim.simulate(outcome.size.model_bin, quantize_inputs(mb, X[:1]), target)
-    instr = getattr(res, "instructions", None) or getattr(res, "instructions_per_inference", None)
-    if instr is None:
-        return {"checked": False, "reason": "simulator result carries no instruction count"}
-    ms = target.ms_from_instructions(int(instr))
-    return {"checked": True, "instructions": int(instr), "ms": ms, "max_ms": max_ms, "ok": ms <= max_ms}
+    try:
+        res = sim.simulate(outcome.size.model_bin, quantize_inputs(mb, X[:1]), target, parity=False)
+    except EcgEdgeError as exc:  # e.g. ToolchainMissing: say so, never guess a latency
+        return {"checked": False, "reason": f"simulation failed: {exc}"}
+    instr = max(int(i) for i in res.instructions)
+    ms = target.ms_from_instructions(instr)
+    return {"checked": True, "instructions": instr, "ms": ms, "max_ms": max_ms, "ok": ms <= max_ms,
+            "cycles_per_instruction": target.cycles_per_instruction, "sim_fits": bool(res.fits)}
 
 
 @click.command("compress")

@@ -48,6 +48,7 @@ class AblationConfig:
     quant_bits: tuple[int, ...] = tuple(FIXED_Q)
     prune_pcts: tuple[int, ...] = tuple(FIXED_P)
     budget_sparsities: tuple[float, ...] = DEFAULT_SPARSITIES
+    budget_crs: tuple[float, ...] = (12.0,)  # extra budget rows at these true compression ratios
 
 
 @dataclass
@@ -151,11 +152,19 @@ def run_ablation(checkpoint: Path, data_dir: Path, cfg: AblationConfig, log=prin
         rows.append(_row("LAQ+LAP (quantize-then-prune)", "laq+lap", out, comp, Xte, yte, source, False,
                          "order=quantize-then-prune"))
         comp.ctx.set_order(opts.order)
+        budgets = []
         if laq_out is not None:
-            limit = laq_out.size.total_bytes
-            out = comp.budgeted(limit)
-            rows.append(_row("Budget (knapsack at LAQ's bytes)", "budget", out, comp, Xte, yte, source, False,
-                             f"max_bytes={limit}"))
+            budgets.append(("Budget (knapsack at LAQ's bytes)", laq_out.size.total_bytes))
+        budgets += [(f"Budget (knapsack at {cr:g}x)", int(fp32_bytes / cr)) for cr in cfg.budget_crs]
+        for label, limit in budgets:
+            for ft in fts:
+                try:
+                    out = comp.budgeted(limit, FinetuneConfig(epochs=ft, lr=cfg.finetune_lr, max_train=cfg.finetune_max_train))
+                except EcgEdgeError as exc:
+                    log(f"{label}: {exc}")
+                    break
+                rows.append(_row(label, "budget", out, comp, Xte, yte, source, ft > 0, f"max_bytes={limit}"))
+                log(f"{rows[-1].label}: test acc {rows[-1].test['accuracy']:.4f} bytes {rows[-1].model_bytes}")
     return {
         "checkpoint": str(checkpoint), "dataset": str(data_dir), "arch": ckpt.arch, "target": target.name,
         "tolerance": cfg.tolerance, "reading": opts.reading, "order": opts.order, "accuracy_from": source,
