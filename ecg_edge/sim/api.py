@@ -71,6 +71,12 @@ def _check_run(run: QemuRun, target: Target, n: int) -> None:
     if run.model_status not in (None, 0):
         raise ModelFormatError(f"the runtime on {target.name} refused the model: status {run.model_status} "
                                f"({status_text(run.model_status)})")
+    if run.exit_code == 68 or (run.stack and run.stack.get("stack_size", 0) - run.stack.get("stack_peak", 0) < 128):
+        from ecg_edge.sim.build import FirmwareDoesNotFit
+
+        raise FirmwareDoesNotFit(
+            f"{target.name}: the stack overflowed the {run.stack.get('stack_size', 0)} B of RAM left after static "
+            f"data, arena and input window (RAM budget {target.ram_bytes} B)")
     if run.errors:
         raise SimulationError(f"{target.name}: firmware: {run.errors[0]} (exit {run.exit_code}: "
                               f"{status_text(run.exit_code)})")

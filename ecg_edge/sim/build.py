@@ -49,7 +49,8 @@ def cache_root() -> Path:
 
 @dataclass(frozen=True)
 class Layout:
-    """Link-time reservations (bytes)."""
+    """Link-time reservations (bytes). The stack gets all the RAM left; `stack` is the least
+    the link accepts."""
 
     model: int
     arena: int

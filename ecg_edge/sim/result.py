@@ -117,5 +117,5 @@ def breakdown_markdown(r: SimResult) -> str:
         f"**{r.target}** flash: code {f['code']} B + model {f['model']} B = {f['total']} B of {f['budget']} B "
         f"({'fits' if r.fits_flash else 'DOES NOT FIT'}); RAM: static {m['static']} B + arena {m['arena']} B "
         f"+ window {m['window']} B + stack peak {m['stack_peak']} B = {m['total']} B of {m['budget']} B "
-        f"({'fits' if r.fits_ram else 'DOES NOT FIT'}; stack reserved {m['stack_reserved']} B, "
+        f"({'fits' if r.fits_ram else 'DOES NOT FIT'}; RAM left for the stack {m['stack_reserved']} B, "
         f"runtime invoke {m['stack_invoke']} B)\n")

@@ -158,8 +158,12 @@ int main(void)
     line_str(&l, " stack_size=");
     line_u32(&l, (uint32_t)((uintptr_t)__stack_top - (uintptr_t)__stack_bottom));
     line_end(&l);
-    if (first_error == 0u && __stack_bottom[0] != STACK_PAINT) {
-        return (int)report(&l, "stack overflow (paint consumed)", ECG_SIM_E_STACK);
+    /* An overflow corrupts whatever lies below the stack (window, arena), so it takes precedence
+     * over any runtime status. The lowest 64 bytes are a guard band: a large frame may skip words. */
+    for (uint32_t g = 0; g < 16u; ++g) {
+        if (__stack_bottom[g] != STACK_PAINT) {
+            return (int)report(&l, "stack overflow (paint consumed)", ECG_SIM_E_STACK);
+        }
     }
     return (int)first_error;
 }

@@ -123,7 +123,8 @@ def test_simulated_inference_parity_and_repeatable(toolchain, golden_int8) -> No
         assert r1.parity.matches is None and "unavailable" in r1.parity.note
     assert r1.fits and r1.flash["model"] == len(g.model) and r1.flash["total"] > len(g.model)
     assert r1.ram["arena"] == struct.unpack_from("<I", g.model, 28)[0]
-    assert 0 < r1.ram["stack_invoke"] <= r1.ram["stack_peak"] <= r1.ram["stack_reserved"]
+    assert 0 < r1.ram["stack_invoke"] <= r1.ram["stack_peak"] < r1.ram["stack_reserved"]
+    assert r1.ram["total"] == r1.ram["static"] + r1.ram["arena"] + r1.ram["window"] + r1.ram["stack_peak"]
     assert r1.est_ms == pytest.approx(np.mean(r1.instructions) * 1.3 / 64e6 * 1e3)
 
 
@@ -152,6 +153,11 @@ def test_oversized_model_fails_the_link(toolchain, golden_int8) -> None:
     struct.pack_into("<I", huge_arena, 28, 300 * 1024)  # arena > 256 KiB of RAM
     with pytest.raises(FirmwareDoesNotFit, match=r"exceed the target's RAM"):
         simulate(bytes(huge_arena), golden_int8.x, "cortex-m4")
+    # an arena that fits the RAM region but leaves less than the 8 KiB minimum for the stack
+    struct.pack_into("<I", huge_arena, 28, 252 * 1024)
+    with pytest.raises(FirmwareDoesNotFit, match=r"exceed the target's RAM"):
+        simulate(bytes(huge_arena), golden_int8.x, "cortex-m4")
+    struct.pack_into("<I", huge_arena, 28, 300 * 1024)
     # the same (header-only, not CRC-covered) arena fits cortex-m7's 1 MiB: links and runs
     r = simulate(bytes(huge_arena), golden_int8.x, "cortex-m7", parity=False)
     assert np.array_equal(r.logits[0], golden_int8.expected) and r.ram["arena"] == 300 * 1024
