@@ -62,3 +62,17 @@ def test_finetune_keeps_masks_bits_and_levels(comp: Compressor) -> None:
         np.testing.assert_array_equal(lv, cl.levels)
         assert out.plan.layer(n).bits == cl.bits
     assert out.plan.metrics["finetune_epochs"] == 1
+
+
+def test_target_too_small_for_any_plan_is_refused(tiny) -> None:
+    from dataclasses import replace
+
+    from ecg_edge.errors import EcgEdgeError
+
+    ck, ds = tiny
+    small = replace(get_target("cortex-m4"), name="tiny-mcu", flash_bytes=48 * 1024 + 100)
+    with pytest.raises(EcgEdgeError, match="cannot hold even the smallest plan.*flash"):
+        Compressor(load_checkpoint(ck), load_prepared(ds), small, CompressOptions(use_packer=False))
+    no_ram = replace(get_target("cortex-m4"), name="tiny-ram", ram_bytes=4096)
+    with pytest.raises(EcgEdgeError, match="RAM"):
+        Compressor(load_checkpoint(ck), load_prepared(ds), no_ram, CompressOptions(use_packer=False))
