@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model", type=Path, help="model.bin [default: main job's, else the default architecture]")
     ap.add_argument("--n", type=int, default=3, help="windows per target")
     ap.add_argument("--out", type=Path, default=Path("bench"))
-    args = ap.parse_args(argv)
+    args = ap.parse_args([] if argv is None else argv)  # main() from `make bench`: the defaults
 
     path, data = (args.model, args.model.read_bytes()) if args.model else default_model()
     ds = default_dataset_dir()
@@ -113,4 +113,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    import sys
+
+    raise SystemExit(main(sys.argv[1:]))

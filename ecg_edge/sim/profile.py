@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("model", type=Path)
     ap.add_argument("--target", default="cortex-m4")
     ap.add_argument("--opt", default="O2")
-    args = ap.parse_args(argv)
+    args = ap.parse_args([] if argv is None else argv)
     data = args.model.read_bytes()
     rows = profile(data, random_windows(data, 1), args.target, args.opt)
     total = sum(n for _, n in rows)
@@ -64,4 +64,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    import sys
+
+    raise SystemExit(main(sys.argv[1:]))
