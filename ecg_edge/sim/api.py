@@ -6,6 +6,7 @@ instruction-count plugin, and checks every window's logits against the host C ru
 from __future__ import annotations
 
 import struct
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -125,6 +126,53 @@ def simulate(model_bytes: bytes, inputs_q: np.ndarray, target: str | Target = "c
         parity=host_parity(model_bytes, windows, logits) if parity else None,
         macs=macs[0] if macs else None, macs_nonzero=macs[1] if macs else None,
         elf=str(image.elf), toolchain={"arm_gcc": tc.arm_gcc_version, "qemu": _qemu_version(tc.qemu)})
+
+
+@dataclass
+class NoFit:
+    """A model that does not link for a target: what it needs against the budgets."""
+
+    target: str
+    board: str
+    opt: str
+    flash: dict[str, int]
+    ram: dict[str, int]
+    reason: str
+
+    @property
+    def fits(self) -> bool:
+        return False
+
+    def to_dict(self) -> dict:
+        return {"target": self.target, "board": self.board, "opt": self.opt, "fits": False,
+                "fits_flash": self.flash["total"] <= self.flash["budget"],
+                "fits_ram": self.ram["total"] <= self.ram["budget"], "flash": self.flash, "ram": self.ram,
+                "reason": self.reason}
+
+    def row(self) -> dict[str, str]:
+        f, m = self.flash, self.ram
+        return {
+            "target": f"{self.target} ({self.board})", "opt": f"-{self.opt}", "instructions / inference": "-",
+            "est. ms (CPI x clock)": "-", "MACs / instr": "-",
+            "flash used / budget": f"{f['total'] / 1024:.1f} KiB / {f['budget'] / 1024:.1f} KiB",
+            "RAM used / budget": f"{m['total'] / 1024:.1f} KiB / {m['budget'] / 1024:.1f} KiB",
+            "fits": "no", "parity (match/windows)": "-",
+        }
+
+
+def fit_estimate(model_bytes: bytes, window_bytes: int, target: str | Target, opt: str = "O2",
+                 reason: str = "", stack_size: int = DEFAULT_STACK) -> NoFit:
+    """Flash and RAM a model needs on a target without running it: the firmware's own sections
+    from a link with empty reservations, plus the model, arena, one window and the least stack."""
+    tc = find_toolchain()
+    tgt = target if isinstance(target, Target) else get_target(target)
+    base = build_firmware(tc, tgt, Layout(0, 0, 0, 0), opt)
+    flash = {"code": base.code_bytes, "model": len(model_bytes), "budget": tgt.flash_bytes}
+    flash["total"] = flash["code"] + flash["model"]
+    ram = {"static": base.static_ram_bytes, "arena": _arena_size(model_bytes), "window": window_bytes,
+           "stack_min": stack_size, "budget": tgt.ram_bytes}
+    ram["total"] = ram["static"] + ram["arena"] + ram["window"] + ram["stack_min"]
+    return NoFit(tgt.name, board_for(tgt).machine, opt, flash, ram, reason)
 
 
 def _qemu_version(qemu: str) -> str:

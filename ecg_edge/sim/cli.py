@@ -40,9 +40,11 @@ def simulate(model: Path | None, target_spec: tuple[str, ...], data_dir: Path | 
              n_windows: int, opt: str, out_dir: Path | None, seed: int) -> None:
     """Run MODEL (default: ecg-edge-out/model.bin) on simulated Cortex-M targets under QEMU."""
     from ecg_edge.atomic import write_json, write_text
+    from ecg_edge.sim.api import fit_estimate
     from ecg_edge.sim.api import simulate as run_sim
+    from ecg_edge.sim.build import FirmwareDoesNotFit
     from ecg_edge.sim.inputs import dataset_windows, random_windows
-    from ecg_edge.sim.result import breakdown_markdown, markdown_table
+    from ecg_edge.sim.result import SimResult, breakdown_markdown, markdown_table
     from ecg_edge.sim.toolchain import find_toolchain
 
     find_toolchain()  # before any work: says exactly what to install
@@ -62,9 +64,13 @@ def simulate(model: Path | None, target_spec: tuple[str, ...], data_dir: Path | 
     results = []
     for name in _targets(target_spec):
         click.echo(f"simulating {path} on {name} (-{opt}), {source} ...", err=True)
-        results.append(run_sim(data, windows, name, opt))
+        try:
+            results.append(run_sim(data, windows, name, opt))
+        except FirmwareDoesNotFit as exc:  # a "no" row with what it needs, not an abort
+            results.append(fit_estimate(data, int(windows[0].size), name, opt, reason=str(exc)))
     table = markdown_table(results)
-    details = "".join(breakdown_markdown(r) + "\n" for r in results)
+    details = "".join((breakdown_markdown(r) if isinstance(r, SimResult) else f"**{r.target}**: {r.reason}\n") + "\n"
+                      for r in results)
     notes = ("Instructions are exact counts (QEMU TCG plugin, from the start marker to the end marker of one "
              "invoke). Estimated ms = instructions x cycles-per-instruction / clock; QEMU counts instructions, "
              "not cycles, so the CPI factor per core is a stated estimate (ecg_edge/targets/registry.py). "
@@ -75,7 +81,7 @@ def simulate(model: Path | None, target_spec: tuple[str, ...], data_dir: Path | 
     write_json(out / "simulate.json", {"model": str(path), "inputs": source, "results": [r.to_dict() for r in results]})
     write_text(out / "simulate.md", md)
     click.echo(f"saved {out / 'simulate.json'} and {out / 'simulate.md'}", err=True)
-    bad = [r for r in results if r.parity and r.parity.mismatches]
+    bad = [r for r in results if isinstance(r, SimResult) and r.parity and r.parity.mismatches]
     if bad:
         raise EcgEdgeError("parity failure: " + "; ".join(
             f"{r.target}: {r.parity.mismatches} windows differ from the host runtime (first {r.parity.mismatched_windows[:5]})"
