@@ -140,7 +140,10 @@ def inspect_report(mb, path: Path) -> str:
              f"task {mb.meta.get('task', '?')!r}, classes {mb.classes}"]
     t_in = mb.tensors[mb.input_tensor]
     lines.append(f"input [{t_in.length}][{t_in.channels}] scale {t_in.scale:.6g} zero_point {t_in.zero_point}")
-    lines.append(f"{'#':>3} {'op':15s} {'out [L][C]':>12s} {'weights':>10s} {'bits':>4s} {'sparsity':>8s} {'encoding':>9s} {'bytes':>7s}")
+    names = mb.meta.get("op_names") if isinstance(mb.meta.get("op_names"), list) else []
+    names = names if len(names) == len(mb.ops) else [""] * len(mb.ops)
+    w = max([len(n) for n in names] + [5])
+    lines.append(f"{'#':>3} {'layer':{w}s} {'op':15s} {'out [L][C]':>12s} {'weights':>10s} {'bits':>4s} {'sparsity':>8s} {'encoding':>9s} {'bytes':>7s}")
     n_w = nnz_bits = 0
     for k, op in enumerate(mb.ops):
         t = mb.tensors[op.out]
@@ -149,10 +152,10 @@ def inspect_report(mb, path: Path) -> str:
             sp = 1.0 - b.nnz / (b.c_out * b.span)
             n_w += b.c_out * b.span
             nnz_bits += b.nnz * b.bits
-            lines.append(f"{k:3d} {OP_NAMES[op.op]:15s} {f'[{t.length}][{t.channels}]':>12s} "
+            lines.append(f"{k:3d} {names[k]:{w}s} {OP_NAMES[op.op]:15s} {f'[{t.length}][{t.channels}]':>12s} "
                          f"{f'{b.c_out}x{b.span}':>10s} {b.bits:4d} {sp:8.1%} {ENCODING_NAMES[b.encoding]:>9s} {b.size:7d}")
         else:
-            lines.append(f"{k:3d} {OP_NAMES[op.op]:15s} {f'[{t.length}][{t.channels}]':>12s} {'-':>10s} {'-':>4s} {'-':>8s} {'-':>9s} {0:7d}")
+            lines.append(f"{k:3d} {names[k]:{w}s} {OP_NAMES[op.op]:15s} {f'[{t.length}][{t.channels}]':>12s} {'-':>10s} {'-':>4s} {'-':>8s} {'-':>9s} {0:7d}")
     sec = {n: s.size for n, s in mb.sections.items()}
     other = mb.file_size - sum(sec.values())
     lines.append("bytes by section: " + ", ".join(f"{n} {v}" for n, v in sec.items())

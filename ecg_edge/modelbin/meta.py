@@ -17,7 +17,7 @@ KEY_TYPES = {
     "input_leads": T_U32, "lead_names": T_STR_ARRAY, "input_scale": T_F32,
     "input_zero_point": T_I32, "preprocessing": T_STR, "plan": T_STR,
     "source_checkpoint_sha256": T_STR, "source_checkpoint": T_STR, "producer": T_STR,
-    "fp32_param_bytes": T_U32,
+    "fp32_param_bytes": T_U32, "op_names": T_STR_ARRAY,
 }
 
 

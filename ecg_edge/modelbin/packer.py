@@ -140,6 +140,7 @@ def layer_infos(g: Graph, ser: Serialized) -> list[LayerInfo]:
 
 def pack_graph(g: Graph, meta: dict[str, Any], allow_alias: bool = True) -> PackResult:
     """Serialize an already-calibrated graph (used by pack() and by the golden builder)."""
+    meta = {**meta, "op_names": [n.name for n in g.nodes]} if "op_names" not in meta else meta
     ser = serialize(g, meta, allow_alias)
     return PackResult(ser.data, ser.sections, ser.arena.arena_bytes, ser.arena.lower_bound,
                       layer_infos(g, ser), meta, list(g.notes))

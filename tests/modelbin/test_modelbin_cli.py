@@ -36,7 +36,7 @@ def test_export_inspect_evaluate(tiny_ckpt_path: Path, tiny_dataset: Path, tmp_p
 
     assert main(["inspect", str(out)]) == 0
     text = capsys.readouterr().out
-    assert re.search(r"CONV1D\s+\[128\]\[8\]\s+8x7\s+4\s+50\.0%\s+bitmask", text)
+    assert re.search(r"stem.conv\s+CONV1D\s+\[128\]\[8\]\s+8x7\s+4\s+50\.0%\s+bitmask", text)
     assert "bytes by section: META" in text and "nominal CR 16.00x" in text and "lower bound" in text
 
     res = evaluate_model_bin(out, tiny_dataset, "test")
