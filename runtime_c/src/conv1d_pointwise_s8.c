@@ -50,6 +50,13 @@ ecg_rt_status ecg_rt_conv1d_pointwise_s8(const ecg_rt_conv_params *p, const ecg_
                 ecg_rt_dsp_sweep(&ch, xw, step, p->out_len, yc, p->out_ch);
                 continue;
             }
+#else
+            if (p->in_ch <= ECG_RT_WCHUNK && 100u * n >= ECG_RT_DENSE_ROW_PERCENT * p->in_ch) {
+                ecg_rt_status st = ecg_rt_conv1d_dense_row_s8(p, xoff, val, n, p->in_ch, bias, mult,
+                                                              shift, 0u, p->out_len, x, yc);
+                if (st != ECG_RT_OK) return st;
+                continue;
+            }
 #endif
             ecg_rt_sweep_inside(xw, step, p->out_len, xoff, val, n, bias, mult, shift, p->zp_out,
                                 p->act_min, p->act_max, yc, p->out_ch);

@@ -146,6 +146,14 @@ ecg_rt_status ecg_rt_conv1d_s8(const ecg_rt_conv_params *p, const ecg_rt_wblock 
                 }
                 continue;
             }
+#else
+            if (!depthwise && p->dilation == 1u && wb->span <= ECG_RT_WCHUNK &&
+                100u * n >= ECG_RT_DENSE_ROW_PERCENT * wb->span) {
+                ecg_rt_status st = ecg_rt_conv1d_dense_row_s8(p, xoff, val, n, wb->span, bias, mult,
+                                                              shift, lo, hi, x, y + c);
+                if (st != ECG_RT_OK) return st;
+                continue;
+            }
 #endif
             for (t = 0; t < p->out_len; ++t) {
                 const int32_t start = (int32_t)(t * p->stride) - (int32_t)p->pad_left;

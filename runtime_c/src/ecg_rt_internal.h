@@ -207,6 +207,15 @@ ecg_rt_status ecg_rt_conv1d_s8(const ecg_rt_conv_params *p, const ecg_rt_wblock 
                                const int8_t *x, int8_t *y);
 ecg_rt_status ecg_rt_conv1d_pointwise_s8(const ecg_rt_conv_params *p, const ecg_rt_wblock *wb,
                                          const int8_t *x, int8_t *y);
+/* Dense-row path for one channel (conv1d_dense_row_s8.c), used by the CONV1D kernels on builds
+ * without the DSP path when at least ECG_RT_DENSE_ROW_PERCENT of the channel is non-zero. */
+#ifndef ECG_RT_DENSE_ROW_PERCENT
+#define ECG_RT_DENSE_ROW_PERCENT 30u
+#endif
+ecg_rt_status ecg_rt_conv1d_dense_row_s8(const ecg_rt_conv_params *p, const int32_t *xoff,
+                                         const int8_t *val, uint32_t n, uint32_t span,
+                                         int32_t bias, int32_t mult, uint32_t shift, uint32_t lo,
+                                         uint32_t hi, const int8_t *x, int8_t *yc);
 ecg_rt_status ecg_rt_depthwise_conv1d_s8(const ecg_rt_conv_params *p, const ecg_rt_wblock *wb,
                                          const int8_t *x, int8_t *y);
 ecg_rt_status ecg_rt_linear_s8(uint32_t n_in, const ecg_rt_wblock *wb, int32_t zp_out,
