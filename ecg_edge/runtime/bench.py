@@ -324,10 +324,11 @@ def to_markdown(res: dict[str, Any]) -> str:
     conv = sum(f["percent"] for f in d.get("functions", []) if "conv1d" in f["function"])
     dec = sum(f["percent"] for f in d.get("functions", [])
               if f["function"].startswith(("ecg_rt_wcursor", "ecg_rt_bitreader", "next_")))
+    conv += sum(f["percent"] for f in d.get("functions", []) if f["function"] == "dot_lanes")
     lines.append(f"- {conv:.0f}% of the default model's instructions are the CONV1D multiply-accumulate "
                  f"sweeps; decoding the packed weights (all bit-widths) is {dec:.1f}%: each output "
                  "channel is decoded once and swept over every output position, so the bit-width "
-                 "barely matters for speed while sparsity does (zero weights are never visited).")
+                 "barely matters for speed while sparsity does.")
     if "8-bit, 0% sparse" in by and "4-bit, 90% sparse" in by:
         a, b = by["8-bit, 0% sparse"], by["4-bit, 90% sparse"]
         lines.append(f"- 8-bit dense: {a.get('instructions_per_inference', 0) / 1e6:.1f} M instructions; "
@@ -339,6 +340,14 @@ def to_markdown(res: dict[str, Any]) -> str:
               "computes 4 output positions per decoded (offset, level) pair "
               "(ecg_rt_sweep_inside): 112 M -> 67 M instructions per inference, logits unchanged; the "
               "bitstream reader was inlined into the walkers (-0.3 M).",
+              "- Then wall time: channels at least 30% non-zero with contiguous windows (groups 1, "
+              "dilation 1) now take a dense-row path (conv1d_dense_row_s8.c: the channel's levels in one "
+              "int16 row on the stack, a 16-lane dot product that gcc -O2 vectorizes with SSE2). It "
+              "executes more instructions when half the weights are zero (SIMD multiplies the zeros) "
+              "but fewer cycles: host median ~29 -> ~20 ms at 4-bit/50% and ~46 -> ~20 ms at 8-bit "
+              "dense (A/B of the two builds on this machine); below ~30% non-zero the zero-skipping "
+              "gather stays faster, so sparse layers keep it (-DECG_RT_DENSE_ROW_PERCENT=101 turns the "
+              "dense row off).",
               "- onnxruntime runs fp32 convolutions with AVX/FMA GEMM kernels; the C runtime is "
               "portable scalar C99 written for microcontrollers (no SIMD on the host; on Cortex-M4/M7/"
               "M33/M55 helper F's SMLAD path in ecg_rt_dsp.h takes over), so on the host it is slower "
