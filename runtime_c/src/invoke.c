@@ -34,7 +34,7 @@ static ecg_rt_status run_op(const ecg_rt_model *m, const ecg_rt_op *op, uint8_t 
             cp.kernel = p[0];
             cp.stride = p[1];
             cp.pad_left = p[2];
-            cp.dilation = p[4];
+            cp.dilation = p[0] == 1u ? 1u : p[4]; /* with K = 1 dilation has no effect */
             cp.groups = p[5];
             cp.zp_in = in0.zero_point;
             cp.zp_out = out.zero_point;

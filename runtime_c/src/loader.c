@@ -123,6 +123,8 @@ static ecg_rt_status check_op(const ecg_rt_model *m, const ecg_rt_op *op, uint32
             if (g != 1u && !(g == in0.channels && g == out.channels)) return ECG_RT_E_OP;
             if (window_out_len(in0.len, k, stride, pl, pr, dil) != out.len) return ECG_RT_E_OP;
             if ((uint64_t)dil * (k - 1u) > ECG_RT_MAX_PARAM) return ECG_RT_E_OP;
+            /* Defensive: a window's span in input elements fits int32 (offsets are int32). */
+            if (((uint64_t)dil * (k - 1u) + 1u) * in0.channels > 0x7FFFFFFFu) return ECG_RT_E_OP;
             if (wb.kernel != k || (uint64_t)wb.span != (uint64_t)k * (in0.channels / g))
                 return ECG_RT_E_WEIGHTS;
         }

@@ -5,7 +5,7 @@
     X(test_conv1d_pointwise) X(test_depthwise_conv1d) X(test_linear) X(test_add)    \
     X(test_maxpool1d) X(test_avgpool1d) X(test_global_avgpool) X(test_relu)         \
     X(test_argmax) X(test_model_every_op) X(test_loader_rejects) X(test_invoke_rejects) \
-    X(test_trace)
+    X(test_trace) X(test_pointwise_dilation_ignored)
 #define DECL(f) void f(void);
 TESTS(DECL)
 

@@ -6,6 +6,7 @@ void test_model_every_op(void);
 void test_loader_rejects(void);
 void test_invoke_rejects(void);
 void test_trace(void);
+void test_pointwise_dilation_ignored(void);
 
 static uint8_t file_buf[1 << 16];
 static uint8_t arena_mem[1 << 16] __attribute__((aligned(16)));
@@ -350,6 +351,27 @@ static void on_trace(void *user, uint32_t op_index, uint16_t tensor_id, const in
     r->calls++;
     r->last_op = op_index;
     r->last_tensor = tensor_id;
+}
+
+/* Found by the fuzzer: a K = 1 conv with a dilation other than 1 (legal, dilation has no effect)
+ * loaded but was refused at invoke by the dense-row path. Now it runs and matches the reference. */
+void test_pointwise_dilation_ignored(void)
+{
+    test_model tm;
+    ecg_rt_model m;
+    size_t len;
+    int8_t in[128], out[4], want[4];
+    int j;
+    rng_seed(13);
+    tm_build_demo(&tm, 8, 0, 0.0);
+    tm.op[3].p[4] = 3866625u; /* the pointwise conv */
+    len = tm_write(&tm, file_buf, sizeof file_buf);
+    for (j = 0; j < 128; ++j) in[j] = (int8_t)rng_range(-128, 127);
+    CHECK_EQ_INT(ecg_rt_load(&m, file_buf, len), ECG_RT_OK);
+    CHECK_EQ_INT(ecg_rt_invoke(&m, arena_mem, tm.arena_size, in, 128, out, 4), ECG_RT_OK);
+    tm_reference_run(&tm, in, want);
+    CHECK(memcmp(out, want, 4) == 0);
+    tm_free(&tm);
 }
 
 void test_trace(void)
