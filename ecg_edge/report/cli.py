@@ -28,9 +28,12 @@ def report() -> None:
 @click.option("--accuracy-from", type=click.Choice(["modelbin", "fakequant"]), default="modelbin", show_default=True)
 @click.option("--val-max", type=int, default=1024, show_default=True)
 @click.option("--no-compare", is_flag=True, help="skip the readings/orders/budget comparison rows")
+@click.option("--quant-bits", default="8,7,6,5,4,3,2,1", show_default=True, help="fixed-quantization rows")
+@click.option("--prune-pcts", default="10,30,50,70,90", show_default=True, help="fixed-pruning rows")
+@click.option("--budget-crs", default="12", show_default=True, help="budget rows at these true CRs ('' = none)")
 def ablation(checkpoint: Path | None, data_dir: Path | None, out_dir: Path | None, target: str, tolerance: float,
              finetune_epochs: int, finetune_lr: float, finetune_max_train: int, accuracy_from: str,
-             val_max: int, no_compare: bool) -> None:
+             val_max: int, no_compare: bool, quant_bits: str, prune_pcts: str, budget_crs: str) -> None:
     """The paper's Table 1 (test split): Markdown, JSON, a Pareto PNG and a per-layer chart."""
     from ecg_edge.atomic import write_json, write_text
     from ecg_edge.checkpoint import load_checkpoint
@@ -43,13 +46,21 @@ def ablation(checkpoint: Path | None, data_dir: Path | None, out_dir: Path | Non
         raise EcgEdgeError(f"--tolerance {tolerance}: expected an absolute accuracy drop in [0, 1)")
     if finetune_epochs < 0:
         raise EcgEdgeError(f"--finetune-epochs {finetune_epochs}: expected >= 0")
+    try:
+        qb = tuple(int(b) for b in quant_bits.split(",") if b.strip())
+        pp = tuple(int(p) for p in prune_pcts.split(",") if p.strip())
+        crs = tuple(float(c) for c in budget_crs.split(",") if c.strip())
+    except ValueError as exc:
+        raise EcgEdgeError(f"--quant-bits/--prune-pcts/--budget-crs: expected comma-separated numbers ({exc})") from exc
+    if any(not 1 <= b <= 8 for b in qb) or any(not 0 <= p <= 99 for p in pp) or any(c <= 0 for c in crs):
+        raise EcgEdgeError("--quant-bits must be 1..8, --prune-pcts 0..99, --budget-crs > 0")
     torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
     checkpoint = checkpoint or default_checkpoint()
     data_dir = data_dir or _default_data(load_checkpoint(checkpoint).data)
     out_dir = out_dir or work_root() / "report" / "ablation"
     cfg = AblationConfig(target=target, tolerance=tolerance, finetune_epochs=finetune_epochs, finetune_lr=finetune_lr,
                          finetune_max_train=finetune_max_train, accuracy_from=accuracy_from, val_max=val_max,
-                         compare=not no_compare)
+                         compare=not no_compare, quant_bits=qb, prune_pcts=pp, budget_crs=crs)
     rep = run_ablation(checkpoint, data_dir, cfg, log=lambda s: click.echo(s, err=True))
     md = markdown(rep)
     write_json(out_dir / "ablation.json", rep)
