@@ -71,3 +71,16 @@ def test_label_noise_and_bad_config() -> None:
         _ = SynthConfig(leads=["V9"]).lead_names
     with pytest.raises(DataError, match="synthetic task"):
         SynthConfig(task="nope")
+
+
+def test_noise_sources(shared_data, tmp_path) -> None:
+    from ecg_edge.data.synth.noise import NoiseSource
+
+    real = NoiseSource(500.0, shared_data / "nstdb_noise")
+    assert real.kind == "nstdb" and real.bw.shape[0] == 2 and abs(real.bw.shape[1] - 650000 * 500 / 360) < 2
+    fake = NoiseSource(500.0, tmp_path)  # no records there: synthetic baseline wander and muscle noise
+    assert fake.kind == "synthetic"
+    x = fake.mixture(np.random.default_rng(0), 3, 2, 2000, np.ones(3))
+    assert x.shape == (3, 2, 2000) and np.isfinite(x).all() and 0.005 < float(x.std()) < 1.0
+    b = generate(SynthConfig(task="chapman4", n=4, seed=0, n_samples=512, noise_dir=str(tmp_path)))
+    assert b.info["noise"] == "synthetic"
