@@ -98,7 +98,10 @@ def _row(label: str, method: str, out: Outcome, comp: Compressor, X, y, source: 
                                        "importance": lp.importance} for lp in out.plan.layers], notes)
 
 
-def run_ablation(checkpoint: Path, data_dir: Path, cfg: AblationConfig, log=print) -> dict[str, Any]:
+def run_ablation(checkpoint: Path, data_dir: Path, cfg: AblationConfig, log=print,
+                 on_rows=None) -> dict[str, Any]:
+    """on_rows(list of row dicts), if given, is called after every row (partial results survive
+    an interrupted run)."""
     ckpt = load_checkpoint(checkpoint)
     ds = load_prepared(data_dir)
     target = get_target(cfg.target)
@@ -137,6 +140,8 @@ def run_ablation(checkpoint: Path, data_dir: Path, cfg: AblationConfig, log=prin
                 laq_out = out
             log(f"{rows[-1].label}: test acc {rows[-1].test['accuracy']:.4f} F1 {rows[-1].test['macro_f1']:.4f} "
                 f"bytes {rows[-1].model_bytes} ({time.perf_counter() - t_start:.0f} s)")
+            if on_rows:
+                on_rows([asdict(r) for r in rows])
     comparisons: dict[str, Any] = {}
     if cfg.compare:
         other = "conservative" if opts.reading == "printed" else "printed"
@@ -165,6 +170,8 @@ def run_ablation(checkpoint: Path, data_dir: Path, cfg: AblationConfig, log=prin
                     break
                 rows.append(_row(label, "budget", out, comp, Xte, yte, source, ft > 0, f"max_bytes={limit}"))
                 log(f"{rows[-1].label}: test acc {rows[-1].test['accuracy']:.4f} bytes {rows[-1].model_bytes}")
+                if on_rows:
+                    on_rows([asdict(r) for r in rows])
     return {
         "checkpoint": str(checkpoint), "dataset": str(data_dir), "arch": ckpt.arch, "target": target.name,
         "tolerance": cfg.tolerance, "reading": opts.reading, "order": opts.order, "accuracy_from": source,

@@ -61,11 +61,13 @@ def ablation(checkpoint: Path | None, data_dir: Path | None, out_dir: Path | Non
     cfg = AblationConfig(target=target, tolerance=tolerance, finetune_epochs=finetune_epochs, finetune_lr=finetune_lr,
                          finetune_max_train=finetune_max_train, accuracy_from=accuracy_from, val_max=val_max,
                          compare=not no_compare, quant_bits=qb, prune_pcts=pp, budget_crs=crs)
-    rep = run_ablation(checkpoint, data_dir, cfg, log=lambda s: click.echo(s, err=True))
+    rep = run_ablation(checkpoint, data_dir, cfg, log=lambda s: click.echo(s, err=True),
+                       on_rows=lambda rows: write_json(out_dir / "ablation.partial.json", {"rows": rows}))
     md = markdown(rep)
     write_json(out_dir / "ablation.json", rep)
     write_text(out_dir / "ablation.md", md)
     pareto_png(rep, out_dir / "pareto.png")
     layers_png(rep, out_dir / "layers.png")
+    (out_dir / "ablation.partial.json").unlink(missing_ok=True)
     click.echo(md)
     click.echo(f"wrote {out_dir}/ablation.md, ablation.json, pareto.png, layers.png")
