@@ -207,3 +207,12 @@ def test_default_lr_by_arch() -> None:
     assert TrainConfig(arch="hubert_ecg", lr=3e-4).learning_rate == 3e-4
     with pytest.raises(EcgEdgeError, match="epochs=0"):
         TrainConfig(epochs=0)
+
+
+def test_checkpoint_records_data_contract(tmp_path: Path) -> None:
+    pre = {"fs": 64.0, "n_samples": 256, "band": [0.5, 20.0], "normalise": "zscore"}
+    man = PreparedManifest(task="t", classes=CLASSES, fs=64.0, n_samples=256, leads=["II"], provenance={"preprocess": pre})
+    ds = save_prepared(tmp_path / "ds", man, {s: make_split(9, 1, i) for i, s in enumerate(("train", "val", "test"))})
+    ck = fit(tiny_model(), ds, TrainConfig(epochs=1, batch_size=16, num_threads=1), tmp_path / "o", log=None)
+    assert ck.data == {"task": "t", "fs": 64.0, "leads": ["II"], "n_samples": 256, "dataset_dir": str(ds.root),
+                       "preprocessing": pre}
