@@ -205,6 +205,7 @@ def run_bench(checkpoint: Path, data: Path, out: Path, plan_path: Path | None = 
         qname = f"QDQ, {plan.method}" if plan is not None else "QDQ int8"
         attempt(Row(f"onnxruntime ({qname})", "onnx", precision="plan" if plan is not None else "int8"),
                 onnx(True, plan, "model_qdq"), "ort")
+    paired = paired_latency(rows, x_path, n_latency, work, log)
     ours_rows = {r.precision: r for r in rows if r.runtime.startswith("ours") and id(r) in preds}
     for r in rows:
         ref = ours_rows.get("int8" if r.precision == "fp32" else r.precision)
@@ -215,7 +216,8 @@ def run_bench(checkpoint: Path, data: Path, out: Path, plan_path: Path | None = 
               "compressed": str(compressed) if compressed else None,
               "data": str(data), "split": split, "n_windows": int(len(X)), "n_latency": n_latency,
               "classes": classes, "fp32_torch": classification_metrics(y, ref_pred, classes),
-              "rows": [asdict(r) for r in rows], "goals": goals(rows), "host": host_info()}
+              "rows": [asdict(r) for r in rows], "goals": goals(rows, paired), "paired_latency": paired,
+              "host": host_info()}
     shutil.rmtree(work, ignore_errors=True)
     write_json(out / "bench.json", result)
     write_text(out / "bench.md", to_markdown(result))
@@ -226,6 +228,27 @@ def run_bench(checkpoint: Path, data: Path, out: Path, plan_path: Path | None = 
     return result
 
 
+def paired_latency(rows: list[Row], x_path: Path, n_latency: int, work: Path, log=print) -> dict[str, Any] | None:
+    """Our runtime's rows and TFLite Micro's rows timed turn by turn in one process."""
+    specs = [(r, "ours" if r.runtime.startswith("ours") else "tflm") for r in rows
+             if r.status == "ok" and r.latency_ms and (r.runtime.startswith(("ours", "TFLite Micro")))]
+    if len({rt for _, rt in specs}) < 2:
+        return None
+    out = work / "paired"
+    cmd = [sys.executable, "-m", "ecg_edge.mobile.measure", "--x", str(x_path), "--n-latency", str(n_latency),
+           "--out", str(out)] + [a for r, rt in specs for a in ("--pair", f"{rt}={r.file}")]
+    env = dict(os.environ, OMP_NUM_THREADS="1", TF_CPP_MIN_LOG_LEVEL="2")
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=SUBPROCESS_TIMEOUT_S)
+    if proc.returncode != 0:
+        log(f"[bench] paired latency failed: {(proc.stderr.strip().splitlines() or ['?'])[-1]}")
+        return None
+    info = json.loads((out / "info.json").read_text())
+    for (r, _), p in zip(specs, info["paired"], strict=True):
+        p["row"] = r.runtime
+    log("[bench] paired latency: " + ", ".join(f"{p['row']} {p['median_ms']:.2f} ms" for p in info["paired"]))
+    return info
+
+
 def _find(rows: list[Row], prefix: str) -> Row | None:
     for r in rows:
         if r.runtime.startswith(prefix) and r.status == "ok":
@@ -233,7 +256,7 @@ def _find(rows: list[Row], prefix: str) -> Row | None:
     return None
 
 
-def goals(rows: list[Row]) -> dict[str, Any]:
+def goals(rows: list[Row], paired: dict[str, Any] | None = None) -> dict[str, Any]:
     """The issue's goals as measured ratios (None where a row is missing)."""
     dense = _find(rows, "ours C runtime (int8")
     comp = next((r for r in rows if r.runtime.startswith("ours C runtime (") and "int8 dense" not in r.runtime
@@ -252,6 +275,12 @@ def goals(rows: list[Row]) -> dict[str, Any]:
         if r and tfl and r.latency_ms and tfl.latency_ms:
             g[f"latency_ours_{label}_over_tflm_median"] = r.latency_ms["median"] / tfl.latency_ms["median"]
             g[f"latency_ours_{label}_over_tflm_min"] = r.latency_ms["min"] / tfl.latency_ms["min"]
+    if paired:
+        by_row = {p["row"]: p for p in paired["paired"]}
+        t = by_row.get(tfl.runtime) if tfl else None
+        for label, r in (("dense", dense), ("compressed", comp)):
+            if t and r and r.runtime in by_row:
+                g[f"latency_paired_ours_{label}_over_tflm_median"] = by_row[r.runtime]["median_ms"] / t["median_ms"]
     return g
 
 
@@ -292,6 +321,10 @@ def to_markdown(res: dict[str, Any]) -> str:
         lines.append(f"| {r['runtime']} | {r['fmt']} | {r['bytes'] if r['bytes'] is not None else '-'} | "
                      f"{'; '.join(mem) or '-'} | {lat_s} | {_fmt(r['accuracy'])} | {_fmt(r['macro_f1'])} | "
                      f"{_fmt(r['agree_fp32'])} | {_fmt(r.get('agree_ours'))} | {r['status']} |")
+    if res.get("paired_latency"):
+        lines += ["", "Paired latency (one process, runtimes in turn, same load on each):", ""]
+        lines += [f"- {p['row']}: median {p['median_ms']:.3f} ms, min {p['min_ms']:.3f} ms"
+                  for p in res["paired_latency"]["paired"]]
     g = res["goals"]
     if g:
         lines += ["", "Goals (measured):", ""]

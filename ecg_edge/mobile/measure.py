@@ -74,18 +74,48 @@ def measure(runtime: str, model: Path, X: np.ndarray, n_latency: int, warmup: in
     return logits, info
 
 
+def measure_paired(specs: list[tuple[str, Path]], X: np.ndarray, n_latency: int, warmup: int = 5) -> dict:
+    """Latency of several runtimes in one process, inference by inference in turn, so that a
+    busy host's load falls on all of them alike; the ratios are the figures to trust there."""
+    from ecg_edge.mobile.runners import RUNNERS
+
+    runners = [RUNNERS[rt](path) for rt, path in specs]
+    m = max(1, min(len(X), 16))
+    for r in runners:
+        r.prepare(X[:m])
+        for i in range(warmup):
+            r.invoke_one(i % m)
+    lat = np.empty((len(runners), n_latency), dtype=np.float64)
+    for i in range(n_latency):
+        for j, r in enumerate(runners):
+            t = time.perf_counter_ns()
+            r.invoke_one(i % m)
+            lat[j, i] = (time.perf_counter_ns() - t) / 1e6
+    return {"paired": [{"runtime": rt, "model": str(p), "median_ms": float(np.median(lat[j])),
+                        "min_ms": float(lat[j].min())} for j, (rt, p) in enumerate(specs)],
+            "n_latency": n_latency}
+
+
 @click.command()
-@click.option("--runtime", required=True, type=click.Choice(["ort", "litert", "tflm", "ours"]))
-@click.option("--model", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--runtime", type=click.Choice(["ort", "litert", "tflm", "ours"]))
+@click.option("--model", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--pair", multiple=True, help="RUNTIME=MODEL, repeated: interleaved latency only")
 @click.option("--x", "x_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--n-latency", default=200, show_default=True)
 @click.option("--tflm-arena", default=0, help="TFLite Micro arena bytes (0 = default 4 MiB)")
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path))
-def main(runtime: str, model: Path, x_path: Path, n_latency: int, tflm_arena: int, out: Path) -> None:
+def main(runtime: str | None, model: Path | None, pair: tuple[str, ...], x_path: Path, n_latency: int,
+         tflm_arena: int, out: Path) -> None:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     X = np.load(x_path)
-    logits, info = measure(runtime, model, X, n_latency, tflm_arena=tflm_arena or None)
     out.mkdir(parents=True, exist_ok=True)
+    if pair:
+        specs = [(p.split("=", 1)[0], Path(p.split("=", 1)[1])) for p in pair]
+        (out / "info.json").write_text(json.dumps(measure_paired(specs, X, n_latency), indent=2))
+        return
+    if runtime is None or model is None:
+        raise click.UsageError("give --runtime and --model, or --pair RUNTIME=MODEL ...")
+    logits, info = measure(runtime, model, X, n_latency, tflm_arena=tflm_arena or None)
     np.save(out / "logits.npy", logits)
     (out / "info.json").write_text(json.dumps(info, indent=2))
 

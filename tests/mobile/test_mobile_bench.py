@@ -30,6 +30,11 @@ def test_bench_cli_writes_every_runtime_row(tiny, tmp_path, capsys):
     assert len(ours) == 2  # dense int8 and the plan: measured, or a row saying why not
     for r in ours:
         assert r["status"] in ("ok", "partial") or r["status"].startswith(("not available", "failed"))
+    if all(r["status"] == "ok" for r in ours):  # C runtime built: paired latency vs TFLite Micro
+        paired = {p["row"]: p for p in res["paired_latency"]["paired"]}
+        assert set(paired) == {n for n in rows if n.startswith(("ours", "TFLite Micro"))}
+        assert all(p["median_ms"] > 0 for p in paired.values())
+        assert res["goals"]["latency_paired_ours_dense_over_tflm_median"] > 0
     md = (out / "bench.md").read_text()
     assert "| LiteRT (int8) | tflite |" in md
     assert (out / "bench.png").stat().st_size > 1000
