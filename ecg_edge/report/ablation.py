@@ -194,12 +194,19 @@ def markdown(report: dict[str, Any]) -> str:
              + ("(the shipped model.bin through the integer executor)." if src == "modelbin"
                 else "(PyTorch fake-quant: quantized weights, float activations)."),
              f"Nominal CR = the paper's 32*N / sum(bits*nnz) (fp32 non-zeros for prune-only rows). "
-             f"{report['bytes_note']}. fp32 parameters: {report['fp32_param_bytes']} B.", "",
+             f"{report['bytes_note']}. fp32 parameters: {report['fp32_param_bytes']} B."
+             + (" A true CR in parentheses counts weight blocks only (no header/graph/metadata): an upper bound."
+                if src != "modelbin" else ""), "",
              "| Method | Acc | Prec | Rec | F1 | val Acc | nominal CR | true CR | bytes |",
              "|---|---|---|---|---|---|---|---|---|"]
     for r in report["rows"]:
         t = r["test"]
-        tcr = f"{r['true_cr']:.2f}x" if r["true_cr"] else "-"
+        if r["true_cr"]:
+            tcr = f"{r['true_cr']:.2f}x"
+        elif r["model_bytes"]:  # weight blocks only: an upper bound on the true ratio, marked
+            tcr = f"({report['fp32_param_bytes'] / r['model_bytes']:.2f}x)"
+        else:
+            tcr = "-"
         lines.append(f"| {r['label']} | {t['accuracy']:.4f} | {t['macro_precision']:.4f} | {t['macro_recall']:.4f} | "
                      f"{t['macro_f1']:.4f} | {r['val_accuracy']:.4f} | {r['nominal_cr']:.2f}x | {tcr} | {r['model_bytes']} |")
     lines += ["", f"Total time {report['seconds']:.0f} s.", ""]
