@@ -17,10 +17,11 @@ def pareto_png(report: dict[str, Any], path: Path) -> None:
     """Test accuracy vs bytes shipped for every row (log x), the Pareto front drawn."""
     rows = [r for r in report["rows"] if r["model_bytes"]]
     fig, ax = plt.subplots(figsize=(8, 5))
-    for r in rows:
+    for i, r in enumerate(rows):
         marker = "*" if r["method"] in ("laq", "lap", "laq+lap", "budget") else ("s" if r["method"] == "fp32" else "o")
-        ax.scatter(r["model_bytes"], r["test"]["accuracy"], marker=marker, s=60 if marker == "*" else 30,
-                   facecolors="none" if r["finetuned"] else None)
+        color = f"C{i % 10}"
+        ax.scatter(r["model_bytes"], r["test"]["accuracy"], marker=marker, s=70 if marker == "*" else 30,
+                   facecolors="none" if r["finetuned"] else color, edgecolors=color)
         ax.annotate(r["label"], (r["model_bytes"], r["test"]["accuracy"]), fontsize=6, xytext=(3, 2),
                     textcoords="offset points")
     pts = sorted((r["model_bytes"], r["test"]["accuracy"]) for r in rows)
