@@ -42,14 +42,25 @@ def pareto_png(report: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
+_SHORT = (("hubert.encoder.layers.", "L"), ("hubert.feature_extractor.conv_layers.", "fe"),
+          ("hubert.feature_projection.", "proj."), ("hubert.encoder.", ""), ("attention.", ""),
+          ("feed_forward.", "ff."), ("intermediate_dense", "in"), ("output_dense", "out"), ("blocks.", "b"))
+
+
+def short_name(name: str) -> str:
+    for a, b in _SHORT:
+        name = name.replace(a, b)
+    return name
+
+
 def layers_png(report: dict[str, Any], path: Path, methods: tuple[str, ...] = ("LAQ", "LAP (8-bit)", "LAQ+LAP")) -> None:
     """Per-layer bits (bars) and sparsity (line) of the adaptive plans."""
     rows = [r for r in report["rows"] if r["label"] in methods]
     if not rows:
         return
-    fig, axes = plt.subplots(len(rows), 1, figsize=(10, 2.6 * len(rows)), squeeze=False)
+    fig, axes = plt.subplots(len(rows), 1, figsize=(10, 3.2 * len(rows)), squeeze=False)
     for ax, r in zip(axes[:, 0], rows, strict=True):
-        names = [lp["name"] for lp in r["layers"]]
+        names = [short_name(lp["name"]) for lp in r["layers"]]
         x = range(len(names))
         ax.bar(x, [lp["bits"] for lp in r["layers"]], color="tab:blue", alpha=0.7)
         ax.set_ylim(0, 8.5)
@@ -60,7 +71,7 @@ def layers_png(report: dict[str, Any], path: Path, methods: tuple[str, ...] = ("
         ax2.set_ylabel("sparsity", color="tab:red")
         ax.set_title(r["label"], fontsize=9)
         ax.set_xticks(list(x))
-        ax.set_xticklabels(names, rotation=60, ha="right", fontsize=6)
+        ax.set_xticklabels(names, rotation=60, ha="right", fontsize=7)
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110)
