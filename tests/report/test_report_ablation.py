@@ -11,7 +11,7 @@ from ecg_edge.report.plots import layers_png, pareto_png
 def test_ablation_rows_metrics_and_figures(tiny, tmp_path: Path) -> None:
     ck, ds = tiny
     cfg = AblationConfig(tolerance=0.03, finetune_epochs=1, finetune_lr=1e-3, quant_bits=(8, 2),
-                         prune_pcts=(50,), compare=True, budget_sparsities=(0.0, 0.5))
+                         prune_pcts=(50,), compare=True, budget_sparsities=(0.0, 0.5), budget_crs=())
     rep = run_ablation(ck, ds, cfg, log=lambda s: None)
     labels = [r["label"] for r in rep["rows"]]
     for want in ("Full precision (fp32, PyTorch)", "Quantized (8-bit)", "Quantized (2-bit) + FT", "Pruned (50%, 8-bit)",
