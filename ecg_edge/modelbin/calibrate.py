@@ -32,10 +32,11 @@ def round_out(v: float, up: bool) -> float:
 SAMPLE_PER_CHUNK = 65536
 
 
-def tensor_ranges(g: Graph, X_lc: np.ndarray, chunk: int = CALIB_CHUNK, percentile: float | None = None
-                  ) -> list[tuple[float, float]]:
+def tensor_ranges(g: Graph, X_lc: np.ndarray, chunk: int = CALIB_CHUNK, percentile: float | None = None,
+                  input_percentile: float | None = None) -> list[tuple[float, float]]:
     """(min, max) of every tensor over X_lc (N, L, C); with `percentile` p, the (100-p, p)
-    percentiles of a seeded sample of each tensor's values instead (the output keeps min/max)."""
+    percentiles of a seeded sample of each tensor's values instead (the output keeps min/max);
+    `input_percentile` applies a percentile to the graph input only."""
     lo = [math.inf] * len(g.tensors)
     hi = [-math.inf] * len(g.tensors)
     samples: list[list[np.ndarray]] = [[] for _ in g.tensors]
@@ -46,22 +47,23 @@ def tensor_ranges(g: Graph, X_lc: np.ndarray, chunk: int = CALIB_CHUNK, percenti
             if v is not None and v.size:
                 lo[i] = min(lo[i], float(v.min()))
                 hi[i] = max(hi[i], float(v.max()))
-                if percentile is not None:
+                if percentile is not None or (input_percentile is not None and i == g.input):
                     flat = v.ravel()
                     samples[i].append(flat if flat.size <= SAMPLE_PER_CHUNK
                                       else flat[rng.integers(0, flat.size, SAMPLE_PER_CHUNK)])
-    if percentile is not None:
-        for i, smp in enumerate(samples):
-            if smp and i != g.output:
-                allv = np.concatenate(smp)
-                lo[i] = float(np.percentile(allv, 100.0 - percentile))
-                hi[i] = float(np.percentile(allv, percentile))
+    for i, smp in enumerate(samples):
+        p = input_percentile if (i == g.input and input_percentile is not None) else percentile
+        if smp and p is not None and i != g.output:
+            allv = np.concatenate(smp)
+            lo[i] = float(np.percentile(allv, 100.0 - p))
+            hi[i] = float(np.percentile(allv, p))
     return list(zip(lo, hi, strict=True))
 
 
-def calibrate(g: Graph, X_lc: np.ndarray, percentile: float | None = None) -> None:
+def calibrate(g: Graph, X_lc: np.ndarray, percentile: float | None = None,
+              input_percentile: float | None = None) -> None:
     """Set scale/zero_point of every tensor. MAXPOOL/RELU outputs inherit their input's."""
-    ranges = tensor_ranges(g, X_lc, percentile=percentile)
+    ranges = tensor_ranges(g, X_lc, percentile=percentile, input_percentile=input_percentile)
     for i, t in enumerate(g.tensors):
         lo, hi = ranges[i]
         if not math.isfinite(lo):

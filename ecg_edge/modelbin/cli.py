@@ -54,10 +54,12 @@ def _calibration(ckpt, data_dir: Path | None, split: str):
               help="windows used to calibrate int8 activation ranges (seeded subset)")
 @click.option("--calib-percentile", type=click.FloatRange(90.0, 100.0, max_open=True), default=None,
               help="clip activation ranges to the (100-p, p) percentiles instead of min/max (logits keep min/max)")
+@click.option("--calib-input-percentile", type=click.FloatRange(90.0, 100.0, max_open=True), default=None,
+              help="clip only the input's range to its (100-p, p) percentiles (finer input step)")
 @click.option("--json", "as_json", is_flag=True, help="print the packing summary as JSON")
 def export(args: tuple[Path, ...], plan_path: Path | None, out: Path | None, fmt: str | None,
            data_dir: Path | None, calib_split: str, calib_windows: int, calib_percentile: float | None,
-           as_json: bool) -> None:
+           calib_input_percentile: float | None, as_json: bool) -> None:
     """Pack CHECKPOINT (+ --plan) into model.bin (or a C header).
 
     `ecg-edge export model.bin` (a lone argument ending in .bin/.h is the OUTPUT) packs
@@ -97,7 +99,7 @@ def export(args: tuple[Path, ...], plan_path: Path | None, out: Path | None, fmt
     from ecg_edge.modelbin.packer import pack, result_summary
 
     res = pack(ckpt, plan, X, max_calib_windows=calib_windows, source=str(checkpoint.resolve()),
-               percentile=calib_percentile)
+               percentile=calib_percentile, input_percentile=calib_input_percentile)
     if fmt == "c-header":
         write_text(out, to_c_header(res.data, out.stem, str(checkpoint)))
     else:

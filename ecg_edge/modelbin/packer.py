@@ -159,7 +159,7 @@ def select_calibration(X: np.ndarray, max_windows: int = DEFAULT_CALIB_WINDOWS, 
 
 def pack(ckpt: Checkpoint, plan: CompressionPlan | None, calib_X: np.ndarray, *,
          max_calib_windows: int = DEFAULT_CALIB_WINDOWS, source: str = "",
-         percentile: float | None = None) -> PackResult:
+         percentile: float | None = None, input_percentile: float | None = None) -> PackResult:
     model = ckpt.model()
     fp32_bytes = 4 * sum(p.numel() for p in model.parameters())
     g = build_resnet1d_graph(model, plan)
@@ -168,7 +168,7 @@ def pack(ckpt: Checkpoint, plan: CompressionPlan | None, calib_X: np.ndarray, *,
     if X.shape[1:] != (t_in.length, t_in.channels):
         raise EcgEdgeError(f"calibration windows are {X.shape[2]} leads x {X.shape[1]} samples; the "
                            f"checkpoint expects {t_in.channels} x {t_in.length}")
-    calibrate(g, X, percentile)
+    calibrate(g, X, percentile, input_percentile)
     if plan is not None:
         names = {n.name for n in g.nodes if n.weights is not None}
         extra = [lp.name for lp in plan.layers if lp.name not in names]

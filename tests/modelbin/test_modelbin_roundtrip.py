@@ -115,3 +115,7 @@ def test_percentile_calibration_narrows_ranges_but_not_logits(tiny_dataset) -> N
     b = read_model(pack(ck, None, X, percentile=99.0).data)
     assert b.tensors[a.input_tensor].scale < a.tensors[a.input_tensor].scale
     assert b.tensors[a.output_tensor].scale == a.tensors[a.output_tensor].scale
+    c = read_model(pack(ck, None, X, input_percentile=99.0).data)
+    assert c.tensors[a.input_tensor].scale == b.tensors[a.input_tensor].scale
+    assert c.tensors[a.output_tensor].scale == a.tensors[a.output_tensor].scale
+    assert c.tensors[a.ops[0].out].scale != b.tensors[a.ops[0].out].scale
