@@ -20,7 +20,7 @@ import numpy as np
 
 from ecg_edge.checkpoint import load_checkpoint
 from ecg_edge.compress.allocate import DEFAULT_SPARSITIES
-from ecg_edge.compress.engine import CompressOptions, Compressor, Outcome, predict
+from ecg_edge.compress.engine import DEFAULT_READING, CompressOptions, Compressor, Outcome, predict
 from ecg_edge.compress.finetune import FinetuneConfig
 from ecg_edge.compress.layers import fp32_parameter_bytes
 from ecg_edge.compress.sizes import BLOCKS_ONLY
@@ -49,6 +49,8 @@ class AblationConfig:
     prune_pcts: tuple[int, ...] = tuple(FIXED_P)
     budget_sparsities: tuple[float, ...] = DEFAULT_SPARSITIES
     budget_crs: tuple[float, ...] = (12.0,)  # extra budget rows at these true compression ratios
+    reading: str = DEFAULT_READING
+    adaptive: tuple[str, ...] = ("laq", "lap", "laq+lap")
 
 
 @dataclass
@@ -113,6 +115,7 @@ def run_ablation(checkpoint: Path, data_dir: Path, cfg: AblationConfig, log=prin
         log(f"{ckpt.arch}: model.bin export covers ResNet1D only: accuracy from PyTorch fake-quant")
         source = "fakequant"
     opts = CompressOptions(tolerance=cfg.tolerance, val_max=cfg.val_max, use_packer=(source == "modelbin"),
+                           reading=cfg.reading,
                            budget_sparsities=tuple(cfg.budget_sparsities))
     comp = Compressor(ckpt, ds, target, opts, source=str(checkpoint))
     Xte, yte = ds.split("test")
@@ -129,7 +132,8 @@ def run_ablation(checkpoint: Path, data_dir: Path, cfg: AblationConfig, log=prin
                     comp.ctx.baseline, 1.0, 1.0, fp32_bytes, "fp32 parameters", "pytorch-fp32", 0.0))
     methods = [(f"fixed-q{b}", f"Quantized ({b}-bit)") for b in cfg.quant_bits if b in comp.bits]
     methods += [(f"fixed-p{p}", f"Pruned ({p}%, 8-bit)") for p in cfg.prune_pcts]
-    methods += [("laq", "LAQ"), ("lap", "LAP (8-bit)"), ("laq+lap", "LAQ+LAP")]
+    methods += [(m, lbl) for m, lbl in (("laq", "LAQ"), ("lap", "LAP (8-bit)"), ("laq+lap", "LAQ+LAP"))
+                if m in cfg.adaptive]
     laq_out: Outcome | None = None
     for method, label in progress(methods, desc="ablation", unit="method"):
         res = comp.search(method)
@@ -150,8 +154,8 @@ def run_ablation(checkpoint: Path, data_dir: Path, cfg: AblationConfig, log=prin
         out.plan.provenance["reading"] = other
         rows.append(_row(f"LAQ (eq. 3 {other} reading)", "laq", out, comp, Xte, yte, source, False,
                          f"reading={other}"))
-        comparisons["readings"] = {opts.reading: asdict(next(r for r in rows if r.label == "LAQ")),
-                                   other: asdict(rows[-1])}
+        mine = next((r for r in rows if r.label == "LAQ"), None)
+        comparisons["readings"] = {opts.reading: asdict(mine) if mine else None, other: asdict(rows[-1])}
         res = comp.search("laq+lap", order="quantize-then-prune")
         out = comp.finalize("laq+lap", res)
         rows.append(_row("LAQ+LAP (quantize-then-prune)", "laq+lap", out, comp, Xte, yte, source, False,

@@ -31,13 +31,18 @@ def report() -> None:
 @click.option("--quant-bits", default="8,7,6,5,4,3,2,1", show_default=True, help="fixed-quantization rows")
 @click.option("--prune-pcts", default="10,30,50,70,90", show_default=True, help="fixed-pruning rows")
 @click.option("--budget-crs", default="12", show_default=True, help="budget rows at these true CRs ('' = none)")
+@click.option("--reading", type=click.Choice(["printed", "conservative"]), default=None,
+              help="reading of eq. (3) for the LAQ rows (default: the compress default)")
+@click.option("--adaptive", default="laq,lap,laq+lap", show_default=True, help="adaptive-method rows")
 def ablation(checkpoint: Path | None, data_dir: Path | None, out_dir: Path | None, target: str, tolerance: float,
              finetune_epochs: int, finetune_lr: float, finetune_max_train: int, accuracy_from: str,
-             val_max: int, no_compare: bool, quant_bits: str, prune_pcts: str, budget_crs: str) -> None:
+             val_max: int, no_compare: bool, quant_bits: str, prune_pcts: str, budget_crs: str,
+             reading: str | None, adaptive: str) -> None:
     """The paper's Table 1 (test split): Markdown, JSON, a Pareto PNG and a per-layer chart."""
     from ecg_edge.atomic import write_json, write_text
     from ecg_edge.checkpoint import load_checkpoint
     from ecg_edge.compress.cli import _default_data
+    from ecg_edge.compress.engine import DEFAULT_READING
     from ecg_edge.paths import default_checkpoint, work_root
     from ecg_edge.report.ablation import AblationConfig, markdown, run_ablation
     from ecg_edge.report.plots import layers_png, pareto_png
@@ -54,13 +59,18 @@ def ablation(checkpoint: Path | None, data_dir: Path | None, out_dir: Path | Non
         raise EcgEdgeError(f"--quant-bits/--prune-pcts/--budget-crs: expected comma-separated numbers ({exc})") from exc
     if any(not 1 <= b <= 8 for b in qb) or any(not 0 <= p <= 99 for p in pp) or any(c <= 0 for c in crs):
         raise EcgEdgeError("--quant-bits must be 1..8, --prune-pcts 0..99, --budget-crs > 0")
+    bad = [a for a in adaptive.split(",") if a.strip() and a.strip() not in ("laq", "lap", "laq+lap")]
+    if bad:
+        raise EcgEdgeError(f"--adaptive {adaptive!r}: unknown {bad}; expected a subset of laq,lap,laq+lap")
     torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
     checkpoint = checkpoint or default_checkpoint()
     data_dir = data_dir or _default_data(load_checkpoint(checkpoint).data)
     out_dir = out_dir or work_root() / "report" / "ablation"
     cfg = AblationConfig(target=target, tolerance=tolerance, finetune_epochs=finetune_epochs, finetune_lr=finetune_lr,
                          finetune_max_train=finetune_max_train, accuracy_from=accuracy_from, val_max=val_max,
-                         compare=not no_compare, quant_bits=qb, prune_pcts=pp, budget_crs=crs)
+                         compare=not no_compare, quant_bits=qb, prune_pcts=pp, budget_crs=crs,
+                         reading=reading or DEFAULT_READING,
+                         adaptive=tuple(a.strip() for a in adaptive.split(",") if a.strip()))
     rep = run_ablation(checkpoint, data_dir, cfg, log=lambda s: click.echo(s, err=True),
                        on_rows=lambda rows: write_json(out_dir / "ablation.partial.json", {"rows": rows}))
     md = markdown(rep)
