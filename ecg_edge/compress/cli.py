@@ -68,7 +68,7 @@ def check_latency(outcome, target, max_ms: float, X) -> dict:
 @click.option("--tolerance", type=float, default=0.01, show_default=True,
               help="allowed absolute validation-accuracy drop (gamma / Delta)")
 @click.option("--reading", type=click.Choice(["printed", "conservative"]), default=None,
-              help="reading of eq. (3) (default: printed; see ecg_edge/compress/search.py)")
+              help="reading of eq. (3) (default: conservative, measured better per byte; see compress/engine.py)")
 @click.option("--order", type=click.Choice(["prune-then-quantize", "quantize-then-prune"]),
               default="prune-then-quantize", show_default=True)
 @click.option("--finetune-epochs", type=int, default=0, show_default=True)

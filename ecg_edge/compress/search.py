@@ -8,7 +8,8 @@ Eq. (3), b_l* = min{b : Acc >= A0 - gamma * I_l}, is read two ways (DESIGN.md):
 - "conservative": the paper's text (important layers are compressed conservatively): the floor
   is A0 - gamma * (1 - Î_l + Î_min), so the least important layer gets the whole tolerance and
   the most important one the least.
-Î_l = I_l / max I (importance.py), so every floor lies within [A0 - gamma, A0]. Both readings
+Î_l = I_l / max I (importance.py), so every floor lies within [A0 - gamma, A0]. The default
+reading is chosen in engine.py (DEFAULT_READING) from measurements of both. Both readings
 visit layers least important first, as the paper's greedy does; a layer keeps the smallest
 bit-width whose whole-model validation accuracy (all earlier choices applied) meets its floor.
 
