@@ -15,7 +15,7 @@ def test_ablation_rows_metrics_and_figures(tiny, tmp_path: Path) -> None:
     rep = run_ablation(ck, ds, cfg, log=lambda s: None)
     labels = [r["label"] for r in rep["rows"]]
     for want in ("Full precision (fp32, PyTorch)", "Quantized (8-bit)", "Quantized (2-bit) + FT", "Pruned (50%, 8-bit)",
-                 "LAQ", "LAQ + FT", "LAP (8-bit)", "LAQ+LAP", "LAQ+LAP + FT", "LAQ (eq. 3 conservative reading)",
+                 "LAQ", "LAQ + FT", "LAP (8-bit)", "LAQ+LAP", "LAQ+LAP + FT", "LAQ (eq. 3 printed reading)",
                  "LAQ+LAP (quantize-then-prune)", "Budget (knapsack at LAQ's bytes)"):
         assert want in labels, want
     for r in rep["rows"]:
