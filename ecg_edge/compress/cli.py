@@ -76,10 +76,12 @@ def check_latency(outcome, target, max_ms: float, X) -> dict:
 @click.option("--max-bytes", type=int, default=None, help="whole model.bin byte budget")
 @click.option("--max-latency-ms", type=float, default=None)
 @click.option("--val-max", type=int, default=1024, show_default=True, help="validation windows used by the search")
+@click.option("--metric", type=click.Choice(["accuracy", "macro_f1"]), default="accuracy", show_default=True,
+              help="search score the tolerance applies to (macro_f1 for imbalanced data)")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None)
 def compress(checkpoint: Path | None, data_dir: Path | None, target: str, method: str, tolerance: float,
              reading: str | None, order: str, finetune_epochs: int, finetune_lr: float, max_bytes: int | None,
-             max_latency_ms: float | None, val_max: int, out_dir: Path | None) -> None:
+             max_latency_ms: float | None, val_max: int, metric: str, out_dir: Path | None) -> None:
     """Search a per-layer bit-width/sparsity plan and write OUT/plan.json + OUT/compressed.pt."""
     from ecg_edge.checkpoint import load_checkpoint, save_checkpoint
     from ecg_edge.compress.engine import DEFAULT_READING, CompressOptions, Compressor, parse_method
@@ -102,7 +104,7 @@ def compress(checkpoint: Path | None, data_dir: Path | None, target: str, method
     ds = load_prepared(data_dir or _default_data(ckpt.data))
     out_dir = out_dir or default_compress_dir()
     opts = CompressOptions(tolerance=tolerance, reading=reading or DEFAULT_READING, order=order,
-                           max_bytes=max_bytes, val_max=val_max,
+                           max_bytes=max_bytes, val_max=val_max, metric=metric,
                            finetune=FinetuneConfig(epochs=finetune_epochs, lr=finetune_lr))
     comp = Compressor(ckpt, ds, tgt, opts, source=str(ckpt_path))
     outcome = comp.run(method)

@@ -22,7 +22,16 @@ from ecg_edge.compress.importance import DEFAULT_ALPHA, DEFAULT_BETA, layer_impo
 from ecg_edge.compress.layers import discover_layers, fp32_parameter_bytes
 from ecg_edge.compress.plan import CompressionPlan, LayerPlan
 from ecg_edge.compress.quantize import ORDERS, CompressedLayer, compress_with_mask
-from ecg_edge.compress.search import READINGS, SearchContext, SearchResult, fixed, lap, laq, laq_lap
+from ecg_edge.compress.search import (
+    METRICS,
+    READINGS,
+    SearchContext,
+    SearchResult,
+    fixed,
+    lap,
+    laq,
+    laq_lap,
+)
 from ecg_edge.compress.sizes import BLOCKS_ONLY, ModelSize, measure, nominal_cr
 from ecg_edge.data.prepared import PreparedDataset
 from ecg_edge.errors import EcgEdgeError
@@ -59,6 +68,7 @@ class CompressOptions:
     budget_sparsities: tuple[float, ...] = DEFAULT_SPARSITIES
     finetune: FinetuneConfig = field(default_factory=lambda: FinetuneConfig(epochs=0))
     use_packer: bool = True
+    metric: str = "accuracy"  # search score: "accuracy" (paper) or "macro_f1"
 
 
 @dataclass
@@ -129,7 +139,9 @@ class Compressor:
         if len(yv) > o.val_max:
             idx = np.sort(np.random.default_rng(o.seed).choice(len(yv), o.val_max, replace=False))
         self.X_val, self.y_val = np.asarray(Xv[idx], dtype=np.float32), np.asarray(yv[idx])
-        self.ctx = SearchContext(copy.deepcopy(self.model), self.X_val, self.y_val, o.order)
+        if o.metric not in METRICS:
+            raise EcgEdgeError(f"--metric {o.metric!r}: expected one of {', '.join(METRICS)}")
+        self.ctx = SearchContext(copy.deepcopy(self.model), self.X_val, self.y_val, o.order, metric=o.metric)
         self.names = self.ctx.names
         self.importance = layer_importance(self.names, [self.ctx.fp[n] for n in self.names], o.alpha, o.beta)
         self.bits = sorted(set(target.supported_bits))
@@ -292,6 +304,7 @@ class Compressor:
             "search_trace": res.trace[:2000],  # kept out of provenance: model.bin's metadata copies that
         }
         prov = {"checkpoint": self.source, "dataset": str(self.ds.root), "reading": self.opts.reading,
+                "search_metric": self.opts.metric,
                 "alpha": self.opts.alpha, "beta": self.opts.beta, "val_max": self.opts.val_max,
                 "seed": self.opts.seed, "finetune": asdict(ft), "producer": f"ecg-edge {__version__}",
                 "supported_bits": self.bits}

@@ -32,6 +32,7 @@ from ecg_edge.compress.quantize import CompressedLayer, compress_weight
 from ecg_edge.compress.staged import StagedRunner
 
 READINGS = ("printed", "conservative")
+METRICS = ("accuracy", "macro_f1")
 Choice = tuple[int, float]  # (bits, sparsity)
 LAP_GRID = 128  # bisection resolution of LAP's global sparsity scale
 
@@ -46,12 +47,25 @@ class SearchResult:
     trace: list[dict] = field(default_factory=list)
 
 
+def macro_f1(y: np.ndarray, pred: np.ndarray) -> float:
+    """Macro-F1 over the classes present in y or pred (as train.metrics.classification_metrics)."""
+    f1s = []
+    for c in np.union1d(np.unique(y), np.unique(pred)):
+        tp = float(np.sum((pred == c) & (y == c)))
+        p, r = tp / max(np.sum(pred == c), 1), tp / max(np.sum(y == c), 1)
+        f1s.append(2 * p * r / (p + r) if p + r > 0 else 0.0)
+    return float(np.mean(f1s)) if f1s else 0.0
+
+
 class SearchContext:
     """A model whose compressible layers can be switched between fp32 and any (bits, sparsity),
     with compressed layers cached and accuracy measured on a fixed validation subset."""
 
     def __init__(self, model: nn.Module, X_val: np.ndarray, y_val: np.ndarray,
-                 order: str = "prune-then-quantize", batch_size: int = 256) -> None:
+                 order: str = "prune-then-quantize", batch_size: int = 256, metric: str = "accuracy") -> None:
+        if metric not in METRICS:
+            raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
+        self.metric = metric
         self.model = model.eval()
         self.names = [li.name for li in discover_layers(model)]
         self.fp = {n: weight_numpy(model, n) for n in self.names}
@@ -90,7 +104,12 @@ class SearchContext:
         return self.runner.logits_from(stage, acts)
 
     def accuracy(self, stage: int = 0, acts: list | None = None) -> float:
-        return float((self.logits(stage, acts).argmax(1) == self.y).mean())
+        """The search score: accuracy (the paper's criterion) or macro-F1 (robust to a model that
+        collapses onto the majority class of an imbalanced set, which accuracy can accept)."""
+        pred = self.logits(stage, acts).argmax(1)
+        if self.metric == "accuracy":
+            return float((pred == self.y).mean())
+        return macro_f1(self.y, pred)
 
     def restore(self) -> None:
         self.set_all({})

@@ -51,6 +51,7 @@ class AblationConfig:
     budget_crs: tuple[float, ...] = (12.0,)  # extra budget rows at these true compression ratios
     reading: str = DEFAULT_READING
     adaptive: tuple[str, ...] = ("laq", "lap", "laq+lap")
+    metric: str = "accuracy"
 
 
 @dataclass
@@ -115,7 +116,7 @@ def run_ablation(checkpoint: Path, data_dir: Path, cfg: AblationConfig, log=prin
         log(f"{ckpt.arch}: model.bin export covers ResNet1D only: accuracy from PyTorch fake-quant")
         source = "fakequant"
     opts = CompressOptions(tolerance=cfg.tolerance, val_max=cfg.val_max, use_packer=(source == "modelbin"),
-                           reading=cfg.reading,
+                           reading=cfg.reading, metric=cfg.metric,
                            budget_sparsities=tuple(cfg.budget_sparsities))
     comp = Compressor(ckpt, ds, target, opts, source=str(checkpoint))
     Xte, yte = ds.split("test")
@@ -178,7 +179,7 @@ def run_ablation(checkpoint: Path, data_dir: Path, cfg: AblationConfig, log=prin
                     on_rows([asdict(r) for r in rows])
     return {
         "checkpoint": str(checkpoint), "dataset": str(data_dir), "arch": ckpt.arch, "target": target.name,
-        "tolerance": cfg.tolerance, "reading": opts.reading, "order": opts.order, "accuracy_from": source,
+        "tolerance": cfg.tolerance, "reading": opts.reading, "search_metric": opts.metric, "order": opts.order, "accuracy_from": source,
         "bytes_note": ("true CR = fp32 parameter bytes / whole model.bin bytes" if source == "modelbin"
                        else f"CR over {BLOCKS_ONLY} (model.bin packer not used)"),
         "fp32_param_bytes": fp32_bytes, "test_windows": int(len(yte)), "val_windows": int(len(comp.y_val)),
@@ -192,7 +193,8 @@ def markdown(report: dict[str, Any]) -> str:
     src = report["accuracy_from"]
     lines = [f"# Ablation: {report['arch']} on {report['dataset']}", "",
              f"Test split ({report['test_windows']} windows); search on {report['val_windows']} validation windows; "
-             f"target {report['target']}; tolerance {report['tolerance']}; eq. (3) reading '{report['reading']}'; "
+             f"target {report['target']}; tolerance {report['tolerance']} on validation {report.get('search_metric', 'accuracy')}; "
+             f"eq. (3) reading '{report['reading']}'; "
              f"order {report['order']}.",
              f"Accuracy of compressed rows from: **{src}** "
              + ("(the shipped model.bin through the integer executor)." if src == "modelbin"

@@ -34,10 +34,12 @@ def report() -> None:
 @click.option("--reading", type=click.Choice(["printed", "conservative"]), default=None,
               help="reading of eq. (3) for the LAQ rows (default: the compress default)")
 @click.option("--adaptive", default="laq,lap,laq+lap", show_default=True, help="adaptive-method rows")
+@click.option("--metric", type=click.Choice(["accuracy", "macro_f1"]), default="accuracy", show_default=True,
+              help="search score the tolerance applies to")
 def ablation(checkpoint: Path | None, data_dir: Path | None, out_dir: Path | None, target: str, tolerance: float,
              finetune_epochs: int, finetune_lr: float, finetune_max_train: int, accuracy_from: str,
              val_max: int, no_compare: bool, quant_bits: str, prune_pcts: str, budget_crs: str,
-             reading: str | None, adaptive: str) -> None:
+             reading: str | None, adaptive: str, metric: str) -> None:
     """The paper's Table 1 (test split): Markdown, JSON, a Pareto PNG and a per-layer chart."""
     from ecg_edge.atomic import write_json, write_text
     from ecg_edge.checkpoint import load_checkpoint
@@ -69,7 +71,7 @@ def ablation(checkpoint: Path | None, data_dir: Path | None, out_dir: Path | Non
     cfg = AblationConfig(target=target, tolerance=tolerance, finetune_epochs=finetune_epochs, finetune_lr=finetune_lr,
                          finetune_max_train=finetune_max_train, accuracy_from=accuracy_from, val_max=val_max,
                          compare=not no_compare, quant_bits=qb, prune_pcts=pp, budget_crs=crs,
-                         reading=reading or DEFAULT_READING,
+                         reading=reading or DEFAULT_READING, metric=metric,
                          adaptive=tuple(a.strip() for a in adaptive.split(",") if a.strip()))
     rep = run_ablation(checkpoint, data_dir, cfg, log=lambda s: click.echo(s, err=True),
                        on_rows=lambda rows: write_json(out_dir / "ablation.partial.json", {"rows": rows}))

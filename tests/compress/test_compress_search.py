@@ -76,3 +76,19 @@ def test_target_too_small_for_any_plan_is_refused(tiny) -> None:
     no_ram = replace(get_target("cortex-m4"), name="tiny-ram", ram_bytes=4096)
     with pytest.raises(EcgEdgeError, match="RAM"):
         Compressor(load_checkpoint(ck), load_prepared(ds), no_ram, CompressOptions(use_packer=False))
+
+
+def test_laq_with_macro_f1_score_respects_tolerance(tiny) -> None:
+    from ecg_edge.compress.search import macro_f1
+    from ecg_edge.train.metrics import classification_metrics
+
+    y = np.array([0, 0, 1, 2, 2, 2])
+    p = np.array([0, 1, 1, 2, 2, 0])
+    assert macro_f1(y, p) == pytest.approx(classification_metrics(y, p, ["a", "b", "c"])["macro_f1"])
+    ck, ds = tiny
+    comp = Compressor(load_checkpoint(ck), load_prepared(ds), get_target("cortex-m4"),
+                      CompressOptions(tolerance=0.05, use_packer=False, metric="macro_f1"))
+    res = comp.search("laq")
+    assert res.val_accuracy >= res.baseline_accuracy - 0.05 - 1e-12
+    pred = comp.ctx.logits().argmax(1)
+    assert res.val_accuracy == pytest.approx(macro_f1(comp.y_val, pred))
