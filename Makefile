@@ -6,6 +6,8 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.stamp-install
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 ARM_PKGS := gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
+# clang: the runtime's second -Werror compiler (runtime_c/Makefile skips it when absent).
+HOST_PKGS := clang
 export ECG_EDGE_NO_PROGRESS ?=
 
 .PHONY: setup demo test test-fast lint bench fuzz toolchain firmware golden clean help
@@ -37,6 +39,11 @@ toolchain:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(ARM_PKGS) >/dev/null; \
 	else \
 	  echo "the simulated Cortex-M target needs: sudo apt-get install -y --no-install-recommends $(ARM_PKGS)"; \
+	fi
+	@if ! command -v clang >/dev/null && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing $(HOST_PKGS)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(HOST_PKGS) >/dev/null || \
+	  echo "clang not installed: the C runtime is checked with gcc only"; \
 	fi
 
 # Firmware objects for every target (-O2/-Os) and the QEMU instruction-count plugin, cached
