@@ -63,7 +63,7 @@ def main() -> dict:
     res = comp.search("laq")
     blocks = sum(comp.ctx.compressed(n, c).block_bytes()[1] for n, c in res.assign.items())
     result = {
-        "what": "LAQ search (tolerance 0.01, printed reading), default ResNet1D, synthetic chapman4",
+        "what": f"LAQ search (tolerance 0.01, {comp.opts.reading} reading of eq. 3), default ResNet1D, synthetic chapman4",
         "checkpoint": str(ck), "dataset": str(data), "layers": len(comp.names),
         "params": int(sum(p.numel() for p in comp.model.parameters())), "val_windows": int(len(comp.y_val)),
         "setup_seconds": setup, "laq_seconds": res.seconds, "evaluations": res.evaluations,
