@@ -130,7 +130,8 @@ def run_ablation(checkpoint: Path, data_dir: Path, cfg: AblationConfig, log=prin
     fp32_bytes = fp32_parameter_bytes(comp.model)
     rows.append(Row("Full precision (fp32, PyTorch)", "fp32", False,
                     {k: fp[k] for k in ("accuracy", "macro_precision", "macro_recall", "macro_f1", "n")},
-                    comp.ctx.baseline, 1.0, 1.0, fp32_bytes, "fp32 parameters", "pytorch-fp32", 0.0))
+                    float((predict(comp.model, comp.X_val).argmax(1) == comp.y_val).mean()), 1.0, 1.0, fp32_bytes,
+                    "fp32 parameters", "pytorch-fp32", 0.0))
     methods = [(f"fixed-q{b}", f"Quantized ({b}-bit)") for b in cfg.quant_bits if b in comp.bits]
     methods += [(f"fixed-p{p}", f"Pruned ({p}%, 8-bit)") for p in cfg.prune_pcts]
     methods += [(m, lbl) for m, lbl in (("laq", "LAQ"), ("lap", "LAP (8-bit)"), ("laq+lap", "LAQ+LAP"))
