@@ -200,7 +200,7 @@ def markdown(report: dict[str, Any]) -> str:
              f"Accuracy of compressed rows from: **{src}** "
              + ("(the shipped model.bin through the integer executor)." if src == "modelbin"
                 else "(PyTorch fake-quant: quantized weights, float activations)."),
-             f"Nominal CR = the paper's 32*N / sum(bits*nnz) (fp32 non-zeros for prune-only rows). "
+             f"Nominal CR = the paper's 32*N / sum(bits*kept weights) (32-bit kept weights for prune-only rows). "
              f"{report['bytes_note']}. fp32 parameters: {report['fp32_param_bytes']} B."
              + (" A true CR in parentheses counts weight blocks only (no header/graph/metadata): an upper bound."
                 if src != "modelbin" else ""), "",
