@@ -1,0 +1,34 @@
+"""The README's main job end to end on a small synthetic set: every step runs through the real
+CLI, the shipped bytes run on the host C runtime and on the simulated Cortex-M4 with parity."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from ecg_edge.pipeline import DemoConfig, run_demo
+
+
+@pytest.mark.slow
+@pytest.mark.sim
+def test_demo_runs_end_to_end(tmp_path):
+    if not (shutil.which("arm-none-eabi-gcc") and shutil.which("qemu-system-arm")):
+        pytest.skip("Cortex-M toolchain missing (make toolchain installs it)")
+    cfg = DemoConfig(n_windows=240, epochs=2, finetune_epochs=1, sim_windows=2)
+    summary = run_demo(cfg, tmp_path)
+
+    report = tmp_path / "report"
+    for name in ("README.md", "summary.json", "per_layer_plan.png", "pareto.png", "training_curve.png"):
+        assert (report / name).is_file(), name
+    assert json.loads((report / "summary.json").read_text())["true_cr"] == summary["true_cr"]
+    shipped = summary["shipped_model_bin"]
+    assert shipped["bytes"] == (tmp_path / "model.bin").stat().st_size
+    assert summary["true_cr"] == pytest.approx(summary["fp32_param_bytes"] / shipped["bytes"], rel=1e-2)
+    assert shipped["agreement_fakequant"] >= 0.9
+    target = summary["target"]
+    assert target["target"] == "cortex-m4"
+    assert target["parity"]["matches"] == 2 and target["parity"]["mismatches"] == 0
+    assert target["fits"] is True
+    assert all(s == 0 for s in target["statuses"])
