@@ -10,7 +10,7 @@ import click
 from ecg_edge import paths
 from ecg_edge.errors import EcgEdgeError
 
-OUT_SUFFIXES = {".bin": "bin", ".h": "c-header"}
+OUT_SUFFIXES = {".bin": "bin", ".h": "c-header", ".onnx": "onnx", ".tflite": "tflite"}
 
 
 def _resolve_inputs(checkpoint: Path | None, plan_path: Path | None) -> tuple[Path, Path | None]:
@@ -62,7 +62,8 @@ def export(args: tuple[Path, ...], plan_path: Path | None, out: Path | None, fmt
            calib_input_percentile: float | None, as_json: bool) -> None:
     """Pack CHECKPOINT (+ --plan) into model.bin (or a C header).
 
-    `ecg-edge export model.bin` (a lone argument ending in .bin/.h is the OUTPUT) packs
+    `ecg-edge export model.bin` (a lone argument ending in .bin/.h/.onnx/.tflite is the OUTPUT,
+    and its suffix picks the format unless --format says otherwise) packs
     compress's compressed.pt + plan.json, or the trained checkpoint as int8 when there is none.
     """
     from ecg_edge.atomic import write_bytes, write_text

@@ -92,3 +92,13 @@ def test_evaluate_with_the_c_runtime_matches_numpy(tiny_ckpt_path: Path, tiny_da
     a = evaluate_model_bin(out, tiny_dataset, "test", runtime="numpy")
     b = evaluate_model_bin(out, tiny_dataset, "test", runtime="c")
     assert a["confusion"] == b["confusion"] and a["agreement_fakequant"] == b["agreement_fakequant"]
+
+
+def test_output_suffix_picks_the_mobile_format(tiny_ckpt_path: Path, tiny_dataset: Path, tmp_path: Path) -> None:
+    """`ecg-edge export CKPT -o m.onnx` writes ONNX (not model.bin bytes under an .onnx name)."""
+    import onnx
+
+    out = tmp_path / "m.onnx"
+    assert main(["export", str(tiny_ckpt_path), "--data", str(tiny_dataset), "-o", str(out)]) == 0
+    onnx.checker.check_model(onnx.load(str(out)))
+    assert out.read_bytes()[:4] != b"ECGB"
