@@ -84,7 +84,8 @@ def _plot_layers(plan: dict[str, Any], out: Path) -> None:
     ax1.set_xticks(list(x))
     ax1.set_xticklabels(names, rotation=70, ha="right", fontsize=7)
     ax1.set_title(f"per-layer plan ({plan['method']}, {plan['target']})")
-    fig.legend(loc="upper right")
+    handles = ax1.get_legend_handles_labels()[0] + ax2.get_legend_handles_labels()[0]
+    ax1.legend(handles, ["bits", "sparsity %"], loc="upper right", fontsize=8, framealpha=0.9)
     fig.tight_layout()
     fig.savefig(out, dpi=120)
     plt.close(fig)
