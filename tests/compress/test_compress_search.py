@@ -92,3 +92,21 @@ def test_laq_with_macro_f1_score_respects_tolerance(tiny) -> None:
     assert res.val_accuracy >= res.baseline_accuracy - 0.05 - 1e-12
     pred = comp.ctx.logits().argmax(1)
     assert res.val_accuracy == pytest.approx(macro_f1(comp.y_val, pred))
+
+
+def test_laq_lap_keeps_sparsity_only_where_it_shrinks_bytes(comp: Compressor) -> None:
+    from ecg_edge.compress.search import laq
+
+    res = comp.search("laq+lap")
+    assert res.val_accuracy >= res.baseline_accuracy - 0.03 - 1e-12
+    out = comp.finalize("laq+lap", res, measure_size=False)
+    for lp in out.plan.layers:
+        b, p = res.assign[lp.name]
+        dense = comp.ctx.compressed(lp.name, (b, 0.0)).block_bytes()[1]
+        assert lp.bytes <= dense
+        if p > 0:  # a kept sparsity strictly pays at the layer's bit-width
+            assert comp.ctx.compressed(lp.name, (b, p)).block_bytes()[1] < dense
+    # Hence LAQ+LAP ships no more weight-block bytes than its own LAQ stage (half the tolerance).
+    q = laq(comp.ctx, comp.importance, 0.03 * comp.opts.laq_share, comp.bits, comp.opts.reading)
+    laq_bytes = sum(comp.ctx.compressed(n, c).block_bytes()[1] for n, c in q.assign.items())
+    assert out.plan.metrics["weight_block_bytes"] <= laq_bytes
