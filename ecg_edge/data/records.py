@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import csv
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
+
+from ecg_edge.errors import DataError
 
 
 @dataclass
@@ -50,3 +54,16 @@ class SkipReport:
 
     def total(self) -> int:
         return int(sum(self.counts.values()))
+
+
+def read_csv_rows(path: Path, what: str, expected: str) -> list[list[str]]:
+    """Non-blank rows of a small CSV label file; a missing, unreadable or empty file is a
+    DataError naming the file, what it is and the rows expected."""
+    try:
+        with open(path, newline="") as fh:
+            rows = [r for r in csv.reader(fh) if r and any(c.strip() for c in r)]
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read {what}: {exc.strerror or exc}") from exc
+    if not rows:
+        raise DataError(f"{path}: empty {what}; expected {expected}")
+    return rows

@@ -3,14 +3,13 @@ REFERENCE.csv (Recording, First_label, Second_label, Third_label; numbers 1..9).
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
 from ecg_edge.data.labels import CPSC2018_NUMBERS
-from ecg_edge.data.records import Record, SkipReport
+from ecg_edge.data.records import Record, SkipReport, read_csv_rows
 from ecg_edge.data.synth.leads import LEADS_12
 from ecg_edge.errors import DataError
 
@@ -18,13 +17,7 @@ FS = 500.0
 
 
 def read_reference(path: Path) -> dict[str, list[str]]:
-    try:
-        with open(path, newline="") as fh:
-            rows = [r for r in csv.reader(fh) if r and any(c.strip() for c in r)]
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read: {exc.strerror or exc}") from exc
-    if not rows:
-        raise DataError(f"{path}: empty; expected Recording,First_label,Second_label,Third_label")
+    rows = read_csv_rows(path, "REFERENCE.csv", "Recording,First_label,Second_label,Third_label")
     if not rows[0][0].strip().upper().startswith("A") or rows[0][0].strip().lower() == "recording":
         rows = rows[1:]
     return {r[0].strip(): [c.strip() for c in r[1:] if c.strip()] for r in rows}

@@ -9,12 +9,11 @@ or from --fs for bare .mat files.
 
 from __future__ import annotations
 
-import csv
 import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from ecg_edge.data.records import Record, SkipReport
+from ecg_edge.data.records import Record, SkipReport, read_csv_rows
 from ecg_edge.data.sources.wfdbio import _read_mat_val, read_wfdb
 from ecg_edge.data.synth.leads import LEADS_12
 from ecg_edge.errors import DataError
@@ -25,13 +24,7 @@ _PAT_COLS = ("patient", "patient_id", "subject", "subject_id")
 
 def read_labels_csv(path: Path) -> dict[str, tuple[list[str], str | None]]:
     """record id -> (labels, patient id or None)."""
-    try:
-        with open(path, newline="") as fh:
-            rows = [r for r in csv.reader(fh) if r and any(c.strip() for c in r)]
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read labels CSV: {exc.strerror or exc}") from exc
-    if not rows:
-        raise DataError(f"{path}: empty labels CSV; expected rows 'record_id,label[,label...]'")
+    rows = read_csv_rows(path, "labels CSV", "rows 'record_id,label[,label...]'")
     head = [h.strip().lower() for h in rows[0]]
     rec_col, pat_col, lab_cols = 0, None, list(range(1, len(head)))
     if any(h in _REC_COLS for h in head):
