@@ -16,6 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ecg_edge.models.registry import forward_with_hooks
 from ecg_edge.models.resnet1d import ResidualBlock, ResNet1D, ResNet1DConfig
 
 LAYER_TYPES = (nn.Conv1d, nn.Linear, nn.MaxPool1d, nn.AvgPool1d)
@@ -70,15 +71,7 @@ def describe_model(model: nn.Module, in_leads: int, n_samples: int) -> ModelDesc
             rows.append(LayerInfo(name, type(mod).__name__.lower(), f"k{k} s{s}", shape, 0, 0, elems))
 
     handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, LAYER_TYPES)]
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            model(torch.zeros(1, in_leads, n_samples))
-    finally:
-        model.train(was_training)
-        for h in handles:
-            h.remove()
+    forward_with_hooks(model, torch.zeros(1, in_leads, n_samples), handles)
     params = sum(p.numel() for p in model.parameters())
     macs = sum(r.macs for r in rows)
     return ModelDescription((in_leads, n_samples), rows, params, macs, activation_peak(model, in_leads, n_samples))
@@ -120,15 +113,7 @@ def activation_peak(model: nn.Module, in_leads: int, n_samples: int) -> int:
     for n, m in model.named_modules():
         if isinstance(m, (nn.Conv1d, nn.MaxPool1d, nn.Linear, ResidualBlock)):
             handles.append(m.register_forward_hook(hook(n)))
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            model(torch.zeros(1, in_leads, n_samples))
-    finally:
-        model.train(was_training)
-        for h in handles:
-            h.remove()
+    forward_with_hooks(model, torch.zeros(1, in_leads, n_samples), handles)
     peak = 0
     blocks = [n + "." for n, m in model.named_modules() if isinstance(m, ResidualBlock)]
     for n, m in model.named_modules():

@@ -36,16 +36,22 @@ def count_macs(model: nn.Module, example: torch.Tensor) -> int:
             macs += out.numel() // out.shape[0] * mod.in_features
 
     handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, (nn.Conv1d, nn.Linear))]
+    forward_with_hooks(model, example, handles)
+    return macs
+
+
+def forward_with_hooks(model: nn.Module, example: torch.Tensor, handles: list[Any]) -> None:
+    """One no-grad eval-mode forward pass so registered hooks can measure the model; restores
+    the training mode and removes `handles` whatever happens."""
+    was_training = model.training
+    model.eval()
     try:
-        was_training = model.training
-        model.eval()
         with torch.no_grad():
             model(example)
-        model.train(was_training)
     finally:
+        model.train(was_training)
         for h in handles:
             h.remove()
-    return macs
 
 
 def model_summary(model: nn.Module, in_leads: int, n_samples: int) -> dict[str, int]:
