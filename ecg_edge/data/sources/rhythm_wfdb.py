@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
+
 from ecg_edge.data.labels import MITDB_OTHER, MITDB_RHYTHM
 from ecg_edge.data.records import Record, Segment, SkipReport
 from ecg_edge.data.sources.challenge import find_headers
@@ -50,14 +52,14 @@ def segments_from_changes(changes: list[tuple[int, str]], n: int, cmap: dict[str
     return segs
 
 
-def iter_mitdb(root: Path, task: str, skip: SkipReport, class_map: dict[str, str] | None = None
-               ) -> Iterator[Record]:
-    if task != "mitdb-rhythm":
-        raise DataError(f"MIT-BIH source gives the mitdb-rhythm task; got {task!r}")
-    cmap = dict(MITDB_RHYTHM if class_map is None else class_map)
+
+def _annotated_records(root: Path, skip: SkipReport, expected: str
+                       ) -> Iterator[tuple[Path, Path, np.ndarray, float, list[str], list[tuple[int, str]]]]:
+    """(header, record path, signal, fs, lead names, rhythm changes) of every WFDB record under
+    `root` that has a .atr file; unreadable records are skipped with a report."""
     heads = [h for h in find_headers(root) if h.with_suffix(".atr").is_file()]
     if not heads:
-        raise DataError(f"{root}: no WFDB records with .atr annotations; expected MIT-BIH Arrhythmia (mitdb)")
+        raise DataError(f"{root}: no WFDB records with .atr annotations; expected {expected}")
     for hea in heads:
         rp = hea.with_suffix("")
         try:
@@ -66,6 +68,14 @@ def iter_mitdb(root: Path, task: str, skip: SkipReport, class_map: dict[str, str
         except DataError as exc:
             skip.add("unreadable record", str(exc))
             continue
+        yield hea, rp, x, fs, names, changes
+
+def iter_mitdb(root: Path, task: str, skip: SkipReport, class_map: dict[str, str] | None = None
+               ) -> Iterator[Record]:
+    if task != "mitdb-rhythm":
+        raise DataError(f"MIT-BIH source gives the mitdb-rhythm task; got {task!r}")
+    cmap = dict(MITDB_RHYTHM if class_map is None else class_map)
+    for hea, rp, x, fs, names, changes in _annotated_records(root, skip, "MIT-BIH Arrhythmia (mitdb)"):
         if not changes:
             skip.add("no rhythm annotations", str(hea))
             continue
@@ -79,18 +89,8 @@ def iter_cpsc2021(root: Path, task: str, skip: SkipReport) -> Iterator[Record]:
     annotations is non-AF throughout. Record data_<patient>_<n>: patient id from the name."""
     if task != "cpsc2021-af":
         raise DataError(f"CPSC 2021 source gives the cpsc2021-af task; got {task!r}")
-    heads = [h for h in find_headers(root) if h.with_suffix(".atr").is_file()]
-    if not heads:
-        raise DataError(f"{root}: no WFDB records with .atr annotations; expected CPSC 2021 (data_*_*.hea/.dat/.atr)")
     cmap = {"(N": "non-AF", "(AFIB": "AF", "(AFL": "AF"}
-    for hea in heads:
-        rp = hea.with_suffix("")
-        try:
-            x, fs, names, _ = read_wfdb(rp)
-            changes = rhythm_changes(rp)
-        except DataError as exc:
-            skip.add("unreadable record", str(exc))
-            continue
+    for hea, rp, x, fs, names, changes in _annotated_records(root, skip, "CPSC 2021 (data_*_*.hea/.dat/.atr)"):
         unknown = {note for _, note in changes if note not in cmap}
         if unknown:
             skip.add("unknown rhythm annotation", f"{hea}: {','.join(sorted(unknown))}")
