@@ -15,7 +15,7 @@ from ecg_edge.data.prepared import PreparedDataset, load_prepared
 from ecg_edge.errors import DataError, EcgEdgeError
 from ecg_edge.models.registry import ARCHITECTURES
 from ecg_edge.train.loop import predict
-from ecg_edge.train.metrics import classification_metrics
+from ecg_edge.train.metrics import add_record_metrics, classification_metrics
 
 
 def check_compatible(ck: Checkpoint, ds: PreparedDataset, ckpt_path: str | Path) -> None:
@@ -57,6 +57,7 @@ def evaluate_checkpoint(ckpt_path: str | Path, data_dir: str | Path, split: str 
         raise DataError(f"{ds.root}: split {split!r} is empty (0 windows); nothing to evaluate")
     logits = predict(model_from_checkpoint(ck, ckpt_path), X, batch_size)
     res = classification_metrics(np.asarray(y), logits.argmax(1), list(ck.classes))
+    add_record_metrics(res, logits, np.asarray(y), ds, split, list(ck.classes))
     res.update({"checkpoint": str(ckpt_path), "arch": ck.arch, "dataset": str(ds.root), "task": ds.manifest.task,
                 "split": split, "runtime": "torch-fp32"})
     return res
@@ -77,6 +78,18 @@ def format_report(res: dict[str, Any]) -> str:
               f"{'':<{w}}" + "".join(f"{c[:w - 1]:>{w}}" for c in classes)]
     for c, row in zip(classes, res["confusion"], strict=True):
         lines.append(f"{c:<{w}}" + "".join(f"{v:>{w}d}" for v in row))
+    rec = res.get("record")
+    if rec:
+        lines += ["", f"record level: {rec['n_records']} records (prediction = {rec['aggregation']}; "
+                      f"{rec['windows_per_record_mean']:.2f} windows per record)",
+                  f"{'accuracy':>10} {'macro_P':>9} {'macro_R':>9} {'macro_F1':>9}   vote: acc {'':>0}"
+                  f"{rec['vote']['accuracy']:.4f} macro_F1 {rec['vote']['macro_f1']:.4f}",
+                  f"{rec['accuracy']:>10.4f} {rec['macro_precision']:>9.4f} {rec['macro_recall']:>9.4f} "
+                  f"{rec['macro_f1']:>9.4f}",
+                  f"{'class':<{w}}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>9}"]
+        for c in classes:
+            pc = rec["per_class"][c]
+            lines.append(f"{c:<{w}}{pc['precision']:>10.4f}{pc['recall']:>10.4f}{pc['f1']:>10.4f}{pc['support']:>9d}")
     return "\n".join(lines)
 
 
