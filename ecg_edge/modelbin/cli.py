@@ -137,7 +137,7 @@ def _export_mobile(fmt: str, ckpt, plan, X, out: Path) -> None:
 
 def inspect_report(mb, path: Path) -> str:
     from ecg_edge.modelbin.bitpack import ENCODING_NAMES
-    from ecg_edge.modelbin.layout import OP_ADD, OP_NAMES
+    from ecg_edge.modelbin.layout import OP_NAMES
 
     lines = [f"{path}: model.bin v{mb.version}, {mb.file_size} bytes, {len(mb.tensors)} tensors, {len(mb.ops)} ops, "
              f"task {mb.meta.get('task', '?')!r}, classes {mb.classes}"]
@@ -171,7 +171,7 @@ def inspect_report(mb, path: Path) -> str:
     from ecg_edge.modelbin.planner import PlanOp, plan_arena
 
     sizes = [t.size_bytes for t in mb.tensors]
-    pops = [PlanOp(o.op, (o.in0, o.in1) if o.op == OP_ADD else (o.in0,), o.out) for o in mb.ops]
+    pops = [PlanOp(o.op, o.inputs, o.out) for o in mb.ops]
     lower = plan_arena(sizes, pops, mb.input_tensor, mb.output_tensor).lower_bound
     lines.append(f"arena: {mb.arena_size} B planned, lower bound {lower} B (largest live set, in-place ADDs)")
     plan = mb.meta.get("plan")

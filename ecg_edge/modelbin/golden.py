@@ -25,7 +25,7 @@ from ecg_edge.compress.plan import CompressionPlan, LayerPlan
 from ecg_edge.modelbin import executor
 from ecg_edge.modelbin.bitpack import ENCODING_NAMES
 from ecg_edge.modelbin.calibrate import calibrate
-from ecg_edge.modelbin.graph import GNode, Graph, QuantWeights, conv_out_len
+from ecg_edge.modelbin.ir import GNode, Graph, QuantWeights, conv_out_len
 from ecg_edge.modelbin.layout import (
     OP_ADD,
     OP_AVGPOOL1D,
