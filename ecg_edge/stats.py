@@ -78,11 +78,16 @@ class Comparison:
                       "delta_ci95": iv.as_list()}
         return out
 
-    def line(self, metric: str = "macro_f1") -> str:
-        """One printable line, e.g. 'macro-F1 -0.31 pt [95% CI -0.80, +0.15] (n=350, by window)'."""
-        name = {"accuracy": "accuracy", "macro_f1": "macro-F1"}[metric]
-        by = f"{self.n_groups} groups" if self.n_groups is not None else "by window"
-        return f"{name} {self.delta[metric].fmt_points()} (n={self.n}, {by})"
+
+def delta_line(cmp: dict[str, Any]) -> str:
+    """One printable line from Comparison.to_dict() (or the JSON it was saved as), e.g.
+    'accuracy -0.29 pt [95% CI -0.86, +0.29]; macro-F1 ... (paired bootstrap over 70 groups)'."""
+    parts = []
+    for m, name in (("accuracy", "accuracy"), ("macro_f1", "macro-F1")):
+        d, (lo, hi) = cmp[m]["delta"], cmp[m]["delta_ci95"]
+        parts.append(f"{name} {100 * d:+.2f} pt [95% CI {100 * lo:+.2f}, {100 * hi:+.2f}]")
+    by = f"{cmp['n_groups']} groups" if cmp.get("n_groups") is not None else f"{cmp['n']} windows"
+    return "; ".join(parts) + f" (paired bootstrap over {by})"
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ecg_edge.stats import bootstrap_metrics, mean_spread, metrics_from_confusion, paired_bootstrap
+from ecg_edge.stats import (
+    bootstrap_metrics,
+    delta_line,
+    mean_spread,
+    metrics_from_confusion,
+    paired_bootstrap,
+)
 from ecg_edge.train.metrics import classification_metrics, confusion_matrix
 
 
@@ -149,4 +155,5 @@ def test_comparison_dict_and_line():
     assert d["accuracy"]["delta"] == pytest.approx(-0.2)
     assert d["resampled_by"] == "window" and d["n"] == 5
     assert len(d["macro_f1"]["delta_ci95"]) == 2
-    assert c.line("accuracy").startswith("accuracy -20.00 pt [95% CI -60.00, +0.00]")
+    assert delta_line(d).startswith("accuracy -20.00 pt [95% CI -60.00, +0.00]; macro-F1 ")
+    assert delta_line(d).endswith("(paired bootstrap over 5 windows)")
