@@ -68,7 +68,7 @@ def export(args: tuple[Path, ...], plan_path: Path | None, out: Path | None, fmt
     """
     from ecg_edge.atomic import write_bytes, write_text
     from ecg_edge.checkpoint import load_checkpoint
-    from ecg_edge.compress.plan import CompressionPlan
+    from ecg_edge.layerplan.plan import CompressionPlan
 
     checkpoint = None
     for a in args:
@@ -83,14 +83,10 @@ def export(args: tuple[Path, ...], plan_path: Path | None, out: Path | None, fmt
     checkpoint, plan_path = _resolve_inputs(checkpoint, plan_path)
     ckpt = load_checkpoint(checkpoint)
     plan = CompressionPlan.load(plan_path) if plan_path else None
-    if plan is None and isinstance(ckpt.extra.get("plan"), dict):
-        from ecg_edge.compress.plan import LayerPlan
+    if plan is None and ckpt.extra.get("plan") is not None:
+        from ecg_edge.layerplan.plan import plan_from_dict
 
-        raw = dict(ckpt.extra["plan"])
-        try:
-            plan = CompressionPlan(layers=[LayerPlan(**lp) for lp in raw.pop("layers")], **raw)
-        except (TypeError, KeyError) as exc:
-            raise EcgEdgeError(f"{checkpoint}: extra['plan'] is malformed ({exc})") from exc
+        plan = plan_from_dict(ckpt.extra["plan"], f"{checkpoint}: extra['plan']")
     X, calib_dir = _calibration(ckpt, data_dir, calib_split)
 
     if fmt in ("onnx", "tflite"):
@@ -136,7 +132,7 @@ def _export_mobile(fmt: str, ckpt, plan, X, out: Path) -> None:
 
 
 def inspect_report(mb, path: Path) -> str:
-    from ecg_edge.modelbin.bitpack import ENCODING_NAMES
+    from ecg_edge.layerplan.bitpack import ENCODING_NAMES
     from ecg_edge.modelbin.layout import OP_NAMES
 
     lines = [f"{path}: model.bin v{mb.version}, {mb.file_size} bytes, {len(mb.tensors)} tensors, {len(mb.ops)} ops, "

@@ -39,7 +39,7 @@ def fake_quant_logits(mb: ModelBin, checkpoint: Path, X: np.ndarray) -> np.ndarr
     """Logits of the PyTorch fake-quant model: the checkpoint's weights re-quantized with the plan
     recorded in model.bin (identity for a compress compressed.pt), BN and activations in float."""
     from ecg_edge.checkpoint import load_checkpoint
-    from ecg_edge.compress.plan import CompressionPlan, LayerPlan
+    from ecg_edge.layerplan.plan import plan_from_summary
     from ecg_edge.modelbin.graph import fake_quant_model
     from ecg_edge.modelbin.packer import checkpoint_sha256
     from ecg_edge.train.loop import predict
@@ -49,11 +49,7 @@ def fake_quant_logits(mb: ModelBin, checkpoint: Path, X: np.ndarray) -> np.ndarr
     if want and checkpoint_sha256(ckpt) != want:
         raise EcgEdgeError(f"{checkpoint}: weights differ from the checkpoint {mb.source} was packed from "
                            "(META source_checkpoint_sha256)")
-    plan = None
-    summary = json.loads(mb.meta.get("plan", "{}") or "{}")
-    if summary.get("layers"):
-        plan = CompressionPlan(summary.get("method", ""), summary.get("target", ""),
-                               [LayerPlan(n, int(v["bits"]), float(v["sparsity"])) for n, v in summary["layers"].items()])
+    plan = plan_from_summary(json.loads(mb.meta.get("plan", "{}") or "{}"), f"{mb.source}: META 'plan'")
     model = fake_quant_model(ckpt.model(), plan)
     return predict(model, X)
 

@@ -19,9 +19,9 @@ import torch
 
 from ecg_edge import __version__
 from ecg_edge.checkpoint import Checkpoint
-from ecg_edge.compress.plan import CompressionPlan
 from ecg_edge.errors import EcgEdgeError
-from ecg_edge.modelbin.bitpack import ENCODING_NAMES
+from ecg_edge.layerplan.bitpack import ENCODING_NAMES
+from ecg_edge.layerplan.plan import CompressionPlan, plan_summary
 from ecg_edge.modelbin.calibrate import DEFAULT_CALIB_WINDOWS, calibrate, select_calibration
 from ecg_edge.modelbin.graph import build_graph
 from ecg_edge.modelbin.ir import Graph
@@ -84,14 +84,6 @@ def checkpoint_sha256(ckpt: Checkpoint) -> str:
         h.update(str(a.dtype).encode() + str(a.shape).encode())
         h.update(a.tobytes())
     return h.hexdigest()
-
-
-def plan_summary(plan: CompressionPlan | None) -> dict[str, Any]:
-    if plan is None:
-        return {"method": "fixed-q8", "target": "", "tolerance": 0.0, "layers": {}, "note": "no plan: int8 dense"}
-    return {"method": plan.method, "target": plan.target, "tolerance": plan.tolerance,
-            "order": plan.order, "provenance": plan.provenance,
-            "layers": {lp.name: {"bits": lp.bits, "sparsity": lp.sparsity} for lp in plan.layers}}
 
 
 def build_meta(ckpt: Checkpoint, plan: CompressionPlan | None, g: Graph, fp32_bytes: int,

@@ -11,7 +11,7 @@ from torch import nn
 
 from ecg_edge.checkpoint import load_checkpoint
 from ecg_edge.cli import main
-from ecg_edge.compress.plan import CompressionPlan, LayerPlan
+from ecg_edge.layerplan.plan import CompressionPlan, LayerPlan
 from ecg_edge.modelbin.evaluate import evaluate_model_bin
 from ecg_edge.modelbin.reader import read_model_file
 
