@@ -8,19 +8,8 @@ import numpy as np
 import pytest
 
 from ecg_edge.cli import main
-from ecg_edge.errors import ToolchainMissing
 
 pytestmark = pytest.mark.sim
-
-
-@pytest.fixture(scope="module")
-def toolchain():
-    from ecg_edge.sim.toolchain import find_toolchain
-
-    try:
-        return find_toolchain()
-    except ToolchainMissing as exc:
-        pytest.skip(str(exc))
 
 
 @pytest.fixture(scope="module")
