@@ -309,11 +309,9 @@ class QATGraph(nn.Module):
         return {"nodes": nodes, "tensors": [[float(s), int(z)] for s, z in self.qparams()]}
 
     def load_export_state(self, st: dict) -> None:
-        by_name = {n.name: n for n in self.weighted}
-        for name, d in st["nodes"].items():
-            w = by_name[name].weights
-            w.levels, w.scale, w.bias = d["levels"].numpy(), d["scale"].numpy(), d["bias"].numpy()
-        self.set_qparams([(s, z) for s, z in st["tensors"]])
+        from ecg_edge.modelbin.packer import apply_trained
+
+        apply_trained(self.g, st)
 
 
 def distill_loss(student: torch.Tensor, teacher: torch.Tensor, y: torch.Tensor, T: float, kd: float) -> torch.Tensor:

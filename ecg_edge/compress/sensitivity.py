@@ -24,10 +24,10 @@ import torch
 from torch import nn
 
 from ecg_edge.compress.allocate import Option
-from ecg_edge.compress.layers import discover_layers, set_weight, weight_numpy
+from ecg_edge.compress.layers import discover_layers, set_weight, to_weight_order, weight_numpy
 from ecg_edge.compress.quantize import compress_weight
 from ecg_edge.compress.staged import StagedRunner
-from ecg_edge.modelbin.bitpack import ENC_DENSE, ENCODING_NAMES
+from ecg_edge.modelbin.bitpack import ENC_DENSE, ENCODING_NAMES, weight_block_bytes
 
 METHODS = ("kl", "hutchinson")
 DEFAULT_BITS = (2, 3, 4, 5, 6, 8)
@@ -92,7 +92,9 @@ def _options(name: str, w: np.ndarray, bits: Sequence[int], sparsities: Sequence
     for b in sorted(set(int(x) for x in bits)):
         for p in sparsities:
             cl = compress_weight(w, b, float(p), order)
-            enc, nbytes = cl.block_bytes()
+            # bytes with every kept weight non-zero: an upper bound QAT cannot exceed (it may
+            # move levels off zero inside the mask, never outside it)
+            enc, nbytes = weight_block_bytes(to_weight_order(cl.mask), b)
             # DENSE blocks execute every weight; BITMASK / RUNLENGTH only the kept ones.
             executed = macs if enc == ENC_DENSE else int(round(macs * float(cl.mask.mean())))
             out.append(Option((b, float(p)), int(nbytes), float(score(cl)), executed, ENCODING_NAMES[enc]))

@@ -99,8 +99,13 @@ def export(args: tuple[Path, ...], plan_path: Path | None, out: Path | None, fmt
     from ecg_edge.modelbin.cheader import to_c_header
     from ecg_edge.modelbin.packer import pack, result_summary
 
-    res = pack(ckpt, plan, X, max_calib_windows=calib_windows, source=str(checkpoint.resolve()),
-               percentile=calib_percentile, input_percentile=calib_input_percentile)
+    if "qat" in ckpt.extra:  # QAT: ship the trained scales and activation quantization as trained
+        from ecg_edge.modelbin.packer import pack_trained
+
+        res = pack_trained(ckpt, plan, source=str(checkpoint.resolve()))
+    else:
+        res = pack(ckpt, plan, X, max_calib_windows=calib_windows, source=str(checkpoint.resolve()),
+                   percentile=calib_percentile, input_percentile=calib_input_percentile)
     if fmt == "c-header":
         write_text(out, to_c_header(res.data, out.stem, str(checkpoint)))
     else:

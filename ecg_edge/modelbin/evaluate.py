@@ -54,6 +54,10 @@ def fake_quant_logits(mb: ModelBin, checkpoint: Path, X: np.ndarray) -> np.ndarr
     if summary.get("layers"):
         plan = CompressionPlan(summary.get("method", ""), summary.get("target", ""),
                                [LayerPlan(n, int(v["bits"]), float(v["sparsity"])) for n, v in summary["layers"].items()])
+    if "qat" in (ckpt.extra or {}):  # a QAT checkpoint: its trained integer graph is the reference
+        from ecg_edge.compress.qat import qat_int8_logits
+
+        return qat_int8_logits(ckpt, plan, X)
     model = fake_quant_model(ckpt.model(), plan)
     return predict(model, X)
 
