@@ -105,8 +105,9 @@ def prepare(source: str, path: Path, task: str, out: Path, labels: Path | None, 
     click.echo(table(summary(ds)))
     prov = ds.manifest.provenance
     wpr = prov.get("windows_per_record", {})
-    click.echo(f"records used {prov.get('records_used')} of {prov.get('records_read')} read; windows per record "
-               f"{wpr.get('min')}-{wpr.get('max')} (mean {wpr.get('mean')}); padded {prov.get('padded_records', 0)}")
+    click.echo(f"{prov.get('records_used')} records used (an annotated record counts once per single-rhythm "
+               f"stretch) of {prov.get('records_read')} read; windows per record {wpr.get('min')}-{wpr.get('max')} "
+               f"(mean {wpr.get('mean')}); padded {prov.get('padded_records', 0)}")
 
 
 @data.command()
