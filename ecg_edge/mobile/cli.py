@@ -24,9 +24,11 @@ def bench(checkpoint: Path, plan_path: Path | None, compressed: Path | None, dat
     """Bytes, memory, latency, accuracy/F1 and fp32 agreement of our C runtime, TFLite Micro,
     LiteRT and onnxruntime on the same model: OUT/bench.md, bench.json, bench.png."""
     from ecg_edge.mobile.bench import run_bench, to_markdown
+    from ecg_edge.outputs import result_set
 
-    res = run_bench(checkpoint, data, out, plan_path, n_latency=n_latency, split=split,
-                    max_windows=max_windows or None, log=lambda m: click.echo(m, err=True),
-                    compressed=compressed)
+    with result_set(out, command="bench", inputs=[checkpoint, plan_path, compressed, data]) as stage:
+        res = run_bench(checkpoint, data, stage, plan_path, n_latency=n_latency, split=split,
+                        max_windows=max_windows or None, log=lambda m: click.echo(m, err=True),
+                        compressed=compressed)
     click.echo(to_markdown(res))
     click.echo(f"wrote {out / 'bench.md'}, {out / 'bench.json'}, {out / 'bench.png'}")

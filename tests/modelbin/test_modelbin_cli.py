@@ -43,8 +43,10 @@ def test_export_inspect_evaluate(tiny_ckpt_path: Path, tiny_dataset: Path, tmp_p
     assert res["n"] == 40 and 0 <= res["accuracy"] <= 1
     assert res["agreement_fakequant"] >= 0.9  # the source checkpoint path travels in META
 
-    assert main(["evaluate", str(out), "--data", str(tiny_dataset), "--json", "--out", str(tmp_path)]) == 0
-    assert '"agreement_fakequant"' in capsys.readouterr().out
+    assert main(["evaluate", str(out), "--data", str(tiny_dataset), "--json", "--out", str(tmp_path / "eval")]) == 0
+    printed = capsys.readouterr().out
+    assert '"agreement_fakequant"' in printed
+    json.loads(printed)  # --json prints only JSON on stdout
 
 
 def test_c_header_and_short_spelling(tiny_ckpt_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
