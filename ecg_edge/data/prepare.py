@@ -14,7 +14,15 @@ import numpy as np
 from ecg_edge.data.labels import task_classes
 from ecg_edge.data.leadsel import lead_indices, parse_leads
 from ecg_edge.data.prepared import PreparedDataset, PreparedManifest, save_prepared
-from ecg_edge.data.preprocess import PreprocessConfig, bandpass, normalise, pad_crop, resample
+from ecg_edge.data.preprocess import (
+    PreprocessConfig,
+    bandpass,
+    device_condition,
+    device_normalise,
+    normalise,
+    pad_crop,
+    resample,
+)
 from ecg_edge.data.records import Record, SkipReport
 from ecg_edge.data.sources import SOURCES
 from ecg_edge.data.splits import SplitConfig, split_by_patient
@@ -97,15 +105,20 @@ def record_windows(rec: Record, cfg: PrepareConfig, classes: list[str], skip: Sk
     if whole and nan_rows.any():
         skip.add("NaN samples", where)
         return []
-    x = resample(np.nan_to_num(x), rec.fs, pre.fs)
-    if pre.band is not None:
-        x = bandpass(x, pre.fs, pre.band, pre.filter_order)
+    device = pre.chain == "device"
+    if device:  # causal over the whole record, as the stream sees it
+        x = device_condition(np.nan_to_num(x), rec.fs, pre)
+    else:
+        x = resample(np.nan_to_num(x), rec.fs, pre.fs)
+        if pre.band is not None:
+            x = bandpass(x, pre.fs, pre.band, pre.filter_order)
+    norm = device_normalise if device else (lambda w: normalise(w, pre.normalise))
     n = pre.n_samples
     if whole:
         if x.shape[1] < cfg.min_seconds * pre.fs:
             skip.add(f"shorter than {cfg.min_seconds:g} s", f"{where} ({rec.signal.shape[1] / rec.fs:.2f} s)")
             return []
-        return [(normalise(pad_crop(x, n), pre.normalise), classes.index(rec.labels[0]))]
+        return [(norm(pad_crop(x, n)), classes.index(rec.labels[0]))]
     bad = nan_rows.any(0)
     ratio = pre.fs / rec.fs
     stride = cfg.stride or n
@@ -118,7 +131,7 @@ def record_windows(rec: Record, cfg: PrepareConfig, classes: list[str], skip: Sk
             if bad[s0:s1].any():
                 skip.add("window with NaN samples", where)
                 continue
-            out.append((normalise(x[:, s:s + n], pre.normalise), classes.index(seg.label)))
+            out.append((norm(x[:, s:s + n]), classes.index(seg.label)))
     if not out:
         skip.add("no window inside a single rhythm", where)
     return out
