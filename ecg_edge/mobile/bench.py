@@ -28,9 +28,9 @@ import torch
 
 from ecg_edge.atomic import write_bytes, write_json, write_text
 from ecg_edge.checkpoint import Checkpoint, load_checkpoint
-from ecg_edge.compress.plan import CompressionPlan
 from ecg_edge.data.prepared import load_prepared
 from ecg_edge.errors import EcgEdgeError
+from ecg_edge.layerplan.plan import CompressionPlan
 from ecg_edge.train.metrics import classification_metrics
 
 N_CALIB = 128

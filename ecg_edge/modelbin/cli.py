@@ -68,7 +68,7 @@ def export(args: tuple[Path, ...], plan_path: Path | None, out: Path | None, fmt
     """
     from ecg_edge.atomic import write_bytes, write_text
     from ecg_edge.checkpoint import load_checkpoint
-    from ecg_edge.compress.plan import CompressionPlan
+    from ecg_edge.layerplan.plan import CompressionPlan
 
     checkpoint = None
     for a in args:
@@ -83,14 +83,10 @@ def export(args: tuple[Path, ...], plan_path: Path | None, out: Path | None, fmt
     checkpoint, plan_path = _resolve_inputs(checkpoint, plan_path)
     ckpt = load_checkpoint(checkpoint)
     plan = CompressionPlan.load(plan_path) if plan_path else None
-    if plan is None and isinstance(ckpt.extra.get("plan"), dict):
-        from ecg_edge.compress.plan import LayerPlan
+    if plan is None and ckpt.extra.get("plan") is not None:
+        from ecg_edge.layerplan.plan import plan_from_dict
 
-        raw = dict(ckpt.extra["plan"])
-        try:
-            plan = CompressionPlan(layers=[LayerPlan(**lp) for lp in raw.pop("layers")], **raw)
-        except (TypeError, KeyError) as exc:
-            raise EcgEdgeError(f"{checkpoint}: extra['plan'] is malformed ({exc})") from exc
+        plan = plan_from_dict(ckpt.extra["plan"], f"{checkpoint}: extra['plan']")
     X, calib_dir = _calibration(ckpt, data_dir, calib_split)
 
     if fmt in ("onnx", "tflite"):
@@ -136,8 +132,8 @@ def _export_mobile(fmt: str, ckpt, plan, X, out: Path) -> None:
 
 
 def inspect_report(mb, path: Path) -> str:
-    from ecg_edge.modelbin.bitpack import ENCODING_NAMES
-    from ecg_edge.modelbin.layout import OP_ADD, OP_NAMES
+    from ecg_edge.layerplan.bitpack import ENCODING_NAMES
+    from ecg_edge.modelbin.layout import OP_NAMES
 
     lines = [f"{path}: model.bin v{mb.version}, {mb.file_size} bytes, {len(mb.tensors)} tensors, {len(mb.ops)} ops, "
              f"task {mb.meta.get('task', '?')!r}, classes {mb.classes}"]
@@ -171,7 +167,7 @@ def inspect_report(mb, path: Path) -> str:
     from ecg_edge.modelbin.planner import PlanOp, plan_arena
 
     sizes = [t.size_bytes for t in mb.tensors]
-    pops = [PlanOp(o.op, (o.in0, o.in1) if o.op == OP_ADD else (o.in0,), o.out) for o in mb.ops]
+    pops = [PlanOp(o.op, o.inputs, o.out) for o in mb.ops]
     lower = plan_arena(sizes, pops, mb.input_tensor, mb.output_tensor).lower_bound
     lines.append(f"arena: {mb.arena_size} B planned, lower bound {lower} B (largest live set, in-place ADDs)")
     plan = mb.meta.get("plan")

@@ -153,26 +153,45 @@ def train(data_dir: Path | None, arch: str, size: str | None, head: str | None, 
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None,
               help="where to write eval_SPLIT.json/.txt/_confusion.png [default: beside CHECKPOINT]")
 @click.option("--json", "as_json", is_flag=True, help="print the metrics as JSON instead of tables")
+@click.option("--reference", "reference", type=click.Path(path_type=Path, exists=True, dir_okay=False), default=None,
+              help="a second model (.pt or .bin) evaluated on the same windows: print CHECKPOINT - REFERENCE "
+                   "with a paired bootstrap 95%% CI (resampling patients/records)")
 def evaluate(checkpoint: Path | None, data_dir: Path | None, split: str, runtime: str, out_dir: Path | None,
-             as_json: bool) -> None:
+             as_json: bool, reference: Path | None) -> None:
     """Accuracy, macro precision/recall/F1, per-class figures and the confusion matrix of
     CHECKPOINT (a .pt checkpoint, or a .bin model run by the integer executor) on a split."""
-    from ecg_edge.train.evaluate import evaluate_checkpoint, format_report, write_report
+    from ecg_edge.train.evaluate import (
+        compare_results,
+        comparison_text,
+        evaluate_checkpoint,
+        format_report,
+        split_groups,
+        write_report,
+    )
 
     checkpoint = checkpoint or paths.default_checkpoint()
     data_dir = data_dir or paths.default_dataset_dir()
-    if checkpoint.suffix == ".bin":
-        res = _evaluate_model_bin(checkpoint, data_dir, split, runtime)
-        stem = f"eval_{split}_bin_{runtime}"
-    else:
-        if runtime != "numpy":
-            raise EcgEdgeError(f"--runtime {runtime} applies to a model.bin; {checkpoint} is a PyTorch checkpoint")
-        res = evaluate_checkpoint(checkpoint, data_dir, split)
-        stem = f"eval_{split}"
+
+    def run(path: Path) -> dict[str, Any]:
+        if path.suffix == ".bin":
+            return _evaluate_model_bin(path, data_dir, split, runtime)
+        if runtime != "numpy" and path == checkpoint:
+            raise EcgEdgeError(f"--runtime {runtime} applies to a model.bin; {path} is a PyTorch checkpoint")
+        return evaluate_checkpoint(path, data_dir, split)
+
+    res = run(checkpoint)
+    stem = f"eval_{split}_bin_{runtime}" if checkpoint.suffix == ".bin" else f"eval_{split}"
+    text = None
+    if reference is not None:
+        cmp = compare_results(run(reference), res, split_groups(data_dir, split))
+        res["vs_reference"] = {"reference": str(reference)} | cmp.to_dict()
+        text = comparison_text(cmp, str(reference), str(checkpoint))
     target = out_dir or checkpoint.parent
     if {"confusion", "classes", "per_class", "accuracy"} <= set(res):
         written = write_report(res, target, stem)
         click.echo(json.dumps(res, indent=2, default=str) if as_json else format_report(res))
+        if text and not as_json:
+            click.echo("\n" + text)
         click.echo(f"wrote {', '.join(str(p) for p in written)}")
     else:
         from ecg_edge.atomic import write_json

@@ -197,3 +197,24 @@ def test_init_from_hubert_checkpoint_folder(tmp_path: Path, capsys: pytest.Captu
     assert "HuBERT-ECG checkpoint" in capsys.readouterr().err
     ck = load_checkpoint(tmp_path / "ft" / "best.pt")
     assert ck.arch == "hubert_ecg" and ck.config["size"] == "tiny"
+
+
+def test_evaluate_reference_prints_paired_delta_with_ci(trained: tuple[Path, Path], tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    ds, run = trained
+    assert main(["evaluate", str(run / "best.pt"), "--data", str(ds), "--reference", str(run / "last.pt"),
+                 "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "macro-F1" in out and "95% CI" in out and "paired bootstrap over" in out
+    res = json.loads((tmp_path / "eval_test.json").read_text())
+    best = json.loads((run / "eval_test.json").read_text())
+    assert res["predictions"] == best["predictions"] and len(res["labels"]) == 18
+    vs = res["vs_reference"]
+    assert vs["n"] == 18 and vs["n_groups"] == 5  # the tiny test split has 5 records of <= 4 windows
+    lo, hi = vs["macro_f1"]["delta_ci95"]
+    assert lo <= vs["macro_f1"]["delta"] <= hi
+    # a model against itself: zero difference, zero-width interval
+    assert main(["evaluate", str(run / "best.pt"), "--data", str(ds), "--reference", str(run / "best.pt"),
+                 "--out", str(tmp_path)]) == 0
+    vs = json.loads((tmp_path / "eval_test.json").read_text())["vs_reference"]
+    assert vs["accuracy"]["delta_ci95"] == [0.0, 0.0] and vs["macro_f1"]["delta_ci95"] == [0.0, 0.0]
