@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "targets": "ecg_edge.targets.cli:targets",
     "bench": "ecg_edge.mobile.cli:bench",
     "demo": "ecg_edge.pipeline:demo",
+    "predict": "ecg_edge.predict:predict",
 }
 
 

@@ -107,6 +107,11 @@ def device_normalise(x: np.ndarray) -> np.ndarray:
     return zscore_float(x)
 
 
+def window_normalise(x: np.ndarray, cfg: PreprocessConfig) -> np.ndarray:
+    """The per-window normalisation of cfg's chain (float32 windows for the model)."""
+    return device_normalise(x) if cfg.chain == "device" else normalise(x, cfg.normalise)
+
+
 def filter_and_normalise(x: np.ndarray, cfg: PreprocessConfig) -> np.ndarray:
     """Band-pass then normalise windows already at cfg.fs and cfg.n_samples: (..., samples)."""
     if cfg.chain == "device":

@@ -60,7 +60,7 @@ def evaluate_model_bin(path: str | Path, dataset_dir: str | Path, split: str = "
     fraction of windows where its argmax equals the fake-quant PyTorch model's (None, with
     `agreement_note`, when the source checkpoint cannot be found)."""
     from ecg_edge.data.prepared import load_prepared
-    from ecg_edge.train.metrics import classification_metrics
+    from ecg_edge.train.metrics import add_record_metrics, classification_metrics
 
     path = Path(path)
     mb = read_model_file(path)
@@ -75,6 +75,7 @@ def evaluate_model_bin(path: str | Path, dataset_dir: str | Path, split: str = "
     logits = run_split(mb, X, runtime)
     pred = logits.argmax(axis=1)
     res = classification_metrics(y, pred, mb.classes)
+    add_record_metrics(res, logits, np.asarray(y), ds, split, mb.classes)
     res.update({"model_bin": str(path), "bytes": mb.file_size, "runtime": runtime, "split": split,
                 "dataset": str(dataset_dir)})
     res.update({"labels": [int(v) for v in y], "predictions": [int(v) for v in pred]})
