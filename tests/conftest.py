@@ -21,6 +21,19 @@ def shared_data() -> Path:
 
 
 @pytest.fixture(scope="session")
+def toolchain():
+    """The Cortex-M cross toolchain and QEMU, or a skip with the install line (CI installs them
+    through `make toolchain`)."""
+    from ecg_edge.errors import ToolchainMissing
+    from ecg_edge.sim.toolchain import find_toolchain
+
+    try:
+        return find_toolchain()
+    except ToolchainMissing as exc:
+        pytest.skip(str(exc))
+
+
+@pytest.fixture(scope="session")
 def device_model():
     """A factory of seeded tiny ResNet1D model.bin files carrying the device chain's pp.* META:
     device_model(fs, n_samples, leads=1, band=(0.5, 40)) -> bytes."""

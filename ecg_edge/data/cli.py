@@ -41,11 +41,13 @@ def synth(task: str, n: int, leads: str, seed: int, out: Path, fs: float, sample
     """Generate a synthetic ECGSYN dataset (prepared, split by synthetic patient)."""
     from ecg_edge.data.preprocess import PreprocessConfig
     from ecg_edge.data.synth import make_synthetic_dataset
+    from ecg_edge.outputs import reserve_dir
 
-    ds = make_synthetic_dataset(task, n, _parse_leads(leads), seed, out, fs=fs, n_samples=samples,
-                                windows_per_patient=windows_per_patient, label_noise=label_noise,
-                                noise_scale=noise_scale, real_noise=not synthetic_noise,
-                                preprocess=PreprocessConfig(fs=fs, n_samples=samples, chain=chain))
+    with reserve_dir(out, kind="dataset"):
+        ds = make_synthetic_dataset(task, n, _parse_leads(leads), seed, out, fs=fs, n_samples=samples,
+                                    windows_per_patient=windows_per_patient, label_noise=label_noise,
+                                    noise_scale=noise_scale, real_noise=not synthetic_noise,
+                                    preprocess=PreprocessConfig(fs=fs, n_samples=samples, chain=chain))
     m = ds.manifest
     sizes = ", ".join(f"{s} {sum(c.values())}" for s, c in m.counts.items())
     click.echo(f"wrote {out}: {m.task}, {len(m.classes)} classes, leads {','.join(m.leads)}, "
@@ -111,7 +113,10 @@ def prepare(source: str, path: Path, task: str, out: Path, labels: Path | None, 
                         labels_csv=str(labels) if labels else None, fs=rec_fs,
                         class_map=parse_class_map(class_map) if class_map else None, classes=chosen,
                         multi_label=multi_label, windows_per_record=parse_windows_per_record(windows_per_record))
-    ds = run_prepare(cfg, out, log=lambda m: click.echo(f"ecg-edge: warning: {m}", err=True))
+    from ecg_edge.outputs import reserve_dir
+
+    with reserve_dir(out, kind="dataset", inputs=[path, labels]):
+        ds = run_prepare(cfg, out, log=lambda m: click.echo(f"ecg-edge: warning: {m}", err=True))
     click.echo(table(summary(ds)))
     prov = ds.manifest.provenance
     wpr = prov.get("windows_per_record", {})
