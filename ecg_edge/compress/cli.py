@@ -11,11 +11,11 @@ import torch
 from ecg_edge.errors import EcgEdgeError
 
 
-def _default_data(ckpt_data: dict) -> Path:
+def _default_data(ckpt_data: dict, ckpt_path: Path | None = None) -> Path:
+    from ecg_edge.checkpoint import recorded_dataset_dir
     from ecg_edge.paths import default_dataset_dir
 
-    d = ckpt_data.get("dataset_dir") if isinstance(ckpt_data, dict) else None
-    return Path(d) if d else default_dataset_dir()
+    return recorded_dataset_dir(ckpt_data, ckpt_path) or default_dataset_dir()
 
 
 def layer_table(outcome) -> str:
@@ -96,10 +96,8 @@ def compress(checkpoint: Path | None, data_dir: Path | None, target: str, method
              target_cr: float | None, max_macs: int | None, qat_epochs: int, qat_lr: float, max_repairs: int,
              out_dir: Path | None) -> None:
     """Search a per-layer bit-width/sparsity plan and write OUT/plan.json + OUT/compressed.pt."""
-    from ecg_edge.checkpoint import load_checkpoint, save_checkpoint
-    from ecg_edge.compress.engine import DEFAULT_READING, CompressOptions, Compressor, parse_method
-    from ecg_edge.compress.finetune import FinetuneConfig
-    from ecg_edge.compress.qat import QATConfig
+    from ecg_edge.checkpoint import load_checkpoint
+    from ecg_edge.compress.engine import parse_method
     from ecg_edge.data.prepared import load_prepared
     from ecg_edge.paths import default_checkpoint, default_compress_dir
     from ecg_edge.targets.registry import get_target
@@ -122,18 +120,37 @@ def compress(checkpoint: Path | None, data_dir: Path | None, target: str, method
         raise EcgEdgeError(f"--max-macs {max_macs}: expected a positive count")
     if qat_epochs < 1 or max_repairs < 0 or sens_windows < 1:
         raise EcgEdgeError("--qat-epochs and --sens-windows must be >= 1, --max-repairs >= 0")
+    from ecg_edge.compress.qat import QATConfig
+
+    qat_opts = {"sensitivity": sensitivity, "sens_windows": sens_windows, "target_cr": target_cr,
+                "max_macs": max_macs, "max_repairs": max_repairs, "qat": QATConfig(epochs=qat_epochs, lr=qat_lr)}
     tgt = get_target(target)
+    from ecg_edge.outputs import result_set
+
     ckpt_path = checkpoint or default_checkpoint()
     ckpt = load_checkpoint(ckpt_path)
-    ds = load_prepared(data_dir or _default_data(ckpt.data))
+    data_dir = data_dir or _default_data(ckpt.data, ckpt_path)
+    ds = load_prepared(data_dir)
+    explicit = out_dir is not None
     out_dir = out_dir or default_compress_dir()
+    with result_set(out_dir, command="compress", inputs=[ckpt_path, data_dir], explicit=explicit) as stage:
+        _compress_into(stage, out_dir, ckpt, ckpt_path, ds, tgt, method, tolerance, reading, order, max_bytes,
+                       val_max, metric, finetune_epochs, finetune_lr, max_latency_ms, qat_opts)
+
+
+def _compress_into(stage: Path, out_dir: Path, ckpt, ckpt_path: Path, ds, tgt, method: str, tolerance: float,
+                   reading: str | None, order: str, max_bytes: int | None, val_max: int, metric: str,
+                   finetune_epochs: int, finetune_lr: float, max_latency_ms: float | None, qat_opts: dict) -> None:
+    from ecg_edge.checkpoint import save_checkpoint
+    from ecg_edge.compress.engine import DEFAULT_READING, CompressOptions, Compressor, parse_method
+    from ecg_edge.compress.finetune import FinetuneConfig
+
     opts = CompressOptions(tolerance=tolerance, reading=reading or DEFAULT_READING, order=order,
                            max_bytes=max_bytes, val_max=val_max, metric=metric,
                            finetune=FinetuneConfig(epochs=finetune_epochs, lr=finetune_lr),
-                           sensitivity=sensitivity, sens_windows=sens_windows, target_cr=target_cr,
-                           max_macs=max_macs, max_repairs=max_repairs, qat=QATConfig(epochs=qat_epochs, lr=qat_lr),
-                           ship_source=str((out_dir / "compressed.pt").resolve()))
+                           ship_source=str((out_dir / "compressed.pt").resolve()), **qat_opts)
     comp = Compressor(ckpt, ds, tgt, opts, source=str(ckpt_path))
+    kind, _ = parse_method(method)
     outcome = comp.shipped(log=click.echo) if kind == "qat" else comp.run(method)
     if kind == "qat":
         _check_shipped(outcome, comp, method)
@@ -146,18 +163,19 @@ def compress(checkpoint: Path | None, data_dir: Path | None, target: str, method
             raise EcgEdgeError(f"the {method} plan takes {lat['ms']:.2f} ms ({lat['instructions']} instructions) "
                                f"on {tgt.name}, over --max-latency-ms {max_latency_ms}")
     outcome.checkpoint.extra["plan"] = asdict(outcome.plan)
-    # Each file is written atomically; compressed.pt first, so plan.json (what export reads
-    # beside it) never describes weights that are not on disk.
-    save_checkpoint(out_dir / "compressed.pt", outcome.checkpoint)
-    outcome.plan.save(out_dir / "plan.json")
+    # Both files are staged and moved in together, so plan.json (what export reads beside it)
+    # never describes weights that are not on disk.
+    save_checkpoint(stage / "compressed.pt", outcome.checkpoint)
+    outcome.plan.save(stage / "plan.json")
     if kind == "qat":  # the verified bytes themselves (export of compressed.pt writes the same file)
         from ecg_edge.atomic import write_bytes
 
-        write_bytes(out_dir / "model.bin", outcome.size.model_bin)
+        write_bytes(stage / "model.bin", outcome.size.model_bin)
     click.echo(layer_table(outcome))
     if kind == "qat":
         click.echo(shipped_summary(outcome.plan))
-    click.echo(f"wrote {out_dir / 'plan.json'}, {out_dir / 'compressed.pt'}" + (f" and {out_dir / 'model.bin'}" if kind == "qat" else ""))
+    click.echo(f"wrote {out_dir / 'plan.json'}, {out_dir / 'compressed.pt'}"
+               + (f" and {out_dir / 'model.bin'}" if kind == "qat" else ""))
 
 
 def _check_shipped(outcome, comp, method: str) -> None:

@@ -27,7 +27,7 @@ from ecg_edge.compress.allocate import Option
 from ecg_edge.compress.layers import discover_layers, set_weight, to_weight_order, weight_numpy
 from ecg_edge.compress.quantize import compress_weight
 from ecg_edge.compress.staged import StagedRunner
-from ecg_edge.modelbin.bitpack import ENC_DENSE, ENCODING_NAMES, weight_block_bytes
+from ecg_edge.layerplan.bitpack import ENC_DENSE, ENCODING_NAMES, weight_block_bytes
 
 METHODS = ("kl", "hutchinson")
 DEFAULT_BITS = (2, 3, 4, 5, 6, 8)

@@ -1,7 +1,7 @@
 """Counting the bytes that ship.
 
 - Per layer: the exact model.bin weight-block bytes (header, bias, multipliers, shifts, index,
-  values) of the smallest legal encoding, from ecg_edge.modelbin.bitpack.weight_block_bytes.
+  values) of the smallest legal encoding, from ecg_edge.layerplan.bitpack.weight_block_bytes.
 - Whole file: when the packer lowers the checkpoint's architecture (ecg_edge.modelbin.graph
   .can_lower), the compressed checkpoint is packed and len(model.bin) is the denominator of the
   true compression ratio; otherwise totals are the sum of weight blocks only and are labelled so

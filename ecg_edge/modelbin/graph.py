@@ -11,24 +11,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from ecg_edge.compress.plan import CompressionPlan
-from ecg_edge.compress.prune import magnitude_mask
 from ecg_edge.errors import EcgEdgeError
+from ecg_edge.layerplan.masks import layer_mask
+from ecg_edge.layerplan.plan import CompressionPlan
 from ecg_edge.modelbin.ir import GNode, Graph, QuantWeights, conv_out_len
 from ecg_edge.modelbin.layout import OP_ADD, OP_CONV1D, OP_GLOBAL_AVGPOOL, OP_LINEAR, OP_MAXPOOL1D
 from ecg_edge.modelbin.ops import op_def
 from ecg_edge.numerics import quantize_weight_channels
 
 # ---------------------------------------------------------------- weight preparation
-
-def layer_mask(w: np.ndarray, sparsity: float) -> np.ndarray:
-    """Kept weights: exact zeros stay pruned; if the plan asks for more sparsity than the zeros
-    present, prune by magnitude below the layer's sparsity-quantile of |W|."""
-    keep = w != 0
-    if sparsity > 0 and (1.0 - keep.mean()) < sparsity - 1e-9:
-        keep &= magnitude_mask(w, sparsity)  # compress's own rule: |W| > percentile (linear interp.)
-    return keep
-
 
 def quantize_layer(w: np.ndarray, bits: int, sparsity: float) -> tuple[np.ndarray, np.ndarray]:
     """Per-output-channel levels and scales, exactly as the compression fake-quant computes them."""

@@ -58,15 +58,7 @@ OP_NAMES = {
 OPF_RELU = 1
 TF_INPUT, TF_OUTPUT = 1, 2
 
-# Weight encodings (append-only) live in bitpack (shared with the compression search).
-from ecg_edge.modelbin.bitpack import (  # noqa: E402
-    ENC_BITMASK,
-    ENC_DENSE,
-    ENC_RUNLENGTH,
-    ENCODING_NAMES,
-)
-
-__all__ = ["ENC_BITMASK", "ENC_DENSE", "ENC_RUNLENGTH", "ENCODING_NAMES"]
+# Weight encodings (append-only) live in ecg_edge.layerplan.bitpack (shared with the compression search).
 
 
 def align_up(n: int, a: int) -> int:

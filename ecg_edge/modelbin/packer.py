@@ -19,9 +19,9 @@ import torch
 
 from ecg_edge import __version__
 from ecg_edge.checkpoint import Checkpoint
-from ecg_edge.compress.plan import CompressionPlan
 from ecg_edge.errors import EcgEdgeError
-from ecg_edge.modelbin.bitpack import ENCODING_NAMES
+from ecg_edge.layerplan.bitpack import ENCODING_NAMES
+from ecg_edge.layerplan.plan import CompressionPlan, plan_summary
 from ecg_edge.modelbin.calibrate import DEFAULT_CALIB_WINDOWS, calibrate, select_calibration
 from ecg_edge.modelbin.graph import build_graph
 from ecg_edge.modelbin.ir import Graph
@@ -86,14 +86,6 @@ def checkpoint_sha256(ckpt: Checkpoint) -> str:
     return h.hexdigest()
 
 
-def plan_summary(plan: CompressionPlan | None) -> dict[str, Any]:
-    if plan is None:
-        return {"method": "fixed-q8", "target": "", "tolerance": 0.0, "layers": {}, "note": "no plan: int8 dense"}
-    return {"method": plan.method, "target": plan.target, "tolerance": plan.tolerance,
-            "order": plan.order, "provenance": plan.provenance,
-            "layers": {lp.name: {"bits": lp.bits, "sparsity": lp.sparsity} for lp in plan.layers}}
-
-
 def build_meta(ckpt: Checkpoint, plan: CompressionPlan | None, g: Graph, fp32_bytes: int,
                source: str = "") -> dict[str, Any]:
     d = ckpt.data or {}
@@ -117,7 +109,23 @@ def build_meta(ckpt: Checkpoint, plan: CompressionPlan | None, g: Graph, fp32_by
     }
     if source:
         meta["source_checkpoint"] = source
+    meta.update(device_chain_meta(d.get("preprocessing"), t_in))
     return meta
+
+
+def device_chain_meta(pre: Any, t_in: Any) -> dict[str, Any]:
+    """The pp.* fields of the device chain matching the training data's preprocessing; none when
+    that chain cannot be realised on the device (the stream then refuses the model, offline use
+    is unchanged)."""
+    from ecg_edge.devicepre.chain import ChainError, chain_for
+
+    if not isinstance(pre, dict) or not pre:
+        return {}
+    try:
+        return chain_for(pre, input_scale=t_in.scale, zero_point=t_in.zero_point, window=t_in.length,
+                         leads=t_in.channels).to_meta()
+    except ChainError:
+        return {}
 
 
 def layer_infos(g: Graph, ser: Serialized) -> list[LayerInfo]:

@@ -10,14 +10,13 @@ from pathlib import Path
 import numpy as np
 
 from ecg_edge.errors import ModelFormatError
+from ecg_edge.layerplan.bitpack import ENC_DENSE, ENC_RUNLENGTH
 from ecg_edge.modelbin.blocks import decode_levels
 from ecg_edge.modelbin.layout import (
     ARENA_ALIGN,
     BLOCK_ALIGN,
     BLOCK_HEADER_SIZE,
     BLOCK_STRUCT,
-    ENC_DENSE,
-    ENC_RUNLENGTH,
     HEADER_SIZE,
     HEADER_STRUCT,
     MAGIC,
