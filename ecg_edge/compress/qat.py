@@ -17,8 +17,8 @@ The packer then writes the learned steps as the shipped scales (pack_graph of th
 Loss: distillation from the fp32 teacher (KL at a temperature, times T^2) plus cross-entropy;
 Adam with a cosine schedule; early stopping on the validation loss of the exact forward.
 
-The graph comes from modelbin (lazily imported, as sizes.py does for the packer): what ships is
-defined there, once.
+The graph, its calibration and its integer lowering come from modelbin: what ships is defined
+there, once, and trained here.
 """
 
 from __future__ import annotations
@@ -33,6 +33,19 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ecg_edge.modelbin.calibrate import calibrate, select_calibration
+from ecg_edge.modelbin.graph import build_graph, layer_mask
+from ecg_edge.modelbin.layout import (
+    OP_ADD,
+    OP_CONV1D,
+    OP_GLOBAL_AVGPOOL,
+    OP_LINEAR,
+    OP_MAXPOOL1D,
+    OP_RELU,
+)
+from ecg_edge.modelbin.ops.base import act_range, weighted_requant
+from ecg_edge.modelbin.packer import apply_trained
+from ecg_edge.modelbin.writer import integer_op
 from ecg_edge.numerics import qmax_for_bits
 
 
@@ -81,8 +94,6 @@ class QATGraph(nn.Module):
     def __init__(self, model: nn.Module, plan, calib_X: np.ndarray, arch: str = "resnet1d",
                  calib_windows: int = 256) -> None:
         super().__init__()
-        from ecg_edge.modelbin.graph import build_graph, layer_mask
-        from ecg_edge.modelbin.layout import OP_CONV1D, OP_LINEAR
 
         model = copy.deepcopy(model).eval()
         self.g = build_graph(arch, model, plan)
@@ -149,8 +160,6 @@ class QATGraph(nn.Module):
 
     def calibrate(self, X: np.ndarray, max_windows: int = 256) -> None:
         """The packer's activation calibration on the current weights."""
-        from ecg_edge.modelbin.calibrate import calibrate, select_calibration
-
         self.sync_graph()
         calibrate(self.g, select_calibration(X, max_windows))
 
@@ -183,15 +192,6 @@ class QATGraph(nn.Module):
 
     def forward_train(self, x: torch.Tensor) -> torch.Tensor:
         """Fake-quant logits (N, classes) of float windows (N, leads, samples); (N, C, L) inside."""
-        from ecg_edge.modelbin.layout import (
-            OP_ADD,
-            OP_CONV1D,
-            OP_GLOBAL_AVGPOOL,
-            OP_LINEAR,
-            OP_MAXPOOL1D,
-            OP_RELU,
-        )
-
         g = self.g
         vals: list[torch.Tensor | None] = [None] * len(g.tensors)
         vals[g.input] = self._fq_act(x, g.input)
@@ -227,16 +227,6 @@ class QATGraph(nn.Module):
     @torch.no_grad()
     def forward_int(self, x: torch.Tensor) -> torch.Tensor:
         """int8 logits (N, classes) as int64, by FORMAT.md's integer arithmetic."""
-        from ecg_edge.modelbin.layout import (
-            OP_ADD,
-            OP_CONV1D,
-            OP_GLOBAL_AVGPOOL,
-            OP_LINEAR,
-            OP_MAXPOOL1D,
-            OP_RELU,
-        )
-        from ecg_edge.modelbin.ops.base import weighted_requant
-        from ecg_edge.modelbin.writer import integer_op
 
         g = self.g
         t_in = g.tensors[g.input]
@@ -247,8 +237,6 @@ class QATGraph(nn.Module):
             a = vals[node.inputs[0]]
             ta, to = g.tensors[node.inputs[0]], g.tensors[node.output]
             if node.op in (OP_CONV1D, OP_LINEAR):
-                from ecg_edge.modelbin.ops.base import act_range
-
                 amin, amax = act_range(node, to.zero_point)
                 mult, shift, bias = (torch.from_numpy(np.asarray(v, dtype=np.int64)) for v in weighted_requant(g, node))
                 lv = torch.from_numpy(node.weights.levels.astype(np.float64))
@@ -309,8 +297,6 @@ class QATGraph(nn.Module):
         return {"nodes": nodes, "tensors": [[float(s), int(z)] for s, z in self.qparams()]}
 
     def load_export_state(self, st: dict) -> None:
-        from ecg_edge.modelbin.packer import apply_trained
-
         apply_trained(self.g, st)
 
 

@@ -7,9 +7,9 @@ import pytest
 
 from ecg_edge.checkpoint import load_checkpoint
 from ecg_edge.compress.layers import discover_layers
-from ecg_edge.layerplan.plan import CompressionPlan, LayerPlan
 from ecg_edge.compress.qat import QATConfig, QATGraph, train_qat
 from ecg_edge.data.prepared import load_prepared
+from ecg_edge.layerplan.plan import CompressionPlan, LayerPlan
 from ecg_edge.modelbin import executor
 from ecg_edge.modelbin.packer import build_meta, pack_graph
 from ecg_edge.modelbin.reader import read_model
