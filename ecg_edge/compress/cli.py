@@ -9,6 +9,7 @@ import click
 import torch
 
 from ecg_edge.errors import EcgEdgeError
+from ecg_edge.options import NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, finite
 
 
 def _default_data(ckpt_data: dict, ckpt_path: Path | None = None) -> Path:
@@ -65,17 +66,17 @@ def check_latency(outcome, target, max_ms: float, X) -> dict:
 @click.option("--target", default="cortex-m4", show_default=True, help="cortex-m4|m7|m33|m55 (cortex-m = m4)")
 @click.option("--method", default="laq", show_default=True,
               help="laq | lap | laq+lap | budget | fixed-q<1..8> | fixed-p<0..99>")
-@click.option("--tolerance", type=float, default=0.01, show_default=True,
+@click.option("--tolerance", type=finite(0.0, 1.0, max_open=True), default=0.01, show_default=True,
               help="allowed absolute validation-accuracy drop (gamma / Delta)")
 @click.option("--reading", type=click.Choice(["printed", "conservative"]), default=None,
               help="reading of eq. (3) (default: conservative, measured better per byte; see compress/engine.py)")
 @click.option("--order", type=click.Choice(["prune-then-quantize", "quantize-then-prune"]),
               default="prune-then-quantize", show_default=True)
-@click.option("--finetune-epochs", type=int, default=0, show_default=True)
-@click.option("--finetune-lr", type=float, default=1e-4, show_default=True)
-@click.option("--max-bytes", type=int, default=None, help="whole model.bin byte budget")
-@click.option("--max-latency-ms", type=float, default=None)
-@click.option("--val-max", type=int, default=1024, show_default=True, help="validation windows used by the search")
+@click.option("--finetune-epochs", type=NON_NEGATIVE_INT, default=0, show_default=True)
+@click.option("--finetune-lr", type=POSITIVE, default=1e-4, show_default=True)
+@click.option("--max-bytes", type=POSITIVE_INT, default=None, help="whole model.bin byte budget")
+@click.option("--max-latency-ms", type=POSITIVE, default=None)
+@click.option("--val-max", type=POSITIVE_INT, default=1024, show_default=True, help="validation windows used by the search")
 @click.option("--metric", type=click.Choice(["accuracy", "macro_f1"]), default="accuracy", show_default=True,
               help="search score the tolerance applies to (macro_f1 for imbalanced data)")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None)
