@@ -44,16 +44,22 @@ def _parse_leads(value: str) -> int | list[str]:
               help="fraction of windows given a wrong label")
 @click.option("--noise-scale", type=NON_NEGATIVE, default=1.0, show_default=True)
 @click.option("--synthetic-noise", is_flag=True, help="do not use NSTDB noise records even when present")
+@click.option("--preprocess", "chain", type=click.Choice(["zero-phase", "device"]), default="zero-phase",
+              show_default=True, help="zero-phase: sosfiltfilt (offline); device: the integer causal chain "
+              "the C stream runs (ecg_edge.devicepre)")
 def synth(task: str, n: int, leads: str, seed: int, out: Path, fs: float, samples: int,
-          windows_per_patient: int, label_noise: float, noise_scale: float, synthetic_noise: bool) -> None:
+          windows_per_patient: int, label_noise: float, noise_scale: float, synthetic_noise: bool,
+          chain: str) -> None:
     """Generate a synthetic ECGSYN dataset (prepared, split by synthetic patient)."""
+    from ecg_edge.data.preprocess import PreprocessConfig
     from ecg_edge.data.synth import make_synthetic_dataset
     from ecg_edge.outputs import reserve_dir
 
     with reserve_dir(out, kind="dataset"):
         ds = make_synthetic_dataset(task, n, _parse_leads(leads), seed, out, fs=fs, n_samples=samples,
                                     windows_per_patient=windows_per_patient, label_noise=label_noise,
-                                    noise_scale=noise_scale, real_noise=not synthetic_noise)
+                                    noise_scale=noise_scale, real_noise=not synthetic_noise,
+                                    preprocess=PreprocessConfig(fs=fs, n_samples=samples, chain=chain))
     m = ds.manifest
     sizes = ", ".join(f"{s} {sum(c.values())}" for s, c in m.counts.items())
     click.echo(f"wrote {out}: {m.task}, {len(m.classes)} classes, leads {','.join(m.leads)}, "
@@ -87,10 +93,13 @@ def synth(task: str, n: int, leads: str, seed: int, out: Path, fs: float, sample
 @click.option("--min-seconds", type=NON_NEGATIVE, default=5.0, show_default=True, help="skip shorter records")
 @click.option("--split", "split", type=NumberList(3), default="0.7,0.15,0.15", show_default=True, help="train,val,test fractions")
 @click.option("--seed", type=NON_NEGATIVE_INT, default=0, show_default=True)
+@click.option("--preprocess", "chain", type=click.Choice(["zero-phase", "device"]), default="zero-phase",
+              show_default=True, help="zero-phase: sosfiltfilt (offline); device: the integer causal chain "
+              "the C stream runs (ecg_edge.devicepre)")
 def prepare(source: str, path: Path, task: str, out: Path, labels: Path | None, classes: str | None,
             class_map: str | None, multi_label: str, rec_fs: float | None, leads: str, target_fs: float,
             samples: int, windows_per_record: str, stride: int | None, band: tuple[float, float] | None, normalise: str,
-            min_seconds: float, split: tuple[float, ...], seed: int) -> None:
+            min_seconds: float, split: tuple[float, ...], seed: int, chain: str) -> None:
     """Prepare a dataset from recordings: SOURCE layout at PATH -> windows, splits, cache."""
     from ecg_edge.data.describe import summary, table
     from ecg_edge.data.labels import parse_class_map
@@ -104,7 +113,8 @@ def prepare(source: str, path: Path, task: str, out: Path, labels: Path | None, 
     check_band_below_nyquist(bp, target_fs)
     chosen = [c.strip() for c in classes.split(",") if c.strip()] if classes is not None else None
     cfg = PrepareConfig(source=source, path=str(path), task=task, leads=leads,
-                        preprocess=PreprocessConfig(fs=target_fs, n_samples=samples, band=bp, normalise=normalise),
+                        preprocess=PreprocessConfig(fs=target_fs, n_samples=samples, band=bp, normalise=normalise,
+                                                    chain=chain),
                         split=SplitConfig(fractions=fr, seed=seed), stride=stride, min_seconds=min_seconds,
                         labels_csv=str(labels) if labels else None, fs=rec_fs,
                         class_map=parse_class_map(class_map) if class_map else None, classes=chosen,
@@ -116,8 +126,9 @@ def prepare(source: str, path: Path, task: str, out: Path, labels: Path | None, 
     click.echo(table(summary(ds)))
     prov = ds.manifest.provenance
     wpr = prov.get("windows_per_record", {})
-    click.echo(f"records used {prov.get('records_used')} of {prov.get('records_read')} read; windows per record "
-               f"{wpr.get('min')}-{wpr.get('max')} (mean {wpr.get('mean')}); padded {prov.get('padded_records', 0)}")
+    click.echo(f"{prov.get('records_used')} records used (an annotated record counts once per single-rhythm "
+               f"stretch) of {prov.get('records_read')} read; windows per record {wpr.get('min')}-{wpr.get('max')} "
+               f"(mean {wpr.get('mean')}); padded {prov.get('padded_records', 0)}")
 
 
 @data.command()

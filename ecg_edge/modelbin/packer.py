@@ -109,7 +109,23 @@ def build_meta(ckpt: Checkpoint, plan: CompressionPlan | None, g: Graph, fp32_by
     }
     if source:
         meta["source_checkpoint"] = source
+    meta.update(device_chain_meta(d.get("preprocessing"), t_in))
     return meta
+
+
+def device_chain_meta(pre: Any, t_in: Any) -> dict[str, Any]:
+    """The pp.* fields of the device chain matching the training data's preprocessing; none when
+    that chain cannot be realised on the device (the stream then refuses the model, offline use
+    is unchanged)."""
+    from ecg_edge.devicepre.chain import ChainError, chain_for
+
+    if not isinstance(pre, dict) or not pre:
+        return {}
+    try:
+        return chain_for(pre, input_scale=t_in.scale, zero_point=t_in.zero_point, window=t_in.length,
+                         leads=t_in.channels).to_meta()
+    except ChainError:
+        return {}
 
 
 def layer_infos(g: Graph, ser: Serialized) -> list[LayerInfo]:

@@ -100,7 +100,12 @@ def init_from(path: Path, arch: str, manifest: Any, size: str | None, dropout: f
 @click.option("--weight-decay", type=NON_NEGATIVE, default=1e-3, show_default=True)
 @click.option("--dropout", type=finite(0.0, 1.0, max_open=True), default=None, help="model dropout [default: the model config's]")
 @click.option("--patience", type=POSITIVE_INT, default=6, show_default=True, help="early stopping on val macro-F1")
-@click.option("--class-weights", is_flag=True, help="inverse-frequency class weights in the loss")
+@click.option("--class-weights", is_flag=True, help="inverse-frequency class weights in the loss (= --balance weights)")
+@click.option("--balance", type=click.Choice(("auto", "sampler", "weights", "both", "none")), default="auto",
+              show_default=True, help="counter class imbalance; auto: class-balanced sampling when the training "
+              "split's largest/smallest class ratio exceeds 2 (said in the train summary)")
+@click.option("--augment", is_flag=True,
+              help="light ECG augmentations: time shifts, baseline wander and muscle noise (NSTDB when present)")
 @click.option("--seed", type=NON_NEGATIVE_INT, default=0, show_default=True)
 @click.option("--threads", type=POSITIVE_INT, default=None, help="torch threads per process [default: torch's]")
 @click.option("--init-from", "init_path", type=click.Path(path_type=Path), default=None,
@@ -112,7 +117,8 @@ def init_from(path: Path, arch: str, manifest: Any, size: str | None, dropout: f
               help="output folder [default: ecg-edge-out/train]")
 def train(data_dir: Path | None, arch: str, size: str | None, head: str | None, epochs: int, batch_size: int,
           lr: float | None, weight_decay: float, dropout: float | None, patience: int, class_weights: bool,
-          seed: int, threads: int | None, init_path: Path | None, resume: bool, force: bool, out_dir: Path | None) -> None:
+          balance: str, augment: bool, seed: int, threads: int | None, init_path: Path | None, resume: bool,
+          force: bool, out_dir: Path | None) -> None:
     """Train a classifier; writes best.pt, last.pt, history.json, curve.png and the test-split
     evaluation. Under `torchrun --nproc_per_node N -m ecg_edge.cli train ...` it runs DDP (gloo)."""
     from ecg_edge import outputs
@@ -126,7 +132,8 @@ def train(data_dir: Path | None, arch: str, size: str | None, head: str | None, 
     out_dir = out_dir or paths.default_train_dir()
     ds = load_prepared(data_dir)
     cfg = TrainConfig(arch=arch, lr=lr, weight_decay=weight_decay, epochs=epochs, batch_size=batch_size,
-                      seed=seed, num_threads=threads or 0, class_weights=class_weights, patience=patience)
+                      seed=seed, num_threads=threads or 0, class_weights=class_weights, patience=patience,
+                      balance=balance, augment=augment)
     if resume and force:
         raise EcgEdgeError("--resume continues the run in --out, --force replaces it; give one of them")
     has_run = any((out_dir / f).exists() for f in ("last.pt", "best.pt"))
