@@ -9,6 +9,7 @@ import click
 import torch
 
 from ecg_edge.errors import EcgEdgeError
+from ecg_edge.options import NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, finite
 
 
 def _default_data(ckpt_data: dict, ckpt_path: Path | None = None) -> Path:
@@ -66,28 +67,28 @@ def check_latency(outcome, target, max_ms: float, X) -> dict:
 @click.option("--method", default="laq", show_default=True,
               help="laq | lap | laq+lap | budget | qat | fixed-q<1..8> | fixed-p<0..99> (qat: label-free "
                    "sensitivity -> knapsack -> distillation QAT -> verify/repair on model.bin; writes OUT/model.bin)")
-@click.option("--tolerance", type=float, default=0.01, show_default=True,
+@click.option("--tolerance", type=finite(0.0, 1.0, max_open=True), default=0.01, show_default=True,
               help="allowed absolute validation drop of --metric (gamma / Delta); for qat: of the shipped model.bin")
 @click.option("--reading", type=click.Choice(["printed", "conservative"]), default=None,
               help="reading of eq. (3) (default: conservative, measured better per byte; see compress/engine.py)")
 @click.option("--order", type=click.Choice(["prune-then-quantize", "quantize-then-prune"]),
               default="prune-then-quantize", show_default=True)
-@click.option("--finetune-epochs", type=int, default=0, show_default=True)
-@click.option("--finetune-lr", type=float, default=1e-4, show_default=True)
-@click.option("--max-bytes", type=int, default=None, help="whole model.bin byte budget")
-@click.option("--max-latency-ms", type=float, default=None)
-@click.option("--val-max", type=int, default=1024, show_default=True, help="validation windows used by the search")
+@click.option("--finetune-epochs", type=NON_NEGATIVE_INT, default=0, show_default=True)
+@click.option("--finetune-lr", type=POSITIVE, default=1e-4, show_default=True)
+@click.option("--max-bytes", type=POSITIVE_INT, default=None, help="whole model.bin byte budget")
+@click.option("--max-latency-ms", type=POSITIVE, default=None)
+@click.option("--val-max", type=POSITIVE_INT, default=1024, show_default=True, help="validation windows used by the search")
 @click.option("--metric", type=click.Choice(["accuracy", "macro_f1"]), default="accuracy", show_default=True,
               help="search score the tolerance applies to (macro_f1 for imbalanced data)")
 @click.option("--sensitivity", type=click.Choice(["kl", "hutchinson"]), default="kl", show_default=True,
               help="qat: label-free layer sensitivity (KL of the whole model's output, or Hutchinson Hessian trace)")
-@click.option("--sens-windows", type=int, default=2000, show_default=True, help="qat: training windows for the sensitivity")
-@click.option("--target-cr", type=float, default=None,
+@click.option("--sens-windows", type=POSITIVE_INT, default=2000, show_default=True, help="qat: training windows for the sensitivity")
+@click.option("--target-cr", type=POSITIVE, default=None,
               help="qat: whole model.bin budget as a true compression ratio (fp32 parameter bytes / CR)")
-@click.option("--max-macs", type=int, default=None, help="qat: executed multiply-accumulates per window")
-@click.option("--qat-epochs", type=int, default=6, show_default=True)
-@click.option("--qat-lr", type=float, default=5e-4, show_default=True)
-@click.option("--max-repairs", type=int, default=3, show_default=True,
+@click.option("--max-macs", type=POSITIVE_INT, default=None, help="qat: executed multiply-accumulates per window")
+@click.option("--qat-epochs", type=POSITIVE_INT, default=6, show_default=True)
+@click.option("--qat-lr", type=POSITIVE, default=5e-4, show_default=True)
+@click.option("--max-repairs", type=NON_NEGATIVE_INT, default=3, show_default=True,
               help="qat: promotions of the most sensitive layer while the shipped drop exceeds --tolerance")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None)
 def compress(checkpoint: Path | None, data_dir: Path | None, target: str, method: str, tolerance: float,
@@ -116,10 +117,6 @@ def compress(checkpoint: Path | None, data_dir: Path | None, target: str, method
         raise EcgEdgeError("--target-cr and --max-bytes both set a byte budget; give one")
     if (target_cr is not None or max_macs is not None) and kind != "qat":
         raise EcgEdgeError("--target-cr / --max-macs apply to --method qat only")
-    if max_macs is not None and max_macs <= 0:
-        raise EcgEdgeError(f"--max-macs {max_macs}: expected a positive count")
-    if qat_epochs < 1 or max_repairs < 0 or sens_windows < 1:
-        raise EcgEdgeError("--qat-epochs and --sens-windows must be >= 1, --max-repairs >= 0")
     from ecg_edge.compress.qat import QATConfig
 
     qat_opts = {"sensitivity": sensitivity, "sens_windows": sens_windows, "target_cr": target_cr,
