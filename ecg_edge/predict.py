@@ -18,6 +18,7 @@ import click
 import numpy as np
 
 from ecg_edge.errors import DataError, EcgEdgeError
+from ecg_edge.options import POSITIVE
 
 
 @dataclass
@@ -259,7 +260,7 @@ def write_outputs(summary: dict[str, Any], results: list[RecordResult], model: M
 @click.argument("target", metavar="RECORD_OR_FOLDER", type=click.Path(path_type=Path))
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="output folder [default: ecg-edge-out/predict]")
-@click.option("--fs", type=float, default=None, help="sampling rate of bare .mat / signal .csv records (Hz)")
+@click.option("--fs", type=POSITIVE, default=None, help="sampling rate of bare .mat / signal .csv records (Hz)")
 @click.option("--runtime", type=click.Choice(("numpy", "c")), default="numpy", show_default=True,
               help="for a model.bin: the integer numpy reference or the C runtime")
 @click.option("--plot", type=click.Choice(("first", "all", "none")), default="first", show_default=True,
@@ -268,18 +269,20 @@ def predict(model_path: Path, target: Path, out_dir: Path | None, fs: float | No
     """Predict MODEL (best.pt / compressed.pt or model.bin) on raw recordings (WFDB .hea, .mat,
     signal .csv): per-window and per-record classes and probabilities."""
     from ecg_edge import paths
+    from ecg_edge.outputs import result_set
 
     out = out_dir or paths.work_root() / "predict"
-    model = Model(model_path, runtime)
-    inputs = find_inputs(target)
-    results, skipped = predict_records(model, inputs, fs)
-    for f, why in skipped.items():
-        click.echo(f"ecg-edge: skipped {f}: {why}", err=True)
-    if not results:
-        raise DataError(f"{target}: no record could be predicted ({len(skipped)} skipped; first: "
-                        f"{next(iter(skipped.values()), 'none')})")
-    summary = summarise(model, results, skipped)
-    written = write_outputs(summary, results, model, out, plot)
+    with result_set(out, command="predict", inputs=[model_path, target], explicit=out_dir is not None) as stage:
+        model = Model(model_path, runtime)
+        inputs = find_inputs(target)
+        results, skipped = predict_records(model, inputs, fs)
+        for f, why in skipped.items():
+            click.echo(f"ecg-edge: skipped {f}: {why}", err=True)
+        if not results:
+            raise DataError(f"{target}: no record could be predicted ({len(skipped)} skipped; first: "
+                            f"{next(iter(skipped.values()), 'none')})")
+        summary = summarise(model, results, skipped)
+        written = [out / p.name for p in write_outputs(summary, results, model, stage, plot)]
     r = model.recipe
     click.echo(f"{model.kind} {model_path} ({model.runtime}): {len(results)} records, {len(summary['windows'])} "
                f"windows of {r.preprocess.n_samples} samples at {r.preprocess.fs:g} Hz, leads {','.join(r.leads)}; "

@@ -113,13 +113,14 @@ def save_prepared(root: str | Path, manifest: PreparedManifest,
                   windows: dict[str, tuple[np.ndarray, np.ndarray]] | None = None) -> PreparedDataset:
     """Write a whole prepared dataset atomically. splits: name -> (X, y, groups); windows:
     name -> (record id, start sample) of each window, when the source has records."""
-    from ecg_edge.atomic import atomic_dir, write_json
+    from ecg_edge.atomic import write_json
+    from ecg_edge.outputs import replace_dir
 
     root = Path(root)
     manifest.counts = {
         s: {c: int((y == i).sum()) for i, c in enumerate(manifest.classes)} for s, (_, y, _) in splits.items()
     }
-    with atomic_dir(root) as tmp:
+    with replace_dir(root, kind="dataset", command="data") as tmp:
         for s, (X, y, g) in splits.items():
             np.save(tmp / f"X_{s}.npy", np.ascontiguousarray(X, dtype=np.float32))
             np.save(tmp / f"y_{s}.npy", np.asarray(y, dtype=np.int64))
