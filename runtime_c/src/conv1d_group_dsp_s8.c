@@ -17,8 +17,11 @@
 
 #ifdef ECG_RT_DSP
 
+/* One pass over 4 window bytes: load, sign-extend even and odd bytes once for every channel. */
+#define DOT_HEAD "1:\n" "ldr %[a], [%[x]], #4\n" "sxtb16 %[ae], %[a]\n" "sxtb16 %[a], %[a], ror #8\n"
+
 /* s[j] += sum over the 4*n4 window bytes of x * w_j for the G channels interleaved in w. */
-#define DOT_BODY6                                                                               \
+#define DOT_BODY4                                                                               \
     "ldrd %[w0], %[w1], [%[w]], #8\n" "smlad %[s0], %[ae], %[w0], %[s0]\n" "smlad %[s0], %[a], %[w1], %[s0]\n" \
     "ldrd %[w0], %[w1], [%[w]], #8\n" "smlad %[s1], %[ae], %[w0], %[s1]\n" "smlad %[s1], %[a], %[w1], %[s1]\n" \
     "ldrd %[w0], %[w1], [%[w]], #8\n" "smlad %[s2], %[ae], %[w0], %[s2]\n" "smlad %[s2], %[a], %[w1], %[s2]\n" \
@@ -29,11 +32,8 @@ static __attribute__((noinline)) void dot1x6(const int8_t *x, const uint32_t *w,
     int32_t s0 = s[0], s1 = s[1], s2 = s[2], s3 = s[3], s4 = s[4], s5 = s[5];
     uint32_t a, ae, w0, w1;
     __asm__ volatile(
-        "1:\n"
-        "ldr %[a], [%[x]], #4\n"
-        "sxtb16 %[ae], %[a]\n"
-        "sxtb16 %[a], %[a], ror #8\n"
-        DOT_BODY6
+        DOT_HEAD
+        DOT_BODY4
         "ldrd %[w0], %[w1], [%[w]], #8\n" "smlad %[s4], %[ae], %[w0], %[s4]\n" "smlad %[s4], %[a], %[w1], %[s4]\n"
         "ldrd %[w0], %[w1], [%[w]], #8\n" "smlad %[s5], %[ae], %[w0], %[s5]\n" "smlad %[s5], %[a], %[w1], %[s5]\n"
         "subs %[n], %[n], #1\n"
@@ -51,11 +51,8 @@ static __attribute__((noinline)) void dot1x4(const int8_t *x, const uint32_t *w,
     int32_t s0 = s[0], s1 = s[1], s2 = s[2], s3 = s[3];
     uint32_t a, ae, w0, w1;
     __asm__ volatile(
-        "1:\n"
-        "ldr %[a], [%[x]], #4\n"
-        "sxtb16 %[ae], %[a]\n"
-        "sxtb16 %[a], %[a], ror #8\n"
-        DOT_BODY6
+        DOT_HEAD
+        DOT_BODY4
         "subs %[n], %[n], #1\n"
         "bne 1b\n"
         : [s0] "+r"(s0), [s1] "+r"(s1), [s2] "+r"(s2), [s3] "+r"(s3), [x] "+r"(x), [w] "+r"(w),
