@@ -176,8 +176,9 @@ def _split(dataset: PreparedDataset, name: str) -> tuple[np.ndarray, np.ndarray]
     if len(y) == 0:
         raise DataError(f"{dataset.root}: split {name!r} is empty (0 windows); training needs train and val windows")
     n = len(dataset.classes)
-    if y.min() < 0 or y.max() >= n:
-        raise DataError(f"{dataset.root}: y_{name}.npy holds label {int(y.max())} outside 0..{n - 1} ({dataset.classes})")
+    bad = y[(y < 0) | (y >= n)]
+    if len(bad):
+        raise DataError(f"{dataset.root}: y_{name}.npy holds label {int(bad[0])} outside 0..{n - 1} ({dataset.classes})")
     return X, y
 
 
