@@ -22,6 +22,7 @@ import click
 from ecg_edge import paths
 from ecg_edge.atomic import write_json, write_text
 from ecg_edge.errors import EcgEdgeError
+from ecg_edge.options import NON_NEGATIVE_INT, POSITIVE_INT
 
 
 @dataclass
@@ -265,12 +266,12 @@ def _markdown(s: dict[str, Any]) -> str:
 @click.command()
 @click.option("--work", type=click.Path(path_type=Path), default=None,
               help="output folder [default: $ECG_EDGE_WORK or ./ecg-edge-out]")
-@click.option("--n", "n_windows", type=int, default=DemoConfig.n_windows, show_default=True,
+@click.option("--n", "n_windows", type=POSITIVE_INT, default=DemoConfig.n_windows, show_default=True,
               help="synthetic windows")
-@click.option("--epochs", type=int, default=DemoConfig.epochs, show_default=True)
-@click.option("--seed", type=int, default=DemoConfig.seed, show_default=True)
-@click.option("--sim-windows", type=int, default=DemoConfig.sim_windows, show_default=True)
-@click.option("--threads", type=int, default=DemoConfig.threads, show_default=True, help="torch threads")
+@click.option("--epochs", type=POSITIVE_INT, default=DemoConfig.epochs, show_default=True)
+@click.option("--seed", type=NON_NEGATIVE_INT, default=DemoConfig.seed, show_default=True)
+@click.option("--sim-windows", type=POSITIVE_INT, default=DemoConfig.sim_windows, show_default=True)
+@click.option("--threads", type=POSITIVE_INT, default=DemoConfig.threads, show_default=True, help="torch threads")
 def demo(work: Path | None, n_windows: int, epochs: int, seed: int, sim_windows: int, threads: int) -> None:
     """The main job on built-in synthetic data: synth -> train -> compress (LAQ+LAP, cortex-m4)
     -> export model.bin -> host C runtime -> simulated Cortex-M4, then a summary and report/."""

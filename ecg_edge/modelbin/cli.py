@@ -9,6 +9,7 @@ import click
 
 from ecg_edge import paths
 from ecg_edge.errors import EcgEdgeError
+from ecg_edge.options import POSITIVE_INT
 
 OUT_SUFFIXES = {".bin": "bin", ".h": "c-header", ".onnx": "onnx", ".tflite": "tflite"}
 
@@ -60,7 +61,7 @@ def _calibration(ckpt, data_dir: Path | None, split: str, ckpt_path: Path | None
 @click.option("--data", "data_dir", type=click.Path(path_type=Path), default=None,
               help="prepared dataset for activation calibration [default: the checkpoint's dataset_dir]")
 @click.option("--calib-split", type=click.Choice(("train", "val")), default="train", show_default=True)
-@click.option("--calib-windows", type=int, default=256, show_default=True,
+@click.option("--calib-windows", type=POSITIVE_INT, default=256, show_default=True,
               help="windows used to calibrate int8 activation ranges (seeded subset)")
 @click.option("--calib-percentile", type=click.FloatRange(90.0, 100.0, max_open=True), default=None,
               help="clip activation ranges to the (100-p, p) percentiles instead of min/max (logits keep min/max)")
@@ -127,8 +128,13 @@ def _export_to(out: Path, fmt: str, checkpoint: Path, plan_path: Path | None, da
     from ecg_edge.modelbin.cheader import to_c_header
     from ecg_edge.modelbin.packer import pack, result_summary
 
-    res = pack(ckpt, plan, X, max_calib_windows=calib_windows, source=str(checkpoint.resolve()),
-               percentile=calib_percentile, input_percentile=calib_input_percentile)
+    if "qat" in ckpt.extra:  # QAT: ship the trained scales and activation quantization as trained
+        from ecg_edge.modelbin.packer import pack_trained
+
+        res = pack_trained(ckpt, plan, source=str(checkpoint.resolve()))
+    else:
+        res = pack(ckpt, plan, X, max_calib_windows=calib_windows, source=str(checkpoint.resolve()),
+                   percentile=calib_percentile, input_percentile=calib_input_percentile)
     if fmt == "c-header":
         write_text(out, to_c_header(res.data, out.stem, str(checkpoint)))
     else:

@@ -8,6 +8,7 @@ import click
 import torch
 
 from ecg_edge.errors import EcgEdgeError
+from ecg_edge.options import NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, finite
 
 
 @click.group("report")
@@ -20,13 +21,13 @@ def report() -> None:
 @click.option("--data", "data_dir", type=click.Path(path_type=Path), default=None)
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None)
 @click.option("--target", default="cortex-m4", show_default=True)
-@click.option("--tolerance", type=float, default=0.01, show_default=True)
-@click.option("--finetune-epochs", type=int, default=2, show_default=True)
-@click.option("--finetune-lr", type=float, default=1e-4, show_default=True)
-@click.option("--finetune-max-train", type=int, default=0, show_default=True,
+@click.option("--tolerance", type=finite(0.0, 1.0, max_open=True), default=0.01, show_default=True)
+@click.option("--finetune-epochs", type=NON_NEGATIVE_INT, default=2, show_default=True)
+@click.option("--finetune-lr", type=POSITIVE, default=1e-4, show_default=True)
+@click.option("--finetune-max-train", type=NON_NEGATIVE_INT, default=0, show_default=True,
               help="training windows per fine-tuning epoch (0 = all)")
 @click.option("--accuracy-from", type=click.Choice(["modelbin", "fakequant"]), default="modelbin", show_default=True)
-@click.option("--val-max", type=int, default=1024, show_default=True)
+@click.option("--val-max", type=POSITIVE_INT, default=1024, show_default=True)
 @click.option("--no-compare", is_flag=True, help="skip the readings/orders/budget comparison rows")
 @click.option("--quant-bits", default="8,7,6,5,4,3,2,1", show_default=True, help="fixed-quantization rows")
 @click.option("--prune-pcts", default="10,30,50,70,90", show_default=True, help="fixed-pruning rows")

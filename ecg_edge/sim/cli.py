@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from ecg_edge.errors import EcgEdgeError
+from ecg_edge.options import NON_NEGATIVE_INT, POSITIVE_INT
 from ecg_edge.paths import default_model_bin, work_root
 from ecg_edge.targets.registry import TARGETS, get_target
 
@@ -31,11 +32,11 @@ def _targets(spec: tuple[str, ...]) -> list[str]:
 @click.option("--data", "data_dir", type=click.Path(file_okay=False, path_type=Path),
               help="prepared dataset; without it, seeded random int8 windows are used")
 @click.option("--split", default="test", show_default=True)
-@click.option("--n", "n_windows", type=int, default=100, show_default=True, help="windows to simulate")
+@click.option("--n", "n_windows", type=POSITIVE_INT, default=100, show_default=True, help="windows to simulate")
 @click.option("--opt", type=click.Choice(["O2", "Os"]), default="O2", show_default=True)
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               help="where to save simulate.json and simulate.md [default: ecg-edge-out/simulate]")
-@click.option("--seed", type=int, default=0, show_default=True, help="seed of the random windows")
+@click.option("--seed", type=NON_NEGATIVE_INT, default=0, show_default=True, help="seed of the random windows")
 def simulate(model: Path | None, target_spec: tuple[str, ...], data_dir: Path | None, split: str,
              n_windows: int, opt: str, out_dir: Path | None, seed: int) -> None:
     """Run MODEL (default: ecg-edge-out/model.bin) on simulated Cortex-M targets under QEMU."""
