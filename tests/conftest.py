@@ -18,3 +18,16 @@ def shared_data() -> Path:
     if not root.is_dir():
         pytest.skip(f"real ECG data not found at {root} (set ECG_EDGE_DATA)")
     return root
+
+
+@pytest.fixture(scope="session")
+def toolchain():
+    """The Cortex-M cross toolchain and QEMU, or a skip with the install line (CI installs them
+    through `make toolchain`)."""
+    from ecg_edge.errors import ToolchainMissing
+    from ecg_edge.sim.toolchain import find_toolchain
+
+    try:
+        return find_toolchain()
+    except ToolchainMissing as exc:
+        pytest.skip(str(exc))

@@ -11,11 +11,11 @@ import torch
 from ecg_edge.errors import EcgEdgeError
 
 
-def _default_data(ckpt_data: dict) -> Path:
+def _default_data(ckpt_data: dict, ckpt_path: Path | None = None) -> Path:
+    from ecg_edge.checkpoint import recorded_dataset_dir
     from ecg_edge.paths import default_dataset_dir
 
-    d = ckpt_data.get("dataset_dir") if isinstance(ckpt_data, dict) else None
-    return Path(d) if d else default_dataset_dir()
+    return recorded_dataset_dir(ckpt_data, ckpt_path) or default_dataset_dir()
 
 
 def layer_table(outcome) -> str:
@@ -83,9 +83,8 @@ def compress(checkpoint: Path | None, data_dir: Path | None, target: str, method
              reading: str | None, order: str, finetune_epochs: int, finetune_lr: float, max_bytes: int | None,
              max_latency_ms: float | None, val_max: int, metric: str, out_dir: Path | None) -> None:
     """Search a per-layer bit-width/sparsity plan and write OUT/plan.json + OUT/compressed.pt."""
-    from ecg_edge.checkpoint import load_checkpoint, save_checkpoint
-    from ecg_edge.compress.engine import DEFAULT_READING, CompressOptions, Compressor, parse_method
-    from ecg_edge.compress.finetune import FinetuneConfig
+    from ecg_edge.checkpoint import load_checkpoint
+    from ecg_edge.compress.engine import parse_method
     from ecg_edge.data.prepared import load_prepared
     from ecg_edge.paths import default_checkpoint, default_compress_dir
     from ecg_edge.targets.registry import get_target
@@ -99,10 +98,26 @@ def compress(checkpoint: Path | None, data_dir: Path | None, target: str, method
         raise EcgEdgeError(f"--max-bytes {max_bytes}: expected a positive byte count")
     parse_method(method)
     tgt = get_target(target)
+    from ecg_edge.outputs import result_set
+
     ckpt_path = checkpoint or default_checkpoint()
     ckpt = load_checkpoint(ckpt_path)
-    ds = load_prepared(data_dir or _default_data(ckpt.data))
+    data_dir = data_dir or _default_data(ckpt.data, ckpt_path)
+    ds = load_prepared(data_dir)
+    explicit = out_dir is not None
     out_dir = out_dir or default_compress_dir()
+    with result_set(out_dir, command="compress", inputs=[ckpt_path, data_dir], explicit=explicit) as stage:
+        _compress_into(stage, out_dir, ckpt, ckpt_path, ds, tgt, method, tolerance, reading, order, max_bytes,
+                       val_max, metric, finetune_epochs, finetune_lr, max_latency_ms)
+
+
+def _compress_into(stage: Path, out_dir: Path, ckpt, ckpt_path: Path, ds, tgt, method: str, tolerance: float,
+                   reading: str | None, order: str, max_bytes: int | None, val_max: int, metric: str,
+                   finetune_epochs: int, finetune_lr: float, max_latency_ms: float | None) -> None:
+    from ecg_edge.checkpoint import save_checkpoint
+    from ecg_edge.compress.engine import DEFAULT_READING, CompressOptions, Compressor
+    from ecg_edge.compress.finetune import FinetuneConfig
+
     opts = CompressOptions(tolerance=tolerance, reading=reading or DEFAULT_READING, order=order,
                            max_bytes=max_bytes, val_max=val_max, metric=metric,
                            finetune=FinetuneConfig(epochs=finetune_epochs, lr=finetune_lr))
@@ -117,9 +132,9 @@ def compress(checkpoint: Path | None, data_dir: Path | None, target: str, method
             raise EcgEdgeError(f"the {method} plan takes {lat['ms']:.2f} ms ({lat['instructions']} instructions) "
                                f"on {tgt.name}, over --max-latency-ms {max_latency_ms}")
     outcome.checkpoint.extra["plan"] = asdict(outcome.plan)
-    # Each file is written atomically; compressed.pt first, so plan.json (what export reads
-    # beside it) never describes weights that are not on disk.
-    save_checkpoint(out_dir / "compressed.pt", outcome.checkpoint)
-    outcome.plan.save(out_dir / "plan.json")
+    # Both files are staged and moved in together, so plan.json (what export reads beside it)
+    # never describes weights that are not on disk.
+    save_checkpoint(stage / "compressed.pt", outcome.checkpoint)
+    outcome.plan.save(stage / "plan.json")
     click.echo(layer_table(outcome))
     click.echo(f"wrote {out_dir / 'plan.json'} and {out_dir / 'compressed.pt'}")

@@ -20,7 +20,6 @@ from ecg_edge.compress.allocate import DEFAULT_SPARSITIES, Option, budget
 from ecg_edge.compress.finetune import FinetuneConfig, finetune
 from ecg_edge.compress.importance import DEFAULT_ALPHA, DEFAULT_BETA, layer_importance
 from ecg_edge.compress.layers import discover_layers, fp32_parameter_bytes
-from ecg_edge.compress.plan import CompressionPlan, LayerPlan
 from ecg_edge.compress.quantize import ORDERS, CompressedLayer, compress_with_mask
 from ecg_edge.compress.search import (
     METRICS,
@@ -35,7 +34,8 @@ from ecg_edge.compress.search import (
 from ecg_edge.compress.sizes import BLOCKS_ONLY, ModelSize, measure, nominal_cr
 from ecg_edge.data.prepared import PreparedDataset
 from ecg_edge.errors import EcgEdgeError
-from ecg_edge.modelbin.bitpack import ENCODING_NAMES
+from ecg_edge.layerplan.bitpack import ENCODING_NAMES
+from ecg_edge.layerplan.plan import CompressionPlan, LayerPlan
 from ecg_edge.targets.budget import FitReport, check_fit
 from ecg_edge.targets.registry import Target
 from ecg_edge.train.metrics import classification_metrics

@@ -28,9 +28,9 @@ import torch
 
 from ecg_edge.atomic import write_bytes, write_json, write_text
 from ecg_edge.checkpoint import Checkpoint, load_checkpoint
-from ecg_edge.compress.plan import CompressionPlan
 from ecg_edge.data.prepared import load_prepared
 from ecg_edge.errors import EcgEdgeError
+from ecg_edge.layerplan.plan import CompressionPlan
 from ecg_edge.train.metrics import classification_metrics
 
 N_CALIB = 128
@@ -100,9 +100,12 @@ def _pack_ours(ckpt: Checkpoint, plan: CompressionPlan | None, calib: np.ndarray
 
 def run_bench(checkpoint: Path, data: Path, out: Path, plan_path: Path | None = None,
               n_latency: int = 200, split: str = "test", max_windows: int | None = None,
-              log=print, compressed: Path | None = None) -> dict[str, Any]:
+              log=print, compressed: Path | None = None, target: str | None = None,
+              n_mcu: int = 2) -> dict[str, Any]:
     """`compressed`: the compressed checkpoint (compress/compressed.pt, possibly fine-tuned) the
-    plan rows are built from; without it they apply the plan to `checkpoint`'s weights."""
+    plan rows are built from; without it they apply the plan to `checkpoint`'s weights.
+    `target` (e.g. cortex-m4): also run the int8 and plan model.bin and TFLite Micro + CMSIS-NN
+    on that simulated Cortex-M, first `n_mcu` windows (ecg_edge.mobile.mcu_bench)."""
     from ecg_edge.mobile.onnx_export import export_onnx
     from ecg_edge.mobile.tflite_export import export_tflite
 
@@ -218,6 +221,15 @@ def run_bench(checkpoint: Path, data: Path, out: Path, plan_path: Path | None = 
               "classes": classes, "fp32_torch": classification_metrics(y, ref_pred, classes),
               "rows": [asdict(r) for r in rows], "goals": goals(rows, paired), "paired_latency": paired,
               "host": host_info()}
+    if target is not None:
+        from ecg_edge.mobile.mcu_bench import mcu_side_by_side
+
+        tfl = models / "model_int8.tflite"
+        plan_bin = models / "model_plan.bin"
+        result["mcu"] = mcu_side_by_side(models / "model_int8.bin", tfl if tfl.is_file() else None, X[:n_mcu],
+                                         target, plan_bin if plan is not None and plan_bin.is_file() else None,
+                                         log=log)
+        result["goals"].update(result["mcu"]["goals"])
     shutil.rmtree(work, ignore_errors=True)
     write_json(out / "bench.json", result)
     write_text(out / "bench.md", to_markdown(result))
@@ -335,6 +347,10 @@ def to_markdown(res: dict[str, Any]) -> str:
     notes = [(r["runtime"], n) for r in res["rows"] for n in r["notes"]]
     if notes:
         lines += ["", "Notes:", ""] + [f"- {rt}: {n}" for rt, n in notes]
+    if res.get("mcu"):
+        from ecg_edge.mobile.mcu_bench import mcu_markdown
+
+        lines += ["", mcu_markdown(res["mcu"])]
     return "\n".join(lines) + "\n"
 
 
@@ -383,7 +399,7 @@ def main() -> int:
     cand = paths.default_compress_dir() / "plan.json"
     if cand.is_file():
         plan_path = cand
-    res = run_bench(ckpt_path, data, out, plan_path, n_latency=100)
+    res = run_bench(ckpt_path, data, out, plan_path, n_latency=100, target="cortex-m4")
     Path("bench").mkdir(exist_ok=True)
     md = f"Model: {label}\n\n" + to_markdown(res)
     write_text(Path("bench") / "mobile.md", md)

@@ -66,20 +66,26 @@ def ablation(checkpoint: Path | None, data_dir: Path | None, out_dir: Path | Non
         raise EcgEdgeError(f"--adaptive {adaptive!r}: unknown {bad}; expected a subset of laq,lap,laq+lap")
     torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
     checkpoint = checkpoint or default_checkpoint()
-    data_dir = data_dir or _default_data(load_checkpoint(checkpoint).data)
+    data_dir = data_dir or _default_data(load_checkpoint(checkpoint).data, checkpoint)
+    explicit = out_dir is not None
     out_dir = out_dir or work_root() / "report" / "ablation"
     cfg = AblationConfig(target=target, tolerance=tolerance, finetune_epochs=finetune_epochs, finetune_lr=finetune_lr,
                          finetune_max_train=finetune_max_train, accuracy_from=accuracy_from, val_max=val_max,
                          compare=not no_compare, quant_bits=qb, prune_pcts=pp, budget_crs=crs,
                          reading=reading or DEFAULT_READING, metric=metric,
                          adaptive=tuple(a.strip() for a in adaptive.split(",") if a.strip()))
-    rep = run_ablation(checkpoint, data_dir, cfg, log=lambda s: click.echo(s, err=True),
-                       on_rows=lambda rows: write_json(out_dir / "ablation.partial.json", {"rows": rows}))
-    md = markdown(rep)
-    write_json(out_dir / "ablation.json", rep)
-    write_text(out_dir / "ablation.md", md)
-    pareto_png(rep, out_dir / "pareto.png")
-    layers_png(rep, out_dir / "layers.png")
+    from ecg_edge.outputs import result_set
+
+    # rows so far go to ablation.partial.json as they come (an interrupted run keeps them); the
+    # finished set (json, md, two PNGs) is moved in whole
+    with result_set(out_dir, command="report ablation", inputs=[checkpoint, data_dir], explicit=explicit) as stage:
+        rep = run_ablation(checkpoint, data_dir, cfg, log=lambda s: click.echo(s, err=True),
+                           on_rows=lambda rows: write_json(out_dir / "ablation.partial.json", {"rows": rows}))
+        md = markdown(rep)
+        write_json(stage / "ablation.json", rep)
+        write_text(stage / "ablation.md", md)
+        pareto_png(rep, stage / "pareto.png")
+        layers_png(rep, stage / "layers.png")
     (out_dir / "ablation.partial.json").unlink(missing_ok=True)
     click.echo(md)
     click.echo(f"wrote {out_dir}/ablation.md, ablation.json, pareto.png, layers.png")

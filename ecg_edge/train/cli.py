@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 from typing import Any
@@ -104,43 +105,78 @@ def init_from(path: Path, arch: str, manifest: Any, size: str | None, dropout: f
 @click.option("--init-from", "init_path", type=click.Path(path_type=Path), default=None,
               help="start from these weights: a HuBERT-ECG checkpoint folder (e.g. pretrain's encoder/) or a .pt")
 @click.option("--resume", is_flag=True, help="continue the interrupted run in --out")
+@click.option("--force", is_flag=True,
+              help="train anew into an --out that holds a run; the old run stays until the new one completes")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None,
               help="output folder [default: ecg-edge-out/train]")
 def train(data_dir: Path | None, arch: str, size: str | None, head: str | None, epochs: int, batch_size: int,
           lr: float | None, weight_decay: float, dropout: float | None, patience: int, class_weights: bool,
-          seed: int, threads: int, init_path: Path | None, resume: bool, out_dir: Path | None) -> None:
+          seed: int, threads: int, init_path: Path | None, resume: bool, force: bool, out_dir: Path | None) -> None:
     """Train a classifier; writes best.pt, last.pt, history.json, curve.png and the test-split
     evaluation. Under `torchrun --nproc_per_node N -m ecg_edge.cli train ...` it runs DDP (gloo)."""
+    from ecg_edge import outputs
     from ecg_edge.data.prepared import load_prepared
+    from ecg_edge.errors import OutputRefused
     from ecg_edge.train import distributed as ddp
-    from ecg_edge.train.evaluate import evaluate_checkpoint, format_report, write_report
-    from ecg_edge.train.loop import TrainConfig, fit
+    from ecg_edge.train.loop import TrainConfig
 
     data_dir = data_dir or paths.default_dataset_dir()
+    explicit = out_dir is not None
     out_dir = out_dir or paths.default_train_dir()
     ds = load_prepared(data_dir)
     cfg = TrainConfig(arch=arch, lr=lr, weight_decay=weight_decay, epochs=epochs, batch_size=batch_size,
                       seed=seed, num_threads=threads, class_weights=class_weights, patience=patience)
+    if resume and force:
+        raise EcgEdgeError("--resume continues the run in --out, --force replaces it; give one of them")
+    has_run = any((out_dir / f).exists() for f in ("last.pt", "best.pt"))
+    if has_run and not (resume or force):
+        raise OutputRefused(f"--out {out_dir}: holds a training run (last.pt/best.pt); pass --resume to continue "
+                            "it, --force to train anew (the old run stays until the new one completes), "
+                            "or choose another --out")
+    if resume and not (out_dir / "last.pt").is_file():
+        raise EcgEdgeError(f"--resume: {out_dir / 'last.pt'} not found; nothing to resume (leave out --resume)")
     info = ddp.init_from_env()
+    inputs = [data_dir, init_path]
+    if not info.is_main:
+        where = contextlib.nullcontext(out_dir)
+    elif force and has_run:
+        if info.enabled:
+            raise EcgEdgeError("--force is not supported under torchrun; choose a new --out")
+        where = outputs.replace_dir(out_dir, kind="train", command="train", inputs=inputs)
+    else:
+        where = outputs.claim_dir(out_dir, kind="train", command="train", inputs=inputs, explicit=explicit)
     try:
-        if threads > 0:
-            torch.set_num_threads(threads)
-        torch.manual_seed(seed)  # the initial weights are part of the seeded run
-        if init_path is not None:
-            model, note = init_from(init_path, arch, ds.manifest, size, dropout, head)
-            if info.is_main:
-                click.echo(note, err=True)
-        else:
-            model, _ = build_for_dataset(arch, ds.manifest, size, dropout, head)
-        fit(model, ds, cfg, out_dir, resume=resume)
-        if info.is_main:
-            res = evaluate_checkpoint(out_dir / "best.pt", data_dir, "test", cfg.eval_batch_size)
-            written = write_report(res, out_dir, "eval_test")
-            click.echo(format_report(res))
-            click.echo(f"wrote {out_dir / 'best.pt'}, {out_dir / 'last.pt'}, {out_dir / 'history.json'}, "
-                       f"{out_dir / 'curve.png'}, {', '.join(str(p) for p in written)}")
+        with where as work:
+            _train_into(Path(work), out_dir, ds, data_dir, cfg, info, arch, size, dropout, head, seed, threads,
+                        init_path, resume)
     finally:
         ddp.shutdown()
+
+
+def _train_into(work: Path, out_dir: Path, ds: Any, data_dir: Path, cfg: Any, info: Any, arch: str,
+                size: str | None, dropout: float | None, head: str | None, seed: int, threads: int,
+                init_path: Path | None, resume: bool) -> None:
+    from ecg_edge.outputs import result_set
+    from ecg_edge.train.evaluate import evaluate_checkpoint, format_report, write_report
+    from ecg_edge.train.loop import fit
+
+    if threads > 0:
+        torch.set_num_threads(threads)
+    torch.manual_seed(seed)  # the initial weights are part of the seeded run
+    if init_path is not None:
+        model, note = init_from(init_path, arch, ds.manifest, size, dropout, head)
+        if info.is_main:
+            click.echo(note, err=True)
+    else:
+        model, _ = build_for_dataset(arch, ds.manifest, size, dropout, head)
+    fit(model, ds, cfg, work, resume=resume)
+    if info.is_main:
+        res = evaluate_checkpoint(work / "best.pt", data_dir, "test", cfg.eval_batch_size)
+        with result_set(work, command="train", explicit=False) as stage:
+            written = [out_dir / p.name for p in write_report(res, stage, "eval_test")]
+        click.echo(format_report(res))
+        click.echo(f"wrote {out_dir / 'best.pt'}, {out_dir / 'last.pt'}, {out_dir / 'history.json'}, "
+                   f"{out_dir / 'curve.png'}, {', '.join(str(p) for p in written)}")
 
 
 @click.command()
@@ -153,32 +189,58 @@ def train(data_dir: Path | None, arch: str, size: str | None, head: str | None, 
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None,
               help="where to write eval_SPLIT.json/.txt/_confusion.png [default: beside CHECKPOINT]")
 @click.option("--json", "as_json", is_flag=True, help="print the metrics as JSON instead of tables")
+@click.option("--reference", "reference", type=click.Path(path_type=Path, exists=True, dir_okay=False), default=None,
+              help="a second model (.pt or .bin) evaluated on the same windows: print CHECKPOINT - REFERENCE "
+                   "with a paired bootstrap 95%% CI (resampling patients/records)")
 def evaluate(checkpoint: Path | None, data_dir: Path | None, split: str, runtime: str, out_dir: Path | None,
-             as_json: bool) -> None:
+             as_json: bool, reference: Path | None) -> None:
     """Accuracy, macro precision/recall/F1, per-class figures and the confusion matrix of
     CHECKPOINT (a .pt checkpoint, or a .bin model run by the integer executor) on a split."""
-    from ecg_edge.train.evaluate import evaluate_checkpoint, format_report, write_report
+    from ecg_edge.outputs import result_set
+    from ecg_edge.train.evaluate import (
+        compare_results,
+        comparison_text,
+        evaluate_checkpoint,
+        format_report,
+        split_groups,
+        write_report,
+    )
 
     checkpoint = checkpoint or paths.default_checkpoint()
     data_dir = data_dir or paths.default_dataset_dir()
-    if checkpoint.suffix == ".bin":
-        res = _evaluate_model_bin(checkpoint, data_dir, split, runtime)
-        stem = f"eval_{split}_bin_{runtime}"
-    else:
-        if runtime != "numpy":
-            raise EcgEdgeError(f"--runtime {runtime} applies to a model.bin; {checkpoint} is a PyTorch checkpoint")
-        res = evaluate_checkpoint(checkpoint, data_dir, split)
-        stem = f"eval_{split}"
-    target = out_dir or checkpoint.parent
-    if {"confusion", "classes", "per_class", "accuracy"} <= set(res):
-        written = write_report(res, target, stem)
-        click.echo(json.dumps(res, indent=2, default=str) if as_json else format_report(res))
-        click.echo(f"wrote {', '.join(str(p) for p in written)}")
-    else:
-        from ecg_edge.atomic import write_json
+    if checkpoint.suffix != ".bin" and runtime != "numpy":
+        raise EcgEdgeError(f"--runtime {runtime} applies to a model.bin; {checkpoint} is a PyTorch checkpoint")
 
-        write_json(target / f"{stem}.json", res)
+    def run(path: Path) -> dict[str, Any]:
+        if path.suffix == ".bin":
+            return _evaluate_model_bin(path, data_dir, split, runtime)
+        return evaluate_checkpoint(path, data_dir, split)
+
+    stem = f"eval_{split}_bin_{runtime}" if checkpoint.suffix == ".bin" else f"eval_{split}"
+    target = out_dir or checkpoint.parent
+    text = None
+    with result_set(target, command="evaluate", inputs=[checkpoint, data_dir, reference],
+                    explicit=out_dir is not None) as stage:
+        res = run(checkpoint)
+        if reference is not None:
+            cmp = compare_results(run(reference), res, split_groups(data_dir, split))
+            res["vs_reference"] = {"reference": str(reference)} | cmp.to_dict()
+            text = comparison_text(cmp, str(reference), str(checkpoint))
+        if {"confusion", "classes", "per_class", "accuracy"} <= set(res):
+            written = [target / p.name for p in write_report(res, stage, stem)]
+        else:
+            from ecg_edge.atomic import write_json
+
+            write_json(stage / f"{stem}.json", res)
+            written = [target / f"{stem}.json"]
+    if as_json or "confusion" not in res:
         click.echo(json.dumps(res, indent=2, default=str))
+        click.echo(f"wrote {', '.join(str(p) for p in written)}", err=True)
+    else:
+        click.echo(format_report(res))
+        if text:
+            click.echo("\n" + text)
+        click.echo(f"wrote {', '.join(str(p) for p in written)}")
 
 
 def _evaluate_model_bin(path: Path, data_dir: Path, split: str, runtime: str) -> dict[str, Any]:

@@ -14,8 +14,9 @@ from ecg_edge.checkpoint import Checkpoint, load_checkpoint
 from ecg_edge.data.prepared import PreparedDataset, load_prepared
 from ecg_edge.errors import DataError, EcgEdgeError
 from ecg_edge.models.registry import ARCHITECTURES
+from ecg_edge.stats import Comparison, delta_line, paired_bootstrap
 from ecg_edge.train.loop import predict
-from ecg_edge.train.metrics import classification_metrics
+from ecg_edge.train.metrics import add_record_metrics, classification_metrics
 
 
 def check_compatible(ck: Checkpoint, ds: PreparedDataset, ckpt_path: str | Path) -> None:
@@ -57,9 +58,46 @@ def evaluate_checkpoint(ckpt_path: str | Path, data_dir: str | Path, split: str 
         raise DataError(f"{ds.root}: split {split!r} is empty (0 windows); nothing to evaluate")
     logits = predict(model_from_checkpoint(ck, ckpt_path), X, batch_size)
     res = classification_metrics(np.asarray(y), logits.argmax(1), list(ck.classes))
+    add_record_metrics(res, logits, np.asarray(y), ds, split, list(ck.classes))
     res.update({"checkpoint": str(ckpt_path), "arch": ck.arch, "dataset": str(ds.root), "task": ds.manifest.task,
                 "split": split, "runtime": "torch-fp32"})
+    res.update(per_window(np.asarray(y), logits.argmax(1)))
     return res
+
+
+def per_window(y: np.ndarray, pred: np.ndarray) -> dict[str, list[int]]:
+    """Labels and predictions of every window, kept in the results so that two evaluations of the
+    same split can be compared pairwise (compare_results)."""
+    return {"labels": [int(v) for v in y], "predictions": [int(v) for v in pred]}
+
+
+def split_groups(data_dir: str | Path, split: str) -> np.ndarray | None:
+    """Patient/record id of each window of a split, or None when the dataset has none."""
+    try:
+        return load_prepared(data_dir).groups(split)
+    except DataError:
+        return None
+
+
+def compare_results(ref: dict[str, Any], new: dict[str, Any], groups: np.ndarray | None = None) -> Comparison:
+    """Paired bootstrap 95% CI of new - ref (accuracy, macro-F1) over the same windows; resampled
+    by patient/record when groups are given. Refuses results of different windows."""
+    for r in (ref, new):
+        if "predictions" not in r or "labels" not in r:
+            raise EcgEdgeError(f"{r.get('checkpoint') or r.get('model_bin') or 'result'}: no per-window predictions "
+                               "to compare (re-run `ecg-edge evaluate`)")
+    if ref["labels"] != new["labels"] or ref.get("split") != new.get("split"):
+        raise EcgEdgeError(f"cannot compare: {ref.get('split')!r} split of {ref.get('dataset')} ({len(ref['labels'])} windows) "
+                           f"and {new.get('split')!r} split of {new.get('dataset')} ({len(new['labels'])} windows) "
+                           "are not the same windows")
+    if groups is not None and len(groups) != len(ref["labels"]):
+        groups = None
+    return paired_bootstrap(np.asarray(ref["labels"]), np.asarray(ref["predictions"]), np.asarray(new["predictions"]),
+                            groups=groups, n_classes=len(ref["classes"]))
+
+
+def comparison_text(cmp: Comparison, ref_name: str, new_name: str) -> str:
+    return f"{new_name} - {ref_name} on {cmp.n} windows: {delta_line(cmp.to_dict())}"
 
 
 def format_report(res: dict[str, Any]) -> str:
@@ -77,6 +115,22 @@ def format_report(res: dict[str, Any]) -> str:
               f"{'':<{w}}" + "".join(f"{c[:w - 1]:>{w}}" for c in classes)]
     for c, row in zip(classes, res["confusion"], strict=True):
         lines.append(f"{c:<{w}}" + "".join(f"{v:>{w}d}" for v in row))
+    if res.get("agreement_fakequant") is not None:
+        lines += ["", f"argmax agreement with the fake-quant model: {res['agreement_fakequant']:.4f}"]
+        if res.get("vs_fakequant"):
+            lines.append("model.bin - fake-quant: " + delta_line(res["vs_fakequant"]))
+    rec = res.get("record")
+    if rec:
+        lines += ["", f"record level: {rec['n_records']} records (prediction = {rec['aggregation']}; "
+                      f"{rec['windows_per_record_mean']:.2f} windows per record)",
+                  f"{'accuracy':>10} {'macro_P':>9} {'macro_R':>9} {'macro_F1':>9}   vote: acc {'':>0}"
+                  f"{rec['vote']['accuracy']:.4f} macro_F1 {rec['vote']['macro_f1']:.4f}",
+                  f"{rec['accuracy']:>10.4f} {rec['macro_precision']:>9.4f} {rec['macro_recall']:>9.4f} "
+                  f"{rec['macro_f1']:>9.4f}",
+                  f"{'class':<{w}}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>9}"]
+        for c in classes:
+            pc = rec["per_class"][c]
+            lines.append(f"{c:<{w}}{pc['precision']:>10.4f}{pc['recall']:>10.4f}{pc['f1']:>10.4f}{pc['support']:>9d}")
     return "\n".join(lines)
 
 

@@ -237,7 +237,7 @@ def fit(model: nn.Module, dataset: PreparedDataset, cfg: TrainConfig, out_dir: s
             opt, mode="min", factor=cfg.plateau_factor, patience=cfg.plateau_patience, min_lr=cfg.min_lr)
         data_info = {
             "task": dataset.manifest.task, "fs": dataset.manifest.fs, "leads": list(dataset.manifest.leads),
-            "n_samples": dataset.manifest.n_samples, "dataset_dir": str(dataset.root),
+            "n_samples": dataset.manifest.n_samples, "dataset_dir": str(Path(dataset.root).resolve()),
             "preprocessing": dataset.manifest.provenance.get("preprocess",
                                                              dataset.manifest.provenance.get("preprocessing", {})),
         }

@@ -11,7 +11,7 @@ from torch import nn
 
 from ecg_edge.checkpoint import load_checkpoint
 from ecg_edge.cli import main
-from ecg_edge.compress.plan import CompressionPlan, LayerPlan
+from ecg_edge.layerplan.plan import CompressionPlan, LayerPlan
 from ecg_edge.modelbin.evaluate import evaluate_model_bin
 from ecg_edge.modelbin.reader import read_model_file
 
@@ -42,9 +42,16 @@ def test_export_inspect_evaluate(tiny_ckpt_path: Path, tiny_dataset: Path, tmp_p
     res = evaluate_model_bin(out, tiny_dataset, "test")
     assert res["n"] == 40 and 0 <= res["accuracy"] <= 1
     assert res["agreement_fakequant"] >= 0.9  # the source checkpoint path travels in META
+    vs = res["vs_fakequant"]  # paired bootstrap CI of model.bin - fake-quant on the same windows
+    assert vs["n"] == 40 and vs["macro_f1"]["delta_ci95"][0] <= vs["macro_f1"]["delta"] <= vs["macro_f1"]["delta_ci95"][1]
+    assert len(res["predictions"]) == len(res["labels"]) == 40
 
-    assert main(["evaluate", str(out), "--data", str(tiny_dataset), "--json", "--out", str(tmp_path)]) == 0
-    assert '"agreement_fakequant"' in capsys.readouterr().out
+    assert main(["evaluate", str(out), "--data", str(tiny_dataset), "--json", "--out", str(tmp_path / "eval")]) == 0
+    printed = capsys.readouterr().out
+    assert '"agreement_fakequant"' in printed
+    json.loads(printed)  # --json prints only JSON on stdout
+    assert main(["evaluate", str(out), "--data", str(tiny_dataset), "--out", str(tmp_path / "eval")]) == 0
+    assert "model.bin - fake-quant: accuracy" in capsys.readouterr().out
 
 
 def test_c_header_and_short_spelling(tiny_ckpt_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
