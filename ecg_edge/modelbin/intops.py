@@ -2,8 +2,8 @@
 ops"), written once in numpy: the reference the C kernels (`runtime_c/src/*_s8.c` of these ops)
 match byte for byte, plus the packer-side constants of each op (the only place floats appear).
 
-Every function takes raw int8 tensors laid out [L][C] and returns int8; all arithmetic is int64
-and exact, so the result is defined by the integer algorithm alone.
+Every function takes raw int8 tensors laid out [..., L, C] (any leading batch axes) and returns
+int8; all arithmetic is int64 and exact, so the result is defined by the integer algorithm alone.
 """
 
 from __future__ import annotations
@@ -76,10 +76,11 @@ def layernorm(x: np.ndarray, eps: int, aff: NormAffine, zp_out: int, act_min: in
 def groupnorm(x: np.ndarray, groups: int, eps: int, aff: NormAffine, zp_out: int,
               act_min: int = -128, act_max: int = 127) -> np.ndarray:
     """GROUPNORM: G groups of C/G consecutive channels, each over all L time steps."""
-    L, C = x.shape
+    x = np.asarray(x, np.int64)
+    *lead, L, C = x.shape
     cg = C // groups
-    sets = np.asarray(x, np.int64).reshape(L, groups, cg).transpose(1, 0, 2).reshape(groups, L * cg)
-    z = norm_z(sets, eps).reshape(groups, L, cg).transpose(1, 0, 2).reshape(L, C)
+    sets = np.moveaxis(x.reshape(*lead, L, groups, cg), -2, -3).reshape(*lead, groups, L * cg)
+    z = np.moveaxis(norm_z(sets, eps).reshape(*lead, groups, L, cg), -3, -2).reshape(x.shape)
     return _affine(z, aff, zp_out, act_min, act_max)
 
 
@@ -99,8 +100,8 @@ def softmax(x: np.ndarray, seg: int, q_ln2: int, q_b: int, q_c: int, pre_shift: 
     """SOFTMAX over segments of `seg` channels (I-BERT i-exp): d = (max - x) 2^k,
     z = d // q_ln2, r = d - z q_ln2, e = ((q_b - r)^2 + q_c) >> z (0 for z >= 63),
     out = floor((e 2^9 + S) / (2 S)) + zp_out with S the segment's sum of e."""
-    L, C = x.shape
-    xs = np.asarray(x, np.int64).reshape(L, C // seg, seg)
+    x = np.asarray(x, np.int64)
+    xs = x.reshape(*x.shape[:-1], x.shape[-1] // seg, seg)
     d = (xs.max(axis=-1, keepdims=True) - xs) << pre_shift
     z = d // q_ln2
     r = d - z * q_ln2
@@ -108,7 +109,7 @@ def softmax(x: np.ndarray, seg: int, q_ln2: int, q_b: int, q_c: int, pre_shift: 
     e = np.where(z >= 63, 0, lv >> np.minimum(z, 62))
     s = e.sum(axis=-1, keepdims=True)
     out = (e * 512 + s) // (2 * s) + zp_out
-    return np.clip(out, act_min, act_max).astype(np.int8).reshape(L, C)
+    return np.clip(out, act_min, act_max).astype(np.int8).reshape(x.shape)
 
 
 def matmul(a: np.ndarray, zp_a: int, b: np.ndarray, zp_b: int, heads: int, transpose_b: bool,
@@ -116,16 +117,18 @@ def matmul(a: np.ndarray, zp_a: int, b: np.ndarray, zp_b: int, heads: int, trans
     """MATMUL of two activations with heads: head h of A (La, Ca) is its channel slice of width
     K = Ca/H. transpose_b: B (Lb, Ca) -> out (La, H*Lb) = per head A_h B_h^T; otherwise
     B (K, Cb) -> out (La, Cb) = per head A_h B_h with B_h the slice of width Cb/H."""
-    La, Ca = a.shape
-    K = Ca // heads
-    ah = (np.asarray(a, np.int64) - zp_a).reshape(La, heads, K).transpose(1, 0, 2)  # (H, La, K)
+    a = np.asarray(a, np.int64) - zp_a
     bb = np.asarray(b, np.int64) - zp_b
+    *lead, La, Ca = a.shape
+    Lb, Cb = bb.shape[-2:]
+    K = Ca // heads
+    ah = np.moveaxis(a.reshape(*lead, La, heads, K), -2, -3)  # (..., H, La, K)
     if transpose_b:
-        bh = bb.reshape(bb.shape[0], heads, K).transpose(1, 2, 0)  # (H, K, Lb)
+        bh = np.moveaxis(bb.reshape(*lead, Lb, heads, K), -2, -3).swapaxes(-1, -2)  # (..., H, K, Lb)
     else:
-        bh = bb.reshape(K, heads, bb.shape[1] // heads).transpose(1, 0, 2)  # (H, K, D)
-    acc = np.matmul(ah, bh)  # exact: |sum| < 2^31 for K <= 2^15
-    out = acc.transpose(1, 0, 2).reshape(La, -1)
+        bh = np.moveaxis(bb.reshape(*lead, K, heads, Cb // heads), -2, -3)  # (..., H, K, D)
+    acc = np.matmul(ah, bh)  # exact in int64: |sum| < 2^31 for K <= 2^15
+    out = np.moveaxis(acc, -3, -2).reshape(*lead, La, -1)
     return requantize(out, mult, shift, zp_out, act_min, act_max)
 
 
@@ -137,15 +140,26 @@ def norm_eps(eps: float, n: int, s_in: float) -> int:
     return max(1, min(0xFFFFFFFF, int(round(eps * n * n / (s_in * s_in)))))
 
 
-def norm_affine(gamma: np.ndarray, beta: np.ndarray, s_out: float) -> NormAffine:
-    """Levels/bias/multipliers of the affine gamma z + beta: one int8 level per channel (so the
-    level is +-127 and the multiplier carries |gamma|), bias in units of 2^-F * |gamma| / 127."""
+def norm_levels(gamma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """gamma as one int8 level per channel and its scale: level +-127 (0 where gamma is 0),
+    scale |gamma| / 127 (1 where gamma is 0), so level * scale = gamma."""
     gamma = np.asarray(gamma, np.float64)
+    levels = np.where(gamma == 0, 0, np.where(gamma < 0, -127, 127)).astype(np.int64)
+    return levels, np.where(gamma == 0, 1.0, np.abs(gamma) / 127.0)
+
+
+def norm_affine(gamma: np.ndarray, beta: np.ndarray, s_out: float) -> NormAffine:
+    """Levels/bias/multipliers of the affine gamma z + beta (levels of norm_levels), bias in
+    units of 2^-F * |gamma| / 127."""
+    levels, s_w = norm_levels(gamma)
+    return norm_affine_levels(levels, s_w, beta, s_out)
+
+
+def norm_affine_levels(levels: np.ndarray, s_w: np.ndarray, beta: np.ndarray, s_out: float) -> NormAffine:
+    """The affine (levels * s_w) z + beta requantized to s_out."""
+    levels = np.asarray(levels, np.int64)
     beta = np.asarray(beta, np.float64)
-    levels = np.where(gamma < 0, -127, 127).astype(np.int64)
-    levels = np.where(gamma == 0, 0, levels)
-    s_w = np.where(gamma == 0, 1.0, np.abs(gamma) / 127.0)  # real weight = level * s_w
-    unit = s_w * 2.0 ** -NORM_FRAC  # real value of one accumulator step
+    unit = np.asarray(s_w, np.float64) * 2.0 ** -NORM_FRAC  # real value of one accumulator step
     bias = np.clip(np.round(beta / unit), -NORM_MAX_BIAS, NORM_MAX_BIAS).astype(np.int64)
     ms = [quantize_multiplier(float(u / s_out)) for u in unit]
     return NormAffine(levels, bias, np.array([m for m, _ in ms], np.int64),

@@ -5,7 +5,7 @@
 int ecg_rt_op_known(uint32_t type, uint32_t version)
 {
     if (type < ECG_RT_OP_FIRST_V2) return 1;
-    return version >= 2u && type <= ECG_RT_OP_LAST_RESERVED && type != ECG_RT_OP_ATTENTION;
+    return version >= 2u && type <= ECG_RT_OP_LAST_RESERVED && type != ECG_RT_OP_RESERVED_9;
 }
 
 int ecg_rt_op_two_inputs(uint32_t type)

@@ -22,7 +22,7 @@ enum {
     ECG_RT_OP_AVGPOOL1D = 4, ECG_RT_OP_GLOBAL_AVGPOOL = 5, ECG_RT_OP_RELU = 6,
     /* format version 2 (ecg_rt_transformer.h); 9 (ATTENTION) stays reserved: the graph
      * composes attention from MATMUL and SOFTMAX */
-    ECG_RT_OP_FIRST_V2 = 7, ECG_RT_OP_LAYERNORM = 7, ECG_RT_OP_GELU = 8, ECG_RT_OP_ATTENTION = 9,
+    ECG_RT_OP_FIRST_V2 = 7, ECG_RT_OP_LAYERNORM = 7, ECG_RT_OP_GELU = 8, ECG_RT_OP_RESERVED_9 = 9,
     ECG_RT_OP_GROUPNORM = 10, ECG_RT_OP_SOFTMAX = 11, ECG_RT_OP_MATMUL = 12,
     ECG_RT_OP_LAST_RESERVED = 12
 };

@@ -623,7 +623,7 @@ void test_loader_rejects_v2(void)
     len = tm_write(&tm, file, sizeof file);
     CHECK_EQ_INT(ecg_rt_load(&m, file, len), ECG_RT_E_VERSION);
     tm.version = 2;
-    CHECK_EQ_INT(load_mutated(&tm, 2, 0, ECG_RT_OP_ATTENTION, 0), ECG_RT_E_UNSUPPORTED_OP);
+    CHECK_EQ_INT(load_mutated(&tm, 2, 0, ECG_RT_OP_RESERVED_9, 0), ECG_RT_E_UNSUPPORTED_OP);
     CHECK_EQ_INT(load_mutated(&tm, 2, 0, 13, 0), ECG_RT_E_UNSUPPORTED_OP);
     CHECK_EQ_INT(load_mutated(&tm, 2, 28, 2049, 1), ECG_RT_E_OP);        /* b_int */
     CHECK_EQ_INT(load_mutated(&tm, 2, 32, 0, 1), ECG_RT_E_OP);           /* c_int */

@@ -172,3 +172,22 @@ def test_matmul_matches_float_product() -> None:
     out = intops.matmul(a, 3, b, -2, 3, True, 1 << 30, 45, 0)  # acc / 2^15, rounded
     want = np.concatenate([(a[:, h * 4:(h + 1) * 4] - 3) @ (b[:, h * 4:(h + 1) * 4] + 2).T for h in range(3)], 1)
     assert np.array_equal(out, np.clip(np.floor(want / 2 ** 15 + 0.5), -128, 127).astype(np.int8))
+
+
+def test_version_1_header_with_version_2_ops_is_refused() -> None:
+    from ecg_edge.errors import ModelFormatError
+    from ecg_edge.modelbin.golden import GOLDEN_DIR
+    from ecg_edge.modelbin.reader import read_model
+    from ecg_edge.runtime import CRuntime, RuntimeStatusError
+
+    data = (GOLDEN_DIR / "transformer.bin").read_bytes()
+    assert read_model(data).version == 2
+    v1 = data[:4] + struct.pack("<H", 1) + data[6:]  # the CRC covers [64, end): still valid
+    with pytest.raises(ModelFormatError, match="needs format version 2"):
+        read_model(v1)
+    with pytest.raises(RuntimeStatusError) as ei:
+        CRuntime(v1)
+    assert ei.value.name == "ECG_RT_E_UNSUPPORTED_OP"
+    assert np.array_equal(CRuntime(data).invoke(np.fromfile(GOLDEN_DIR / "transformer.input.i8", np.int8)
+                                                .reshape(128, 1)),
+                          np.fromfile(GOLDEN_DIR / "transformer.expected.i8", np.int8))
