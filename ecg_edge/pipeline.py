@@ -26,7 +26,11 @@ from ecg_edge.errors import EcgEdgeError
 
 @dataclass
 class DemoConfig:
-    n_windows: int = 2400
+    # 4200 windows split 0.4/0.1/0.5 by patient: the same ~1680 training windows as the 2400-window
+    # 0.7/0.15/0.15 split, and a test split of ~2100 windows (420 patients), so that the paired
+    # bootstrap CI of the shipped model's macro-F1 drop is about a point wide on each side.
+    n_windows: int = 4200
+    split: tuple[float, float, float] = (0.4, 0.1, 0.5)
     seed: int = 0
     epochs: int = 20
     method: str = "laq+lap"
@@ -133,7 +137,7 @@ def run_demo(cfg: DemoConfig, work: Path) -> dict[str, Any]:
         steps.append(StepLog(name, time.perf_counter() - t0, [str(p) for p in outputs]))
 
     step("synthesize", ["data", "synth", "--task", "chapman4", "--n", str(cfg.n_windows), "--seed", str(cfg.seed),
-                        "--out", str(data_dir)], [data_dir])
+                        "--split", ",".join(f"{f:g}" for f in cfg.split), "--out", str(data_dir)], [data_dir])
     step("describe", ["data", "describe", str(data_dir)], [data_dir])
     step("train", ["train", "--data", str(data_dir), "--arch", "resnet1d", "--epochs", str(cfg.epochs),
                    "--seed", str(cfg.seed), "--threads", str(cfg.threads), "--out", str(train_dir)], [train_dir / "best.pt"])
@@ -182,16 +186,21 @@ def run_demo(cfg: DemoConfig, work: Path) -> dict[str, Any]:
          "accuracy": shipped["accuracy"]},
     ]
     _plot_pareto(points, report / "pareto.png")
+    deltas = _deltas(data_dir, fp, {"int8_model_bin": int8, "shipped_model_bin": shipped})
 
     summary = {
         "config": asdict(cfg),
         "seconds_total": round(total, 1),
         "steps": [asdict(s) for s in steps],
-        "fp32": {k: fp[k] for k in ("accuracy", "macro_precision", "macro_recall", "macro_f1")},
-        "int8_model_bin": {k: int8[k] for k in ("accuracy", "macro_f1")} | {"bytes": int8_bin.stat().st_size},
+        "test_windows": fp["n"],
+        "fp32": {k: fp[k] for k in ("accuracy", "macro_precision", "macro_recall", "macro_f1")}
+        | deltas.pop("fp32"),
+        "int8_model_bin": {k: int8[k] for k in ("accuracy", "macro_f1")} | {"bytes": int8_bin.stat().st_size}
+        | deltas["int8_model_bin"],
         "shipped_model_bin": {k: shipped[k] for k in ("accuracy", "macro_precision", "macro_recall", "macro_f1")}
         | {"bytes": bin_bytes, "runtime": "C (host, cffi)",
-           "agreement_fakequant": shipped.get("agreement_fakequant")},
+           "agreement_fakequant": shipped.get("agreement_fakequant")} | deltas["shipped_model_bin"],
+        "intervals": deltas["intervals"],
         "fp32_param_bytes": fp32_bytes,
         "true_cr": round(fp32_bytes / bin_bytes, 2) if bin_bytes else None,
         "nominal_cr": round(32 / mean_bits, 2),
@@ -204,27 +213,61 @@ def run_demo(cfg: DemoConfig, work: Path) -> dict[str, Any]:
     return summary
 
 
+def _deltas(data_dir: Path, fp: dict[str, Any], models: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Each model's accuracy/macro-F1 minus fp32 with its paired bootstrap 95% CI over the test
+    windows, resampling synthetic patients (windows of one patient are not independent)."""
+    from ecg_edge.stats import RESAMPLES, SEED, bootstrap_metrics
+    from ecg_edge.train.evaluate import compare_results, split_groups
+
+    groups = split_groups(data_dir, "test")
+    out: dict[str, Any] = {}
+    for name, res in models.items():
+        c = compare_results(fp, res, groups).to_dict()
+        out[name] = {f"{m}_delta": c[m]["delta"] for m in ("accuracy", "macro_f1")} \
+            | {f"{m}_delta_ci95": c[m]["delta_ci95"] for m in ("accuracy", "macro_f1")}
+    single = bootstrap_metrics(fp["labels"], fp["predictions"], groups=groups, n_classes=len(fp["classes"]))
+    out["fp32"] = {f"{m}_ci95": single[m].as_list() for m in ("accuracy", "macro_f1")}
+    out["intervals"] = {"method": "paired percentile bootstrap, model - fp32 on the same test windows",
+                        "resampled_by": "patient" if groups is not None else "window",
+                        "groups": None if groups is None else int(len(set(groups.tolist()))),
+                        "resamples": RESAMPLES, "seed": SEED, "level": 0.95}
+    return out
+
+
+def _delta_cell(m: dict[str, Any], key: str = "macro_f1") -> str:
+    if f"{key}_delta" not in m:
+        return "-"
+    lo, hi = m[f"{key}_delta_ci95"]
+    return f"{100 * m[f'{key}_delta']:+.2f} [{100 * lo:+.2f}, {100 * hi:+.2f}]"
+
+
 def _markdown(s: dict[str, Any]) -> str:
     t = s["target"]
     fp, sh, i8 = s["fp32"], s["shipped_model_bin"], s["int8_model_bin"]
     ram, flash = t.get("ram", {}), t.get("flash", {})
     parity = t.get("parity") or {}
     rows = [
-        ("fp32 ResNet1D (PyTorch)", f"{fp['accuracy']:.4f}", f"{fp['macro_f1']:.4f}", f"{s['fp32_param_bytes']:,}", "1.00x"),
-        ("int8 dense model.bin", f"{i8['accuracy']:.4f}", f"{i8['macro_f1']:.4f}", f"{i8['bytes']:,}",
-         f"{s['fp32_param_bytes'] / i8['bytes']:.2f}x"),
+        ("fp32 ResNet1D (PyTorch)", f"{fp['accuracy']:.4f}", f"{fp['macro_f1']:.4f}", "-", "-",
+         f"{s['fp32_param_bytes']:,}", "1.00x"),
+        ("int8 dense model.bin", f"{i8['accuracy']:.4f}", f"{i8['macro_f1']:.4f}", _delta_cell(i8, "accuracy"),
+         _delta_cell(i8), f"{i8['bytes']:,}", f"{s['fp32_param_bytes'] / i8['bytes']:.2f}x"),
         (f"{s['config']['method']} model.bin (C runtime)", f"{sh['accuracy']:.4f}", f"{sh['macro_f1']:.4f}",
-         f"{sh['bytes']:,}", f"{s['true_cr']:.2f}x"),
+         _delta_cell(sh, "accuracy"), _delta_cell(sh), f"{sh['bytes']:,}", f"{s['true_cr']:.2f}x"),
     ]
+    iv = s.get("intervals", {})
     lines = [
         "# ecg-edge main job: summary",
         "",
-        f"Synthetic chapman4 ({s['config']['n_windows']} windows, seed {s['config']['seed']}), test split; "
-        f"total {s['seconds_total']:.0f} s.",
+        f"Synthetic chapman4 ({s['config']['n_windows']} windows, seed {s['config']['seed']}), test split "
+        f"({s.get('test_windows')} windows); total {s['seconds_total']:.0f} s.",
         "",
-        "| model | accuracy | macro-F1 | bytes | true CR |",
-        "|---|---|---|---|---|",
+        "| model | accuracy | macro-F1 | Δ accuracy vs fp32 (pt) [95% CI] | Δ macro-F1 vs fp32 (pt) [95% CI] | bytes | true CR |",
+        "|---|---|---|---|---|---|---|",
         *[f"| {' | '.join(r)} |" for r in rows],
+        "",
+        f"Intervals: {iv.get('method', 'paired bootstrap')}, {iv.get('resamples')} resamples by "
+        f"{iv.get('resampled_by')} ({iv.get('groups') or s.get('test_windows')} test {iv.get('resampled_by')}s), "
+        f"seed {iv.get('seed')}.",
         "",
         f"Nominal CR (the paper's 32 / mean bits = {s['mean_bits']}): {s['nominal_cr']}x. "
         "True CR counts every byte of model.bin (header, graph, scales, masks, padding).",
@@ -255,7 +298,7 @@ def _markdown(s: dict[str, Any]) -> str:
 @click.option("--work", type=click.Path(path_type=Path), default=None,
               help="output folder [default: $ECG_EDGE_WORK or ./ecg-edge-out]")
 @click.option("--n", "n_windows", type=int, default=DemoConfig.n_windows, show_default=True,
-              help="synthetic windows")
+              help="synthetic windows (split train/val/test by patient as DemoConfig.split)")
 @click.option("--epochs", type=int, default=DemoConfig.epochs, show_default=True)
 @click.option("--seed", type=int, default=DemoConfig.seed, show_default=True)
 @click.option("--sim-windows", type=int, default=DemoConfig.sim_windows, show_default=True)

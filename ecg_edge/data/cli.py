@@ -32,14 +32,23 @@ def _parse_leads(value: str) -> int | list[str]:
               help="fraction of windows given a wrong label")
 @click.option("--noise-scale", type=float, default=1.0, show_default=True)
 @click.option("--synthetic-noise", is_flag=True, help="do not use NSTDB noise records even when present")
+@click.option("--split", "split", default="0.7,0.15,0.15", show_default=True,
+              help="train,val,test fractions (by synthetic patient)")
 def synth(task: str, n: int, leads: str, seed: int, out: Path, fs: float, samples: int,
-          windows_per_patient: int, label_noise: float, noise_scale: float, synthetic_noise: bool) -> None:
+          windows_per_patient: int, label_noise: float, noise_scale: float, synthetic_noise: bool, split: str) -> None:
     """Generate a synthetic ECGSYN dataset (prepared, split by synthetic patient)."""
+    from ecg_edge.data.splits import SplitConfig
     from ecg_edge.data.synth import make_synthetic_dataset
+    from ecg_edge.errors import DataError
 
+    try:
+        fr = tuple(float(v) for v in split.split(","))
+    except ValueError as exc:
+        raise DataError(f"--split {split!r}: expected three comma-separated fractions, e.g. 0.7,0.15,0.15") from exc
     ds = make_synthetic_dataset(task, n, _parse_leads(leads), seed, out, fs=fs, n_samples=samples,
                                 windows_per_patient=windows_per_patient, label_noise=label_noise,
-                                noise_scale=noise_scale, real_noise=not synthetic_noise)
+                                noise_scale=noise_scale, real_noise=not synthetic_noise,
+                                split=SplitConfig(fractions=fr, seed=seed))
     m = ds.manifest
     sizes = ", ".join(f"{s} {sum(c.values())}" for s, c in m.counts.items())
     click.echo(f"wrote {out}: {m.task}, {len(m.classes)} classes, leads {','.join(m.leads)}, "
