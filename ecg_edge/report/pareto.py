@@ -24,7 +24,8 @@ from ecg_edge.compress.layers import fp32_parameter_bytes
 from ecg_edge.data.prepared import load_prepared
 from ecg_edge.errors import EcgEdgeError
 from ecg_edge.progress import progress
-from ecg_edge.stats import RESAMPLES, SEED, paired_bootstrap
+from ecg_edge.report.ablation import HeldOut, test_predictions
+from ecg_edge.stats import RESAMPLES, SEED
 from ecg_edge.targets.registry import get_target
 from ecg_edge.train.evaluate import split_groups
 from ecg_edge.train.metrics import classification_metrics
@@ -80,16 +81,6 @@ class Point:
     layers: list[dict] = field(default_factory=list)
 
 
-def shipped_predictions(out: Outcome, X: np.ndarray, runtime: str) -> np.ndarray:
-    """Argmax of the packed model.bin on X, run by the integer runtime."""
-    from ecg_edge.modelbin.evaluate import run_split
-    from ecg_edge.modelbin.reader import read_model
-
-    if out.size.model_bin is None:
-        raise EcgEdgeError("the model.bin packer did not run; the Pareto report needs the shipped bytes")
-    return run_split(read_model(out.size.model_bin), X, runtime).argmax(1)
-
-
 def run_pareto(checkpoint: Path, data_dir: Path, cfg: ParetoConfig, log: Callable[[str], None] = print,
                on_points: Callable[[list[dict]], None] | None = None) -> dict[str, Any]:
     ckpt = load_checkpoint(checkpoint)
@@ -114,6 +105,7 @@ def run_pareto(checkpoint: Path, data_dir: Path, cfg: ParetoConfig, log: Callabl
     groups = split_groups(data_dir, "test")
     classes = list(ckpt.classes)
     fp_pred = predict(comp.model, Xte).argmax(1)
+    held = HeldOut(Xte, yte, groups, fp_pred, classes)
     fp = classification_metrics(yte, fp_pred, classes)
     fp32_bytes = fp32_parameter_bytes(comp.model)
     ft = FinetuneConfig(epochs=cfg.finetune_epochs, lr=cfg.finetune_lr, max_train=cfg.finetune_max_train)
@@ -140,14 +132,13 @@ def run_pareto(checkpoint: Path, data_dir: Path, cfg: ParetoConfig, log: Callabl
         except EcgEdgeError as exc:  # e.g. a budget below the smallest plan: say so, skip the point
             log(f"{series} {setting}: skipped ({exc})")
             continue
-        pred = shipped_predictions(out, Xte, runtime)
+        if out.size.model_bin is None:
+            raise EcgEdgeError("the model.bin packer did not run; the Pareto report needs the shipped bytes")
+        pred, _ = test_predictions(out, Xte, "modelbin", runtime)
         m = classification_metrics(yte, pred, classes)
-        cmp = paired_bootstrap(yte, fp_pred, pred, groups=groups, n_classes=len(classes)).to_dict()
         pm = out.plan.metrics
         points.append(Point(series, setting, fp32_bytes / out.size.total_bytes, int(out.size.total_bytes),
-                            {k: m[k] for k in ("accuracy", "macro_f1")},
-                            {k: {"delta": cmp[k]["delta"], "delta_ci95": cmp[k]["delta_ci95"]}
-                             for k in ("accuracy", "macro_f1")},
+                            {k: m[k] for k in ("accuracy", "macro_f1")}, held.delta(pred),
                             float(pm["val_accuracy_fakequant"]), int(pm.get("finetune_epochs", 0)),
                             [{"name": lp.name, "bits": lp.bits, "sparsity": lp.sparsity} for lp in out.plan.layers]))
         p = points[-1]
