@@ -13,8 +13,8 @@ import numpy as np
 import torch
 
 from ecg_edge.compress.layers import to_weight_order
-from ecg_edge.compress.prune import magnitude_mask
-from ecg_edge.modelbin.bitpack import weight_block_bytes
+from ecg_edge.layerplan.bitpack import weight_block_bytes
+from ecg_edge.layerplan.masks import magnitude_mask
 from ecg_edge.numerics import (
     CLIP_RATIOS,
     dequantize_weight_channels,

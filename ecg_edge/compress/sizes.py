@@ -1,17 +1,17 @@
 """Counting the bytes that ship.
 
 - Per layer: the exact model.bin weight-block bytes (header, bias, multipliers, shifts, index,
-  values) of the smallest legal encoding, from ecg_edge.modelbin.bitpack.weight_block_bytes.
-- Whole file: when the packer (ecg_edge.modelbin.packer.pack) is importable, the compressed
-  checkpoint is packed and len(model.bin) is the denominator of the true compression ratio;
-  otherwise totals are the sum of weight blocks only and are labelled so ("weight blocks only").
+  values) of the smallest legal encoding, from ecg_edge.layerplan.bitpack.weight_block_bytes.
+- Whole file: when the packer lowers the checkpoint's architecture (ecg_edge.modelbin.graph
+  .can_lower), the compressed checkpoint is packed and len(model.bin) is the denominator of the
+  true compression ratio; otherwise totals are the sum of weight blocks only and are labelled so
+  ("weight blocks only").
 - Nominal ratio (the paper's): 32 * N / sum_l b_l * nnz_l, with b_l = 32 for methods that do not
   quantize (fixed pruning, LAP: the paper reports N / nnz for them), ignoring every other byte.
 """
 
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,13 +20,6 @@ from torch import nn
 
 EXACT = "model.bin"
 BLOCKS_ONLY = "weight blocks only"
-
-
-def packer_available() -> bool:
-    try:
-        return importlib.util.find_spec("ecg_edge.modelbin.packer") is not None
-    except ModuleNotFoundError:
-        return False
 
 
 def nominal_cr(params: list[int], bits: list[int], nnz: list[int], quantized: bool = True) -> float:
@@ -68,8 +61,11 @@ def estimate_arena(model: nn.Module, in_leads: int, n_samples: int) -> int:
 
 
 def measure(ckpt, plan, calib_X: np.ndarray, block_bytes: int, use_packer: bool = True) -> ModelSize:
-    """Exact model.bin size and arena via the packer when available, else the labelled fallback."""
-    if use_packer and packer_available() and ckpt.arch == "resnet1d":  # the graph builder's scope
+    """Exact model.bin size and arena via the packer when it lowers this architecture, else the
+    labelled fallback."""
+    from ecg_edge.modelbin.graph import can_lower
+
+    if use_packer and can_lower(ckpt.arch):
         from ecg_edge.modelbin.packer import pack
 
         res = pack(ckpt, plan, calib_X)

@@ -22,7 +22,7 @@ from torch import nn
 
 from ecg_edge.atomic import write_bytes
 from ecg_edge.checkpoint import Checkpoint
-from ecg_edge.compress.plan import CompressionPlan
+from ecg_edge.layerplan.plan import CompressionPlan
 from ecg_edge.mobile.common import ExportInfo, UnsupportedOpError
 from ecg_edge.mobile.onnx_export import _dummy_input, _metadata, torch_to_onnx_bytes
 from ecg_edge.mobile.qgraph import _keep_mask

@@ -23,7 +23,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from ecg_edge.atomic import write_bytes
 from ecg_edge.checkpoint import Checkpoint
-from ecg_edge.compress.plan import CompressionPlan
+from ecg_edge.layerplan.plan import CompressionPlan
 from ecg_edge.mobile.common import ExportInfo, UnsupportedOpError
 from ecg_edge.mobile.qgraph import QGraph, QOp, lower
 

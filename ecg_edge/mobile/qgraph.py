@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from ecg_edge.checkpoint import Checkpoint
-from ecg_edge.compress.plan import CompressionPlan
+from ecg_edge.layerplan.plan import CompressionPlan
 from ecg_edge.mobile.common import UnsupportedOpError
 from ecg_edge.models.resnet1d import ResNet1D
 from ecg_edge.numerics import choose_activation_qparams, quantize_weight_channels

@@ -28,8 +28,8 @@ import numpy as np
 
 from ecg_edge.atomic import write_bytes
 from ecg_edge.checkpoint import Checkpoint
-from ecg_edge.compress.plan import CompressionPlan
 from ecg_edge.errors import ModelFormatError
+from ecg_edge.layerplan.plan import CompressionPlan
 from ecg_edge.mobile.common import ExportInfo
 from ecg_edge.mobile.qgraph import QGraph, QOp, lower
 

@@ -8,7 +8,7 @@ import struct
 import numpy as np
 
 from ecg_edge.errors import ModelFormatError
-from ecg_edge.modelbin.bitpack import (
+from ecg_edge.layerplan.bitpack import (
     ENC_BITMASK,
     ENC_DENSE,
     ENC_RUNLENGTH,

@@ -13,11 +13,14 @@ import math
 
 import numpy as np
 
-from ecg_edge.modelbin.graph import Graph, float_forward
-from ecg_edge.modelbin.layout import OP_MAXPOOL1D, OP_RELU
+from ecg_edge.errors import EcgEdgeError
+from ecg_edge.modelbin.graph import float_forward
+from ecg_edge.modelbin.ir import Graph
+from ecg_edge.modelbin.ops import op_def
 from ecg_edge.numerics import choose_activation_qparams
 
 CALIB_CHUNK = 32
+DEFAULT_CALIB_WINDOWS = 256
 
 
 def round_out(v: float, up: bool) -> float:
@@ -27,6 +30,24 @@ def round_out(v: float, up: bool) -> float:
     e = math.floor(math.log2(abs(v)))
     q = 2.0 ** (e - 10)
     return (math.ceil(v / q) if up else math.floor(v / q)) * q
+
+
+def activation_qparams(lo: float, hi: float) -> tuple[float, int]:
+    """The packer's int8 (scale, zero point) for a float range [lo, hi]: the range rounded
+    outward (round_out), then numerics.choose_activation_qparams. Use this to fake-quantize
+    activations exactly as model.bin will hold them."""
+    return choose_activation_qparams(round_out(lo, False), round_out(hi, True))
+
+
+def select_calibration(X: np.ndarray, max_windows: int = DEFAULT_CALIB_WINDOWS, seed: int = 0) -> np.ndarray:
+    """A seeded subset of training windows, (N, leads, samples) -> (n, samples, leads) float64."""
+    X = np.asarray(X)
+    if X.ndim != 3 or X.shape[0] == 0:
+        raise EcgEdgeError(f"calibration data must be (N, leads, samples) with N >= 1, got shape {X.shape}")
+    idx = np.arange(X.shape[0])
+    if X.shape[0] > max_windows:
+        idx = np.sort(np.random.default_rng(seed).choice(X.shape[0], max_windows, replace=False))
+    return np.ascontiguousarray(np.asarray(X[idx], dtype=np.float64).transpose(0, 2, 1))
 
 
 SAMPLE_PER_CHUNK = 65536
@@ -62,15 +83,16 @@ def tensor_ranges(g: Graph, X_lc: np.ndarray, chunk: int = CALIB_CHUNK, percenti
 
 def calibrate(g: Graph, X_lc: np.ndarray, percentile: float | None = None,
               input_percentile: float | None = None) -> None:
-    """Set scale/zero_point of every tensor. MAXPOOL/RELU outputs inherit their input's."""
+    """Set scale/zero_point of every tensor. Outputs of ops that keep their input's quantization
+    (MAXPOOL1D, RELU) inherit it."""
     ranges = tensor_ranges(g, X_lc, percentile=percentile, input_percentile=input_percentile)
     for i, t in enumerate(g.tensors):
         lo, hi = ranges[i]
         if not math.isfinite(lo):
             lo, hi = 0.0, 1.0
-        t.scale, t.zero_point = choose_activation_qparams(round_out(lo, False), round_out(hi, True))
+        t.scale, t.zero_point = activation_qparams(lo, hi)
     for node in g.nodes:  # in graph order, so chains of pools inherit correctly
-        if node.op in (OP_MAXPOOL1D, OP_RELU):
+        if op_def(node.op).keeps_qparams:
             src = g.tensors[node.inputs[0]]
             dst = g.tensors[node.output]
             dst.scale, dst.zero_point = src.scale, src.zero_point

@@ -39,7 +39,7 @@ def fake_quant_logits(mb: ModelBin, checkpoint: Path, X: np.ndarray) -> np.ndarr
     """Logits of the PyTorch fake-quant model: the checkpoint's weights re-quantized with the plan
     recorded in model.bin (identity for a compress compressed.pt), BN and activations in float."""
     from ecg_edge.checkpoint import load_checkpoint
-    from ecg_edge.compress.plan import CompressionPlan, LayerPlan
+    from ecg_edge.layerplan.plan import plan_from_summary
     from ecg_edge.modelbin.graph import fake_quant_model
     from ecg_edge.modelbin.packer import checkpoint_sha256
     from ecg_edge.train.loop import predict
@@ -49,11 +49,11 @@ def fake_quant_logits(mb: ModelBin, checkpoint: Path, X: np.ndarray) -> np.ndarr
     if want and checkpoint_sha256(ckpt) != want:
         raise EcgEdgeError(f"{checkpoint}: weights differ from the checkpoint {mb.source} was packed from "
                            "(META source_checkpoint_sha256)")
-    plan = None
-    summary = json.loads(mb.meta.get("plan", "{}") or "{}")
-    if summary.get("layers"):
-        plan = CompressionPlan(summary.get("method", ""), summary.get("target", ""),
-                               [LayerPlan(n, int(v["bits"]), float(v["sparsity"])) for n, v in summary["layers"].items()])
+    plan = plan_from_summary(json.loads(mb.meta.get("plan", "{}") or "{}"), f"{mb.source}: META 'plan'")
+    if "qat" in (ckpt.extra or {}):  # a QAT checkpoint: its trained integer graph is the reference
+        from ecg_edge.compress.qat import qat_int8_logits
+
+        return qat_int8_logits(ckpt, plan, X)
     model = fake_quant_model(ckpt.model(), plan)
     return predict(model, X)
 
@@ -64,7 +64,7 @@ def evaluate_model_bin(path: str | Path, dataset_dir: str | Path, split: str = "
     fraction of windows where its argmax equals the fake-quant PyTorch model's (None, with
     `agreement_note`, when the source checkpoint cannot be found)."""
     from ecg_edge.data.prepared import load_prepared
-    from ecg_edge.train.metrics import classification_metrics
+    from ecg_edge.train.metrics import add_record_metrics, classification_metrics
 
     path = Path(path)
     mb = read_model_file(path)
@@ -79,6 +79,7 @@ def evaluate_model_bin(path: str | Path, dataset_dir: str | Path, split: str = "
     logits = run_split(mb, X, runtime)
     pred = logits.argmax(axis=1)
     res = classification_metrics(y, pred, mb.classes)
+    add_record_metrics(res, logits, np.asarray(y), ds, split, mb.classes)
     res.update({"model_bin": str(path), "bytes": mb.file_size, "runtime": runtime, "split": split,
                 "dataset": str(dataset_dir)})
     res.update({"labels": [int(v) for v in y], "predictions": [int(v) for v in pred]})

@@ -21,11 +21,11 @@ from torch import nn
 
 from ecg_edge.atomic import write_bytes, write_text
 from ecg_edge.checkpoint import Checkpoint
-from ecg_edge.compress.plan import CompressionPlan, LayerPlan
+from ecg_edge.layerplan.bitpack import ENCODING_NAMES
+from ecg_edge.layerplan.plan import CompressionPlan, LayerPlan
 from ecg_edge.modelbin import executor
-from ecg_edge.modelbin.bitpack import ENCODING_NAMES
 from ecg_edge.modelbin.calibrate import calibrate
-from ecg_edge.modelbin.graph import GNode, Graph, QuantWeights, conv_out_len
+from ecg_edge.modelbin.ir import GNode, Graph, QuantWeights, conv_out_len
 from ecg_edge.modelbin.layout import (
     OP_ADD,
     OP_AVGPOOL1D,

@@ -1,100 +1,25 @@
-"""The export graph: a flat list of int8-ready ops built from a ResNet1D checkpoint, with BN
-folded and weights already quantized to per-channel levels (what model.bin will hold), plus a
-float numpy forward over that graph used for activation calibration and as the float reference.
-
-Activations are laid out [N][L][C] (time-major, channels last), as in model.bin.
+"""Lowering a ResNet1D checkpoint to the export graph (ecg_edge.modelbin.ir): BN folded and
+weights quantized to per-channel levels (what model.bin will hold), plus the float numpy forward
+over that graph used for activation calibration and as the float reference.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
 
 import numpy as np
 import torch
 from torch import nn
 
-from ecg_edge.compress.plan import CompressionPlan
-from ecg_edge.compress.prune import magnitude_mask
 from ecg_edge.errors import EcgEdgeError
-from ecg_edge.modelbin.layout import (
-    OP_ADD,
-    OP_AVGPOOL1D,
-    OP_CONV1D,
-    OP_GLOBAL_AVGPOOL,
-    OP_LINEAR,
-    OP_MAXPOOL1D,
-    OP_RELU,
-)
+from ecg_edge.layerplan.masks import layer_mask
+from ecg_edge.layerplan.plan import CompressionPlan
+from ecg_edge.modelbin.ir import GNode, Graph, QuantWeights, conv_out_len
+from ecg_edge.modelbin.layout import OP_ADD, OP_CONV1D, OP_GLOBAL_AVGPOOL, OP_LINEAR, OP_MAXPOOL1D
+from ecg_edge.modelbin.ops import op_def
 from ecg_edge.numerics import quantize_weight_channels
 
-
-@dataclass
-class GTensor:
-    name: str
-    length: int
-    channels: int
-    scale: float = 0.0
-    zero_point: int = 0
-
-    @property
-    def size(self) -> int:
-        return self.length * self.channels
-
-
-@dataclass
-class QuantWeights:
-    """levels int8 (C_out, span) in model.bin weight order (w[c][k][i], or the [L][C] input
-    order for LINEAR); scale float64 (C_out,) > 0 with BN folded in; bias float64 (C_out,)."""
-    levels: np.ndarray
-    scale: np.ndarray
-    bias: np.ndarray
-    bits: int
-    sparsity_plan: float = 0.0
-
-
-@dataclass
-class GNode:
-    op: int
-    name: str  # module path for weighted ops ("blocks.0.conv1"), descriptive otherwise
-    inputs: list[int]
-    output: int
-    relu: bool = False
-    kernel: int = 1
-    stride: int = 1
-    pad_left: int = 0
-    pad_right: int = 0
-    dilation: int = 1
-    groups: int = 1
-    weights: QuantWeights | None = None
-
-
-@dataclass
-class Graph:
-    tensors: list[GTensor]
-    nodes: list[GNode]
-    input: int = 0
-    output: int = 0
-    notes: list[str] = field(default_factory=list)
-
-    def add_tensor(self, name: str, length: int, channels: int) -> int:
-        self.tensors.append(GTensor(name, int(length), int(channels)))
-        return len(self.tensors) - 1
-
-
-def conv_out_len(length: int, k: int, stride: int, pl: int, pr: int, dilation: int = 1) -> int:
-    return (length + pl + pr - dilation * (k - 1) - 1) // stride + 1
-
-
 # ---------------------------------------------------------------- weight preparation
-
-def layer_mask(w: np.ndarray, sparsity: float) -> np.ndarray:
-    """Kept weights: exact zeros stay pruned; if the plan asks for more sparsity than the zeros
-    present, prune by magnitude below the layer's sparsity-quantile of |W|."""
-    keep = w != 0
-    if sparsity > 0 and (1.0 - keep.mean()) < sparsity - 1e-9:
-        keep &= magnitude_mask(w, sparsity)  # compress's own rule: |W| > percentile (linear interp.)
-    return keep
-
 
 def quantize_layer(w: np.ndarray, bits: int, sparsity: float) -> tuple[np.ndarray, np.ndarray]:
     """Per-output-channel levels and scales, exactly as the compression fake-quant computes them."""
@@ -219,66 +144,40 @@ def build_resnet1d_graph(model: nn.Module, plan: CompressionPlan | None) -> Grap
     return g
 
 
+# Checkpoint architecture -> its lowering to the export graph (the packer's scope).
+GRAPH_BUILDERS: dict[str, Callable[[nn.Module, CompressionPlan | None], Graph]] = {
+    "resnet1d": build_resnet1d_graph,
+}
+
+
+def can_lower(arch: str) -> bool:
+    return arch in GRAPH_BUILDERS
+
+
+def build_graph(arch: str, model: nn.Module, plan: CompressionPlan | None) -> Graph:
+    try:
+        builder = GRAPH_BUILDERS[arch]
+    except KeyError:
+        raise EcgEdgeError(f"model.bin export supports {', '.join(GRAPH_BUILDERS)} checkpoints, got {arch!r}") from None
+    return builder(model, plan)
+
+
 def _int(v: int | tuple[int, ...]) -> int:
     return int(v[0]) if isinstance(v, (tuple, list)) else int(v)
 
 
 # ---------------------------------------------------------------- float forward
 
-def _im2col_taps(x: np.ndarray, k: int, stride: int, dilation: int, l_out: int):
-    for j in range(k):
-        start = j * dilation
-        yield j, x[:, start:start + stride * (l_out - 1) + 1:stride, :]
-
-
-def conv_float(x: np.ndarray, node: GNode, l_out: int, c_out: int) -> np.ndarray:
-    """x (N, L, C) float64 -> (N, L_out, C_out): same arithmetic shape as the integer kernel."""
-    w = node.weights
-    assert w is not None
-    n, _, c_in = x.shape
-    g = node.groups
-    cig, cog = c_in // g, c_out // g
-    wf = (w.levels.astype(np.float64) * w.scale[:, None]).reshape(c_out, node.kernel, cig)
-    xp = np.pad(x, ((0, 0), (node.pad_left, node.pad_right), (0, 0)))
-    acc = np.zeros((n, l_out, c_out))
-    for j, xs in _im2col_taps(xp, node.kernel, node.stride, node.dilation, l_out):
-        if g == 1:
-            acc += xs @ wf[:, j, :].T
-        else:
-            for gi in range(g):
-                acc[..., gi * cog:(gi + 1) * cog] += xs[..., gi * cig:(gi + 1) * cig] @ wf[gi * cog:(gi + 1) * cog, j, :].T
-    return acc + w.bias
-
-
-def pool_windows(x: np.ndarray, k: int, stride: int, pl: int, pr: int, l_out: int, fill: float):
-    xp = np.pad(x, ((0, 0), (pl, pr), (0, 0)), constant_values=fill)
-    return [xp[:, j:j + stride * (l_out - 1) + 1:stride, :] for j in range(k)]
-
-
 def float_forward(g: Graph, X: np.ndarray) -> list[np.ndarray]:
     """Every tensor's float value for X (N, L, C); the graph's weights are the quantized ones."""
     vals: list[np.ndarray | None] = [None] * len(g.tensors)
     vals[g.input] = np.asarray(X, dtype=np.float64)
     for node in g.nodes:
-        x = vals[node.inputs[0]]
-        t = g.tensors[node.output]
-        if node.op == OP_CONV1D:
-            y = conv_float(x, node, t.length, t.channels)
-        elif node.op == OP_LINEAR:
-            w = node.weights
-            y = (x.reshape(x.shape[0], -1) @ (w.levels * w.scale[:, None]).T + w.bias)[:, None, :]
-        elif node.op == OP_ADD:
-            y = x + vals[node.inputs[1]]
-        elif node.op == OP_MAXPOOL1D:
-            y = np.max(pool_windows(x, node.kernel, node.stride, node.pad_left, node.pad_right, t.length, -np.inf), axis=0)
-        elif node.op == OP_AVGPOOL1D:
-            y = np.sum(pool_windows(x, node.kernel, node.stride, node.pad_left, node.pad_right, t.length, 0.0), axis=0) / node.kernel
-        elif node.op == OP_GLOBAL_AVGPOOL:
-            y = x.mean(axis=1, keepdims=True)
-        elif node.op == OP_RELU:
-            y = np.maximum(x, 0.0)
-        else:
-            raise EcgEdgeError(f"float forward: op {node.op} not supported")
+        try:
+            od = op_def(node.op)
+        except KeyError:
+            raise EcgEdgeError(f"float forward: op {node.op} not supported") from None
+        y = od.float_forward(node, [vals[i] for i in node.inputs], g.tensors[node.output])
         if node.relu:
             y = np.maximum(y, 0.0)
         vals[node.output] = y

@@ -44,7 +44,8 @@ assert BLOCK_STRUCT.size == BLOCK_HEADER_SIZE
 SEC_META, SEC_TENSORS, SEC_OPS, SEC_WEIGHTS = 1, 2, 3, 4
 SECTION_NAMES = {SEC_META: "META", SEC_TENSORS: "TENSORS", SEC_OPS: "OPS", SEC_WEIGHTS: "WEIGHTS"}
 
-# Op types (append-only). Version-1 runtimes run 0..6.
+# Op codes (append-only). Which of them this version runs, and every rule of an op, live in the
+# op registry (ecg_edge.modelbin.ops: one module per op).
 OP_CONV1D, OP_LINEAR, OP_ADD, OP_MAXPOOL1D, OP_AVGPOOL1D, OP_GLOBAL_AVGPOOL, OP_RELU = range(7)
 OP_LAYERNORM, OP_GELU, OP_ATTENTION, OP_GROUPNORM, OP_SOFTMAX, OP_MATMUL = range(7, 13)
 OP_NAMES = {
@@ -53,21 +54,11 @@ OP_NAMES = {
     OP_LAYERNORM: "LAYERNORM", OP_GELU: "GELU", OP_ATTENTION: "ATTENTION",
     OP_GROUPNORM: "GROUPNORM", OP_SOFTMAX: "SOFTMAX", OP_MATMUL: "MATMUL",
 }
-RUNNABLE_OPS = frozenset(range(7))
-WEIGHTED_OPS = frozenset({OP_CONV1D, OP_LINEAR})
 
 OPF_RELU = 1
 TF_INPUT, TF_OUTPUT = 1, 2
 
-# Weight encodings (append-only) live in bitpack (shared with the compression search).
-from ecg_edge.modelbin.bitpack import (  # noqa: E402
-    ENC_BITMASK,
-    ENC_DENSE,
-    ENC_RUNLENGTH,
-    ENCODING_NAMES,
-)
-
-__all__ = ["ENC_BITMASK", "ENC_DENSE", "ENC_RUNLENGTH", "ENCODING_NAMES"]
+# Weight encodings (append-only) live in ecg_edge.layerplan.bitpack (shared with the compression search).
 
 
 def align_up(n: int, a: int) -> int:

@@ -19,15 +19,14 @@ import torch
 
 from ecg_edge import __version__
 from ecg_edge.checkpoint import Checkpoint
-from ecg_edge.compress.plan import CompressionPlan
 from ecg_edge.errors import EcgEdgeError
-from ecg_edge.modelbin.bitpack import ENCODING_NAMES
-from ecg_edge.modelbin.calibrate import calibrate
-from ecg_edge.modelbin.graph import Graph, build_resnet1d_graph
+from ecg_edge.layerplan.bitpack import ENCODING_NAMES
+from ecg_edge.layerplan.plan import CompressionPlan, plan_summary
+from ecg_edge.modelbin.calibrate import DEFAULT_CALIB_WINDOWS, calibrate, select_calibration
+from ecg_edge.modelbin.graph import build_graph
+from ecg_edge.modelbin.ir import Graph
 from ecg_edge.modelbin.layout import OP_NAMES
 from ecg_edge.modelbin.writer import Serialized, serialize
-
-DEFAULT_CALIB_WINDOWS = 256
 
 
 @dataclass
@@ -87,14 +86,6 @@ def checkpoint_sha256(ckpt: Checkpoint) -> str:
     return h.hexdigest()
 
 
-def plan_summary(plan: CompressionPlan | None) -> dict[str, Any]:
-    if plan is None:
-        return {"method": "fixed-q8", "target": "", "tolerance": 0.0, "layers": {}, "note": "no plan: int8 dense"}
-    return {"method": plan.method, "target": plan.target, "tolerance": plan.tolerance,
-            "order": plan.order, "provenance": plan.provenance,
-            "layers": {lp.name: {"bits": lp.bits, "sparsity": lp.sparsity} for lp in plan.layers}}
-
-
 def build_meta(ckpt: Checkpoint, plan: CompressionPlan | None, g: Graph, fp32_bytes: int,
                source: str = "") -> dict[str, Any]:
     d = ckpt.data or {}
@@ -118,7 +109,23 @@ def build_meta(ckpt: Checkpoint, plan: CompressionPlan | None, g: Graph, fp32_by
     }
     if source:
         meta["source_checkpoint"] = source
+    meta.update(device_chain_meta(d.get("preprocessing"), t_in))
     return meta
+
+
+def device_chain_meta(pre: Any, t_in: Any) -> dict[str, Any]:
+    """The pp.* fields of the device chain matching the training data's preprocessing; none when
+    that chain cannot be realised on the device (the stream then refuses the model, offline use
+    is unchanged)."""
+    from ecg_edge.devicepre.chain import ChainError, chain_for
+
+    if not isinstance(pre, dict) or not pre:
+        return {}
+    try:
+        return chain_for(pre, input_scale=t_in.scale, zero_point=t_in.zero_point, window=t_in.length,
+                         leads=t_in.channels).to_meta()
+    except ChainError:
+        return {}
 
 
 def layer_infos(g: Graph, ser: Serialized) -> list[LayerInfo]:
@@ -146,23 +153,12 @@ def pack_graph(g: Graph, meta: dict[str, Any], allow_alias: bool = True) -> Pack
                       layer_infos(g, ser), meta, list(g.notes))
 
 
-def select_calibration(X: np.ndarray, max_windows: int = DEFAULT_CALIB_WINDOWS, seed: int = 0) -> np.ndarray:
-    """A seeded subset of training windows, (N, leads, samples) -> (n, samples, leads) float64."""
-    X = np.asarray(X)
-    if X.ndim != 3 or X.shape[0] == 0:
-        raise EcgEdgeError(f"calibration data must be (N, leads, samples) with N >= 1, got shape {X.shape}")
-    idx = np.arange(X.shape[0])
-    if X.shape[0] > max_windows:
-        idx = np.sort(np.random.default_rng(seed).choice(X.shape[0], max_windows, replace=False))
-    return np.ascontiguousarray(np.asarray(X[idx], dtype=np.float64).transpose(0, 2, 1))
-
-
-def pack(ckpt: Checkpoint, plan: CompressionPlan | None, calib_X: np.ndarray, *,
-         max_calib_windows: int = DEFAULT_CALIB_WINDOWS, source: str = "",
-         percentile: float | None = None, input_percentile: float | None = None) -> PackResult:
-    model = ckpt.model()
-    fp32_bytes = 4 * sum(p.numel() for p in model.parameters())
-    g = build_resnet1d_graph(model, plan)
+def calibrated_graph(arch: str, model: torch.nn.Module, plan: CompressionPlan | None, calib_X: np.ndarray, *,
+                     max_calib_windows: int = DEFAULT_CALIB_WINDOWS, percentile: float | None = None,
+                     input_percentile: float | None = None) -> Graph:
+    """The lowered, calibrated export graph: what pack() serializes, and what every other
+    exporter (ONNX, TFLite) translates, so all of them ship the same integers and scales."""
+    g = build_graph(arch, model, plan)
     X = select_calibration(calib_X, max_calib_windows)
     t_in = g.tensors[g.input]
     if X.shape[1:] != (t_in.length, t_in.channels):
@@ -174,6 +170,16 @@ def pack(ckpt: Checkpoint, plan: CompressionPlan | None, calib_X: np.ndarray, *,
         extra = [lp.name for lp in plan.layers if lp.name not in names]
         if extra:
             g.notes.append(f"plan layers not in the model (ignored): {', '.join(extra)}")
+    return g
+
+
+def pack(ckpt: Checkpoint, plan: CompressionPlan | None, calib_X: np.ndarray, *,
+         max_calib_windows: int = DEFAULT_CALIB_WINDOWS, source: str = "",
+         percentile: float | None = None, input_percentile: float | None = None) -> PackResult:
+    model = ckpt.model()
+    fp32_bytes = 4 * sum(p.numel() for p in model.parameters())
+    g = calibrated_graph(ckpt.arch, model, plan, calib_X, max_calib_windows=max_calib_windows,
+                         percentile=percentile, input_percentile=input_percentile)
     return pack_graph(g, build_meta(ckpt, plan, g, fp32_bytes, source))
 
 
@@ -184,3 +190,34 @@ def result_summary(res: PackResult) -> dict[str, Any]:
             "layers": [asdict(li) for li in res.layers], "notes": res.notes}
 
 
+
+
+def apply_trained(g: Graph, state: dict[str, Any]) -> None:
+    """Put a trained integer graph (compress QAT: per node levels, learned per-channel scales and
+    biases; per tensor (scale, zero point)) into a graph built for the same plan."""
+    by_name = {n.name: n for n in g.nodes if n.weights is not None}
+    missing = sorted(set(by_name) - set(state["nodes"]))
+    if missing or len(state["tensors"]) != len(g.tensors):
+        raise EcgEdgeError(f"trained graph does not match the model: missing {missing}, "
+                           f"{len(state['tensors'])} tensors for {len(g.tensors)}")
+    for name, d in state["nodes"].items():
+        w = by_name[name].weights
+        lv = np.asarray(d["levels"].numpy() if hasattr(d["levels"], "numpy") else d["levels"], dtype=np.int8)
+        if lv.shape != w.levels.shape:
+            raise EcgEdgeError(f"{name}: trained levels {lv.shape}, the graph expects {w.levels.shape}")
+        w.levels = lv
+        w.scale = np.asarray(d["scale"].numpy() if hasattr(d["scale"], "numpy") else d["scale"], dtype=np.float64)
+        w.bias = np.asarray(d["bias"].numpy() if hasattr(d["bias"], "numpy") else d["bias"], dtype=np.float64)
+    for t, (sc, zp) in zip(g.tensors, state["tensors"], strict=True):
+        t.scale, t.zero_point = float(sc), int(zp)
+
+
+def pack_trained(ckpt: Checkpoint, plan: CompressionPlan | None, *, source: str = "") -> PackResult:
+    """model.bin of a QAT checkpoint exactly as trained: its learned weight scales and activation
+    quantization are written as they are (no re-quantization, no re-calibration), so the file
+    computes what the QAT exact forward computed."""
+    model = ckpt.model()
+    fp32_bytes = 4 * sum(p.numel() for p in model.parameters())
+    g = build_graph(ckpt.arch, model, plan)
+    apply_trained(g, ckpt.extra["qat"])
+    return pack_graph(g, build_meta(ckpt, plan, g, fp32_bytes, source))

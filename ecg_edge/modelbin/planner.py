@@ -1,8 +1,9 @@
 """Arena planning (export/FORMAT.md section 9): liveness + greedy first-fit by decreasing size,
-in the spirit of TFLite Micro's GreedyMemoryPlanner, with in-place residual ADDs.
+in the spirit of TFLite Micro's GreedyMemoryPlanner, with in-place elementwise ops.
 
-An ADD output may share its buffer with an input that dies at that ADD (elementwise, each index
-read before it is written), so aliased tensors are planned as one buffer. The lower bound is the
+The output of an op marked `in_place` in the registry (ADD) may share its buffer with an input
+that dies at that op (each index read before it is written), so aliased tensors are planned as
+one buffer. The lower bound is the
 largest total size of buffers alive at any one op: no plan using the same aliases can be smaller.
 """
 
@@ -10,7 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ecg_edge.modelbin.layout import ARENA_ALIGN, OP_ADD, TENSOR_OFFSET_ALIGN, align_up
+from ecg_edge.modelbin.layout import ARENA_ALIGN, TENSOR_OFFSET_ALIGN, align_up
+from ecg_edge.modelbin.ops import op_def
 
 
 @dataclass(frozen=True)
@@ -25,7 +27,7 @@ class ArenaPlan:
     offsets: list[int]  # per tensor
     arena_bytes: int  # multiple of ARENA_ALIGN
     lower_bound: int  # largest sum of live buffers at one op
-    aliases: dict[int, int]  # ADD output tensor -> input tensor it shares storage with
+    aliases: dict[int, int]  # in-place output tensor -> input tensor it shares storage with
 
 
 def lifetimes(n_tensors: int, ops: list[PlanOp], graph_input: int, graph_output: int
@@ -48,12 +50,12 @@ def plan_arena(sizes: list[int], ops: list[PlanOp], graph_input: int, graph_outp
                allow_alias: bool = True) -> ArenaPlan:
     n = len(sizes)
     life = lifetimes(n, ops, graph_input, graph_output)
-    # Union ADD outputs with an input that dies at that ADD (same size by construction).
+    # Union in-place outputs with an input that dies at that op (same size by construction).
     owner = list(range(n))
     aliases: dict[int, int] = {}
     if allow_alias:
         for k, op in enumerate(ops):
-            if op.op != OP_ADD:
+            if not op_def(op.op).in_place:
                 continue
             for t in op.inputs:
                 r = _root(owner, t)

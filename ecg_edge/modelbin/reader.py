@@ -5,21 +5,18 @@ and bytes slicing silently truncate), so a hostile file cannot cause an out-of-b
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from ecg_edge.errors import ModelFormatError
+from ecg_edge.layerplan.bitpack import ENC_DENSE, ENC_RUNLENGTH
 from ecg_edge.modelbin.blocks import decode_levels
 from ecg_edge.modelbin.layout import (
     ARENA_ALIGN,
     BLOCK_ALIGN,
     BLOCK_HEADER_SIZE,
     BLOCK_STRUCT,
-    ENC_DENSE,
-    ENC_RUNLENGTH,
     HEADER_SIZE,
     HEADER_STRUCT,
     MAGIC,
@@ -27,18 +24,9 @@ from ecg_edge.modelbin.layout import (
     MAX_TENSOR_ELEMENTS,
     NO_BLOCK,
     NO_TENSOR,
-    OP_ADD,
-    OP_AVGPOOL1D,
-    OP_CONV1D,
-    OP_GLOBAL_AVGPOOL,
-    OP_LINEAR,
-    OP_MAXPOOL1D,
-    OP_NAMES,
     OP_RECORD_SIZE,
-    OP_RELU,
     OP_STRUCT,
     OPF_RELU,
-    RUNNABLE_OPS,
     SECTION_ALIGN,
     SECTION_ENTRY_SIZE,
     SECTION_NAMES,
@@ -49,100 +37,14 @@ from ecg_edge.modelbin.layout import (
     TF_INPUT,
     TF_OUTPUT,
     VERSION,
-    WEIGHTED_OPS,
     align_up,
 )
 from ecg_edge.modelbin.meta import decode_meta
+from ecg_edge.modelbin.ops import REGISTRY, op_def, runnable_summary
 from ecg_edge.modelbin.planner import PlanOp, lifetimes
+from ecg_edge.modelbin.records import ModelBin, OpInfo, Section, TensorInfo, WeightBlock
 
-MAX_POOL_SUM = 1 << 23
-
-
-@dataclass
-class Section:
-    type: int
-    offset: int
-    size: int
-    count: int
-
-
-@dataclass
-class TensorInfo:
-    length: int
-    channels: int
-    scale: float
-    zero_point: int
-    arena_offset: int
-    size_bytes: int
-    flags: int
-
-
-@dataclass
-class WeightBlock:
-    bits: int
-    encoding: int
-    c_out: int
-    span: int
-    kernel: int
-    nnz: int
-    bias: np.ndarray  # int64 (c_out,)
-    mult: np.ndarray  # int64 (c_out,)
-    shift: np.ndarray  # int64 (c_out,)
-    levels: np.ndarray  # int8 (c_out, span), decoded from the file's bitstreams
-    offset: int  # file offset of the block
-    size: int
-    index_bytes: int
-    values_bytes: int
-
-
-@dataclass
-class OpInfo:
-    op: int
-    flags: int
-    in0: int
-    in1: int
-    out: int
-    act_min: int
-    act_max: int
-    weight_block: int
-    weight_size: int
-    params: list[int]  # p0..p8 as u32
-    block: WeightBlock | None = None
-
-    @property
-    def name(self) -> str:
-        return OP_NAMES.get(self.op, f"op{self.op}")
-
-    def sparam(self, i: int) -> int:
-        """params[i] as i32."""
-        v = self.params[i]
-        return v - (1 << 32) if v >= 1 << 31 else v
-
-
-@dataclass
-class ModelBin:
-    source: str
-    version: int
-    file_size: int
-    arena_size: int
-    input_tensor: int
-    output_tensor: int
-    n_classes: int
-    sections: dict[str, Section]
-    meta: dict[str, Any]
-    tensors: list[TensorInfo]
-    ops: list[OpInfo]
-    data: bytes = field(repr=False, default=b"")
-
-    @property
-    def input_shape(self) -> tuple[int, int]:
-        t = self.tensors[self.input_tensor]
-        return t.length, t.channels
-
-    @property
-    def classes(self) -> list[str]:
-        c = self.meta.get("classes")
-        return list(c) if isinstance(c, list) else [str(i) for i in range(self.n_classes)]
+__all__ = ["ModelBin", "OpInfo", "Section", "TensorInfo", "WeightBlock", "read_model", "read_model_file"]
 
 
 class _Buf:
@@ -291,9 +193,10 @@ def read_model(data: bytes, source: str = "model.bin") -> ModelBin:
         rec = OP_STRUCT.unpack_from(obytes, k * OP_RECORD_SIZE)
         op = OpInfo(rec[0], rec[1], rec[2], rec[3], rec[4], rec[6], rec[7], rec[8], rec[9], list(rec[10:19]))
         lab = f"op {k} ({op.name})"
-        if op.op not in RUNNABLE_OPS:
+        od = REGISTRY.get(op.op)
+        if od is None:
             raise err(f"{lab}: field 'op type' {op.op} is not supported by format version {VERSION} runtimes"
-                      " (runnable: 0..6)")
+                      f" (runnable: {runnable_summary()})")
         if rec[5]:
             raise err(f"{lab}: field 'reserved' is not zero")
         if op.flags & ~OPF_RELU:
@@ -303,7 +206,7 @@ def read_model(data: bytes, source: str = "model.bin") -> ModelBin:
         for fname, t in (("in0", op.in0), ("out", op.out)):
             if t >= n_tensors:
                 raise err(f"{lab}: field '{fname}' tensor id {t} >= n_tensors {n_tensors}")
-        needs_in1 = op.op == OP_ADD
+        needs_in1 = od.n_inputs == 2
         if needs_in1 and op.in1 >= n_tensors:
             raise err(f"{lab}: field 'in1' tensor id {op.in1} >= n_tensors {n_tensors}")
         if not needs_in1 and op.in1 != NO_TENSOR:
@@ -314,8 +217,8 @@ def read_model(data: bytes, source: str = "model.bin") -> ModelBin:
         if produced[op.out]:
             raise err(f"{lab}: field 'out' tensor {op.out} is already produced (the graph input or an earlier op)")
         produced[op.out] = True
-        _check_op_shapes(op, tensors, lab, err)
-        if op.op in WEIGHTED_OPS:
+        od.check(op, tensors, lab, err)
+        if od.has_weights:
             op.block = _read_block(op, wbuf, ws, tensors, lab, err, source)
             block_spans.append((op.weight_block, op.weight_block + op.weight_size, k))
         elif op.weight_block != NO_BLOCK or op.weight_size != 0:
@@ -333,69 +236,6 @@ def read_model(data: bytes, source: str = "model.bin") -> ModelBin:
     _check_arena(tensors, ops, in_t, out_t, err)
     return ModelBin(source, version, file_size, arena_size, in_t, out_t, n_classes,
                     S, meta, tensors, ops, data)
-
-
-def out_len(L: int, k: int, stride: int, pl: int, pr: int, dil: int) -> int:
-    return (L + pl + pr - dil * (k - 1) - 1) // stride + 1
-
-
-def _check_op_shapes(op: OpInfo, T: list[TensorInfo], lab: str, err) -> None:
-    a, o = T[op.in0], T[op.out]
-    p = op.params
-    if op.op in (OP_CONV1D, OP_MAXPOOL1D, OP_AVGPOOL1D):
-        K, stride, pl, pr = p[0], p[1], p[2], p[3]
-        dil = p[4] if op.op == OP_CONV1D else 1
-        if K < 1 or stride < 1 or dil < 1:
-            raise err(f"{lab}: kernel {K}, stride {stride}, dilation {dil} must all be >= 1")
-        if max(K, stride, dil, pl, pr) > MAX_TENSOR_ELEMENTS:
-            raise err(f"{lab}: kernel/stride/padding/dilation ({K}, {stride}, {pl}, {pr}, {dil}) exceed 2^24")
-        if op.op == OP_AVGPOOL1D and K > MAX_POOL_SUM:
-            raise err(f"{lab}: kernel {K} exceeds 2^23 (accumulator bound)")
-        if op.op != OP_CONV1D and (pl >= K or pr >= K):
-            raise err(f"{lab}: pad_left {pl} / pad_right {pr} must be < kernel {K} (a window must touch the input)")
-        span = a.length + pl + pr - dil * (K - 1) - 1
-        if span < 0:
-            raise err(f"{lab}: window (kernel {K}, dilation {dil}) is longer than the padded input ({a.length} + {pl} + {pr})")
-        lo = span // stride + 1
-        if lo != o.length:
-            raise err(f"{lab}: output length {o.length} disagrees with floor(({a.length}+{pl}+{pr}-{dil}*({K}-1)-1)/{stride})+1 = {lo}")
-        if op.op == OP_CONV1D:
-            g = p[5]
-            if g < 1 or a.channels % g or o.channels % g:
-                raise err(f"{lab}: groups {g} must be >= 1 and divide C_in {a.channels} and C_out {o.channels}")
-            if g != 1 and not (g == a.channels == o.channels):
-                raise err(f"{lab}: groups {g}: only 1 or depthwise (groups = C_in = C_out) is allowed")
-        elif o.channels != a.channels:
-            raise err(f"{lab}: output channels {o.channels} differ from input channels {a.channels}")
-        if op.op == OP_AVGPOOL1D:
-            _check_mult(op, 4, 5, lab, err)
-    elif op.op == OP_LINEAR:
-        if o.length != 1:
-            raise err(f"{lab}: output tensor {op.out} has L={o.length}, a LINEAR output must have L=1")
-    elif op.op == OP_ADD:
-        b = T[op.in1]
-        if (a.length, a.channels) != (b.length, b.channels) or (a.length, a.channels) != (o.length, o.channels):
-            raise err(f"{lab}: shapes in0 {a.length}x{a.channels}, in1 {b.length}x{b.channels}, "
-                      f"out {o.length}x{o.channels} must be equal")
-        _check_mult(op, 0, 2, lab, err)
-        if op.sparam(1) < 0:
-            raise err(f"{lab}: multiplier M_b (p1) {op.sparam(1)} is negative")
-    elif op.op == OP_GLOBAL_AVGPOOL:
-        if o.length != 1 or o.channels != a.channels:
-            raise err(f"{lab}: output {o.length}x{o.channels}, expected 1x{a.channels}")
-        if a.length > MAX_POOL_SUM:
-            raise err(f"{lab}: input length {a.length} exceeds 2^23 (accumulator bound)")
-        _check_mult(op, 0, 1, lab, err)
-    elif op.op == OP_RELU and (a.length, a.channels) != (o.length, o.channels):
-        raise err(f"{lab}: output shape {o.length}x{o.channels} differs from input {a.length}x{a.channels}")
-
-
-def _check_mult(op: OpInfo, im: int, ish: int, lab: str, err) -> None:
-    m, n = op.sparam(im), op.params[ish]
-    if m < 0:
-        raise err(f"{lab}: multiplier (p{im}) {m} is negative")
-    if not 1 <= n <= 62:
-        raise err(f"{lab}: shift (p{ish}) {n} outside 1..62")
 
 
 def _read_block(op: OpInfo, wbuf: _Buf, ws: Section, T: list[TensorInfo], lab: str, err, source: str
@@ -418,17 +258,10 @@ def _read_block(op: OpInfo, wbuf: _Buf, ws: Section, T: list[TensorInfo], lab: s
         raise err(f"{bl}: field 'encoding' {enc} unknown (expected 0 DENSE, 1 BITMASK, 2 RUNLENGTH)")
     if res:
         raise err(f"{bl}: field 'reserved' is not zero")
-    a, o = T[op.in0], T[op.out]
+    o = T[op.out]
     if c_out != o.channels:
         raise err(f"{bl}: field 'c_out' {c_out} disagrees with output tensor channels {o.channels}")
-    if op.op == OP_CONV1D:
-        want_span = op.params[0] * (a.channels // op.params[5])
-        if op.params[0] != K:
-            raise err(f"{bl}: field 'kernel' {K} disagrees with the op's kernel p0 {op.params[0]}")
-    else:
-        want_span = a.length * a.channels
-        if K != 1:
-            raise err(f"{bl}: field 'kernel' {K}, a LINEAR block has kernel 1")
+    want_span = op_def(op.op).block_span(op, T, K, bl, err)
     if span != want_span:
         raise err(f"{bl}: field 'span' {span} disagrees with kernel x C_in/groups = {want_span}")
     if c_out * span > 1 << 31:
@@ -464,14 +297,14 @@ def _read_block(op: OpInfo, wbuf: _Buf, ws: Section, T: list[TensorInfo], lab: s
 
 
 def _check_arena(T: list[TensorInfo], ops: list[OpInfo], in_t: int, out_t: int, err) -> None:
-    """Tensors alive at the same time must not share arena bytes, except an ADD output that
-    aliases (same offset and size) an input dying at that ADD."""
-    pops = [PlanOp(o.op, (o.in0, o.in1) if o.op == OP_ADD else (o.in0,), o.out) for o in ops]
+    """Tensors alive at the same time must not share arena bytes, except an in-place op's output
+    that aliases (same offset and size) an input dying at that op."""
+    pops = [PlanOp(o.op, o.inputs, o.out) for o in ops]
     life = lifetimes(len(T), pops, in_t, out_t)
     allowed: set[tuple[int, int]] = set()
     for k, o in enumerate(ops):
-        if o.op == OP_ADD:
-            for t in (o.in0, o.in1):
+        if op_def(o.op).in_place:
+            for t in o.inputs:
                 if (T[t].arena_offset == T[o.out].arena_offset and T[t].size_bytes == T[o.out].size_bytes
                         and life[t][1] == k):
                     allowed.add((min(t, o.out), max(t, o.out)))

@@ -6,11 +6,8 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 from ecg_edge.errors import EcgEdgeError
-from ecg_edge.modelbin.blocks import encode_block
-from ecg_edge.modelbin.graph import GNode, Graph
+from ecg_edge.modelbin.ir import GNode, Graph
 from ecg_edge.modelbin.layout import (
     BLOCK_ALIGN,
     HEADER_SIZE,
@@ -18,13 +15,6 @@ from ecg_edge.modelbin.layout import (
     MAGIC,
     NO_BLOCK,
     NO_TENSOR,
-    OP_ADD,
-    OP_AVGPOOL1D,
-    OP_CONV1D,
-    OP_GLOBAL_AVGPOOL,
-    OP_LINEAR,
-    OP_MAXPOOL1D,
-    OP_RELU,
     OP_STRUCT,
     OPF_RELU,
     SEC_META,
@@ -42,22 +32,8 @@ from ecg_edge.modelbin.layout import (
     align_up,
 )
 from ecg_edge.modelbin.meta import encode_meta
+from ecg_edge.modelbin.ops import IntOp, op_def
 from ecg_edge.modelbin.planner import ArenaPlan, PlanOp, plan_arena
-from ecg_edge.numerics import INT8_MAX, INT8_MIN, quantize_multiplier
-
-ACC_LIMIT = 1 << 31
-
-
-@dataclass
-class IntOp:
-    """One op's integer parameters (the bytes of its OPS record and weight block)."""
-    node: GNode
-    act_min: int
-    act_max: int
-    params: list[int]
-    block: bytes = b""
-    encoding: int = -1
-    nnz: int = 0
 
 
 @dataclass
@@ -68,67 +44,12 @@ class Serialized:
     ops: list[IntOp] = field(default_factory=list)
 
 
-def _mult(real: float, where: str) -> tuple[int, int]:
-    try:
-        return quantize_multiplier(real)
-    except ValueError as exc:
-        raise EcgEdgeError(f"{where}: {exc}") from exc
-
-
-def _act_range(node: GNode, zp_out: int) -> tuple[int, int]:
-    return (max(zp_out, INT8_MIN) if node.relu else INT8_MIN), INT8_MAX
-
-
 def integer_op(g: Graph, node: GNode) -> IntOp:
-    t_in = g.tensors[node.inputs[0]]
-    t_out = g.tensors[node.output]
-    amin, amax = _act_range(node, t_out.zero_point)
-    if node.op in (OP_CONV1D, OP_LINEAR):
-        w = node.weights
-        assert w is not None
-        real = t_in.scale * w.scale / t_out.scale
-        mn = [_mult(float(r), f"{node.name}: channel {c} requantization factor") for c, r in enumerate(real)]
-        mult = np.array([m for m, _ in mn], dtype=np.int64)
-        shift = np.array([n for _, n in mn], dtype=np.int64)
-        lv = w.levels.astype(np.int64)
-        bias = np.round(w.bias / (t_in.scale * w.scale)) - t_in.zero_point * lv.sum(axis=1)
-        bound = np.abs(bias) + 128 * np.abs(lv).sum(axis=1)
-        worst = int(np.argmax(bound))
-        if bound[worst] >= ACC_LIMIT:
-            raise EcgEdgeError(
-                f"{node.name}: int32 accumulator bound violated in output channel {worst}: "
-                f"|bias| + 128*sum|w| = {int(bound[worst])} >= 2^31; the layer cannot be exported "
-                "(its bias is too large for its weight scale; retrain or re-calibrate)")
-        kernel = node.kernel if node.op == OP_CONV1D else 1
-        block, enc = encode_block(w.levels, w.bits, kernel, bias.astype(np.int64), mult, shift)
-        params = ([node.kernel, node.stride, node.pad_left, node.pad_right, node.dilation, node.groups]
-                  if node.op == OP_CONV1D else [])
-        return IntOp(node, amin, amax, params, block, enc, int(np.count_nonzero(w.levels)))
-    if node.op == OP_ADD:
-        t_b = g.tensors[node.inputs[1]]
-        ra, rb = t_in.scale / t_out.scale, t_b.scale / t_out.scale
-        _, n = _mult(max(ra, rb), f"{node.name}: input/output scale ratio")
-        ma, mb = round(ra * 2.0 ** n), round(rb * 2.0 ** n)
-        while max(ma, mb) >= ACC_LIMIT:  # rounding up to 2^31: one bit less precision
-            n -= 1
-            ma, mb = round(ra * 2.0 ** n), round(rb * 2.0 ** n)
-        if n < 1:
-            raise EcgEdgeError(f"{node.name}: scale ratio too large for an ADD multiplier")
-        return IntOp(node, amin, amax, [ma, mb, n])
-    if node.op in (OP_MAXPOOL1D, OP_RELU):
-        if (t_in.scale, t_in.zero_point) != (t_out.scale, t_out.zero_point):
-            raise EcgEdgeError(f"{node.name}: output quantization must equal the input's")
-        if node.op == OP_RELU:
-            amin = max(t_out.zero_point, INT8_MIN)
-        return IntOp(node, amin, amax, [node.kernel, node.stride, node.pad_left, node.pad_right]
-                     if node.op == OP_MAXPOOL1D else [])
-    if node.op == OP_AVGPOOL1D:
-        m, n = _mult(t_in.scale / (node.kernel * t_out.scale), f"{node.name}: requantization factor")
-        return IntOp(node, amin, amax, [node.kernel, node.stride, node.pad_left, node.pad_right, m, n])
-    if node.op == OP_GLOBAL_AVGPOOL:
-        m, n = _mult(t_in.scale / (t_in.length * t_out.scale), f"{node.name}: requantization factor")
-        return IntOp(node, amin, amax, [m, n])
-    raise EcgEdgeError(f"{node.name}: op {node.op} cannot be exported by format version 1")
+    try:
+        od = op_def(node.op)
+    except KeyError:
+        raise EcgEdgeError(f"{node.name}: op {node.op} cannot be exported by format version {VERSION}") from None
+    return od.lower(g, node)
 
 
 def serialize(g: Graph, meta: dict[str, Any], allow_alias: bool = True) -> Serialized:

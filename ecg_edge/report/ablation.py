@@ -26,6 +26,7 @@ from ecg_edge.compress.layers import fp32_parameter_bytes
 from ecg_edge.compress.sizes import BLOCKS_ONLY
 from ecg_edge.data.prepared import load_prepared
 from ecg_edge.errors import EcgEdgeError
+from ecg_edge.modelbin.graph import can_lower
 from ecg_edge.progress import progress
 from ecg_edge.stats import paired_bootstrap
 from ecg_edge.targets.registry import get_target
@@ -72,13 +73,6 @@ class Row:
     layers: list[dict] = field(default_factory=list)
     notes: str = ""
     delta: dict[str, Any] = field(default_factory=dict)  # metric -> {"delta", "delta_ci95"}: row - fp32, paired
-
-
-def modelbin_available() -> bool:
-    import importlib.util
-
-    return all(importlib.util.find_spec(m) is not None for m in
-               ("ecg_edge.modelbin.packer", "ecg_edge.modelbin.executor", "ecg_edge.modelbin.reader"))
 
 
 def test_predictions(out: Outcome, X: np.ndarray, source: str, runtime: str = "numpy") -> tuple[np.ndarray, str]:
@@ -128,11 +122,8 @@ def run_ablation(checkpoint: Path, data_dir: Path, cfg: AblationConfig, log=prin
     ds = load_prepared(data_dir)
     target = get_target(cfg.target)
     source = cfg.accuracy_from
-    if source == "modelbin" and not modelbin_available():
-        log("model.bin packer/executor not available: accuracy from PyTorch fake-quant")
-        source = "fakequant"
-    if ckpt.arch != "resnet1d" and source == "modelbin":
-        log(f"{ckpt.arch}: model.bin export covers ResNet1D only: accuracy from PyTorch fake-quant")
+    if source == "modelbin" and not can_lower(ckpt.arch):
+        log(f"{ckpt.arch}: model.bin export does not lower this architecture: accuracy from PyTorch fake-quant")
         source = "fakequant"
     opts = CompressOptions(tolerance=cfg.tolerance, val_max=cfg.val_max, use_packer=(source == "modelbin"),
                            reading=cfg.reading, metric=cfg.metric,

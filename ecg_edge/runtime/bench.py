@@ -49,7 +49,7 @@ def _find_checkpoint(arg: str | None) -> Path | None:
 
 def _find_plan(arg: str | None, ckpt: Path | None):
     from ecg_edge import paths
-    from ecg_edge.compress.plan import CompressionPlan
+    from ecg_edge.layerplan.plan import CompressionPlan
 
     cands = [Path(arg)] if arg else []
     if ckpt is not None:

@@ -32,6 +32,8 @@ RUNTIME_DIR = REPO_ROOT / "runtime_c"
 OPTS = ("O2", "Os")
 PROGRAMS = ("main", "calib")
 DEFAULT_STACK = 8 * 1024
+# Flash taken by a firmware itself (the model is placed beside it by QEMU, never linked in).
+CODE_SECTIONS = (".vectors", ".text", ".init_array", ".ARM.extab", ".ARM.exidx", ".data")
 
 
 class FirmwareBuildError(EcgEdgeError):
@@ -77,7 +79,7 @@ class FirmwareImage:
     def code_bytes(self) -> int:
         """Flash taken by the firmware itself: vectors, code, read-only data, .data's image."""
         s = self.sections
-        return sum(s.get(k, 0) for k in (".vectors", ".text", ".ARM.extab", ".ARM.exidx", ".data"))
+        return sum(s.get(k, 0) for k in CODE_SECTIONS)
 
     @property
     def static_ram_bytes(self) -> int:

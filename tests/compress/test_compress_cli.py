@@ -7,8 +7,8 @@ import numpy as np
 
 from ecg_edge.checkpoint import load_checkpoint
 from ecg_edge.cli import main
-from ecg_edge.compress.plan import CompressionPlan
 from ecg_edge.data.prepared import PreparedManifest, load_prepared, save_prepared
+from ecg_edge.layerplan.plan import CompressionPlan
 from ecg_edge.numerics import quantize_weight_channels
 
 

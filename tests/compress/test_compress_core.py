@@ -9,10 +9,10 @@ import torch
 from ecg_edge.compress.allocate import Option, knapsack
 from ecg_edge.compress.importance import layer_importance, pdi, pvi
 from ecg_edge.compress.layers import discover_layers, to_weight_order
-from ecg_edge.compress.prune import magnitude_mask, magnitude_threshold
 from ecg_edge.compress.quantize import compress_weight, fake_quant, fake_quant_fast
 from ecg_edge.compress.staged import StagedRunner
 from ecg_edge.errors import EcgEdgeError
+from ecg_edge.layerplan.masks import magnitude_mask, magnitude_threshold
 from ecg_edge.models.resnet1d import ResNet1D
 from ecg_edge.numerics import quantize_weight_channels
 from ecg_edge.targets.budget import check_fit

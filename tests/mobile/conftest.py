@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from ecg_edge.checkpoint import Checkpoint, save_checkpoint
-from ecg_edge.compress.plan import CompressionPlan, LayerPlan
 from ecg_edge.data.prepared import PreparedManifest, save_prepared
+from ecg_edge.layerplan.plan import CompressionPlan, LayerPlan
 from ecg_edge.models import build_model
 
 CLASSES = ["AF", "GSVT", "SB", "SR"]

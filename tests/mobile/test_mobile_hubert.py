@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from ecg_edge.checkpoint import Checkpoint
-from ecg_edge.compress.plan import CompressionPlan, LayerPlan
+from ecg_edge.layerplan.plan import CompressionPlan, LayerPlan
 from ecg_edge.mobile.hubert_export import export_hubert_onnx, pack_nbits
 from ecg_edge.mobile.qgraph import _keep_mask
 from ecg_edge.mobile.runners import OrtRunner

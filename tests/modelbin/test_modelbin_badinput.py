@@ -3,6 +3,7 @@ mutations never crash, hang or read out of bounds (only ModelFormatError, or a v
 
 from __future__ import annotations
 
+import re
 import struct
 import zlib
 
@@ -14,7 +15,8 @@ from hypothesis import strategies as st
 from ecg_edge.errors import ModelFormatError
 from ecg_edge.modelbin import executor
 from ecg_edge.modelbin.golden import GOLDEN_DIR
-from ecg_edge.modelbin.layout import BLOCK_HEADER_SIZE, OP_RECORD_SIZE, TENSOR_RECORD_SIZE
+from ecg_edge.modelbin.layout import BLOCK_HEADER_SIZE, OP_NAMES, OP_RECORD_SIZE, TENSOR_RECORD_SIZE
+from ecg_edge.modelbin.ops import REGISTRY, runnable_summary
 from ecg_edge.modelbin.reader import read_model
 
 GOOD = (GOLDEN_DIR / "mixed_runlength.bin").read_bytes()  # has dense, bitmask and run-length blocks
@@ -113,7 +115,9 @@ def test_tensor_fields() -> None:
 
 def test_op_fields() -> None:
     o = op_off(GOOD, 0)
-    refuses(patch(GOOD, o, "<H", 7), r"op 0 \(LAYERNORM\): field 'op type' 7 is not supported")
+    free = max(REGISTRY) + 1  # the first code the registry does not run
+    refuses(patch(GOOD, o, "<H", free), rf"op 0 \({OP_NAMES.get(free, f'op{free}')}\): field 'op type' {free} is not "
+            rf"supported by format version 1 runtimes \(runnable: {re.escape(runnable_summary())}\)")
     refuses(patch(GOOD, o, "<H", 200), r"op 0 \(op200\): field 'op type' 200")
     refuses(patch(GOOD, o + 4, "<H", 500), r"op 0 \(CONV1D\): field 'in0' tensor id 500 >= n_tensors")
     refuses(patch(patch(GOOD, o + 12, "<i", 5, False), o + 16, "<i", 4),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ecg_edge.modelbin.bitpack import (
+from ecg_edge.layerplan.bitpack import (
     ENC_BITMASK,
     ENC_DENSE,
     ENC_RUNLENGTH,

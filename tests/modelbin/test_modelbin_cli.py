@@ -11,7 +11,7 @@ from torch import nn
 
 from ecg_edge.checkpoint import load_checkpoint
 from ecg_edge.cli import main
-from ecg_edge.compress.plan import CompressionPlan, LayerPlan
+from ecg_edge.layerplan.plan import CompressionPlan, LayerPlan
 from ecg_edge.modelbin.evaluate import evaluate_model_bin
 from ecg_edge.modelbin.reader import read_model_file
 
@@ -46,9 +46,11 @@ def test_export_inspect_evaluate(tiny_ckpt_path: Path, tiny_dataset: Path, tmp_p
     assert vs["n"] == 40 and vs["macro_f1"]["delta_ci95"][0] <= vs["macro_f1"]["delta"] <= vs["macro_f1"]["delta_ci95"][1]
     assert len(res["predictions"]) == len(res["labels"]) == 40
 
-    assert main(["evaluate", str(out), "--data", str(tiny_dataset), "--json", "--out", str(tmp_path)]) == 0
-    assert '"agreement_fakequant"' in capsys.readouterr().out
-    assert main(["evaluate", str(out), "--data", str(tiny_dataset), "--out", str(tmp_path)]) == 0
+    assert main(["evaluate", str(out), "--data", str(tiny_dataset), "--json", "--out", str(tmp_path / "eval")]) == 0
+    printed = capsys.readouterr().out
+    assert '"agreement_fakequant"' in printed
+    json.loads(printed)  # --json prints only JSON on stdout
+    assert main(["evaluate", str(out), "--data", str(tiny_dataset), "--out", str(tmp_path / "eval")]) == 0
     assert "model.bin - fake-quant: accuracy" in capsys.readouterr().out
 
 

@@ -112,7 +112,7 @@ def test_batch_equals_single() -> None:
 
 def test_hand_computed_conv_add_gap() -> None:
     """A 1x... graph small enough to compute by hand."""
-    from ecg_edge.modelbin.graph import GNode, Graph, QuantWeights
+    from ecg_edge.modelbin.ir import GNode, Graph, QuantWeights
     from ecg_edge.modelbin.packer import pack_graph
 
     g = Graph(tensors=[], nodes=[])
@@ -172,8 +172,8 @@ def test_executor_tracks_float_model(tiny_dataset) -> None:
 
 def test_large_accumulators_use_the_exact_float64_path() -> None:
     """A LINEAR whose partial sums exceed 2^24 (float32 would round) still matches Python integers."""
-    from ecg_edge.modelbin.executor import _dot_dtype
-    from ecg_edge.modelbin.graph import GNode, Graph, QuantWeights
+    from ecg_edge.modelbin.ir import GNode, Graph, QuantWeights
+    from ecg_edge.modelbin.ops.base import dot_dtype
     from ecg_edge.modelbin.packer import pack_graph
 
     rng = np.random.default_rng(3)
@@ -186,6 +186,6 @@ def test_large_accumulators_use_the_exact_float64_path() -> None:
     g.tensors[x].scale, g.tensors[x].zero_point = 1.0, 3
     g.tensors[o].scale, g.tensors[o].zero_point = 300.0, 0
     mb = read_model(pack_graph(g, {"task": "big"}).data)
-    assert _dot_dtype(mb.ops[0].block.levels) is np.float64
+    assert dot_dtype(mb.ops[0].block.levels) is np.float64
     xq = rng.integers(-128, 128, size=(1000, 3)).astype(np.int8)
     assert np.array_equal(executor.run(mb, xq), literal_reference(mb, xq)[-1].reshape(-1))

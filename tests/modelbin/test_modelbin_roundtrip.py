@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from ecg_edge.compress.plan import CompressionPlan, LayerPlan
+from ecg_edge.layerplan.plan import CompressionPlan, LayerPlan
 from ecg_edge.modelbin.graph import (
     build_resnet1d_graph,
     fake_quant_model,

@@ -19,3 +19,12 @@ def magnitude_mask(w: np.ndarray, sparsity: float) -> np.ndarray:
     if sparsity <= 0.0:
         return np.ones(w.shape, dtype=bool)
     return np.abs(w) > magnitude_threshold(w, sparsity)
+
+
+def layer_mask(w: np.ndarray, sparsity: float) -> np.ndarray:
+    """Kept weights: exact zeros stay pruned; if the plan asks for more sparsity than the zeros
+    present, prune by magnitude below the layer's sparsity-quantile of |W|."""
+    keep = w != 0
+    if sparsity > 0 and (1.0 - keep.mean()) < sparsity - 1e-9:
+        keep &= magnitude_mask(w, sparsity)
+    return keep
