@@ -18,6 +18,7 @@ import click
 import numpy as np
 
 from ecg_edge.errors import DataError, EcgEdgeError
+from ecg_edge.options import POSITIVE
 
 
 @dataclass
@@ -259,7 +260,7 @@ def write_outputs(summary: dict[str, Any], results: list[RecordResult], model: M
 @click.argument("target", metavar="RECORD_OR_FOLDER", type=click.Path(path_type=Path))
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="output folder [default: ecg-edge-out/predict]")
-@click.option("--fs", type=float, default=None, help="sampling rate of bare .mat / signal .csv records (Hz)")
+@click.option("--fs", type=POSITIVE, default=None, help="sampling rate of bare .mat / signal .csv records (Hz)")
 @click.option("--runtime", type=click.Choice(("numpy", "c")), default="numpy", show_default=True,
               help="for a model.bin: the integer numpy reference or the C runtime")
 @click.option("--plot", type=click.Choice(("first", "all", "none")), default="first", show_default=True,

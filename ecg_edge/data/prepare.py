@@ -17,7 +17,7 @@ import numpy as np
 from ecg_edge.data.labels import MIN_RECORDS_PER_CLASS, OWN_TASK, LabelPolicy, is_aux_key
 from ecg_edge.data.leadsel import lead_indices, parse_leads
 from ecg_edge.data.prepared import PreparedDataset, PreparedManifest, save_prepared
-from ecg_edge.data.preprocess import PreprocessConfig, normalise
+from ecg_edge.data.preprocess import PreprocessConfig, window_normalise
 from ecg_edge.data.records import Record, SkipReport
 from ecg_edge.data.sources import SOURCES
 from ecg_edge.data.splits import SplitConfig, split_by_patient
@@ -182,7 +182,7 @@ def record_windows(rec: Record, cfg: PrepareConfig, policy: LabelPolicy, skip: S
             if bad[s0:s1].any():
                 skip.add("window with NaN samples", where)
                 continue
-            out.append(Window(normalise(x[:, s:s + n], pre.normalise), seg_label, s, unit))
+            out.append(Window(window_normalise(x[:, s:s + n], pre), seg_label, s, unit))
             got += 1
         if got:
             stats.per_record.append(got)

@@ -13,7 +13,14 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from ecg_edge.data.preprocess import PreprocessConfig, bandpass, normalise, pad_crop, resample
+from ecg_edge.data.preprocess import (
+    PreprocessConfig,
+    bandpass,
+    device_condition,
+    pad_crop,
+    resample,
+    window_normalise,
+)
 from ecg_edge.errors import DataError
 
 
@@ -71,7 +78,10 @@ def window_starts(length: int, n: int, stride: int | None, per_record: int | Non
 
 
 def filter_record(x: np.ndarray, fs_in: float, pre: PreprocessConfig) -> np.ndarray:
-    """(leads, samples) at fs_in -> resampled to pre.fs and band-passed, whole record at once."""
+    """(leads, samples) at fs_in -> resampled to pre.fs and band-passed, whole record at once
+    (the device chain: causal over the record, as the stream sees it)."""
+    if pre.chain == "device":
+        return device_condition(x, fs_in, pre)
     x = resample(np.asarray(x, dtype=np.float32), fs_in, pre.fs)
     if pre.band is not None:
         x = bandpass(x, pre.fs, pre.band, pre.filter_order)
@@ -84,7 +94,7 @@ def cut_windows(x: np.ndarray, pre: PreprocessConfig, win: WindowingConfig
     n = pre.n_samples
     starts = window_starts(x.shape[1], n, win.stride, win.windows_per_record)
     padded = x.shape[1] < n
-    w = np.stack([normalise(pad_crop(x[:, s:s + n], n), pre.normalise) for s in starts])
+    w = np.stack([window_normalise(pad_crop(x[:, s:s + n], n), pre) for s in starts])
     return w.astype(np.float32), np.asarray(starts, dtype=np.int64), padded
 
 

@@ -31,7 +31,7 @@ from ecg_edge.checkpoint import Checkpoint, load_checkpoint
 from ecg_edge.data.prepared import load_prepared
 from ecg_edge.errors import EcgEdgeError
 from ecg_edge.layerplan.plan import CompressionPlan
-from ecg_edge.train.metrics import classification_metrics
+from ecg_edge.train.metrics import RECORD_AGGREGATION, classification_metrics, record_metrics
 
 N_CALIB = 128
 SUBPROCESS_TIMEOUT_S = 1800
@@ -47,6 +47,8 @@ class Row:
     latency_ms: dict[str, float] = field(default_factory=dict)
     accuracy: float | None = None
     macro_f1: float | None = None
+    record_accuracy: float | None = None  # record level: argmax of the mean of a record's window logits
+    record_macro_f1: float | None = None
     agree_fp32: float | None = None
     agree_ours: float | None = None  # argmax agreement with our runtime at the same precision
     precision: str = "int8"  # "fp32", "int8" (dense) or "plan": picks the `ours` row to compare with
@@ -83,10 +85,14 @@ def _run_measure(runtime: str, model: Path, x_path: Path, n_latency: int, work: 
     return np.load(out / "logits.npy"), json.loads((out / "info.json").read_text())
 
 
-def _score(row: Row, logits: np.ndarray, y: np.ndarray, classes: list[str], ref_pred: np.ndarray) -> None:
+def _score(row: Row, logits: np.ndarray, y: np.ndarray, classes: list[str], ref_pred: np.ndarray,
+           records: np.ndarray | None = None) -> None:
     pred = logits.argmax(1)
     m = classification_metrics(y, pred, classes)
     row.accuracy, row.macro_f1 = m["accuracy"], m["macro_f1"]
+    if records is not None:
+        r = record_metrics(np.asarray(logits, dtype=np.float64), y, records, classes)
+        row.record_accuracy, row.record_macro_f1 = r["accuracy"], r["macro_f1"]
     row.agree_fp32 = float((pred == ref_pred).mean())
 
 
@@ -116,8 +122,10 @@ def run_bench(checkpoint: Path, data: Path, out: Path, plan_path: Path | None = 
     if list(ds.classes) != list(ckpt.classes):
         raise EcgEdgeError(f"{data}: classes {ds.classes} differ from the checkpoint's {ckpt.classes}")
     X, y = ds.split(split)
+    records = ds.records(split)
     if max_windows:
         X, y = X[:max_windows], y[:max_windows]
+        records = records[:max_windows] if records is not None else None
     X = np.ascontiguousarray(X, dtype=np.float32)
     calib = calibration_windows(ds)
     models = out / "models"
@@ -139,7 +147,7 @@ def run_bench(checkpoint: Path, data: Path, out: Path, plan_path: Path | None = 
             row.memory.update(mem)
             if runtime is not None:
                 logits, info = _run_measure(runtime, Path(path), x_path, n_latency, work)
-                _score(row, logits, y, classes, ref_pred)
+                _score(row, logits, y, classes, ref_pred, records)
                 preds[id(row)] = logits.argmax(1)
                 row.latency_ms = info["latency_ms"]
                 row.memory["peak_rss_kib"] = info["peak_rss_kib"]
@@ -219,6 +227,7 @@ def run_bench(checkpoint: Path, data: Path, out: Path, plan_path: Path | None = 
               "compressed": str(compressed) if compressed else None,
               "data": str(data), "split": split, "n_windows": int(len(X)), "n_latency": n_latency,
               "classes": classes, "fp32_torch": classification_metrics(y, ref_pred, classes),
+              "record_aggregation": RECORD_AGGREGATION if records is not None else None,
               "rows": [asdict(r) for r in rows], "goals": goals(rows, paired), "paired_latency": paired,
               "host": host_info()}
     if target is not None:
@@ -316,9 +325,11 @@ def to_markdown(res: dict[str, Any]) -> str:
              f"inferences, one thread, host {res['host']['machine']} with {res['host']['cpus']} CPUs "
              f"(1-min load average {_fmt(res['host']['load_avg_1m'], '.2f')} at the end: on a busy host the "
              "minimum is the steadier figure).", "",
+             *([f"Record columns: a record's prediction is the {res['record_aggregation']}.", ""]
+               if res.get("record_aggregation") else []),
              "| runtime | format | file bytes | memory | latency ms median (p10-p90) [min] | accuracy | macro-F1 | "
-             "agree fp32 | agree ours | status |",
-             "|---|---|---:|---|---|---:|---:|---:|---:|---|"]
+             "record acc | record F1 | agree fp32 | agree ours | status |",
+             "|---|---|---:|---|---|---:|---:|---:|---:|---:|---:|---|"]
     for r in res["rows"]:
         mem = []
         m = r["memory"]
@@ -332,6 +343,7 @@ def to_markdown(res: dict[str, Any]) -> str:
         lat_s = f"{lat['median']:.3f} ({lat['p10']:.3f}-{lat['p90']:.3f}) [{lat['min']:.3f}]" if lat else "-"
         lines.append(f"| {r['runtime']} | {r['fmt']} | {r['bytes'] if r['bytes'] is not None else '-'} | "
                      f"{'; '.join(mem) or '-'} | {lat_s} | {_fmt(r['accuracy'])} | {_fmt(r['macro_f1'])} | "
+                     f"{_fmt(r.get('record_accuracy'))} | {_fmt(r.get('record_macro_f1'))} | "
                      f"{_fmt(r['agree_fp32'])} | {_fmt(r.get('agree_ours'))} | {r['status']} |")
     if res.get("paired_latency"):
         lines += ["", "Paired latency (one process, runtimes in turn, same load on each):", ""]

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from ecg_edge.options import NON_NEGATIVE_INT, POSITIVE_INT
+
 
 @click.command()
 @click.option("--checkpoint", required=True, type=click.Path(path_type=Path),
@@ -16,12 +18,12 @@ import click
               help="compressed.pt from `ecg-edge compress` for the plan rows (default: apply the plan to --checkpoint)")
 @click.option("--data", required=True, type=click.Path(path_type=Path), help="prepared dataset folder")
 @click.option("--split", default="test", show_default=True, type=click.Choice(["train", "val", "test"]))
-@click.option("--n-latency", default=200, show_default=True, help="single-window inferences timed per runtime")
-@click.option("--max-windows", default=0, help="score only the first N windows (0 = all)")
+@click.option("--n-latency", type=POSITIVE_INT, default=200, show_default=True, help="single-window inferences timed per runtime")
+@click.option("--max-windows", type=NON_NEGATIVE_INT, default=0, help="score only the first N windows (0 = all)")
 @click.option("--target", default=None,
               help="also run int8, plan and TFLite Micro + CMSIS-NN side by side on this simulated Cortex-M "
                    "(cortex-m4; exact instruction counts)")
-@click.option("--n-mcu", default=2, show_default=True, help="windows per runtime on the simulated target")
+@click.option("--n-mcu", type=POSITIVE_INT, default=2, show_default=True, help="windows per runtime on the simulated target")
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path))
 def bench(checkpoint: Path, plan_path: Path | None, compressed: Path | None, data: Path, split: str, n_latency: int,
           max_windows: int, target: str | None, n_mcu: int, out: Path) -> None:

@@ -13,6 +13,7 @@ from torch import nn
 
 from ecg_edge import paths
 from ecg_edge.errors import EcgEdgeError
+from ecg_edge.options import NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, finite
 
 ARCHS = ("resnet1d", "hubert_ecg")
 SIZES = ("tiny", "small", "base", "large")
@@ -93,15 +94,20 @@ def init_from(path: Path, arch: str, manifest: Any, size: str | None, dropout: f
 @click.option("--size", type=click.Choice(SIZES), default=None, help="hubert_ecg size [default: tiny]")
 @click.option("--head", type=click.Choice(("gap", "flatten")), default=None,
               help="resnet1d classifier: global average pool (default) or the paper's flatten")
-@click.option("--epochs", type=int, default=20, show_default=True)
-@click.option("--batch-size", type=int, default=64, show_default=True)
-@click.option("--lr", type=float, default=None, help="[default: 1e-3 resnet1d, 1e-4 hubert_ecg]")
-@click.option("--weight-decay", type=float, default=1e-3, show_default=True)
-@click.option("--dropout", type=float, default=None, help="model dropout [default: the model config's]")
-@click.option("--patience", type=int, default=6, show_default=True, help="early stopping on val macro-F1")
-@click.option("--class-weights", is_flag=True, help="inverse-frequency class weights in the loss")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--threads", type=int, default=0, help="torch threads per process [default: torch's]")
+@click.option("--epochs", type=POSITIVE_INT, default=20, show_default=True)
+@click.option("--batch-size", type=POSITIVE_INT, default=64, show_default=True)
+@click.option("--lr", type=POSITIVE, default=None, help="[default: 1e-3 resnet1d, 1e-4 hubert_ecg]")
+@click.option("--weight-decay", type=NON_NEGATIVE, default=1e-3, show_default=True)
+@click.option("--dropout", type=finite(0.0, 1.0, max_open=True), default=None, help="model dropout [default: the model config's]")
+@click.option("--patience", type=POSITIVE_INT, default=6, show_default=True, help="early stopping on val macro-F1")
+@click.option("--class-weights", is_flag=True, help="inverse-frequency class weights in the loss (= --balance weights)")
+@click.option("--balance", type=click.Choice(("auto", "sampler", "weights", "both", "none")), default="auto",
+              show_default=True, help="counter class imbalance; auto: class-balanced sampling when the training "
+              "split's largest/smallest class ratio exceeds 2 (said in the train summary)")
+@click.option("--augment", is_flag=True,
+              help="light ECG augmentations: time shifts, baseline wander and muscle noise (NSTDB when present)")
+@click.option("--seed", type=NON_NEGATIVE_INT, default=0, show_default=True)
+@click.option("--threads", type=POSITIVE_INT, default=None, help="torch threads per process [default: torch's]")
 @click.option("--init-from", "init_path", type=click.Path(path_type=Path), default=None,
               help="start from these weights: a HuBERT-ECG checkpoint folder (e.g. pretrain's encoder/) or a .pt")
 @click.option("--resume", is_flag=True, help="continue the interrupted run in --out")
@@ -111,7 +117,8 @@ def init_from(path: Path, arch: str, manifest: Any, size: str | None, dropout: f
               help="output folder [default: ecg-edge-out/train]")
 def train(data_dir: Path | None, arch: str, size: str | None, head: str | None, epochs: int, batch_size: int,
           lr: float | None, weight_decay: float, dropout: float | None, patience: int, class_weights: bool,
-          seed: int, threads: int, init_path: Path | None, resume: bool, force: bool, out_dir: Path | None) -> None:
+          balance: str, augment: bool, seed: int, threads: int | None, init_path: Path | None, resume: bool,
+          force: bool, out_dir: Path | None) -> None:
     """Train a classifier; writes best.pt, last.pt, history.json, curve.png and the test-split
     evaluation. Under `torchrun --nproc_per_node N -m ecg_edge.cli train ...` it runs DDP (gloo)."""
     from ecg_edge import outputs
@@ -125,7 +132,8 @@ def train(data_dir: Path | None, arch: str, size: str | None, head: str | None, 
     out_dir = out_dir or paths.default_train_dir()
     ds = load_prepared(data_dir)
     cfg = TrainConfig(arch=arch, lr=lr, weight_decay=weight_decay, epochs=epochs, batch_size=batch_size,
-                      seed=seed, num_threads=threads, class_weights=class_weights, patience=patience)
+                      seed=seed, num_threads=threads or 0, class_weights=class_weights, patience=patience,
+                      balance=balance, augment=augment)
     if resume and force:
         raise EcgEdgeError("--resume continues the run in --out, --force replaces it; give one of them")
     has_run = any((out_dir / f).exists() for f in ("last.pt", "best.pt"))
@@ -154,13 +162,13 @@ def train(data_dir: Path | None, arch: str, size: str | None, head: str | None, 
 
 
 def _train_into(work: Path, out_dir: Path, ds: Any, data_dir: Path, cfg: Any, info: Any, arch: str,
-                size: str | None, dropout: float | None, head: str | None, seed: int, threads: int,
+                size: str | None, dropout: float | None, head: str | None, seed: int, threads: int | None,
                 init_path: Path | None, resume: bool) -> None:
     from ecg_edge.outputs import result_set
     from ecg_edge.train.evaluate import evaluate_checkpoint, format_report, write_report
     from ecg_edge.train.loop import fit
 
-    if threads > 0:
+    if threads:
         torch.set_num_threads(threads)
     torch.manual_seed(seed)  # the initial weights are part of the seeded run
     if init_path is not None:

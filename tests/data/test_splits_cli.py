@@ -59,6 +59,16 @@ def test_cli_synth_and_describe(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert (out / "describe.png").stat().st_size > 1000
 
 
+def test_cli_synth_split_fractions(tmp_path: Path) -> None:
+    # the demo grows its test split this way: same training windows, more test patients
+    out = tmp_path / "syn"
+    assert main(["data", "synth", "--n", "40", "--samples", "512", "--windows-per-patient", "2",
+                 "--split", "0.3,0.1,0.6", "--out", str(out)]) == 0
+    counts = json.loads((out / "manifest.json").read_text())["counts"]
+    n = {s: sum(c.values()) for s, c in counts.items()}
+    assert sum(n.values()) == 40 and n["test"] > n["train"] > n["val"]
+
+
 @pytest.mark.parametrize("argv,msg", [
     (["data", "describe", "{tmp}/missing"], "not a folder; expected a prepared dataset"),
     (["data", "describe", "{tmp}"], "not a prepared dataset (no manifest.json)"),
@@ -67,7 +77,7 @@ def test_cli_synth_and_describe(tmp_path: Path, capsys: pytest.CaptureFixture[st
     (["data", "prepare", "mitdb", "{tmp}", "--task", "cpsc9", "--out", "{tmp}/o"], "does not carry task"),
     (["data", "prepare", "folder", "{tmp}", "--task", "cpsc9", "--out", "{tmp}/o"], "needs --labels"),
     (["data", "prepare", "mitdb", "{tmp}", "--task", "mitdb-rhythm", "--band", "1", "--out", "{tmp}/o"],
-     "--band '1': expected LOW,HIGH"),
+     "'--band': '1': expected LOW,HIGH"),
 ])
 def test_cli_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], msg: str) -> None:
     rc = main([a.format(tmp=tmp_path) for a in argv])
