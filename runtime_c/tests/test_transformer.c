@@ -16,6 +16,11 @@ void test_conv1d_grouped(void);
 void test_model_transformer(void);
 void test_loader_rejects_v2(void);
 
+/* Buffers are sized for the smallest simulated board (the suite also runs on Cortex-M). */
+#define NMAX 1024
+static int32_t g_vals[NMAX], g_z[NMAX];
+static uint8_t g_file[1 << 14];
+
 /* ---- naive references ---- */
 
 static uint64_t ref_isqrt(uint64_t v)
@@ -50,7 +55,7 @@ static void ref_norm_z(const int32_t *vals, uint32_t n, uint32_t eps, int32_t *z
 static void ref_layernorm(const int8_t *x, uint32_t len, uint32_t ch, uint32_t eps,
                           const test_block *b, int32_t zp, int32_t lo, int32_t hi, int8_t *y)
 {
-    static int32_t vals[4096], z[4096];
+    int32_t *vals = g_vals, *z = g_z;
     uint32_t t, c;
     for (t = 0; t < len; ++t) {
         for (c = 0; c < ch; ++c) vals[c] = x[t * ch + c];
@@ -63,7 +68,7 @@ static void ref_layernorm(const int8_t *x, uint32_t len, uint32_t ch, uint32_t e
 static void ref_groupnorm(const int8_t *x, uint32_t len, uint32_t ch, uint32_t groups, uint32_t eps,
                           const test_block *b, int32_t zp, int32_t lo, int32_t hi, int8_t *y)
 {
-    static int32_t vals[4096], z[4096];
+    int32_t *vals = g_vals, *z = g_z;
     uint32_t g, t, i, cg = ch / groups;
     for (g = 0; g < groups; ++g) {
         uint32_t n = 0;
@@ -95,7 +100,7 @@ static void ref_softmax(const int8_t *x, uint32_t len, uint32_t ch, uint32_t seg
     uint32_t t, s, i;
     for (t = 0; t < len; ++t)
         for (s = 0; s < ch / seg; ++s) {
-            int64_t e[4096], sum = 0;
+            int64_t e[64], sum = 0; /* seg <= 64 in these tests */
             int32_t mx = -1000;
             const int8_t *xs = x + t * ch + s * seg;
             for (i = 0; i < seg; ++i) mx = xs[i] > mx ? xs[i] : mx;
@@ -181,7 +186,7 @@ void test_isqrt(void)
 
 void test_layernorm(void)
 {
-    static int8_t x[4096], y[4096], want[4096];
+    static int8_t x[NMAX], y[NMAX], want[NMAX];
     int trial;
     rng_seed(72);
     for (trial = 0; trial < 60; ++trial) {
@@ -189,7 +194,7 @@ void test_layernorm(void)
         const uint32_t eps = (uint32_t)rng_range(1, 5000);
         const int32_t zp = rng_range(-20, 20), lo = trial % 3 ? -128 : zp;
         test_block tb;
-        if (len * ch > 4096u) continue;
+        if (len * ch > NMAX) continue;
         make_norm_block(&tb, ch);
         random_s8(x, len * ch, trial % 4 ? -128 : 5, trial % 4 ? 127 : 9); /* some nearly constant */
         CHECK(ecg_rt_layernorm_s8(len, ch, eps, &tb.wb, zp, lo, 127, x, y) == ECG_RT_OK);
@@ -228,12 +233,12 @@ void test_layernorm(void)
 
 void test_groupnorm(void)
 {
-    static int8_t x[4096], y[4096], want[4096];
+    static int8_t x[NMAX], y[NMAX], want[NMAX];
     int trial;
     rng_seed(73);
     for (trial = 0; trial < 60; ++trial) {
         const uint32_t groups = (uint32_t)rng_range(1, 8), cg = (uint32_t)rng_range(1, 6);
-        const uint32_t ch = groups * cg, len = (uint32_t)rng_range(1, 4096 / ch < 200 ? 4096 / ch : 200);
+        const uint32_t ch = groups * cg, len = (uint32_t)rng_range(1, NMAX / ch < 200 ? NMAX / ch : 200);
         const uint32_t eps = (uint32_t)rng_range(1, 100000);
         const int32_t zp = rng_range(-20, 20);
         test_block tb;
@@ -247,7 +252,7 @@ void test_groupnorm(void)
     { /* N = L * C/G is capped (int64 sums) */
         test_block tb;
         make_norm_block(&tb, 2);
-        CHECK(ecg_rt_groupnorm_s8(8193, 2, 1, 1, &tb.wb, 0, -128, 127, x, y) == ECG_RT_E_OP);
+        CHECK(ecg_rt_groupnorm_s8(8193, 2, 1, 1, &tb.wb, 0, -128, 127, x, y) == ECG_RT_E_OP); /* refused before reading */
         CHECK(ecg_rt_groupnorm_s8(4, 2, 3, 1, &tb.wb, 0, -128, 127, x, y) == ECG_RT_E_OP);
         free_block(&tb);
     }
@@ -315,7 +320,7 @@ void test_gelu(void)
 
 void test_softmax(void)
 {
-    static int8_t x[4096], y[4096], want[4096];
+    static int8_t x[2048], y[2048], want[2048];
     int trial;
     rng_seed(75);
     for (trial = 0; trial < 100; ++trial) {
@@ -353,7 +358,7 @@ void test_softmax(void)
 
 void test_matmul(void)
 {
-    static int8_t a[4096], b[4096], y[4096], want[4096];
+    static int8_t a[2048], b[2048], y[2048], want[2048];
     int trial;
     rng_seed(76);
     for (trial = 0; trial < 200; ++trial) {
@@ -386,7 +391,7 @@ void test_matmul(void)
 
 void test_conv1d_grouped(void)
 {
-    static int8_t x[4096], y[8192], want[8192];
+    static int8_t x[512], y[512], want[512];
     uint32_t bits, enc;
     rng_seed(77);
     for (bits = 1; bits <= 8; ++bits)
@@ -567,7 +572,8 @@ void ref_transformer_op(const test_model *tm, const tm_op *o, int8_t (*buf)[4096
 
 void test_model_transformer(void)
 {
-    static uint8_t file[1 << 16], arena[1 << 14];
+    static uint8_t arena[1 << 13];
+    uint8_t *file = g_file;
     uint32_t bits, enc;
     for (bits = 1; bits <= 8; ++bits)
         for (enc = 0; enc < 3; ++enc) {
@@ -578,7 +584,7 @@ void test_model_transformer(void)
             int rep;
             rng_seed(2000u + bits * 3u + enc);
             tm_build_transformer(&tm, bits, enc, enc ? 0.6 : 0.0);
-            len = tm_write(&tm, file, sizeof file);
+            len = tm_write(&tm, file, sizeof g_file);
             CHECK(len > 0);
             CHECK_EQ_INT(ecg_rt_load(&m, file, len), ECG_RT_OK);
             for (rep = 0; rep < 8; ++rep) {
@@ -594,9 +600,9 @@ void test_model_transformer(void)
 /* Load after one mutation of op j's record (field at byte off, 32-bit value v); CRC fixed. */
 static ecg_rt_status load_mutated(test_model *tm, uint32_t j, uint32_t off, uint32_t v, int wide)
 {
-    static uint8_t file[1 << 16];
+    uint8_t *file = g_file;
     ecg_rt_model m;
-    size_t len = tm_write(tm, file, sizeof file);
+    size_t len = tm_write(tm, file, sizeof g_file);
     const uint32_t ops_off = ecg_rt_rd32(file + 64 + 2 * 16 + 4);
     if (wide) wr32(file + ops_off + 64 * j + off, v);
     else wr16(file + ops_off + 64 * j + off, (uint16_t)v);
@@ -606,7 +612,7 @@ static ecg_rt_status load_mutated(test_model *tm, uint32_t j, uint32_t off, uint
 
 void test_loader_rejects_v2(void)
 {
-    static uint8_t file[1 << 16];
+    uint8_t *file = g_file;
     test_model tm;
     ecg_rt_model m;
     size_t len;
@@ -617,10 +623,10 @@ void test_loader_rejects_v2(void)
     CHECK_EQ_INT(load_mutated(&tm, 0, 28, 0, 1), ECG_RT_E_OP); /* sanity: K = 0 */
     CHECK_EQ_INT(load_mutated(&tm, 2, 0, 0, 0), ECG_RT_E_WEIGHTS); /* GELU -> CONV1D without block */
     tm.version = 1; /* a version-1 file may hold none of the new ops */
-    len = tm_write(&tm, file, sizeof file);
+    len = tm_write(&tm, file, sizeof g_file);
     CHECK_EQ_INT(ecg_rt_load(&m, file, len), ECG_RT_E_UNSUPPORTED_OP);
     tm.version = 3;
-    len = tm_write(&tm, file, sizeof file);
+    len = tm_write(&tm, file, sizeof g_file);
     CHECK_EQ_INT(ecg_rt_load(&m, file, len), ECG_RT_E_VERSION);
     tm.version = 2;
     CHECK_EQ_INT(load_mutated(&tm, 2, 0, ECG_RT_OP_RESERVED_9, 0), ECG_RT_E_UNSUPPORTED_OP);
@@ -649,7 +655,7 @@ void test_loader_rejects_v2(void)
         tm.blk[1].bias[0] = (1 << 30) + 1;
         tm.blk[1].size = pack_block(tm.blk[1].blk, 128 + 16 * 8, tm.blk[1].w, 8, 1, 1, 8, 0, tm.blk[1].bias,
                                     tm.blk[1].mult, tm.blk[1].shift);
-        len = tm_write(&tm, file, sizeof file);
+        len = tm_write(&tm, file, sizeof g_file);
         CHECK_EQ_INT(ecg_rt_load(&m, file, len), ECG_RT_E_WEIGHTS);
     }
     tm_free(&tm);
