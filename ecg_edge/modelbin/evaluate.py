@@ -50,6 +50,10 @@ def fake_quant_logits(mb: ModelBin, checkpoint: Path, X: np.ndarray) -> np.ndarr
         raise EcgEdgeError(f"{checkpoint}: weights differ from the checkpoint {mb.source} was packed from "
                            "(META source_checkpoint_sha256)")
     plan = plan_from_summary(json.loads(mb.meta.get("plan", "{}") or "{}"), f"{mb.source}: META 'plan'")
+    if "qat" in (ckpt.extra or {}):  # a QAT checkpoint: its trained integer graph is the reference
+        from ecg_edge.compress.qat import qat_int8_logits
+
+        return qat_int8_logits(ckpt, plan, X)
     model = fake_quant_model(ckpt.model(), plan)
     return predict(model, X)
 

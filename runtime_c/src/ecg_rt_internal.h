@@ -102,6 +102,22 @@ void ecg_rt_bitreader_init(ecg_rt_bitreader *br, const uint8_t *stream, uint64_t
 /* Next b-bit level (b = 1: bit 1 -> +1, bit 0 -> -1; b >= 2: two's complement). */
 int32_t ecg_rt_bitreader_next(ecg_rt_bitreader *br, uint32_t bits);
 
+/* The same, inlined into the weight walkers and unpackers (a call per weight was ~2% of an
+ * inference). Only the bytes that hold the value are touched: never a byte past the stream. */
+static inline int32_t ecg_rt_br_next(ecg_rt_bitreader *br, uint32_t bits)
+{
+    uint32_t u;
+    while (br->nbits < bits) {
+        br->buf |= (uint32_t)(*br->ptr++) << br->nbits;
+        br->nbits += 8u;
+    }
+    u = br->buf & ((1u << bits) - 1u);
+    br->buf >>= bits;
+    br->nbits -= bits;
+    if (bits == 1u) return u ? 1 : -1;
+    return (int32_t)u - (int32_t)((u & (1u << (bits - 1u))) << 1);
+}
+
 typedef struct {
     const ecg_rt_wblock *wb;
     uint32_t channel;     /* current output channel */
