@@ -82,7 +82,7 @@ def check_plan_for(plan, plan_path: Path | None, ckpt, checkpoint: Path) -> None
               help="c-project: WFDB record streamed by the example main.c [default: $ECG_EDGE_DATA/mitdb/100]")
 @click.option("--seconds", type=click.FloatRange(min=0.1), default=60.0, show_default=True,
               help="c-project: seconds of the record embedded")
-@click.option("--adc-fs", type=int, default=None, help="c-project: ADC rate (Hz) [default: the record's rate]")
+@click.option("--adc-fs", type=POSITIVE_INT, default=None, help="c-project: ADC rate (Hz) [default: the record's rate]")
 @click.option("--hop", type=click.IntRange(min=1), default=None,
               help="c-project: samples at the model rate between windows [default: the model's pp.hop]")
 @click.option("--data", "data_dir", type=click.Path(path_type=Path), default=None,
@@ -208,6 +208,8 @@ def _export_c_project(out: Path, checkpoint: Path | None, plan_path: Path | None
         checkpoint, plan_path = _resolve_inputs(checkpoint, plan_path)
         ckpt = load_checkpoint(checkpoint)
         plan = CompressionPlan.load(plan_path) if plan_path else None
+        if plan is not None:
+            check_plan_for(plan, plan_path, ckpt, checkpoint)
         X, _ = _calibration(ckpt, data_dir, calib_split, checkpoint)
         data = pack(ckpt, plan, X, max_calib_windows=calib_windows, source=str(checkpoint.resolve()),
                     percentile=calib_percentile, input_percentile=calib_input_percentile).data
