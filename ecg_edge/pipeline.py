@@ -1,6 +1,7 @@
 """`ecg-edge demo`: the README's main job, end to end on built-in synthetic data.
 
-synthesize chapman4 -> train the default ResNet1D -> LAQ+LAP for cortex-m4 -> export model.bin
+synthesize chapman4 -> train the default ResNet1D -> compress for cortex-m4 (label-free sensitivity,
+knapsack at 16x, distillation QAT, verify/repair on the shipped bytes) -> export model.bin
 -> evaluate the shipped bytes on the host C runtime -> run windows on the simulated Cortex-M4
 -> a summary table and a report folder (Markdown + PNGs + JSON).
 
@@ -30,9 +31,19 @@ class DemoConfig:
     n_windows: int = 2400
     seed: int = 0
     epochs: int = 20
-    method: str = "laq+lap"
-    tolerance: float = 0.01
-    finetune_epochs: int = 3
+    # The compress step: label-free KL sensitivity -> knapsack for a whole-file budget of
+    # fp32 bytes / target_cr -> distillation QAT -> verify/repair on the shipped model.bin until
+    # its validation macro-F1 drop is <= tolerance (so the ratio is a request, the drop a limit).
+    method: str = "qat"
+    target_cr: float = 16.0
+    tolerance: float = 0.005
+    metric: str = "macro_f1"
+    # 256 training windows, not the CLI's 2000: the KL sensitivity costs one suffix forward per
+    # layer x candidate, 165 s for 256 windows at load ~15 on 2 cores (NOTES.md), so 2000 would
+    # not fit the demo's 10-minute budget.
+    sens_windows: int = 256
+    qat_epochs: int = 6
+    max_repairs: int = 3
     target: str = "cortex-m4"
     sim_windows: int = 4
     # One torch thread: on this 2-core class of machine two threads ran an epoch ~4x slower
@@ -139,9 +150,11 @@ def run_demo(cfg: DemoConfig, work: Path) -> dict[str, Any]:
     step("train", ["train", "--data", str(data_dir), "--arch", "resnet1d", "--epochs", str(cfg.epochs),
                    "--seed", str(cfg.seed), "--threads", str(cfg.threads), "--force", "--out", str(train_dir)], [train_dir / "best.pt"])
     step("compress", ["compress", str(train_dir / "best.pt"), "--data", str(data_dir), "--target", cfg.target,
-                      "--method", cfg.method, "--tolerance", str(cfg.tolerance),
-                      "--finetune-epochs", str(cfg.finetune_epochs), "--out", str(comp_dir)],
-         [comp_dir / "plan.json", comp_dir / "compressed.pt"])
+                      "--method", cfg.method, "--target-cr", str(cfg.target_cr), "--tolerance", str(cfg.tolerance),
+                      "--metric", cfg.metric, "--sens-windows", str(cfg.sens_windows),
+                      "--qat-epochs", str(cfg.qat_epochs), "--max-repairs", str(cfg.max_repairs),
+                      "--out", str(comp_dir)],
+         [comp_dir / "plan.json", comp_dir / "compressed.pt", comp_dir / "model.bin"])
     step("export", ["export", str(comp_dir / "compressed.pt"), "--plan", str(comp_dir / "plan.json"),
                     "--data", str(data_dir), "-o", str(model_bin)], [model_bin])
     step("export-int8", ["export", str(train_dir / "best.pt"), "--data", str(data_dir), "-o", str(int8_bin)],
@@ -196,6 +209,9 @@ def _write_report(report: Path, cfg: DemoConfig, total: float, steps: list[StepL
     ]
     _plot_pareto(points, report / "pareto.png")
 
+    from ecg_edge.train.evaluate import compare_results
+
+    delta = compare_results(fp, shipped).to_dict() if "predictions" in fp and "predictions" in shipped else None
     summary.update({
         "config": asdict(cfg),
         "seconds_total": round(total, 1),
@@ -204,7 +220,12 @@ def _write_report(report: Path, cfg: DemoConfig, total: float, steps: list[StepL
         "int8_model_bin": {k: int8[k] for k in ("accuracy", "macro_f1")} | {"bytes": int8_bin.stat().st_size},
         "shipped_model_bin": {k: shipped[k] for k in ("accuracy", "macro_precision", "macro_recall", "macro_f1")}
         | {"bytes": bin_bytes, "runtime": "C (host, cffi)",
-           "agreement_fakequant": shipped.get("agreement_fakequant")},
+           "agreement_fakequant": shipped.get("agreement_fakequant"),
+           "macro_f1_delta": None if delta is None else delta["macro_f1"]["delta"],
+           "macro_f1_delta_ci95": None if delta is None else delta["macro_f1"]["delta_ci95"],
+           "accuracy_delta_ci95": None if delta is None else delta["accuracy"]["delta_ci95"],
+           "val_drop_shipped": plan["metrics"].get("val_drop_shipped"),
+           "repairs": plan["metrics"].get("repairs")},
         "fp32_param_bytes": fp32_bytes,
         "true_cr": round(fp32_bytes / bin_bytes, 2) if bin_bytes else None,
         "nominal_cr": round(32 / mean_bits, 2),
@@ -241,6 +262,11 @@ def _markdown(s: dict[str, Any]) -> str:
         f"Nominal CR (the paper's 32 / mean bits = {s['mean_bits']}): {s['nominal_cr']}x. "
         "True CR counts every byte of model.bin (header, graph, scales, masks, padding).",
         f"Argmax agreement of the shipped bytes with the PyTorch fake-quant model: {sh.get('agreement_fakequant')}.",
+        *([f"Shipped - fp32 macro-F1 on the test split: {100 * sh['macro_f1_delta']:+.2f} pt "
+           f"[95% CI {100 * sh['macro_f1_delta_ci95'][0]:+.2f}, {100 * sh['macro_f1_delta_ci95'][1]:+.2f}] "
+           "(paired bootstrap over windows); validation drop of the shipped bytes "
+           f"{sh.get('val_drop_shipped')}, repairs {len(sh.get('repairs') or [])}."]
+          if sh.get("macro_f1_delta_ci95") else []),
         "",
         f"## Simulated {t.get('target')} ({t.get('board')}, {t.get('opt')})",
         "",
@@ -273,7 +299,7 @@ def _markdown(s: dict[str, Any]) -> str:
 @click.option("--sim-windows", type=POSITIVE_INT, default=DemoConfig.sim_windows, show_default=True)
 @click.option("--threads", type=POSITIVE_INT, default=DemoConfig.threads, show_default=True, help="torch threads")
 def demo(work: Path | None, n_windows: int, epochs: int, seed: int, sim_windows: int, threads: int) -> None:
-    """The main job on built-in synthetic data: synth -> train -> compress (LAQ+LAP, cortex-m4)
+    """The main job on built-in synthetic data: synth -> train -> compress (sensitivity + QAT, cortex-m4)
     -> export model.bin -> host C runtime -> simulated Cortex-M4, then a summary and report/."""
     cfg = DemoConfig(n_windows=n_windows, seed=seed, epochs=epochs, sim_windows=sim_windows,
                      threads=threads)
