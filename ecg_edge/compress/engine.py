@@ -448,9 +448,9 @@ class Compressor:
             "mean_bits": float(np.average([lp.bits for lp in lps], weights=[lp.params for lp in lps])),
             "finetune_epochs": ft.epochs,
             "search_trace": res.trace[:2000],  # kept out of provenance: model.bin's metadata copies that
+            "arch": self.ckpt.arch, "classes": list(self.ckpt.classes),  # export refuses a plan of another model
         }
         prov = {"checkpoint": self.source, "dataset": str(self.ds.root), "reading": self.opts.reading,
-                "arch": self.ckpt.arch, "classes": list(self.ckpt.classes),
                 "search_metric": self.opts.metric,
                 "alpha": self.opts.alpha, "beta": self.opts.beta, "val_max": self.opts.val_max,
                 "seed": self.opts.seed, "finetune": asdict(ft), "producer": f"ecg-edge {__version__}",

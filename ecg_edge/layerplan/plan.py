@@ -130,10 +130,12 @@ def check_plan_fits(plan: CompressionPlan, layers: list[tuple[str, int]], where:
         if lp.params and int(lp.params) != int(have[lp.name]):
             raise EcgEdgeError(f"{where}: layer {lp.name!r} has {lp.params} weights in the plan but "
                                f"{have[lp.name]} in the model (a plan made for another model?)")
-    p_arch = plan.provenance.get("arch") if isinstance(plan.provenance, dict) else None
+    rec = {**(plan.provenance if isinstance(plan.provenance, dict) else {}),
+           **(plan.metrics if isinstance(plan.metrics, dict) else {})}
+    p_arch = rec.get("arch")
     if arch and p_arch and p_arch != arch:
         raise EcgEdgeError(f"{where}: the plan was made for a {p_arch} model, not {arch}")
-    p_cls = plan.provenance.get("classes") if isinstance(plan.provenance, dict) else None
+    p_cls = rec.get("classes")
     if classes is not None and p_cls and list(p_cls) != list(classes):
         raise EcgEdgeError(f"{where}: the plan was made for classes {p_cls}, the checkpoint has {classes}")
 
