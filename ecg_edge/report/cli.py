@@ -112,12 +112,12 @@ def _numbers(option: str, text: str, kind: type) -> tuple:
 @click.option("--budget-crs", default="4,8,12,16,24,32", show_default=True, help="byte-budget points (true CR)")
 @click.option("--budget-sparsities", default=None,
               help="sparsities the byte-budget knapsack may give a layer [default: the compress default]")
-@click.option("--finetune-epochs", type=int, default=0, show_default=True,
+@click.option("--finetune-epochs", type=NON_NEGATIVE_INT, default=0, show_default=True,
               help="fine-tuning epochs for every compressed point except int8")
-@click.option("--finetune-lr", type=float, default=1e-4, show_default=True)
-@click.option("--finetune-max-train", type=int, default=0, show_default=True,
+@click.option("--finetune-lr", type=POSITIVE, default=1e-4, show_default=True)
+@click.option("--finetune-max-train", type=NON_NEGATIVE_INT, default=0, show_default=True,
               help="training windows per fine-tuning epoch (0 = all)")
-@click.option("--val-max", type=int, default=1024, show_default=True)
+@click.option("--val-max", type=POSITIVE_INT, default=1024, show_default=True)
 @click.option("--metric", type=click.Choice(["accuracy", "macro_f1"]), default="accuracy", show_default=True,
               help="search score the tolerances apply to")
 @click.option("--runtime", type=click.Choice(["c", "numpy"]), default="c", show_default=True,
@@ -141,14 +141,19 @@ def pareto(checkpoint: Path | None, data_dir: Path | None, out_dir: Path | None,
                        metric=metric, runtime=runtime)
     torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
     checkpoint = checkpoint or default_checkpoint()
-    data_dir = data_dir or _default_data(load_checkpoint(checkpoint).data)
+    data_dir = data_dir or _default_data(load_checkpoint(checkpoint).data, checkpoint)
+    explicit = out_dir is not None
     out_dir = out_dir or work_root() / "report" / "pareto"
-    rep = run_pareto(checkpoint, data_dir, cfg, log=lambda s: click.echo(s, err=True),
-                     on_points=lambda pts: write_json(out_dir / "pareto.partial.json", {"points": pts}))
-    md = markdown(rep)
-    write_json(out_dir / "pareto.json", rep)
-    write_text(out_dir / "pareto.md", md)
-    pareto_png(rep, out_dir / "pareto.png")
+    from ecg_edge.outputs import result_set
+
+    # points so far go to pareto.partial.json as they come; the finished set is moved in whole
+    with result_set(out_dir, command="report pareto", inputs=[checkpoint, data_dir], explicit=explicit) as stage:
+        rep = run_pareto(checkpoint, data_dir, cfg, log=lambda s: click.echo(s, err=True),
+                         on_points=lambda pts: write_json(out_dir / "pareto.partial.json", {"points": pts}))
+        md = markdown(rep)
+        write_json(stage / "pareto.json", rep)
+        write_text(stage / "pareto.md", md)
+        pareto_png(rep, stage / "pareto.png")
     (out_dir / "pareto.partial.json").unlink(missing_ok=True)
     click.echo(md)
     click.echo(f"wrote {out_dir}/pareto.md, pareto.json, pareto.png")

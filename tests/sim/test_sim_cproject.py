@@ -60,3 +60,22 @@ def test_c_project_refuses_rate_ram_and_models_without_preprocessing(tmp_path, c
 
     rc, text, out = _export(tmp_path, capsys, golden(golden_names()[0])[0], shared_data, "--seconds", "2")
     assert rc == 2 and "no device preprocessing" in text and not out.exists()
+
+
+@pytest.mark.xdist_group("sim")
+def test_simulate_stream_counts_instructions_and_agrees_with_the_host(toolchain, tmp_path, capsys, shared_data,
+                                                                     device_model):
+    import json
+
+    mb = tmp_path / "model.bin"
+    mb.write_bytes(device_model(500, 1024))
+    rc = main(["simulate", str(mb), "--stream", str(shared_data / "mitdb" / "100"), "--seconds", "12",
+               "--hop", "1000", "--target", "cortex-m4", "--out", str(tmp_path / "sim")])
+    cap = capsys.readouterr()
+    assert rc == 0, cap.out + cap.err
+    res = json.loads((tmp_path / "sim" / "simulate_stream.json").read_text())["results"][0]
+    assert res["windows"] == res["host_windows"] == res["agree_windows"] == (6000 - 1024) // 1000 + 1
+    assert res["preprocess_instructions"] > 0 and res["inference_instructions"] > 0
+    assert res["instructions_per_second"] == pytest.approx(
+        (res["preprocess_instructions"] + res["inference_instructions"]) / 12.0)
+    assert 0 < res["peak_ram"] <= res["ram_budget"] and res["stack_peak"] > 0
