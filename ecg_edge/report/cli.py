@@ -122,9 +122,13 @@ def _numbers(option: str, text: str, kind: type) -> tuple:
               help="search score the tolerances apply to")
 @click.option("--runtime", type=click.Choice(["c", "numpy"]), default="c", show_default=True,
               help="integer runtime that runs each model.bin over the test split (bit-exact with each other)")
+@click.option("--qat-epochs", type=POSITIVE_INT, default=6, show_default=True, help="qat series: QAT epochs")
+@click.option("--sens-windows", type=POSITIVE_INT, default=256, show_default=True,
+              help="qat series: training windows for the KL sensitivity")
 def pareto(checkpoint: Path | None, data_dir: Path | None, out_dir: Path | None, target: str, series: str,
            bits: str, tolerances: str, budget_crs: str, budget_sparsities: str | None, finetune_epochs: int, finetune_lr: float,
-           finetune_max_train: int, val_max: int, metric: str, runtime: str) -> None:
+           finetune_max_train: int, val_max: int, metric: str, runtime: str, qat_epochs: int,
+           sens_windows: int) -> None:
     """Test macro-F1 of the shipped model.bin (95% CI bars) vs true CR: PNG + Markdown + JSON."""
     from ecg_edge.atomic import write_json, write_text
     from ecg_edge.checkpoint import load_checkpoint
@@ -138,7 +142,7 @@ def pareto(checkpoint: Path | None, data_dir: Path | None, out_dir: Path | None,
                        **({} if budget_sparsities is None else
                           {"budget_sparsities": _numbers("--budget-sparsities", budget_sparsities, float)}),
                        finetune_lr=finetune_lr, finetune_max_train=finetune_max_train, val_max=val_max,
-                       metric=metric, runtime=runtime)
+                       metric=metric, runtime=runtime, qat_epochs=qat_epochs, sens_windows=sens_windows)
     torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
     checkpoint = checkpoint or default_checkpoint()
     data_dir = data_dir or _default_data(load_checkpoint(checkpoint).data, checkpoint)
