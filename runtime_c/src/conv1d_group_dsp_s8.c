@@ -20,16 +20,17 @@
 /* One pass over 4 window bytes: load, sign-extend even and odd bytes once for every channel. */
 #define DOT_HEAD "1:\n" "ldr %[a], [%[x]], #4\n" "sxtb16 %[ae], %[a]\n" "sxtb16 %[a], %[a], ror #8\n"
 
-/* s[j] += sum over the 4*n4 window bytes of x * w_j for the G channels interleaved in w. */
+/* s[j] = b[j] + sum over the 4*n4 window bytes of x * w_j for the G channels interleaved in w. */
 #define DOT_BODY4                                                                               \
     "ldrd %[w0], %[w1], [%[w]], #8\n" "smlad %[s0], %[ae], %[w0], %[s0]\n" "smlad %[s0], %[a], %[w1], %[s0]\n" \
     "ldrd %[w0], %[w1], [%[w]], #8\n" "smlad %[s1], %[ae], %[w0], %[s1]\n" "smlad %[s1], %[a], %[w1], %[s1]\n" \
     "ldrd %[w0], %[w1], [%[w]], #8\n" "smlad %[s2], %[ae], %[w0], %[s2]\n" "smlad %[s2], %[a], %[w1], %[s2]\n" \
     "ldrd %[w0], %[w1], [%[w]], #8\n" "smlad %[s3], %[ae], %[w0], %[s3]\n" "smlad %[s3], %[a], %[w1], %[s3]\n"
 
-static __attribute__((noinline)) void dot1x6(const int8_t *x, const uint32_t *w, uint32_t n4, int32_t *s)
+static __attribute__((noinline)) void dot1x6(const int8_t *x, const uint32_t *w, uint32_t n4, const int32_t *b,
+                                             int32_t *s)
 {
-    int32_t s0 = s[0], s1 = s[1], s2 = s[2], s3 = s[3], s4 = s[4], s5 = s[5];
+    int32_t s0 = b[0], s1 = b[1], s2 = b[2], s3 = b[3], s4 = b[4], s5 = b[5];
     uint32_t a, ae, w0, w1;
     __asm__ volatile(
         DOT_HEAD
@@ -46,9 +47,10 @@ static __attribute__((noinline)) void dot1x6(const int8_t *x, const uint32_t *w,
     s[0] = s0; s[1] = s1; s[2] = s2; s[3] = s3; s[4] = s4; s[5] = s5;
 }
 
-static __attribute__((noinline)) void dot1x4(const int8_t *x, const uint32_t *w, uint32_t n4, int32_t *s)
+static __attribute__((noinline)) void dot1x4(const int8_t *x, const uint32_t *w, uint32_t n4, const int32_t *b,
+                                             int32_t *s)
 {
-    int32_t s0 = s[0], s1 = s[1], s2 = s[2], s3 = s[3];
+    int32_t s0 = b[0], s1 = b[1], s2 = b[2], s3 = b[3];
     uint32_t a, ae, w0, w1;
     __asm__ volatile(
         DOT_HEAD
@@ -187,11 +189,10 @@ ecg_rt_status ecg_rt_conv1d_group_dsp_s8(ecg_rt_dsp_group *g, const ecg_rt_conv_
 #endif
         if (start >= 0 && (size_t)start * p->in_ch + 4u * n4 <= total &&
             (uint32_t)start + p->kernel <= p->in_len) {
-            for (j = 0; j < g->width; ++j) s[j] = g->bias[j];
             if (g->width == 6u)
-                dot1x6(x + (size_t)start * p->in_ch, g->wpk, n4, s);
+                dot1x6(x + (size_t)start * p->in_ch, g->wpk, n4, g->bias, s);
             else
-                dot1x4(x + (size_t)start * p->in_ch, g->wpk, n4, s);
+                dot1x4(x + (size_t)start * p->in_ch, g->wpk, n4, g->bias, s);
         } else {
             for (j = 0; j < g->count; ++j) s[j] = border(g, j, p, x, start);
         }
