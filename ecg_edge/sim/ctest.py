@@ -71,7 +71,7 @@ def build_ctest(tc: Toolchain, target: str, out: Path, *, mve: bool = True) -> P
     cmd = [tc.arm_gcc, *flags, "-nostartfiles", "--specs=nosys.specs", f"-L{FIRMWARE_DIR / 'ld'}", "-T",
            str(out / "ctest.ld"), "-Wl,--gc-sections", f"-Wl,--defsym=__heap_start=0x{board.io_base:x}",
            f"-Wl,--defsym=__heap_end=0x{board.io_base + HEAP_BYTES:x}", "-Wl,--defsym=__stack_size=16384",
-           *objs, "-lc", "-lgcc", "-o", str(elf)]
+           *objs, "-lm", "-lc", "-lgcc", "-o", str(elf)]
     r = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if r.returncode != 0:
         raise FirmwareBuildError(f"C tests for {tgt.name}: link failed:\n" + r.stderr[-2000:])
