@@ -118,6 +118,12 @@ def check_agreement(ckpt: Checkpoint, ds: PreparedDataset, source: str = "") -> 
     n_leads = len(leads) if isinstance(leads, (list, tuple)) else leads
     if n_leads is not None and int(n_leads) != man.n_leads:
         raise EcgEdgeError(f"{where}checkpoint expects {n_leads} leads, dataset {ds.root} has {man.n_leads}")
+    if isinstance(leads, (list, tuple)) and [str(v).upper() for v in leads] != [str(v).upper() for v in man.leads]:
+        raise EcgEdgeError(f"{where}checkpoint expects leads {','.join(map(str, leads))}, dataset {ds.root} has "
+                           f"{','.join(man.leads)}")
+    if d.get("fs") is not None and abs(float(d["fs"]) - float(man.fs)) > 1e-6:
+        raise EcgEdgeError(f"{where}checkpoint expects {float(d['fs']):g} Hz windows, dataset {ds.root} is "
+                           f"{float(man.fs):g} Hz")
 
 
 def predict(model: nn.Module, X: np.ndarray, batch: int = 256) -> np.ndarray:
@@ -271,8 +277,17 @@ class Compressor:
             over = len(probe.data) - sum(li.bytes for li in probe.layers)
             return over + sum(sens.option(n, c).bytes for n, c in a.items()), over
 
-        assign = allocate(sens.options, Budget(limit, o.max_macs))
+        smallest = sum(min(x.bytes for x in v) for v in sens.options.values())
+        try:
+            assign = allocate(sens.options, Budget(limit, o.max_macs))
+        except EcgEdgeError as exc:
+            raise EcgEdgeError(f"whole-file budget {limit} B: {exc}; candidates bits {list(bits)} x sparsity "
+                               f"{list(o.qat_sparsities)}") from exc
         total, overhead = upper_total(assign)
+        if limit - overhead < smallest:
+            raise EcgEdgeError(f"whole-file budget {limit} B leaves {limit - overhead} B for weight blocks after "
+                               f"model.bin's {overhead} B of other bytes; the most aggressive candidates (bits "
+                               f"{list(bits)} x sparsity {list(o.qat_sparsities)}) need {smallest} B")
         for _ in range(6):
             if total <= limit:
                 break
@@ -433,6 +448,7 @@ class Compressor:
             "mean_bits": float(np.average([lp.bits for lp in lps], weights=[lp.params for lp in lps])),
             "finetune_epochs": ft.epochs,
             "search_trace": res.trace[:2000],  # kept out of provenance: model.bin's metadata copies that
+            "arch": self.ckpt.arch, "classes": list(self.ckpt.classes),  # export refuses a plan of another model
         }
         prov = {"checkpoint": self.source, "dataset": str(self.ds.root), "reading": self.opts.reading,
                 "search_metric": self.opts.metric,
