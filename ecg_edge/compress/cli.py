@@ -11,7 +11,7 @@ import torch
 from ecg_edge.errors import EcgEdgeError
 
 
-def _default_data(ckpt_data: dict) -> Path:
+def default_data_dir(ckpt_data: dict) -> Path:
     from ecg_edge.paths import default_dataset_dir
 
     d = ckpt_data.get("dataset_dir") if isinstance(ckpt_data, dict) else None
@@ -101,7 +101,7 @@ def compress(checkpoint: Path | None, data_dir: Path | None, target: str, method
     tgt = get_target(target)
     ckpt_path = checkpoint or default_checkpoint()
     ckpt = load_checkpoint(ckpt_path)
-    ds = load_prepared(data_dir or _default_data(ckpt.data))
+    ds = load_prepared(data_dir or default_data_dir(ckpt.data))
     out_dir = out_dir or default_compress_dir()
     opts = CompressOptions(tolerance=tolerance, reading=reading or DEFAULT_READING, order=order,
                            max_bytes=max_bytes, val_max=val_max, metric=metric,

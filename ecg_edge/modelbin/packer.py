@@ -27,6 +27,7 @@ from ecg_edge.modelbin.graph import build_graph
 from ecg_edge.modelbin.ir import Graph
 from ecg_edge.modelbin.layout import OP_NAMES
 from ecg_edge.modelbin.writer import Serialized, serialize
+from ecg_edge.models.registry import model_from_checkpoint
 
 
 @dataclass
@@ -160,7 +161,7 @@ def calibrated_graph(arch: str, model: torch.nn.Module, plan: CompressionPlan | 
 def pack(ckpt: Checkpoint, plan: CompressionPlan | None, calib_X: np.ndarray, *,
          max_calib_windows: int = DEFAULT_CALIB_WINDOWS, source: str = "",
          percentile: float | None = None, input_percentile: float | None = None) -> PackResult:
-    model = ckpt.model()
+    model = model_from_checkpoint(ckpt)
     fp32_bytes = 4 * sum(p.numel() for p in model.parameters())
     g = calibrated_graph(ckpt.arch, model, plan, calib_X, max_calib_windows=max_calib_windows,
                          percentile=percentile, input_percentile=input_percentile)

@@ -20,16 +20,18 @@ import numpy as np
 
 from ecg_edge.checkpoint import load_checkpoint
 from ecg_edge.compress.allocate import DEFAULT_SPARSITIES
-from ecg_edge.compress.engine import DEFAULT_READING, CompressOptions, Compressor, Outcome, predict
+from ecg_edge.compress.engine import DEFAULT_READING, CompressOptions, Compressor, Outcome
 from ecg_edge.compress.finetune import FinetuneConfig
 from ecg_edge.compress.layers import fp32_parameter_bytes
 from ecg_edge.compress.sizes import BLOCKS_ONLY
 from ecg_edge.data.prepared import load_prepared
 from ecg_edge.errors import EcgEdgeError
+from ecg_edge.metrics import classification_metrics
 from ecg_edge.modelbin.graph import can_lower
+from ecg_edge.models.predict import predict
+from ecg_edge.models.registry import model_from_checkpoint
 from ecg_edge.progress import progress
 from ecg_edge.targets.registry import get_target
-from ecg_edge.train.metrics import classification_metrics
 
 FIXED_Q = [8, 7, 6, 5, 4, 3, 2, 1]
 FIXED_P = [10, 30, 50, 70, 90]
@@ -82,7 +84,7 @@ def _test_metrics(out: Outcome, comp: Compressor, X: np.ndarray, y: np.ndarray, 
         pred = np.concatenate([run(mb, quantize_inputs(mb, np.asarray(X[i:i + 64]))).argmax(1)
                                for i in range(0, len(y), 64)])
         return classification_metrics(y, pred, classes), "modelbin"
-    model = out.checkpoint.model()
+    model = model_from_checkpoint(out.checkpoint)
     return classification_metrics(y, predict(model, X).argmax(1), classes), "fakequant"
 
 

@@ -43,7 +43,7 @@ def ablation(checkpoint: Path | None, data_dir: Path | None, out_dir: Path | Non
     """The paper's Table 1 (test split): Markdown, JSON, a Pareto PNG and a per-layer chart."""
     from ecg_edge.atomic import write_json, write_text
     from ecg_edge.checkpoint import load_checkpoint
-    from ecg_edge.compress.cli import _default_data
+    from ecg_edge.compress.cli import default_data_dir
     from ecg_edge.compress.engine import DEFAULT_READING
     from ecg_edge.paths import default_checkpoint, work_root
     from ecg_edge.report.ablation import AblationConfig, markdown, run_ablation
@@ -66,7 +66,7 @@ def ablation(checkpoint: Path | None, data_dir: Path | None, out_dir: Path | Non
         raise EcgEdgeError(f"--adaptive {adaptive!r}: unknown {bad}; expected a subset of laq,lap,laq+lap")
     torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
     checkpoint = checkpoint or default_checkpoint()
-    data_dir = data_dir or _default_data(load_checkpoint(checkpoint).data)
+    data_dir = data_dir or default_data_dir(load_checkpoint(checkpoint).data)
     out_dir = out_dir or work_root() / "report" / "ablation"
     cfg = AblationConfig(target=target, tolerance=tolerance, finetune_epochs=finetune_epochs, finetune_lr=finetune_lr,
                          finetune_max_train=finetune_max_train, accuracy_from=accuracy_from, val_max=val_max,

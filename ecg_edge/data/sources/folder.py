@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ecg_edge.data.records import Record, SkipReport, read_csv_rows
-from ecg_edge.data.sources.wfdbio import _read_mat_val, read_wfdb
+from ecg_edge.data.sources.wfdbio import read_mat_val, read_wfdb
 from ecg_edge.data.synth.leads import LEADS_12
 from ecg_edge.errors import DataError
 
@@ -77,7 +77,7 @@ def iter_folder(root: Path, task_classes: list[str], labels_csv: Path | None, sk
             elif rid in mats:
                 if fs is None:
                     raise DataError(f"{mats[rid]}: a bare .mat record has no sampling rate; pass --fs HZ")
-                val = _read_mat_val(mats[rid])
+                val = read_mat_val(mats[rid])
                 if val.size == 0:
                     skip.add("zero-length record", str(mats[rid]))
                     continue
