@@ -6,6 +6,8 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.stamp-install
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 ARM_PKGS := gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
+# The C++ library TFLite Micro needs (the TFLM + CMSIS-NN row of the side-by-side bench).
+CXX_PKGS := libstdc++-arm-none-eabi-newlib
 # clang: the runtime's second -Werror compiler (runtime_c/Makefile skips it when absent).
 HOST_PKGS := clang
 export ECG_EDGE_NO_PROGRESS ?=
@@ -39,6 +41,14 @@ toolchain:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(ARM_PKGS) >/dev/null; \
 	else \
 	  echo "the simulated Cortex-M target needs: sudo apt-get install -y --no-install-recommends $(ARM_PKGS)"; \
+	fi
+	@if command -v arm-none-eabi-g++ >/dev/null && [ "$$(arm-none-eabi-g++ -mthumb -mcpu=cortex-m4 -print-file-name=libstdc++.a)" != libstdc++.a ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing $(CXX_PKGS)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(CXX_PKGS) >/dev/null || \
+	  echo "$(CXX_PKGS) not installed: the TFLite Micro row of the bench is skipped"; \
+	else \
+	  echo "the TFLite Micro comparison needs: sudo apt-get install -y --no-install-recommends $(CXX_PKGS)"; \
 	fi
 	@if ! command -v clang >/dev/null && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	  echo "installing $(HOST_PKGS)"; \

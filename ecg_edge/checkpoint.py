@@ -47,3 +47,18 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
                           metrics=raw.get("metrics", {}), extra=raw.get("extra", {}))
     except KeyError as exc:
         raise EcgEdgeError(f"{path}: checkpoint lacks field {exc.args[0]!r}") from exc
+
+
+def recorded_dataset_dir(data: Any, ckpt_path: str | Path | None = None) -> Path | None:
+    """The dataset a checkpoint was trained on: absolute as recorded, or (older checkpoints,
+    recorded relative to where training ran) relative to the checkpoint, else to the cwd."""
+    d = data.get("dataset_dir") if isinstance(data, dict) else None
+    if not d:
+        return None
+    p = Path(d)
+    if p.is_absolute() or ckpt_path is None:
+        return p
+    for base in [Path(ckpt_path).resolve().parent, *Path(ckpt_path).resolve().parents[1:]]:
+        if (base / p).is_dir():
+            return base / p
+    return p

@@ -20,3 +20,7 @@ class ModelFormatError(EcgEdgeError):
 
 class ToolchainMissing(EcgEdgeError):
     """An external tool (cross compiler, QEMU, valgrind) is not installed."""
+
+
+class OutputRefused(EcgEdgeError):
+    """An output location would lose data (a foreign folder, an input, a file, a second writer)."""

@@ -42,3 +42,50 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, classes: list
         "confusion": cm.tolist(),
         "classes": list(classes),
     }
+
+
+RECORD_AGGREGATION = "mean of window logits"
+
+
+def aggregate_records(logits: np.ndarray, records: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(record ids in first-seen order, mean logits per record (R, C), index of each window's record)."""
+    records = np.asarray(records).astype(str)
+    uniq, first, inv = np.unique(records, return_index=True, return_inverse=True)
+    order = np.argsort(first, kind="stable")
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    inv = rank[inv]
+    sums = np.zeros((len(uniq), logits.shape[1]), dtype=np.float64)
+    np.add.at(sums, inv, np.asarray(logits, dtype=np.float64))
+    counts = np.bincount(inv, minlength=len(uniq)).astype(np.float64)
+    return uniq[order], sums / counts[:, None], inv
+
+
+def record_metrics(logits: np.ndarray, y_true: np.ndarray, records: np.ndarray, classes: list[str]) -> dict[str, Any]:
+    """Record-level figures (what a clinician compares): a record's prediction is the argmax of
+    its windows' mean logits; a majority vote of window argmaxes is given beside it. A record's
+    truth is its windows' label (they share one by construction)."""
+    y_true = np.asarray(y_true, dtype=np.int64)
+    ids, mean, inv = aggregate_records(logits, records)
+    truth = np.zeros(len(ids), dtype=np.int64)
+    truth[inv] = y_true
+    mixed = int(sum(len(np.unique(y_true[inv == r])) > 1 for r in range(len(ids))))
+    res = classification_metrics(truth, mean.argmax(1), classes)
+    votes = np.zeros((len(ids), len(classes)), dtype=np.int64)
+    np.add.at(votes, (inv, np.asarray(logits).argmax(1)), 1)
+    vote = classification_metrics(truth, votes.argmax(1), classes)
+    res.update({"aggregation": RECORD_AGGREGATION, "n_records": len(ids),
+                "windows_per_record_mean": float(len(y_true) / max(len(ids), 1)),
+                "vote": {"aggregation": "majority vote of window argmax (ties: lowest class index)",
+                         "accuracy": vote["accuracy"], "macro_f1": vote["macro_f1"]}})
+    if mixed:
+        res["records_with_mixed_labels"] = mixed
+    return res
+
+
+def add_record_metrics(res: dict[str, Any], logits: np.ndarray, y: np.ndarray, ds: Any, split: str,
+                       classes: list[str]) -> None:
+    """res["record"]: record-level metrics, when the dataset knows each window's record."""
+    recs = ds.records(split)
+    if recs is not None and len(recs) == len(y):
+        res["record"] = record_metrics(logits, y, recs, classes)

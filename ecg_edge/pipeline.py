@@ -22,6 +22,7 @@ import click
 from ecg_edge import paths
 from ecg_edge.atomic import write_json, write_text
 from ecg_edge.errors import EcgEdgeError
+from ecg_edge.options import NON_NEGATIVE_INT, POSITIVE_INT
 
 
 @dataclass
@@ -136,7 +137,7 @@ def run_demo(cfg: DemoConfig, work: Path) -> dict[str, Any]:
                         "--out", str(data_dir)], [data_dir])
     step("describe", ["data", "describe", str(data_dir)], [data_dir])
     step("train", ["train", "--data", str(data_dir), "--arch", "resnet1d", "--epochs", str(cfg.epochs),
-                   "--seed", str(cfg.seed), "--threads", str(cfg.threads), "--out", str(train_dir)], [train_dir / "best.pt"])
+                   "--seed", str(cfg.seed), "--threads", str(cfg.threads), "--force", "--out", str(train_dir)], [train_dir / "best.pt"])
     step("compress", ["compress", str(train_dir / "best.pt"), "--data", str(data_dir), "--target", cfg.target,
                       "--method", cfg.method, "--tolerance", str(cfg.tolerance),
                       "--finetune-epochs", str(cfg.finetune_epochs), "--out", str(comp_dir)],
@@ -168,7 +169,19 @@ def run_demo(cfg: DemoConfig, work: Path) -> dict[str, Any]:
     params = [lp["params"] for lp in plan["layers"]]
     mean_bits = sum(b * p for b, p in zip(bits, params, strict=True)) / max(1, sum(params))
 
-    report.mkdir(parents=True, exist_ok=True)
+    from ecg_edge.outputs import result_set
+
+    summary: dict[str, Any] = {}
+    with result_set(report, command="demo", explicit=False) as stage:
+        _write_report(stage, cfg, total, steps, train_dir, work, plan, fp, shipped, int8, int8_bin, bin_bytes,
+                      fp32_bytes, mean_bits, sim, summary)
+    return summary
+
+
+def _write_report(report: Path, cfg: DemoConfig, total: float, steps: list[StepLog], train_dir: Path, work: Path,
+                  plan: dict[str, Any], fp: dict[str, Any], shipped: dict[str, Any], int8: dict[str, Any],
+                  int8_bin: Path, bin_bytes: int, fp32_bytes: int, mean_bits: float, sim: dict[str, Any],
+                  summary: dict[str, Any]) -> None:
     for src, dst in ((train_dir / "curve.png", "training_curve.png"),
                      (work / "eval_model_bin" / "eval_test_bin_c_confusion.png", "confusion_model_bin.png")):
         if src.is_file():
@@ -183,7 +196,7 @@ def run_demo(cfg: DemoConfig, work: Path) -> dict[str, Any]:
     ]
     _plot_pareto(points, report / "pareto.png")
 
-    summary = {
+    summary.update({
         "config": asdict(cfg),
         "seconds_total": round(total, 1),
         "steps": [asdict(s) for s in steps],
@@ -198,10 +211,9 @@ def run_demo(cfg: DemoConfig, work: Path) -> dict[str, Any]:
         "mean_bits": round(mean_bits, 3),
         "target": sim,
         "points": points,
-    }
+    })
     write_json(report / "summary.json", summary)
     write_text(report / "README.md", _markdown(summary))
-    return summary
 
 
 def _markdown(s: dict[str, Any]) -> str:
@@ -254,18 +266,22 @@ def _markdown(s: dict[str, Any]) -> str:
 @click.command()
 @click.option("--work", type=click.Path(path_type=Path), default=None,
               help="output folder [default: $ECG_EDGE_WORK or ./ecg-edge-out]")
-@click.option("--n", "n_windows", type=int, default=DemoConfig.n_windows, show_default=True,
+@click.option("--n", "n_windows", type=POSITIVE_INT, default=DemoConfig.n_windows, show_default=True,
               help="synthetic windows")
-@click.option("--epochs", type=int, default=DemoConfig.epochs, show_default=True)
-@click.option("--seed", type=int, default=DemoConfig.seed, show_default=True)
-@click.option("--sim-windows", type=int, default=DemoConfig.sim_windows, show_default=True)
-@click.option("--threads", type=int, default=DemoConfig.threads, show_default=True, help="torch threads")
+@click.option("--epochs", type=POSITIVE_INT, default=DemoConfig.epochs, show_default=True)
+@click.option("--seed", type=NON_NEGATIVE_INT, default=DemoConfig.seed, show_default=True)
+@click.option("--sim-windows", type=POSITIVE_INT, default=DemoConfig.sim_windows, show_default=True)
+@click.option("--threads", type=POSITIVE_INT, default=DemoConfig.threads, show_default=True, help="torch threads")
 def demo(work: Path | None, n_windows: int, epochs: int, seed: int, sim_windows: int, threads: int) -> None:
     """The main job on built-in synthetic data: synth -> train -> compress (LAQ+LAP, cortex-m4)
     -> export model.bin -> host C runtime -> simulated Cortex-M4, then a summary and report/."""
     cfg = DemoConfig(n_windows=n_windows, seed=seed, epochs=epochs, sim_windows=sim_windows,
                      threads=threads)
+    from ecg_edge.outputs import claim_dir
+
+    explicit = work is not None
     work = work or paths.work_root()
-    summary = run_demo(cfg, work)
+    with claim_dir(work, kind="work", command="demo", explicit=explicit, option="--work"):
+        summary = run_demo(cfg, work)
     click.echo("\n" + _markdown(summary))
     click.echo(f"report: {work / 'report'}")

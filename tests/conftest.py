@@ -18,3 +18,44 @@ def shared_data() -> Path:
     if not root.is_dir():
         pytest.skip(f"real ECG data not found at {root} (set ECG_EDGE_DATA)")
     return root
+
+
+@pytest.fixture(scope="session")
+def toolchain():
+    """The Cortex-M cross toolchain and QEMU, or a skip with the install line (CI installs them
+    through `make toolchain`)."""
+    from ecg_edge.errors import ToolchainMissing
+    from ecg_edge.sim.toolchain import find_toolchain
+
+    try:
+        return find_toolchain()
+    except ToolchainMissing as exc:
+        pytest.skip(str(exc))
+
+
+@pytest.fixture(scope="session")
+def device_model():
+    """A factory of seeded tiny ResNet1D model.bin files carrying the device chain's pp.* META:
+    device_model(fs, n_samples, leads=1, band=(0.5, 40)) -> bytes."""
+    import numpy as np
+
+    from ecg_edge.checkpoint import Checkpoint
+    from ecg_edge.modelbin.golden import random_resnet
+    from ecg_edge.modelbin.packer import pack
+
+    cache: dict = {}
+
+    def make(fs: int, n_samples: int, leads: int = 1, band: tuple | None = (0.5, 40.0)) -> bytes:
+        key = (fs, n_samples, leads, band)
+        if key not in cache:
+            model, cfg = random_resnet(7, n_samples=n_samples, in_leads=leads)
+            pre = {"fs": float(fs), "n_samples": n_samples, "band": list(band) if band else None,
+                   "filter_order": 3, "normalise": "zscore", "chain": "device"}
+            ck = Checkpoint("resnet1d", cfg.to_dict(), model.state_dict(), [f"c{i}" for i in range(cfg.n_classes)],
+                            {"task": "t", "fs": float(fs), "leads": [f"L{i}" for i in range(leads)],
+                             "n_samples": n_samples, "preprocessing": pre})
+            calib = np.random.default_rng(1).normal(size=(16, leads, n_samples))
+            cache[key] = pack(ck, None, calib).data
+        return cache[key]
+
+    return make

@@ -11,8 +11,9 @@ from pathlib import Path
 
 PKG = Path(__file__).resolve().parents[1] / "ecg_edge"
 
-GROUND = {"numerics", "atomic", "paths", "progress", "errors", "stats", "metrics", "__init__"}
-FACE = {"cli", "pipeline", "report", "bench_all"}
+GROUND = {"numerics", "atomic", "paths", "progress", "errors", "stats", "metrics", "options", "outputs",
+          "devicepre", "__init__"}  # devicepre: the preprocessing chain's definition, numerics only
+FACE = {"cli", "pipeline", "report", "bench_all", "predict"}
 # Who may import whom, besides the ground (which everyone may import) and the unit itself.
 # The face (and each package's cli.py, its part of the command line) may import anything.
 ALLOWED: dict[str, set[str]] = {
@@ -27,7 +28,7 @@ ALLOWED: dict[str, set[str]] = {
     "compress": {"checkpoint", "layerplan", "data", "models", "train", "targets", "modelbin"},
     "runtime": {"modelbin", "layerplan"},  # knows only model.bin
     "sim": {"modelbin", "layerplan", "runtime", "targets", "data"},  # firmware + QEMU; host parity
-    "mobile": {"checkpoint", "layerplan", "data", "models", "modelbin", "runtime"},  # translates the lowered graph
+    "mobile": {"checkpoint", "layerplan", "data", "models", "modelbin", "runtime", "sim", "targets"},  # translates the lowered graph
 }
 
 # Known breaches, each with why it is still there; the test fails when one is no longer needed.

@@ -25,9 +25,13 @@ UNIT = 4
 
 @dataclass
 class Option:
+    """One candidate of one layer: exact weight-block bytes, sensitivity, executed MACs per
+    window (0 = not measured; a MAC budget then refuses to run)."""
     choice: Choice
     bytes: int
     sensitivity: float
+    macs: int = 0
+    encoding: str = ""
 
 
 def _kl(p_logits: np.ndarray, q_logits: np.ndarray) -> float:
@@ -59,8 +63,9 @@ def measure_sensitivities(ctx: SearchContext, bits: Sequence[int],
     return out
 
 
-def knapsack(options: dict[str, list[Option]], budget_bytes: int) -> dict[str, Choice]:
-    """Exact multiple-choice knapsack: min sum sensitivity s.t. sum bytes <= budget."""
+def knapsack(options: dict[str, list[Option]], budget_bytes: int, mac_price: float = 0.0) -> dict[str, Choice]:
+    """Exact multiple-choice knapsack: min sum (sensitivity + mac_price * macs) s.t. sum bytes
+    <= budget."""
     names = list(options)
     min_total = sum(min(o.bytes for o in options[n]) for n in names)
     if min_total > budget_bytes:
@@ -79,7 +84,7 @@ def knapsack(options: dict[str, list[Option]], budget_bytes: int) -> dict[str, C
             if w > cap:
                 continue
             cand = np.full(cap + 1, inf)
-            cand[w:] = best[:cap + 1 - w] + o.sensitivity
+            cand[w:] = best[:cap + 1 - w] + o.sensitivity + mac_price * o.macs
             better = cand < new
             new[better] = cand[better]
             pick[better] = j
@@ -93,6 +98,56 @@ def knapsack(options: dict[str, list[Option]], budget_bytes: int) -> dict[str, C
         choice[n] = o.choice
         c -= -(-o.bytes // UNIT)
     return {n: choice[n] for n in names}
+
+
+@dataclass
+class Budget:
+    """What an allocation must respect. max_bytes: weight-block bytes (the caller subtracts the
+    measured non-weight bytes of model.bin); max_macs: executed multiply-accumulates per window
+    over the options' `macs` (channel pruning supplies options with fewer MACs). The accuracy
+    tolerance is not a budget here: it is checked on the shipped bytes (compress/ship.py)."""
+    max_bytes: int
+    max_macs: int | None = None
+
+
+def _pick(options: dict[str, list[Option]], assign: dict[str, Choice], field: str) -> float:
+    total = 0.0
+    for n, c in assign.items():
+        total += next(getattr(o, field) for o in options[n] if o.choice == c)
+    return total
+
+
+def allocate(options: dict[str, list[Option]], budget: Budget, iters: int = 40) -> dict[str, Choice]:
+    """Min summed sensitivity under the byte budget and, when given, the MAC budget. The MAC
+    constraint is Lagrangian: the smallest price per MAC (bisection) whose exact byte knapsack
+    meets it. Refuses (EcgEdgeError) a MAC budget no option set can meet."""
+    assign = knapsack(options, budget.max_bytes)
+    if budget.max_macs is None or _pick(options, assign, "macs") <= budget.max_macs:
+        return assign
+    if any(o.macs <= 0 for v in options.values() for o in v):
+        raise EcgEdgeError("a MAC budget needs every option's executed MACs (sensitivity.layer_macs)")
+    floor = sum(min(o.macs for o in v) for v in options.values())
+    if floor > budget.max_macs:
+        raise EcgEdgeError(f"MAC budget {budget.max_macs} is below the fewest executable MACs ({floor}) of these options")
+    s_max = max(o.sensitivity for v in options.values() for o in v) * len(options) + 1.0
+    lo, hi = 0.0, s_max / max(1.0, floor)
+    best = None
+    for _ in range(60):  # grow the price until the constraint holds
+        cand = knapsack(options, budget.max_bytes, hi)
+        if _pick(options, cand, "macs") <= budget.max_macs:
+            best = cand
+            break
+        hi *= 4.0
+    if best is None:
+        raise EcgEdgeError(f"no allocation within {budget.max_bytes} B meets the MAC budget {budget.max_macs}")
+    for _ in range(iters):
+        mid = 0.5 * (lo + hi)
+        cand = knapsack(options, budget.max_bytes, mid)
+        if _pick(options, cand, "macs") <= budget.max_macs:
+            best, hi = cand, mid
+        else:
+            lo = mid
+    return best
 
 
 def budget(ctx: SearchContext, bits: Sequence[int], budget_bytes: int,

@@ -9,13 +9,14 @@ import click
 import torch
 
 from ecg_edge.errors import EcgEdgeError
+from ecg_edge.options import NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, finite
 
 
-def default_data_dir(ckpt_data: dict) -> Path:
+def default_data_dir(ckpt_data: dict, ckpt_path: Path | None = None) -> Path:
+    from ecg_edge.checkpoint import recorded_dataset_dir
     from ecg_edge.paths import default_dataset_dir
 
-    d = ckpt_data.get("dataset_dir") if isinstance(ckpt_data, dict) else None
-    return Path(d) if d else default_dataset_dir()
+    return recorded_dataset_dir(ckpt_data, ckpt_path) or default_dataset_dir()
 
 
 def layer_table(outcome) -> str:
@@ -64,28 +65,40 @@ def check_latency(outcome, target, max_ms: float, X) -> dict:
               help="prepared dataset (default: the one recorded in the checkpoint)")
 @click.option("--target", default="cortex-m4", show_default=True, help="cortex-m4|m7|m33|m55 (cortex-m = m4)")
 @click.option("--method", default="laq", show_default=True,
-              help="laq | lap | laq+lap | budget | fixed-q<1..8> | fixed-p<0..99>")
-@click.option("--tolerance", type=float, default=0.01, show_default=True,
-              help="allowed absolute validation-accuracy drop (gamma / Delta)")
+              help="laq | lap | laq+lap | budget | qat | fixed-q<1..8> | fixed-p<0..99> (qat: label-free "
+                   "sensitivity -> knapsack -> distillation QAT -> verify/repair on model.bin; writes OUT/model.bin)")
+@click.option("--tolerance", type=finite(0.0, 1.0, max_open=True), default=0.01, show_default=True,
+              help="allowed absolute validation drop of --metric (gamma / Delta); for qat: of the shipped model.bin")
 @click.option("--reading", type=click.Choice(["printed", "conservative"]), default=None,
               help="reading of eq. (3) (default: conservative, measured better per byte; see compress/engine.py)")
 @click.option("--order", type=click.Choice(["prune-then-quantize", "quantize-then-prune"]),
               default="prune-then-quantize", show_default=True)
-@click.option("--finetune-epochs", type=int, default=0, show_default=True)
-@click.option("--finetune-lr", type=float, default=1e-4, show_default=True)
-@click.option("--max-bytes", type=int, default=None, help="whole model.bin byte budget")
-@click.option("--max-latency-ms", type=float, default=None)
-@click.option("--val-max", type=int, default=1024, show_default=True, help="validation windows used by the search")
+@click.option("--finetune-epochs", type=NON_NEGATIVE_INT, default=0, show_default=True)
+@click.option("--finetune-lr", type=POSITIVE, default=1e-4, show_default=True)
+@click.option("--max-bytes", type=POSITIVE_INT, default=None, help="whole model.bin byte budget")
+@click.option("--max-latency-ms", type=POSITIVE, default=None)
+@click.option("--val-max", type=POSITIVE_INT, default=1024, show_default=True, help="validation windows used by the search")
 @click.option("--metric", type=click.Choice(["accuracy", "macro_f1"]), default="accuracy", show_default=True,
               help="search score the tolerance applies to (macro_f1 for imbalanced data)")
+@click.option("--sensitivity", type=click.Choice(["kl", "hutchinson"]), default="kl", show_default=True,
+              help="qat: label-free layer sensitivity (KL of the whole model's output, or Hutchinson Hessian trace)")
+@click.option("--sens-windows", type=POSITIVE_INT, default=2000, show_default=True, help="qat: training windows for the sensitivity")
+@click.option("--target-cr", type=POSITIVE, default=None,
+              help="qat: whole model.bin budget as a true compression ratio (fp32 parameter bytes / CR)")
+@click.option("--max-macs", type=POSITIVE_INT, default=None, help="qat: executed multiply-accumulates per window")
+@click.option("--qat-epochs", type=POSITIVE_INT, default=6, show_default=True)
+@click.option("--qat-lr", type=POSITIVE, default=5e-4, show_default=True)
+@click.option("--max-repairs", type=NON_NEGATIVE_INT, default=3, show_default=True,
+              help="qat: promotions of the most sensitive layer while the shipped drop exceeds --tolerance")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None)
 def compress(checkpoint: Path | None, data_dir: Path | None, target: str, method: str, tolerance: float,
              reading: str | None, order: str, finetune_epochs: int, finetune_lr: float, max_bytes: int | None,
-             max_latency_ms: float | None, val_max: int, metric: str, out_dir: Path | None) -> None:
+             max_latency_ms: float | None, val_max: int, metric: str, sensitivity: str, sens_windows: int,
+             target_cr: float | None, max_macs: int | None, qat_epochs: int, qat_lr: float, max_repairs: int,
+             out_dir: Path | None) -> None:
     """Search a per-layer bit-width/sparsity plan and write OUT/plan.json + OUT/compressed.pt."""
-    from ecg_edge.checkpoint import load_checkpoint, save_checkpoint
-    from ecg_edge.compress.engine import DEFAULT_READING, CompressOptions, Compressor, parse_method
-    from ecg_edge.compress.finetune import FinetuneConfig
+    from ecg_edge.checkpoint import load_checkpoint
+    from ecg_edge.compress.engine import parse_method
     from ecg_edge.data.prepared import load_prepared
     from ecg_edge.paths import default_checkpoint, default_compress_dir
     from ecg_edge.targets.registry import get_target
@@ -97,17 +110,47 @@ def compress(checkpoint: Path | None, data_dir: Path | None, target: str, method
         raise EcgEdgeError(f"--finetune-epochs {finetune_epochs}: expected >= 0")
     if max_bytes is not None and max_bytes <= 0:
         raise EcgEdgeError(f"--max-bytes {max_bytes}: expected a positive byte count")
-    parse_method(method)
+    kind, _ = parse_method(method)
+    if target_cr is not None and not target_cr > 1.0:
+        raise EcgEdgeError(f"--target-cr {target_cr}: expected a ratio > 1, e.g. 16")
+    if target_cr is not None and max_bytes is not None:
+        raise EcgEdgeError("--target-cr and --max-bytes both set a byte budget; give one")
+    if (target_cr is not None or max_macs is not None) and kind != "qat":
+        raise EcgEdgeError("--target-cr / --max-macs apply to --method qat only")
+    from ecg_edge.compress.qat import QATConfig
+
+    qat_opts = {"sensitivity": sensitivity, "sens_windows": sens_windows, "target_cr": target_cr,
+                "max_macs": max_macs, "max_repairs": max_repairs, "qat": QATConfig(epochs=qat_epochs, lr=qat_lr)}
     tgt = get_target(target)
+    from ecg_edge.outputs import result_set
+
     ckpt_path = checkpoint or default_checkpoint()
     ckpt = load_checkpoint(ckpt_path)
-    ds = load_prepared(data_dir or default_data_dir(ckpt.data))
+    data_dir = data_dir or default_data_dir(ckpt.data, ckpt_path)
+    ds = load_prepared(data_dir)
+    explicit = out_dir is not None
     out_dir = out_dir or default_compress_dir()
+    with result_set(out_dir, command="compress", inputs=[ckpt_path, data_dir], explicit=explicit) as stage:
+        _compress_into(stage, out_dir, ckpt, ckpt_path, ds, tgt, method, tolerance, reading, order, max_bytes,
+                       val_max, metric, finetune_epochs, finetune_lr, max_latency_ms, qat_opts)
+
+
+def _compress_into(stage: Path, out_dir: Path, ckpt, ckpt_path: Path, ds, tgt, method: str, tolerance: float,
+                   reading: str | None, order: str, max_bytes: int | None, val_max: int, metric: str,
+                   finetune_epochs: int, finetune_lr: float, max_latency_ms: float | None, qat_opts: dict) -> None:
+    from ecg_edge.checkpoint import save_checkpoint
+    from ecg_edge.compress.engine import DEFAULT_READING, CompressOptions, Compressor, parse_method
+    from ecg_edge.compress.finetune import FinetuneConfig
+
     opts = CompressOptions(tolerance=tolerance, reading=reading or DEFAULT_READING, order=order,
                            max_bytes=max_bytes, val_max=val_max, metric=metric,
-                           finetune=FinetuneConfig(epochs=finetune_epochs, lr=finetune_lr))
+                           finetune=FinetuneConfig(epochs=finetune_epochs, lr=finetune_lr),
+                           ship_source=str((out_dir / "compressed.pt").resolve()), **qat_opts)
     comp = Compressor(ckpt, ds, tgt, opts, source=str(ckpt_path))
-    outcome = comp.run(method)
+    kind, _ = parse_method(method)
+    outcome = comp.shipped(log=click.echo) if kind == "qat" else comp.run(method)
+    if kind == "qat":
+        _check_shipped(outcome, comp, method)
     if max_latency_ms is not None:
         lat = check_latency(outcome, tgt, max_latency_ms, comp.X_val)
         outcome.plan.metrics["latency"] = lat
@@ -117,9 +160,40 @@ def compress(checkpoint: Path | None, data_dir: Path | None, target: str, method
             raise EcgEdgeError(f"the {method} plan takes {lat['ms']:.2f} ms ({lat['instructions']} instructions) "
                                f"on {tgt.name}, over --max-latency-ms {max_latency_ms}")
     outcome.checkpoint.extra["plan"] = asdict(outcome.plan)
-    # Each file is written atomically; compressed.pt first, so plan.json (what export reads
-    # beside it) never describes weights that are not on disk.
-    save_checkpoint(out_dir / "compressed.pt", outcome.checkpoint)
-    outcome.plan.save(out_dir / "plan.json")
+    # Both files are staged and moved in together, so plan.json (what export reads beside it)
+    # never describes weights that are not on disk.
+    save_checkpoint(stage / "compressed.pt", outcome.checkpoint)
+    outcome.plan.save(stage / "plan.json")
+    if kind == "qat":  # the verified bytes themselves (export of compressed.pt writes the same file)
+        from ecg_edge.atomic import write_bytes
+
+        write_bytes(stage / "model.bin", outcome.size.model_bin)
     click.echo(layer_table(outcome))
-    click.echo(f"wrote {out_dir / 'plan.json'} and {out_dir / 'compressed.pt'}")
+    if kind == "qat":
+        click.echo(shipped_summary(outcome.plan))
+    click.echo(f"wrote {out_dir / 'plan.json'}, {out_dir / 'compressed.pt'}"
+               + (f" and {out_dir / 'model.bin'}" if kind == "qat" else ""))
+
+
+def _check_shipped(outcome, comp, method: str) -> None:
+    lim = outcome.plan.metrics["byte_limit"]
+    if outcome.size.total_bytes > lim and not outcome.plan.metrics["repairs"]:
+        raise EcgEdgeError(f"the {method} plan needs {outcome.size.total_bytes} B, over the budget {lim} B")
+    if not outcome.fit.fits:
+        raise EcgEdgeError(f"the {method} plan does not fit {comp.target.name}: {outcome.fit.summary()}")
+
+
+def shipped_summary(plan) -> str:
+    m = plan.metrics
+    rows = [f"shipped model.bin on validation ({m['val_windows']} windows, integer executor): {m['metric']} "
+            f"{m['val_metric_shipped']:.4f} vs fp32 {m['val_metric_fp32']:.4f} (drop {m['val_drop_shipped']:+.4f}, "
+            f"tolerance {plan.tolerance}: {'met' if m['within_tolerance'] else 'MISSED'}); "
+            f"agreement with the QAT fake-quant {m['agreement_shipped_vs_fakequant_val']:.4f}, "
+            f"logits equal: {m['logits_equal_val']}"]
+    for i, r in enumerate(m["repairs"], 1):
+        rows.append(f"repair {i}: {r['layer']} {tuple(r['before'])} -> {tuple(r['after'])} "
+                    f"(shipped drop {r['val_drop']:+.4f})")
+    rows.append(f"true CR {m['true_cr']:.2f}x ({m['model_bytes']} B of {m['fp32_param_bytes']} fp32 B; budget {m['byte_limit']} B); "
+                f"sensitivity {m['sensitivity']['method']} on {m['sensitivity']['windows']} training windows "
+                f"{m['sensitivity']['seconds']:.1f} s; total {m['search_seconds']:.1f} s")
+    return "\n".join(rows)

@@ -19,6 +19,7 @@ from ecg_edge.compress.allocate import DEFAULT_SPARSITIES, Option, budget
 from ecg_edge.compress.finetune import FinetuneConfig, finetune
 from ecg_edge.compress.importance import DEFAULT_ALPHA, DEFAULT_BETA, layer_importance
 from ecg_edge.compress.layers import discover_layers, fp32_parameter_bytes
+from ecg_edge.compress.qat import QATConfig
 from ecg_edge.compress.quantize import ORDERS, CompressedLayer, compress_with_mask
 from ecg_edge.compress.search import (
     METRICS,
@@ -30,7 +31,9 @@ from ecg_edge.compress.search import (
     laq,
     laq_lap,
 )
-from ecg_edge.compress.sizes import BLOCKS_ONLY, ModelSize, measure, nominal_cr
+from ecg_edge.compress.sensitivity import DEFAULT_BITS, DEFAULT_WINDOWS
+from ecg_edge.compress.sensitivity import DEFAULT_SPARSITIES as QAT_SPARSITIES
+from ecg_edge.compress.sizes import BLOCKS_ONLY, EXACT, ModelSize, measure, nominal_cr
 from ecg_edge.data.prepared import PreparedDataset
 from ecg_edge.errors import EcgEdgeError
 from ecg_edge.layerplan.bitpack import ENCODING_NAMES
@@ -50,8 +53,8 @@ from ecg_edge.targets.registry import Target
 # conservative reading hands the slack to the large low-variance layers, which hold the bytes.
 # Better accuracy per byte, so it is the default; `--reading printed` keeps the literal formula.
 DEFAULT_READING = "conservative"
-METHOD_RE = re.compile(r"^(fp32|laq|lap|laq\+lap|budget|fixed-q([1-8])|fixed-p(\d{1,2}))$")
-QUANTIZING = ("laq", "laq+lap", "budget", "fixed-q")
+METHOD_RE = re.compile(r"^(fp32|laq|lap|laq\+lap|budget|qat|fixed-q([1-8])|fixed-p(\d{1,2}))$")
+QUANTIZING = ("laq", "laq+lap", "budget", "qat", "fixed-q")
 
 
 @dataclass
@@ -70,6 +73,16 @@ class CompressOptions:
     finetune: FinetuneConfig = field(default_factory=lambda: FinetuneConfig(epochs=0))
     use_packer: bool = True
     metric: str = "accuracy"  # search score: "accuracy" (paper) or "macro_f1"
+    # method "qat": label-free sensitivity -> allocation -> distillation QAT -> verify/repair
+    sensitivity: str = "kl"  # "kl" | "hutchinson"
+    sens_windows: int = DEFAULT_WINDOWS
+    qat_bits: tuple[int, ...] = DEFAULT_BITS
+    qat_sparsities: tuple[float, ...] = QAT_SPARSITIES
+    target_cr: float | None = None  # whole-file byte budget = fp32 parameter bytes / target_cr
+    max_macs: int | None = None
+    max_repairs: int = 3
+    qat: QATConfig = field(default_factory=QATConfig)
+    ship_source: str = ""  # the compressed.pt model.bin's META names (default: the input checkpoint)
 
 
 @dataclass
@@ -193,7 +206,10 @@ class Compressor:
         non-weight overhead of model.bin until the whole file fits the byte budget."""
         kind, _ = parse_method(method)
         limit = self.opts.max_bytes
-        if kind == "budget":
+        if kind == "qat":
+            out = self.shipped()
+            limit = self.byte_limit()
+        elif kind == "budget":
             limit = limit if limit is not None else check_fit(self.target, 0, 0).max_model_bytes
             out = self.budgeted(limit, finetune_cfg)
         else:
@@ -204,6 +220,121 @@ class Compressor:
         if not out.fit.fits:
             raise EcgEdgeError(f"the {method} plan does not fit {self.target.name}: {out.fit.summary()}")
         return out
+
+    # --- sensitivity -> allocation -> QAT -> verify and repair on the shipped bytes -------------
+    def byte_limit(self) -> int:
+        o = self.opts
+        if o.max_bytes is not None:
+            return o.max_bytes
+        if o.target_cr is not None:
+            return int(fp32_parameter_bytes(self.model) / o.target_cr)
+        return check_fit(self.target, 0, 0).max_model_bytes
+
+    def shipped(self, log=None) -> Outcome:
+        """Method "qat": KL (or Hutchinson) sensitivity on training windows, the exact knapsack for
+        the whole-file byte budget (and MAC budget), distillation QAT, then the packed model.bin
+        is verified on the validation split and repaired until its drop meets --tolerance."""
+        import time as _time
+
+        from ecg_edge.compress.allocate import Budget, allocate
+        from ecg_edge.compress.sensitivity import measure as measure_sensitivity
+        from ecg_edge.compress.sensitivity import training_windows
+        from ecg_edge.compress.ship import ShipConfig, ship
+        from ecg_edge.modelbin.packer import pack
+
+        if self.ckpt.arch != "resnet1d":
+            raise EcgEdgeError(f"--method qat trains the model.bin graph, which exists for resnet1d only (got {self.ckpt.arch})")
+        o = self.opts
+        log = log or (lambda m: None)
+        ship_source = o.ship_source or self.source
+        t0 = _time.perf_counter()
+        Xt, yt = self.ds.split("train")
+        bits = tuple(b for b in o.qat_bits if b in self.bits)
+        sens = measure_sensitivity(self.model, training_windows(Xt, o.sens_windows, o.seed), o.sensitivity,
+                                   bits, o.qat_sparsities, self.ctx.order)
+        log(f"sensitivity ({sens.method}, {sens.windows} training windows, "
+            f"{sum(len(v) for v in sens.options.values())} layer x candidate): {sens.seconds:.1f} s")
+        limit = self.byte_limit()
+        # The knapsack gets the limit minus the non-weight bytes of model.bin (header, tensors,
+        # ops, metadata), measured on a packed file of the plan; option bytes count every kept
+        # weight as non-zero, so QAT cannot push the shipped file over the limit.
+        def upper_total(a: dict) -> tuple[int, int]:  # (file bytes with option bytes, overhead)
+            probe = pack(self.ckpt, self._qat_plan(a, sens), Xt[:8], max_calib_windows=8, source=ship_source)
+            over = len(probe.data) - sum(li.bytes for li in probe.layers)
+            return over + sum(sens.option(n, c).bytes for n, c in a.items()), over
+
+        assign = allocate(sens.options, Budget(limit, o.max_macs))
+        total, overhead = upper_total(assign)
+        for _ in range(6):
+            if total <= limit:
+                break
+            assign = allocate(sens.options, Budget(limit - overhead, o.max_macs))
+            total, over = upper_total(assign)
+            overhead = max(over, overhead + 4) if total > limit else over
+        cfg = ShipConfig(tolerance=o.tolerance, metric=o.metric, max_repairs=o.max_repairs, qat=o.qat)
+        Xv, yv = self.ds.split("val")
+        res = ship(self.model, self.ckpt, lambda a: self._qat_plan(a, sens), assign, sens, np.asarray(Xt),
+                   np.asarray(yt), np.asarray(Xv), np.asarray(yv), cfg, ship_source, log)
+        plan = self._qat_plan(res.assign, sens)
+        from ecg_edge.modelbin.reader import read_model
+
+        mb = read_model(res.data)
+        infos = {li.name: li for li in res.packed.layers}
+        for lp in plan.layers:
+            li = infos[lp.name]
+            lp.bytes, lp.encoding, lp.nnz = li.bytes, li.encoding, int(round(li.params * (1.0 - li.sparsity)))
+        from ecg_edge.modelbin.executor import quantize_inputs, run
+
+        val_pred = run(mb, quantize_inputs(mb, np.asarray(Xv))).argmax(1)
+        val_metrics = classification_metrics(np.asarray(yv), val_pred, self.ckpt.classes)
+        fp32 = fp32_parameter_bytes(self.model)
+        size = ModelSize(len(res.data), sum(lp.bytes for lp in plan.layers), int(res.packed.arena_bytes), EXACT,
+                         "packer", res.data, {"sections": res.packed.sections})
+        fit = check_fit(self.target, size.total_bytes, size.arena_bytes)
+        plan.metrics.update({
+            "model_bytes": size.total_bytes, "bytes_source": EXACT, "weight_block_bytes": size.weight_block_bytes,
+            "arena_bytes": size.arena_bytes, "arena_source": "packer", "fp32_param_bytes": fp32,
+            "true_cr": fp32 / size.total_bytes, "cr_weight_blocks_only": fp32 / max(size.weight_block_bytes, 1),
+            "byte_limit": limit, "max_macs": o.max_macs,
+            "executed_macs": int(sum(sens.option(n, c).macs for n, c in res.assign.items())),
+            "fit": fit.to_dict(), "metric": o.metric,
+            "val_windows": int(len(yv)), "val_metric_shipped": res.val_metric, "val_metric_fp32": res.fp32_val_metric,
+            "val_drop_shipped": res.val_drop, "within_tolerance": res.within_tolerance,
+            "val_accuracy_fakequant": float(val_metrics["accuracy"]), "val_macro_f1_fakequant": float(val_metrics["macro_f1"]),
+            "val_accuracy_fp32": float((predict(self.model, np.asarray(Xv)).argmax(1) == np.asarray(yv)).mean()),
+            "agreement_shipped_vs_fakequant_val": res.agreement, "logits_equal_val": res.logits_equal,
+            "repairs": [asdict(r) for r in res.repairs], "rounds": res.rounds,
+            "sensitivity": {"method": sens.method, "windows": sens.windows, "seconds": round(sens.seconds, 1),
+                            "options": {n: [[o_.choice[0], o_.choice[1], o_.bytes, o_.sensitivity, o_.macs]
+                                            for o_ in v] for n, v in sens.options.items()}},
+            "qat": asdict(o.qat), "search_seconds": _time.perf_counter() - t0, "search_evaluations": 0,
+            "nominal_cr": nominal_cr([lp.params for lp in plan.layers], [lp.bits for lp in plan.layers],
+                                     [lp.nnz for lp in plan.layers], True),
+            "mean_bits": float(np.average([lp.bits for lp in plan.layers], weights=[lp.params for lp in plan.layers])),
+        })
+        extra = {"qat": res.qat.qat.export_state()}
+        ck = Checkpoint(self.ckpt.arch, dict(self.ckpt.config), {k: v.detach().clone() for k, v in self.model.state_dict().items()},
+                        list(self.ckpt.classes), dict(self.ckpt.data), {"val_shipped": _short(val_metrics)}, extra)
+        ck.extra["plan"] = asdict(plan)
+        search = SearchResult(res.assign, float(val_metrics["accuracy"]), plan.metrics["val_accuracy_fp32"], 0,
+                              plan.metrics["search_seconds"])
+        layers = {n: self.ctx.compressed(n, c) for n, c in res.assign.items()}
+        return Outcome(plan, ck, layers, size, fit, search, val_metrics)
+
+    def _qat_plan(self, assign: dict, sens) -> CompressionPlan:
+        lps = []
+        for n in self.names:
+            b, p = assign[n]
+            o = sens.option(n, (b, p))
+            imp = self.importance.of(n)
+            lps.append(LayerPlan(name=n, bits=int(b), sparsity=float(p), params=int(self.ctx.fp[n].size),
+                                 importance=imp["importance"], pdi=imp["pdi"], pvi=imp["pvi"], bytes=int(o.bytes),
+                                 encoding=o.encoding))
+        prov = {"checkpoint": self.source, "dataset": str(self.ds.root), "sensitivity": self.opts.sensitivity,
+                "sens_windows": self.opts.sens_windows, "metric": self.opts.metric, "seed": self.opts.seed,
+                "producer": f"ecg-edge {__version__}", "supported_bits": self.bits}
+        return CompressionPlan(method="qat", target=self.target.name, layers=lps, tolerance=self.opts.tolerance,
+                               order=self.ctx.order, metrics={}, provenance=prov)
 
     def budgeted(self, limit: int, finetune_cfg: FinetuneConfig | None = None, method: str = "budget") -> Outcome:
         """Budget mode against a whole-file limit: the knapsack gets the limit minus the measured

@@ -86,12 +86,15 @@ def plot_examples(ds: PreparedDataset, dest: Path, seconds: float = 5.0) -> None
 
 def describe(path: str | Path, out: str | Path | None = None, plot: bool = True) -> tuple[dict[str, Any], str]:
     from ecg_edge.atomic import write_json
+    from ecg_edge.outputs import result_set
 
     ds = load_prepared(path)
     s = summary(ds)
     out_dir = Path(out) if out is not None else ds.root
-    write_json(out_dir / "describe.json", s)
-    if plot:
-        plot_examples(ds, out_dir / "describe.png")
-        s["png"] = str(out_dir / "describe.png")
+    # the default (beside the dataset) adds describe.* to the dataset; an --out is a folder of its own
+    with result_set(out_dir, command="data describe", inputs=[] if out is None else [ds.root]) as stage:
+        if plot:
+            plot_examples(ds, stage / "describe.png")
+            s["png"] = str(out_dir / "describe.png")
+        write_json(stage / "describe.json", s)
     return s, table(s)

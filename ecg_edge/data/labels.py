@@ -7,6 +7,8 @@ classes are those of CPSC 2018 (Liu et al. 2018).
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from ecg_edge.errors import DataError
 
 TASK_CLASSES: dict[str, list[str]] = {
@@ -88,3 +90,86 @@ def parse_class_map(spec: str, classes: list[str] | None = None) -> dict[str, st
             raise DataError(f"class map entry {item!r}: class {v!r} is not one of {', '.join(classes)}")
         out[k] = v
     return out
+
+
+OWN_TASK = "own"  # the classes are the labels the source carries (a labels CSV, rhythm notes)
+MULTI_LABEL = ("skip", "first")
+MIN_RECORDS_PER_CLASS = 3  # fewer cannot be split into train, val and test
+
+
+def is_aux_key(key: str) -> bool:
+    """A MIT-BIH style rhythm note ('(AFIB'): mapped by the annotated sources themselves."""
+    return key.startswith("(")
+
+
+@dataclass
+class LabelPolicy:
+    """How a record's own labels become one class: --class-map renames (old=new) first, then a
+    built-in task keeps only its classes (case-insensitive), --classes keeps a chosen subset,
+    and --multi-label says what a record with several labels left becomes."""
+
+    task: str
+    classes: list[str] | None = None  # --classes: subset and order
+    class_map: dict[str, str] = field(default_factory=dict)  # label renames (aux notes excluded)
+    multi_label: str = "skip"
+
+    def __post_init__(self) -> None:
+        if self.multi_label not in MULTI_LABEL:
+            raise DataError(f"--multi-label {self.multi_label!r}: expected one of {', '.join(MULTI_LABEL)}")
+        if self.task != OWN_TASK:
+            known = {c.lower(): c for c in task_classes(self.task)}
+            for old, new in self.class_map.items():
+                if new.lower() not in known:
+                    raise DataError(f"--class-map entry {old}={new}: class {new!r} is not one of task "
+                                    f"{self.task}'s classes {', '.join(known.values())} (use --task own for new names)")
+            if self.classes is not None:
+                bad = [c for c in self.classes if c.lower() not in known]
+                if bad:
+                    raise DataError(f"--classes {','.join(self.classes)}: {', '.join(bad)} not among task "
+                                    f"{self.task}'s classes {', '.join(known.values())}")
+                self.classes = [known[c.lower()] for c in self.classes]
+        if self.classes is not None:
+            dup = sorted({c for c in self.classes if self.classes.count(c) > 1})
+            if dup or not self.classes:
+                raise DataError(f"--classes {','.join(self.classes)}: expected distinct, non-empty class names")
+
+    def rename(self, label: str) -> str:
+        label = self.class_map.get(label.strip(), label.strip())
+        if self.task != OWN_TASK:
+            known = {c.lower(): c for c in task_classes(self.task)}
+            return known.get(label.lower(), label)
+        return label
+
+    def resolve(self, labels: list[str]) -> tuple[str | None, str]:
+        """(class, "") or (None, skip reason) for the labels of one record, in listed order."""
+        names = list(dict.fromkeys(self.rename(lab) for lab in labels if lab.strip()))
+        if not names:
+            return None, "no label"
+        if self.task != OWN_TASK:
+            unknown = [n for n in names if n not in task_classes(self.task)]
+            if unknown:
+                return None, "unknown label"
+        if self.classes is not None:
+            names = [n for n in names if n in self.classes]
+            if not names:
+                return None, "label not in --classes"
+        if len(names) > 1 and self.multi_label == "skip":
+            return None, "several labels (--multi-label skip)"
+        return names[0], ""
+
+    def final_classes(self, seen: list[str]) -> list[str]:
+        """The dataset's class list: --classes as given, else the task's, else (own) the labels
+        seen, sorted so that the same archive always gives the same order."""
+        if self.classes is not None:
+            return list(self.classes)
+        if self.task != OWN_TASK:
+            return list(task_classes(self.task))
+        return sorted(set(seen))
+
+
+def split_class_map(spec: str | None) -> tuple[dict[str, str], dict[str, str]]:
+    """--class-map 'old=new,...' -> (rhythm-note map for the annotated sources, label renames)."""
+    if not spec:
+        return {}, {}
+    m = parse_class_map(spec)
+    return ({k: v for k, v in m.items() if is_aux_key(k)}, {k: v for k, v in m.items() if not is_aux_key(k)})

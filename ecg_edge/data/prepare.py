@@ -1,23 +1,27 @@
-"""From an archive to a prepared dataset: read records, pick leads, resample, band-pass, cut
-windows (one per record, or fixed windows inside single-rhythm stretches), normalise, split by
-patient, save atomically with provenance and skipped-by-reason counts."""
+"""From an archive to a prepared dataset: read records, turn their labels into classes (a
+built-in task's, or --task own: the archive's own), pick leads, resample, band-pass, cut every
+record into windows (or windows inside single-rhythm stretches), normalise, split by patient,
+save atomically with provenance, skipped-by-reason counts and warnings."""
 
 from __future__ import annotations
 
+import sys
 import time
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from ecg_edge.data.labels import task_classes
+from ecg_edge.data.labels import MIN_RECORDS_PER_CLASS, OWN_TASK, LabelPolicy, is_aux_key
 from ecg_edge.data.leadsel import lead_indices, parse_leads
 from ecg_edge.data.prepared import PreparedDataset, PreparedManifest, save_prepared
-from ecg_edge.data.preprocess import PreprocessConfig, bandpass, normalise, pad_crop, resample
+from ecg_edge.data.preprocess import PreprocessConfig, window_normalise
 from ecg_edge.data.records import Record, SkipReport
 from ecg_edge.data.sources import SOURCES
 from ecg_edge.data.splits import SplitConfig, split_by_patient
+from ecg_edge.data.windows import WindowingConfig, cut_windows, filter_record
 from ecg_edge.errors import DataError
 from ecg_edge.progress import progress
 
@@ -25,9 +29,9 @@ TASKS_OF_SOURCE = {
     "challenge": ("chapman4", "cpsc9"),
     "cpsc2018": ("cpsc9",),
     "chapman": ("chapman4",),
-    "mitdb": ("mitdb-rhythm",),
-    "cpsc2021": ("cpsc2021-af",),
-    "folder": ("chapman4", "cpsc9", "mitdb-rhythm", "cpsc2021-af"),
+    "mitdb": ("mitdb-rhythm", OWN_TASK),
+    "cpsc2021": ("cpsc2021-af", OWN_TASK),
+    "folder": ("chapman4", "cpsc9", "mitdb-rhythm", "cpsc2021-af", OWN_TASK),
 }
 
 
@@ -39,11 +43,43 @@ class PrepareConfig:
     leads: list[str] = field(default_factory=lambda: ["II"])
     preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
     split: SplitConfig = field(default_factory=SplitConfig)
-    stride: int | None = None  # window hop (target-rate samples) for rhythm sources; None = n_samples
+    stride: int | None = None  # window hop (target-rate samples); None = n_samples
     min_seconds: float = 5.0  # records shorter than this are skipped (whole-record tasks)
     labels_csv: str | None = None  # folder source
-    fs: float | None = None  # folder source: rate of bare .mat records (or override headers)
-    class_map: dict[str, str] | None = None  # mitdb: aux note -> class
+    fs: float | None = None  # folder source: rate of bare .mat / .csv records
+    class_map: dict[str, str] | None = None  # '(AUX' notes -> class (annotated sources); label -> label
+    classes: list[str] | None = None  # --classes: subset and order
+    multi_label: str = "skip"  # a record with several labels: skip it, or take the first
+    windows_per_record: int | None = None  # None: every window of a record; N: at most N
+
+    def windowing(self) -> WindowingConfig:
+        return WindowingConfig(self.windows_per_record, self.stride, self.min_seconds)
+
+    def label_policy(self) -> LabelPolicy:
+        renames = {k: v for k, v in (self.class_map or {}).items() if not is_aux_key(k)}
+        return LabelPolicy(self.task, self.classes, renames, self.multi_label)
+
+    def aux_map(self) -> dict[str, str] | None:
+        aux = {k: v for k, v in (self.class_map or {}).items() if is_aux_key(k)}
+        return aux or None
+
+
+@dataclass
+class Window:
+    x: np.ndarray  # (leads, n_samples), normalised
+    label: str
+    start: int  # first sample in the record, at the target rate
+    unit: str  # the record (or single-rhythm stretch) whose windows share one label
+
+
+@dataclass
+class PrepareStats:
+    """What the user should hear about beyond skipped records."""
+
+    padded: int = 0  # records shorter than one window, zero-padded
+    record_fs: Counter = field(default_factory=Counter)
+    per_record: list[int] = field(default_factory=list)
+    records_of_class: dict[str, set[str]] = field(default_factory=dict)
 
 
 def iter_records(cfg: PrepareConfig, skip: SkipReport) -> Iterator[Record]:
@@ -55,6 +91,15 @@ def iter_records(cfg: PrepareConfig, skip: SkipReport) -> Iterator[Record]:
     if cfg.task not in TASKS_OF_SOURCE[cfg.source]:
         raise DataError(f"source {cfg.source!r} does not carry task {cfg.task!r}; "
                         f"it gives {', '.join(TASKS_OF_SOURCE[cfg.source])}")
+    if cfg.aux_map() and cfg.source not in ("mitdb",):
+        raise DataError(f"--class-map: rhythm-note entries ('(AFIB=...') apply to the mitdb source, not {cfg.source!r}")
+    if cfg.aux_map() and cfg.task != OWN_TASK:
+        from ecg_edge.data.labels import task_classes
+        bad = {k: v for k, v in (cfg.aux_map() or {}).items() if v not in task_classes(cfg.task)}
+        if bad:
+            k, v = next(iter(bad.items()))
+            raise DataError(f"--class-map entry {k}={v}: class {v!r} is not one of task {cfg.task}'s classes "
+                            f"{', '.join(task_classes(cfg.task))} (use --task own for new names)")
     if cfg.source == "challenge":
         from ecg_edge.data.sources.challenge import iter_challenge
         return iter_challenge(root, cfg.task, skip)
@@ -66,20 +111,28 @@ def iter_records(cfg: PrepareConfig, skip: SkipReport) -> Iterator[Record]:
         return iter_chapman(root, cfg.task, skip)
     if cfg.source == "mitdb":
         from ecg_edge.data.sources.rhythm_wfdb import iter_mitdb
-        return iter_mitdb(root, cfg.task, skip, cfg.class_map)
+        return iter_mitdb(root, cfg.task, skip, cfg.aux_map())
     if cfg.source == "cpsc2021":
         from ecg_edge.data.sources.rhythm_wfdb import iter_cpsc2021
         return iter_cpsc2021(root, cfg.task, skip)
     from ecg_edge.data.sources.folder import iter_folder
-    return iter_folder(root, task_classes(cfg.task), Path(cfg.labels_csv) if cfg.labels_csv else None,
-                       skip, cfg.fs)
+    return iter_folder(root, Path(cfg.labels_csv) if cfg.labels_csv else None, skip, cfg.fs)
 
 
-def record_windows(rec: Record, cfg: PrepareConfig, classes: list[str], skip: SkipReport
-                   ) -> list[tuple[np.ndarray, int]]:
-    """(window (leads, n_samples) normalised, class index) of one record."""
-    pre = cfg.preprocess
+def record_windows(rec: Record, cfg: PrepareConfig, policy: LabelPolicy, skip: SkipReport,
+                   stats: PrepareStats | None = None) -> list[Window]:
+    """The windows of one record with their label; a record or stretch that cannot give any is
+    counted in `skip` by reason."""
+    stats = stats if stats is not None else PrepareStats()
+    pre, win = cfg.preprocess, cfg.windowing()
     where = rec.source_file or rec.record_id
+    whole = rec.segments is None
+    label = None
+    if whole:
+        label, why = policy.resolve(rec.labels)
+        if label is None:
+            skip.add(why, f"{where}: {'+'.join(rec.labels) or '(none)'}")
+            return []
     x = np.asarray(rec.signal, dtype=np.float32)
     if x.ndim != 2 or x.size == 0:
         skip.add("zero-length record", where)
@@ -89,71 +142,144 @@ def record_windows(rec: Record, cfg: PrepareConfig, classes: list[str], skip: Sk
         skip.add(f"lead {'/'.join(cfg.leads)} absent", f"{where} has {','.join(rec.lead_names)}")
         return []
     x = x[idx]
-    if rec.fs <= 0:
+    if not rec.fs > 0:
         skip.add("invalid sampling rate", where)
         return []
     nan_rows = ~np.isfinite(x)
-    whole = rec.segments is None
     if whole and nan_rows.any():
         skip.add("NaN samples", where)
         return []
-    x = resample(np.nan_to_num(x), rec.fs, pre.fs)
-    if pre.band is not None:
-        x = bandpass(x, pre.fs, pre.band, pre.filter_order)
+    if whole and x.shape[1] < cfg.min_seconds * rec.fs:
+        skip.add(f"shorter than {cfg.min_seconds:g} s", f"{where} ({x.shape[1] / rec.fs:.2f} s)")
+        return []
+    stats.record_fs[float(rec.fs)] += 1
+    x = filter_record(np.nan_to_num(x), rec.fs, pre)
     n = pre.n_samples
     if whole:
-        if x.shape[1] < cfg.min_seconds * pre.fs:
-            skip.add(f"shorter than {cfg.min_seconds:g} s", f"{where} ({rec.signal.shape[1] / rec.fs:.2f} s)")
-            return []
-        return [(normalise(pad_crop(x, n), pre.normalise), classes.index(rec.labels[0]))]
+        w, starts, padded = cut_windows(x, pre, win)
+        stats.padded += int(padded)
+        stats.per_record.append(len(w))
+        stats.records_of_class.setdefault(label, set()).add(rec.record_id)
+        return [Window(wi, label, int(s), rec.record_id) for wi, s in zip(w, starts, strict=True)]
     bad = nan_rows.any(0)
     ratio = pre.fs / rec.fs
     stride = cfg.stride or n
-    out = []
+    out: list[Window] = []
     for seg in rec.segments or []:
-        a, b = int(round(seg.start * ratio)), int(round(seg.end * ratio))
-        b = min(b, x.shape[1])
-        for s in range(a, b - n + 1, stride):
+        seg_label, why = policy.resolve([seg.label])
+        if seg_label is None:
+            skip.add(f"stretch skipped: {why}", f"{where}: {seg.label} at {seg.start}")
+            continue
+        a, b = int(round(seg.start * ratio)), min(int(round(seg.end * ratio)), x.shape[1])
+        starts = list(range(a, b - n + 1, stride))
+        if win.windows_per_record is not None and len(starts) > win.windows_per_record:
+            pick = np.unique(np.round(np.linspace(0, len(starts) - 1, win.windows_per_record)).astype(int))
+            starts = [starts[i] for i in pick]
+        unit = f"{rec.record_id}@{seg.start}-{seg.end}"
+        got = 0
+        for s in starts:
             s0, s1 = int(s / ratio), int(np.ceil((s + n) / ratio))
             if bad[s0:s1].any():
                 skip.add("window with NaN samples", where)
                 continue
-            out.append((normalise(x[:, s:s + n], pre.normalise), classes.index(seg.label)))
+            out.append(Window(window_normalise(x[:, s:s + n], pre), seg_label, s, unit))
+            got += 1
+        if got:
+            stats.per_record.append(got)
+            stats.records_of_class.setdefault(seg_label, set()).add(rec.record_id)
     if not out:
         skip.add("no window inside a single rhythm", where)
     return out
 
 
-def prepare(cfg: PrepareConfig, out_dir: str | Path) -> PreparedDataset:
+def check_classes(classes: list[str], stats: PrepareStats, task: str, cfg_path: str) -> list[str]:
+    """Refuse an own-labels class too small to split (or a single class); warnings otherwise."""
+    if task == OWN_TASK and len(classes) < 2:
+        raise DataError(f"{cfg_path}: only {len(classes)} class ({', '.join(classes) or 'none'}) left after "
+                        "--classes/--class-map; a classifier needs at least 2")
+    small = {c: len(stats.records_of_class.get(c, ())) for c in classes
+             if len(stats.records_of_class.get(c, ())) < MIN_RECORDS_PER_CLASS}
+    if task != OWN_TASK and stats.records_of_class:  # a built-in task's class may be absent here
+        small = {c: k for c, k in small.items() if k > 0}
+    if small and task == OWN_TASK:
+        c, k = next(iter(small.items()))
+        others = [o for o in classes if o != c]
+        raise DataError(f"{cfg_path}: class {c!r} has {k} usable record(s), fewer than the {MIN_RECORDS_PER_CLASS} a "
+                        f"train/val/test split needs; merge it (--class-map '{c}={others[0] if others else 'OTHER'}') "
+                        f"or leave it out (--classes {','.join(others)})")
+    if not small:
+        return []
+    return ["fewer than 3 records, so not in every split: " + ", ".join(f"{c!r} {k}" for c, k in small.items())]
+
+
+def split_warnings(classes: list[str], counts: dict[str, dict[str, int]]) -> list[str]:
+    out = []
+    for c in classes:
+        per = {s: counts.get(s, {}).get(c, 0) for s in ("train", "val", "test")}
+        missing = [s for s in ("val", "test") if per[s] == 0 and sum(per.values()) > 0]
+        if missing:
+            out.append(f"class {c!r} has no window in {' or '.join(missing)} "
+                       f"(train {per['train']}, val {per['val']}, test {per['test']} windows); "
+                       "its figures there are undefined")
+    return out
+
+
+def _warn(msg: str) -> None:
+    print(f"ecg-edge: warning: {msg}", file=sys.stderr, flush=True)
+
+
+def prepare(cfg: PrepareConfig, out_dir: str | Path, log: Callable[[str], None] | None = _warn) -> PreparedDataset:
     t0 = time.perf_counter()
-    classes = task_classes(cfg.task)
     cfg.leads = parse_leads(cfg.leads)
+    policy = cfg.label_policy()
+    win = cfg.windowing()
     skip = SkipReport()
-    X, y, groups, rec_ids = [], [], [], []
+    stats = PrepareStats()
+    wins: list[Window] = []
+    groups: list[str] = []
     n_records = 0
     records = iter_records(cfg, skip)
     for rec in progress(records, desc=f"prepare {cfg.source}", unit="rec"):
         n_records += 1
-        for w, c in record_windows(rec, cfg, classes, skip):
-            X.append(w)
-            y.append(c)
-            groups.append(rec.patient_id)
-            rec_ids.append(rec.record_id)
-    if not X:
+        got = record_windows(rec, cfg, policy, skip, stats)
+        wins.extend(got)
+        groups.extend([rec.patient_id] * len(got))
+    if not wins:
         reasons = "; ".join(f"{k}: {v}" for k, v in skip.as_dict().items()) or "no records"
         raise DataError(f"{cfg.path}: no usable windows for task {cfg.task!r} ({reasons})")
-    Xa = np.stack(X).astype(np.float32)
-    ya = np.asarray(y, dtype=np.int64)
+    classes = policy.final_classes([w.label for w in wins])
+    warnings = check_classes(classes, stats, cfg.task, cfg.path)
+    Xa = np.stack([w.x for w in wins]).astype(np.float32)
+    ya = np.asarray([classes.index(w.label) for w in wins], dtype=np.int64)
     ga = np.asarray(groups)
+    units = np.asarray([w.unit for w in wins])
+    starts = np.asarray([w.start for w in wins], dtype=np.int64)
     idx = split_by_patient(ya, ga, len(classes), cfg.split)
-    by = "record" if all(g == r for g, r in zip(groups, rec_ids, strict=True)) else "patient"
+    counts = {s: {c: int((ya[i] == k).sum()) for k, c in enumerate(classes)} for s, i in idx.items()}
+    warnings += split_warnings(classes, counts)
+    if len(stats.record_fs) > 1:
+        warnings.append("mixed sampling rates: records at " + ", ".join(
+            f"{f:g} Hz ({k})" for f, k in sorted(stats.record_fs.items())) + f" were resampled to {cfg.preprocess.fs:g} Hz")
+    if stats.padded:
+        warnings.append(f"{stats.padded} record(s) shorter than one window ({cfg.preprocess.n_samples} samples) "
+                        "were zero-padded")
+    for msg in warnings:
+        if log is not None:
+            log(msg)
+    by = "record" if all(g == r for g, r in zip(groups, (w.unit.split("@")[0] for w in wins), strict=True)) else "patient"
+    per = np.asarray(stats.per_record or [0])
     manifest = PreparedManifest(
         task=cfg.task, classes=list(classes), fs=cfg.preprocess.fs, n_samples=cfg.preprocess.n_samples,
         leads=list(cfg.leads), skipped=skip.as_dict(), source=f"{cfg.source}:{Path(cfg.path).resolve()}",
         provenance={"config": {k: v for k, v in asdict(cfg).items() if k not in ("preprocess", "split")},
-                    "preprocess": cfg.preprocess.to_dict(),
+                    "preprocess": {**cfg.preprocess.to_dict(), "windowing": win.to_dict()},
                     "split": {"fractions": list(cfg.split.fractions), "seed": cfg.split.seed, "by": by},
                     "records_read": n_records, "windows": len(ya), "patients": int(len(np.unique(ga))),
+                    "records_used": int(len(np.unique(units))), "padded_records": stats.padded,
+                    "windows_per_record": {"min": int(per.min()), "max": int(per.max()),
+                                           "mean": round(float(per.mean()), 2)},
+                    "record_fs": {f"{f:g}": k for f, k in sorted(stats.record_fs.items())},
+                    "warnings": warnings,
                     "skipped_examples": skip.examples, "seconds": round(time.perf_counter() - t0, 2)})
     splits = {s: (Xa[i], ya[i], ga[i]) for s, i in idx.items()}
-    return save_prepared(out_dir, manifest, splits)
+    return save_prepared(out_dir, manifest, splits, {s: (units[i], starts[i]) for s, i in idx.items()})

@@ -6,6 +6,10 @@ A prepared dataset is a folder holding
                                  after normalisation
   y_train.npy / y_val.npy / y_test.npy   int64 (N,), indices into manifest["classes"]
   groups_{split}.npy             str (N,) patient/record id of each window (split audits)
+  records_{split}.npy            str (N,) the record each window was cut from: a whole record, or
+                                 for annotated sources one single-rhythm stretch ("id@start-end");
+                                 record-level metrics aggregate over it (optional: older datasets)
+  starts_{split}.npy             int64 (N,) first sample of each window in its record, at manifest fs
 It is written once (atomically, as a whole folder) and loaded with memory mapping.
 """
 
@@ -77,6 +81,16 @@ class PreparedDataset:
             raise DataError(f"{p}: missing patient/record ids for split {name!r}")
         return np.load(p, allow_pickle=False)
 
+    def records(self, name: str) -> np.ndarray | None:
+        """Record id of each window of a split; None for a dataset written without them (each
+        window then stands alone and there are no record-level metrics)."""
+        p = self.root / f"records_{name}.npy"
+        return np.load(p, allow_pickle=False) if p.is_file() else None
+
+    def starts(self, name: str) -> np.ndarray | None:
+        p = self.root / f"starts_{name}.npy"
+        return np.load(p, allow_pickle=False) if p.is_file() else None
+
 
 def load_prepared(root: str | Path) -> PreparedDataset:
     root = Path(root)
@@ -95,18 +109,25 @@ def load_prepared(root: str | Path) -> PreparedDataset:
 
 
 def save_prepared(root: str | Path, manifest: PreparedManifest,
-                  splits: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]) -> PreparedDataset:
-    """Write a whole prepared dataset atomically. splits: name -> (X, y, groups)."""
-    from ecg_edge.atomic import atomic_dir, write_json
+                  splits: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]],
+                  windows: dict[str, tuple[np.ndarray, np.ndarray]] | None = None) -> PreparedDataset:
+    """Write a whole prepared dataset atomically. splits: name -> (X, y, groups); windows:
+    name -> (record id, start sample) of each window, when the source has records."""
+    from ecg_edge.atomic import write_json
+    from ecg_edge.outputs import replace_dir
 
     root = Path(root)
     manifest.counts = {
         s: {c: int((y == i).sum()) for i, c in enumerate(manifest.classes)} for s, (_, y, _) in splits.items()
     }
-    with atomic_dir(root) as tmp:
+    with replace_dir(root, kind="dataset", command="data") as tmp:
         for s, (X, y, g) in splits.items():
             np.save(tmp / f"X_{s}.npy", np.ascontiguousarray(X, dtype=np.float32))
             np.save(tmp / f"y_{s}.npy", np.asarray(y, dtype=np.int64))
             np.save(tmp / f"groups_{s}.npy", np.asarray(g).astype(str))
+            if windows is not None and s in windows:
+                rec, start = windows[s]
+                np.save(tmp / f"records_{s}.npy", np.asarray(rec).astype(str))
+                np.save(tmp / f"starts_{s}.npy", np.asarray(start, dtype=np.int64))
         write_json(tmp / MANIFEST, asdict(manifest))
     return load_prepared(root)

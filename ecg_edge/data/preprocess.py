@@ -13,6 +13,9 @@ from scipy import signal
 from ecg_edge.errors import DataError
 
 NORMALISATIONS = ("zscore", "none")
+# "zero-phase": polyphase resampling + sosfiltfilt (offline only); "device": the integer chain the
+# C stream runs (ecg_edge.devicepre), so training sees exactly what the device computes.
+CHAINS = ("zero-phase", "device")
 
 
 @dataclass
@@ -22,12 +25,20 @@ class PreprocessConfig:
     band: tuple[float, float] | None = (0.5, 40.0)  # band-pass edges (Hz); None = no filter
     filter_order: int = 3
     normalise: str = "zscore"  # per window and lead: (x - mean) / std; "none" keeps mV
+    chain: str = "zero-phase"  # one of CHAINS
+    adc_gain: float = 200.0  # device chain: ADC counts per mV the recordings are converted to
 
     def __post_init__(self) -> None:
         if self.fs <= 0 or self.n_samples <= 0:
             raise DataError(f"preprocessing: fs ({self.fs}) and n_samples ({self.n_samples}) must be positive")
         if self.normalise not in NORMALISATIONS:
             raise DataError(f"preprocessing: normalise must be one of {', '.join(NORMALISATIONS)}, got {self.normalise!r}")
+        if self.chain not in CHAINS:
+            raise DataError(f"preprocessing: chain must be one of {', '.join(CHAINS)}, got {self.chain!r}")
+        if self.chain == "device" and (self.normalise != "zscore" or abs(self.fs - round(self.fs)) > 1e-9
+                                       or self.adc_gain <= 0):
+            raise DataError(f"preprocessing: the device chain needs an integer fs (got {self.fs:g}), "
+                            f"normalise zscore (got {self.normalise!r}) and adc_gain > 0 (got {self.adc_gain:g})")
         if self.band is not None:
             self.band = (float(self.band[0]), float(self.band[1]))
 
@@ -77,8 +88,34 @@ def normalise(x: np.ndarray, method: str) -> np.ndarray:
     return ((x - mu) / np.where(sd > 1e-6, sd, 1.0)).astype(np.float32)
 
 
+def device_condition(x: np.ndarray, fs_in: float, cfg: PreprocessConfig) -> np.ndarray:
+    """The device chain's steps 1-3 (ADC codes, offset, linear resampling, causal biquads) on whole
+    records (..., samples) in mV at fs_in -> int64 at cfg.fs (ecg_edge.devicepre.reference)."""
+    from ecg_edge.devicepre.chain import ChainError
+    from ecg_edge.devicepre.reference import prepare_record
+
+    try:
+        return prepare_record(x, fs_in, cfg.fs, cfg.band, cfg.filter_order, cfg.adc_gain)
+    except ChainError as exc:
+        raise DataError(f"preprocessing: {exc}") from exc
+
+
+def device_normalise(x: np.ndarray) -> np.ndarray:
+    """Per-window z-score with the device's integer mean and standard deviation."""
+    from ecg_edge.devicepre.reference import zscore_float
+
+    return zscore_float(x)
+
+
+def window_normalise(x: np.ndarray, cfg: PreprocessConfig) -> np.ndarray:
+    """The per-window normalisation of cfg's chain (float32 windows for the model)."""
+    return device_normalise(x) if cfg.chain == "device" else normalise(x, cfg.normalise)
+
+
 def filter_and_normalise(x: np.ndarray, cfg: PreprocessConfig) -> np.ndarray:
     """Band-pass then normalise windows already at cfg.fs and cfg.n_samples: (..., samples)."""
+    if cfg.chain == "device":
+        return device_normalise(device_condition(x, cfg.fs, cfg))
     if cfg.band is not None:
         x = bandpass(x, cfg.fs, cfg.band, cfg.filter_order)
     return normalise(x, cfg.normalise)

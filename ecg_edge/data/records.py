@@ -60,8 +60,10 @@ def read_csv_rows(path: Path, what: str, expected: str) -> list[list[str]]:
     """Non-blank rows of a small CSV label file; a missing, unreadable or empty file is a
     DataError naming the file, what it is and the rows expected."""
     try:
-        with open(path, newline="") as fh:
+        with open(path, newline="", encoding="utf-8-sig") as fh:  # a BOM is not part of the id
             rows = [r for r in csv.reader(fh) if r and any(c.strip() for c in r)]
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: {what} is not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
     except OSError as exc:
         raise DataError(f"{path}: cannot read {what}: {exc.strerror or exc}") from exc
     if not rows:

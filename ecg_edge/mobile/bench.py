@@ -31,7 +31,7 @@ from ecg_edge.checkpoint import Checkpoint, load_checkpoint
 from ecg_edge.data.prepared import load_prepared
 from ecg_edge.errors import EcgEdgeError
 from ecg_edge.layerplan.plan import CompressionPlan
-from ecg_edge.metrics import classification_metrics
+from ecg_edge.metrics import RECORD_AGGREGATION, classification_metrics, record_metrics
 from ecg_edge.models.registry import model_from_checkpoint
 
 N_CALIB = 128
@@ -48,6 +48,8 @@ class Row:
     latency_ms: dict[str, float] = field(default_factory=dict)
     accuracy: float | None = None
     macro_f1: float | None = None
+    record_accuracy: float | None = None  # record level: argmax of the mean of a record's window logits
+    record_macro_f1: float | None = None
     agree_fp32: float | None = None
     agree_ours: float | None = None  # argmax agreement with our runtime at the same precision
     precision: str = "int8"  # "fp32", "int8" (dense) or "plan": picks the `ours` row to compare with
@@ -84,10 +86,14 @@ def _run_measure(runtime: str, model: Path, x_path: Path, n_latency: int, work: 
     return np.load(out / "logits.npy"), json.loads((out / "info.json").read_text())
 
 
-def _score(row: Row, logits: np.ndarray, y: np.ndarray, classes: list[str], ref_pred: np.ndarray) -> None:
+def _score(row: Row, logits: np.ndarray, y: np.ndarray, classes: list[str], ref_pred: np.ndarray,
+           records: np.ndarray | None = None) -> None:
     pred = logits.argmax(1)
     m = classification_metrics(y, pred, classes)
     row.accuracy, row.macro_f1 = m["accuracy"], m["macro_f1"]
+    if records is not None:
+        r = record_metrics(np.asarray(logits, dtype=np.float64), y, records, classes)
+        row.record_accuracy, row.record_macro_f1 = r["accuracy"], r["macro_f1"]
     row.agree_fp32 = float((pred == ref_pred).mean())
 
 
@@ -101,9 +107,12 @@ def _pack_ours(ckpt: Checkpoint, plan: CompressionPlan | None, calib: np.ndarray
 
 def run_bench(checkpoint: Path, data: Path, out: Path, plan_path: Path | None = None,
               n_latency: int = 200, split: str = "test", max_windows: int | None = None,
-              log=print, compressed: Path | None = None) -> dict[str, Any]:
+              log=print, compressed: Path | None = None, target: str | None = None,
+              n_mcu: int = 2) -> dict[str, Any]:
     """`compressed`: the compressed checkpoint (compress/compressed.pt, possibly fine-tuned) the
-    plan rows are built from; without it they apply the plan to `checkpoint`'s weights."""
+    plan rows are built from; without it they apply the plan to `checkpoint`'s weights.
+    `target` (e.g. cortex-m4): also run the int8 and plan model.bin and TFLite Micro + CMSIS-NN
+    on that simulated Cortex-M, first `n_mcu` windows (ecg_edge.mobile.mcu_bench)."""
     from ecg_edge.mobile.onnx_export import export_onnx
     from ecg_edge.mobile.tflite_export import export_tflite
 
@@ -114,8 +123,10 @@ def run_bench(checkpoint: Path, data: Path, out: Path, plan_path: Path | None = 
     if list(ds.classes) != list(ckpt.classes):
         raise EcgEdgeError(f"{data}: classes {ds.classes} differ from the checkpoint's {ckpt.classes}")
     X, y = ds.split(split)
+    records = ds.records(split)
     if max_windows:
         X, y = X[:max_windows], y[:max_windows]
+        records = records[:max_windows] if records is not None else None
     X = np.ascontiguousarray(X, dtype=np.float32)
     calib = calibration_windows(ds)
     models = out / "models"
@@ -137,7 +148,7 @@ def run_bench(checkpoint: Path, data: Path, out: Path, plan_path: Path | None = 
             row.memory.update(mem)
             if runtime is not None:
                 logits, info = _run_measure(runtime, Path(path), x_path, n_latency, work)
-                _score(row, logits, y, classes, ref_pred)
+                _score(row, logits, y, classes, ref_pred, records)
                 preds[id(row)] = logits.argmax(1)
                 row.latency_ms = info["latency_ms"]
                 row.memory["peak_rss_kib"] = info["peak_rss_kib"]
@@ -217,8 +228,18 @@ def run_bench(checkpoint: Path, data: Path, out: Path, plan_path: Path | None = 
               "compressed": str(compressed) if compressed else None,
               "data": str(data), "split": split, "n_windows": int(len(X)), "n_latency": n_latency,
               "classes": classes, "fp32_torch": classification_metrics(y, ref_pred, classes),
+              "record_aggregation": RECORD_AGGREGATION if records is not None else None,
               "rows": [asdict(r) for r in rows], "goals": goals(rows, paired), "paired_latency": paired,
               "host": host_info()}
+    if target is not None:
+        from ecg_edge.mobile.mcu_bench import mcu_side_by_side
+
+        tfl = models / "model_int8.tflite"
+        plan_bin = models / "model_plan.bin"
+        result["mcu"] = mcu_side_by_side(models / "model_int8.bin", tfl if tfl.is_file() else None, X[:n_mcu],
+                                         target, plan_bin if plan is not None and plan_bin.is_file() else None,
+                                         log=log)
+        result["goals"].update(result["mcu"]["goals"])
     shutil.rmtree(work, ignore_errors=True)
     write_json(out / "bench.json", result)
     write_text(out / "bench.md", to_markdown(result))
@@ -305,9 +326,11 @@ def to_markdown(res: dict[str, Any]) -> str:
              f"inferences, one thread, host {res['host']['machine']} with {res['host']['cpus']} CPUs "
              f"(1-min load average {_fmt(res['host']['load_avg_1m'], '.2f')} at the end: on a busy host the "
              "minimum is the steadier figure).", "",
+             *([f"Record columns: a record's prediction is the {res['record_aggregation']}.", ""]
+               if res.get("record_aggregation") else []),
              "| runtime | format | file bytes | memory | latency ms median (p10-p90) [min] | accuracy | macro-F1 | "
-             "agree fp32 | agree ours | status |",
-             "|---|---|---:|---|---|---:|---:|---:|---:|---|"]
+             "record acc | record F1 | agree fp32 | agree ours | status |",
+             "|---|---|---:|---|---|---:|---:|---:|---:|---:|---:|---|"]
     for r in res["rows"]:
         mem = []
         m = r["memory"]
@@ -321,6 +344,7 @@ def to_markdown(res: dict[str, Any]) -> str:
         lat_s = f"{lat['median']:.3f} ({lat['p10']:.3f}-{lat['p90']:.3f}) [{lat['min']:.3f}]" if lat else "-"
         lines.append(f"| {r['runtime']} | {r['fmt']} | {r['bytes'] if r['bytes'] is not None else '-'} | "
                      f"{'; '.join(mem) or '-'} | {lat_s} | {_fmt(r['accuracy'])} | {_fmt(r['macro_f1'])} | "
+                     f"{_fmt(r.get('record_accuracy'))} | {_fmt(r.get('record_macro_f1'))} | "
                      f"{_fmt(r['agree_fp32'])} | {_fmt(r.get('agree_ours'))} | {r['status']} |")
     if res.get("paired_latency"):
         lines += ["", "Paired latency (one process, runtimes in turn, same load on each):", ""]
@@ -336,6 +360,10 @@ def to_markdown(res: dict[str, Any]) -> str:
     notes = [(r["runtime"], n) for r in res["rows"] for n in r["notes"]]
     if notes:
         lines += ["", "Notes:", ""] + [f"- {rt}: {n}" for rt, n in notes]
+    if res.get("mcu"):
+        from ecg_edge.mobile.mcu_bench import mcu_markdown
+
+        lines += ["", mcu_markdown(res["mcu"])]
     return "\n".join(lines) + "\n"
 
 
@@ -384,7 +412,7 @@ def main() -> int:
     cand = paths.default_compress_dir() / "plan.json"
     if cand.is_file():
         plan_path = cand
-    res = run_bench(ckpt_path, data, out, plan_path, n_latency=100)
+    res = run_bench(ckpt_path, data, out, plan_path, n_latency=100, target="cortex-m4")
     Path("bench").mkdir(exist_ok=True)
     md = f"Model: {label}\n\n" + to_markdown(res)
     write_text(Path("bench") / "mobile.md", md)

@@ -9,6 +9,7 @@ import click
 
 from ecg_edge import paths
 from ecg_edge.errors import EcgEdgeError
+from ecg_edge.options import POSITIVE_INT
 
 OUT_SUFFIXES = {".bin": "bin", ".h": "c-header", ".onnx": "onnx", ".tflite": "tflite"}
 
@@ -28,12 +29,11 @@ def _resolve_inputs(checkpoint: Path | None, plan_path: Path | None) -> tuple[Pa
     return ck, plan_path
 
 
-def _calibration(ckpt, data_dir: Path | None, split: str):
+def _calibration(ckpt, data_dir: Path | None, split: str, ckpt_path: Path | None = None):
+    from ecg_edge.checkpoint import recorded_dataset_dir
     from ecg_edge.data.prepared import load_prepared
 
-    d = data_dir or (Path(ckpt.data["dataset_dir"]) if ckpt.data.get("dataset_dir") else None)
-    if d is None:
-        d = paths.default_dataset_dir()
+    d = data_dir or recorded_dataset_dir(ckpt.data, ckpt_path) or paths.default_dataset_dir()
     X, _ = load_prepared(d).split(split)
     return X, d
 
@@ -50,7 +50,7 @@ def _calibration(ckpt, data_dir: Path | None, split: str):
 @click.option("--data", "data_dir", type=click.Path(path_type=Path), default=None,
               help="prepared dataset for activation calibration [default: the checkpoint's dataset_dir]")
 @click.option("--calib-split", type=click.Choice(("train", "val")), default="train", show_default=True)
-@click.option("--calib-windows", type=int, default=256, show_default=True,
+@click.option("--calib-windows", type=POSITIVE_INT, default=256, show_default=True,
               help="windows used to calibrate int8 activation ranges (seeded subset)")
 @click.option("--calib-percentile", type=click.FloatRange(90.0, 100.0, max_open=True), default=None,
               help="clip activation ranges to the (100-p, p) percentiles instead of min/max (logits keep min/max)")
@@ -66,9 +66,6 @@ def export(args: tuple[Path, ...], plan_path: Path | None, out: Path | None, fmt
     and its suffix picks the format unless --format says otherwise) packs
     compress's compressed.pt + plan.json, or the trained checkpoint as int8 when there is none.
     """
-    from ecg_edge.atomic import write_bytes, write_text
-    from ecg_edge.checkpoint import load_checkpoint
-    from ecg_edge.layerplan.plan import CompressionPlan
 
     checkpoint = None
     for a in args:
@@ -78,16 +75,30 @@ def export(args: tuple[Path, ...], plan_path: Path | None, out: Path | None, fmt
             checkpoint = a
         else:
             raise EcgEdgeError(f"unexpected argument {a}; usage: ecg-edge export [CHECKPOINT] [--plan plan.json] -o OUT")
+    from ecg_edge.outputs import claim_file
+
     out = out or paths.default_model_bin()
     fmt = fmt or OUT_SUFFIXES.get(out.suffix, "bin")
     checkpoint, plan_path = _resolve_inputs(checkpoint, plan_path)
+    with claim_file(out, inputs=[checkpoint, plan_path, data_dir], option="-o/--out"):
+        _export_to(out, fmt, checkpoint, plan_path, data_dir, calib_split, calib_windows, calib_percentile,
+                   calib_input_percentile, as_json)
+
+
+def _export_to(out: Path, fmt: str, checkpoint: Path, plan_path: Path | None, data_dir: Path | None,
+               calib_split: str, calib_windows: int, calib_percentile: float | None,
+               calib_input_percentile: float | None, as_json: bool) -> None:
+    from ecg_edge.atomic import write_bytes, write_text
+    from ecg_edge.checkpoint import load_checkpoint
+    from ecg_edge.layerplan.plan import CompressionPlan
+
     ckpt = load_checkpoint(checkpoint)
     plan = CompressionPlan.load(plan_path) if plan_path else None
     if plan is None and ckpt.extra.get("plan") is not None:
         from ecg_edge.layerplan.plan import plan_from_dict
 
         plan = plan_from_dict(ckpt.extra["plan"], f"{checkpoint}: extra['plan']")
-    X, calib_dir = _calibration(ckpt, data_dir, calib_split)
+    X, calib_dir = _calibration(ckpt, data_dir, calib_split, checkpoint)
 
     if fmt in ("onnx", "tflite"):
         _export_mobile(fmt, ckpt, plan, X, out)
@@ -95,8 +106,13 @@ def export(args: tuple[Path, ...], plan_path: Path | None, out: Path | None, fmt
     from ecg_edge.modelbin.cheader import to_c_header
     from ecg_edge.modelbin.packer import pack, result_summary
 
-    res = pack(ckpt, plan, X, max_calib_windows=calib_windows, source=str(checkpoint.resolve()),
-               percentile=calib_percentile, input_percentile=calib_input_percentile)
+    if "qat" in ckpt.extra:  # QAT: ship the trained scales and activation quantization as trained
+        from ecg_edge.modelbin.packer import pack_trained
+
+        res = pack_trained(ckpt, plan, source=str(checkpoint.resolve()))
+    else:
+        res = pack(ckpt, plan, X, max_calib_windows=calib_windows, source=str(checkpoint.resolve()),
+                   percentile=calib_percentile, input_percentile=calib_input_percentile)
     if fmt == "c-header":
         write_text(out, to_c_header(res.data, out.stem, str(checkpoint)))
     else:

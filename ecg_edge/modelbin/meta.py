@@ -18,6 +18,10 @@ KEY_TYPES = {
     "input_zero_point": T_I32, "preprocessing": T_STR, "plan": T_STR,
     "source_checkpoint_sha256": T_STR, "source_checkpoint": T_STR, "producer": T_STR,
     "fp32_param_bytes": T_U32, "op_names": T_STR_ARRAY,
+    # the device preprocessing chain (ecg_edge.devicepre, FORMAT.md section 13), optional
+    "pp.version": T_U32, "pp.fs": T_U32, "pp.adc_fs": T_U32, "pp.window": T_U32, "pp.hop": T_U32,
+    "pp.sos_q29": T_I32_ARRAY, "pp.input_mult": T_I32, "pp.input_shift": T_U32, "pp.adc_gain": T_F32,
+    "pp.trained_chain": T_STR,
 }
 
 

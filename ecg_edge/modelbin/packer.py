@@ -110,7 +110,23 @@ def build_meta(ckpt: Checkpoint, plan: CompressionPlan | None, g: Graph, fp32_by
     }
     if source:
         meta["source_checkpoint"] = source
+    meta.update(device_chain_meta(d.get("preprocessing"), t_in))
     return meta
+
+
+def device_chain_meta(pre: Any, t_in: Any) -> dict[str, Any]:
+    """The pp.* fields of the device chain matching the training data's preprocessing; none when
+    that chain cannot be realised on the device (the stream then refuses the model, offline use
+    is unchanged)."""
+    from ecg_edge.devicepre.chain import ChainError, chain_for
+
+    if not isinstance(pre, dict) or not pre:
+        return {}
+    try:
+        return chain_for(pre, input_scale=t_in.scale, zero_point=t_in.zero_point, window=t_in.length,
+                         leads=t_in.channels).to_meta()
+    except ChainError:
+        return {}
 
 
 def layer_infos(g: Graph, ser: Serialized) -> list[LayerInfo]:
@@ -175,3 +191,34 @@ def result_summary(res: PackResult) -> dict[str, Any]:
             "layers": [asdict(li) for li in res.layers], "notes": res.notes}
 
 
+
+
+def apply_trained(g: Graph, state: dict[str, Any]) -> None:
+    """Put a trained integer graph (compress QAT: per node levels, learned per-channel scales and
+    biases; per tensor (scale, zero point)) into a graph built for the same plan."""
+    by_name = {n.name: n for n in g.nodes if n.weights is not None}
+    missing = sorted(set(by_name) - set(state["nodes"]))
+    if missing or len(state["tensors"]) != len(g.tensors):
+        raise EcgEdgeError(f"trained graph does not match the model: missing {missing}, "
+                           f"{len(state['tensors'])} tensors for {len(g.tensors)}")
+    for name, d in state["nodes"].items():
+        w = by_name[name].weights
+        lv = np.asarray(d["levels"].numpy() if hasattr(d["levels"], "numpy") else d["levels"], dtype=np.int8)
+        if lv.shape != w.levels.shape:
+            raise EcgEdgeError(f"{name}: trained levels {lv.shape}, the graph expects {w.levels.shape}")
+        w.levels = lv
+        w.scale = np.asarray(d["scale"].numpy() if hasattr(d["scale"], "numpy") else d["scale"], dtype=np.float64)
+        w.bias = np.asarray(d["bias"].numpy() if hasattr(d["bias"], "numpy") else d["bias"], dtype=np.float64)
+    for t, (sc, zp) in zip(g.tensors, state["tensors"], strict=True):
+        t.scale, t.zero_point = float(sc), int(zp)
+
+
+def pack_trained(ckpt: Checkpoint, plan: CompressionPlan | None, *, source: str = "") -> PackResult:
+    """model.bin of a QAT checkpoint exactly as trained: its learned weight scales and activation
+    quantization are written as they are (no re-quantization, no re-calibration), so the file
+    computes what the QAT exact forward computed."""
+    model = model_from_checkpoint(ckpt)
+    fp32_bytes = 4 * sum(p.numel() for p in model.parameters())
+    g = build_graph(ckpt.arch, model, plan)
+    apply_trained(g, ckpt.extra["qat"])
+    return pack_graph(g, build_meta(ckpt, plan, g, fp32_bytes, source))

@@ -8,6 +8,7 @@ import click
 import torch
 
 from ecg_edge.errors import EcgEdgeError
+from ecg_edge.options import NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, finite
 
 
 @click.group("report")
@@ -20,13 +21,13 @@ def report() -> None:
 @click.option("--data", "data_dir", type=click.Path(path_type=Path), default=None)
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None)
 @click.option("--target", default="cortex-m4", show_default=True)
-@click.option("--tolerance", type=float, default=0.01, show_default=True)
-@click.option("--finetune-epochs", type=int, default=2, show_default=True)
-@click.option("--finetune-lr", type=float, default=1e-4, show_default=True)
-@click.option("--finetune-max-train", type=int, default=0, show_default=True,
+@click.option("--tolerance", type=finite(0.0, 1.0, max_open=True), default=0.01, show_default=True)
+@click.option("--finetune-epochs", type=NON_NEGATIVE_INT, default=2, show_default=True)
+@click.option("--finetune-lr", type=POSITIVE, default=1e-4, show_default=True)
+@click.option("--finetune-max-train", type=NON_NEGATIVE_INT, default=0, show_default=True,
               help="training windows per fine-tuning epoch (0 = all)")
 @click.option("--accuracy-from", type=click.Choice(["modelbin", "fakequant"]), default="modelbin", show_default=True)
-@click.option("--val-max", type=int, default=1024, show_default=True)
+@click.option("--val-max", type=POSITIVE_INT, default=1024, show_default=True)
 @click.option("--no-compare", is_flag=True, help="skip the readings/orders/budget comparison rows")
 @click.option("--quant-bits", default="8,7,6,5,4,3,2,1", show_default=True, help="fixed-quantization rows")
 @click.option("--prune-pcts", default="10,30,50,70,90", show_default=True, help="fixed-pruning rows")
@@ -66,20 +67,26 @@ def ablation(checkpoint: Path | None, data_dir: Path | None, out_dir: Path | Non
         raise EcgEdgeError(f"--adaptive {adaptive!r}: unknown {bad}; expected a subset of laq,lap,laq+lap")
     torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
     checkpoint = checkpoint or default_checkpoint()
-    data_dir = data_dir or default_data_dir(load_checkpoint(checkpoint).data)
+    data_dir = data_dir or default_data_dir(load_checkpoint(checkpoint).data, checkpoint)
+    explicit = out_dir is not None
     out_dir = out_dir or work_root() / "report" / "ablation"
     cfg = AblationConfig(target=target, tolerance=tolerance, finetune_epochs=finetune_epochs, finetune_lr=finetune_lr,
                          finetune_max_train=finetune_max_train, accuracy_from=accuracy_from, val_max=val_max,
                          compare=not no_compare, quant_bits=qb, prune_pcts=pp, budget_crs=crs,
                          reading=reading or DEFAULT_READING, metric=metric,
                          adaptive=tuple(a.strip() for a in adaptive.split(",") if a.strip()))
-    rep = run_ablation(checkpoint, data_dir, cfg, log=lambda s: click.echo(s, err=True),
-                       on_rows=lambda rows: write_json(out_dir / "ablation.partial.json", {"rows": rows}))
-    md = markdown(rep)
-    write_json(out_dir / "ablation.json", rep)
-    write_text(out_dir / "ablation.md", md)
-    pareto_png(rep, out_dir / "pareto.png")
-    layers_png(rep, out_dir / "layers.png")
+    from ecg_edge.outputs import result_set
+
+    # rows so far go to ablation.partial.json as they come (an interrupted run keeps them); the
+    # finished set (json, md, two PNGs) is moved in whole
+    with result_set(out_dir, command="report ablation", inputs=[checkpoint, data_dir], explicit=explicit) as stage:
+        rep = run_ablation(checkpoint, data_dir, cfg, log=lambda s: click.echo(s, err=True),
+                           on_rows=lambda rows: write_json(out_dir / "ablation.partial.json", {"rows": rows}))
+        md = markdown(rep)
+        write_json(stage / "ablation.json", rep)
+        write_text(stage / "ablation.md", md)
+        pareto_png(rep, stage / "pareto.png")
+        layers_png(rep, stage / "layers.png")
     (out_dir / "ablation.partial.json").unlink(missing_ok=True)
     click.echo(md)
     click.echo(f"wrote {out_dir}/ablation.md, ablation.json, pareto.png, layers.png")

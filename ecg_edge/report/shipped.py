@@ -51,6 +51,10 @@ def fake_quant_logits(mb: ModelBin, checkpoint: Path, X: np.ndarray) -> np.ndarr
         raise EcgEdgeError(f"{checkpoint}: weights differ from the checkpoint {mb.source} was packed from "
                            "(META source_checkpoint_sha256)")
     plan = plan_from_summary(json.loads(mb.meta.get("plan", "{}") or "{}"), f"{mb.source}: META 'plan'")
+    if "qat" in (ckpt.extra or {}):  # a QAT checkpoint: its trained integer graph is the reference
+        from ecg_edge.compress.qat import qat_int8_logits
+
+        return qat_int8_logits(ckpt, plan, X)
     model = fake_quant_model(model_from_checkpoint(ckpt), plan)
     return predict(model, X)
 
@@ -61,7 +65,7 @@ def evaluate_model_bin(path: str | Path, dataset_dir: str | Path, split: str = "
     fraction of windows where its argmax equals the fake-quant PyTorch model's (None, with
     `agreement_note`, when the source checkpoint cannot be found)."""
     from ecg_edge.data.prepared import load_prepared
-    from ecg_edge.metrics import classification_metrics
+    from ecg_edge.metrics import add_record_metrics, classification_metrics
 
     path = Path(path)
     mb = read_model_file(path)
@@ -76,6 +80,7 @@ def evaluate_model_bin(path: str | Path, dataset_dir: str | Path, split: str = "
     logits = run_split(mb, X, runtime)
     pred = logits.argmax(axis=1)
     res = classification_metrics(y, pred, mb.classes)
+    add_record_metrics(res, logits, np.asarray(y), ds, split, mb.classes)
     res.update({"model_bin": str(path), "bytes": mb.file_size, "runtime": runtime, "split": split,
                 "dataset": str(dataset_dir)})
     res.update({"labels": [int(v) for v in y], "predictions": [int(v) for v in pred]})

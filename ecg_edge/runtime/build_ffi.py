@@ -22,7 +22,7 @@ def _paths(relative: bool) -> tuple[list[str], list[str], list[str]]:
     def fmt(p: Path) -> str:
         return os.path.relpath(p, ROOT) if relative else str(p)
     src = sorted((RUNTIME / "src").glob("*.c"))
-    hdr = sorted((RUNTIME / "src").glob("*.h")) + [RUNTIME / "include" / "ecg_edge_rt.h"]
+    hdr = sorted((RUNTIME / "src").glob("*.h")) + sorted((RUNTIME / "include").glob("*.h"))
     return [fmt(p) for p in src], [fmt(RUNTIME / "include"), fmt(RUNTIME / "src")], [fmt(p) for p in hdr]
 
 
@@ -31,7 +31,9 @@ typedef enum {
     ECG_RT_OK = 0, ECG_RT_E_NULL = 1, ECG_RT_E_TRUNCATED = 2, ECG_RT_E_MAGIC = 3,
     ECG_RT_E_VERSION = 4, ECG_RT_E_CRC = 5, ECG_RT_E_HEADER = 6, ECG_RT_E_SECTION = 7,
     ECG_RT_E_TENSOR = 8, ECG_RT_E_OP = 9, ECG_RT_E_UNSUPPORTED_OP = 10, ECG_RT_E_WEIGHTS = 11,
-    ECG_RT_E_ARENA_TOO_SMALL = 12, ECG_RT_E_ALIGNMENT = 13, ECG_RT_E_SIZE = 14, ECG_RT_E_LIMIT = 15
+    ECG_RT_E_ARENA_TOO_SMALL = 12, ECG_RT_E_ALIGNMENT = 13, ECG_RT_E_SIZE = 14, ECG_RT_E_LIMIT = 15,
+    ECG_RT_E_NO_PREPROCESS = 20, ECG_RT_E_PREPROCESS = 21, ECG_RT_E_SAMPLE_TYPE = 22, ECG_RT_E_RATE = 23,
+    ECG_RT_E_STREAM_STATE = 24
 } ecg_rt_status;
 typedef struct {
     const uint8_t *base;
@@ -59,12 +61,65 @@ ecg_rt_status ecg_rt_argmax(const int8_t *logits, size_t n, uint32_t *out_index)
 const char *ecg_rt_status_str(ecg_rt_status s);
 ecg_rt_status ecg_rt_invoke_batch(const ecg_rt_model *m, uint8_t *arena, size_t arena_len,
                                   const int8_t *inputs, size_t n, int8_t *logits, size_t *done);
+typedef enum { ECG_RT_SAMPLE_S16 = 0, ECG_RT_SAMPLE_S32 = 1 } ecg_rt_sample_type;
+typedef struct {
+    uint32_t fs, adc_fs, window, hop, leads, n_sections;
+    int32_t input_mult;
+    uint32_t input_shift;
+    int32_t zero_point;
+    ...;
+} ecg_rt_pp;
+typedef struct { ecg_rt_pp pp; uint32_t up, down, windows; ...; } ecg_rt_stream;
+ecg_rt_status ecg_rt_pp_from_model(const ecg_rt_model *m, ecg_rt_pp *pp);
+ecg_rt_status ecg_rt_stream_work_size(const ecg_rt_model *m, size_t *bytes);
+ecg_rt_status ecg_rt_stream_init(ecg_rt_stream *s, const ecg_rt_model *m, uint32_t adc_fs, uint32_t hop,
+                                 ecg_rt_sample_type type, uint8_t *work, size_t work_len,
+                                 uint8_t *arena, size_t arena_len);
+ecg_rt_status ecg_rt_stream_push(ecg_rt_stream *s, const void *samples, ecg_rt_sample_type type,
+                                 size_t n, size_t *consumed);
+ecg_rt_status ecg_rt_stream_ready(const ecg_rt_stream *s, uint32_t *ready);
+ecg_rt_status ecg_rt_stream_infer(ecg_rt_stream *s, int8_t *logits, size_t logits_len, uint32_t *window_index);
+ecg_rt_status ecg_rt_stream_run(ecg_rt_stream *s, const void *samples, ecg_rt_sample_type type, size_t n,
+                                int8_t *logits, size_t max_windows, size_t *n_windows);
+size_t ecg_rt_stream_struct_size(void);
+ecg_rt_status ecg_rt_resample_factors(uint32_t fs, uint32_t adc_fs, uint32_t *up, uint32_t *down);
+int32_t ecg_rt_biquad_df1_s32(const int32_t coef[5], int32_t st[4], int32_t x);
+int32_t ecg_rt_resample_linear_s32(int32_t a, int32_t b, uint32_t phase, uint32_t up);
+ecg_rt_status ecg_rt_window_quantize_s8(const int32_t *ring, uint32_t window, uint32_t stride,
+                                        uint32_t start, int32_t input_mult, uint32_t input_shift,
+                                        int32_t zero_point, int8_t *out);
 extern "Python" void _ecg_rt_trace_cb(void *, uint32_t, uint16_t, const int8_t *, uint32_t);
 """
 
-# The batch loop lives in C so evaluating a split costs one Python call.
+# The batch loop lives in C so evaluating a split costs one Python call; so does the stream's
+# push/ready/infer loop over a whole recording (ecg_rt_stream_run).
 PREAMBLE = """
 #include "ecg_edge_rt.h"
+#include "ecg_edge_rt_stream.h"
+static size_t ecg_rt_stream_struct_size(void) { return sizeof(ecg_rt_stream); }
+static ecg_rt_status ecg_rt_stream_run(ecg_rt_stream *s, const void *samples, ecg_rt_sample_type type, size_t n,
+                                       int8_t *logits, size_t max_windows, size_t *n_windows)
+{
+    size_t used, elem = type == ECG_RT_SAMPLE_S16 ? 2u : 4u, k;
+    uint32_t ready;
+    ecg_rt_status st;
+    const unsigned char *p = (const unsigned char *)samples;
+    if (!s || !n_windows) return ECG_RT_E_NULL;
+    k = s->model ? s->model->n_classes : 0u;
+    *n_windows = 0;
+    for (;;) {
+        st = ecg_rt_stream_push(s, p, type, n, &used);
+        if (st != ECG_RT_OK) return st;
+        p += used * elem * s->pp.leads;
+        n -= used;
+        if ((st = ecg_rt_stream_ready(s, &ready)) != ECG_RT_OK) return st;
+        if (!ready) return ECG_RT_OK;
+        if (*n_windows >= max_windows) return ECG_RT_E_SIZE;
+        st = ecg_rt_stream_infer(s, logits + *n_windows * k, k, 0);
+        if (st != ECG_RT_OK) return st;
+        ++*n_windows;
+    }
+}
 static ecg_rt_status ecg_rt_invoke_batch(const ecg_rt_model *m, uint8_t *arena, size_t arena_len,
                                          const int8_t *inputs, size_t n, int8_t *logits, size_t *done)
 {

@@ -33,15 +33,19 @@ def run(model_bin: Path | None, data_dir: Path | None, split: str, parity: bool,
     data_dir = data_dir or paths.default_dataset_dir()
     if not model_bin.is_file():
         raise EcgEdgeError(f"{model_bin}: no such model.bin (run `ecg-edge export` first)")
-    res = evaluate_model_bin(model_bin, data_dir, split=split, runtime="c")
-    if parity:
-        res["parity"] = _parity(model_bin, data_dir, split)
-    written = write_report(res, out_dir or model_bin.parent, f"run_{split}_c")
+    from ecg_edge.outputs import result_set
+
+    target = out_dir or model_bin.parent
+    with result_set(target, command="run", inputs=[model_bin, data_dir], explicit=out_dir is not None) as stage:
+        res = evaluate_model_bin(model_bin, data_dir, split=split, runtime="c")
+        if parity:
+            res["parity"] = _parity(model_bin, data_dir, split)
+        written = [target / p.name for p in write_report(res, stage, f"run_{split}_c")]
     click.echo(json.dumps(res, indent=2, default=str) if as_json else format_report(res))
     if parity:
         p = res["parity"]
-        click.echo(f"parity C vs numpy: {p['identical']}/{p['windows']} windows byte-identical")
-    click.echo(f"wrote {', '.join(str(p) for p in written)}")
+        click.echo(f"parity C vs numpy: {p['identical']}/{p['windows']} windows byte-identical", err=as_json)
+    click.echo(f"wrote {', '.join(str(p) for p in written)}", err=as_json)
     if parity and res["parity"]["first_mismatch"]:
         raise EcgEdgeError(f"C runtime and numpy reference differ: {res['parity']['first_mismatch']}")
 

@@ -32,6 +32,8 @@ RUNTIME_DIR = REPO_ROOT / "runtime_c"
 OPTS = ("O2", "Os")
 PROGRAMS = ("main", "calib")
 DEFAULT_STACK = 8 * 1024
+# Flash taken by a firmware itself (the model is placed beside it by QEMU, never linked in).
+CODE_SECTIONS = (".vectors", ".text", ".init_array", ".ARM.extab", ".ARM.exidx", ".data")
 
 
 class FirmwareBuildError(EcgEdgeError):
@@ -77,7 +79,7 @@ class FirmwareImage:
     def code_bytes(self) -> int:
         """Flash taken by the firmware itself: vectors, code, read-only data, .data's image."""
         s = self.sections
-        return sum(s.get(k, 0) for k in (".vectors", ".text", ".ARM.extab", ".ARM.exidx", ".data"))
+        return sum(s.get(k, 0) for k in CODE_SECTIONS)
 
     @property
     def static_ram_bytes(self) -> int:
@@ -131,7 +133,7 @@ def objects_key(tc: Toolchain, target: Target, opt: str, program: str, dsp: bool
     return h.hexdigest()[:20]
 
 
-def _publish(tmp: Path, final: Path) -> None:
+def publish_dir(tmp: Path, final: Path) -> None:
     """Atomically move a finished build into the cache (another process may have won)."""
     final.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -176,7 +178,7 @@ def build_objects(tc: Toolchain, target: Target, opt: str = "O2", program: str =
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    _publish(tmp, final)
+    publish_dir(tmp, final)
     return final
 
 
@@ -268,7 +270,7 @@ def build_plugin(tc: Toolchain) -> Path:
     if r.returncode != 0:
         shutil.rmtree(tmp, ignore_errors=True)
         raise FirmwareBuildError("the QEMU instruction-count plugin failed to build:\n" + r.stderr[-2000:])
-    _publish(tmp, final)
+    publish_dir(tmp, final)
     return so
 
 

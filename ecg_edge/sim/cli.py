@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from ecg_edge.errors import EcgEdgeError
+from ecg_edge.options import NON_NEGATIVE_INT, POSITIVE_INT
 from ecg_edge.paths import default_model_bin, work_root
 from ecg_edge.targets.registry import TARGETS, get_target
 
@@ -31,20 +32,14 @@ def _targets(spec: tuple[str, ...]) -> list[str]:
 @click.option("--data", "data_dir", type=click.Path(file_okay=False, path_type=Path),
               help="prepared dataset; without it, seeded random int8 windows are used")
 @click.option("--split", default="test", show_default=True)
-@click.option("--n", "n_windows", type=int, default=100, show_default=True, help="windows to simulate")
+@click.option("--n", "n_windows", type=POSITIVE_INT, default=100, show_default=True, help="windows to simulate")
 @click.option("--opt", type=click.Choice(["O2", "Os"]), default="O2", show_default=True)
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               help="where to save simulate.json and simulate.md [default: ecg-edge-out/simulate]")
-@click.option("--seed", type=int, default=0, show_default=True, help="seed of the random windows")
+@click.option("--seed", type=NON_NEGATIVE_INT, default=0, show_default=True, help="seed of the random windows")
 def simulate(model: Path | None, target_spec: tuple[str, ...], data_dir: Path | None, split: str,
              n_windows: int, opt: str, out_dir: Path | None, seed: int) -> None:
     """Run MODEL (default: ecg-edge-out/model.bin) on simulated Cortex-M targets under QEMU."""
-    from ecg_edge.atomic import write_json, write_text
-    from ecg_edge.sim.api import fit_estimate
-    from ecg_edge.sim.api import simulate as run_sim
-    from ecg_edge.sim.build import FirmwareDoesNotFit
-    from ecg_edge.sim.inputs import dataset_windows, random_windows
-    from ecg_edge.sim.result import SimResult, breakdown_markdown, markdown_table
     from ecg_edge.sim.toolchain import find_toolchain
 
     find_toolchain()  # before any work: says exactly what to install
@@ -54,6 +49,22 @@ def simulate(model: Path | None, target_spec: tuple[str, ...], data_dir: Path | 
         raise EcgEdgeError(f"{path}: no such model.bin (export one with `ecg-edge export`)")
     if n_windows < 1:
         raise EcgEdgeError(f"--n must be >= 1, got {n_windows}")
+    from ecg_edge.outputs import result_set
+
+    out = out_dir or (work_root() / "simulate")
+    with result_set(out, command="simulate", inputs=[path, data_dir], explicit=out_dir is not None) as stage:
+        _simulate_into(stage, out, path, data_dir, split, n_windows, seed, target_spec, opt)
+
+
+def _simulate_into(stage: Path, out: Path, path: Path, data_dir: Path | None, split: str, n_windows: int,
+                   seed: int, target_spec: tuple[str, ...], opt: str) -> None:
+    from ecg_edge.atomic import write_json, write_text
+    from ecg_edge.sim.api import fit_estimate
+    from ecg_edge.sim.api import simulate as run_sim
+    from ecg_edge.sim.build import FirmwareDoesNotFit
+    from ecg_edge.sim.inputs import dataset_windows, random_windows
+    from ecg_edge.sim.result import SimResult, breakdown_markdown, markdown_table
+
     data = path.read_bytes()
     if data_dir is not None:
         windows, _ = dataset_windows(data, data_dir, split, n_windows, source=str(path))
@@ -77,9 +88,8 @@ def simulate(model: Path | None, target_spec: tuple[str, ...], data_dir: Path | 
              "Parity: the target's int8 logits compared byte for byte with the host C runtime's.\n")
     md = f"# ecg-edge simulate: {path.name}\n\nInputs: {source}.\n\n{table}\n{details}{notes}"
     click.echo(table + "\n" + details, nl=False)
-    out = out_dir or (work_root() / "simulate")
-    write_json(out / "simulate.json", {"model": str(path), "inputs": source, "results": [r.to_dict() for r in results]})
-    write_text(out / "simulate.md", md)
+    write_json(stage / "simulate.json", {"model": str(path), "inputs": source, "results": [r.to_dict() for r in results]})
+    write_text(stage / "simulate.md", md)
     click.echo(f"saved {out / 'simulate.json'} and {out / 'simulate.md'}", err=True)
     bad = [r for r in results if isinstance(r, SimResult) and r.parity and r.parity.mismatches]
     if bad:

@@ -32,13 +32,17 @@ def profile(model_bytes: bytes, inputs_q: np.ndarray, target: str = "cortex-m4",
         prof = Path(td) / "profile.txt"
         run = run_image(tc, tgt, image, build_plugin(tc), model_bytes, windows, profile_path=prof)
         check_run(run, tgt, windows.shape[0])
-        lines = prof.read_text().splitlines()
-    nm = subprocess.run([tc.arm_nm, "-n", str(image.elf)], capture_output=True, text=True, check=True).stdout
+        return symbol_profile(tc.arm_nm, image.elf, prof)
+
+
+def symbol_profile(arm_nm: str, elf: Path, profile_file: Path) -> list[tuple[str, int]]:
+    """The plugin's per-block profile (`profile=` option) summed per function of the ELF."""
+    nm = subprocess.run([arm_nm, "-n", str(elf)], capture_output=True, text=True, check=True).stdout
     funcs = [(int(a, 16), n) for a, t, n in (ln.split() for ln in nm.splitlines() if len(ln.split()) == 3)
              if t in "Tt"]
     addrs = [a for a, _ in funcs]
     per: dict[str, int] = defaultdict(int)
-    for ln in lines:
+    for ln in profile_file.read_text().splitlines():
         _, va, n, execs = ln.split()
         i = bisect.bisect_right(addrs, int(va, 16)) - 1
         per[funcs[i][1] if i >= 0 else "?"] += int(n) * int(execs)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from torch import nn
 
 from ecg_edge import paths
 from ecg_edge.errors import EcgEdgeError
+from ecg_edge.options import NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, finite
 
 ARCHS = ("resnet1d", "hubert_ecg")
 SIZES = ("tiny", "small", "base", "large")
@@ -92,55 +94,97 @@ def init_from(path: Path, arch: str, manifest: Any, size: str | None, dropout: f
 @click.option("--size", type=click.Choice(SIZES), default=None, help="hubert_ecg size [default: tiny]")
 @click.option("--head", type=click.Choice(("gap", "flatten")), default=None,
               help="resnet1d classifier: global average pool (default) or the paper's flatten")
-@click.option("--epochs", type=int, default=20, show_default=True)
-@click.option("--batch-size", type=int, default=64, show_default=True)
-@click.option("--lr", type=float, default=None, help="[default: 1e-3 resnet1d, 1e-4 hubert_ecg]")
-@click.option("--weight-decay", type=float, default=1e-3, show_default=True)
-@click.option("--dropout", type=float, default=None, help="model dropout [default: the model config's]")
-@click.option("--patience", type=int, default=6, show_default=True, help="early stopping on val macro-F1")
-@click.option("--class-weights", is_flag=True, help="inverse-frequency class weights in the loss")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--threads", type=int, default=0, help="torch threads per process [default: torch's]")
+@click.option("--epochs", type=POSITIVE_INT, default=20, show_default=True)
+@click.option("--batch-size", type=POSITIVE_INT, default=64, show_default=True)
+@click.option("--lr", type=POSITIVE, default=None, help="[default: 1e-3 resnet1d, 1e-4 hubert_ecg]")
+@click.option("--weight-decay", type=NON_NEGATIVE, default=1e-3, show_default=True)
+@click.option("--dropout", type=finite(0.0, 1.0, max_open=True), default=None, help="model dropout [default: the model config's]")
+@click.option("--patience", type=POSITIVE_INT, default=6, show_default=True, help="early stopping on val macro-F1")
+@click.option("--class-weights", is_flag=True, help="inverse-frequency class weights in the loss (= --balance weights)")
+@click.option("--balance", type=click.Choice(("auto", "sampler", "weights", "both", "none")), default="auto",
+              show_default=True, help="counter class imbalance; auto: class-balanced sampling when the training "
+              "split's largest/smallest class ratio exceeds 2 (said in the train summary)")
+@click.option("--augment", is_flag=True,
+              help="light ECG augmentations: time shifts, baseline wander and muscle noise (NSTDB when present)")
+@click.option("--seed", type=NON_NEGATIVE_INT, default=0, show_default=True)
+@click.option("--threads", type=POSITIVE_INT, default=None, help="torch threads per process [default: torch's]")
 @click.option("--init-from", "init_path", type=click.Path(path_type=Path), default=None,
               help="start from these weights: a HuBERT-ECG checkpoint folder (e.g. pretrain's encoder/) or a .pt")
 @click.option("--resume", is_flag=True, help="continue the interrupted run in --out")
+@click.option("--force", is_flag=True,
+              help="train anew into an --out that holds a run; the old run stays until the new one completes")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None,
               help="output folder [default: ecg-edge-out/train]")
 def train(data_dir: Path | None, arch: str, size: str | None, head: str | None, epochs: int, batch_size: int,
           lr: float | None, weight_decay: float, dropout: float | None, patience: int, class_weights: bool,
-          seed: int, threads: int, init_path: Path | None, resume: bool, out_dir: Path | None) -> None:
+          balance: str, augment: bool, seed: int, threads: int | None, init_path: Path | None, resume: bool,
+          force: bool, out_dir: Path | None) -> None:
     """Train a classifier; writes best.pt, last.pt, history.json, curve.png and the test-split
     evaluation. Under `torchrun --nproc_per_node N -m ecg_edge.cli train ...` it runs DDP (gloo)."""
+    from ecg_edge import outputs
     from ecg_edge.data.prepared import load_prepared
+    from ecg_edge.errors import OutputRefused
     from ecg_edge.train import distributed as ddp
-    from ecg_edge.train.evaluate import evaluate_checkpoint, format_report, write_report
-    from ecg_edge.train.loop import TrainConfig, fit
+    from ecg_edge.train.loop import TrainConfig
 
     data_dir = data_dir or paths.default_dataset_dir()
+    explicit = out_dir is not None
     out_dir = out_dir or paths.default_train_dir()
     ds = load_prepared(data_dir)
     cfg = TrainConfig(arch=arch, lr=lr, weight_decay=weight_decay, epochs=epochs, batch_size=batch_size,
-                      seed=seed, num_threads=threads, class_weights=class_weights, patience=patience)
+                      seed=seed, num_threads=threads or 0, class_weights=class_weights, patience=patience,
+                      balance=balance, augment=augment)
+    if resume and force:
+        raise EcgEdgeError("--resume continues the run in --out, --force replaces it; give one of them")
+    has_run = any((out_dir / f).exists() for f in ("last.pt", "best.pt"))
+    if has_run and not (resume or force):
+        raise OutputRefused(f"--out {out_dir}: holds a training run (last.pt/best.pt); pass --resume to continue "
+                            "it, --force to train anew (the old run stays until the new one completes), "
+                            "or choose another --out")
+    if resume and not (out_dir / "last.pt").is_file():
+        raise EcgEdgeError(f"--resume: {out_dir / 'last.pt'} not found; nothing to resume (leave out --resume)")
     info = ddp.init_from_env()
+    inputs = [data_dir, init_path]
+    if not info.is_main:
+        where = contextlib.nullcontext(out_dir)
+    elif force and has_run:
+        if info.enabled:
+            raise EcgEdgeError("--force is not supported under torchrun; choose a new --out")
+        where = outputs.replace_dir(out_dir, kind="train", command="train", inputs=inputs)
+    else:
+        where = outputs.claim_dir(out_dir, kind="train", command="train", inputs=inputs, explicit=explicit)
     try:
-        if threads > 0:
-            torch.set_num_threads(threads)
-        torch.manual_seed(seed)  # the initial weights are part of the seeded run
-        if init_path is not None:
-            model, note = init_from(init_path, arch, ds.manifest, size, dropout, head)
-            if info.is_main:
-                click.echo(note, err=True)
-        else:
-            model, _ = build_for_dataset(arch, ds.manifest, size, dropout, head)
-        fit(model, ds, cfg, out_dir, resume=resume)
-        if info.is_main:
-            res = evaluate_checkpoint(out_dir / "best.pt", data_dir, "test", cfg.eval_batch_size)
-            written = write_report(res, out_dir, "eval_test")
-            click.echo(format_report(res))
-            click.echo(f"wrote {out_dir / 'best.pt'}, {out_dir / 'last.pt'}, {out_dir / 'history.json'}, "
-                       f"{out_dir / 'curve.png'}, {', '.join(str(p) for p in written)}")
+        with where as work:
+            _train_into(Path(work), out_dir, ds, data_dir, cfg, info, arch, size, dropout, head, seed, threads,
+                        init_path, resume)
     finally:
         ddp.shutdown()
+
+
+def _train_into(work: Path, out_dir: Path, ds: Any, data_dir: Path, cfg: Any, info: Any, arch: str,
+                size: str | None, dropout: float | None, head: str | None, seed: int, threads: int | None,
+                init_path: Path | None, resume: bool) -> None:
+    from ecg_edge.outputs import result_set
+    from ecg_edge.train.evaluate import evaluate_checkpoint, format_report, write_report
+    from ecg_edge.train.loop import fit
+
+    if threads:
+        torch.set_num_threads(threads)
+    torch.manual_seed(seed)  # the initial weights are part of the seeded run
+    if init_path is not None:
+        model, note = init_from(init_path, arch, ds.manifest, size, dropout, head)
+        if info.is_main:
+            click.echo(note, err=True)
+    else:
+        model, _ = build_for_dataset(arch, ds.manifest, size, dropout, head)
+    fit(model, ds, cfg, work, resume=resume)
+    if info.is_main:
+        res = evaluate_checkpoint(work / "best.pt", data_dir, "test", cfg.eval_batch_size)
+        with result_set(work, command="train", explicit=False) as stage:
+            written = [out_dir / p.name for p in write_report(res, stage, "eval_test")]
+        click.echo(format_report(res))
+        click.echo(f"wrote {out_dir / 'best.pt'}, {out_dir / 'last.pt'}, {out_dir / 'history.json'}, "
+                   f"{out_dir / 'curve.png'}, {', '.join(str(p) for p in written)}")
 
 
 @click.command()
@@ -160,6 +204,7 @@ def evaluate(checkpoint: Path | None, data_dir: Path | None, split: str, runtime
              as_json: bool, reference: Path | None) -> None:
     """Accuracy, macro precision/recall/F1, per-class figures and the confusion matrix of
     CHECKPOINT (a .pt checkpoint, or a .bin model run by the integer executor) on a split."""
+    from ecg_edge.outputs import result_set
     from ecg_edge.train.evaluate import (
         compare_results,
         comparison_text,
@@ -171,33 +216,39 @@ def evaluate(checkpoint: Path | None, data_dir: Path | None, split: str, runtime
 
     checkpoint = checkpoint or paths.default_checkpoint()
     data_dir = data_dir or paths.default_dataset_dir()
+    if checkpoint.suffix != ".bin" and runtime != "numpy":
+        raise EcgEdgeError(f"--runtime {runtime} applies to a model.bin; {checkpoint} is a PyTorch checkpoint")
 
     def run(path: Path) -> dict[str, Any]:
         if path.suffix == ".bin":
             return _evaluate_model_bin(path, data_dir, split, runtime)
-        if runtime != "numpy" and path == checkpoint:
-            raise EcgEdgeError(f"--runtime {runtime} applies to a model.bin; {path} is a PyTorch checkpoint")
         return evaluate_checkpoint(path, data_dir, split)
 
-    res = run(checkpoint)
     stem = f"eval_{split}_bin_{runtime}" if checkpoint.suffix == ".bin" else f"eval_{split}"
-    text = None
-    if reference is not None:
-        cmp = compare_results(run(reference), res, split_groups(data_dir, split))
-        res["vs_reference"] = {"reference": str(reference)} | cmp.to_dict()
-        text = comparison_text(cmp, str(reference), str(checkpoint))
     target = out_dir or checkpoint.parent
-    if {"confusion", "classes", "per_class", "accuracy"} <= set(res):
-        written = write_report(res, target, stem)
-        click.echo(json.dumps(res, indent=2, default=str) if as_json else format_report(res))
-        if text and not as_json:
+    text = None
+    with result_set(target, command="evaluate", inputs=[checkpoint, data_dir, reference],
+                    explicit=out_dir is not None) as stage:
+        res = run(checkpoint)
+        if reference is not None:
+            cmp = compare_results(run(reference), res, split_groups(data_dir, split))
+            res["vs_reference"] = {"reference": str(reference)} | cmp.to_dict()
+            text = comparison_text(cmp, str(reference), str(checkpoint))
+        if {"confusion", "classes", "per_class", "accuracy"} <= set(res):
+            written = [target / p.name for p in write_report(res, stage, stem)]
+        else:
+            from ecg_edge.atomic import write_json
+
+            write_json(stage / f"{stem}.json", res)
+            written = [target / f"{stem}.json"]
+    if as_json or "confusion" not in res:
+        click.echo(json.dumps(res, indent=2, default=str))
+        click.echo(f"wrote {', '.join(str(p) for p in written)}", err=True)
+    else:
+        click.echo(format_report(res))
+        if text:
             click.echo("\n" + text)
         click.echo(f"wrote {', '.join(str(p) for p in written)}")
-    else:
-        from ecg_edge.atomic import write_json
-
-        write_json(target / f"{stem}.json", res)
-        click.echo(json.dumps(res, indent=2, default=str))
 
 
 def _evaluate_model_bin(path: Path, data_dir: Path, split: str, runtime: str) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from ecg_edge.atomic import write_json, write_text
 from ecg_edge.checkpoint import Checkpoint, load_checkpoint
 from ecg_edge.data.prepared import PreparedDataset, load_prepared
 from ecg_edge.errors import DataError, EcgEdgeError
-from ecg_edge.metrics import classification_metrics
+from ecg_edge.metrics import add_record_metrics, classification_metrics
 from ecg_edge.models.predict import predict
 from ecg_edge.models.registry import ARCHITECTURES, model_from_checkpoint
 from ecg_edge.stats import Comparison, delta_line, paired_bootstrap
@@ -49,6 +49,7 @@ def evaluate_checkpoint(ckpt_path: str | Path, data_dir: str | Path, split: str 
         raise DataError(f"{ds.root}: split {split!r} is empty (0 windows); nothing to evaluate")
     logits = predict(model_from_checkpoint(ck, str(ckpt_path)), X, batch_size)
     res = classification_metrics(np.asarray(y), logits.argmax(1), list(ck.classes))
+    add_record_metrics(res, logits, np.asarray(y), ds, split, list(ck.classes))
     res.update({"checkpoint": str(ckpt_path), "arch": ck.arch, "dataset": str(ds.root), "task": ds.manifest.task,
                 "split": split, "runtime": "torch-fp32"})
     res.update(per_window(np.asarray(y), logits.argmax(1)))
@@ -109,6 +110,18 @@ def format_report(res: dict[str, Any]) -> str:
         lines += ["", f"argmax agreement with the fake-quant model: {res['agreement_fakequant']:.4f}"]
         if res.get("vs_fakequant"):
             lines.append("model.bin - fake-quant: " + delta_line(res["vs_fakequant"]))
+    rec = res.get("record")
+    if rec:
+        lines += ["", f"record level: {rec['n_records']} records (prediction = {rec['aggregation']}; "
+                      f"{rec['windows_per_record_mean']:.2f} windows per record)",
+                  f"{'accuracy':>10} {'macro_P':>9} {'macro_R':>9} {'macro_F1':>9}   vote: acc {'':>0}"
+                  f"{rec['vote']['accuracy']:.4f} macro_F1 {rec['vote']['macro_f1']:.4f}",
+                  f"{rec['accuracy']:>10.4f} {rec['macro_precision']:>9.4f} {rec['macro_recall']:>9.4f} "
+                  f"{rec['macro_f1']:>9.4f}",
+                  f"{'class':<{w}}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>9}"]
+        for c in classes:
+            pc = rec["per_class"][c]
+            lines.append(f"{c:<{w}}{pc['precision']:>10.4f}{pc['recall']:>10.4f}{pc['f1']:>10.4f}{pc['support']:>9d}")
     return "\n".join(lines)
 
 

@@ -39,6 +39,35 @@ DEFAULT_LR = {"resnet1d": 1e-3, "hubert_ecg": 1e-4}
 # thread count and the number of DDP processes are checked separately).
 RESUMABLE_CHANGES = frozenset({"epochs", "num_threads", "eval_batch_size"})
 _ARCH_BY_CLASS = {"ResNet1D": "resnet1d", "HubertECG": "hubert_ecg"}
+BALANCE_MODES = ("auto", "sampler", "weights", "both", "none")
+IMBALANCE_RATIO = 2.0  # largest / smallest class count above which `auto` balances
+
+
+@dataclass
+class BalancePlan:
+    sampler: bool
+    weights: bool
+    note: str
+
+
+def balance_plan(y: np.ndarray, classes: list[str], cfg: TrainConfig) -> BalancePlan:
+    """What counters class imbalance in this run, and the sentence that says so. `auto` uses
+    class-balanced sampling alone: with class weights on top, a rare class would count 1/n_c^2."""
+    counts = np.bincount(np.asarray(y, dtype=np.int64), minlength=len(classes))
+    present = counts[counts > 0]
+    ratio = float(present.max() / present.min()) if len(present) else 1.0
+    mode = cfg.balance
+    if mode == "auto":
+        mode = "weights" if cfg.class_weights else ("sampler" if ratio > IMBALANCE_RATIO else "none")
+    elif cfg.class_weights and mode == "sampler":
+        mode = "both"
+    shape = ", ".join(f"{c} {int(n)}" for c, n in zip(classes, counts, strict=True))
+    what = {"sampler": "class-balanced sampling", "weights": "inverse-frequency class weights",
+            "both": "class-balanced sampling and inverse-frequency class weights", "none": "no balancing"}[mode]
+    why = (f"training split {'imbalanced' if ratio > IMBALANCE_RATIO else 'balanced'} "
+           f"(largest/smallest class {ratio:.1f}x: {shape})")
+    return BalancePlan(mode in ("sampler", "both"), mode in ("weights", "both"),
+                       f"class balance: {what} ({cfg.balance}; {why})")
 
 
 @dataclass
@@ -50,7 +79,10 @@ class TrainConfig:
     batch_size: int = 64
     seed: int = 0
     num_threads: int = 0  # 0: leave torch's setting
-    class_weights: bool = False  # inverse-frequency weights from the training split
+    class_weights: bool = False  # inverse-frequency weights from the training split (= balance "weights")
+    balance: str = "auto"  # auto: class-balanced sampling when the training split is imbalanced;
+    #                        sampler | weights | both | none
+    augment: bool = False  # light ECG augmentations (ecg_edge.train.augment)
     patience: int = 6  # early stopping: epochs without a better validation macro-F1
     min_delta: float = 1e-4
     plateau_factor: float = 0.5
@@ -62,6 +94,8 @@ class TrainConfig:
         for name in ("epochs", "batch_size", "patience", "eval_batch_size"):
             if int(getattr(self, name)) < 1:
                 raise EcgEdgeError(f"training option {name}={getattr(self, name)} must be >= 1")
+        if self.balance not in BALANCE_MODES:
+            raise EcgEdgeError(f"training option balance={self.balance!r}: expected one of {', '.join(BALANCE_MODES)}")
         if self.lr is not None and not (self.lr > 0 and math.isfinite(self.lr)):
             raise EcgEdgeError(f"training option lr={self.lr} must be a positive finite number")
 
@@ -128,8 +162,9 @@ def _split(dataset: PreparedDataset, name: str) -> tuple[np.ndarray, np.ndarray]
     if len(y) == 0:
         raise DataError(f"{dataset.root}: split {name!r} is empty (0 windows); training needs train and val windows")
     n = len(dataset.classes)
-    if y.min() < 0 or y.max() >= n:
-        raise DataError(f"{dataset.root}: y_{name}.npy holds label {int(y.max())} outside 0..{n - 1} ({dataset.classes})")
+    bad = y[(y < 0) | (y >= n)]
+    if len(bad):
+        raise DataError(f"{dataset.root}: y_{name}.npy holds label {int(bad[0])} outside 0..{n - 1} ({dataset.classes})")
     return X, y
 
 
@@ -140,12 +175,20 @@ def class_weights_for(y: np.ndarray, n_classes: int) -> torch.Tensor:
     return torch.tensor(w, dtype=torch.float32)
 
 
-def _batches(n: int, cfg: TrainConfig, epoch: int, info: ddp.DistInfo) -> list[list[int]]:
-    """This replica's shuffled mini-batches for one epoch; a function of (seed, epoch) only."""
-    sampler = DistributedSampler(range(n), num_replicas=info.world_size, rank=info.rank,
-                                 shuffle=True, seed=cfg.seed, drop_last=False)
-    sampler.set_epoch(epoch)
-    idx = list(sampler)
+def _batches(n: int, cfg: TrainConfig, epoch: int, info: ddp.DistInfo,
+             y: np.ndarray | None = None) -> list[list[int]]:
+    """This replica's shuffled mini-batches for one epoch; a function of (seed, epoch) only.
+    With `y`: n windows drawn with replacement, each class equally likely (balanced sampling)."""
+    if y is not None:
+        counts = np.bincount(y)
+        p = 1.0 / counts[y]
+        rng = np.random.default_rng([cfg.seed, epoch])
+        idx = rng.choice(n, size=n, replace=True, p=p / p.sum()).tolist()[info.rank::info.world_size]
+    else:
+        sampler = DistributedSampler(range(n), num_replicas=info.world_size, rank=info.rank,
+                                     shuffle=True, seed=cfg.seed, drop_last=False)
+        sampler.set_epoch(epoch)
+        idx = list(sampler)
     out = [idx[i:i + cfg.batch_size] for i in range(0, len(idx), cfg.batch_size)]
     if len(out) > 1 and len(out[-1]) < 2:  # BatchNorm cannot train on a single window
         out[-2].extend(out.pop())
@@ -216,14 +259,21 @@ def fit(model: nn.Module, dataset: PreparedDataset, cfg: TrainConfig, out_dir: s
         check_model_fits(model, dataset, config, X_tr_np)
         X_tr = torch.from_numpy(np.array(X_tr_np, dtype=np.float32))
         y_tr = torch.from_numpy(np.asarray(y_tr_np, dtype=np.int64))
-        weights = class_weights_for(y_tr_np, len(classes)) if cfg.class_weights else None
+        plan = balance_plan(y_tr_np, classes, cfg)
+        weights = class_weights_for(y_tr_np, len(classes)) if plan.weights else None
         criterion = nn.CrossEntropyLoss(weight=weights)
+        aug = None
+        if cfg.augment:
+            from ecg_edge.train.augment import Augmenter
+
+            aug = Augmenter(float(dataset.manifest.fs), dataset.manifest.n_samples,
+                            dataset.manifest.provenance.get("preprocess"), cfg.seed)
         opt = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
         sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
             opt, mode="min", factor=cfg.plateau_factor, patience=cfg.plateau_patience, min_lr=cfg.min_lr)
         data_info = {
             "task": dataset.manifest.task, "fs": dataset.manifest.fs, "leads": list(dataset.manifest.leads),
-            "n_samples": dataset.manifest.n_samples, "dataset_dir": str(dataset.root),
+            "n_samples": dataset.manifest.n_samples, "dataset_dir": str(Path(dataset.root).resolve()),
             "preprocessing": dataset.manifest.provenance.get("preprocess",
                                                              dataset.manifest.provenance.get("preprocessing", {})),
         }
@@ -252,10 +302,15 @@ def fit(model: nn.Module, dataset: PreparedDataset, cfg: TrainConfig, out_dir: s
         n_params = sum(p.numel() for p in model.parameters())
         say(f"training {arch} ({n_params:,} parameters) on {len(y_tr)} windows x {world_note(info)}, "
             f"{len(y_va)} val; lr {cfg.learning_rate:g}, batch {cfg.batch_size}, up to {cfg.epochs} epochs")
+        say(plan.note)
+        if aug is not None:
+            say(aug.describe())
+        summary = {"balance": plan.note, "augment": aug.describe() if aug is not None else "none"}
 
         for epoch in range(st.epoch, cfg.epochs):
             t0, c0 = time.perf_counter(), time.process_time()
-            train_loss = _train_epoch(net, X_tr, y_tr, criterion, opt, cfg, epoch, info)
+            train_loss = _train_epoch(net, X_tr, y_tr, criterion, opt, cfg, epoch, info,
+                                      y_tr_np if plan.sampler else None, aug)
             ddp.broadcast_module_state(model)
             logits = _predict_sharded(model, X_va, cfg.eval_batch_size, info)
             val_loss = float(criterion(torch.from_numpy(logits), torch.from_numpy(np.asarray(y_va))).item())
@@ -282,7 +337,7 @@ def fit(model: nn.Module, dataset: PreparedDataset, cfg: TrainConfig, out_dir: s
                 st.stopped = "epochs"
             if improved:
                 best_ckpt = make_ckpt(copy.deepcopy(model.state_dict()), {"val": m, "epoch": epoch + 1},
-                                      {"train_config": asdict(cfg), "epoch": epoch + 1})
+                                      {"train_config": asdict(cfg), "epoch": epoch + 1, "train_summary": summary})
             rng = ddp.gather_objects(torch.get_rng_state())
             if info.is_main:
                 if improved:
@@ -294,6 +349,7 @@ def fit(model: nn.Module, dataset: PreparedDataset, cfg: TrainConfig, out_dir: s
                            "train_config": asdict(cfg)}
                 save_checkpoint(out_dir / "last.pt", make_ckpt(model.state_dict(), {"val": m}, {"trainer": trainer}))
                 write_json(out_dir / "history.json", {"arch": arch, "classes": classes, "train_config": asdict(cfg),
+                                                      "train_summary": summary,
                                                       "best_epoch": st.best_epoch, "best_val_macro_f1": st.best_f1,
                                                       "stopped": st.stopped, "epochs": st.history})
                 from ecg_edge.train.plots import plot_history
@@ -326,15 +382,20 @@ def world_note(info: ddp.DistInfo) -> str:
 
 
 def _train_epoch(net: nn.Module, X: torch.Tensor, y: torch.Tensor, criterion: nn.Module,
-                 opt: torch.optim.Optimizer, cfg: TrainConfig, epoch: int, info: ddp.DistInfo) -> float:
+                 opt: torch.optim.Optimizer, cfg: TrainConfig, epoch: int, info: ddp.DistInfo,
+                 balance_y: np.ndarray | None = None, aug: Any = None) -> float:
     net.train()
-    batches = _batches(len(y), cfg, epoch, info)
+    batches = _batches(len(y), cfg, epoch, info, balance_y)
     total, count = 0.0, 0
     bar = progress(batches, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch") if info.is_main else None
     for step, b in enumerate(bar if bar is not None else batches):
         idx = torch.tensor(b)
         opt.zero_grad(set_to_none=True)
-        loss = criterion(net(X[idx]), y[idx])
+        xb = X[idx]
+        if aug is not None:
+            gen = torch.Generator().manual_seed(((cfg.seed * 100_003 + epoch) * 10_007 + step) * 101 + info.rank)
+            xb = aug(xb, gen)
+        loss = criterion(net(xb), y[idx])
         lv = float(loss.detach())
         finite = math.isfinite(lv)
         if info.enabled:

@@ -6,6 +6,7 @@ import click
 import torch
 
 from ecg_edge.models.hubert_ecg import SIZES
+from ecg_edge.options import NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, finite
 
 
 @click.command("pretrain")
@@ -13,21 +14,21 @@ from ecg_edge.models.hubert_ecg import SIZES
               help="Prepared dataset folder (repeatable); only its X arrays are used, labels ignored.")
 @click.option("--out", required=True, type=click.Path(), help="Output folder (state, iterN/, encoder/).")
 @click.option("--size", type=click.Choice(list(SIZES)), default="tiny", show_default=True)
-@click.option("--leads", "in_leads", type=int, default=1, show_default=True,
+@click.option("--leads", "in_leads", type=POSITIVE_INT, default=1, show_default=True,
               help="Leads of the encoder's input; 1 turns every lead of every window into a sequence.")
-@click.option("--iterations", type=int, default=2, show_default=True,
+@click.option("--iterations", type=POSITIVE_INT, default=2, show_default=True,
               help="Clustering iterations (1: signal features; >1: hidden states of --feature-layer).")
-@click.option("--clusters", type=int, default=50, show_default=True, help="k of k-means.")
-@click.option("--mask-prob", type=float, default=0.33, show_default=True)
-@click.option("--mask-length", type=int, default=1, show_default=True, help="Frames per masked span.")
-@click.option("--epochs", type=int, default=10, show_default=True, help="Epochs per iteration.")
-@click.option("--batch-size", type=int, default=32, show_default=True)
-@click.option("--lr", type=float, default=5e-4, show_default=True)
-@click.option("--feature-layer", type=int, default=None,
+@click.option("--clusters", type=click.IntRange(min=2), default=50, show_default=True, help="k of k-means.")
+@click.option("--mask-prob", type=finite(0.0, 1.0, min_open=True, max_open=True), default=0.33, show_default=True)
+@click.option("--mask-length", type=POSITIVE_INT, default=1, show_default=True, help="Frames per masked span.")
+@click.option("--epochs", type=POSITIVE_INT, default=10, show_default=True, help="Epochs per iteration.")
+@click.option("--batch-size", type=POSITIVE_INT, default=32, show_default=True)
+@click.option("--lr", type=POSITIVE, default=5e-4, show_default=True)
+@click.option("--feature-layer", type=NON_NEGATIVE_INT, default=None,
               help="Transformer layer (1-based) whose hidden states are clustered after iteration 1.")
-@click.option("--max-windows", type=int, default=None, help="Cap on unlabelled training sequences.")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--threads", type=int, default=None, help="torch intra-op threads.")
+@click.option("--max-windows", type=POSITIVE_INT, default=None, help="Cap on unlabelled training sequences.")
+@click.option("--seed", type=NON_NEGATIVE_INT, default=0, show_default=True)
+@click.option("--threads", type=POSITIVE_INT, default=None, help="torch intra-op threads.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run in --out.")
 def pretrain(data: tuple[str, ...], out: str, size: str, in_leads: int, iterations: int, clusters: int,
              mask_prob: float, mask_length: int, epochs: int, batch_size: int, lr: float,

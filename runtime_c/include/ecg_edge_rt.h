@@ -31,7 +31,13 @@ typedef enum {
     ECG_RT_E_ARENA_TOO_SMALL = 12,/* caller's arena smaller than the model's plan */
     ECG_RT_E_ALIGNMENT = 13,      /* model or arena pointer not suitably aligned */
     ECG_RT_E_SIZE = 14,           /* caller's input/output buffer size is wrong */
-    ECG_RT_E_LIMIT = 15           /* more tensors/ops than ECG_RT_MAX_* */
+    ECG_RT_E_LIMIT = 15,          /* more tensors/ops than ECG_RT_MAX_* */
+    /* streaming (ecg_edge_rt_stream.h) */
+    ECG_RT_E_NO_PREPROCESS = 20,  /* model.bin has no device preprocessing META (pp.*) */
+    ECG_RT_E_PREPROCESS = 21,     /* a pp.* META field is missing, mistyped or out of range */
+    ECG_RT_E_SAMPLE_TYPE = 22,    /* pushed sample type unknown or not the stream's */
+    ECG_RT_E_RATE = 23,           /* ADC rate the resampler does not support */
+    ECG_RT_E_STREAM_STATE = 24    /* push while a window waits for infer / infer with none ready */
 } ecg_rt_status;
 
 /* A validated view of a model.bin held in caller memory (the bytes must outlive it).

@@ -20,6 +20,11 @@ const char *ecg_rt_status_str(ecg_rt_status s)
     case ECG_RT_E_ALIGNMENT: return "arena pointer not 4-byte aligned";
     case ECG_RT_E_SIZE: return "input or output buffer size does not match the model";
     case ECG_RT_E_LIMIT: return "more tensors or ops than ECG_RT_MAX_TENSORS/ECG_RT_MAX_OPS";
+    case ECG_RT_E_NO_PREPROCESS: return "model.bin has no device preprocessing META (pp.*): the stream cannot run it";
+    case ECG_RT_E_PREPROCESS: return "a pp.* META field is missing, mistyped or out of range";
+    case ECG_RT_E_SAMPLE_TYPE: return "sample type unknown or not the one the stream was initialised with";
+    case ECG_RT_E_RATE: return "ADC rate not supported by the resampler (fs/64 < rate <= 2 fs)";
+    case ECG_RT_E_STREAM_STATE: return "push while a window waits for infer, or infer with no window ready";
     }
     return "unknown status code";
 }

@@ -58,7 +58,10 @@ def test_cpsc2018_layout(tmp_path: Path) -> None:
     assert skip.counts["signal file missing"] == 1 and skip.counts["not in REFERENCE.csv"] == 1
     ds = prepare(PrepareConfig("cpsc2018", str(root), "cpsc9", preprocess=SMALL, split=SPLIT), tmp_path / "out")
     assert ds.manifest.skipped["shorter than 5 s"] == 1
-    assert sum(sum(c.values()) for c in ds.manifest.counts.values()) == 4  # A0001, A0002, A0004, A0007
+    # A0001, A0002, A0004, A0007: 8 s = 2000 samples at 250 Hz -> two windows of 1000 each
+    assert sum(sum(c.values()) for c in ds.manifest.counts.values()) == 8
+    assert set(ds.records("train")) | set(ds.records("val")) | set(ds.records("test")) == {
+        "A0001", "A0002", "A0004", "A0007"}
 
 
 def test_chapman_layout_xlsx_and_csv(tmp_path: Path) -> None:
@@ -147,16 +150,17 @@ def test_folder_source_with_labels_csv(tmp_path: Path) -> None:
         csv.writer(fh).writerows(rows)
     table = read_labels_csv(labels)
     assert table["w3"] == (["AFIB"], "p1") and table["m0"] == (["SB"], None)
-    with pytest.raises(DataError, match="bare .mat record has no sampling rate; pass --fs"):
-        list(iter_folder(root, ["SR", "AFIB", "SB", "other"], labels, SkipReport()))
+    with pytest.raises(DataError, match="m0.mat: a .mat record without a .hea has no sampling rate; pass --fs"):
+        list(iter_folder(root, labels, SkipReport()))
     cfg = PrepareConfig("folder", str(root), "mitdb-rhythm", labels_csv=str(labels), fs=200.0,
                         preprocess=SMALL, split=SPLIT, min_seconds=2.0)  # fs: bare .mat rate only
     ds = prepare(cfg, tmp_path / "out")
     sk = ds.manifest.skipped
-    assert sk["unknown label"] == 1 and sk["signal file missing"] == 1 and sk["NaN samples"] == 1
+    assert sk["id in labels CSV matches no file"] == 2 and sk["NaN samples"] == 1  # w9, w0x
     assert sk["zero-length record"] == 1
     total = sum(sum(c.values()) for c in ds.manifest.counts.values())
-    assert total == 9  # w0..w7 and m0
+    # w0..w7 and m0, 10 s each = 2500 samples at 250 Hz -> windows at 0, 1000 and 1500 (end-aligned)
+    assert total == 27 and ds.manifest.provenance["windows_per_record"] == {"min": 3, "max": 3, "mean": 3.0}
     assert ds.manifest.provenance["split"]["by"] == "patient"
 
 

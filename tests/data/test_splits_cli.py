@@ -67,7 +67,7 @@ def test_cli_synth_and_describe(tmp_path: Path, capsys: pytest.CaptureFixture[st
     (["data", "prepare", "mitdb", "{tmp}", "--task", "cpsc9", "--out", "{tmp}/o"], "does not carry task"),
     (["data", "prepare", "folder", "{tmp}", "--task", "cpsc9", "--out", "{tmp}/o"], "needs --labels"),
     (["data", "prepare", "mitdb", "{tmp}", "--task", "mitdb-rhythm", "--band", "1", "--out", "{tmp}/o"],
-     "--band '1': expected LOW,HIGH"),
+     "'--band': '1': expected LOW,HIGH"),
 ])
 def test_cli_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], msg: str) -> None:
     rc = main([a.format(tmp=tmp_path) for a in argv])

@@ -8,10 +8,23 @@ import json
 from ecg_edge.cli import main
 
 
+def _have_sim() -> bool:
+    from ecg_edge.errors import ToolchainMissing
+    from ecg_edge.sim.toolchain import find_toolchain
+
+    try:
+        find_toolchain()
+    except ToolchainMissing:
+        return False
+    return True
+
+
 def test_bench_cli_writes_every_runtime_row(tiny, tmp_path, capsys):
     out = tmp_path / "bench"
+    sim = _have_sim()  # with the Cortex-M toolchain: --target adds the simulated side by side
     rc = main(["bench", "--checkpoint", str(tiny.ckpt_path), "--plan", str(tiny.plan_path),
-               "--data", str(tiny.data), "--n-latency", "3", "--out", str(out)])
+               "--data", str(tiny.data), "--n-latency", "3", "--out", str(out)]
+              + (["--target", "cortex-m4", "--n-mcu", "1"] if sim else []))
     assert rc == 0
     res = json.loads((out / "bench.json").read_text())
     rows = {r["runtime"]: r for r in res["rows"]}
@@ -38,6 +51,16 @@ def test_bench_cli_writes_every_runtime_row(tiny, tmp_path, capsys):
     md = (out / "bench.md").read_text()
     assert "| LiteRT (int8) | tflite |" in md
     assert (out / "bench.png").stat().st_size > 1000
+    if not sim:
+        return
+    mcu = {r["runtime"]: r for r in res["mcu"]["rows"]}  # --target: the simulated side by side
+    assert mcu["ours C runtime (plan)"]["status"] == "ok"
+    assert res["goals"]["instructions_ours_plan_over_ours_int8"] > 0
+    tflm = mcu["TFLite Micro + CMSIS-NN (int8)"]
+    assert tflm["status"] == "ok" or tflm["status"].startswith("skipped")
+    if tflm["status"] == "ok":
+        assert res["goals"]["instructions_ours_int8_over_cmsis_nn"] > 0
+    assert "## Side by side on simulated cortex-m4" in md
 
 
 def test_bench_bad_dataset_is_one_line(tiny, tmp_path, capsys):

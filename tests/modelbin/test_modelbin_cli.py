@@ -47,9 +47,11 @@ def test_export_inspect_evaluate(tiny_ckpt_path: Path, tiny_dataset: Path, tmp_p
     assert vs["n"] == 40 and vs["macro_f1"]["delta_ci95"][0] <= vs["macro_f1"]["delta"] <= vs["macro_f1"]["delta_ci95"][1]
     assert len(res["predictions"]) == len(res["labels"]) == 40
 
-    assert main(["evaluate", str(out), "--data", str(tiny_dataset), "--json", "--out", str(tmp_path)]) == 0
-    assert '"agreement_fakequant"' in capsys.readouterr().out
-    assert main(["evaluate", str(out), "--data", str(tiny_dataset), "--out", str(tmp_path)]) == 0
+    assert main(["evaluate", str(out), "--data", str(tiny_dataset), "--json", "--out", str(tmp_path / "eval")]) == 0
+    printed = capsys.readouterr().out
+    assert '"agreement_fakequant"' in printed
+    json.loads(printed)  # --json prints only JSON on stdout
+    assert main(["evaluate", str(out), "--data", str(tiny_dataset), "--out", str(tmp_path / "eval")]) == 0
     assert "model.bin - fake-quant: accuracy" in capsys.readouterr().out
 
 

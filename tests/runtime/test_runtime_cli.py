@@ -29,8 +29,11 @@ def test_run_matches_numpy_evaluation(tmp_path, capsys):
     ds = _dataset(tmp_path / "ds")
     rc = main(["run", str(mb_path), "--data", str(ds.root), "--split", "test", "--parity", "--json",
                "-o", str(tmp_path / "out")])
-    out = capsys.readouterr().out
+    captured = capsys.readouterr()
+    out = captured.out
     assert rc == 0, out
+    assert json.loads(out)["parity"]["identical"] == 24  # --json: only JSON on stdout
+    out = captured.err
     res = json.loads((tmp_path / "out" / "run_test_c.json").read_text())
     ref = evaluate_model_bin(mb_path, ds.root, split="test", runtime="numpy")
     assert res["runtime"] == "c"

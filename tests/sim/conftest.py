@@ -5,19 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from ecg_edge.errors import ToolchainMissing
-
 from .sim_golden import GOLDEN, Golden, golden_names, load_golden
-
-
-@pytest.fixture(scope="session")
-def toolchain():
-    from ecg_edge.sim.toolchain import find_toolchain
-
-    try:
-        return find_toolchain()
-    except ToolchainMissing as exc:
-        pytest.skip(str(exc))
 
 
 @pytest.fixture(scope="session")

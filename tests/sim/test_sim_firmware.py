@@ -256,10 +256,10 @@ def test_cli_reports_a_target_that_does_not_fit(toolchain, golden_int8, tmp_path
     struct.pack_into("<I", big, 28, 400 * 1024)  # arena: over cortex-m4's RAM, within cortex-m7's
     model = tmp_path / "big.bin"
     model.write_bytes(bytes(big))
-    res = CliRunner().invoke(cmd, [str(model), "--target", "cortex-m4,cortex-m7", "--n", "1", "--out", str(tmp_path)])
+    res = CliRunner().invoke(cmd, [str(model), "--target", "cortex-m4,cortex-m7", "--n", "1", "--out", str(tmp_path / "sim")])
     assert res.exit_code == 0, res.output
-    m4, m7 = json.loads((tmp_path / "simulate.json").read_text())["results"]
+    m4, m7 = json.loads((tmp_path / "sim" / "simulate.json").read_text())["results"]
     assert m4["fits"] is False and m4["fits_ram"] is False and m4["ram"]["total"] > m4["ram"]["budget"]
     assert "exceed the target's RAM" in m4["reason"]
     assert m7["fits"] is True and m7["parity"]["mismatches"] == 0
-    assert "| no |" in (tmp_path / "simulate.md").read_text()
+    assert "| no |" in (tmp_path / "sim" / "simulate.md").read_text()

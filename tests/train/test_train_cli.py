@@ -168,6 +168,9 @@ def test_init_from_checkpoint_keeps_new_head_fresh(trained: tuple[Path, Path], t
     err = capsys.readouterr().err
     assert "tensors loaded, 2 kept fresh (head.fc.bias, head.fc.weight)" in err
     assert load_checkpoint(tmp_path / "ft" / "best.pt").config["n_classes"] == 4
+    assert main([*args, "--init-from", str(run / "best.pt")]) == 2  # a second run into one --out
+    assert "holds a training run" in _err(capsys)
+    args.append("--force")
     assert main([*args, "--arch", "hubert_ecg", "--init-from", str(run / "best.pt")]) == 2
     assert "holds a resnet1d model, cannot initialise --arch hubert_ecg" in _err(capsys)
     assert main([*args, "--init-from", str(tmp_path)]) == 2
@@ -190,6 +193,40 @@ def test_init_from_hubert_checkpoint_folder(tmp_path: Path, capsys: pytest.Captu
     assert "HuBERT-ECG checkpoint" in capsys.readouterr().err
     ck = load_checkpoint(tmp_path / "ft" / "best.pt")
     assert ck.arch == "hubert_ecg" and ck.config["size"] == "tiny"
+
+
+def test_second_training_into_one_out_is_refused_and_force_keeps_the_old_run(
+        trained: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    ds, run = trained
+    out = tmp_path / "run"
+    shutil.copytree(run, out)
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    args = ["train", "--data", str(ds), "--epochs", "1", "--threads", "1", "--out", str(out)]
+    assert main(args) == 2
+    assert "holds a training run" in _err(capsys)
+    assert main([*args, "--force", "--resume"]) == 2
+    assert "give one of them" in _err(capsys)
+    import ecg_edge.train.loop as loop
+
+    def dies(*a, **k):
+        raise OSError(28, "No space left on device", str(out / "last.pt"))
+
+    monkeypatch.setattr(loop, "fit", dies)
+    assert main([*args, "--force"]) == 2
+    assert "no space left" in _err(capsys)
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before  # the old run, whole
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+    monkeypatch.undo()
+    assert main([*args, "--force"]) == 0
+    assert load_checkpoint(out / "best.pt").extra["train_config"]["epochs"] == 1
+
+
+def test_checkpoint_dataset_path_is_absolute(trained: tuple[Path, Path]) -> None:
+    _, run = trained
+    assert Path(load_checkpoint(run / "best.pt").data["dataset_dir"]).is_absolute()
 
 
 def test_evaluate_reference_prints_paired_delta_with_ci(trained: tuple[Path, Path], tmp_path: Path,

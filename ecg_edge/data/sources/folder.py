@@ -1,17 +1,26 @@
-"""Your own data: a folder of records (WFDB <id>.hea + signal, or <id>.mat holding the signal
-array) and a labels CSV mapping record id -> label(s), so a dataset works without code.
+"""Your own data: a folder of records and a labels CSV mapping record id -> label(s), so a
+dataset works without code.
 
-labels CSV: a header row naming `record` (or id / filename), one or more label columns
-(`label`, `label1`, ... or a single column with labels separated by ';' or '|'), and optionally
-`patient`. Without a header row: record id first, labels after. fs comes from the WFDB header,
-or from --fs for bare .mat files.
+Records: WFDB (<id>.hea + its signal files; gain, baseline and rate from the header), a .mat
+holding the signal array (`val` as leads x samples, 1 x N or N x 1; rate from --fs), or a
+signal .csv (one column per lead, an optional header row of lead names, values in mV; rate
+from --fs). Subfolders are searched.
+
+labels CSV (UTF-8, with or without BOM, LF or CRLF): a header row naming `record` (or id /
+filename), one or more label columns (`label`, `label1`, ... or one column with labels
+separated by ';' or '|'), and optionally `patient`. Without a header row: record id first,
+labels after. Ids may carry a signal extension ('a01.hea', 'a01.mat') or a folder. The labels
+are passed on as written; the task's LabelPolicy turns them into a class.
 """
 
 from __future__ import annotations
 
+import csv
 import re
 from collections.abc import Iterator
 from pathlib import Path
+
+import numpy as np
 
 from ecg_edge.data.records import Record, SkipReport, read_csv_rows
 from ecg_edge.data.sources.wfdbio import read_mat_val, read_wfdb
@@ -20,6 +29,13 @@ from ecg_edge.errors import DataError
 
 _REC_COLS = ("record", "record_id", "recording", "id", "filename", "file", "name")
 _PAT_COLS = ("patient", "patient_id", "subject", "subject_id")
+SIGNAL_SUFFIXES = (".hea", ".mat", ".csv", ".dat")
+
+
+def record_key(name: str) -> str:
+    """'sub/a01.hea' -> 'a01': the id a labels row and a signal file share."""
+    p = Path(name.strip().replace("\\", "/"))
+    return p.stem if p.suffix.lower() in SIGNAL_SUFFIXES else p.name
 
 
 def read_labels_csv(path: Path) -> dict[str, tuple[list[str], str | None]]:
@@ -36,7 +52,7 @@ def read_labels_csv(path: Path) -> dict[str, tuple[list[str], str | None]]:
         raise DataError(f"{path}: no label column; expected 'record,label'")
     out: dict[str, tuple[list[str], str | None]] = {}
     for r in rows:
-        rid = Path(r[rec_col].strip()).stem if rec_col < len(r) else ""
+        rid = record_key(r[rec_col]) if rec_col < len(r) else ""
         if not rid:
             continue
         labs = [s.strip() for i in lab_cols if i < len(r) for s in re.split(r"[;|]", r[i]) if s.strip()]
@@ -47,52 +63,96 @@ def read_labels_csv(path: Path) -> dict[str, tuple[list[str], str | None]]:
     return out
 
 
-def iter_folder(root: Path, task_classes: list[str], labels_csv: Path | None, skip: SkipReport,
-                fs: float | None = None, lead_names: list[str] | None = None) -> Iterator[Record]:
+def read_signal_csv(path: Path) -> tuple[np.ndarray, list[str] | None]:
+    """(leads, samples) float32 from a signal CSV, and its header's lead names if it has one."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            rows = [r for r in csv.reader(fh) if r and any(c.strip() for c in r)]
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: cannot read signal CSV ({exc})") from exc
+    if not rows:
+        raise DataError(f"{path}: empty signal CSV")
+    names = None
+    try:
+        float(rows[0][0])
+    except ValueError:
+        names, rows = [c.strip() for c in rows[0]], rows[1:]
+    try:
+        vals = np.array([[float(c) for c in r] for r in rows], dtype=np.float64)
+    except ValueError as exc:
+        raise DataError(f"{path}: signal CSV holds a non-numeric value ({exc})") from exc
+    if vals.ndim != 2 or vals.shape[0] == 0:
+        raise DataError(f"{path}: signal CSV rows have different lengths or no samples")
+    return vals.T.astype(np.float32), names
+
+
+def _lead_names(n: int, given: list[str] | None) -> list[str]:
+    if given and len(given) == n:
+        return list(given)
+    return list(LEADS_12) if n == 12 else ["II"] if n == 1 else [f"lead{i + 1}" for i in range(n)]
+
+
+def read_record_file(path: Path, fs: float | None) -> tuple[np.ndarray, float, list[str]]:
+    """(signal (leads, samples) mV, fs, lead names) of one record file of any supported kind."""
+    suffix = path.suffix.lower()
+    if suffix in (".hea", ".dat") or (suffix == ".mat" and path.with_suffix(".hea").is_file()):
+        x, rfs, names, _ = read_wfdb(path.with_suffix(""))  # the header's rate and gains win
+        return x, rfs, names
+    if fs is None:
+        raise DataError(f"{path}: a {suffix} record without a .hea has no sampling rate; pass --fs HZ")
+    if suffix == ".mat":
+        val = read_mat_val(path)
+        if val.size and val.shape[0] > val.shape[1]:
+            val = val.T  # N x leads (N x 1 included) -> leads x N
+        return val.astype(np.float32), float(fs), _lead_names(val.shape[0], None)
+    if suffix == ".csv":
+        x, names = read_signal_csv(path)
+        return x, float(fs), _lead_names(x.shape[0], names)
+    raise DataError(f"{path}: unsupported record file; expected .hea (WFDB), .mat or a signal .csv")
+
+
+def find_record_files(root: Path, exclude: Path | None = None) -> dict[str, Path]:
+    """id -> the file that opens it: a .hea wins over a .mat or .csv of the same id."""
+    rank = {".hea": 0, ".mat": 1, ".csv": 2}
+    found: dict[str, Path] = {}
+    skip = exclude.resolve() if exclude is not None else None
+    for p in sorted(root.rglob("*")):
+        s = p.suffix.lower()
+        if s not in rank or not p.is_file() or (skip is not None and p.resolve() == skip):
+            continue
+        k = record_key(p.name)
+        if k not in found or rank[s] < rank[found[k].suffix.lower()]:
+            found[k] = p
+    return found
+
+
+def iter_folder(root: Path, labels_csv: Path | None, skip: SkipReport, fs: float | None = None,
+                lead_names: list[str] | None = None) -> Iterator[Record]:
     if not root.is_dir():
         raise DataError(f"{root}: not a folder")
     if labels_csv is None:
         raise DataError("folder source needs --labels FILE.csv (record id -> label)")
     table = read_labels_csv(labels_csv)
-    heas = {p.stem: p for p in root.rglob("*.hea")}
-    mats = {p.stem: p for p in root.rglob("*.mat")}
-    if not heas and not mats:
-        raise DataError(f"{root}: no records (.hea or .mat files) found")
-    known = {c.lower(): c for c in task_classes}
+    files = find_record_files(root, exclude=labels_csv)
+    if not files:
+        raise DataError(f"{root}: no records (.hea, .mat or signal .csv files) found")
+    for rid in sorted(set(files) - set(table)):
+        skip.add("file not in labels CSV", str(files[rid]))
     for rid, (labs, pid) in table.items():
-        bad = [lab for lab in labs if lab.lower() not in known]
-        if bad:
-            skip.add("unknown label", f"{rid}: {','.join(bad)}")
+        if rid not in files:
+            skip.add("id in labels CSV matches no file", f"{labels_csv}: {rid}")
             continue
-        classes = sorted({known[lab.lower()] for lab in labs})
-        if not classes:
-            skip.add("no label", rid)
-            continue
-        if len(classes) > 1:
-            skip.add("several classes", f"{rid}: {'+'.join(classes)}")
-            continue
+        path = files[rid]
         try:
-            if rid in heas:
-                x, rfs, names, _ = read_wfdb(heas[rid].with_suffix(""))  # the header's fs wins
-            elif rid in mats:
-                if fs is None:
-                    raise DataError(f"{mats[rid]}: a bare .mat record has no sampling rate; pass --fs HZ")
-                val = read_mat_val(mats[rid])
-                if val.size == 0:
-                    skip.add("zero-length record", str(mats[rid]))
-                    continue
-                if val.shape[0] > val.shape[1]:
-                    val = val.T  # (samples, leads) -> (leads, samples)
-                x, rfs = val.astype("float32"), fs
-                names = (list(lead_names) if lead_names and len(lead_names) == x.shape[0]
-                         else list(LEADS_12) if x.shape[0] == 12 else [f"lead{i + 1}" for i in range(x.shape[0])])
-            else:
-                skip.add("signal file missing", f"{root}/{rid}.hea|.mat")
-                continue
+            x, rfs, names = read_record_file(path, fs)
         except DataError as exc:
             if "--fs" in str(exc):
                 raise
             skip.add("unreadable record", str(exc))
             continue
-        yield Record(rid, pid or rid, x, rfs, names, labels=classes,
-                     source_file=str(heas.get(rid, mats.get(rid))))
+        if x.size == 0:
+            skip.add("zero-length record", str(path))
+            continue
+        if lead_names and len(lead_names) == x.shape[0]:
+            names = list(lead_names)
+        yield Record(rid, pid or rid, x, rfs, names, labels=labs, source_file=str(path))

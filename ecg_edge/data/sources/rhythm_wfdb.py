@@ -72,7 +72,7 @@ def _annotated_records(root: Path, skip: SkipReport, expected: str
 
 def iter_mitdb(root: Path, task: str, skip: SkipReport, class_map: dict[str, str] | None = None
                ) -> Iterator[Record]:
-    if task != "mitdb-rhythm":
+    if task not in ("mitdb-rhythm", "own"):
         raise DataError(f"MIT-BIH source gives the mitdb-rhythm task; got {task!r}")
     cmap = dict(MITDB_RHYTHM if class_map is None else class_map)
     for hea, rp, x, fs, names, changes in _annotated_records(root, skip, "MIT-BIH Arrhythmia (mitdb)"):
@@ -87,7 +87,7 @@ def iter_mitdb(root: Path, task: str, skip: SkipReport, class_map: dict[str, str
 def iter_cpsc2021(root: Path, task: str, skip: SkipReport) -> Iterator[Record]:
     """CPSC 2021: '(AFIB' starts and '(N' ends AF episodes; a record without rhythm
     annotations is non-AF throughout. Record data_<patient>_<n>: patient id from the name."""
-    if task != "cpsc2021-af":
+    if task not in ("cpsc2021-af", "own"):
         raise DataError(f"CPSC 2021 source gives the cpsc2021-af task; got {task!r}")
     cmap = {"(N": "non-AF", "(AFIB": "AF", "(AFL": "AF"}
     for hea, rp, x, fs, names, changes in _annotated_records(root, skip, "CPSC 2021 (data_*_*.hea/.dat/.atr)"):

@@ -167,9 +167,10 @@ def clamp(y: np.ndarray, op: OpInfo) -> np.ndarray:
     return np.clip(y, op.act_min, op.act_max).astype(np.int8)
 
 
-def lower_weighted(g: Graph, node: GNode, kernel: int, params: list[int]) -> IntOp:
-    """CONV1D/LINEAR: per-channel multipliers, the folded int32 bias, the accumulator bound and
-    the smallest encoding of the weight block (FORMAT.md sections 7-8)."""
+def weighted_requant(g: Graph, node: GNode) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """CONV1D/LINEAR: per-channel multipliers, shifts and the folded int32 bias (FORMAT.md
+    section 7). The QAT integer forward (compress.qat) uses this too, so the arithmetic trained
+    is the arithmetic written."""
     t_in, t_out = g.tensors[node.inputs[0]], g.tensors[node.output]
     w = node.weights
     assert w is not None
@@ -179,6 +180,17 @@ def lower_weighted(g: Graph, node: GNode, kernel: int, params: list[int]) -> Int
     shift = np.array([n for _, n in mn], dtype=np.int64)
     lv = w.levels.astype(np.int64)
     bias = np.round(w.bias / (t_in.scale * w.scale)) - t_in.zero_point * lv.sum(axis=1)
+    return mult, shift, bias
+
+
+def lower_weighted(g: Graph, node: GNode, kernel: int, params: list[int]) -> IntOp:
+    """CONV1D/LINEAR: per-channel multipliers, the folded int32 bias, the accumulator bound and
+    the smallest encoding of the weight block (FORMAT.md sections 7-8)."""
+    t_out = g.tensors[node.output]
+    w = node.weights
+    assert w is not None
+    mult, shift, bias = weighted_requant(g, node)
+    lv = w.levels.astype(np.int64)
     bound = np.abs(bias) + 128 * np.abs(lv).sum(axis=1)
     worst = int(np.argmax(bound))
     if bound[worst] >= ACC_LIMIT:

@@ -1,0 +1,99 @@
+"""Verify and repair on the shipped bytes: a plan that misses the tolerance gets repaired."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from ecg_edge.checkpoint import load_checkpoint
+from ecg_edge.compress.engine import CompressOptions, Compressor
+from ecg_edge.compress.qat import QATConfig
+from ecg_edge.compress.sensitivity import kl_sensitivity
+from ecg_edge.compress.ship import ShipConfig, pick_repair, promotion, ship
+from ecg_edge.data.prepared import load_prepared
+from ecg_edge.models.registry import model_from_checkpoint
+from ecg_edge.targets.registry import get_target
+
+
+def test_promotion_is_one_step_bits_up_or_sparsity_down(tiny):
+    ck, dd = tiny
+    model = model_from_checkpoint(load_checkpoint(ck))
+    X, _ = load_prepared(dd).split("train")
+    sens = kl_sensitivity(model, np.asarray(X[:64]), bits=(2, 4, 8), sparsities=(0.0, 0.5))
+    for name in sens.options:
+        assert promotion(sens, name, (2, 0.5)) in {(4, 0.5), (2, 0.0)}
+        assert promotion(sens, name, (8, 0.5)) == (8, 0.0)
+        assert promotion(sens, name, (8, 0.0)) is None
+    assign = {n: (2, 0.0) for n in sens.options}
+    name, after = pick_repair(sens, assign)
+    assert after == (4, 0.0)
+    assert sens.option(name, (2, 0.0)).sensitivity == max(sens.option(n, (2, 0.0)).sensitivity for n in assign)
+
+
+def test_repair_fires_when_the_shipped_model_misses_the_tolerance(tiny):
+    ck, dd = tiny
+    ckpt = load_checkpoint(ck)
+    ds = load_prepared(dd)
+    comp = Compressor(ckpt, ds, get_target("cortex-m4"), CompressOptions(tolerance=0.0, metric="accuracy"))
+    Xt, yt = ds.split("train")
+    Xv, yv = ds.split("val")
+    sens = kl_sensitivity(comp.model, np.asarray(Xt), bits=(2, 8), sparsities=(0.0,))
+    assign = {n: (2, 0.0) for n in comp.names}  # far too aggressive for a zero tolerance
+    cfg = ShipConfig(tolerance=0.0, metric="accuracy", max_repairs=2, repair_epochs=1,
+                     qat=QATConfig(epochs=1, freeze_epochs=0))
+    logs: list[str] = []
+    out = ship(comp.model, ckpt, lambda a: comp._qat_plan(a, sens), assign, sens, np.asarray(Xt), np.asarray(yt),
+               np.asarray(Xv), np.asarray(yv), cfg, log=logs.append)
+    assert len(out.repairs) == 2 == len(out.rounds) - 1  # bounded by max_repairs
+    first = out.repairs[0]
+    assert first.before == (2, 0.0) and first.after == (8, 0.0) and first.val_drop > 0.0
+    assert out.assign[first.layer] == (8, 0.0)
+    assert out.rounds[0]["val_drop"] == pytest.approx(first.val_drop)
+    assert out.logits_equal and out.agreement == 1.0
+    assert any(m.startswith("repair 1:") for m in logs)
+
+
+def test_ship_stops_without_repair_when_within_tolerance(tiny):
+    ck, dd = tiny
+    ckpt = load_checkpoint(ck)
+    ds = load_prepared(dd)
+    comp = Compressor(ckpt, ds, get_target("cortex-m4"), CompressOptions())
+    Xt, yt = ds.split("train")
+    Xv, yv = ds.split("val")
+    sens = kl_sensitivity(comp.model, np.asarray(Xt[:32]), bits=(8,), sparsities=(0.0,))
+    out = ship(comp.model, ckpt, lambda a: comp._qat_plan(a, sens), {n: (8, 0.0) for n in comp.names}, sens,
+               np.asarray(Xt), np.asarray(yt), np.asarray(Xv), np.asarray(yv),
+               ShipConfig(tolerance=1.0, qat=QATConfig(epochs=1, freeze_epochs=0)), log=lambda m: None)
+    assert out.repairs == [] and out.within_tolerance and len(out.rounds) == 1
+
+
+def test_compress_cli_qat_writes_the_verified_model_bin(tiny, tmp_path):
+    from click.testing import CliRunner
+
+    from ecg_edge.cli import cli
+    from ecg_edge.report.shipped import evaluate_model_bin
+
+    ck, dd = tiny
+    out = tmp_path / "c"
+    r = CliRunner().invoke(cli, ["compress", str(ck), "--data", str(dd), "--method", "qat", "--target-cr", "2",
+                                 "--tolerance", "0.5", "--qat-epochs", "1", "--sens-windows", "64", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    plan = json.loads((out / "plan.json").read_text())
+    m = plan["metrics"]
+    data = (out / "model.bin").read_bytes()
+    assert m["model_bytes"] == len(data) <= m["byte_limit"]
+    assert m["true_cr"] == pytest.approx(m["fp32_param_bytes"] / len(data))
+    assert m["logits_equal_val"] and m["agreement_shipped_vs_fakequant_val"] == 1.0
+    # export of compressed.pt packs the trained graph: the very same bytes
+    exp = tmp_path / "e.bin"
+    r = CliRunner().invoke(cli, ["export", str(out / "compressed.pt"), "--data", str(dd), "-o", str(exp)])
+    assert r.exit_code == 0, r.output
+    assert exp.read_bytes() == data
+    # evaluate compares with the QAT fake-quant, not a re-quantized float model
+    res = evaluate_model_bin(out / "model.bin", dd, "test", checkpoint=out / "compressed.pt")
+    assert res["agreement_fakequant"] == 1.0
+    r = CliRunner().invoke(cli, ["compress", str(ck), "--data", str(dd), "--method", "laq", "--target-cr", "4",
+                                 "--out", str(tmp_path / "x")])
+    assert r.exit_code != 0 and "--method qat only" in str(r.exception)
