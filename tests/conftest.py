@@ -52,7 +52,7 @@ def device_model():
             pre = {"fs": float(fs), "n_samples": n_samples, "band": list(band) if band else None,
                    "filter_order": 3, "normalise": "zscore", "chain": "device"}
             ck = Checkpoint("resnet1d", cfg.to_dict(), model.state_dict(), [f"c{i}" for i in range(cfg.n_classes)],
-                            {"task": "t", "fs": float(fs), "leads": [f"L{i}" for i in range(leads)],
+                            {"task": "t", "fs": float(fs), "leads": ["II", "V5", "V1", "V2"][:leads],
                              "n_samples": n_samples, "preprocessing": pre})
             calib = np.random.default_rng(1).normal(size=(16, leads, n_samples))
             cache[key] = pack(ck, None, calib).data

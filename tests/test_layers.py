@@ -26,7 +26,7 @@ ALLOWED: dict[str, set[str]] = {
     "train": {"checkpoint", "data", "models"},
     "modelbin": {"checkpoint", "layerplan", "models"},  # reads plans; never trains nor searches
     "compress": {"checkpoint", "layerplan", "data", "models", "train", "targets", "modelbin"},
-    "runtime": {"modelbin", "layerplan"},  # knows only model.bin
+    "runtime": {"modelbin", "layerplan", "data"},  # knows only model.bin (and the data its chain is compared on)
     "sim": {"modelbin", "layerplan", "runtime", "targets", "data"},  # firmware + QEMU; host parity
     "mobile": {"checkpoint", "layerplan", "data", "models", "modelbin", "runtime", "sim", "targets"},  # translates the lowered graph
 }

@@ -76,3 +76,36 @@ def test_predict_bad_input(pipeline: dict[str, Path], tmp_path: Path, capsys: py
     err = capsys.readouterr().err
     assert "bad.hea" in err and "Traceback" not in err
     assert not (tmp_path / "p").exists()
+
+
+def test_real_single_lead_archive_end_to_end(shared_data: Path, tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    """Real MIT-BIH single-lead recordings of 9-60 s with a 4-class own CSV: prepare (own) ->
+    train -> compress -> export -> evaluate (window + record) -> predict, equal figures."""
+    from tests.data.realfolder import build
+
+    arch = tmp_path / "arch"
+    labels = build(shared_data / "mitdb", arch, records=("100", "201", "203", "221", "232"), per_record=3)
+    t = tmp_path
+    assert main(["data", "prepare", "folder", str(arch), "--labels", str(labels), "--task", "own",
+                 "--target-fs", "100", "--samples", "500", "--split", "0.4,0.3,0.3", "--out", str(t / "ds")]) == 0
+    out = capsys.readouterr()
+    assert "brady" in out.out and "afib" in out.out and "sinus" in out.out and "other" in out.out
+    assert "has no window in" in out.err  # brady comes from one patient only: warned, with counts
+    assert main(["train", "--data", str(t / "ds"), "--epochs", "1", "--threads", "1", "--out", str(t / "run")]) == 0
+    assert main(["compress", str(t / "run" / "best.pt"), "--method", "fixed-q4", "--out", str(t / "c")]) == 0
+    assert main(["export", str(t / "c" / "compressed.pt"), "--plan", str(t / "c" / "plan.json"),
+                 "-o", str(t / "m.bin"), "--data", str(t / "ds")]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", str(t / "m.bin"), "--data", str(t / "ds"), "--out", str(t / "ev")]) == 0
+    text = capsys.readouterr().out
+    assert "record level:" in text and "mean of window logits" in text
+    ev = json.loads((t / "ev" / "eval_test_bin_numpy.json").read_text())
+    assert main(["predict", str(t / "m.bin"), str(arch), "--out", str(t / "p"), "--plot", "none"]) == 0
+    pred = json.loads((t / "p" / "predictions.json").read_text())
+    assert pred["classes"] == ["afib", "brady", "other", "sinus"]
+    d = load_prepared(t / "ds")
+    recs, y = d.records("test"), d.split("test")[1]
+    rec_pred = {r["record"]: r["prediction"] for r in pred["records"]}
+    truth = {str(r): pred["classes"][int(c)] for r, c in zip(recs, y, strict=True)}
+    assert np.mean([rec_pred[r] == c for r, c in truth.items()]) == pytest.approx(ev["record"]["accuracy"])

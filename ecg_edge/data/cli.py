@@ -47,11 +47,14 @@ def _parse_leads(value: str) -> int | list[str]:
 @click.option("--preprocess", "chain", type=click.Choice(["zero-phase", "device"]), default="zero-phase",
               show_default=True, help="zero-phase: sosfiltfilt (offline); device: the integer causal chain "
               "the C stream runs (ecg_edge.devicepre)")
+@click.option("--split", "split", type=NumberList(3), default="0.7,0.15,0.15", show_default=True,
+              help="train,val,test fractions (by synthetic patient)")
 def synth(task: str, n: int, leads: str, seed: int, out: Path, fs: float, samples: int,
           windows_per_patient: int, label_noise: float, noise_scale: float, synthetic_noise: bool,
-          chain: str) -> None:
+          chain: str, split: tuple[float, ...]) -> None:
     """Generate a synthetic ECGSYN dataset (prepared, split by synthetic patient)."""
     from ecg_edge.data.preprocess import PreprocessConfig
+    from ecg_edge.data.splits import SplitConfig
     from ecg_edge.data.synth import make_synthetic_dataset
     from ecg_edge.outputs import reserve_dir
 
@@ -59,7 +62,8 @@ def synth(task: str, n: int, leads: str, seed: int, out: Path, fs: float, sample
         ds = make_synthetic_dataset(task, n, _parse_leads(leads), seed, out, fs=fs, n_samples=samples,
                                     windows_per_patient=windows_per_patient, label_noise=label_noise,
                                     noise_scale=noise_scale, real_noise=not synthetic_noise,
-                                    preprocess=PreprocessConfig(fs=fs, n_samples=samples, chain=chain))
+                                    preprocess=PreprocessConfig(fs=fs, n_samples=samples, chain=chain),
+                                    split=SplitConfig(fractions=split, seed=seed))
     m = ds.manifest
     sizes = ", ".join(f"{s} {sum(c.values())}" for s, c in m.counts.items())
     click.echo(f"wrote {out}: {m.task}, {len(m.classes)} classes, leads {','.join(m.leads)}, "

@@ -84,7 +84,7 @@ def tensor_ranges(g: Graph, X_lc: np.ndarray, chunk: int = CALIB_CHUNK, percenti
 def calibrate(g: Graph, X_lc: np.ndarray, percentile: float | None = None,
               input_percentile: float | None = None) -> None:
     """Set scale/zero_point of every tensor. Outputs of ops that keep their input's quantization
-    (MAXPOOL1D, RELU) inherit it."""
+    (MAXPOOL1D, RELU) inherit it; ops with a fixed output quantization (SOFTMAX) set it."""
     ranges = tensor_ranges(g, X_lc, percentile=percentile, input_percentile=input_percentile)
     for i, t in enumerate(g.tensors):
         lo, hi = ranges[i]
@@ -92,7 +92,10 @@ def calibrate(g: Graph, X_lc: np.ndarray, percentile: float | None = None,
             lo, hi = 0.0, 1.0
         t.scale, t.zero_point = activation_qparams(lo, hi)
     for node in g.nodes:  # in graph order, so chains of pools inherit correctly
-        if op_def(node.op).keeps_qparams:
+        od = op_def(node.op)
+        if od.keeps_qparams:
             src = g.tensors[node.inputs[0]]
             dst = g.tensors[node.output]
             dst.scale, dst.zero_point = src.scale, src.zero_point
+        if od.fixed_qparams is not None:  # SOFTMAX: probabilities in 1/256
+            g.tensors[node.output].scale, g.tensors[node.output].zero_point = od.fixed_qparams

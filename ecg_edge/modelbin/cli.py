@@ -44,9 +44,20 @@ def _calibration(ckpt, data_dir: Path | None, split: str, ckpt_path: Path | None
               help="plan.json from `ecg-edge compress` [default: beside compressed.pt]")
 @click.option("-o", "--out", "out", type=click.Path(path_type=Path), default=None,
               help="output file [default: ecg-edge-out/model.bin]")
-@click.option("--format", "fmt", type=click.Choice(("bin", "c-header", "onnx", "tflite")), default=None,
-              help="bin (model.bin), c-header (aligned const uint8_t array), onnx / tflite (mobile runtimes) "
+@click.option("--format", "fmt", type=click.Choice(("bin", "c-header", "onnx", "tflite", "c-project")), default=None,
+              help="bin (model.bin), c-header (aligned const uint8_t array), onnx / tflite (mobile runtimes), "
+                   "c-project (a firmware folder streaming a recorded signal; OUT is a folder) "
                    "[default: from the output suffix, else bin]")
+@click.option("--model", "model_bin", type=click.Path(path_type=Path), default=None,
+              help="c-project: wrap this model.bin instead of packing a checkpoint")
+@click.option("--target", "target_name", default="cortex-m4", show_default=True, help="c-project: the target")
+@click.option("--record", "record", type=click.Path(path_type=Path), default=None,
+              help="c-project: WFDB record streamed by the example main.c [default: $ECG_EDGE_DATA/mitdb/100]")
+@click.option("--seconds", type=click.FloatRange(min=0.1), default=60.0, show_default=True,
+              help="c-project: seconds of the record embedded")
+@click.option("--adc-fs", type=int, default=None, help="c-project: ADC rate (Hz) [default: the record's rate]")
+@click.option("--hop", type=click.IntRange(min=1), default=None,
+              help="c-project: samples at the model rate between windows [default: the model's pp.hop]")
 @click.option("--data", "data_dir", type=click.Path(path_type=Path), default=None,
               help="prepared dataset for activation calibration [default: the checkpoint's dataset_dir]")
 @click.option("--calib-split", type=click.Choice(("train", "val")), default="train", show_default=True)
@@ -59,8 +70,9 @@ def _calibration(ckpt, data_dir: Path | None, split: str, ckpt_path: Path | None
 @click.option("--json", "as_json", is_flag=True, help="print the packing summary as JSON")
 def export(args: tuple[Path, ...], plan_path: Path | None, out: Path | None, fmt: str | None,
            data_dir: Path | None, calib_split: str, calib_windows: int, calib_percentile: float | None,
-           calib_input_percentile: float | None, as_json: bool) -> None:
-    """Pack CHECKPOINT (+ --plan) into model.bin (or a C header).
+           calib_input_percentile: float | None, as_json: bool, model_bin: Path | None, target_name: str,
+           record: Path | None, seconds: float, adc_fs: int | None, hop: int | None) -> None:
+    """Pack CHECKPOINT (+ --plan) into model.bin (or a C header, or a firmware folder).
 
     `ecg-edge export model.bin` (a lone argument ending in .bin/.h/.onnx/.tflite is the OUTPUT,
     and its suffix picks the format unless --format says otherwise) packs
@@ -68,8 +80,12 @@ def export(args: tuple[Path, ...], plan_path: Path | None, out: Path | None, fmt
     """
 
     checkpoint = None
+    if fmt == "c-project" and out is None and args:
+        *args, out = args  # `export [CKPT] --format c-project DIR`
     for a in args:
-        if a.suffix in OUT_SUFFIXES and out is None:
+        if fmt == "c-project" and checkpoint is None:
+            checkpoint = a
+        elif a.suffix in OUT_SUFFIXES and out is None:
             out = a
         elif checkpoint is None:
             checkpoint = a
@@ -77,6 +93,12 @@ def export(args: tuple[Path, ...], plan_path: Path | None, out: Path | None, fmt
             raise EcgEdgeError(f"unexpected argument {a}; usage: ecg-edge export [CHECKPOINT] [--plan plan.json] -o OUT")
     from ecg_edge.outputs import claim_file
 
+    if fmt == "c-project":
+        if out is None:
+            raise EcgEdgeError("--format c-project needs the output folder: ecg-edge export --format c-project DIR")
+        _export_c_project(out, checkpoint, plan_path, model_bin, target_name, record, seconds, adc_fs, hop,
+                          data_dir, calib_split, calib_windows, calib_percentile, calib_input_percentile)
+        return
     out = out or paths.default_model_bin()
     fmt = fmt or OUT_SUFFIXES.get(out.suffix, "bin")
     checkpoint, plan_path = _resolve_inputs(checkpoint, plan_path)
@@ -127,6 +149,66 @@ def _export_to(out: Path, fmt: str, checkpoint: Path, plan_path: Path | None, da
                f"(lower bound {res.arena_lower_bound} B)")
     for n in res.notes:
         click.echo(f"note: {n}")
+
+
+def _export_c_project(out: Path, checkpoint: Path | None, plan_path: Path | None, model_bin: Path | None,
+                      target_name: str, record: Path | None, seconds: float, adc_fs: int | None, hop: int | None,
+                      data_dir: Path | None, calib_split: str, calib_windows: int, calib_percentile: float | None,
+                      calib_input_percentile: float | None) -> None:
+    from ecg_edge.data.raw import read_adc
+    from ecg_edge.outputs import replace_dir
+    from ecg_edge.sim.cproject import fill_project, plan_project
+    from ecg_edge.targets.registry import get_target
+
+    target = get_target(target_name)
+    rec_path = record or (paths.data_root() / "mitdb" / "100")
+    if not rec_path.with_suffix(".hea").is_file():
+        raise EcgEdgeError(f"--record {rec_path}: no WFDB header {rec_path.with_suffix('.hea')}; pass --record RECORD")
+    if model_bin is not None:
+        if checkpoint is not None:
+            raise EcgEdgeError(f"pass either --model {model_bin} or a checkpoint ({checkpoint}), not both")
+        try:
+            data, source = model_bin.read_bytes(), str(model_bin)
+        except OSError as exc:
+            raise EcgEdgeError(f"--model {model_bin}: {exc.strerror or exc}") from exc
+    else:
+        from ecg_edge.checkpoint import load_checkpoint
+        from ecg_edge.layerplan.plan import CompressionPlan
+        from ecg_edge.modelbin.packer import pack
+
+        checkpoint, plan_path = _resolve_inputs(checkpoint, plan_path)
+        ckpt = load_checkpoint(checkpoint)
+        plan = CompressionPlan.load(plan_path) if plan_path else None
+        X, _ = _calibration(ckpt, data_dir, calib_split, checkpoint)
+        data = pack(ckpt, plan, X, max_calib_windows=calib_windows, source=str(checkpoint.resolve()),
+                    percentile=calib_percentile, input_percentile=calib_input_percentile).data
+        source = str(checkpoint)
+    from ecg_edge.devicepre.chain import ChainError, DeviceChain
+    from ecg_edge.modelbin.reader import read_model
+
+    meta = read_model(data, source).meta
+    try:
+        DeviceChain.from_meta(meta, source)
+    except ChainError as exc:
+        raise EcgEdgeError(f"c-project: {exc}") from exc
+    leads = [str(x) for x in meta.get("lead_names", [])] or None
+    raw = read_adc(rec_path, leads, seconds)
+    rate = int(adc_fs or round(raw.fs))
+    if adc_fs is not None and abs(raw.fs - adc_fs) > 1e-9:
+        raise EcgEdgeError(f"--adc-fs {adc_fs}: the record {rec_path} is sampled at {raw.fs:g} Hz; the example "
+                           "signal must be streamed at its own rate")
+    info = plan_project(data, target, raw.codes, rate, hop, source)  # every refusal before a file is written
+    with replace_dir(out, kind="work", command="export --format c-project",
+                     inputs=[p for p in (rec_path, model_bin, checkpoint) if p], option="OUT") as tmp:
+        fill_project(tmp, info, data, target, raw.codes, source=source,
+                     signal_source=f"{rec_path.name} ({','.join(raw.lead_names)})")
+    click.echo(f"wrote {out}: {target.name} firmware project, {info.windows} windows of {info.window} samples "
+               f"every {info.hop} at {info.fs} Hz from {info.seconds:.1f} s at {info.adc_fs} Hz; RAM {info.ram_need} "
+               f"of {info.ram_budget} B; model {info.model_bytes} B + signal {info.signal_bytes} B in flash")
+    click.echo(f"build: make -C {out}; run in QEMU: make -C {out} run")
+    if info.trained_chain != "device":
+        click.echo(f"warning: the model was trained on the {info.trained_chain} chain; the device runs the device "
+                   "chain (train on `data prepare/synth --preprocess device` data to match)", err=True)
 
 
 def _export_mobile(fmt: str, ckpt, plan, X, out: Path) -> None:

@@ -25,16 +25,23 @@ from ecg_edge.layerplan.bitpack import ENCODING_NAMES
 from ecg_edge.layerplan.plan import CompressionPlan, LayerPlan
 from ecg_edge.modelbin import executor
 from ecg_edge.modelbin.calibrate import calibrate
+from ecg_edge.modelbin.intops import norm_levels
 from ecg_edge.modelbin.ir import GNode, Graph, QuantWeights, conv_out_len
 from ecg_edge.modelbin.layout import (
     OP_ADD,
     OP_AVGPOOL1D,
     OP_CONV1D,
+    OP_GELU,
     OP_GLOBAL_AVGPOOL,
+    OP_GROUPNORM,
+    OP_LAYERNORM,
     OP_LINEAR,
+    OP_MATMUL,
     OP_MAXPOOL1D,
     OP_NAMES,
     OP_RELU,
+    OP_SOFTMAX,
+    VERSION,
 )
 from ecg_edge.modelbin.packer import pack, pack_graph
 from ecg_edge.modelbin.reader import read_model
@@ -160,12 +167,66 @@ def build_custom_graph(seed: int) -> Graph:
     return g
 
 
-def build_custom_model(seed: int) -> tuple[bytes, np.ndarray, np.ndarray]:
-    g = build_custom_graph(seed)
+def build_transformer_graph(seed: int) -> Graph:
+    """A two-head post-LN transformer shaped like HuBERT-ECG (format version 2): conv feature
+    extractor with GROUPNORM and GELU, LAYERNORM, projection, grouped positional conv (pads 2/1),
+    attention composed as MATMUL(Q, K^T) -> SOFTMAX -> MATMUL(P, V), FFN, mean-pool, LINEAR."""
+    rng = np.random.default_rng(seed)
+    g = Graph(tensors=[], nodes=[])
+    x = g.add_tensor("input", 128, 1)
+    g.input = x
+
+    def conv(src: int, name: str, c_out: int, k: int = 1, stride: int = 1, pl: int = 0, pr: int = 0,
+             groups: int = 1, bits: int = 8, sp: float = 0.0) -> int:
+        t = g.tensors[src]
+        out = g.add_tensor(name, conv_out_len(t.length, k, stride, pl, pr), c_out)
+        w = _rand_weights(rng, c_out, k * t.channels // groups, bits, sp)
+        g.nodes.append(GNode(OP_CONV1D, name, [src], out, False, k, stride, pl, pr, 1, groups, w))
+        return out
+
+    def node(op: int, src: list[int], name: str, length: int, ch: int, **kw: Any) -> int:
+        out = g.add_tensor(name, length, ch)
+        g.nodes.append(GNode(op, name, src, out, **kw))
+        return out
+
+    def like(op: int, src: int, name: str, **kw: Any) -> int:
+        t = g.tensors[src]
+        return node(op, [src], name, t.length, t.channels, **kw)
+
+    def norm(op: int, src: int, name: str, groups: int = 1) -> int:
+        c = g.tensors[src].channels
+        levels, scale = norm_levels(rng.uniform(0.5, 1.5, c) * rng.choice([-1.0, 1.0], c))
+        w = QuantWeights(levels.reshape(c, 1).astype(np.int8), scale, rng.normal(0, 0.2, c), 8)
+        return like(op, src, name, groups=groups, weights=w)
+
+    h = conv(x, "conv0", 8, 10, 4, bits=6, sp=0.3)
+    h = like(OP_GELU, norm(OP_GROUPNORM, h, "norm0", groups=8), "gelu0")
+    h = like(OP_GELU, conv(h, "conv1", 8, 3, 2, bits=4), "gelu1")
+    h = conv(norm(OP_LAYERNORM, h, "feat_ln"), "projection", 16, bits=5, sp=0.5)
+    pos = like(OP_GELU, conv(h, "pos_conv", 16, 4, 1, 2, 1, groups=4, bits=3), "pos_gelu")
+    h = norm(OP_LAYERNORM, node(OP_ADD, [h, pos], "pos_add", g.tensors[h].length, 16), "enc_ln")
+    T, H = g.tensors[h].length, 2
+    q, k, v = (conv(h, n, 16, bits=b, sp=sp) for n, b, sp in (("q", 8, 0.0), ("k", 7, 0.2), ("v", 2, 0.6)))
+    sc = node(OP_MATMUL, [q, k], "scores", T, H * T, heads=H, transpose_b=True, alpha=1 / np.sqrt(8))
+    p = node(OP_SOFTMAX, [sc], "softmax", T, H * T, segment=T)
+    ctx = node(OP_MATMUL, [p, v], "context", T, 16, heads=H)
+    a = conv(ctx, "out_proj", 16, bits=4)
+    h = norm(OP_LAYERNORM, node(OP_ADD, [h, a], "attn_add", T, 16), "attn_ln")
+    f = conv(like(OP_GELU, conv(h, "ffn_in", 32, bits=4, sp=0.4), "ffn_gelu"), "ffn_out", 16, bits=1, sp=0.5)
+    h = norm(OP_LAYERNORM, node(OP_ADD, [h, f], "ffn_add", T, 16), "ffn_ln")
+    gp = node(OP_GLOBAL_AVGPOOL, [h], "mean_pool", 1, 16)
+    out = g.add_tensor("logits", 1, 4)
+    g.nodes.append(GNode(OP_LINEAR, "classifier", [gp], out, weights=_rand_weights(rng, 4, 16, 8, 0.0)))
+    g.output = out
+    return g
+
+
+def build_custom_model(seed: int, builder: Any = None) -> tuple[bytes, np.ndarray, np.ndarray]:
+    g = (builder or build_custom_graph)(seed)
     t = g.tensors[g.input]
     calib = ecg_like_inputs(seed + 2, 16, t.channels, t.length).transpose(0, 2, 1)
     calibrate(g, calib)
-    meta = {"task": "golden-custom", "classes": [f"c{i}" for i in range(5)], "input_length": t.length,
+    meta = {"task": "golden-custom", "classes": [f"c{i}" for i in range(g.tensors[g.output].size)], "input_length": t.length,
             "input_leads": t.channels, "input_scale": t.scale, "input_zero_point": t.zero_point,
             "producer": "ecg-edge golden", "fp32_param_bytes": 4 * sum(n.weights.levels.size for n in g.nodes if n.weights)}
     res = pack_graph(g, meta)
@@ -187,12 +248,15 @@ VECTORS: dict[str, tuple[str, Any]] = {
                                                  stem_stride=3, post_add_relu=True, widths=[8, 8, 12], strides=[2, 1, 2])),
     "custom_ops": ("dilation 2, asymmetric pads, depthwise, RELU, AVGPOOL1D, stride 3, LINEAR on [L][C], ADD of logits",
                    lambda: build_custom_model(16)),
+    "transformer": ("format version 2: GROUPNORM, GELU, LAYERNORM, grouped positional conv, two-head attention "
+                    "(MATMUL, SOFTMAX, MATMUL), FFN, mean-pool; 1-8-bit weights",
+                    lambda: build_custom_model(17, build_transformer_graph)),
 }
 
 
 def generate(out_dir: Path = GOLDEN_DIR) -> dict[str, Any]:
     out_dir = Path(out_dir)
-    index: dict[str, Any] = {"format_version": 1, "generator": "python -m ecg_edge.modelbin.golden", "vectors": {}}
+    index: dict[str, Any] = {"format_version": VERSION, "generator": "python -m ecg_edge.modelbin.golden", "vectors": {}}
     for name, (desc, build) in VECTORS.items():
         data, x_q, y = build()
         mb = read_model(data, name)
@@ -202,7 +266,7 @@ def generate(out_dir: Path = GOLDEN_DIR) -> dict[str, Any]:
         write_bytes(out_dir / f"{name}.expected.i8", np.asarray(y, dtype=np.int8).tobytes())
         write_bytes(out_dir / f"{name}.trace.i8", b"".join(np.ascontiguousarray(t).tobytes() for t in trace))
         index["vectors"][name] = {
-            "description": desc, "bytes": len(data), "input_shape": list(x_q.shape),
+            "description": desc, "version": mb.version, "bytes": len(data), "input_shape": list(x_q.shape),
             "n_classes": int(y.size), "arena_size": mb.arena_size,
             "expected": [int(v) for v in y],
             "bits": sorted({op.block.bits for op in mb.ops if op.block}),

@@ -47,6 +47,13 @@ class GNode:
     dilation: int = 1
     groups: int = 1
     weights: QuantWeights | None = None
+    # transformer ops (format version 2): LAYERNORM/GROUPNORM eps, MATMUL heads / transpose_b /
+    # a real factor folded into its requantization (attention's 1/sqrt(d)), SOFTMAX segment
+    eps: float = 1e-5
+    heads: int = 1
+    transpose_b: bool = False
+    alpha: float = 1.0
+    segment: int = 0
 
 
 @dataclass

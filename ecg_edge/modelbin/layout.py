@@ -8,7 +8,7 @@ from __future__ import annotations
 import struct
 
 MAGIC = b"ECGB"
-VERSION = 1
+VERSION = 2  # newest; a file carries the lowest version that holds its graph (1 for a CNN)
 HEADER_SIZE = 64
 SECTION_ENTRY_SIZE = 16
 TENSOR_RECORD_SIZE = 32

@@ -76,8 +76,8 @@ def read_model(data: bytes, source: str = "model.bin") -> ModelBin:
      n_tensors, n_ops, n_classes, reserved) = HEADER_STRUCT.unpack_from(data, 0)
     if magic != MAGIC:
         raise err(f"header field 'magic' is {magic!r}, expected {MAGIC!r} (not a model.bin)")
-    if version != VERSION:
-        raise err(f"header field 'version' is {version}, this reader supports version {VERSION} only")
+    if not 1 <= version <= VERSION:
+        raise err(f"header field 'version' is {version}, this reader supports versions 1..{VERSION}")
     if header_size != HEADER_SIZE:
         raise err(f"header field 'header_size' is {header_size}, expected {HEADER_SIZE}")
     if file_size != len(data):
@@ -195,7 +195,7 @@ def read_model(data: bytes, source: str = "model.bin") -> ModelBin:
         lab = f"op {k} ({op.name})"
         od = REGISTRY.get(op.op)
         if od is None:
-            raise err(f"{lab}: field 'op type' {op.op} is not supported by format version {VERSION} runtimes"
+            raise err(f"{lab}: field 'op type' {op.op} is not supported by format version {version} runtimes"
                       f" (runnable: {runnable_summary()})")
         if rec[5]:
             raise err(f"{lab}: field 'reserved' is not zero")
@@ -218,8 +218,12 @@ def read_model(data: bytes, source: str = "model.bin") -> ModelBin:
             raise err(f"{lab}: field 'out' tensor {op.out} is already produced (the graph input or an earlier op)")
         produced[op.out] = True
         od.check(op, tensors, lab, err)
+        need = od.version_needed(op.params, tensors[op.in0].channels, tensors[op.out].channels)
+        if need > version:
+            raise err(f"{lab}: needs format version {need} but the header says version {version}")
         if od.has_weights:
             op.block = _read_block(op, wbuf, ws, tensors, lab, err, source)
+            od.check_block(op, f"{lab} weight block", err)
             block_spans.append((op.weight_block, op.weight_block + op.weight_size, k))
         elif op.weight_block != NO_BLOCK or op.weight_size != 0:
             raise err(f"{lab}: field 'weight_block' is {op.weight_block} / weight_size {op.weight_size}; "

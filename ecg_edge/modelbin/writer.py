@@ -96,7 +96,10 @@ def serialize(g: Graph, meta: dict[str, Any], allow_alias: bool = True) -> Seria
         buf[off:off + len(blob)] = blob
     crc = zlib.crc32(bytes(buf[HEADER_SIZE:])) & 0xFFFFFFFF
     n_classes = g.tensors[g.output].size
-    buf[0:HEADER_SIZE] = HEADER_STRUCT.pack(MAGIC, VERSION, HEADER_SIZE, file_size, crc, 0, len(body),
+    version = max((op_def(io.node.op).version_needed(io.params, g.tensors[io.node.inputs[0]].channels,
+                                                      g.tensors[io.node.output].channels) for io in int_ops),
+                  default=1)  # the lowest version that holds the graph: a CNN stays version 1
+    buf[0:HEADER_SIZE] = HEADER_STRUCT.pack(MAGIC, version, HEADER_SIZE, file_size, crc, 0, len(body),
                                             HEADER_SIZE, arena.arena_bytes, g.input, g.output,
                                             len(g.tensors), len(int_ops), n_classes, bytes(20))
     sections = {"header": HEADER_SIZE, "section_table": SECTION_ENTRY_SIZE * len(body)}

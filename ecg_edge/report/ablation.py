@@ -31,7 +31,9 @@ from ecg_edge.modelbin.graph import can_lower
 from ecg_edge.models.predict import predict
 from ecg_edge.models.registry import model_from_checkpoint
 from ecg_edge.progress import progress
+from ecg_edge.stats import paired_bootstrap
 from ecg_edge.targets.registry import get_target
+from ecg_edge.train.evaluate import split_groups
 
 FIXED_Q = [8, 7, 6, 5, 4, 3, 2, 1]
 FIXED_P = [10, 30, 50, 70, 90]
@@ -72,29 +74,46 @@ class Row:
     search_seconds: float
     layers: list[dict] = field(default_factory=list)
     notes: str = ""
+    delta: dict[str, Any] = field(default_factory=dict)  # metric -> {"delta", "delta_ci95"}: row - fp32, paired
 
 
-def _test_metrics(out: Outcome, comp: Compressor, X: np.ndarray, y: np.ndarray, source: str) -> tuple[dict, str]:
-    classes = comp.ckpt.classes
+def test_predictions(out: Outcome, X: np.ndarray, source: str, runtime: str = "numpy") -> tuple[np.ndarray, str]:
+    """Argmax of the shipped model.bin run by an integer runtime ("modelbin"), or of the
+    fake-quant PyTorch model when there is no packed file ("fakequant")."""
     if source == "modelbin" and out.size.model_bin is not None:
-        from ecg_edge.modelbin.executor import quantize_inputs, run
         from ecg_edge.modelbin.reader import read_model
+        from ecg_edge.report.shipped import run_split
 
-        mb = read_model(out.size.model_bin)
-        pred = np.concatenate([run(mb, quantize_inputs(mb, np.asarray(X[i:i + 64]))).argmax(1)
-                               for i in range(0, len(y), 64)])
-        return classification_metrics(y, pred, classes), "modelbin"
-    model = model_from_checkpoint(out.checkpoint)
-    return classification_metrics(y, predict(model, X).argmax(1), classes), "fakequant"
+        return run_split(read_model(out.size.model_bin), np.asarray(X), runtime).argmax(1), "modelbin"
+    return predict(model_from_checkpoint(out.checkpoint), X).argmax(1), "fakequant"
 
 
-def _row(label: str, method: str, out: Outcome, comp: Compressor, X, y, source: str, ft: bool, notes: str = "") -> Row:
-    m, how = _test_metrics(out, comp, X, y, source)
+test_predictions.__test__ = False  # type: ignore[attr-defined]  # not a pytest test
+
+
+@dataclass
+class HeldOut:
+    """The test windows, their patient/record ids and the fp32 predictions every row is paired with."""
+
+    X: np.ndarray
+    y: np.ndarray
+    groups: np.ndarray | None
+    fp_pred: np.ndarray
+    classes: list[str]
+
+    def delta(self, pred: np.ndarray) -> dict[str, Any]:
+        c = paired_bootstrap(self.y, self.fp_pred, pred, groups=self.groups, n_classes=len(self.classes)).to_dict()
+        return {k: {"delta": c[k]["delta"], "delta_ci95": c[k]["delta_ci95"]} for k in ("accuracy", "macro_f1")}
+
+
+def _row(label: str, method: str, out: Outcome, ts: HeldOut, source: str, ft: bool, notes: str = "") -> Row:
+    pred, how = test_predictions(out, ts.X, source)
+    m = classification_metrics(ts.y, pred, ts.classes)
     pm = out.plan.metrics
     return Row(label + (" + FT" if ft else ""), method, ft, {k: m[k] for k in ("accuracy", "macro_precision", "macro_recall", "macro_f1", "n")},
                pm["val_accuracy_fakequant"], pm["nominal_cr"], pm["true_cr"], pm["model_bytes"], pm["bytes_source"], how,
                pm["search_seconds"], [{"name": lp.name, "bits": lp.bits, "sparsity": lp.sparsity, "bytes": lp.bytes,
-                                       "importance": lp.importance} for lp in out.plan.layers], notes)
+                                       "importance": lp.importance} for lp in out.plan.layers], notes, ts.delta(pred))
 
 
 def run_ablation(checkpoint: Path, data_dir: Path, cfg: AblationConfig, log=print,
@@ -119,12 +138,14 @@ def run_ablation(checkpoint: Path, data_dir: Path, cfg: AblationConfig, log=prin
     fts = [0] + ([cfg.finetune_epochs] if cfg.finetune_epochs > 0 else [])
     t_start = time.perf_counter()
     rows: list[Row] = []
-    fp = classification_metrics(yte, predict(comp.model, Xte).argmax(1), ckpt.classes)
+    fp_pred = predict(comp.model, Xte).argmax(1)
+    ts = HeldOut(Xte, np.asarray(yte), split_groups(data_dir, "test"), fp_pred, list(ckpt.classes))
+    fp = classification_metrics(yte, fp_pred, ckpt.classes)
     fp32_bytes = fp32_parameter_bytes(comp.model)
     rows.append(Row("Full precision (fp32, PyTorch)", "fp32", False,
                     {k: fp[k] for k in ("accuracy", "macro_precision", "macro_recall", "macro_f1", "n")},
                     float((predict(comp.model, comp.X_val).argmax(1) == comp.y_val).mean()), 1.0, 1.0, fp32_bytes,
-                    "fp32 parameters", "pytorch-fp32", 0.0))
+                    "fp32 parameters", "pytorch-fp32", 0.0, delta=ts.delta(fp_pred)))
     methods = [(f"fixed-q{b}", f"Quantized ({b}-bit)") for b in cfg.quant_bits if b in comp.bits]
     methods += [(f"fixed-p{p}", f"Pruned ({p}%, 8-bit)") for p in cfg.prune_pcts]
     methods += [(m, lbl) for m, lbl in (("laq", "LAQ"), ("lap", "LAP (8-bit)"), ("laq+lap", "LAQ+LAP"))
@@ -134,11 +155,11 @@ def run_ablation(checkpoint: Path, data_dir: Path, cfg: AblationConfig, log=prin
         res = comp.search(method)
         for ft in fts:
             out = comp.finalize(method, res, FinetuneConfig(epochs=ft, lr=cfg.finetune_lr, max_train=cfg.finetune_max_train))
-            rows.append(_row(label, method, out, comp, Xte, yte, source, ft > 0))
+            rows.append(_row(label, method, out, ts, source, ft > 0))
             if method == "laq" and ft == 0:
                 laq_out = out
             log(f"{rows[-1].label}: test acc {rows[-1].test['accuracy']:.4f} F1 {rows[-1].test['macro_f1']:.4f} "
-                f"bytes {rows[-1].model_bytes} ({time.perf_counter() - t_start:.0f} s)")
+                f"(vs fp32 {_delta_text(rows[-1].delta)}) bytes {rows[-1].model_bytes} ({time.perf_counter() - t_start:.0f} s)")
             if on_rows:
                 on_rows([asdict(r) for r in rows])
     comparisons: dict[str, Any] = {}
@@ -147,13 +168,13 @@ def run_ablation(checkpoint: Path, data_dir: Path, cfg: AblationConfig, log=prin
         res = comp.search("laq", reading=other)
         out = comp.finalize("laq", res)
         out.plan.provenance["reading"] = other
-        rows.append(_row(f"LAQ (eq. 3 {other} reading)", "laq", out, comp, Xte, yte, source, False,
+        rows.append(_row(f"LAQ (eq. 3 {other} reading)", "laq", out, ts, source, False,
                          f"reading={other}"))
         mine = next((r for r in rows if r.label == "LAQ"), None)
         comparisons["readings"] = {opts.reading: asdict(mine) if mine else None, other: asdict(rows[-1])}
         res = comp.search("laq+lap", order="quantize-then-prune")
         out = comp.finalize("laq+lap", res)
-        rows.append(_row("LAQ+LAP (quantize-then-prune)", "laq+lap", out, comp, Xte, yte, source, False,
+        rows.append(_row("LAQ+LAP (quantize-then-prune)", "laq+lap", out, ts, source, False,
                          "order=quantize-then-prune"))
         comp.ctx.set_order(opts.order)
         budgets = []
@@ -167,8 +188,9 @@ def run_ablation(checkpoint: Path, data_dir: Path, cfg: AblationConfig, log=prin
                 except EcgEdgeError as exc:
                     log(f"{label}: {exc}")
                     break
-                rows.append(_row(label, "budget", out, comp, Xte, yte, source, ft > 0, f"max_bytes={limit}"))
-                log(f"{rows[-1].label}: test acc {rows[-1].test['accuracy']:.4f} bytes {rows[-1].model_bytes}")
+                rows.append(_row(label, "budget", out, ts, source, ft > 0, f"max_bytes={limit}"))
+                log(f"{rows[-1].label}: test acc {rows[-1].test['accuracy']:.4f} F1 {rows[-1].test['macro_f1']:.4f} "
+                    f"(vs fp32 {_delta_text(rows[-1].delta)}) bytes {rows[-1].model_bytes}")
                 if on_rows:
                     on_rows([asdict(r) for r in rows])
     return {
@@ -181,6 +203,11 @@ def run_ablation(checkpoint: Path, data_dir: Path, cfg: AblationConfig, log=prin
         "importance": {n: comp.importance.of(n) for n in comp.names},
         "rows": [asdict(r) for r in rows], "seconds": time.perf_counter() - t_start, "config": asdict(cfg),
     }
+
+
+def _delta_text(delta: dict[str, Any]) -> str:
+    d = delta["macro_f1"]
+    return f"F1 {100 * d['delta']:+.2f} pt [95% CI {100 * d['delta_ci95'][0]:+.2f}, {100 * d['delta_ci95'][1]:+.2f}]"
 
 
 def markdown(report: dict[str, Any]) -> str:
@@ -197,8 +224,10 @@ def markdown(report: dict[str, Any]) -> str:
              f"{report['bytes_note']}. fp32 parameters: {report['fp32_param_bytes']} B."
              + (" A true CR in parentheses counts weight blocks only (no header/graph/metadata): an upper bound."
                 if src != "modelbin" else ""), "",
-             "| Method | Acc | Prec | Rec | F1 | val Acc | nominal CR | true CR | bytes |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "Δ F1 = row - fp32 in F1 points with its paired bootstrap 95% CI over the same test windows "
+             "(resampling patients/records).", "",
+             "| Method | Acc | Prec | Rec | F1 | Δ F1 (pt) [95% CI] | val Acc | nominal CR | true CR | bytes |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in report["rows"]:
         t = r["test"]
         if r["true_cr"]:
@@ -207,7 +236,9 @@ def markdown(report: dict[str, Any]) -> str:
             tcr = f"({report['fp32_param_bytes'] / r['model_bytes']:.2f}x)"
         else:
             tcr = "-"
+        d = r.get("delta", {}).get("macro_f1")
+        dcell = f"{100 * d['delta']:+.2f} [{100 * d['delta_ci95'][0]:+.2f}, {100 * d['delta_ci95'][1]:+.2f}]" if d else "-"
         lines.append(f"| {r['label']} | {t['accuracy']:.4f} | {t['macro_precision']:.4f} | {t['macro_recall']:.4f} | "
-                     f"{t['macro_f1']:.4f} | {r['val_accuracy']:.4f} | {r['nominal_cr']:.2f}x | {tcr} | {r['model_bytes']} |")
+                     f"{t['macro_f1']:.4f} | {dcell} | {r['val_accuracy']:.4f} | {r['nominal_cr']:.2f}x | {tcr} | {r['model_bytes']} |")
     lines += ["", f"Total time {report['seconds']:.0f} s.", ""]
     return "\n".join(lines)

@@ -9,6 +9,7 @@ import torch
 
 from ecg_edge.errors import EcgEdgeError
 from ecg_edge.options import NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, finite
+from ecg_edge.report.pareto import SERIES
 
 
 @click.group("report")
@@ -90,3 +91,64 @@ def ablation(checkpoint: Path | None, data_dir: Path | None, out_dir: Path | Non
     (out_dir / "ablation.partial.json").unlink(missing_ok=True)
     click.echo(md)
     click.echo(f"wrote {out_dir}/ablation.md, ablation.json, pareto.png, layers.png")
+
+
+def _numbers(option: str, text: str, kind: type) -> tuple:
+    try:
+        return tuple(kind(v) for v in text.split(",") if v.strip())
+    except ValueError as exc:
+        raise EcgEdgeError(f"{option} {text!r}: expected comma-separated numbers ({exc})") from exc
+
+
+@report.command("pareto")
+@click.option("--checkpoint", type=click.Path(path_type=Path), default=None)
+@click.option("--data", "data_dir", type=click.Path(path_type=Path), default=None)
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None,
+              help="[default: ecg-edge-out/report/pareto]")
+@click.option("--target", default="cortex-m4", show_default=True)
+@click.option("--series", default=",".join(SERIES), show_default=True, help="which curves")
+@click.option("--bits", default="8,6,4,3,2", show_default=True, help="fixed-q points")
+@click.option("--tolerances", default="0.005,0.01,0.02,0.04", show_default=True, help="LAQ / LAQ+LAP points")
+@click.option("--budget-crs", default="4,8,12,16,24,32", show_default=True, help="byte-budget points (true CR)")
+@click.option("--budget-sparsities", default=None,
+              help="sparsities the byte-budget knapsack may give a layer [default: the compress default]")
+@click.option("--finetune-epochs", type=int, default=0, show_default=True,
+              help="fine-tuning epochs for every compressed point except int8")
+@click.option("--finetune-lr", type=float, default=1e-4, show_default=True)
+@click.option("--finetune-max-train", type=int, default=0, show_default=True,
+              help="training windows per fine-tuning epoch (0 = all)")
+@click.option("--val-max", type=int, default=1024, show_default=True)
+@click.option("--metric", type=click.Choice(["accuracy", "macro_f1"]), default="accuracy", show_default=True,
+              help="search score the tolerances apply to")
+@click.option("--runtime", type=click.Choice(["c", "numpy"]), default="c", show_default=True,
+              help="integer runtime that runs each model.bin over the test split (bit-exact with each other)")
+def pareto(checkpoint: Path | None, data_dir: Path | None, out_dir: Path | None, target: str, series: str,
+           bits: str, tolerances: str, budget_crs: str, budget_sparsities: str | None, finetune_epochs: int, finetune_lr: float,
+           finetune_max_train: int, val_max: int, metric: str, runtime: str) -> None:
+    """Test macro-F1 of the shipped model.bin (95% CI bars) vs true CR: PNG + Markdown + JSON."""
+    from ecg_edge.atomic import write_json, write_text
+    from ecg_edge.checkpoint import load_checkpoint
+    from ecg_edge.compress.cli import default_data_dir
+    from ecg_edge.paths import default_checkpoint, work_root
+    from ecg_edge.report.pareto import ParetoConfig, markdown, pareto_png, run_pareto
+
+    cfg = ParetoConfig(target=target, series=tuple(s.strip() for s in series.split(",") if s.strip()),
+                       bits=_numbers("--bits", bits, int), tolerances=_numbers("--tolerances", tolerances, float),
+                       budget_crs=_numbers("--budget-crs", budget_crs, float), finetune_epochs=finetune_epochs,
+                       **({} if budget_sparsities is None else
+                          {"budget_sparsities": _numbers("--budget-sparsities", budget_sparsities, float)}),
+                       finetune_lr=finetune_lr, finetune_max_train=finetune_max_train, val_max=val_max,
+                       metric=metric, runtime=runtime)
+    torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
+    checkpoint = checkpoint or default_checkpoint()
+    data_dir = data_dir or default_data_dir(load_checkpoint(checkpoint).data)
+    out_dir = out_dir or work_root() / "report" / "pareto"
+    rep = run_pareto(checkpoint, data_dir, cfg, log=lambda s: click.echo(s, err=True),
+                     on_points=lambda pts: write_json(out_dir / "pareto.partial.json", {"points": pts}))
+    md = markdown(rep)
+    write_json(out_dir / "pareto.json", rep)
+    write_text(out_dir / "pareto.md", md)
+    pareto_png(rep, out_dir / "pareto.png")
+    (out_dir / "pareto.partial.json").unlink(missing_ok=True)
+    click.echo(md)
+    click.echo(f"wrote {out_dir}/pareto.md, pareto.json, pareto.png")

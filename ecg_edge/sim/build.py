@@ -108,7 +108,7 @@ def _inputs_for_hash(program: str) -> list[Path]:
     return files
 
 
-def compile_flags(target: Target, opt: str, dsp: bool = True) -> list[str]:
+def compile_flags(target: Target, opt: str, dsp: bool = True, mve: bool = True) -> list[str]:
     if opt not in OPTS:
         raise EcgEdgeError(f"unknown optimisation level {opt!r}; expected one of {', '.join(OPTS)}")
     board = board_for(target)
@@ -120,6 +120,8 @@ def compile_flags(target: Target, opt: str, dsp: bool = True) -> list[str]:
         flags.append(f"-DECG_SIM_TIMER_BASE=0x{board.timer_base:08X}u")
     if not dsp:  # the runtime's scalar reference kernels only (runtime_c/src/ecg_rt_dsp.h)
         flags.append("-DECG_RT_NO_DSP")
+    if not mve:  # cortex-m55: the DSP (SMLAD) kernels instead of the Helium ones
+        flags.append("-DECG_RT_NO_MVE")
     return flags
 
 

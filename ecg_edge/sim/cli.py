@@ -37,8 +37,16 @@ def _targets(spec: tuple[str, ...]) -> list[str]:
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               help="where to save simulate.json and simulate.md [default: ecg-edge-out/simulate]")
 @click.option("--seed", type=NON_NEGATIVE_INT, default=0, show_default=True, help="seed of the random windows")
+@click.option("--stream", "stream", type=click.Path(path_type=Path), default=None,
+              help="a WFDB record streamed raw (ADC codes at its own rate) through the device preprocessing and "
+                   "the model on the target: instructions per second of ECG, peak RAM, duty cycle, host agreement")
+@click.option("--seconds", type=click.FloatRange(min=0.1), default=60.0, show_default=True,
+              help="--stream: seconds of the record")
+@click.option("--hop", type=POSITIVE_INT, default=None, help="--stream: samples at the model rate between windows "
+              "[default: the model's pp.hop]")
 def simulate(model: Path | None, target_spec: tuple[str, ...], data_dir: Path | None, split: str,
-             n_windows: int, opt: str, out_dir: Path | None, seed: int) -> None:
+             n_windows: int, opt: str, out_dir: Path | None, seed: int, stream: Path | None, seconds: float,
+             hop: int | None) -> None:
     """Run MODEL (default: ecg-edge-out/model.bin) on simulated Cortex-M targets under QEMU."""
     from ecg_edge.sim.toolchain import find_toolchain
 
@@ -47,6 +55,13 @@ def simulate(model: Path | None, target_spec: tuple[str, ...], data_dir: Path | 
     path = model or default_model_bin()
     if not path.is_file():
         raise EcgEdgeError(f"{path}: no such model.bin (export one with `ecg-edge export`)")
+    if stream is not None:
+        from ecg_edge.outputs import result_set
+
+        out = out_dir or (work_root() / "simulate")
+        with result_set(out, command="simulate --stream", inputs=[path, stream], explicit=out_dir is not None) as stage:
+            _simulate_stream_into(stage, out, path, stream, seconds, hop, target_spec)
+        return
     if n_windows < 1:
         raise EcgEdgeError(f"--n must be >= 1, got {n_windows}")
     from ecg_edge.outputs import result_set
@@ -54,6 +69,45 @@ def simulate(model: Path | None, target_spec: tuple[str, ...], data_dir: Path | 
     out = out_dir or (work_root() / "simulate")
     with result_set(out, command="simulate", inputs=[path, data_dir], explicit=out_dir is not None) as stage:
         _simulate_into(stage, out, path, data_dir, split, n_windows, seed, target_spec, opt)
+
+
+def _simulate_stream_into(stage: Path, out: Path, path: Path, record: Path, seconds: float, hop: int | None,
+                          target_spec: tuple[str, ...]) -> None:
+    from ecg_edge.atomic import write_json, write_text
+    from ecg_edge.data.raw import read_adc
+    from ecg_edge.devicepre.chain import ChainError, DeviceChain
+    from ecg_edge.modelbin.reader import read_model
+    from ecg_edge.sim.stream_sim import markdown, simulate_stream
+
+    if not record.with_suffix(".hea").is_file():
+        raise EcgEdgeError(f"--stream {record}: no WFDB header {record.with_suffix('.hea')}")
+    data = path.read_bytes()
+    meta = read_model(data, str(path)).meta
+    try:
+        DeviceChain.from_meta(meta, str(path))
+    except ChainError as exc:
+        raise EcgEdgeError(str(exc)) from exc
+    raw = read_adc(record, [str(x) for x in meta.get("lead_names", [])] or None, seconds)
+    results, md = [], [f"# ecg-edge simulate --stream: {path.name} on {record.name}\n"]
+    for name in _targets(target_spec):
+        click.echo(f"streaming {raw.codes.shape[1] / raw.fs:.1f} s of {record} through {path} on {name} ...", err=True)
+        res = simulate_stream(data, raw.codes, int(round(raw.fs)), get_target(name), hop, record=record.name,
+                              source=str(path))
+        results.append(res)
+        md.append(f"\n## {name}\n\n" + markdown(res))
+        click.echo(markdown(res))
+    md.append("\nInstructions are exact counts (QEMU TCG plugin) summed over every push (preprocessing: offset, "
+              "resampler, band-pass) and every infer (window z-score quantization + the model); duty cycle = "
+              "instructions per second x estimated cycles per instruction / clock. Peak RAM = .data + .bss (arena, "
+              "ring, stream state, libc) + the painted stack peak.\n")
+    write_json(stage / "simulate_stream.json", {"model": str(path), "record": str(record),
+                                                "results": [r.to_dict() for r in results]})
+    write_text(stage / "simulate_stream.md", "".join(md))
+    click.echo(f"saved {out / 'simulate_stream.json'} and {out / 'simulate_stream.md'}", err=True)
+    bad = [r for r in results if r.agree_windows != r.host_windows or r.windows != r.host_windows]
+    if bad:
+        raise EcgEdgeError("stream parity failure: " + "; ".join(
+            f"{r.target}: {r.agree_windows}/{r.host_windows} windows equal the host stream" for r in bad))
 
 
 def _simulate_into(stage: Path, out: Path, path: Path, data_dir: Path | None, split: str, n_windows: int,

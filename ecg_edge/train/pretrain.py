@@ -73,13 +73,13 @@ class PretrainConfig:
 
 
 def adapt_windows(X: np.ndarray, fs: float, n_samples: int, in_leads: int,
-                  batch: int = 256) -> np.ndarray:
+                  batch: int = 256, window_s: float = HubertECGConfig.window_s) -> np.ndarray:
     """(N, leads, samples at fs) -> (N', in_leads * window_out) through the model's own input
     adapter; a dataset with more leads than `in_leads=1` contributes each lead as a window."""
     n, leads = X.shape[0], X.shape[1]
     if leads != in_leads and in_leads != 1:
         raise DataError(f"cannot pretrain a {in_leads}-lead encoder on {leads}-lead windows")
-    adapter = HubertInputAdapter(HubertECGConfig(in_leads=leads, n_samples=n_samples, fs=fs))
+    adapter = HubertInputAdapter(HubertECGConfig(in_leads=leads, n_samples=n_samples, fs=fs, window_s=window_s))
     out = []
     with torch.no_grad():
         for i in range(0, n, batch):
@@ -92,7 +92,8 @@ def adapt_windows(X: np.ndarray, fs: float, n_samples: int, in_leads: int,
 
 
 def load_unlabelled(dirs: list[str], split: str, in_leads: int, max_windows: int | None = None,
-                    seed: int = 0) -> tuple[np.ndarray, list[dict[str, Any]]]:
+                    seed: int = 0, window_s: float = HubertECGConfig.window_s
+                    ) -> tuple[np.ndarray, list[dict[str, Any]]]:
     """Adapted unlabelled sequences of one split of every dataset (labels are ignored)."""
     seqs, info = [], []
     for d in dirs:
@@ -100,7 +101,7 @@ def load_unlabelled(dirs: list[str], split: str, in_leads: int, max_windows: int
         X, _ = ds.split(split)
         if X.shape[0] == 0:
             continue
-        a = adapt_windows(X, ds.manifest.fs, ds.manifest.n_samples, in_leads)
+        a = adapt_windows(X, ds.manifest.fs, ds.manifest.n_samples, in_leads, window_s=window_s)
         seqs.append(a)
         info.append({"dataset": str(d), "task": ds.manifest.task, "split": split,
                      "windows": int(X.shape[0]), "sequences": int(a.shape[0]), "fs": ds.manifest.fs})
@@ -264,10 +265,11 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, log: Callable[[str], Non
         raise EcgEdgeError("--iterations and --epochs must be >= 1 and --clusters >= 2")
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    S_tr, info_tr = load_unlabelled(cfg.data, "train", cfg.in_leads, cfg.max_windows, cfg.seed)
-    S_va, info_va = load_unlabelled(cfg.data, "val", cfg.in_leads,
-                                    None if cfg.max_windows is None else max(64, cfg.max_windows // 5), cfg.seed)
     mcfg = cfg.model_config()
+    S_tr, info_tr = load_unlabelled(cfg.data, "train", cfg.in_leads, cfg.max_windows, cfg.seed, mcfg.window_s)
+    S_va, info_va = load_unlabelled(cfg.data, "val", cfg.in_leads,
+                                    None if cfg.max_windows is None else max(64, cfg.max_windows // 5), cfg.seed,
+                                    mcfg.window_s)
     if S_tr.shape[1] != mcfg.sequence_length:
         raise DataError(f"adapted windows have {S_tr.shape[1]} samples, the encoder expects {mcfg.sequence_length}")
     torch.manual_seed(cfg.seed)

@@ -11,7 +11,7 @@
 extern "C" {
 #endif
 
-#define ECG_RT_FORMAT_VERSION 1
+#define ECG_RT_FORMAT_VERSION 2 /* newest read; version 1 files load too */
 #define ECG_RT_MAX_TENSORS 256
 #define ECG_RT_MAX_OPS 256
 

@@ -9,13 +9,18 @@ ecg_rt_status ecg_rt_conv1d_pointwise_s8(const ecg_rt_conv_params *p, const ecg_
     int32_t xoff[ECG_RT_WCHUNK];
     int8_t val[ECG_RT_WCHUNK];
 #ifdef ECG_RT_DSP
-    uint32_t wpk[ECG_RT_DSP_WORDS];
+    ecg_rt_dsp_group group, *grp = &group;
+    int dense_dsp;
 #endif
     ecg_rt_wcursor cur, saved;
     uint32_t c, t;
 
     if (!p || !wb || !x || !y) return ECG_RT_E_NULL;
     if (p->kernel != 1u || p->groups != 1u || p->pad_left != 0u) return ECG_RT_E_OP;
+#ifdef ECG_RT_DSP
+    group.count = 0;
+    dense_dsp = wb->encoding == ECG_RT_ENC_DENSE && p->in_ch <= ECG_RT_WCHUNK;
+#endif
     ecg_rt_wcursor_init(&cur, wb, p->in_ch, p->in_ch);
     for (c = 0; c < p->out_ch; ++c) {
         const int32_t bias = ecg_rt_rdi32(wb->bias + 4u * (size_t)c);
@@ -25,29 +30,29 @@ ecg_rt_status ecg_rt_conv1d_pointwise_s8(const ecg_rt_conv_params *p, const ecg_
         const int8_t *xw = x;
         int8_t *yc = y + c;
         uint32_t n;
+#ifdef ECG_RT_DSP
+        if (dense_dsp) { /* DENSE levels: unpacked straight into the group, no decode to pairs */
+            ecg_rt_dsp_fill_dense(grp, ecg_rt_dsp_group_take(grp, p, p->in_ch, p->in_ch % 4u == 0u, c, bias, mult, shift), wb, c);
+            if (grp->count == grp->width) {
+                ecg_rt_status st = ecg_rt_conv1d_group_dsp_s8(grp, p, x, y);
+                if (st != ECG_RT_OK) return st;
+            }
+            continue;
+        }
+#endif
         if (c) ecg_rt_wcursor_channel(&cur, c, 0u);
         saved = cur;
         n = ecg_rt_wcursor_next(&cur, xoff, val, ECG_RT_WCHUNK);
         if (n < ECG_RT_WCHUNK || ecg_rt_wcursor_done(&cur)) {
 #ifdef ECG_RT_DSP
-            /* Cortex-M DSP path (ecg_rt_dsp.h): the window is C_in contiguous bytes. */
+            /* Cortex-M DSP path: a group of output channels per pass (conv1d_group_dsp_s8.c). */
             if (p->in_ch <= ECG_RT_WCHUNK && 10u * n >= 3u * p->in_ch) {
-                const uint32_t n4 = p->in_ch / 4u, tail = ecg_rt_dsp_tail(xoff, n, 4u * n4);
-                ecg_rt_dsp_channel ch;
-                memset(wpk, 0, sizeof(uint32_t) * 2u * ((p->in_ch + 3u) / 4u));
-                ecg_rt_dsp_expand(xoff, val, n, wpk, 2u, 0, 1u, 0u);
-                ch.wpk = wpk;
-                ch.n4 = n4;
-                ch.xoff_tail = xoff + tail;
-                ch.val_tail = val + tail;
-                ch.n_tail = n - tail;
-                ch.bias = bias;
-                ch.mult = mult;
-                ch.shift = shift;
-                ch.zp_out = p->zp_out;
-                ch.act_min = p->act_min;
-                ch.act_max = p->act_max;
-                ecg_rt_dsp_sweep(&ch, xw, step, p->out_len, yc, p->out_ch);
+                ecg_rt_dsp_fill_decoded(grp, ecg_rt_dsp_group_take(grp, p, p->in_ch, p->in_ch % 4u == 0u, c, bias, mult, shift),
+                                        xoff, val, n);
+                if (grp->count == grp->width) {
+                    ecg_rt_status st = ecg_rt_conv1d_group_dsp_s8(grp, p, x, y);
+                    if (st != ECG_RT_OK) return st;
+                }
                 continue;
             }
 #else
@@ -70,5 +75,9 @@ ecg_rt_status ecg_rt_conv1d_pointwise_s8(const ecg_rt_conv_params *p, const ecg_
             }
         }
     }
+#ifdef ECG_RT_DSP
+    return ecg_rt_conv1d_group_dsp_s8(grp, p, x, y); /* the last, partly filled group */
+#else
     return ECG_RT_OK;
+#endif
 }

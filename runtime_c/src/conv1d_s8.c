@@ -24,8 +24,8 @@ ecg_rt_status ecg_rt_conv1d_s8(const ecg_rt_conv_params *p, const ecg_rt_wblock 
     int32_t xoff[ECG_RT_WCHUNK];
     int8_t val[ECG_RT_WCHUNK];
 #ifdef ECG_RT_DSP
-    uint32_t wpk[ECG_RT_DSP_WORDS];
-    int32_t tapsum[ECG_RT_DSP_MAX_TAPS], tapsum2[ECG_RT_DSP_MAX_TAPS];
+    ecg_rt_dsp_group group, *grp = &group;
+    int tapsum_ok, dense_dsp;
 #endif
     ecg_rt_wcursor cur, saved;
     const int depthwise = p->groups > 1u;
@@ -33,6 +33,11 @@ ecg_rt_status ecg_rt_conv1d_s8(const ecg_rt_conv_params *p, const ecg_rt_wblock 
     uint32_t c, t, lo, hi;
 
     if (!p || !wb || !x || !y) return ECG_RT_E_NULL;
+#ifdef ECG_RT_DSP
+    tapsum_ok = (p->in_ch % 4u == 0u) && p->kernel <= ECG_RT_DSP_MAX_TAPS;
+    dense_dsp = wb->encoding == ECG_RT_ENC_DENSE && !depthwise && p->dilation == 1u && wb->span <= ECG_RT_WCHUNK;
+    group.count = 0;
+#endif
     interior(p, &lo, &hi);
     ecg_rt_wcursor_init(&cur, wb, cin_g, p->dilation * p->in_ch);
     for (c = 0; c < p->out_ch; ++c) {
@@ -40,109 +45,30 @@ ecg_rt_status ecg_rt_conv1d_s8(const ecg_rt_conv_params *p, const ecg_rt_wblock 
         const int32_t mult = ecg_rt_rdi32(wb->mult + 4u * (size_t)c);
         const uint32_t shift = wb->shift[c];
         uint32_t n;
+#ifdef ECG_RT_DSP
+        if (dense_dsp) { /* DENSE levels: unpacked straight into the group, no decode to pairs */
+            ecg_rt_dsp_fill_dense(grp, ecg_rt_dsp_group_take(grp, p, wb->span, tapsum_ok, c, bias, mult, shift), wb, c);
+            if (grp->count == grp->width) {
+                ecg_rt_status st = ecg_rt_conv1d_group_dsp_s8(grp, p, x, y);
+                if (st != ECG_RT_OK) return st;
+            }
+            continue;
+        }
+#endif
         if (c) ecg_rt_wcursor_channel(&cur, c, depthwise ? c : 0u);
         saved = cur;
         n = ecg_rt_wcursor_next(&cur, xoff, val, ECG_RT_WCHUNK);
         if (n < ECG_RT_WCHUNK || ecg_rt_wcursor_done(&cur)) {
 #ifdef ECG_RT_DSP
-            /* Cortex-M DSP path (ecg_rt_dsp.h): channels at least 30% non-zero (below, the scalar
-             * gather that skips zeros is faster on cortex-m4), contiguous
-             * windows. When C_in % 4 == 0 border positions use the tap sums (no gather) and
-             * two consecutive eligible channels run together (dot2x2); otherwise one channel
-             * with the scalar gather for the padding and for a span tail. */
+            /* Cortex-M DSP path: channels at least 30% non-zero join a group of output channels
+             * run together (conv1d_group_dsp_s8.c); sparser ones take the zero-skipping gather
+             * below, which is faster for them on cortex-m4. */
             if (!depthwise && p->dilation == 1u && wb->span <= ECG_RT_WCHUNK && 10u * n >= 3u * wb->span) {
-                const uint32_t n4 = wb->span / 4u;
-                const uint32_t tail = ecg_rt_dsp_tail(xoff, n, 4u * n4);
-                const int fast_border = (p->in_ch % 4u == 0u) && p->kernel <= ECG_RT_DSP_MAX_TAPS;
-                const size_t xstep = (size_t)p->stride * p->in_ch;
-                const int pairable = fast_border && tail == n && c + 1u < p->out_ch;
-                const uint32_t stride = pairable ? 4u : 2u; /* words per group of 4 positions */
-                ecg_rt_dsp_channel ch;
-                memset(wpk, 0, sizeof(uint32_t) * stride * ((wb->span + 3u) / 4u));
-                ecg_rt_dsp_expand(xoff, val, n, wpk, stride, fast_border ? tapsum : 0, p->in_ch,
-                                  p->kernel);
-                if (pairable) {
-                    const ecg_rt_wcursor after_c = cur;
-                    uint32_t n2;
-                    ecg_rt_wcursor_channel(&cur, c + 1u, 0u);
-                    n2 = ecg_rt_wcursor_next(&cur, xoff, val, ECG_RT_WCHUNK);
-                    if ((n2 < ECG_RT_WCHUNK || ecg_rt_wcursor_done(&cur)) && 10u * n2 >= 3u * wb->span) {
-                        const int32_t bias2 = ecg_rt_rdi32(wb->bias + 4u * (size_t)(c + 1u));
-                        const int32_t mult2 = ecg_rt_rdi32(wb->mult + 4u * (size_t)(c + 1u));
-                        const uint32_t shift2 = wb->shift[c + 1u];
-                        ecg_rt_dsp_expand(xoff, val, n2, wpk + 2u, 4u, tapsum2, p->in_ch, p->kernel);
-                        for (t = 0; t < p->out_len; ++t) {
-                            const int32_t start = (int32_t)(t * p->stride) - (int32_t)p->pad_left;
-                            const int8_t *xw = x + (size_t)start * p->in_ch;
-                            int8_t *yt = y + (size_t)t * p->out_ch + c;
-                            int32_t acc[4];
-                            if (t >= lo && t + 1u < hi) {
-                                acc[0] = acc[1] = bias;
-                                acc[2] = acc[3] = bias2;
-                                ecg_rt_dsp_dot2x2(xw, xw + xstep, wpk, n4, acc);
-                                yt[0] = ecg_rt_dsp_requantize(acc[0], mult, shift, p->zp_out, p->act_min, p->act_max);
-                                yt[1] = ecg_rt_dsp_requantize(acc[2], mult2, shift2, p->zp_out, p->act_min, p->act_max);
-                                yt += p->out_ch;
-                                yt[0] = ecg_rt_dsp_requantize(acc[1], mult, shift, p->zp_out, p->act_min, p->act_max);
-                                yt[1] = ecg_rt_dsp_requantize(acc[3], mult2, shift2, p->zp_out, p->act_min, p->act_max);
-                                ++t;
-                                continue;
-                            }
-                            if (t >= lo && t < hi) {
-                                acc[0] = ecg_rt_dsp_dot1(xw, wpk, 4u, n4, bias);
-                                acc[1] = ecg_rt_dsp_dot1(xw, wpk + 2u, 4u, n4, bias2);
-                            } else {
-                                acc[0] = ecg_rt_dsp_border(x, start, p->in_len, p->in_ch, p->kernel,
-                                                           p->zp_in, wpk, 4u, tapsum, bias);
-                                acc[1] = ecg_rt_dsp_border(x, start, p->in_len, p->in_ch, p->kernel,
-                                                           p->zp_in, wpk + 2u, 4u, tapsum2, bias2);
-                            }
-                            yt[0] = ecg_rt_dsp_requantize(acc[0], mult, shift, p->zp_out, p->act_min, p->act_max);
-                            yt[1] = ecg_rt_dsp_requantize(acc[1], mult2, shift2, p->zp_out, p->act_min, p->act_max);
-                        }
-                        ++c; /* channel c + 1 is done too */
-                        continue;
-                    }
-                    cur = after_c; /* c + 1 runs on its own next */
-                    /* c alone: its weights sit at stride 4; repack them to stride 2 in place
-                     * (forward: word 2g+i comes from 4g+i with 4g+i >= 2g+i). */
-                    {
-                        uint32_t g;
-                        const uint32_t groups = (wb->span + 3u) / 4u;
-                        for (g = 0; g < groups; ++g) {
-                            wpk[2u * g] = wpk[4u * g];
-                            wpk[2u * g + 1u] = wpk[4u * g + 1u];
-                        }
-                    }
-                }
-                ch.wpk = wpk;
-                ch.n4 = n4;
-                ch.xoff_tail = xoff + tail;
-                ch.val_tail = val + tail;
-                ch.n_tail = n - tail;
-                ch.bias = bias;
-                ch.mult = mult;
-                ch.shift = shift;
-                ch.zp_out = p->zp_out;
-                ch.act_min = p->act_min;
-                ch.act_max = p->act_max;
-                for (t = 0; t < p->out_len; ++t) {
-                    const int32_t start = (int32_t)(t * p->stride) - (int32_t)p->pad_left;
-                    int32_t acc;
-                    if (t == lo && hi > lo) {
-                        ecg_rt_dsp_sweep(&ch, x + (size_t)start * p->in_ch, xstep, hi - lo,
-                                         y + (size_t)t * p->out_ch + c, p->out_ch);
-                        t = hi - 1u;
-                        continue;
-                    }
-                    if (fast_border)
-                        acc = ecg_rt_dsp_border(x, start, p->in_len, p->in_ch, p->kernel, p->zp_in,
-                                                wpk, 2u, tapsum, bias);
-                    else
-                        acc = ecg_rt_dot_border(bias, x, start, p->in_len, p->in_ch, p->dilation,
-                                                p->zp_in, xoff, val, n);
-                    y[(size_t)t * p->out_ch + c] =
-                        ecg_rt_dsp_requantize(acc, mult, shift, p->zp_out, p->act_min, p->act_max);
+                ecg_rt_dsp_fill_decoded(grp, ecg_rt_dsp_group_take(grp, p, wb->span, tapsum_ok, c, bias, mult, shift),
+                                        xoff, val, n);
+                if (grp->count == grp->width) {
+                    ecg_rt_status st = ecg_rt_conv1d_group_dsp_s8(grp, p, x, y);
+                    if (st != ECG_RT_OK) return st;
                 }
                 continue;
             }
@@ -188,5 +114,9 @@ ecg_rt_status ecg_rt_conv1d_s8(const ecg_rt_conv_params *p, const ecg_rt_wblock 
             }
         }
     }
+#ifdef ECG_RT_DSP
+    return ecg_rt_conv1d_group_dsp_s8(grp, p, x, y); /* the last, partly filled group */
+#else
     return ECG_RT_OK;
+#endif
 }

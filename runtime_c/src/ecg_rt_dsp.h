@@ -22,27 +22,8 @@
 
 #include "ecg_rt_internal.h"
 
-/* Weight words for span <= ECG_RT_WCHUNK, two channels: group g of 4 positions ->
- * [w0 | w2 << 16], [w1 | w3 << 16] per channel. */
-#define ECG_RT_DSP_WORDS (ECG_RT_WCHUNK + 8u)
 /* Per-tap weight sums kept for kernels up to this size (border positions without a gather). */
 #define ECG_RT_DSP_MAX_TAPS 32u
-
-/* Expand a channel's decoded non-zeros (xoff == position p in the channel) into pairs at
- * wpk[stride * g + 0/1] for group g = p / 4 (stride 2: one channel; stride 4: two channels
- * interleaved, the second at wpk + 2). wpk must be zeroed by the caller. When tapsum is given,
- * also the sum of the weights of each tap k = p / cin (k < taps). */
-static inline void ecg_rt_dsp_expand(const int32_t *xoff, const int8_t *val, uint32_t n, uint32_t *wpk,
-                                     uint32_t stride, int32_t *tapsum, uint32_t cin, uint32_t taps)
-{
-    uint32_t j;
-    if (tapsum) memset(tapsum, 0, sizeof(int32_t) * taps);
-    for (j = 0; j < n; ++j) {
-        const uint32_t pos = (uint32_t)xoff[j], r = pos & 3u;
-        wpk[stride * (pos >> 2) + (r & 1u)] |= (uint32_t)(uint16_t)(int16_t)val[j] << (16u * (r >> 1));
-        if (tapsum) tapsum[pos / cin] += val[j];
-    }
-}
 
 /* SXTB16 of the odd bytes in one instruction (GCC does not fold the rotation itself). */
 static inline uint32_t ecg_rt_sxtb16_odd(uint32_t v)
@@ -81,78 +62,103 @@ static inline int8_t ecg_rt_dsp_requantize(int32_t acc, int32_t mult, uint32_t n
     return (int8_t)o;
 }
 
-/* s[0] += w . x0[0..4*n4), s[1] += w . x1[0..4*n4) */
-static inline void ecg_rt_dsp_dot2(const int8_t *x0, const int8_t *x1, const uint32_t *wpk,
-                                   uint32_t n4, int32_t *s)
+/* Output channels computed together by ecg_rt_conv1d_group_dsp_s8 (6, or 4 for small tails). */
+#define ECG_RT_DSP_GROUP 6u
+
+/* A group of output channels with their weights unpacked once per call: group of 4 window
+ * positions q, slot j -> words wpk[2 * (width * (q / 4) + j) + 0/1] = [w0 | w2 << 16],
+ * [w1 | w3 << 16] (the SXTB16 lane order of 4 input bytes). Requantization constants per slot:
+ * for shift n >= 32 the rounding constant 2^(n-1) is folded into one SMLAL and only the high
+ * word is shifted by n - 32 (FORMAT.md's rule, same result as ecg_rt_requantize). */
+typedef struct {
+    uint32_t width, count, span, tapsum_ok, slow; /* slow: some slot has n < 32 */
+    int32_t zp, lo, hi;
+    uint32_t channel[ECG_RT_DSP_GROUP];
+    int32_t bias[ECG_RT_DSP_GROUP], mult[ECG_RT_DSP_GROUP];
+    uint32_t shift[ECG_RT_DSP_GROUP];
+    int64_t rc[ECG_RT_DSP_GROUP];
+    int32_t tapsum[ECG_RT_DSP_GROUP][ECG_RT_DSP_MAX_TAPS];
+    uint32_t wpk[2u * ECG_RT_DSP_GROUP * (ECG_RT_WCHUNK / 4u + 1u)];
+} ecg_rt_dsp_group;
+
+/* Width for the next group when `remaining` channels are left: 6, or 4 where 6 would leave a
+ * tail that wastes more slots (8 = 4 + 4, 7 = 4 + 4, <= 4). */
+static inline uint32_t ecg_rt_dsp_group_width(uint32_t remaining)
 {
-    int32_t s0 = s[0], s1 = s[1];
-    uint32_t j;
-    for (j = 0; j + 2u <= n4; j += 2u) { /* 16 MACs per iteration */
-        const uint32_t a = ecg_rt_load4(x0 + 4u * j), b = ecg_rt_load4(x1 + 4u * j);
-        const uint32_t c = ecg_rt_load4(x0 + 4u * j + 4u), d = ecg_rt_load4(x1 + 4u * j + 4u);
-        const uint32_t we = wpk[2u * j], wo = wpk[2u * j + 1u];
-        const uint32_t we2 = wpk[2u * j + 2u], wo2 = wpk[2u * j + 3u];
-        s0 = __smlad(__sxtb16(a), we, s0);
-        s0 = __smlad(ecg_rt_sxtb16_odd(a), wo, s0);
-        s1 = __smlad(__sxtb16(b), we, s1);
-        s1 = __smlad(ecg_rt_sxtb16_odd(b), wo, s1);
-        s0 = __smlad(__sxtb16(c), we2, s0);
-        s0 = __smlad(ecg_rt_sxtb16_odd(c), wo2, s0);
-        s1 = __smlad(__sxtb16(d), we2, s1);
-        s1 = __smlad(ecg_rt_sxtb16_odd(d), wo2, s1);
-    }
-    if (j < n4) {
-        const uint32_t a = ecg_rt_load4(x0 + 4u * j), b = ecg_rt_load4(x1 + 4u * j);
-        const uint32_t we = wpk[2u * j], wo = wpk[2u * j + 1u];
-        s0 = __smlad(__sxtb16(a), we, s0);
-        s0 = __smlad(ecg_rt_sxtb16_odd(a), wo, s0);
-        s1 = __smlad(__sxtb16(b), we, s1);
-        s1 = __smlad(ecg_rt_sxtb16_odd(b), wo, s1);
-    }
-    s[0] = s0;
-    s[1] = s1;
+    return (remaining <= 4u || remaining == 7u || remaining == 8u) ? 4u : ECG_RT_DSP_GROUP;
 }
 
-/* Two channels (weights interleaved in wab, stride 4) x two positions (x0, x1):
- * s = {a.x0, a.x1, b.x0, b.x1}. Each input word is sign-extended once and used by both
- * channels: 16 MACs per 4 input bytes. */
-/* Not inlined: inside the large kernel GCC spills the accumulators; alone it keeps all in registers. */
-static __attribute__((noinline, unused)) void ecg_rt_dsp_dot2x2(const int8_t *x0, const int8_t *x1,
-                                                                const uint32_t *wab, uint32_t n4, int32_t *s)
+static inline void ecg_rt_dsp_group_begin(ecg_rt_dsp_group *g, uint32_t width, uint32_t span, int tapsum_ok,
+                                          const ecg_rt_conv_params *p)
 {
-    int32_t s0 = s[0], s1 = s[1], s2 = s[2], s3 = s[3];
-    uint32_t a, b, ae, be, w0, w1;
-    if (n4 == 0u) return;
-    /* 18 instructions per 16 MACs; GCC's own schedule needs 21-22 (it spills the loop bound). */
-    __asm__ volatile(
-        "1:\n"
-        "ldr %[a], [%[x0]], #4\n"
-        "ldr %[b], [%[x1]], #4\n"
-        "ldrd %[w0], %[w1], [%[w]], #8\n"
-        "sxtb16 %[ae], %[a]\n"
-        "sxtb16 %[a], %[a], ror #8\n"
-        "sxtb16 %[be], %[b]\n"
-        "sxtb16 %[b], %[b], ror #8\n"
-        "smlad %[s0], %[ae], %[w0], %[s0]\n"
-        "smlad %[s0], %[a], %[w1], %[s0]\n"
-        "smlad %[s1], %[be], %[w0], %[s1]\n"
-        "smlad %[s1], %[b], %[w1], %[s1]\n"
-        "ldrd %[w0], %[w1], [%[w]], #8\n"
-        "smlad %[s2], %[ae], %[w0], %[s2]\n"
-        "smlad %[s2], %[a], %[w1], %[s2]\n"
-        "smlad %[s3], %[be], %[w0], %[s3]\n"
-        "smlad %[s3], %[b], %[w1], %[s3]\n"
-        "subs %[n], %[n], #1\n"
-        "bne 1b\n"
-        : [s0] "+r"(s0), [s1] "+r"(s1), [s2] "+r"(s2), [s3] "+r"(s3), [x0] "+r"(x0), [x1] "+r"(x1),
-          [w] "+r"(wab), [n] "+r"(n4), [a] "=&r"(a), [b] "=&r"(b), [ae] "=&r"(ae), [be] "=&r"(be),
-          [w0] "=&r"(w0), [w1] "=&r"(w1)
-        :
-        : "cc", "memory");
-    s[0] = s0;
-    s[1] = s1;
-    s[2] = s2;
-    s[3] = s3;
+    g->width = width;
+    g->count = 0;
+    g->span = span;
+    g->tapsum_ok = (uint32_t)tapsum_ok;
+    g->slow = 0;
+    g->zp = p->zp_out;
+    g->lo = p->act_min;
+    g->hi = p->act_max;
+    memset(g->wpk, 0, sizeof(uint32_t) * 2u * width * ((span + 3u) / 4u));
+}
+
+/* Take the next slot for output channel c; returns its (zeroed) weight column. */
+static inline uint32_t *ecg_rt_dsp_group_slot(ecg_rt_dsp_group *g, uint32_t c, int32_t bias, int32_t mult,
+                                              uint32_t shift)
+{
+    const uint32_t j = g->count++;
+    g->channel[j] = c;
+    g->bias[j] = bias;
+    g->mult[j] = mult;
+    g->shift[j] = shift;
+    g->rc[j] = (int64_t)1 << (shift - 1u);
+    if (shift < 32u) g->slow = 1;
+    return g->wpk + 2u * j;
+}
+
+/* The slot for channel c, opening a new group (width by the channels left) when none is open. */
+static inline uint32_t *ecg_rt_dsp_group_take(ecg_rt_dsp_group *g, const ecg_rt_conv_params *p, uint32_t span,
+                                              int tapsum_ok, uint32_t c, int32_t bias, int32_t mult,
+                                              uint32_t shift)
+{
+    if (g->count == 0u) ecg_rt_dsp_group_begin(g, ecg_rt_dsp_group_width(p->out_ch - c), span, tapsum_ok, p);
+    return ecg_rt_dsp_group_slot(g, c, bias, mult, shift);
+}
+
+/* Level v at position q of a slot's column (stride 2 * width words per 4 positions). */
+static inline void ecg_rt_dsp_put(uint32_t *w, uint32_t width, uint32_t q, int32_t v)
+{
+    w[2u * width * (q >> 2) + (q & 1u)] |= (uint32_t)(uint16_t)(int16_t)v << (16u * ((q >> 1) & 1u));
+}
+
+/* A column from a channel's decoded non-zeros (xoff = position in the channel). */
+static inline void ecg_rt_dsp_fill_decoded(const ecg_rt_dsp_group *g, uint32_t *w, const int32_t *xoff,
+                                           const int8_t *val, uint32_t n)
+{
+    uint32_t i;
+    for (i = 0; i < n; ++i) ecg_rt_dsp_put(w, g->width, (uint32_t)xoff[i], val[i]);
+}
+
+/* A column straight from channel c of a DENSE block: 8-bit levels 4 at a time (one word, two
+ * SXTB16: already the pair layout), narrower ones through the bit reader, each unpacked once. */
+static inline void ecg_rt_dsp_fill_dense(const ecg_rt_dsp_group *g, uint32_t *w, const ecg_rt_wblock *wb,
+                                         uint32_t c)
+{
+    const uint32_t span = g->span, step = 2u * g->width;
+    uint32_t q = 0;
+    if (wb->bits == 8u) {
+        const int8_t *v = (const int8_t *)wb->values + (size_t)c * span;
+        for (; q + 4u <= span; q += 4u, v += 4, w += step) {
+            const uint32_t word = ecg_rt_load4(v);
+            w[0] = __sxtb16(word);
+            w[1] = ecg_rt_sxtb16_odd(word);
+        }
+        for (; q < span; ++q, ++v) ecg_rt_dsp_put(w, g->width, q & 3u, *v);
+    } else {
+        ecg_rt_bitreader br;
+        ecg_rt_bitreader_init(&br, wb->values, (uint64_t)c * span * wb->bits);
+        for (; q < span; ++q) ecg_rt_dsp_put(w, g->width, q, ecg_rt_br_next(&br, wb->bits));
+    }
 }
 
 static inline int32_t ecg_rt_dsp_dot1(const int8_t *x0, const uint32_t *wpk, uint32_t stride,
@@ -165,43 +171,6 @@ static inline int32_t ecg_rt_dsp_dot1(const int8_t *x0, const uint32_t *wpk, uin
         s0 = __smlad(ecg_rt_sxtb16_odd(a), wpk[stride * j + 1u], s0);
     }
     return s0;
-}
-
-/* One channel, `count` output positions whose windows lie inside the input: window i starts at
- * xw + i * step, output i goes to yc[i * ystep]. The first 4*n4 weight positions come from wpk,
- * the decoded entries [tail, n) (positions >= 4*n4) are added with a scalar gather. */
-typedef struct {
-    const uint32_t *wpk;
-    uint32_t n4;
-    const int32_t *xoff_tail;
-    const int8_t *val_tail;
-    uint32_t n_tail;
-    int32_t bias, mult;
-    uint32_t shift;
-    int32_t zp_out, act_min, act_max;
-} ecg_rt_dsp_channel;
-
-static inline void ecg_rt_dsp_sweep(const ecg_rt_dsp_channel *ch, const int8_t *xw, size_t step,
-                                    uint32_t count, int8_t *yc, size_t ystep)
-{
-    uint32_t i = 0;
-    for (; i + 2u <= count; i += 2u, xw += 2u * step, yc += 2u * ystep) {
-        int32_t s[2];
-        s[0] = ch->bias;
-        s[1] = ch->bias;
-        ecg_rt_dsp_dot2(xw, xw + step, ch->wpk, ch->n4, s);
-        if (ch->n_tail) {
-            s[0] = ecg_rt_dot_inside(s[0], xw, ch->xoff_tail, ch->val_tail, ch->n_tail);
-            s[1] = ecg_rt_dot_inside(s[1], xw + step, ch->xoff_tail, ch->val_tail, ch->n_tail);
-        }
-        yc[0] = ecg_rt_dsp_requantize(s[0], ch->mult, ch->shift, ch->zp_out, ch->act_min, ch->act_max);
-        yc[ystep] = ecg_rt_dsp_requantize(s[1], ch->mult, ch->shift, ch->zp_out, ch->act_min, ch->act_max);
-    }
-    if (i < count) {
-        int32_t s0 = ecg_rt_dsp_dot1(xw, ch->wpk, 2u, ch->n4, ch->bias);
-        if (ch->n_tail) s0 = ecg_rt_dot_inside(s0, xw, ch->xoff_tail, ch->val_tail, ch->n_tail);
-        yc[0] = ecg_rt_dsp_requantize(s0, ch->mult, ch->shift, ch->zp_out, ch->act_min, ch->act_max);
-    }
 }
 
 /* A border position (window crossing the padding, dilation 1, C_in % 4 == 0): SMLAD over the
@@ -224,13 +193,9 @@ static inline int32_t ecg_rt_dsp_border(const int8_t *x, int32_t start, uint32_t
     return acc;
 }
 
-/* Index of the first decoded entry at a position >= head (entries are in position order). */
-static inline uint32_t ecg_rt_dsp_tail(const int32_t *xoff, uint32_t n, uint32_t head)
-{
-    uint32_t t = 0;
-    while (t < n && (uint32_t)xoff[t] < head) ++t;
-    return t;
-}
+/* Run a group over every output position (conv1d_group_dsp_s8.c); empties the group. */
+ecg_rt_status ecg_rt_conv1d_group_dsp_s8(ecg_rt_dsp_group *g, const ecg_rt_conv_params *p, const int8_t *x,
+                                         int8_t *y);
 
 #endif /* DSP */
 #endif /* ECG_RT_DSP_H */

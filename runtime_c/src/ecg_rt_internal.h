@@ -20,7 +20,11 @@ enum { ECG_RT_SEC_META = 1, ECG_RT_SEC_TENSORS = 2, ECG_RT_SEC_OPS = 3, ECG_RT_S
 enum {
     ECG_RT_OP_CONV1D = 0, ECG_RT_OP_LINEAR = 1, ECG_RT_OP_ADD = 2, ECG_RT_OP_MAXPOOL1D = 3,
     ECG_RT_OP_AVGPOOL1D = 4, ECG_RT_OP_GLOBAL_AVGPOOL = 5, ECG_RT_OP_RELU = 6,
-    ECG_RT_OP_FIRST_UNSUPPORTED = 7, ECG_RT_OP_LAST_RESERVED = 12
+    /* format version 2 (ecg_rt_transformer.h); 9 (ATTENTION) stays reserved: the graph
+     * composes attention from MATMUL and SOFTMAX */
+    ECG_RT_OP_FIRST_V2 = 7, ECG_RT_OP_LAYERNORM = 7, ECG_RT_OP_GELU = 8, ECG_RT_OP_RESERVED_9 = 9,
+    ECG_RT_OP_GROUPNORM = 10, ECG_RT_OP_SOFTMAX = 11, ECG_RT_OP_MATMUL = 12,
+    ECG_RT_OP_LAST_RESERVED = 12
 };
 enum { ECG_RT_ENC_DENSE = 0, ECG_RT_ENC_BITMASK = 1, ECG_RT_ENC_RUNLENGTH = 2 };
 
@@ -101,6 +105,22 @@ typedef struct {
 void ecg_rt_bitreader_init(ecg_rt_bitreader *br, const uint8_t *stream, uint64_t bit_offset);
 /* Next b-bit level (b = 1: bit 1 -> +1, bit 0 -> -1; b >= 2: two's complement). */
 int32_t ecg_rt_bitreader_next(ecg_rt_bitreader *br, uint32_t bits);
+
+/* The same, inlined into the weight walkers and unpackers (a call per weight was ~2% of an
+ * inference). Only the bytes that hold the value are touched: never a byte past the stream. */
+static inline int32_t ecg_rt_br_next(ecg_rt_bitreader *br, uint32_t bits)
+{
+    uint32_t u;
+    while (br->nbits < bits) {
+        br->buf |= (uint32_t)(*br->ptr++) << br->nbits;
+        br->nbits += 8u;
+    }
+    u = br->buf & ((1u << bits) - 1u);
+    br->buf >>= bits;
+    br->nbits -= bits;
+    if (bits == 1u) return u ? 1 : -1;
+    return (int32_t)u - (int32_t)((u & (1u << (bits - 1u))) << 1);
+}
 
 typedef struct {
     const ecg_rt_wblock *wb;

@@ -2,6 +2,7 @@
  * Only a model that ecg_rt_load accepted reaches here, so shapes and parameters are trusted;
  * what is checked is what the caller passes now (pointers, arena, buffer sizes). */
 #include "ecg_rt_internal.h"
+#include "ecg_rt_transformer.h"
 
 static int32_t to_i32(uint32_t u) { return (int32_t)(u & 0x7FFFFFFFu); } /* loader: u < 2^31 */
 
@@ -40,6 +41,8 @@ static ecg_rt_status run_op(const ecg_rt_model *m, const ecg_rt_op *op, uint8_t 
             cp.zp_out = out.zero_point;
             cp.act_min = op->act_min;
             cp.act_max = op->act_max;
+            if (cp.groups > 1u && !(cp.groups == cp.in_ch && cp.groups == cp.out_ch))
+                return ecg_rt_conv1d_grouped_s8(&cp, &wb, x, y);
             if (cp.groups > 1u) return ecg_rt_depthwise_conv1d_s8(&cp, &wb, x, y);
             if (cp.kernel == 1u && p[2] == 0u && p[3] == 0u)
                 return ecg_rt_conv1d_pointwise_s8(&cp, &wb, x, y);
@@ -70,6 +73,14 @@ static ecg_rt_status run_op(const ecg_rt_model *m, const ecg_rt_op *op, uint8_t 
                                         out.zero_point, op->act_min, op->act_max, x, y);
     case ECG_RT_OP_RELU:
         return ecg_rt_relu_s8(out.size_bytes, op->act_min, op->act_max, x, y);
+    case ECG_RT_OP_LAYERNORM:
+    case ECG_RT_OP_GROUPNORM:
+    case ECG_RT_OP_GELU:
+    case ECG_RT_OP_SOFTMAX:
+    case ECG_RT_OP_MATMUL:
+        if (op->type == ECG_RT_OP_MATMUL)
+            ecg_rt_tensor_decode(m->tensors + ECG_RT_TENSOR_RECORD * (size_t)op->in1, &in1);
+        return ecg_rt_run_transformer_op(m, op, &in0, &in1, &out, arena);
     default:
         return ECG_RT_E_UNSUPPORTED_OP;
     }

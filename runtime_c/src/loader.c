@@ -3,6 +3,7 @@
  * weight stream a kernel will touch has been checked here, so no input can make a kernel read
  * or write outside the model, the arena or the caller's buffers, or overflow an accumulator. */
 #include "ecg_rt_internal.h"
+#include "ecg_rt_transformer.h"
 
 typedef struct {
     uint32_t offset, size, count, present;
@@ -84,26 +85,30 @@ static uint32_t window_out_len(uint32_t in_len, uint32_t k, uint32_t stride, uin
     return (uint32_t)((span - reach) / stride + 1u);
 }
 
-static ecg_rt_status check_op(const ecg_rt_model *m, const ecg_rt_op *op, uint32_t *n_blocks)
+static ecg_rt_status check_op(const ecg_rt_model *m, const ecg_rt_op *op, uint32_t version,
+                              uint32_t *n_blocks)
 {
     ecg_rt_tensor in0, in1, out;
     const uint32_t *p = op->p;
     ecg_rt_status st;
 
-    if (op->type >= ECG_RT_OP_FIRST_UNSUPPORTED) return ECG_RT_E_UNSUPPORTED_OP;
+    if (!ecg_rt_op_known(op->type, version)) return ECG_RT_E_UNSUPPORTED_OP;
     if (op->flags & ~1u) return ECG_RT_E_OP;
     if (op->reserved != 0) return ECG_RT_E_OP;
     if (op->in0 >= m->n_tensors || op->out >= m->n_tensors) return ECG_RT_E_OP;
     if (op->act_min < -128 || op->act_min > op->act_max || op->act_max > 127) return ECG_RT_E_OP;
     ecg_rt_tensor_decode(m->tensors + ECG_RT_TENSOR_RECORD * (size_t)op->in0, &in0);
     ecg_rt_tensor_decode(m->tensors + ECG_RT_TENSOR_RECORD * (size_t)op->out, &out);
-    if (op->type == ECG_RT_OP_ADD) {
+    if (ecg_rt_op_two_inputs(op->type)) {
         if (op->in1 >= m->n_tensors) return ECG_RT_E_OP;
         ecg_rt_tensor_decode(m->tensors + ECG_RT_TENSOR_RECORD * (size_t)op->in1, &in1);
     } else if (op->in1 != ECG_RT_NONE16) {
         return ECG_RT_E_OP;
     }
-    if (op->type == ECG_RT_OP_CONV1D || op->type == ECG_RT_OP_LINEAR) {
+    if (op->type >= ECG_RT_OP_FIRST_V2) {
+        st = ecg_rt_check_transformer_op(m, op, &in0, &in1, &out, n_blocks);
+        if (st != ECG_RT_OK) return st;
+    } else if (op->type == ECG_RT_OP_CONV1D || op->type == ECG_RT_OP_LINEAR) {
         ecg_rt_wblock wb;
         if (op->weight_block == ECG_RT_NONE32 || (op->weight_block & 15u)) return ECG_RT_E_WEIGHTS;
         if ((uint64_t)op->weight_block + op->weight_size > m->weights_size) return ECG_RT_E_WEIGHTS;
@@ -120,7 +125,10 @@ static ecg_rt_status check_op(const ecg_rt_model *m, const ecg_rt_op *op, uint32
             if (k > ECG_RT_MAX_PARAM || stride > ECG_RT_MAX_PARAM || pl > ECG_RT_MAX_PARAM ||
                 pr > ECG_RT_MAX_PARAM || dil > ECG_RT_MAX_PARAM)
                 return ECG_RT_E_OP;
-            if (g != 1u && !(g == in0.channels && g == out.channels)) return ECG_RT_E_OP;
+            if (g != 1u && !(g == in0.channels && g == out.channels)) {
+                /* version 2: any group count dividing C_in and C_out */
+                if (version < 2u || g < 1u || in0.channels % g || out.channels % g) return ECG_RT_E_OP;
+            }
             if (window_out_len(in0.len, k, stride, pl, pr, dil) != out.len) return ECG_RT_E_OP;
             if ((uint64_t)dil * (k - 1u) > ECG_RT_MAX_PARAM) return ECG_RT_E_OP;
             /* Defensive: a window's span in input elements fits int32 (offsets are int32). */
@@ -166,6 +174,7 @@ static ecg_rt_status check_op(const ecg_rt_model *m, const ecg_rt_op *op, uint32
         return ECG_RT_E_OP;
     if (op->type == ECG_RT_OP_ADD && overlap(&out, &in1) && !same_place(&out, &in1))
         return ECG_RT_E_OP;
+    if (op->type == ECG_RT_OP_MATMUL && overlap(&out, &in1)) return ECG_RT_E_OP;
     return ECG_RT_OK;
 }
 
@@ -208,7 +217,7 @@ static ecg_rt_status check_plan(const ecg_rt_model *m)
         first[op.out] = (int16_t)k;
         if ((int16_t)k > last[op.out]) last[op.out] = (int16_t)k;
         last[op.in0] = (int16_t)k;
-        if (op.type == ECG_RT_OP_ADD) last[op.in1] = (int16_t)k;
+        if (ecg_rt_op_two_inputs(op.type)) last[op.in1] = (int16_t)k;
     }
     last[m->output_tensor] = (int16_t)m->n_ops;
     for (i = 0; i < m->n_tensors; ++i) {
@@ -243,13 +252,15 @@ ecg_rt_status ecg_rt_load(ecg_rt_model *m, const uint8_t *buf, size_t len)
     uint8_t defined[(ECG_RT_MAX_TENSORS + 7) / 8];
     ecg_rt_model mm;
     ecg_rt_status st;
+    uint32_t version;
 
     if (!m) return ECG_RT_E_NULL;
     memset(m, 0, sizeof *m);
     if (!buf) return ECG_RT_E_NULL;
     if (len < ECG_RT_HEADER_SIZE) return ECG_RT_E_TRUNCATED;
     if (buf[0] != 0x45 || buf[1] != 0x43 || buf[2] != 0x47 || buf[3] != 0x42) return ECG_RT_E_MAGIC;
-    if (ecg_rt_rd16(buf + 4) != ECG_RT_FORMAT_VERSION) return ECG_RT_E_VERSION;
+    version = ecg_rt_rd16(buf + 4);
+    if (version < 1u || version > ECG_RT_FORMAT_VERSION) return ECG_RT_E_VERSION;
     if (ecg_rt_rd16(buf + 6) != ECG_RT_HEADER_SIZE) return ECG_RT_E_HEADER;
     file_size = ecg_rt_rd32(buf + 8);
     if ((uint64_t)file_size > (uint64_t)len) return ECG_RT_E_TRUNCATED;
@@ -345,10 +356,10 @@ ecg_rt_status ecg_rt_load(ecg_rt_model *m, const uint8_t *buf, size_t len)
     for (j = 0; j < mm.n_ops; ++j) {
         ecg_rt_op op;
         ecg_rt_op_decode(mm.ops + ECG_RT_OP_RECORD * j, &op);
-        st = check_op(&mm, &op, &n_blocks);
+        st = check_op(&mm, &op, version, &n_blocks);
         if (st != ECG_RT_OK) return st;
         if (!(defined[op.in0 >> 3] & (1u << (op.in0 & 7u)))) return ECG_RT_E_OP;
-        if (op.type == ECG_RT_OP_ADD && !(defined[op.in1 >> 3] & (1u << (op.in1 & 7u))))
+        if (ecg_rt_op_two_inputs(op.type) && !(defined[op.in1 >> 3] & (1u << (op.in1 & 7u))))
             return ECG_RT_E_OP;
         if (defined[op.out >> 3] & (1u << (op.out & 7u))) return ECG_RT_E_OP; /* produced twice */
         defined[op.out >> 3] |= (uint8_t)(1u << (op.out & 7u));

@@ -33,25 +33,9 @@ void ecg_rt_bitreader_init(ecg_rt_bitreader *br, const uint8_t *stream, uint64_t
     }
 }
 
-/* Inlined into the walkers below (a call per weight was ~2% of an inference). */
-static inline int32_t br_next(ecg_rt_bitreader *br, uint32_t bits)
-{
-    uint32_t u;
-    /* Only the bytes that hold the value are touched: never a byte past the stream. */
-    while (br->nbits < bits) {
-        br->buf |= (uint32_t)(*br->ptr++) << br->nbits;
-        br->nbits += 8u;
-    }
-    u = br->buf & ((1u << bits) - 1u);
-    br->buf >>= bits;
-    br->nbits -= bits;
-    if (bits == 1u) return u ? 1 : -1;
-    return (int32_t)u - (int32_t)((u & (1u << (bits - 1u))) << 1);
-}
-
 int32_t ecg_rt_bitreader_next(ecg_rt_bitreader *br, uint32_t bits)
 {
-    return br_next(br, bits);
+    return ecg_rt_br_next(br, bits);
 }
 
 /* Move (pos, k, i) forward by d positions. */
@@ -123,7 +107,7 @@ static uint32_t next_dense(ecg_rt_wcursor *cur, int32_t *xoff, int8_t *val, uint
         return n;
     }
     while (n < cap && cur->pos < span) {
-        int32_t v = br_next(&cur->values, bits);
+        int32_t v = ecg_rt_br_next(&cur->values, bits);
         if (v != 0) {
             xoff[n] = (int32_t)(cur->k * cur->tap_stride + cur->base + cur->i);
             val[n++] = (int8_t)v;
@@ -151,7 +135,7 @@ static uint32_t next_bitmask(ecg_rt_wcursor *cur, int32_t *xoff, int8_t *val, ui
             continue;
         }
         if (byte & 1u) {
-            int32_t v = br_next(&cur->values, bits);
+            int32_t v = ecg_rt_br_next(&cur->values, bits);
             cur->values_done++;
             if (v != 0) {
                 xoff[n] = (int32_t)(cur->k * cur->tap_stride + cur->base + cur->i);
@@ -180,7 +164,7 @@ static uint32_t next_runlength(ecg_rt_wcursor *cur, int32_t *xoff, int8_t *val, 
         if (span - cur->pos <= r) { cur->bad = 1; cur->runs_left = 0; break; }
         advance(cur, r);
         {
-            int32_t v = br_next(&cur->values, bits);
+            int32_t v = ecg_rt_br_next(&cur->values, bits);
             cur->values_done++;
             if (v != 0) {
                 xoff[n] = (int32_t)(cur->k * cur->tap_stride + cur->base + cur->i);

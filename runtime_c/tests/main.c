@@ -5,7 +5,9 @@
     X(test_conv1d_pointwise) X(test_depthwise_conv1d) X(test_linear) X(test_add)    \
     X(test_maxpool1d) X(test_avgpool1d) X(test_global_avgpool) X(test_relu)         \
     X(test_argmax) X(test_model_every_op) X(test_loader_rejects) X(test_invoke_rejects) \
-    X(test_trace) X(test_pointwise_dilation_ignored)
+    X(test_trace) X(test_pointwise_dilation_ignored) X(test_isqrt) X(test_layernorm)      \
+    X(test_groupnorm) X(test_gelu) X(test_softmax) X(test_matmul) X(test_conv1d_grouped)  \
+    X(test_model_transformer) X(test_loader_rejects_v2)
 #define DECL(f) void f(void);
 TESTS(DECL)
 
@@ -13,13 +15,15 @@ typedef struct { const char *name; void (*fn)(void); } test_case;
 #define ENTRY(f) {#f, f},
 static const test_case cases[] = {TESTS(ENTRY)};
 
-/* `ecgrt_test --write-seeds DIR`: write demo models (every op, every bit-width/encoding) as
- * fuzz seeds: [ctrl=1][model.bin][input]. */
+/* `ecgrt_test --write-seeds DIR`: write the demo models (every op of both format versions,
+ * every bit-width/encoding) as fuzz seeds: [ctrl=1][model.bin][input]. */
 static int write_seeds(const char *dir)
 {
     static uint8_t buf[1 << 16];
     uint32_t bits, enc;
     int n = 0;
+    int kind;
+    for (kind = 0; kind < 2; ++kind) /* the demo CNN (version 1) and the transformer (version 2) */
     for (bits = 1; bits <= 8; ++bits)
         for (enc = 0; enc < 3; ++enc) {
             test_model tm;
@@ -27,12 +31,13 @@ static int write_seeds(const char *dir)
             FILE *f;
             size_t len;
             int j;
-            rng_seed(1000u + bits * 3u + enc);
-            tm_build_demo(&tm, bits, enc, enc ? 0.6 : 0.0);
+            rng_seed(1000u + bits * 3u + enc + 100u * (uint32_t)kind);
+            if (kind) tm_build_transformer(&tm, bits, enc, enc ? 0.6 : 0.0);
+            else tm_build_demo(&tm, bits, enc, enc ? 0.6 : 0.0);
             len = tm_write(&tm, buf + 1, sizeof buf - 129);
             buf[0] = 1;
             for (j = 0; j < 128; ++j) buf[1 + len + (size_t)j] = (uint8_t)rng_u32();
-            snprintf(path, sizeof path, "%s/demo_b%u_e%u.seed", dir, bits, enc);
+            snprintf(path, sizeof path, "%s/%s_b%u_e%u.seed", dir, kind ? "transformer" : "demo", bits, enc);
             f = fopen(path, "wb");
             if (!f) return 1;
             fwrite(buf, 1, len + 129, f);

@@ -85,6 +85,7 @@ typedef struct {
     uint32_t n_tensors, n_ops, n_blocks;
     uint16_t input, output;
     uint32_t arena_size;
+    uint16_t version; /* 0: 1 */
 } test_model;
 /* Serialize (fills weight_block offsets, arena_size if 0, CRC). Returns bytes written. */
 size_t tm_write(test_model *tm, uint8_t *out, size_t cap);
@@ -100,6 +101,12 @@ void tm_build_demo(test_model *tm, uint32_t bits, uint32_t encoding, double spar
 void tm_free(test_model *tm);
 /* Run it op by op with the reference kernels (test_reference.c). */
 void tm_reference_run(const test_model *tm, const int8_t *input, int8_t *logits);
+
+/* A small transformer (test_transformer.c): GROUPNORM, GELU, LAYERNORM, grouped CONV1D,
+ * MATMUL (both forms), SOFTMAX, with conv/add/gap/linear around them; version 2. */
+void tm_build_transformer(test_model *tm, uint32_t bits, uint32_t encoding, double sparsity);
+/* Reference of one version-2 op (naive, test_transformer.c); bufs as tm_reference_run's. */
+void ref_transformer_op(const test_model *tm, const tm_op *o, int8_t (*buf)[4096]);
 
 /* Reference kernels (dense weights). */
 void ref_conv1d(const int8_t *x, uint32_t in_len, uint32_t in_ch, int32_t zp_in, const int8_t *w,

@@ -83,7 +83,8 @@ static uint8_t *block_of(uint8_t *b, uint32_t op)
 
 #define MUT(name, body) static void name(uint8_t *b, size_t *len, const test_model *tm) { (void)b; (void)len; (void)tm; body; }
 MUT(m_magic, b[0] = 'X')
-MUT(m_version, wr16(b + 4, 2))
+MUT(m_version, wr16(b + 4, ECG_RT_FORMAT_VERSION + 1))
+MUT(m_version0, wr16(b + 4, 0))
 MUT(m_hsize, wr16(b + 6, 60))
 MUT(m_fsize_big, wr32(b + 8, (uint32_t)*len + 16))
 MUT(m_fsize_small, wr32(b + 8, (uint32_t)*len - 16))
@@ -194,6 +195,7 @@ void test_loader_rejects(void)
     ecg_rt_model m;
     CHECK(expect(m_magic, ECG_RT_E_MAGIC, "magic"));
     CHECK(expect(m_version, ECG_RT_E_VERSION, "version"));
+    CHECK(expect(m_version0, ECG_RT_E_VERSION, "version 0"));
     CHECK(expect(m_hsize, ECG_RT_E_HEADER, "header_size"));
     CHECK(expect(m_fsize_big, ECG_RT_E_TRUNCATED, "file_size > len"));
     CHECK(expect(m_fsize_small, ECG_RT_E_HEADER, "file_size < len"));

@@ -180,7 +180,9 @@ void tm_reference_run(const test_model *tm, const int8_t *input, int8_t *logits)
             }
             break;
         }
-        default: break;
+        default:
+            ref_transformer_op(tm, o, buf);
+            break;
         }
     }
     memcpy(logits, buf[tm->output], tm->t[tm->output].size_bytes);

@@ -223,7 +223,7 @@ size_t tm_write(test_model *tm, uint8_t *out, size_t cap)
     if (end > cap) return 0;
     memset(out, 0, end);
     out[0] = 'E'; out[1] = 'C'; out[2] = 'G'; out[3] = 'B';
-    wr16(out + 4, 1); wr16(out + 6, 64); wr32(out + 8, (uint32_t)end);
+    wr16(out + 4, tm->version ? tm->version : 1); wr16(out + 6, 64); wr32(out + 8, (uint32_t)end);
     wr32(out + 20, 4); wr32(out + 24, 64);
     for (j = 0; j < tm->n_tensors; ++j)
         if (tm->t[j].arena_offset + tm->t[j].size_bytes > max_end)

@@ -114,3 +114,29 @@ def test_cli_own_prepare(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     out = capsys.readouterr()
     assert "artefact" in out.out and "rare" in out.out and "windows per record 1-9" in out.out
     assert "mixed sampling rates" in out.err
+
+
+def test_quirky_files_are_read_and_unreadable_ones_skipped_with_reason(tmp_path: Path) -> None:
+    from ecg_edge.data.sources.folder import read_labels_csv, read_record_file
+
+    from .ownfolder import signal, write_wfdb
+
+    root = tmp_path / "arch"
+    labels = write_archive(root, rare=3)
+    x = signal("sinus", 6.0, 250.0, 0)
+    write_wfdb(root, "gb0", x, 250.0)  # gain 400, baseline 12, a date and time on the record line
+    sig, fs, names = read_record_file(root / "gb0.hea", None)
+    assert fs == 250.0 and names == ["II"] and np.abs(sig[0] - x).max() <= 0.5 / 400 + 1e-6
+    n1 = read_record_file(root / "sub" / "af01.mat", 250.0)[0]  # val stored N x 1
+    assert n1.shape[0] == 1 and n1.shape[1] > 1
+    (root / "bad0.mat").write_bytes(b"not a mat file")
+    (root / "bad1.hea").write_text("bad1 1 250 1000\nbad1.dat 16 200 16 0 0 0 0 II\n")  # its .dat is missing
+    (root / "bad2.csv").write_text("II\n0.1\nzz\n")
+    with open(labels, "ab") as fh:
+        fh.write(b"bad0,sinus,b0\r\nbad1,afib,b1\r\nbad2.csv,other,b2\r\n")
+    table = read_labels_csv(labels)
+    assert "record" not in table and table["si00"][0] == ["sinus"]  # the BOM is not part of the header
+    ds = prepare(_cfg(root, labels), tmp_path / "out", log=None)
+    assert ds.manifest.skipped["unreadable record"] == 3
+    ex = " | ".join(ds.manifest.provenance["skipped_examples"]["unreadable record"])
+    assert "bad0.mat: not a readable .mat file" in ex and "bad1.dat" in ex and "bad2.csv" in ex

@@ -59,6 +59,16 @@ def test_cli_synth_and_describe(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert (out / "describe.png").stat().st_size > 1000
 
 
+def test_cli_synth_split_fractions(tmp_path: Path) -> None:
+    # the demo grows its test split this way: same training windows, more test patients
+    out = tmp_path / "syn"
+    assert main(["data", "synth", "--n", "40", "--samples", "512", "--windows-per-patient", "2",
+                 "--split", "0.3,0.1,0.6", "--out", str(out)]) == 0
+    counts = json.loads((out / "manifest.json").read_text())["counts"]
+    n = {s: sum(c.values()) for s, c in counts.items()}
+    assert sum(n.values()) == 40 and n["test"] > n["train"] > n["val"]
+
+
 @pytest.mark.parametrize("argv,msg", [
     (["data", "describe", "{tmp}/missing"], "not a folder; expected a prepared dataset"),
     (["data", "describe", "{tmp}"], "not a prepared dataset (no manifest.json)"),

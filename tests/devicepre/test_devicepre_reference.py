@@ -104,3 +104,20 @@ def test_chain_refuses_what_it_cannot_realise():
         resample_factors(131071, 131070)
     with pytest.raises(ChainError, match="low < high"):
         design_sos_q29(100.0, (50.0, 40.0), 3)
+
+
+def test_training_chain_is_the_stream_chain_on_mitdb(shared_data):
+    """`data prepare --preprocess device` filters a record (mV) into exactly the integers the stream
+    computes from the record's raw ADC codes (baseline included), so training sees the device's signal."""
+    from ecg_edge.data.preprocess import PreprocessConfig
+    from ecg_edge.data.raw import read_adc
+    from ecg_edge.data.sources.wfdbio import read_wfdb
+    from ecg_edge.data.windows import filter_record
+
+    x, fs, names, _ = read_wfdb(shared_data / "mitdb" / "100")
+    pre = PreprocessConfig(fs=500.0, n_samples=5120, chain="device")
+    train_view = filter_record(x[:1, :360 * 60], fs, pre)
+    codes = read_adc(shared_data / "mitdb" / "100", ["II"], seconds=60).codes
+    assert codes.min() > 0  # raw codes with the 1024 baseline, not zero-centred
+    device = R.condition(codes, 360, 500, design_sos_q29(500.0, (0.5, 40.0), 3))
+    assert np.array_equal(train_view, device)

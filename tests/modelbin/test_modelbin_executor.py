@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -13,10 +15,15 @@ from ecg_edge.modelbin.layout import (
     OP_ADD,
     OP_AVGPOOL1D,
     OP_CONV1D,
+    OP_GELU,
     OP_GLOBAL_AVGPOOL,
+    OP_GROUPNORM,
+    OP_LAYERNORM,
     OP_LINEAR,
+    OP_MATMUL,
     OP_MAXPOOL1D,
     OP_RELU,
+    OP_SOFTMAX,
 )
 from ecg_edge.modelbin.packer import pack
 from ecg_edge.modelbin.reader import read_model
@@ -34,7 +41,7 @@ def clamp(v: int, lo: int, hi: int) -> int:
 
 
 def literal_reference(mb, x: np.ndarray) -> list[np.ndarray]:
-    """FORMAT.md section 7, element by element, in Python integers."""
+    """FORMAT.md section 7 (the transformer ops included), element by element, in Python integers."""
     vals = {mb.input_tensor: x.astype(np.int64)}
     outs = []
     for op in mb.ops:
@@ -84,6 +91,59 @@ def literal_reference(mb, x: np.ndarray) -> list[np.ndarray]:
                 y[0, c] = clamp(rshift_round(acc, op.sparam(0), op.params[1]) + to.zero_point, op.act_min, op.act_max)
         elif op.op == OP_RELU:
             y = np.clip(a, op.act_min, op.act_max)
+        elif op.op in (OP_LAYERNORM, OP_GROUPNORM):
+            b = op.block
+            C = to.channels
+            G = op.params[0] if op.op == OP_GROUPNORM else None
+            eps = op.params[1] if G else op.params[0]
+            sets = ([[(t, c) for c in range(C)] for t in range(to.length)] if G is None else
+                    [[(t, c) for t in range(to.length) for c in range(gi * C // G, (gi + 1) * C // G)]
+                     for gi in range(G)])
+            for members in sets:
+                xv = [int(a[t, c]) for t, c in members]
+                n, sm = len(xv), sum(xv)
+                sd = math.isqrt(sum((n * v - sm) ** 2 for v in xv) // n + eps)
+                for (t, c), v in zip(members, xv, strict=True):
+                    d = n * v - sm
+                    z = min((abs(d) * 4096 + sd) // (2 * sd), 32768) * (1 if d >= 0 else -1)
+                    acc = z * int(b.levels[c, 0]) + int(b.bias[c])
+                    y[t, c] = clamp(rshift_round(acc, int(b.mult[c]), int(b.shift[c])) + to.zero_point,
+                                    op.act_min, op.act_max)
+        elif op.op == OP_GELU:
+            bi, ci, m, n = op.params[0], op.params[1], op.sparam(2), op.params[3]
+            for t in range(to.length):
+                for c in range(to.channels):
+                    v = int(a[t, c]) - ta.zero_point
+                    e = ci - (bi - min(abs(v), bi)) ** 2
+                    e = -e if v < 0 else e
+                    y[t, c] = clamp(rshift_round(v * (ci + e), m, n) + to.zero_point, op.act_min, op.act_max)
+        elif op.op == OP_SOFTMAX:
+            seg, q_ln2, q_b, q_c, k = op.params[:5]
+            for t in range(to.length):
+                for s0 in range(0, to.channels, seg):
+                    row = [int(v) for v in a[t, s0:s0 + seg]]
+                    es = []
+                    for v in row:
+                        d = (max(row) - v) << k
+                        z, r = divmod(d, q_ln2)
+                        es.append(0 if z >= 63 else ((q_b - r) ** 2 + q_c) >> z)
+                    tot = sum(es)
+                    for j, e in enumerate(es):
+                        y[t, s0 + j] = clamp((e * 512 + tot) // (2 * tot) + to.zero_point, op.act_min, op.act_max)
+        elif op.op == OP_MATMUL:
+            bb, tb = vals[op.in1], mb.tensors[op.in1]
+            H, trb, m, n = op.params[0], op.params[1], op.sparam(2), op.params[3]
+            K = ta.channels // H
+            N = tb.length if trb else tb.channels // H
+            for i in range(to.length):
+                for h in range(H):
+                    for j in range(N):
+                        acc = 0
+                        for kk in range(K):
+                            av = int(a[i, h * K + kk]) - ta.zero_point
+                            bv = int(bb[j, h * K + kk] if trb else bb[kk, h * N + j]) - tb.zero_point
+                            acc += av * bv
+                        y[i, h * N + j] = clamp(rshift_round(acc, m, n) + to.zero_point, op.act_min, op.act_max)
         vals[op.out] = y
         outs.append(y.astype(np.int8))
     return outs

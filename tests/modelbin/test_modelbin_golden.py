@@ -39,7 +39,10 @@ def test_golden_vectors_run_and_cover_the_format() -> None:
         ops |= set(v["ops"])
     assert {1, 2, 3, 4, 5, 8} <= bits
     assert encs == {"dense", "bitmask", "runlength"}
-    assert ops == {"CONV1D", "LINEAR", "ADD", "MAXPOOL1D", "AVGPOOL1D", "GLOBAL_AVGPOOL", "RELU"}
+    assert ops == {"CONV1D", "LINEAR", "ADD", "MAXPOOL1D", "AVGPOOL1D", "GLOBAL_AVGPOOL", "RELU",
+                   "LAYERNORM", "GELU", "GROUPNORM", "SOFTMAX", "MATMUL"}
+    versions = {v["version"] for v in index["vectors"].values()}
+    assert versions == {1, 2}  # CNNs stay version 1; the transformer needs 2
 
 
 def test_build_random_model_is_deterministic() -> None:

@@ -18,9 +18,14 @@ def test_ablation_rows_metrics_and_figures(tiny, tmp_path: Path) -> None:
                  "LAQ", "LAQ + FT", "LAP (8-bit)", "LAQ+LAP", "LAQ+LAP + FT", "LAQ (eq. 3 printed reading)",
                  "LAQ+LAP (quantize-then-prune)", "Budget (knapsack at LAQ's bytes)"):
         assert want in labels, want
+    fp32_f1 = rep["rows"][0]["test"]["macro_f1"]
     for r in rep["rows"]:
         assert r["test"]["n"] == 96
         assert 0.0 <= r["test"]["macro_f1"] <= 1.0
+        d = r["delta"]["macro_f1"]  # row - fp32 with its paired bootstrap 95% CI
+        assert abs(d["delta"] - (r["test"]["macro_f1"] - fp32_f1)) < 1e-12
+        assert d["delta_ci95"][0] <= d["delta"] <= d["delta_ci95"][1]
+    assert rep["rows"][0]["delta"]["macro_f1"]["delta_ci95"] == [0.0, 0.0]
     rows = {r["label"]: r for r in rep["rows"]}
     assert rows["Quantized (8-bit)"]["nominal_cr"] == 4.0
     laq, bud = rows["LAQ"], rows["Budget (knapsack at LAQ's bytes)"]
@@ -28,7 +33,7 @@ def test_ablation_rows_metrics_and_figures(tiny, tmp_path: Path) -> None:
     if rep["accuracy_from"] == "modelbin":
         assert laq["true_cr"] == rep["fp32_param_bytes"] / laq["model_bytes"]
     md = markdown(rep)
-    assert "| LAQ |" in md and "nominal CR" in md
+    assert "| LAQ |" in md and "nominal CR" in md and "Δ F1 (pt) [95% CI]" in md
     pareto_png(rep, tmp_path / "p.png")
     layers_png(rep, tmp_path / "l.png")
     assert (tmp_path / "p.png").read_bytes()[:4] == b"\x89PNG" and (tmp_path / "l.png").stat().st_size > 0

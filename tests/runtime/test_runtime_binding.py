@@ -79,7 +79,7 @@ def test_too_small_arena_is_refused_with_a_status():
 
 
 def test_unsupported_op_is_refused():
-    """Ops 7..12 (transformer ops reserved in FORMAT.md) are refused with ECG_RT_E_UNSUPPORTED_OP."""
+    """Ops 7..12 (the version-2 transformer ops) in a version-1 file are refused with ECG_RT_E_UNSUPPORTED_OP."""
     import zlib
 
     from ecg_edge.modelbin.reader import read_model

@@ -263,3 +263,20 @@ def test_cli_reports_a_target_that_does_not_fit(toolchain, golden_int8, tmp_path
     assert "exceed the target's RAM" in m4["reason"]
     assert m7["fits"] is True and m7["parity"]["mismatches"] == 0
     assert "| no |" in (tmp_path / "sim" / "simulate.md").read_text()
+
+
+@sim
+@group
+@pytest.mark.parametrize("target", ["cortex-m55", "cortex-m7"])
+def test_transformer_golden_on_m55_and_m7(toolchain, target: str) -> None:
+    """The format-version-2 ops (norms, GELU, softmax, MATMUL, grouped conv) on the simulated
+    board: the golden logits and host-runtime parity on random windows too."""
+    from ecg_edge.sim import simulate
+
+    g = load_golden("transformer")
+    x = np.concatenate([g.x, np.random.default_rng(2).integers(-128, 128, (3, *g.x.shape[1:]), dtype=np.int8)])
+    r = simulate(g.model, x, target, "O2")
+    assert np.array_equal(r.logits[0], g.expected)
+    assert r.fits and all(n > 0 for n in r.instructions)
+    if host_runtime_available():
+        assert r.parity.matches == 4 and r.parity.mismatches == 0

@@ -17,7 +17,7 @@ __all__ = ["IntOp", "OpDef", "REGISTRY", "RUNNABLE_OPS", "model_macs", "op_def",
 def _discover() -> dict[int, OpDef]:
     found: dict[int, OpDef] = {}
     for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
-        if info.name == "base":
+        if info.name == "base" or info.name.startswith("_"):  # shared helpers, not ops
             continue
         mod = importlib.import_module(f"{__name__}.{info.name}")
         op = getattr(mod, "OP", None)

@@ -43,6 +43,8 @@ class OpDef:
     n_inputs: int = 1
     has_weights: bool = False
     keeps_qparams: bool = False  # output (scale, zero point) must equal the input's
+    fixed_qparams: tuple[float, int] | None = None  # output (scale, zero point) set by the op
+    min_version: int = 1  # lowest model.bin version that may hold the op
     in_place: bool = False  # output may share the buffer of an input that dies at this op
 
     @property
@@ -66,6 +68,13 @@ class OpDef:
     def block_span(self, op: OpInfo, T: list[TensorInfo], kernel: int, bl: str, err: Err) -> int:
         """Weighted ops: the weight block's expected span (checking its 'kernel' field)."""
         raise NotImplementedError
+
+    def check_block(self, op: OpInfo, bl: str, err: Err) -> None:
+        """Weighted ops: rules on the decoded block beyond section 8's (none by default)."""
+
+    def version_needed(self, params: list[int], c_in: int, c_out: int) -> int:
+        """Lowest format version that may hold this op with these parameters and in0/out channels."""
+        return self.min_version
 
     def run(self, op: OpInfo, xs: list[np.ndarray], T: list[TensorInfo]) -> np.ndarray:
         """int8 output (N, L, C) from int8 inputs, with FORMAT.md section 7's arithmetic."""
@@ -207,3 +216,18 @@ def weighted_macs(op: OpInfo, positions: int) -> tuple[int, int]:
     blk = op.block
     assert blk is not None
     return positions * blk.c_out * blk.span, positions * int(np.count_nonzero(blk.levels))
+
+
+# ------------------------------------------------------------------ transformer ops (version 2)
+
+def check_v2_record(op: OpInfo, n_params: int, lab: str, err: Err) -> None:
+    """Version-2 ops: no fused ReLU flag, every parameter after the op's last one zero."""
+    if op.flags:
+        raise err(f"{lab}: field 'flags' 0x{op.flags:x} must be 0 for this op")
+    if any(op.params[n_params:]):
+        raise err(f"{lab}: parameters p{n_params}..p8 must be 0, got {op.params[n_params:]}")
+
+
+def check_range(v: int, lo: int, hi: int, what: str, lab: str, err: Err) -> None:
+    if not lo <= v <= hi:
+        raise err(f"{lab}: {what} {v} outside {lo}..{hi}")

@@ -1,5 +1,5 @@
 """CONV1D (op 0): kernel K, stride, asymmetric padding (reads the input zero point), dilation,
-groups 1 or depthwise; weights w[c][k][i] (span = K * C_in / groups). p0..p5 = K, stride,
+groups 1, depthwise, or (format version 2) any count dividing C_in and C_out; weights w[c][k][i] (span = K * C_in / groups). p0..p5 = K, stride,
 pad_left, pad_right, dilation, groups."""
 
 from __future__ import annotations
@@ -56,8 +56,11 @@ class Conv1d(OpDef):
         g = op.params[5]
         if g < 1 or a.channels % g or o.channels % g:
             raise err(f"{lab}: groups {g} must be >= 1 and divide C_in {a.channels} and C_out {o.channels}")
-        if g != 1 and not (g == a.channels == o.channels):
-            raise err(f"{lab}: groups {g}: only 1 or depthwise (groups = C_in = C_out) is allowed")
+
+
+    def version_needed(self, params: list[int], c_in: int, c_out: int) -> int:
+        g = params[5]
+        return 1 if g == 1 or g == c_in == c_out else 2
 
     def block_span(self, op: OpInfo, T: list[TensorInfo], kernel: int, bl: str, err: Err) -> int:
         if op.params[0] != kernel:
