@@ -171,6 +171,11 @@ def _compress_into(stage: Path, out_dir: Path, ckpt, ckpt_path: Path, ds, tgt, m
     click.echo(layer_table(outcome))
     if kind == "qat":
         click.echo(shipped_summary(outcome.plan))
+        m = outcome.plan.metrics
+        if not m["within_tolerance"]:
+            click.echo(f"warning: after {len(m['repairs'])} repair(s) the shipped model.bin still drops "
+                       f"{m['val_drop_shipped']:+.4f} {m['metric']} on validation, over --tolerance {tolerance}; "
+                       "raise --max-repairs or the byte budget", err=True)
     click.echo(f"wrote {out_dir / 'plan.json'}, {out_dir / 'compressed.pt'}"
                + (f" and {out_dir / 'model.bin'}" if kind == "qat" else ""))
 

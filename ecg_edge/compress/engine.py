@@ -263,8 +263,17 @@ class Compressor:
             over = len(probe.data) - sum(li.bytes for li in probe.layers)
             return over + sum(sens.option(n, c).bytes for n, c in a.items()), over
 
-        assign = allocate(sens.options, Budget(limit, o.max_macs))
+        smallest = sum(min(x.bytes for x in v) for v in sens.options.values())
+        try:
+            assign = allocate(sens.options, Budget(limit, o.max_macs))
+        except EcgEdgeError as exc:
+            raise EcgEdgeError(f"whole-file budget {limit} B: {exc}; candidates bits {list(bits)} x sparsity "
+                               f"{list(o.qat_sparsities)}") from exc
         total, overhead = upper_total(assign)
+        if limit - overhead < smallest:
+            raise EcgEdgeError(f"whole-file budget {limit} B leaves {limit - overhead} B for weight blocks after "
+                               f"model.bin's {overhead} B of other bytes; the most aggressive candidates (bits "
+                               f"{list(bits)} x sparsity {list(o.qat_sparsities)}) need {smallest} B")
         for _ in range(6):
             if total <= limit:
                 break

@@ -30,8 +30,8 @@ from ecg_edge.compress.staged import StagedRunner
 from ecg_edge.layerplan.bitpack import ENC_DENSE, ENCODING_NAMES, weight_block_bytes
 
 METHODS = ("kl", "hutchinson")
-DEFAULT_BITS = (2, 3, 4, 5, 6, 8)
-DEFAULT_SPARSITIES = (0.0, 0.5, 0.75)
+DEFAULT_BITS = (1, 2, 3, 4, 6, 8)
+DEFAULT_SPARSITIES = (0.0, 0.5, 0.9)
 DEFAULT_WINDOWS = 2000
 
 

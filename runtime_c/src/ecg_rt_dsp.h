@@ -155,9 +155,16 @@ static inline void ecg_rt_dsp_fill_dense(const ecg_rt_dsp_group *g, uint32_t *w,
         }
         for (; q < span; ++q, ++v) ecg_rt_dsp_put(w, g->width, q & 3u, *v);
     } else {
+        const uint32_t bits = wb->bits;
         ecg_rt_bitreader br;
-        ecg_rt_bitreader_init(&br, wb->values, (uint64_t)c * span * wb->bits);
-        for (; q < span; ++q) ecg_rt_dsp_put(w, g->width, q, ecg_rt_br_next(&br, wb->bits));
+        ecg_rt_bitreader_init(&br, wb->values, (uint64_t)c * span * bits);
+        for (; q + 4u <= span; q += 4u, w += step) { /* 4 levels -> the two words, no read-modify-write */
+            const int32_t l0 = ecg_rt_br_next(&br, bits), l1 = ecg_rt_br_next(&br, bits);
+            const int32_t l2 = ecg_rt_br_next(&br, bits), l3 = ecg_rt_br_next(&br, bits);
+            w[0] = (uint32_t)(uint16_t)(int16_t)l0 | ((uint32_t)l2 << 16);
+            w[1] = (uint32_t)(uint16_t)(int16_t)l1 | ((uint32_t)l3 << 16);
+        }
+        for (; q < span; ++q) ecg_rt_dsp_put(w, g->width, q & 3u, ecg_rt_br_next(&br, bits));
     }
 }
 

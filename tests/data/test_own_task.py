@@ -140,3 +140,18 @@ def test_quirky_files_are_read_and_unreadable_ones_skipped_with_reason(tmp_path:
     assert ds.manifest.skipped["unreadable record"] == 3
     ex = " | ".join(ds.manifest.provenance["skipped_examples"]["unreadable record"])
     assert "bad0.mat: not a readable .mat file" in ex and "bad1.dat" in ex and "bad2.csv" in ex
+
+
+def test_label_policy_for_builtin_tasks() -> None:
+    from ecg_edge.data.labels import LabelPolicy
+
+    p = LabelPolicy("chapman4", class_map={"GSVT": "SR", "flutter": "afib"})
+    assert p.resolve(["GSVT"]) == ("SR", "") and p.resolve(["flutter"]) == ("AFIB", "")  # case-insensitive
+    assert p.resolve(["LBBB"]) == (None, "unknown label")
+    assert p.resolve(["SR", "SB"]) == (None, "several labels (--multi-label skip)")
+    assert LabelPolicy("chapman4", multi_label="first").resolve(["sb", "SR"]) == ("SB", "")
+    assert p.final_classes([]) == ["SB", "AFIB", "GSVT", "SR"]
+    with pytest.raises(DataError, match=r"--class-map entry x=Foo: class 'Foo' is not one of task chapman4"):
+        LabelPolicy("chapman4", class_map={"x": "Foo"})
+    with pytest.raises(DataError, match=r"--classes SR,XX: XX not among task chapman4's classes"):
+        LabelPolicy("chapman4", classes=["SR", "XX"])

@@ -16,7 +16,7 @@ from ecg_edge.pipeline import DemoConfig, run_demo
 def test_demo_runs_end_to_end(tmp_path):
     if not (shutil.which("arm-none-eabi-gcc") and shutil.which("qemu-system-arm")):
         pytest.skip("Cortex-M toolchain missing (make toolchain installs it)")
-    cfg = DemoConfig(n_windows=240, epochs=2, finetune_epochs=1, sim_windows=2)
+    cfg = DemoConfig(n_windows=240, epochs=2, qat_epochs=1, sens_windows=64, max_repairs=0, sim_windows=2)
     summary = run_demo(cfg, tmp_path)
 
     report = tmp_path / "report"
@@ -26,7 +26,10 @@ def test_demo_runs_end_to_end(tmp_path):
     shipped = summary["shipped_model_bin"]
     assert shipped["bytes"] == (tmp_path / "model.bin").stat().st_size
     assert summary["true_cr"] == pytest.approx(summary["fp32_param_bytes"] / shipped["bytes"], rel=1e-2)
-    assert shipped["agreement_fakequant"] >= 0.9
+    assert shipped["agreement_fakequant"] == 1.0  # QAT ships exactly what it trained
+    assert shipped["bytes"] <= summary["fp32_param_bytes"] / cfg.target_cr
+    lo, hi = shipped["macro_f1_delta_ci95"]
+    assert lo <= shipped["macro_f1_delta"] <= hi
     target = summary["target"]
     assert target["target"] == "cortex-m4"
     assert target["parity"]["matches"] == 2 and target["parity"]["mismatches"] == 0

@@ -126,4 +126,4 @@ def test_cli_pretrain_and_bad_input(tmp_path, capsys):
     assert cli_main(["pretrain", "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "o2")]) == 2
     assert cli_main(["pretrain", "--data", str(d.root), "--out", str(tmp_path / "o3"), "--mask-prob", "1.5"]) == 2
     err = capsys.readouterr().err
-    assert "not a folder" in err and "--mask-prob 1.5" in err
+    assert "not a folder" in err and "'--mask-prob': '1.5'" in err

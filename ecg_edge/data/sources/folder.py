@@ -108,7 +108,8 @@ def read_record_file(path: Path, fs: float | None) -> tuple[np.ndarray, float, l
     if suffix == ".csv":
         x, names = read_signal_csv(path)
         return x, float(fs), _lead_names(x.shape[0], names)
-    raise DataError(f"{path}: unsupported record file; expected .hea (WFDB), .mat or a signal .csv")
+    extra = " (EDF is not read: no EDF reader is installed)" if suffix in (".edf", ".bdf") else ""
+    raise DataError(f"{path}: unsupported record file{extra}; expected .hea (WFDB), .mat or a signal .csv")
 
 
 def find_record_files(root: Path, exclude: Path | None = None) -> dict[str, Path]:
