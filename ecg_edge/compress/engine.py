@@ -119,6 +119,12 @@ def check_agreement(ckpt: Checkpoint, ds: PreparedDataset, source: str = "") -> 
     n_leads = len(leads) if isinstance(leads, (list, tuple)) else leads
     if n_leads is not None and int(n_leads) != man.n_leads:
         raise EcgEdgeError(f"{where}checkpoint expects {n_leads} leads, dataset {ds.root} has {man.n_leads}")
+    if isinstance(leads, (list, tuple)) and [str(v).upper() for v in leads] != [str(v).upper() for v in man.leads]:
+        raise EcgEdgeError(f"{where}checkpoint expects leads {','.join(map(str, leads))}, dataset {ds.root} has "
+                           f"{','.join(man.leads)}")
+    if d.get("fs") is not None and abs(float(d["fs"]) - float(man.fs)) > 1e-6:
+        raise EcgEdgeError(f"{where}checkpoint expects {float(d['fs']):g} Hz windows, dataset {ds.root} is "
+                           f"{float(man.fs):g} Hz")
 
 
 class Compressor:
@@ -434,6 +440,7 @@ class Compressor:
             "mean_bits": float(np.average([lp.bits for lp in lps], weights=[lp.params for lp in lps])),
             "finetune_epochs": ft.epochs,
             "search_trace": res.trace[:2000],  # kept out of provenance: model.bin's metadata copies that
+            "arch": self.ckpt.arch, "classes": list(self.ckpt.classes),  # export refuses a plan of another model
         }
         prov = {"checkpoint": self.source, "dataset": str(self.ds.root), "reading": self.opts.reading,
                 "search_metric": self.opts.metric,

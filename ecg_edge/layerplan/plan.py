@@ -104,3 +104,43 @@ def plan_from_summary(summary: dict[str, Any], where: str) -> CompressionPlan | 
     except (TypeError, KeyError, ValueError, AttributeError) as exc:
         raise EcgEdgeError(f"{where}: META 'plan' is malformed ({exc})") from exc
     return validated(plan, where)
+
+
+def check_plan_fits(plan: CompressionPlan, layers: list[tuple[str, int]], where: str, *, arch: str = "",
+                    classes: list[str] | None = None) -> None:
+    """A plan made for another model is refused: layers missing, unknown or listed twice, weight
+    counts that differ, or (when the plan records them) another architecture or class list.
+    layers: (name, weight count) of every compressible layer of the model, in order."""
+    names = [lp.name for lp in plan.layers]
+    if not names:
+        raise EcgEdgeError(f"{where}: the plan lists no layers; expected one entry per Conv1d/Linear layer")
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise EcgEdgeError(f"{where}: layer(s) {', '.join(dup)} listed more than once")
+    have = dict(layers)
+    unknown = [n for n in names if n not in have]
+    if unknown:
+        raise EcgEdgeError(f"{where}: layer(s) {', '.join(unknown[:5])} are not in the model "
+                           f"(a plan made for another model?); the model has {', '.join(list(have)[:5])}, ...")
+    missing = [n for n in have if n not in names]
+    if missing:
+        raise EcgEdgeError(f"{where}: no entry for layer(s) {', '.join(missing[:5])}; a plan must cover every "
+                           "Conv1d/Linear layer (they would silently ship at 8 bits)")
+    for lp in plan.layers:
+        if lp.params and int(lp.params) != int(have[lp.name]):
+            raise EcgEdgeError(f"{where}: layer {lp.name!r} has {lp.params} weights in the plan but "
+                               f"{have[lp.name]} in the model (a plan made for another model?)")
+    rec = {**(plan.provenance if isinstance(plan.provenance, dict) else {}),
+           **(plan.metrics if isinstance(plan.metrics, dict) else {})}
+    p_arch = rec.get("arch")
+    if arch and p_arch and p_arch != arch:
+        raise EcgEdgeError(f"{where}: the plan was made for a {p_arch} model, not {arch}")
+    p_cls = rec.get("classes")
+    if classes is not None and p_cls and list(p_cls) != list(classes):
+        raise EcgEdgeError(f"{where}: the plan was made for classes {p_cls}, the checkpoint has {classes}")
+
+
+def same_assignment(a: CompressionPlan, b: CompressionPlan) -> bool:
+    """The same bits and sparsity for the same layers."""
+    return ({lp.name: (lp.bits, round(float(lp.sparsity), 6)) for lp in a.layers}
+            == {lp.name: (lp.bits, round(float(lp.sparsity), 6)) for lp in b.layers})

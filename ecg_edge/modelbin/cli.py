@@ -31,11 +31,38 @@ def _resolve_inputs(checkpoint: Path | None, plan_path: Path | None) -> tuple[Pa
 
 def _calibration(ckpt, data_dir: Path | None, split: str, ckpt_path: Path | None = None):
     from ecg_edge.checkpoint import recorded_dataset_dir
+    from ecg_edge.compress.engine import check_agreement
     from ecg_edge.data.prepared import load_prepared
 
     d = data_dir or recorded_dataset_dir(ckpt.data, ckpt_path) or paths.default_dataset_dir()
-    X, _ = load_prepared(d).split(split)
+    ds = load_prepared(d)
+    # calibrating on another task's windows would ship wrong activation scales without a word
+    check_agreement(ckpt, ds, f"--data {d}")
+    X, _ = ds.split(split)
     return X, d
+
+
+def check_plan_for(plan, plan_path: Path | None, ckpt, checkpoint: Path) -> None:
+    """Refuse a plan that does not belong to these weights: another model's layers, or a plan
+    whose weights (fine-tuned, or compressed for another plan) are not the ones in CHECKPOINT."""
+    from ecg_edge.compress.layers import discover_layers
+    from ecg_edge.layerplan.plan import check_plan_fits, plan_from_dict, same_assignment
+
+    where = str(plan_path) if plan_path else f"{checkpoint}: extra['plan']"
+    check_plan_fits(plan, [(li.name, li.params) for li in discover_layers(ckpt.model())], where,
+                    arch=ckpt.arch, classes=list(ckpt.classes))
+    if plan_path is None:
+        return
+    embedded = ckpt.extra.get("plan")
+    ft = int((plan.metrics or {}).get("finetune_epochs") or 0)
+    if embedded is None and ft > 0:
+        raise EcgEdgeError(f"{plan_path}: this plan was fine-tuned ({ft} epochs), so its weights are in the "
+                           f"compressed.pt written with it, not in {checkpoint}; export that one: "
+                           f"ecg-edge export {plan_path.parent / 'compressed.pt'} --plan {plan_path}")
+    if embedded is not None and not same_assignment(plan, plan_from_dict(embedded, f"{checkpoint}: extra['plan']")):
+        raise EcgEdgeError(f"{plan_path}: differs from the plan {checkpoint} was compressed with (bits/sparsity "
+                           "per layer); its weights would be compressed twice. Export the trained checkpoint "
+                           "with this plan, or this checkpoint with its own plan (leave out --plan)")
 
 
 @click.command()
@@ -55,7 +82,7 @@ def _calibration(ckpt, data_dir: Path | None, split: str, ckpt_path: Path | None
               help="c-project: WFDB record streamed by the example main.c [default: $ECG_EDGE_DATA/mitdb/100]")
 @click.option("--seconds", type=click.FloatRange(min=0.1), default=60.0, show_default=True,
               help="c-project: seconds of the record embedded")
-@click.option("--adc-fs", type=int, default=None, help="c-project: ADC rate (Hz) [default: the record's rate]")
+@click.option("--adc-fs", type=POSITIVE_INT, default=None, help="c-project: ADC rate (Hz) [default: the record's rate]")
 @click.option("--hop", type=click.IntRange(min=1), default=None,
               help="c-project: samples at the model rate between windows [default: the model's pp.hop]")
 @click.option("--data", "data_dir", type=click.Path(path_type=Path), default=None,
@@ -120,6 +147,8 @@ def _export_to(out: Path, fmt: str, checkpoint: Path, plan_path: Path | None, da
         from ecg_edge.layerplan.plan import plan_from_dict
 
         plan = plan_from_dict(ckpt.extra["plan"], f"{checkpoint}: extra['plan']")
+    if plan is not None:
+        check_plan_for(plan, plan_path, ckpt, checkpoint)
     X, calib_dir = _calibration(ckpt, data_dir, calib_split, checkpoint)
 
     if fmt in ("onnx", "tflite"):
@@ -179,6 +208,8 @@ def _export_c_project(out: Path, checkpoint: Path | None, plan_path: Path | None
         checkpoint, plan_path = _resolve_inputs(checkpoint, plan_path)
         ckpt = load_checkpoint(checkpoint)
         plan = CompressionPlan.load(plan_path) if plan_path else None
+        if plan is not None:
+            check_plan_for(plan, plan_path, ckpt, checkpoint)
         X, _ = _calibration(ckpt, data_dir, calib_split, checkpoint)
         data = pack(ckpt, plan, X, max_calib_windows=calib_windows, source=str(checkpoint.resolve()),
                     percentile=calib_percentile, input_percentile=calib_input_percentile).data

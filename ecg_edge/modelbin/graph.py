@@ -144,10 +144,27 @@ def build_resnet1d_graph(model: nn.Module, plan: CompressionPlan | None) -> Grap
     return g
 
 
+def _build_hubert_graph(model: nn.Module, plan: CompressionPlan | None) -> Graph:
+    from ecg_edge.modelbin.hubert_graph import build_hubert_graph
+
+    return build_hubert_graph(model, plan)
+
+
 # Checkpoint architecture -> its lowering to the export graph (the packer's scope).
 GRAPH_BUILDERS: dict[str, Callable[[nn.Module, CompressionPlan | None], Graph]] = {
     "resnet1d": build_resnet1d_graph,
+    "hubert_ecg": _build_hubert_graph,
 }
+
+
+def graph_inputs(arch: str, model: nn.Module, X_lc: np.ndarray) -> np.ndarray:
+    """Dataset windows (N, samples, leads) -> the graph's input: the same for a CNN, the host-side
+    input adapter's sequence (N, window_out * leads, 1) for HuBERT-ECG."""
+    if arch != "hubert_ecg":
+        return X_lc
+    from ecg_edge.modelbin.hubert_graph import adapt_inputs
+
+    return adapt_inputs(model, np.asarray(X_lc).transpose(0, 2, 1))
 
 
 def can_lower(arch: str) -> bool:

@@ -23,7 +23,7 @@ from ecg_edge.errors import EcgEdgeError
 from ecg_edge.layerplan.bitpack import ENCODING_NAMES
 from ecg_edge.layerplan.plan import CompressionPlan, plan_summary
 from ecg_edge.modelbin.calibrate import DEFAULT_CALIB_WINDOWS, calibrate, select_calibration
-from ecg_edge.modelbin.graph import build_graph
+from ecg_edge.modelbin.graph import build_graph, graph_inputs
 from ecg_edge.modelbin.ir import Graph
 from ecg_edge.modelbin.layout import OP_NAMES
 from ecg_edge.modelbin.writer import Serialized, serialize
@@ -160,7 +160,7 @@ def calibrated_graph(arch: str, model: torch.nn.Module, plan: CompressionPlan | 
     """The lowered, calibrated export graph: what pack() serializes, and what every other
     exporter (ONNX, TFLite) translates, so all of them ship the same integers and scales."""
     g = build_graph(arch, model, plan)
-    X = select_calibration(calib_X, max_calib_windows)
+    X = graph_inputs(arch, model, select_calibration(calib_X, max_calib_windows))
     t_in = g.tensors[g.input]
     if X.shape[1:] != (t_in.length, t_in.channels):
         raise EcgEdgeError(f"calibration windows are {X.shape[2]} leads x {X.shape[1]} samples; the "

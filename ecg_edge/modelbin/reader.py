@@ -4,6 +4,7 @@ and bytes slicing silently truncate), so a hostile file cannot cause an out-of-b
 
 from __future__ import annotations
 
+import json
 import zlib
 from pathlib import Path
 
@@ -129,6 +130,13 @@ def read_model(data: bytes, source: str = "model.bin") -> ModelBin:
     # META
     ms = S["META"]
     meta = decode_meta(buf.take(ms.offset, ms.size, "META section"), ms.count, source)
+    if "plan" in meta:  # read by evaluate/run/inspect: a broken one is refused here, once
+        try:
+            plan_meta = json.loads(meta["plan"]) if isinstance(meta["plan"], str) else meta["plan"]
+        except (json.JSONDecodeError, TypeError) as exc:
+            raise err(f"META 'plan' is not valid JSON ({exc})") from exc
+        if not isinstance(plan_meta, dict):
+            raise err(f"META 'plan' is a JSON {type(plan_meta).__name__}, expected an object")
 
     # TENSORS
     ts = S["TENSORS"]

@@ -112,19 +112,23 @@ def _numbers(option: str, text: str, kind: type) -> tuple:
 @click.option("--budget-crs", default="4,8,12,16,24,32", show_default=True, help="byte-budget points (true CR)")
 @click.option("--budget-sparsities", default=None,
               help="sparsities the byte-budget knapsack may give a layer [default: the compress default]")
-@click.option("--finetune-epochs", type=int, default=0, show_default=True,
+@click.option("--finetune-epochs", type=NON_NEGATIVE_INT, default=0, show_default=True,
               help="fine-tuning epochs for every compressed point except int8")
-@click.option("--finetune-lr", type=float, default=1e-4, show_default=True)
-@click.option("--finetune-max-train", type=int, default=0, show_default=True,
+@click.option("--finetune-lr", type=POSITIVE, default=1e-4, show_default=True)
+@click.option("--finetune-max-train", type=NON_NEGATIVE_INT, default=0, show_default=True,
               help="training windows per fine-tuning epoch (0 = all)")
-@click.option("--val-max", type=int, default=1024, show_default=True)
+@click.option("--val-max", type=POSITIVE_INT, default=1024, show_default=True)
 @click.option("--metric", type=click.Choice(["accuracy", "macro_f1"]), default="accuracy", show_default=True,
               help="search score the tolerances apply to")
 @click.option("--runtime", type=click.Choice(["c", "numpy"]), default="c", show_default=True,
               help="integer runtime that runs each model.bin over the test split (bit-exact with each other)")
+@click.option("--qat-epochs", type=POSITIVE_INT, default=6, show_default=True, help="qat series: QAT epochs")
+@click.option("--sens-windows", type=POSITIVE_INT, default=256, show_default=True,
+              help="qat series: training windows for the KL sensitivity")
 def pareto(checkpoint: Path | None, data_dir: Path | None, out_dir: Path | None, target: str, series: str,
            bits: str, tolerances: str, budget_crs: str, budget_sparsities: str | None, finetune_epochs: int, finetune_lr: float,
-           finetune_max_train: int, val_max: int, metric: str, runtime: str) -> None:
+           finetune_max_train: int, val_max: int, metric: str, runtime: str, qat_epochs: int,
+           sens_windows: int) -> None:
     """Test macro-F1 of the shipped model.bin (95% CI bars) vs true CR: PNG + Markdown + JSON."""
     from ecg_edge.atomic import write_json, write_text
     from ecg_edge.checkpoint import load_checkpoint
@@ -138,17 +142,22 @@ def pareto(checkpoint: Path | None, data_dir: Path | None, out_dir: Path | None,
                        **({} if budget_sparsities is None else
                           {"budget_sparsities": _numbers("--budget-sparsities", budget_sparsities, float)}),
                        finetune_lr=finetune_lr, finetune_max_train=finetune_max_train, val_max=val_max,
-                       metric=metric, runtime=runtime)
+                       metric=metric, runtime=runtime, qat_epochs=qat_epochs, sens_windows=sens_windows)
     torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
     checkpoint = checkpoint or default_checkpoint()
-    data_dir = data_dir or default_data_dir(load_checkpoint(checkpoint).data)
+    data_dir = data_dir or default_data_dir(load_checkpoint(checkpoint).data, checkpoint)
+    explicit = out_dir is not None
     out_dir = out_dir or work_root() / "report" / "pareto"
-    rep = run_pareto(checkpoint, data_dir, cfg, log=lambda s: click.echo(s, err=True),
-                     on_points=lambda pts: write_json(out_dir / "pareto.partial.json", {"points": pts}))
-    md = markdown(rep)
-    write_json(out_dir / "pareto.json", rep)
-    write_text(out_dir / "pareto.md", md)
-    pareto_png(rep, out_dir / "pareto.png")
+    from ecg_edge.outputs import result_set
+
+    # points so far go to pareto.partial.json as they come; the finished set is moved in whole
+    with result_set(out_dir, command="report pareto", inputs=[checkpoint, data_dir], explicit=explicit) as stage:
+        rep = run_pareto(checkpoint, data_dir, cfg, log=lambda s: click.echo(s, err=True),
+                         on_points=lambda pts: write_json(out_dir / "pareto.partial.json", {"points": pts}))
+        md = markdown(rep)
+        write_json(stage / "pareto.json", rep)
+        write_text(stage / "pareto.md", md)
+        pareto_png(rep, stage / "pareto.png")
     (out_dir / "pareto.partial.json").unlink(missing_ok=True)
     click.echo(md)
     click.echo(f"wrote {out_dir}/pareto.md, pareto.json, pareto.png")

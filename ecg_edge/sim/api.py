@@ -93,16 +93,17 @@ def check_run(run: QemuRun, target: Target, n: int) -> None:
 
 def simulate(model_bytes: bytes, inputs_q: np.ndarray, target: str | Target = "cortex-m4", opt: str = "O2", *,
              stack_size: int = DEFAULT_STACK, parity: bool = True, timeout_s: float = 600.0,
-             dsp: bool = True) -> SimResult:
+             dsp: bool = True, mve: bool = True) -> SimResult:
     """Run every window of inputs_q (N, L, C) int8 through model_bytes on the simulated target.
-    dsp=False builds the runtime's scalar kernels only (-DECG_RT_NO_DSP), for comparison."""
+    dsp=False builds the runtime's scalar kernels only (-DECG_RT_NO_DSP), for comparison;
+    mve=False keeps the DSP (SMLAD) kernels on a Helium core (cortex-m55, -DECG_RT_NO_MVE)."""
     tc = find_toolchain()
     tgt = target if isinstance(target, Target) else get_target(target)
     windows = as_windows(inputs_q)
     arena = arena_size_of(model_bytes)
     window_bytes = int(windows[0].size)
     layout = Layout(model=len(model_bytes), arena=arena, window=window_bytes, stack=stack_size)
-    image = build_firmware(tc, tgt, layout, opt, dsp=dsp)
+    image = build_firmware(tc, tgt, layout, opt, dsp=dsp, mve=mve)
     plugin = build_plugin(tc)
     run = run_image(tc, tgt, image, plugin, model_bytes, windows, timeout_s=timeout_s)
     check_run(run, tgt, windows.shape[0])

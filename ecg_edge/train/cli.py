@@ -136,6 +136,10 @@ def train(data_dir: Path | None, arch: str, size: str | None, head: str | None, 
                       balance=balance, augment=augment)
     if resume and force:
         raise EcgEdgeError("--resume continues the run in --out, --force replaces it; give one of them")
+    for split in ("train", "val", "test"):  # before any epoch: the test-split report needs windows too
+        if len(ds.split(split)[1]) == 0:
+            raise EcgEdgeError(f"{data_dir}: split {split!r} is empty (0 windows); training needs train, val and "
+                               "test windows (prepare with other --split fractions or more records)")
     has_run = any((out_dir / f).exists() for f in ("last.pt", "best.pt"))
     if has_run and not (resume or force):
         raise OutputRefused(f"--out {out_dir}: holds a training run (last.pt/best.pt); pass --resume to continue "

@@ -114,10 +114,11 @@ def format_report(res: dict[str, Any]) -> str:
     if rec:
         lines += ["", f"record level: {rec['n_records']} records (prediction = {rec['aggregation']}; "
                       f"{rec['windows_per_record_mean']:.2f} windows per record)",
-                  f"{'accuracy':>10} {'macro_P':>9} {'macro_R':>9} {'macro_F1':>9}   vote: acc {'':>0}"
-                  f"{rec['vote']['accuracy']:.4f} macro_F1 {rec['vote']['macro_f1']:.4f}",
+                  f"{'accuracy':>10} {'macro_P':>9} {'macro_R':>9} {'macro_F1':>9}",
                   f"{rec['accuracy']:>10.4f} {rec['macro_precision']:>9.4f} {rec['macro_recall']:>9.4f} "
                   f"{rec['macro_f1']:>9.4f}",
+                  f"(a majority vote of window predictions instead: accuracy {rec['vote']['accuracy']:.4f}, "
+                  f"macro-F1 {rec['vote']['macro_f1']:.4f})",
                   f"{'class':<{w}}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>9}"]
         for c in classes:
             pc = rec["per_class"][c]

@@ -155,3 +155,18 @@ def test_label_policy_for_builtin_tasks() -> None:
         LabelPolicy("chapman4", class_map={"x": "Foo"})
     with pytest.raises(DataError, match=r"--classes SR,XX: XX not among task chapman4's classes"):
         LabelPolicy("chapman4", classes=["SR", "XX"])
+
+
+def test_labels_csv_duplicate_ids_with_conflicting_labels_are_refused(tmp_path: Path) -> None:
+    from ecg_edge.data.sources.folder import read_labels_csv
+    from ecg_edge.errors import DataError
+
+    p = tmp_path / "labels.csv"
+    p.write_bytes("\ufeffrecord,label\nr1,AF\nr2,SR\nr1,AF\n".encode())  # BOM, and a harmless repeat
+    assert read_labels_csv(p) == {"r1": (["AF"], None), "r2": (["SR"], None)}
+    p.write_text("record,label\nr1,AF\nr2,SR\nr1,SR\n")
+    with pytest.raises(DataError, match="'r1' is listed twice with different labels"):
+        read_labels_csv(p)
+    p.write_bytes(b"record,label\nr1,\xe9\xff\n")
+    with pytest.raises(DataError, match="not UTF-8"):
+        read_labels_csv(p)

@@ -128,15 +128,27 @@ def test_train_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture
     assert "split 'train' is empty" in _err(capsys)
     X, y, g = make_split(12, 1, 0)
     X[:] = np.inf
-    save_prepared(tmp_path / "inf", man, {"train": (X, y, g), "val": make_split(6, 1, 1), "test": make_split(6, 1, 2)})
+    from ecg_edge.errors import DataError
+
+    with pytest.raises(DataError, match="NaN/inf sample values"):  # such a dataset is never written
+        save_prepared(tmp_path / "inf", man, {"train": (X, y, g), "val": make_split(6, 1, 1), "test": make_split(6, 1, 2)})
+    save_prepared(tmp_path / "inf", man, {"train": make_split(12, 1, 0), "val": make_split(6, 1, 1),
+                                          "test": make_split(6, 1, 2)})
+    np.save(tmp_path / "inf" / "X_train.npy", X)  # damaged afterwards (checksum) ...
     assert main(["train", "--data", str(tmp_path / "inf"), "--out", str(tmp_path / "o"), "--threads", "1"]) == 2
-    assert "not finite" in _err(capsys)
+    assert "checksum mismatch" in _err(capsys)
+    mp = tmp_path / "inf" / "manifest.json"
+    mp.write_text(json.dumps({**json.loads(mp.read_text()), "checksums": {}}))  # ... or without checksums
+    assert main(["train", "--data", str(tmp_path / "inf"), "--out", str(tmp_path / "o"), "--threads", "1"]) == 2
+    assert "NaN/inf sample values" in _err(capsys)
     assert not (tmp_path / "o" / "last.pt").exists()
-    assert main(["train", "--data", str(tmp_path / "inf"), "--out", str(tmp_path / "o"), "--resume"]) == 2
+    save_prepared(tmp_path / "ok", man, {"train": make_split(12, 1, 0), "val": make_split(6, 1, 1),
+                                         "test": make_split(6, 1, 2)})
+    assert main(["train", "--data", str(tmp_path / "ok"), "--out", str(tmp_path / "o"), "--resume"]) == 2
     assert "nothing to resume" in _err(capsys)
     assert main(["train", "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "o")]) == 2
     assert "not a folder" in _err(capsys)
-    assert main(["train", "--data", str(tmp_path / "inf"), "--size", "base", "--out", str(tmp_path / "o")]) == 2
+    assert main(["train", "--data", str(tmp_path / "ok"), "--size", "base", "--out", str(tmp_path / "o")]) == 2
     assert "--size applies to hubert_ecg" in _err(capsys)
 
 
@@ -248,3 +260,31 @@ def test_evaluate_reference_prints_paired_delta_with_ci(trained: tuple[Path, Pat
                  "--out", str(tmp_path)]) == 0
     vs = json.loads((tmp_path / "eval_test.json").read_text())["vs_reference"]
     assert vs["accuracy"]["delta_ci95"] == [0.0, 0.0] and vs["macro_f1"]["delta_ci95"] == [0.0, 0.0]
+
+
+def test_empty_test_split_is_refused_before_training(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    man = PreparedManifest(task="t", classes=list(CLASSES), fs=64.0, n_samples=256, leads=["I"])
+    empty = (np.zeros((0, 1, 256), np.float32), np.zeros(0, np.int64), np.zeros(0, str))
+    splits = {"train": make_split(12, 1, 1), "val": make_split(6, 1, 2), "test": empty}
+    save_prepared(tmp_path / "ds", man, splits)
+    assert main(["train", "--data", str(tmp_path / "ds"), "--epochs", "1", "--out", str(tmp_path / "run")]) == 2
+    assert "split 'test' is empty" in _err(capsys)
+    assert not (tmp_path / "run").exists()
+
+
+def test_resume_detects_a_corrupted_last_pt(trained: tuple[Path, Path], tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    import shutil
+
+    from ecg_edge.checkpoint import load_checkpoint as load
+
+    ds, run = trained
+    out = tmp_path / "run"
+    shutil.copytree(run, out)
+    ck = load(out / "last.pt")
+    w = max(ck.state_dict.values(), key=lambda t: t.numel()).contiguous().numpy().tobytes()
+    raw = bytearray((out / "last.pt").read_bytes())
+    raw[bytes(raw).index(w[:32]) + 5] ^= 0x10
+    (out / "last.pt").write_bytes(bytes(raw))
+    assert main(["train", "--data", str(ds), "--epochs", "3", "--threads", "1", "--resume", "--out", str(out)]) == 2
+    assert "last.pt: checksum mismatch" in _err(capsys)

@@ -57,6 +57,9 @@ def read_labels_csv(path: Path) -> dict[str, tuple[list[str], str | None]]:
             continue
         labs = [s.strip() for i in lab_cols if i < len(r) for s in re.split(r"[;|]", r[i]) if s.strip()]
         pid = r[pat_col].strip() if pat_col is not None and pat_col < len(r) and r[pat_col].strip() else None
+        if rid in out and out[rid] != (labs, pid):  # the last row must not silently win
+            raise DataError(f"{path}: record {rid!r} is listed twice with different labels/patient "
+                            f"({out[rid][0]} vs {labs}); keep one row per record")
         out[rid] = (labs, pid)
     if not out:
         raise DataError(f"{path}: no records listed")
