@@ -111,6 +111,10 @@ def build_meta(ckpt: Checkpoint, plan: CompressionPlan | None, g: Graph, fp32_by
     if source:
         meta["source_checkpoint"] = source
     meta.update(device_chain_meta(d.get("preprocessing"), t_in))
+    if ckpt.arch == "hubert_ecg":  # the input adapter runs on the host before quantization
+        from ecg_edge.modelbin.hubert_graph import adapter_meta
+
+        meta["input_adapter"] = adapter_meta(ckpt.model())
     return meta
 
 

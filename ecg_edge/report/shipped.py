@@ -71,7 +71,7 @@ def evaluate_model_bin(path: str | Path, dataset_dir: str | Path, split: str = "
     mb = read_model_file(path)
     ds = load_prepared(dataset_dir)
     X, y = ds.split(split)
-    L, C = mb.input_shape
+    C, L = executor.window_shape(mb)
     if X.shape[1:] != (C, L):
         raise EcgEdgeError(f"{dataset_dir}: split {split!r} windows are {X.shape[1]} leads x {X.shape[2]} samples; "
                            f"{path} expects {C} x {L}")
