@@ -13,7 +13,7 @@ PKG = Path(__file__).resolve().parents[1] / "ecg_edge"
 
 GROUND = {"numerics", "atomic", "paths", "progress", "errors", "stats", "metrics", "options", "outputs",
           "devicepre", "__init__"}  # devicepre: the preprocessing chain's definition, numerics only
-FACE = {"cli", "pipeline", "report", "bench_all", "predict"}
+FACE = {"cli", "pipeline", "report", "bench_all", "predict", "stream_check"}
 # Who may import whom, besides the ground (which everyone may import) and the unit itself.
 # The face (and each package's cli.py, its part of the command line) may import anything.
 ALLOWED: dict[str, set[str]] = {

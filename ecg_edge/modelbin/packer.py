@@ -114,7 +114,7 @@ def build_meta(ckpt: Checkpoint, plan: CompressionPlan | None, g: Graph, fp32_by
     if ckpt.arch == "hubert_ecg":  # the input adapter runs on the host before quantization
         from ecg_edge.modelbin.hubert_graph import adapter_meta
 
-        meta["input_adapter"] = adapter_meta(ckpt.model())
+        meta["input_adapter"] = adapter_meta(model_from_checkpoint(ckpt))
     return meta
 
 
