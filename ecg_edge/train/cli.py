@@ -281,12 +281,7 @@ def evaluate(checkpoint: Path | None, data_dir: Path | None, split: str, runtime
 
 
 def _evaluate_model_bin(path: Path, data_dir: Path, split: str, runtime: str) -> dict[str, Any]:
-    try:
-        from ecg_edge.modelbin.evaluate import evaluate_model_bin
-    except ModuleNotFoundError as exc:
-        if exc.name and exc.name.startswith("ecg_edge"):
-            raise EcgEdgeError(f"{path}: model.bin evaluation is not available in this build "
-                               f"({exc.name} is missing)") from exc
-        raise
+    from ecg_edge.report.shipped import evaluate_model_bin
+
     return evaluate_model_bin(path, data_dir, split=split, runtime=runtime)
 
