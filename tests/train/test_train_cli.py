@@ -288,3 +288,14 @@ def test_resume_detects_a_corrupted_last_pt(trained: tuple[Path, Path], tmp_path
     (out / "last.pt").write_bytes(bytes(raw))
     assert main(["train", "--data", str(ds), "--epochs", "3", "--threads", "1", "--resume", "--out", str(out)]) == 2
     assert "last.pt: checksum mismatch" in _err(capsys)
+
+
+def test_hubert_set_parses_config_fields() -> None:
+    from ecg_edge.errors import EcgEdgeError
+    from ecg_edge.train.cli import parse_hubert_set
+
+    assert parse_hubert_set(("window_s=10.24", "conv_stride=[4,2,2,2,1]")) == {
+        "window_s": 10.24, "conv_stride": [4, 2, 2, 2, 1]}
+    for bad in ("n_classes=3", "window_s", "target_fs=fast"):
+        with pytest.raises(EcgEdgeError, match="--hubert-set"):
+            parse_hubert_set((bad,))
