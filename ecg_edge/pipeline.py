@@ -182,10 +182,12 @@ def run_demo(cfg: DemoConfig, work: Path) -> dict[str, Any]:
     int8 = _load(work / "eval_int8_bin" / "eval_test_bin_c.json")
     plan = _load(comp_dir / "plan.json")
     sim = _load(sim_dir / "simulate.json")["results"][0]
+    from ecg_edge.modelbin.meta import meta_bytes_by_reader
     from ecg_edge.modelbin.reader import read_model_file
 
     mb = read_model_file(model_bin)
     fp32_bytes = int(mb.meta.get("fp32_param_bytes", 0))
+    flash = _flash(model_bin.stat().st_size, meta_bytes_by_reader(mb.meta), sim)
     bin_bytes = model_bin.stat().st_size
     bits = [lp["bits"] for lp in plan["layers"]]
     params = [lp["params"] for lp in plan["layers"]]
@@ -196,6 +198,7 @@ def run_demo(cfg: DemoConfig, work: Path) -> dict[str, Any]:
 
     summary: dict[str, Any] = {}
     with result_set(report, command="demo", explicit=False) as stage:
+        summary["flash"] = flash
         _write_report(stage, cfg, total, steps, train_dir, work, plan, fp, shipped, int8, int8_bin, bin_bytes,
                       fp32_bytes, mean_bits, sim, deltas, summary)
     return summary
@@ -245,6 +248,17 @@ def _write_report(report: Path, cfg: DemoConfig, total: float, steps: list[StepL
     })
     write_json(report / "summary.json", summary)
     write_text(report / "README.md", _markdown(summary))
+
+
+def _flash(file_bytes: int, meta: dict[str, Any], sim: dict[str, Any]) -> dict[str, Any]:
+    """What goes to flash and what true_cr counts (export/FORMAT.md section 4, "Flash bytes")."""
+    fl = sim.get("flash") or {}
+    return {"model_bin_bytes": file_bytes,
+            "counted_in_true_cr": "the whole model.bin, which is what is flashed: header, section table, META "
+                                  "(every key), TENSORS, OPS, WEIGHTS and padding",
+            "meta_bytes": meta["meta_bytes"], "meta_device_read_bytes": meta["device_read_bytes"],
+            "meta_host_only_bytes": meta["host_only_bytes"], "meta_host_only_keys": meta["host_only_keys"],
+            "firmware_flash_total": fl.get("total"), "firmware_flash_budget": fl.get("budget")}
 
 
 def _deltas(data_dir: Path, fp: dict[str, Any], models: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -306,6 +320,10 @@ def _markdown(s: dict[str, Any]) -> str:
         f"Nominal CR (the paper's 32 / mean bits = {s['mean_bits']}): {s['nominal_cr']}x. "
         "True CR counts every byte of model.bin (header, graph, scales, masks, padding).",
         f"Argmax agreement of the shipped bytes with the PyTorch fake-quant model: {sh.get('agreement_fakequant')}.",
+        *([f"Flash: true CR counts all {s['flash']['model_bin_bytes']:,} B of model.bin (the flashed file), of which "
+           f"{s['flash']['meta_host_only_bytes']:,} B are META keys the device never reads (plan, op names, "
+           f"provenance); the firmware image with the model takes {s['flash']['firmware_flash_total'] or 0:,} B "
+           "of flash."] if s.get("flash") else []),
         *([f"Compress verified the shipped bytes on the validation split: drop {sh['val_drop_shipped']:+.4f} "
            f"{s['config'].get('metric')} (tolerance {s['config'].get('tolerance')}), "
            f"{len(sh.get('repairs') or [])} repair(s)."] if sh.get("val_drop_shipped") is not None else []),

@@ -9,7 +9,7 @@ The resampling is exact and vectorised: a window is fully described by its categ
 (true class, prediction A, prediction B), so a window-level resample is a multinomial draw of
 category counts, and a group-level resample is a multinomial draw of group counts times the
 per-group category counts. Metrics are then computed from confusion counts, by the same
-definition as train.metrics.classification_metrics (macro over the classes present in the truth
+definition as metrics.classification_metrics (macro over the classes present in the truth
 or the prediction). Ground level: imports nothing of ours.
 """
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from ecg_edge.metrics import classification_metrics, confusion_matrix
 from ecg_edge.stats import (
     bootstrap_metrics,
     delta_line,
@@ -12,7 +13,6 @@ from ecg_edge.stats import (
     metrics_from_confusion,
     paired_bootstrap,
 )
-from ecg_edge.train.metrics import classification_metrics, confusion_matrix
 
 
 def _one_wrong_of_five() -> tuple[np.ndarray, np.ndarray, np.ndarray]:

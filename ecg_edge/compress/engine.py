@@ -12,7 +12,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 
 from ecg_edge import __version__
 from ecg_edge.checkpoint import Checkpoint
@@ -39,9 +38,11 @@ from ecg_edge.data.prepared import PreparedDataset
 from ecg_edge.errors import EcgEdgeError
 from ecg_edge.layerplan.bitpack import ENCODING_NAMES
 from ecg_edge.layerplan.plan import CompressionPlan, LayerPlan
+from ecg_edge.metrics import classification_metrics
+from ecg_edge.models.predict import predict
+from ecg_edge.models.registry import model_from_checkpoint
 from ecg_edge.targets.budget import FitReport, check_fit
 from ecg_edge.targets.registry import Target
-from ecg_edge.train.metrics import classification_metrics
 
 # Both readings of eq. (3) were measured on the same models and data (tolerance 0.01, 360
 # validation windows; /work/notes/artifacts/compress/ablation_*): on ResNet1D / synthetic
@@ -126,15 +127,6 @@ def check_agreement(ckpt: Checkpoint, ds: PreparedDataset, source: str = "") -> 
                            f"{float(man.fs):g} Hz")
 
 
-def predict(model: nn.Module, X: np.ndarray, batch: int = 256) -> np.ndarray:
-    model.eval()
-    out = []
-    with torch.no_grad():
-        for i in range(0, len(X), batch):
-            out.append(model(torch.from_numpy(np.array(X[i:i + batch], dtype=np.float32))).numpy())
-    return np.concatenate(out) if out else np.zeros((0, 0))
-
-
 class Compressor:
     def __init__(self, ckpt: Checkpoint, ds: PreparedDataset, target: Target,
                  opts: CompressOptions | None = None, source: str = "") -> None:
@@ -148,7 +140,7 @@ class Compressor:
             raise EcgEdgeError(f"--order {o.order!r}: expected one of {', '.join(ORDERS)}")
         check_agreement(ckpt, ds, source)
         self.ckpt, self.ds, self.target, self.source = ckpt, ds, target, source
-        self.model = ckpt.model()
+        self.model = model_from_checkpoint(ckpt)
         if not discover_layers(self.model):
             raise EcgEdgeError(f"{source or 'checkpoint'}: the model has no Conv1d/Linear layer to compress")
         Xv, yv = ds.split("val")

@@ -21,12 +21,31 @@ from ecg_edge.numerics import quantize_activation
 DEFAULT_BATCH = 32
 
 
+def window_shape(mb: ModelBin) -> tuple[int, int]:
+    """(leads, samples) of the dataset windows this model takes: its input tensor's shape, or
+    the recorded input adapter's window (HuBERT-ECG)."""
+    adapter = mb.meta.get("input_adapter")
+    if adapter:
+        import json
+
+        spec = json.loads(str(adapter))
+        return int(spec["in_leads"]), int(spec["n_samples"])
+    L, C = mb.input_shape
+    return C, L
+
+
 def quantize_inputs(mb: ModelBin, X: np.ndarray) -> np.ndarray:
     """Float windows (N, leads, samples) -> int8 (N, L, C) with the input tensor's scale/zero point."""
     X = np.asarray(X)
     L, C = mb.input_shape
     if X.ndim == 2:
         X = X[None]
+    adapter = mb.meta.get("input_adapter")
+    if adapter and X.ndim == 3:  # HuBERT-ECG: resample/DC/min-max on the host, then one sequence
+        from ecg_edge.modelbin.hubert_graph import adapt_with_meta
+
+        t = mb.tensors[mb.input_tensor]
+        return quantize_activation(adapt_with_meta(str(adapter), X), t.scale, t.zero_point)
     if X.ndim != 3 or X.shape[1:] != (C, L):
         raise ModelFormatError(f"{mb.source}: inputs have shape {X.shape}, the model expects (N, {C} leads, {L} samples)")
     t = mb.tensors[mb.input_tensor]

@@ -123,12 +123,39 @@ def build_hubert_graph(model: nn.Module, plan: CompressionPlan | None) -> Graph:
     return g
 
 
+ADAPTER_FIELDS = ("in_leads", "n_samples", "fs", "window_s", "target_fs", "band_low_hz", "band_high_hz",
+                  "sinc_half_width_s")
+
+
+def adapter_meta(model: nn.Module) -> str:
+    """The META `input_adapter` value: what the host computes before quantizing the input."""
+    import json
+
+    return json.dumps({"kind": "hubert_ecg", **{k: getattr(model.cfg, k) for k in ADAPTER_FIELDS}}, sort_keys=True)
+
+
+def adapt_with_meta(adapter_json: str, X_nls: np.ndarray) -> np.ndarray:
+    """Apply a model.bin's recorded input adapter to dataset windows -> (N, sequence, 1)."""
+    import json
+
+    from ecg_edge.models.hubert_ecg import HubertECGConfig, HubertInputAdapter
+
+    spec = json.loads(adapter_json)
+    if spec.pop("kind", None) != "hubert_ecg":
+        raise EcgEdgeError(f"unknown input_adapter in model.bin META: {adapter_json[:80]}")
+    adapter = HubertInputAdapter(HubertECGConfig(**spec))
+    holder = nn.Module()
+    holder.adapter = adapter
+    holder.cfg = adapter.cfg
+    return adapt_inputs(holder, X_nls)
+
+
 def adapt_inputs(model: nn.Module, X_nls: np.ndarray, batch: int = 256) -> np.ndarray:
     """Dataset windows (N, leads, samples) -> the graph input (N, sequence, 1) through the model's
     own input adapter (float, on the host)."""
     outs = []
     with torch.no_grad():
         for i in range(0, X_nls.shape[0], batch):
-            y = model.adapter(torch.as_tensor(np.asarray(X_nls[i:i + batch], dtype=np.float32)))
+            y = model.adapter(torch.as_tensor(np.array(X_nls[i:i + batch], dtype=np.float32)))
             outs.append(y.double().numpy()[..., None])
     return np.concatenate(outs) if outs else np.zeros((0, model.cfg.sequence_length, 1))

@@ -129,3 +129,17 @@ def decode_meta(buf: bytes, count: int, where: str) -> dict[str, Any]:
     if pos != n:
         raise ModelFormatError(f"{where}: META section holds {n - pos} bytes after its {count} entries")
     return out
+
+
+# META keys the device code reads (runtime_c/src/stream_meta.c: the device preprocessing chain).
+# Every other key is host metadata (plan, op names, provenance, ...): flashed today, never read on
+# the device. export/FORMAT.md section 4, "Flash bytes".
+DEVICE_READ_PREFIXES = ("pp.",)
+
+
+def meta_bytes_by_reader(meta: dict[str, Any]) -> dict[str, Any]:
+    """Encoded META bytes split into keys the device reads and host-only keys (with each key's size)."""
+    sizes = {k: len(encode_meta({k: v})) for k, v in meta.items()}
+    host = {k: n for k, n in sizes.items() if not k.startswith(DEVICE_READ_PREFIXES)}
+    return {"meta_bytes": sum(sizes.values()), "device_read_bytes": sum(sizes.values()) - sum(host.values()),
+            "host_only_bytes": sum(host.values()), "host_only_keys": host}

@@ -45,7 +45,7 @@ def ablation(checkpoint: Path | None, data_dir: Path | None, out_dir: Path | Non
     """The paper's Table 1 (test split): Markdown, JSON, a Pareto PNG and a per-layer chart."""
     from ecg_edge.atomic import write_json, write_text
     from ecg_edge.checkpoint import load_checkpoint
-    from ecg_edge.compress.cli import _default_data
+    from ecg_edge.compress.cli import default_data_dir
     from ecg_edge.compress.engine import DEFAULT_READING
     from ecg_edge.paths import default_checkpoint, work_root
     from ecg_edge.report.ablation import AblationConfig, markdown, run_ablation
@@ -68,7 +68,7 @@ def ablation(checkpoint: Path | None, data_dir: Path | None, out_dir: Path | Non
         raise EcgEdgeError(f"--adaptive {adaptive!r}: unknown {bad}; expected a subset of laq,lap,laq+lap")
     torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
     checkpoint = checkpoint or default_checkpoint()
-    data_dir = data_dir or _default_data(load_checkpoint(checkpoint).data, checkpoint)
+    data_dir = data_dir or default_data_dir(load_checkpoint(checkpoint).data, checkpoint)
     explicit = out_dir is not None
     out_dir = out_dir or work_root() / "report" / "ablation"
     cfg = AblationConfig(target=target, tolerance=tolerance, finetune_epochs=finetune_epochs, finetune_lr=finetune_lr,
@@ -122,13 +122,17 @@ def _numbers(option: str, text: str, kind: type) -> tuple:
               help="search score the tolerances apply to")
 @click.option("--runtime", type=click.Choice(["c", "numpy"]), default="c", show_default=True,
               help="integer runtime that runs each model.bin over the test split (bit-exact with each other)")
+@click.option("--qat-epochs", type=POSITIVE_INT, default=6, show_default=True, help="qat series: QAT epochs")
+@click.option("--sens-windows", type=POSITIVE_INT, default=256, show_default=True,
+              help="qat series: training windows for the KL sensitivity")
 def pareto(checkpoint: Path | None, data_dir: Path | None, out_dir: Path | None, target: str, series: str,
            bits: str, tolerances: str, budget_crs: str, budget_sparsities: str | None, finetune_epochs: int, finetune_lr: float,
-           finetune_max_train: int, val_max: int, metric: str, runtime: str) -> None:
+           finetune_max_train: int, val_max: int, metric: str, runtime: str, qat_epochs: int,
+           sens_windows: int) -> None:
     """Test macro-F1 of the shipped model.bin (95% CI bars) vs true CR: PNG + Markdown + JSON."""
     from ecg_edge.atomic import write_json, write_text
     from ecg_edge.checkpoint import load_checkpoint
-    from ecg_edge.compress.cli import _default_data
+    from ecg_edge.compress.cli import default_data_dir
     from ecg_edge.paths import default_checkpoint, work_root
     from ecg_edge.report.pareto import ParetoConfig, markdown, pareto_png, run_pareto
 
@@ -138,10 +142,10 @@ def pareto(checkpoint: Path | None, data_dir: Path | None, out_dir: Path | None,
                        **({} if budget_sparsities is None else
                           {"budget_sparsities": _numbers("--budget-sparsities", budget_sparsities, float)}),
                        finetune_lr=finetune_lr, finetune_max_train=finetune_max_train, val_max=val_max,
-                       metric=metric, runtime=runtime)
+                       metric=metric, runtime=runtime, qat_epochs=qat_epochs, sens_windows=sens_windows)
     torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
     checkpoint = checkpoint or default_checkpoint()
-    data_dir = data_dir or _default_data(load_checkpoint(checkpoint).data, checkpoint)
+    data_dir = data_dir or default_data_dir(load_checkpoint(checkpoint).data, checkpoint)
     explicit = out_dir is not None
     out_dir = out_dir or work_root() / "report" / "pareto"
     from ecg_edge.outputs import result_set

@@ -18,21 +18,23 @@ import numpy as np
 
 from ecg_edge.checkpoint import load_checkpoint
 from ecg_edge.compress.allocate import DEFAULT_SPARSITIES
-from ecg_edge.compress.engine import CompressOptions, Compressor, Outcome, predict
+from ecg_edge.compress.engine import CompressOptions, Compressor, Outcome
 from ecg_edge.compress.finetune import FinetuneConfig
 from ecg_edge.compress.layers import fp32_parameter_bytes
 from ecg_edge.data.prepared import load_prepared
 from ecg_edge.errors import EcgEdgeError
+from ecg_edge.metrics import classification_metrics
+from ecg_edge.models.predict import predict
 from ecg_edge.progress import progress
 from ecg_edge.report.ablation import HeldOut, test_predictions
 from ecg_edge.stats import RESAMPLES, SEED
 from ecg_edge.targets.registry import get_target
 from ecg_edge.train.evaluate import split_groups
-from ecg_edge.train.metrics import classification_metrics
 
-SERIES = ("fixed-q", "laq", "laq+lap", "budget")
+SERIES = ("fixed-q", "laq", "laq+lap", "budget", "qat")
 LABELS = {"fixed-q": "fixed-q (uniform bits)", "laq": "LAQ (paper)", "laq+lap": "LAQ+LAP (paper)",
-          "budget": "byte budget (knapsack)"}
+          "budget": "byte budget (knapsack, accuracy search)",
+          "qat": "sensitivity + distillation QAT + repair (compress --method qat)"}
 
 
 @dataclass
@@ -49,6 +51,11 @@ class ParetoConfig:
     val_max: int = 1024
     metric: str = "accuracy"
     runtime: str = "c"  # "c" (host C runtime, bit-exact with numpy, faster) or "numpy"
+    # the "qat" series: one `compress --method qat --target-cr CR` per budget in budget_crs
+    qat_epochs: int = 6
+    sens_windows: int = 256
+    qat_tolerance: float = 0.005
+    qat_max_repairs: int = 3
 
     def __post_init__(self) -> None:
         bad = [s for s in self.series if s not in SERIES]
@@ -120,9 +127,12 @@ def run_pareto(checkpoint: Path, data_dir: Path, cfg: ParetoConfig, log: Callabl
         elif s in ("laq", "laq+lap"):
             for t in cfg.tolerances:
                 jobs.append((s, f"tolerance {t:g}", lambda s=s, t=t: comp.finalize(s, comp.search(s, tolerance=t), ft)))
-        else:
+        elif s == "budget":
             for cr in cfg.budget_crs:
                 jobs.append((s, f"{cr:g}x", lambda cr=cr: comp.budgeted(int(fp32_bytes / cr), ft)))
+        else:
+            for cr in cfg.budget_crs:
+                jobs.append((s, f"{cr:g}x", lambda cr=cr: _qat_point(comp, cfg, cr, log)))
 
     t0 = time.perf_counter()
     points: list[Point] = []
@@ -158,6 +168,14 @@ def run_pareto(checkpoint: Path, data_dir: Path, cfg: ParetoConfig, log: Callabl
         "points": [asdict(p) for p in points], "goals": goals(points), "config": asdict(cfg),
         "seconds": round(time.perf_counter() - t0, 1),
     }
+
+
+def _qat_point(comp: Compressor, cfg: ParetoConfig, cr: float, log: Callable[[str], None]) -> Outcome:
+    from dataclasses import replace
+
+    comp.opts = replace(comp.opts, target_cr=cr, tolerance=cfg.qat_tolerance, sens_windows=cfg.sens_windows,
+                        max_repairs=cfg.qat_max_repairs, qat=replace(comp.opts.qat, epochs=cfg.qat_epochs))
+    return comp.shipped(log)
 
 
 def goals(points: list[Point]) -> dict[str, Any]:
@@ -232,7 +250,7 @@ def pareto_png(rep: dict[str, Any], path: Path) -> None:
 
     fig, ax = plt.subplots(figsize=(7.5, 4.8))
     floor = -15.0  # points below are drawn at the floor as open down-triangles (value in the table)
-    markers = {"fixed-q": "o", "laq": "s", "laq+lap": "D", "budget": "*"}
+    markers = {"fixed-q": "o", "laq": "s", "laq+lap": "D", "budget": "*", "qat": "P"}
     for i, s in enumerate(dict.fromkeys(p["series"] for p in rep["points"])):
         pts = sorted((p for p in rep["points"] if p["series"] == s), key=lambda q: q["true_cr"])
         x = [p["true_cr"] for p in pts]

@@ -125,9 +125,9 @@ def compile_flags(target: Target, opt: str, dsp: bool = True, mve: bool = True) 
     return flags
 
 
-def objects_key(tc: Toolchain, target: Target, opt: str, program: str, dsp: bool = True) -> str:
+def objects_key(tc: Toolchain, target: Target, opt: str, program: str, dsp: bool = True, mve: bool = True) -> str:
     h = hashlib.sha256()
-    h.update(json.dumps([program, target.name, target.qemu_machine, compile_flags(target, opt, dsp),
+    h.update(json.dumps([program, target.name, target.qemu_machine, compile_flags(target, opt, dsp, mve),
                          tc.arm_gcc_version]).encode())
     for p in _inputs_for_hash(program):
         h.update(str(p.relative_to(REPO_ROOT)).encode() + b"\0")
@@ -135,7 +135,7 @@ def objects_key(tc: Toolchain, target: Target, opt: str, program: str, dsp: bool
     return h.hexdigest()[:20]
 
 
-def _publish(tmp: Path, final: Path) -> None:
+def publish_dir(tmp: Path, final: Path) -> None:
     """Atomically move a finished build into the cache (another process may have won)."""
     final.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -147,10 +147,10 @@ def _publish(tmp: Path, final: Path) -> None:
 
 
 def build_objects(tc: Toolchain, target: Target, opt: str = "O2", program: str = "main",
-                  dsp: bool = True) -> Path:
+                  dsp: bool = True, mve: bool = True) -> Path:
     """Compile (or reuse) the program's objects; returns their cache directory."""
-    key = objects_key(tc, target, opt, program, dsp)
-    final = cache_root() / "firmware" / f"{target.name}-{opt}{'' if dsp else '-nodsp'}-{program}-{key}"
+    key = objects_key(tc, target, opt, program, dsp, mve)
+    final = cache_root() / "firmware" / f"{target.name}-{opt}{'' if dsp else '-nodsp'}{'' if mve else '-nomve'}-{program}-{key}"
     if (final / "manifest.json").is_file():
         return final
     if program == "main" and not list((RUNTIME_DIR / "src").glob("*.c")):
@@ -158,7 +158,7 @@ def build_objects(tc: Toolchain, target: Target, opt: str = "O2", program: str =
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=final.parent))
     (tmp / "obj").mkdir()
-    flags = compile_flags(target, opt, dsp)
+    flags = compile_flags(target, opt, dsp, mve)
 
     def compile_one(item: tuple[str, Path]) -> str:
         prefix, src = item
@@ -180,7 +180,7 @@ def build_objects(tc: Toolchain, target: Target, opt: str = "O2", program: str =
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    _publish(tmp, final)
+    publish_dir(tmp, final)
     return final
 
 
@@ -247,8 +247,8 @@ def read_sections(tc: Toolchain, elf: Path) -> dict[str, int]:
 
 
 def build_firmware(tc: Toolchain, target: Target, layout: Layout, opt: str = "O2",
-                   program: str = "main", dsp: bool = True) -> FirmwareImage:
-    return link(tc, target, build_objects(tc, target, opt, program, dsp), layout)
+                   program: str = "main", dsp: bool = True, mve: bool = True) -> FirmwareImage:
+    return link(tc, target, build_objects(tc, target, opt, program, dsp, mve), layout)
 
 
 PLUGIN_DIR = FIRMWARE_DIR / "plugin"
@@ -272,7 +272,7 @@ def build_plugin(tc: Toolchain) -> Path:
     if r.returncode != 0:
         shutil.rmtree(tmp, ignore_errors=True)
         raise FirmwareBuildError("the QEMU instruction-count plugin failed to build:\n" + r.stderr[-2000:])
-    _publish(tmp, final)
+    publish_dir(tmp, final)
     return so
 
 

@@ -34,6 +34,8 @@ def _targets(spec: tuple[str, ...]) -> list[str]:
 @click.option("--split", default="test", show_default=True)
 @click.option("--n", "n_windows", type=POSITIVE_INT, default=100, show_default=True, help="windows to simulate")
 @click.option("--opt", type=click.Choice(["O2", "Os"]), default="O2", show_default=True)
+@click.option("--no-mve", "no_mve", is_flag=True,
+              help="cortex-m55: run the DSP (SMLAD) kernels instead of the Helium (MVE) ones, for comparison")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               help="where to save simulate.json and simulate.md [default: ecg-edge-out/simulate]")
 @click.option("--seed", type=NON_NEGATIVE_INT, default=0, show_default=True, help="seed of the random windows")
@@ -46,7 +48,7 @@ def _targets(spec: tuple[str, ...]) -> list[str]:
               "[default: the model's pp.hop]")
 def simulate(model: Path | None, target_spec: tuple[str, ...], data_dir: Path | None, split: str,
              n_windows: int, opt: str, out_dir: Path | None, seed: int, stream: Path | None, seconds: float,
-             hop: int | None) -> None:
+             hop: int | None, no_mve: bool) -> None:
     """Run MODEL (default: ecg-edge-out/model.bin) on simulated Cortex-M targets under QEMU."""
     from ecg_edge.sim.toolchain import find_toolchain
 
@@ -68,7 +70,7 @@ def simulate(model: Path | None, target_spec: tuple[str, ...], data_dir: Path | 
 
     out = out_dir or (work_root() / "simulate")
     with result_set(out, command="simulate", inputs=[path, data_dir], explicit=out_dir is not None) as stage:
-        _simulate_into(stage, out, path, data_dir, split, n_windows, seed, target_spec, opt)
+        _simulate_into(stage, out, path, data_dir, split, n_windows, seed, target_spec, opt, not no_mve)
 
 
 def _simulate_stream_into(stage: Path, out: Path, path: Path, record: Path, seconds: float, hop: int | None,
@@ -111,7 +113,7 @@ def _simulate_stream_into(stage: Path, out: Path, path: Path, record: Path, seco
 
 
 def _simulate_into(stage: Path, out: Path, path: Path, data_dir: Path | None, split: str, n_windows: int,
-                   seed: int, target_spec: tuple[str, ...], opt: str) -> None:
+                   seed: int, target_spec: tuple[str, ...], opt: str, mve: bool = True) -> None:
     from ecg_edge.atomic import write_json, write_text
     from ecg_edge.sim.api import fit_estimate
     from ecg_edge.sim.api import simulate as run_sim
@@ -130,7 +132,7 @@ def _simulate_into(stage: Path, out: Path, path: Path, data_dir: Path | None, sp
     for name in _targets(target_spec):
         click.echo(f"simulating {path} on {name} (-{opt}), {source} ...", err=True)
         try:
-            results.append(run_sim(data, windows, name, opt))
+            results.append(run_sim(data, windows, name, opt, mve=mve))
         except FirmwareDoesNotFit as exc:  # a "no" row with what it needs, not an abort
             results.append(fit_estimate(data, int(windows[0].size), name, opt, reason=str(exc)))
     table = markdown_table(results)

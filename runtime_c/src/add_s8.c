@@ -27,6 +27,18 @@ ecg_rt_status ecg_rt_add_s8(uint32_t n, const int8_t *a, int32_t zp_a, int32_t m
             }
             return ECG_RT_OK;
         }
+        { /* the quotient fits 32 bits whenever its bound does: 32-bit clamp */
+            const int64_t ma = m_a < 0 ? -(int64_t)m_a : m_a, mb = m_b < 0 ? -(int64_t)m_b : m_b;
+            const int64_t bound = 128 * (ma + mb) + (base < 0 ? -base : base);
+            if ((bound >> shift) < ((int64_t)1 << 30)) {
+                for (j = 0; j < n; ++j) {
+                    int32_t o = (int32_t)((base + (int64_t)a[j] * m_a + (int64_t)b[j] * m_b) >> shift) + zp_out;
+                    o = o < act_min ? act_min : o;
+                    y[j] = (int8_t)(o > act_max ? act_max : o);
+                }
+                return ECG_RT_OK;
+            }
+        }
         for (j = 0; j < n; ++j) {
             int64_t v = (base + (int64_t)a[j] * m_a + (int64_t)b[j] * m_b) >> shift;
             v = v < lo ? lo : v;

@@ -20,16 +20,17 @@
 /* One pass over 4 window bytes: load, sign-extend even and odd bytes once for every channel. */
 #define DOT_HEAD "1:\n" "ldr %[a], [%[x]], #4\n" "sxtb16 %[ae], %[a]\n" "sxtb16 %[a], %[a], ror #8\n"
 
-/* s[j] += sum over the 4*n4 window bytes of x * w_j for the G channels interleaved in w. */
+/* s[j] = b[j] + sum over the 4*n4 window bytes of x * w_j for the G channels interleaved in w. */
 #define DOT_BODY4                                                                               \
     "ldrd %[w0], %[w1], [%[w]], #8\n" "smlad %[s0], %[ae], %[w0], %[s0]\n" "smlad %[s0], %[a], %[w1], %[s0]\n" \
     "ldrd %[w0], %[w1], [%[w]], #8\n" "smlad %[s1], %[ae], %[w0], %[s1]\n" "smlad %[s1], %[a], %[w1], %[s1]\n" \
     "ldrd %[w0], %[w1], [%[w]], #8\n" "smlad %[s2], %[ae], %[w0], %[s2]\n" "smlad %[s2], %[a], %[w1], %[s2]\n" \
     "ldrd %[w0], %[w1], [%[w]], #8\n" "smlad %[s3], %[ae], %[w0], %[s3]\n" "smlad %[s3], %[a], %[w1], %[s3]\n"
 
-static __attribute__((noinline)) void dot1x6(const int8_t *x, const uint32_t *w, uint32_t n4, int32_t *s)
+static __attribute__((noinline)) void dot1x6(const int8_t *x, const uint32_t *w, uint32_t n4, const int32_t *b,
+                                             int32_t *s)
 {
-    int32_t s0 = s[0], s1 = s[1], s2 = s[2], s3 = s[3], s4 = s[4], s5 = s[5];
+    int32_t s0 = b[0], s1 = b[1], s2 = b[2], s3 = b[3], s4 = b[4], s5 = b[5];
     uint32_t a, ae, w0, w1;
     __asm__ volatile(
         DOT_HEAD
@@ -46,9 +47,10 @@ static __attribute__((noinline)) void dot1x6(const int8_t *x, const uint32_t *w,
     s[0] = s0; s[1] = s1; s[2] = s2; s[3] = s3; s[4] = s4; s[5] = s5;
 }
 
-static __attribute__((noinline)) void dot1x4(const int8_t *x, const uint32_t *w, uint32_t n4, int32_t *s)
+static __attribute__((noinline)) void dot1x4(const int8_t *x, const uint32_t *w, uint32_t n4, const int32_t *b,
+                                             int32_t *s)
 {
-    int32_t s0 = s[0], s1 = s[1], s2 = s[2], s3 = s[3];
+    int32_t s0 = b[0], s1 = b[1], s2 = b[2], s3 = b[3];
     uint32_t a, ae, w0, w1;
     __asm__ volatile(
         DOT_HEAD
@@ -117,6 +119,50 @@ static void store(const ecg_rt_dsp_group *g, const int32_t *s, int8_t *yt)
     }
 }
 
+#ifdef ECG_RT_MVE
+/* Helium: the int8 rows of every slot (from the pair words), zero-padded to 16 lanes; slots
+ * past count are zero rows with zero bias (computed, never stored). */
+static void rows_int8(ecg_rt_dsp_group *g)
+{
+    const uint32_t padded = (g->span + 15u) & ~15u;
+    uint32_t j, q;
+    for (j = 0; j < ECG_RT_DSP_GROUP; ++j) {
+        for (q = 0; j < g->count && q < g->span; ++q) g->w8[j][q] = (int8_t)wat(g->wpk, g->width, j, q);
+        for (; q < padded; ++q) g->w8[j][q] = 0;
+        if (j >= g->count) g->bias[j] = 0;
+    }
+}
+
+#define MVE_STEP(xv, q)                                                                 \
+    do {                                                                                \
+        a0 = vmladavaq_s8(a0, xv, vldrbq_s8(g->w8[0] + (q)));                           \
+        a1 = vmladavaq_s8(a1, xv, vldrbq_s8(g->w8[1] + (q)));                           \
+        a2 = vmladavaq_s8(a2, xv, vldrbq_s8(g->w8[2] + (q)));                           \
+        a3 = vmladavaq_s8(a3, xv, vldrbq_s8(g->w8[3] + (q)));                           \
+        a4 = vmladavaq_s8(a4, xv, vldrbq_s8(g->w8[4] + (q)));                           \
+        a5 = vmladavaq_s8(a5, xv, vldrbq_s8(g->w8[5] + (q)));                           \
+    } while (0)
+
+/* s[j] = bias_j + x . w8_j over the span for the 6 slots: each 16 input bytes are loaded once
+ * and feed 6 VMLADAVAs (96 MACs); the window's last vector is loaded under a tail predicate (no
+ * byte past the window is read). */
+static void dot_mve(const ecg_rt_dsp_group *g, const int8_t *x, int32_t *s)
+{
+    const uint32_t span = g->span, full = span & ~15u;
+    int32_t a0 = g->bias[0], a1 = g->bias[1], a2 = g->bias[2], a3 = g->bias[3], a4 = g->bias[4], a5 = g->bias[5];
+    uint32_t q;
+    for (q = 0; q < full; q += 16u) {
+        const int8x16_t xv = vldrbq_s8(x + q);
+        MVE_STEP(xv, q);
+    }
+    if (q < span) {
+        const int8x16_t xv = vldrbq_z_s8(x + q, vctp8q(span - q));
+        MVE_STEP(xv, q);
+    }
+    s[0] = a0; s[1] = a1; s[2] = a2; s[3] = a3; s[4] = a4; s[5] = a5;
+}
+#endif
+
 ecg_rt_status ecg_rt_conv1d_group_dsp_s8(ecg_rt_dsp_group *g, const ecg_rt_conv_params *p, const int8_t *x,
                                          int8_t *y)
 {
@@ -130,16 +176,23 @@ ecg_rt_status ecg_rt_conv1d_group_dsp_s8(ecg_rt_dsp_group *g, const ecg_rt_conv_
     total = (size_t)p->in_len * p->in_ch;
     if (g->tapsum_ok)
         for (j = 0; j < g->count; ++j) tapsums(g, j, p->in_ch, p->kernel);
+#ifdef ECG_RT_MVE
+    rows_int8(g);
+#endif
     for (t = 0; t < p->out_len; ++t) {
         const int32_t start = (int32_t)(t * p->stride) - (int32_t)p->pad_left;
         int32_t s[ECG_RT_DSP_GROUP];
+#ifdef ECG_RT_MVE
+        if (start >= 0 && (uint32_t)start + p->kernel <= p->in_len) {
+            dot_mve(g, x + (size_t)start * p->in_ch, s);
+        } else
+#endif
         if (start >= 0 && (size_t)start * p->in_ch + 4u * n4 <= total &&
             (uint32_t)start + p->kernel <= p->in_len) {
-            for (j = 0; j < g->width; ++j) s[j] = g->bias[j];
             if (g->width == 6u)
-                dot1x6(x + (size_t)start * p->in_ch, g->wpk, n4, s);
+                dot1x6(x + (size_t)start * p->in_ch, g->wpk, n4, g->bias, s);
             else
-                dot1x4(x + (size_t)start * p->in_ch, g->wpk, n4, s);
+                dot1x4(x + (size_t)start * p->in_ch, g->wpk, n4, g->bias, s);
         } else {
             for (j = 0; j < g->count; ++j) s[j] = border(g, j, p, x, start);
         }

@@ -20,6 +20,14 @@
 #include <arm_acle.h>
 #include <string.h>
 
+/* Helium (MVE, Cortex-M55): interior windows of the group kernel on 16-lane int8 vectors
+ * (conv1d_group_dsp_s8.c); borders and requantization stay on the DSP path. -DECG_RT_NO_MVE
+ * (`simulate --no-mve`) keeps the DSP path on such cores. */
+#if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1) && !defined(ECG_RT_NO_MVE)
+#define ECG_RT_MVE 1
+#include <arm_mve.h>
+#endif
+
 #include "ecg_rt_internal.h"
 
 /* Per-tap weight sums kept for kernels up to this size (border positions without a gather). */
@@ -79,6 +87,9 @@ typedef struct {
     int64_t rc[ECG_RT_DSP_GROUP];
     int32_t tapsum[ECG_RT_DSP_GROUP][ECG_RT_DSP_MAX_TAPS];
     uint32_t wpk[2u * ECG_RT_DSP_GROUP * (ECG_RT_WCHUNK / 4u + 1u)];
+#ifdef ECG_RT_MVE
+    int8_t w8[ECG_RT_DSP_GROUP][ECG_RT_WCHUNK + 16u]; /* the same levels, int8 per slot, zero-padded */
+#endif
 } ecg_rt_dsp_group;
 
 /* Width for the next group when `remaining` channels are left: 6, or 4 where 6 would leave a

@@ -13,12 +13,13 @@ from ecg_edge.compress.qat import QATConfig
 from ecg_edge.compress.sensitivity import kl_sensitivity
 from ecg_edge.compress.ship import ShipConfig, pick_repair, promotion, ship
 from ecg_edge.data.prepared import load_prepared
+from ecg_edge.models.registry import model_from_checkpoint
 from ecg_edge.targets.registry import get_target
 
 
 def test_promotion_is_one_step_bits_up_or_sparsity_down(tiny):
     ck, dd = tiny
-    model = load_checkpoint(ck).model()
+    model = model_from_checkpoint(load_checkpoint(ck))
     X, _ = load_prepared(dd).split("train")
     sens = kl_sensitivity(model, np.asarray(X[:64]), bits=(2, 4, 8), sparsities=(0.0, 0.5))
     for name in sens.options:
@@ -72,7 +73,7 @@ def test_compress_cli_qat_writes_the_verified_model_bin(tiny, tmp_path):
     from click.testing import CliRunner
 
     from ecg_edge.cli import cli
-    from ecg_edge.modelbin.evaluate import evaluate_model_bin
+    from ecg_edge.report.shipped import evaluate_model_bin
 
     ck, dd = tiny
     out = tmp_path / "c"

@@ -69,3 +69,6 @@ def test_packed_hubert_runs_identically_in_numpy_and_c(small_model: HubertECG) -
     y = executor.run(mb, Xq)
     assert np.array_equal(y, CRuntime(res.data).invoke_batch(Xq))
     assert len(np.unique(y)) > 3
+    # the input adapter recorded in META: dataset windows quantize to the same int8 sequence
+    assert executor.window_shape(mb) == (1, SMALL["n_samples"])
+    assert np.array_equal(executor.quantize_inputs(mb, _windows(2, 6)), Xq)

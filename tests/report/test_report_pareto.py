@@ -7,10 +7,11 @@ import numpy as np
 
 from ecg_edge.checkpoint import load_checkpoint
 from ecg_edge.cli import main
-from ecg_edge.compress.engine import CompressOptions, Compressor, predict
+from ecg_edge.compress.engine import CompressOptions, Compressor
 from ecg_edge.data.prepared import load_prepared
-from ecg_edge.modelbin.evaluate import run_split
 from ecg_edge.modelbin.reader import read_model
+from ecg_edge.models.predict import predict
+from ecg_edge.report.shipped import run_split
 from ecg_edge.stats import paired_bootstrap
 from ecg_edge.targets.registry import get_target
 
@@ -59,3 +60,15 @@ def test_pareto_refuses_bad_options(tiny, tmp_path: Path, capsys) -> None:
                  "--out", str(tmp_path / "r")]) == 2
     assert "--bits" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
+
+
+def test_pareto_qat_series_ships_within_budget(tiny, tmp_path: Path) -> None:
+    from ecg_edge.report.pareto import ParetoConfig, run_pareto
+
+    ck, ds = tiny
+    rep = run_pareto(ck, ds, ParetoConfig(series=("qat",), budget_crs=(2.0,), qat_epochs=1, sens_windows=16,
+                                          qat_max_repairs=0, runtime="numpy"), log=lambda s: None)
+    (p,) = rep["points"]
+    assert p["series"] == "qat" and p["true_cr"] >= 2.0
+    d = p["delta"]["macro_f1"]
+    assert d["delta_ci95"][0] <= d["delta"] <= d["delta_ci95"][1]

@@ -280,3 +280,22 @@ def test_transformer_golden_on_m55_and_m7(toolchain, target: str) -> None:
     assert r.fits and all(n > 0 for n in r.instructions)
     if host_runtime_available():
         assert r.parity.matches == 4 and r.parity.mismatches == 0
+
+
+@sim
+@group
+def test_mve_and_dsp_paths_agree_on_m55(toolchain, tmp_path) -> None:
+    """cortex-m55: the Helium kernels against the DSP ones (`simulate --no-mve`), same bytes,
+    on a model whose layers take the group kernel with borders, stride 2 and pointwise."""
+    from ecg_edge.cli import main
+    from ecg_edge.modelbin.golden import build_random_model
+    from ecg_edge.sim import simulate
+
+    data, x, expected = build_random_model(7, 8, 0.2, widths=[8, 16, 12], strides=[1, 2, 2], n_samples=384)
+    mve = simulate(data, x[None], "cortex-m55", parity=False)
+    dsp = simulate(data, x[None], "cortex-m55", parity=False, mve=False)
+    assert np.array_equal(mve.logits[0], expected) and np.array_equal(dsp.logits[0], expected)
+    assert mve.instructions[0] < dsp.instructions[0]
+    (tmp_path / "m.bin").write_bytes(data)
+    assert main(["simulate", str(tmp_path / "m.bin"), "--target", "cortex-m55", "--no-mve", "--n", "1",
+                 "--out", str(tmp_path / "o")]) == 0

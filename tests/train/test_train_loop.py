@@ -12,7 +12,9 @@ import torch
 from ecg_edge.checkpoint import load_checkpoint
 from ecg_edge.data.prepared import PreparedManifest, save_prepared
 from ecg_edge.errors import DataError, EcgEdgeError
-from ecg_edge.train.loop import TrainConfig, class_weights_for, fit, predict
+from ecg_edge.models.predict import predict
+from ecg_edge.models.registry import model_from_checkpoint
+from ecg_edge.train.loop import TrainConfig, class_weights_for, fit
 from tests.train.tinydata import CLASSES, make_dataset, make_split, tiny_model
 
 CFG = TrainConfig(epochs=2, batch_size=16, seed=3, num_threads=1)
@@ -48,7 +50,7 @@ def test_fit_writes_artifacts_and_learns(ds, tmp_path: Path) -> None:
     assert ck.metrics["val"]["accuracy"] > 0.6
     # the best checkpoint's stored metrics are what the weights really score on val
     X, y = ds.split("val")
-    acc = float((predict(best.model(), X).argmax(1) == y).mean())
+    acc = float((predict(model_from_checkpoint(best), X).argmax(1) == y).mean())
     assert acc == pytest.approx(ck.metrics["val"]["accuracy"])
 
 
