@@ -156,8 +156,13 @@ def test_nan_in_data(tmp_path: Path) -> None:
     X, y, g = make_split(12, 1, 0)
     X[3, 0, 10] = np.nan
     man = PreparedManifest(task="t", classes=CLASSES, fs=64.0, n_samples=256, leads=["I"])
-    ds = save_prepared(tmp_path / "ds", man, {"train": (X, y, g), "val": make_split(6, 1, 1), "test": make_split(6, 1, 2)})
-    with pytest.raises(EcgEdgeError, match="not finite"):
+    with pytest.raises(EcgEdgeError, match="NaN/inf"):  # such a dataset is never written
+        save_prepared(tmp_path / "ds", man, {"train": (X, y, g), "val": make_split(6, 1, 1), "test": make_split(6, 1, 2)})
+    ds = save_prepared(tmp_path / "ds", man, {"train": make_split(12, 1, 0), "val": make_split(6, 1, 1),
+                                              "test": make_split(6, 1, 2)})
+    np.save(tmp_path / "ds" / "X_train.npy", X)  # damaged after writing, and its checksum dropped
+    ds.manifest.checksums.pop("X_train.npy")
+    with pytest.raises(EcgEdgeError, match="NaN/inf"):
         fit(tiny_model(), ds, TrainConfig(epochs=1, batch_size=16, num_threads=1), tmp_path / "out", log=None)
     assert not (tmp_path / "out" / "last.pt").exists()
 
