@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from ecg_edge.checkpoint import save_checkpoint
 from ecg_edge.cli import main
 from ecg_edge.data.prepared import PreparedManifest, save_prepared
-from ecg_edge.modelbin.golden import _inputs
+from ecg_edge.modelbin.golden import ecg_like_inputs
 
 from .modelbin.conftest import CLASSES, make_checkpoint
 
@@ -37,7 +37,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     rng = np.random.default_rng(0)
     splits = {}
     for i, (name, n) in enumerate((("train", 24), ("val", 8), ("test", 12))):
-        splits[name] = (_inputs(100 + i, n, 1, 256).astype(np.float32), rng.integers(0, 4, n),
+        splits[name] = (ecg_like_inputs(100 + i, n, 1, 256).astype(np.float32), rng.integers(0, 4, n),
                         np.array([f"p{j // 2}" for j in range(n)]))
     save_prepared(root / "ds", PreparedManifest("chapman4", CLASSES, 100.0, 256, ["II"]), splits)
     save_checkpoint(root / "best.pt", make_checkpoint(root / "ds"))
