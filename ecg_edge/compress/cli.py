@@ -195,6 +195,10 @@ def shipped_summary(plan) -> str:
             f"tolerance {plan.tolerance}: {'met' if m['within_tolerance'] else 'MISSED'}); "
             f"agreement with the QAT fake-quant {m['agreement_shipped_vs_fakequant_val']:.4f}, "
             f"logits equal: {m['logits_equal_val']}"]
+    if m.get("val_delta_shipped"):
+        from ecg_edge.stats import delta_line
+
+        rows.append("shipped - fp32 on validation: " + delta_line(m["val_delta_shipped"]))
     for i, r in enumerate(m["repairs"], 1):
         rows.append(f"repair {i}: {r['layer']} {tuple(r['before'])} -> {tuple(r['after'])} "
                     f"(shipped drop {r['val_drop']:+.4f})")

@@ -302,6 +302,7 @@ class Compressor:
 
         val_pred = run(mb, quantize_inputs(mb, np.asarray(Xv))).argmax(1)
         val_metrics = classification_metrics(np.asarray(yv), val_pred, self.ckpt.classes)
+        fp_val_pred = predict(self.model, np.asarray(Xv)).argmax(1)
         fp32 = fp32_parameter_bytes(self.model)
         size = ModelSize(len(res.data), sum(lp.bytes for lp in plan.layers), int(res.packed.arena_bytes), EXACT,
                          "packer", res.data, {"sections": res.packed.sections})
@@ -316,7 +317,8 @@ class Compressor:
             "val_windows": int(len(yv)), "val_metric_shipped": res.val_metric, "val_metric_fp32": res.fp32_val_metric,
             "val_drop_shipped": res.val_drop, "within_tolerance": res.within_tolerance,
             "val_accuracy_fakequant": float(val_metrics["accuracy"]), "val_macro_f1_fakequant": float(val_metrics["macro_f1"]),
-            "val_accuracy_fp32": float((predict(self.model, np.asarray(Xv)).argmax(1) == np.asarray(yv)).mean()),
+            "val_accuracy_fp32": float((fp_val_pred == np.asarray(yv)).mean()),
+            "val_delta_shipped": _val_delta(self.ds, np.asarray(yv), fp_val_pred, val_pred),
             "agreement_shipped_vs_fakequant_val": res.agreement, "logits_equal_val": res.logits_equal,
             "repairs": [asdict(r) for r in res.repairs], "rounds": res.rounds,
             "sensitivity": {"method": sens.method, "windows": sens.windows, "seconds": round(sens.seconds, 1),
@@ -449,6 +451,17 @@ class Compressor:
                 "supported_bits": self.bits}
         return CompressionPlan(method=method, target=self.target.name, layers=lps,
                                tolerance=self.opts.tolerance, order=self.ctx.order, metrics=metrics, provenance=prov)
+
+
+def _val_delta(ds: PreparedDataset, y: np.ndarray, fp_pred: np.ndarray, pred: np.ndarray) -> dict[str, Any]:
+    """Shipped - fp32 on validation with its paired bootstrap 95% CI (by patient/record when known)."""
+    from ecg_edge.stats import paired_bootstrap
+
+    try:
+        groups = ds.groups("val")
+    except EcgEdgeError:
+        groups = None
+    return paired_bootstrap(y, fp_pred, pred, groups=groups, n_classes=len(ds.classes)).to_dict()
 
 
 def _short(m: dict[str, Any]) -> dict[str, float]:

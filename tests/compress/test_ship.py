@@ -86,6 +86,9 @@ def test_compress_cli_qat_writes_the_verified_model_bin(tiny, tmp_path):
     assert m["model_bytes"] == len(data) <= m["byte_limit"]
     assert m["true_cr"] == pytest.approx(m["fp32_param_bytes"] / len(data))
     assert m["logits_equal_val"] and m["agreement_shipped_vs_fakequant_val"] == 1.0
+    d = m["val_delta_shipped"]["macro_f1"]  # the printed validation drop carries its paired 95% CI
+    assert d["delta_ci95"][0] <= d["delta"] <= d["delta_ci95"][1]
+    assert "shipped - fp32 on validation: accuracy" in r.output and "95% CI" in r.output
     # export of compressed.pt packs the trained graph: the very same bytes
     exp = tmp_path / "e.bin"
     r = CliRunner().invoke(cli, ["export", str(out / "compressed.pt"), "--data", str(dd), "-o", str(exp)])
