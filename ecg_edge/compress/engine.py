@@ -354,16 +354,20 @@ class Compressor:
                                order=self.ctx.order, metrics={}, provenance=prov)
 
     def budgeted(self, limit: int, finetune_cfg: FinetuneConfig | None = None, method: str = "budget") -> Outcome:
-        """Budget mode against a whole-file limit: the knapsack gets the limit minus the measured
-        non-weight bytes of model.bin, re-solved (at most 4 times) until the packed file fits."""
-        overhead = 0
-        for _ in range(4):
+        """Budget mode against a whole-file limit: the knapsack gets the limit minus the largest
+        non-weight bytes of model.bin measured so far (META, graph, padding; they depend on the
+        plan, e.g. its JSON and the checkpoint path), re-solved until the packed file fits. A
+        file over the limit is never returned as if it fitted."""
+        overhead, out = 0, None
+        for _ in range(6):
             res = self.search("budget", max_bytes=limit - overhead)
             out = self.finalize(method, res, finetune_cfg)
             if out.size.total_bytes <= limit:
-                break
-            overhead += out.size.total_bytes - limit
-        return out
+                return out
+            measured = out.size.total_bytes - out.size.weight_block_bytes
+            overhead = max(overhead + out.size.total_bytes - limit, measured)
+        raise EcgEdgeError(f"byte budget {limit} B: the closest plan packs to {out.size.total_bytes} B "
+                           f"of model.bin after 6 re-solves; raise the budget")
 
     # --- from a search result to the shipped artefacts --------------------------------------------
     def finalize(self, method: str, res: SearchResult, finetune_cfg: FinetuneConfig | None = None,
