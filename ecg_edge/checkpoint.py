@@ -10,11 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
 
 from ecg_edge.atomic import write_bytes
 from ecg_edge.errors import EcgEdgeError
-from ecg_edge.models.registry import build_model
 
 CHECKPOINT_VERSION = 1
 
@@ -28,16 +26,6 @@ class Checkpoint:
     data: dict[str, Any]  # {"task", "fs", "leads", "n_samples", "dataset_dir", "preprocessing"}
     metrics: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)  # trainer state, compression plan, ...
-
-    def model(self) -> nn.Module:
-        m = build_model(self.arch, self.config)
-        missing, unexpected = m.load_state_dict(self.state_dict, strict=False)
-        if missing or unexpected:
-            raise EcgEdgeError(
-                f"checkpoint weights do not fit a {self.arch} with this config: "
-                f"missing {list(missing)[:5]}, unexpected {list(unexpected)[:5]}")
-        m.eval()
-        return m
 
 
 def _digest(obj: Any, h: Any) -> None:

@@ -77,11 +77,11 @@ class Model:
             if runtime != "numpy":
                 raise EcgEdgeError(f"--runtime {runtime} applies to a model.bin; {path} is a PyTorch checkpoint")
             from ecg_edge.checkpoint import load_checkpoint
-            from ecg_edge.train.evaluate import model_from_checkpoint
+            from ecg_edge.models.registry import model_from_checkpoint
 
             ck = load_checkpoint(path)
             d = ck.data or {}
-            self.net = model_from_checkpoint(ck, path)
+            self.net = model_from_checkpoint(ck, str(path))
             self.recipe = recipe_from(d.get("preprocessing"), list(ck.classes), list(d.get("leads") or []),
                                       float(d.get("fs", 0.0)), int(d.get("n_samples", 0)), str(d.get("task", "")),
                                       str(path))
@@ -90,11 +90,11 @@ class Model:
     def logits(self, X: np.ndarray) -> np.ndarray:
         """Float logits (N, classes); a model.bin's int8 logits are dequantised by its output scale."""
         if self.kind == "model.bin":
-            from ecg_edge.modelbin.evaluate import run_split
+            from ecg_edge.report.shipped import run_split
 
             q = run_split(self.mb, X, self.runtime).astype(np.float32)
             return (q - self.out_zero) * self.out_scale
-        from ecg_edge.train.loop import predict
+        from ecg_edge.models.predict import predict
 
         return predict(self.net, X)
 
@@ -172,7 +172,7 @@ def predict_records(model: Model, inputs: list[Path], fs: float | None = None
 
 
 def summarise(model: Model, results: list[RecordResult], skipped: dict[str, str]) -> dict[str, Any]:
-    from ecg_edge.train.metrics import RECORD_AGGREGATION
+    from ecg_edge.metrics import RECORD_AGGREGATION
 
     r, classes, n = model.recipe, model.recipe.classes, model.recipe.preprocess.n_samples
     fs = r.preprocess.fs

@@ -9,7 +9,7 @@ The resampling is exact and vectorised: a window is fully described by its categ
 (true class, prediction A, prediction B), so a window-level resample is a multinomial draw of
 category counts, and a group-level resample is a multinomial draw of group counts times the
 per-group category counts. Metrics are then computed from confusion counts, by the same
-definition as train.metrics.classification_metrics (macro over the classes present in the truth
+definition as metrics.classification_metrics (macro over the classes present in the truth
 or the prediction). Ground level: imports nothing of ours.
 """
 
@@ -25,6 +25,10 @@ RESAMPLES = 2000
 LEVEL = 0.95
 SEED = 0
 METRICS = ("accuracy", "macro_f1")
+# Fewer groups than this: resampling groups says nothing (one group always resamples to itself),
+# so windows are resampled instead and the result says so. Below FEW_GROUPS it is flagged rough.
+MIN_GROUPS = 2
+FEW_GROUPS = 10
 
 
 @dataclass(frozen=True)
@@ -68,11 +72,13 @@ class Comparison:
     n_groups: int | None
     resamples: int
     seed: int
+    note: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"n": self.n, "n_groups": self.n_groups, "resamples": self.resamples,
                                "seed": self.seed, "level": next(iter(self.delta.values())).level,
-                               "resampled_by": "group" if self.n_groups is not None else "window"}
+                               "resampled_by": "group" if self.n_groups is not None else "window",
+                               "note": self.note}
         for m, iv in self.delta.items():
             out[m] = {"reference": self.reference[m], "new": self.new[m], "delta": iv.estimate,
                       "delta_ci95": iv.as_list()}
@@ -87,7 +93,7 @@ def delta_line(cmp: dict[str, Any]) -> str:
         d, (lo, hi) = cmp[m]["delta"], cmp[m]["delta_ci95"]
         parts.append(f"{name} {100 * d:+.2f} pt [95% CI {100 * lo:+.2f}, {100 * hi:+.2f}]")
     by = f"{cmp['n_groups']} groups" if cmp.get("n_groups") is not None else f"{cmp['n']} windows"
-    return "; ".join(parts) + f" (paired bootstrap over {by})"
+    return "; ".join(parts) + f" (paired bootstrap over {by})" + (f"; {cmp['note']}" if cmp.get("note") else "")
 
 
 @dataclass(frozen=True)
@@ -153,15 +159,26 @@ def _check(y: np.ndarray, preds: list[np.ndarray], groups: np.ndarray | None, n_
     return y, preds, c
 
 
-def _resampled_counts(codes: np.ndarray, n_codes: int, groups: np.ndarray | None, resamples: int,
+def _group_index(groups: np.ndarray | None) -> tuple[np.ndarray | None, str]:
+    """Dense group index per window, or None (resample windows) with the reason."""
+    if groups is None:
+        return None, ""
+    _, gidx = np.unique(np.asarray(groups).ravel(), return_inverse=True)
+    k = int(gidx.max()) + 1
+    if k < MIN_GROUPS:
+        return None, (f"all windows come from {k} patient/record, so windows were resampled: the interval "
+                      "ignores within-patient correlation and is too narrow")
+    return gidx, (f"only {k} patients/records: a rough interval" if k < FEW_GROUPS else "")
+
+
+def _resampled_counts(codes: np.ndarray, n_codes: int, gidx: np.ndarray | None, resamples: int,
                       seed: int) -> tuple[np.ndarray, np.ndarray, int | None]:
     """Category counts of the data (n_codes,) and of each resample (resamples, n_codes)."""
     rng = np.random.default_rng(seed)
     full = np.bincount(codes, minlength=n_codes).astype(np.float64)
-    if groups is None:
+    if gidx is None:
         draws = rng.multinomial(codes.size, full / full.sum(), size=resamples).astype(np.float64)
         return full, draws, None
-    _, gidx = np.unique(np.asarray(groups).ravel(), return_inverse=True)
     n_groups = int(gidx.max()) + 1
     per_group = np.zeros((n_groups, n_codes), dtype=np.float64)
     np.add.at(per_group, (gidx, codes), 1.0)
@@ -194,7 +211,8 @@ def paired_bootstrap(y: np.ndarray, pred_ref: np.ndarray, pred_new: np.ndarray, 
     _validate(resamples, level)
     y, (a, b), c = _check(y, [pred_ref, pred_new], groups, n_classes)
     codes = (y * c + a) * c + b
-    full, draws, n_groups = _resampled_counts(codes, c ** 3, groups, resamples, seed)
+    gidx, note = _group_index(groups)
+    full, draws, n_groups = _resampled_counts(codes, c ** 3, gidx, resamples, seed)
     cube = np.concatenate([full[None], draws]).reshape(-1, c, c, c)  # [resample, true, a, b]
     ma = metrics_from_confusion(cube.sum(axis=3))
     mb = metrics_from_confusion(cube.sum(axis=2))
@@ -203,7 +221,7 @@ def paired_bootstrap(y: np.ndarray, pred_ref: np.ndarray, pred_new: np.ndarray, 
         d = mb[m] - ma[m]
         delta[m] = Interval(float(d[0]), *_percentiles(d[1:], level), level=level)
         ref[m], new[m] = float(ma[m][0]), float(mb[m][0])
-    return Comparison(delta, ref, new, int(y.size), n_groups, resamples, seed)
+    return Comparison(delta, ref, new, int(y.size), n_groups, resamples, seed, note)
 
 
 def bootstrap_metrics(y: np.ndarray, pred: np.ndarray, *, groups: np.ndarray | None = None,
@@ -212,7 +230,7 @@ def bootstrap_metrics(y: np.ndarray, pred: np.ndarray, *, groups: np.ndarray | N
     """Bootstrap interval of accuracy and macro-F1 of one prediction."""
     _validate(resamples, level)
     y, (p,), c = _check(y, [pred], groups, n_classes)
-    full, draws, _ = _resampled_counts(y * c + p, c * c, groups, resamples, seed)
+    full, draws, _ = _resampled_counts(y * c + p, c * c, _group_index(groups)[0], resamples, seed)
     m = metrics_from_confusion(np.concatenate([full[None], draws]).reshape(-1, c, c))
     return {k: Interval(float(m[k][0]), *_percentiles(m[k][1:], level), level=level) for k in METRICS}
 

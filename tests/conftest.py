@@ -59,3 +59,14 @@ def device_model():
         return cache[key]
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """The CI machine has 2 cores shared by pytest-xdist workers: one torch thread each."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

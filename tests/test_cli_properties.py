@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from ecg_edge.checkpoint import save_checkpoint
 from ecg_edge.cli import main
 from ecg_edge.data.prepared import PreparedManifest, save_prepared
-from ecg_edge.modelbin.golden import _inputs
+from ecg_edge.modelbin.golden import ecg_like_inputs
 
 from .modelbin.conftest import CLASSES, make_checkpoint
 
@@ -37,7 +37,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     rng = np.random.default_rng(0)
     splits = {}
     for i, (name, n) in enumerate((("train", 24), ("val", 8), ("test", 12))):
-        splits[name] = (_inputs(100 + i, n, 1, 256).astype(np.float32), rng.integers(0, 4, n),
+        splits[name] = (ecg_like_inputs(100 + i, n, 1, 256).astype(np.float32), rng.integers(0, 4, n),
                         np.array([f"p{j // 2}" for j in range(n)]))
     save_prepared(root / "ds", PreparedManifest("chapman4", CLASSES, 100.0, 256, ["II"]), splits)
     save_checkpoint(root / "best.pt", make_checkpoint(root / "ds"))
@@ -232,3 +232,57 @@ def test_refusals_before_work(world: dict[str, Path], tmp_path_factory: pytest.T
     assert rc == 2 and "Traceback" not in so + se and se.strip().count("\n") == 0, (argv, se)
     assert {k: _snapshot(world[k]) for k in inputs} == inputs, argv
     assert not out.exists() and not (where / "work").exists(), argv
+
+
+@pytest.mark.parametrize("cmd", ["export", "evaluate", "run", "compress", "describe", "train"])
+def test_disk_full_is_one_line_and_keeps_the_previous_output(world: dict[str, Path], tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch, cmd: str) -> None:
+    import errno
+    import os
+
+    import ecg_edge.atomic as atomic
+
+    out = tmp_path / ("m.bin" if cmd == "export" else "out")
+    argv = {"export": ["export", str(world["ckpt"]), "--data", str(world["ds"]), "-o", str(out)],
+            "evaluate": ["evaluate", str(world["bin"]), "--data", str(world["ds"]), "--out", str(out)],
+            "run": ["run", str(world["bin"]), "--data", str(world["ds"]), "-o", str(out)],
+            "compress": ["compress", str(world["ckpt"]), "--data", str(world["ds"]), "--method", "fixed-q8",
+                         "--val-max", "8", "--out", str(out)],
+            "describe": ["data", "describe", str(world["ds"]), "--out", str(out)],
+            "train": ["train", "--data", str(world["ds"]), "--epochs", "1", "--threads", "1", "--batch-size", "16",
+                      "--out", str(out)]}[cmd]
+    assert _run(argv)[0] == 0  # a previous good output
+    if cmd == "train":
+        argv.append("--force")
+    before = _snapshot(out)
+    real = atomic.write_bytes
+
+    def full(dest, data):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(dest))
+
+    monkeypatch.setattr(atomic, "write_bytes", full)
+    rc, so, se = _run(argv)
+    monkeypatch.setattr(atomic, "write_bytes", real)
+    assert rc == 2 and "Traceback" not in so + se, se
+    last = se.strip().splitlines()[-1]  # train logs its progress on stderr first
+    assert last.startswith("ecg-edge: error: ") and "no space left" in last and "[ENOSPC]" in last, se
+    assert _snapshot(out) == before  # the previous output, whole
+    assert not [p for p in tmp_path.rglob("*") if any(t in p.name for t in LEFTOVER)]
+
+
+def test_checkpoint_dataset_path_resolves_beside_the_checkpoint(world: dict[str, Path], tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from ecg_edge.checkpoint import load_checkpoint
+
+    proj = tmp_path / "proj"
+    shutil.copytree(world["ds"], proj / "ds")
+    ck = load_checkpoint(world["ckpt"])
+    ck.data["dataset_dir"] = "ds"  # recorded relative to where training ran (older checkpoints)
+    (proj / "train").mkdir()
+    save_checkpoint(proj / "train" / "best.pt", ck)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    rc, so, se = _run(["export", str(proj / "train" / "best.pt"), "-o", str(tmp_path / "m.bin")])
+    assert rc == 0, se
+    assert str(proj / "train" / "ds") not in so and "proj/ds" in so

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from ecg_edge.metrics import classification_metrics, confusion_matrix
 from ecg_edge.stats import (
     bootstrap_metrics,
     delta_line,
@@ -12,7 +13,6 @@ from ecg_edge.stats import (
     metrics_from_confusion,
     paired_bootstrap,
 )
-from ecg_edge.train.metrics import classification_metrics, confusion_matrix
 
 
 def _one_wrong_of_five() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -157,3 +157,13 @@ def test_comparison_dict_and_line():
     assert len(d["macro_f1"]["delta_ci95"]) == 2
     assert delta_line(d).startswith("accuracy -20.00 pt [95% CI -60.00, +0.00]; macro-F1 ")
     assert delta_line(d).endswith("(paired bootstrap over 5 windows)")
+
+
+def test_a_single_group_resamples_windows_and_says_so():
+    y, a, b = _one_wrong_of_five()
+    c = paired_bootstrap(y, a, b, groups=np.zeros(5), resamples=4000)
+    assert c.n_groups is None and "resampled" in c.note
+    assert c.delta["accuracy"].as_list() == pytest.approx([-0.6, 0.0])  # the window-level interval
+    assert c.note in delta_line(c.to_dict())
+    few = paired_bootstrap(y, a, b, groups=np.arange(5))
+    assert few.n_groups == 5 and "rough" in few.note

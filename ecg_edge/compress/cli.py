@@ -12,7 +12,7 @@ from ecg_edge.errors import EcgEdgeError
 from ecg_edge.options import NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, finite
 
 
-def _default_data(ckpt_data: dict, ckpt_path: Path | None = None) -> Path:
+def default_data_dir(ckpt_data: dict, ckpt_path: Path | None = None) -> Path:
     from ecg_edge.checkpoint import recorded_dataset_dir
     from ecg_edge.paths import default_dataset_dir
 
@@ -126,7 +126,7 @@ def compress(checkpoint: Path | None, data_dir: Path | None, target: str, method
 
     ckpt_path = checkpoint or default_checkpoint()
     ckpt = load_checkpoint(ckpt_path)
-    data_dir = data_dir or _default_data(ckpt.data, ckpt_path)
+    data_dir = data_dir or default_data_dir(ckpt.data, ckpt_path)
     ds = load_prepared(data_dir)
     explicit = out_dir is not None
     out_dir = out_dir or default_compress_dir()
@@ -195,6 +195,10 @@ def shipped_summary(plan) -> str:
             f"tolerance {plan.tolerance}: {'met' if m['within_tolerance'] else 'MISSED'}); "
             f"agreement with the QAT fake-quant {m['agreement_shipped_vs_fakequant_val']:.4f}, "
             f"logits equal: {m['logits_equal_val']}"]
+    if m.get("val_delta_shipped"):
+        from ecg_edge.stats import delta_line
+
+        rows.append("shipped - fp32 on validation: " + delta_line(m["val_delta_shipped"]))
     for i, r in enumerate(m["repairs"], 1):
         rows.append(f"repair {i}: {r['layer']} {tuple(r['before'])} -> {tuple(r['after'])} "
                     f"(shipped drop {r['val_drop']:+.4f})")

@@ -12,7 +12,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 
 from ecg_edge import __version__
 from ecg_edge.checkpoint import Checkpoint
@@ -39,9 +38,11 @@ from ecg_edge.data.prepared import PreparedDataset
 from ecg_edge.errors import EcgEdgeError
 from ecg_edge.layerplan.bitpack import ENCODING_NAMES
 from ecg_edge.layerplan.plan import CompressionPlan, LayerPlan
+from ecg_edge.metrics import classification_metrics
+from ecg_edge.models.predict import predict
+from ecg_edge.models.registry import model_from_checkpoint
 from ecg_edge.targets.budget import FitReport, check_fit
 from ecg_edge.targets.registry import Target
-from ecg_edge.train.metrics import classification_metrics
 
 # Both readings of eq. (3) were measured on the same models and data (tolerance 0.01, 360
 # validation windows; /work/notes/artifacts/compress/ablation_*): on ResNet1D / synthetic
@@ -126,15 +127,6 @@ def check_agreement(ckpt: Checkpoint, ds: PreparedDataset, source: str = "") -> 
                            f"{float(man.fs):g} Hz")
 
 
-def predict(model: nn.Module, X: np.ndarray, batch: int = 256) -> np.ndarray:
-    model.eval()
-    out = []
-    with torch.no_grad():
-        for i in range(0, len(X), batch):
-            out.append(model(torch.from_numpy(np.array(X[i:i + batch], dtype=np.float32))).numpy())
-    return np.concatenate(out) if out else np.zeros((0, 0))
-
-
 class Compressor:
     def __init__(self, ckpt: Checkpoint, ds: PreparedDataset, target: Target,
                  opts: CompressOptions | None = None, source: str = "") -> None:
@@ -148,7 +140,7 @@ class Compressor:
             raise EcgEdgeError(f"--order {o.order!r}: expected one of {', '.join(ORDERS)}")
         check_agreement(ckpt, ds, source)
         self.ckpt, self.ds, self.target, self.source = ckpt, ds, target, source
-        self.model = ckpt.model()
+        self.model = model_from_checkpoint(ckpt)
         if not discover_layers(self.model):
             raise EcgEdgeError(f"{source or 'checkpoint'}: the model has no Conv1d/Linear layer to compress")
         Xv, yv = ds.split("val")
@@ -310,6 +302,7 @@ class Compressor:
 
         val_pred = run(mb, quantize_inputs(mb, np.asarray(Xv))).argmax(1)
         val_metrics = classification_metrics(np.asarray(yv), val_pred, self.ckpt.classes)
+        fp_val_pred = predict(self.model, np.asarray(Xv)).argmax(1)
         fp32 = fp32_parameter_bytes(self.model)
         size = ModelSize(len(res.data), sum(lp.bytes for lp in plan.layers), int(res.packed.arena_bytes), EXACT,
                          "packer", res.data, {"sections": res.packed.sections})
@@ -324,7 +317,8 @@ class Compressor:
             "val_windows": int(len(yv)), "val_metric_shipped": res.val_metric, "val_metric_fp32": res.fp32_val_metric,
             "val_drop_shipped": res.val_drop, "within_tolerance": res.within_tolerance,
             "val_accuracy_fakequant": float(val_metrics["accuracy"]), "val_macro_f1_fakequant": float(val_metrics["macro_f1"]),
-            "val_accuracy_fp32": float((predict(self.model, np.asarray(Xv)).argmax(1) == np.asarray(yv)).mean()),
+            "val_accuracy_fp32": float((fp_val_pred == np.asarray(yv)).mean()),
+            "val_delta_shipped": _val_delta(self.ds, np.asarray(yv), fp_val_pred, val_pred),
             "agreement_shipped_vs_fakequant_val": res.agreement, "logits_equal_val": res.logits_equal,
             "repairs": [asdict(r) for r in res.repairs], "rounds": res.rounds,
             "sensitivity": {"method": sens.method, "windows": sens.windows, "seconds": round(sens.seconds, 1),
@@ -457,6 +451,17 @@ class Compressor:
                 "supported_bits": self.bits}
         return CompressionPlan(method=method, target=self.target.name, layers=lps,
                                tolerance=self.opts.tolerance, order=self.ctx.order, metrics=metrics, provenance=prov)
+
+
+def _val_delta(ds: PreparedDataset, y: np.ndarray, fp_pred: np.ndarray, pred: np.ndarray) -> dict[str, Any]:
+    """Shipped - fp32 on validation with its paired bootstrap 95% CI (by patient/record when known)."""
+    from ecg_edge.stats import paired_bootstrap
+
+    try:
+        groups = ds.groups("val")
+    except EcgEdgeError:
+        groups = None
+    return paired_bootstrap(y, fp_pred, pred, groups=groups, n_classes=len(ds.classes)).to_dict()
 
 
 def _short(m: dict[str, Any]) -> dict[str, float]:

@@ -46,6 +46,7 @@ from ecg_edge.modelbin.layout import (
 from ecg_edge.modelbin.ops.base import act_range, weighted_requant
 from ecg_edge.modelbin.packer import apply_trained
 from ecg_edge.modelbin.writer import integer_op
+from ecg_edge.models.registry import model_from_checkpoint
 from ecg_edge.numerics import qmax_for_bits
 
 
@@ -405,6 +406,6 @@ def qat_int8_logits(ckpt, plan, X: np.ndarray) -> np.ndarray:
     """int8 logits of a QAT-compressed checkpoint's exact forward: the fake-quant reference its
     shipped model.bin is compared with (ckpt.extra["qat"] holds the trained integer graph)."""
     X = np.asarray(X)
-    qat = QATGraph(ckpt.model(), plan, np.zeros((1, *X.shape[1:]), np.float32), ckpt.arch)
+    qat = QATGraph(model_from_checkpoint(ckpt), plan, np.zeros((1, *X.shape[1:]), np.float32), ckpt.arch)
     qat.load_export_state(ckpt.extra["qat"])
     return qat.int8_logits(X)

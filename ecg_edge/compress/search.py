@@ -48,7 +48,7 @@ class SearchResult:
 
 
 def macro_f1(y: np.ndarray, pred: np.ndarray) -> float:
-    """Macro-F1 over the classes present in y or pred (as train.metrics.classification_metrics)."""
+    """Macro-F1 over the classes present in y or pred (as metrics.classification_metrics)."""
     f1s = []
     for c in np.union1d(np.unique(y), np.unique(pred)):
         tp = float(np.sum((pred == c) & (y == c)))

@@ -57,7 +57,7 @@ class Shipped:
 
 
 def score(metric: str, y: np.ndarray, pred: np.ndarray, classes: list[str]) -> float:
-    from ecg_edge.train.metrics import classification_metrics
+    from ecg_edge.metrics import classification_metrics
 
     return float(classification_metrics(np.asarray(y), np.asarray(pred), classes)[metric])
 
@@ -103,12 +103,13 @@ def ship(model, ckpt, make_plan, assign: dict[str, Choice], sens: Sensitivity, X
          log=print) -> Shipped:
     """QAT -> pack -> executor on validation -> repair while the shipped drop exceeds the tolerance.
     `make_plan(assign)` builds the CompressionPlan the packer records for an assignment."""
-    from ecg_edge.compress.engine import predict
     from ecg_edge.modelbin import executor
     from ecg_edge.modelbin.packer import build_meta, pack_graph
     from ecg_edge.modelbin.reader import read_model
+    from ecg_edge.models.predict import predict
 
     classes = list(ckpt.classes)
+    model.eval()  # scored, and left, in eval mode (predict restores the mode it finds)
     fp32 = score(cfg.metric, y_val, predict(model, X_val).argmax(1), classes)
     fp32_bytes = 4 * sum(int(p.numel()) for p in model.parameters())
     assign = dict(assign)

@@ -18,6 +18,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from ecg_edge.models.registry import model_from_checkpoint
+
 EXACT = "model.bin"
 BLOCKS_ONLY = "weight blocks only"
 
@@ -72,7 +74,7 @@ def measure(ckpt, plan, calib_X: np.ndarray, block_bytes: int, use_packer: bool 
         return ModelSize(len(res.data), block_bytes, int(res.arena_bytes), EXACT, "packer", res.data,
                          {"sections": res.sections, "arena_lower_bound": res.arena_lower_bound,
                           "true_cr_packer": res.true_cr, "notes": list(res.notes)})
-    model = ckpt.model()
+    model = model_from_checkpoint(ckpt)
     d = ckpt.data
     leads = d.get("leads", 1)
     n_leads = len(leads) if isinstance(leads, (list, tuple)) else int(leads)

@@ -133,6 +133,9 @@ def prepare(source: str, path: Path, task: str, out: Path, labels: Path | None, 
     click.echo(f"{prov.get('records_used')} records used (an annotated record counts once per single-rhythm "
                f"stretch) of {prov.get('records_read')} read; windows per record {wpr.get('min')}-{wpr.get('max')} "
                f"(mean {wpr.get('mean')}); padded {prov.get('padded_records', 0)}")
+    for reason, n in ds.manifest.skipped.items():
+        ex = prov.get("skipped_examples", {}).get(reason, [])
+        click.echo(f"skipped ({reason}): {n}" + (f", e.g. {ex[0]}" if ex else ""), err=True)
 
 
 @data.command()

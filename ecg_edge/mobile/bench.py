@@ -31,7 +31,8 @@ from ecg_edge.checkpoint import Checkpoint, load_checkpoint
 from ecg_edge.data.prepared import load_prepared
 from ecg_edge.errors import EcgEdgeError
 from ecg_edge.layerplan.plan import CompressionPlan
-from ecg_edge.train.metrics import RECORD_AGGREGATION, classification_metrics, record_metrics
+from ecg_edge.metrics import RECORD_AGGREGATION, classification_metrics, record_metrics
+from ecg_edge.models.registry import model_from_checkpoint
 
 N_CALIB = 128
 SUBPROCESS_TIMEOUT_S = 1800
@@ -63,7 +64,7 @@ def calibration_windows(ds, n: int = N_CALIB, seed: int = 0) -> np.ndarray:
 
 
 def torch_logits(ckpt: Checkpoint, X: np.ndarray, batch: int = 64) -> np.ndarray:
-    model = ckpt.model()
+    model = model_from_checkpoint(ckpt)
     with torch.no_grad():
         return np.concatenate([model(torch.as_tensor(np.array(X[s:s + batch], dtype=np.float32))).numpy()
                                for s in range(0, len(X), batch)])

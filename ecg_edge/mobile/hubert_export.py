@@ -22,10 +22,11 @@ from torch import nn
 
 from ecg_edge.atomic import write_bytes
 from ecg_edge.checkpoint import Checkpoint
+from ecg_edge.layerplan.masks import layer_mask
 from ecg_edge.layerplan.plan import CompressionPlan
 from ecg_edge.mobile.common import ExportInfo, UnsupportedOpError
-from ecg_edge.mobile.onnx_export import _dummy_input, _metadata, torch_to_onnx_bytes
-from ecg_edge.mobile.qgraph import _keep_mask
+from ecg_edge.mobile.onnx_export import dummy_input, torch_to_onnx_bytes, write_metadata
+from ecg_edge.models.registry import model_from_checkpoint
 from ecg_edge.numerics import quantize_weight_channels
 
 NBITS_SUPPORTED = (2, 4, 8)  # onnxruntime CPU MatMulNBits storage widths used here
@@ -57,7 +58,7 @@ def matmul_nbits_node(a: str, out: str, w: np.ndarray, bits: int, sparsity: floa
     """A MatMulNBits computing a @ w.T for w (N, K): returns nodes, initializers, stored bits and
     the dequantized weight (for parity checks)."""
     sb = _storage_bits(bits)
-    levels, scale = quantize_weight_channels(w, bits, mask=_keep_mask(w, sparsity))
+    levels, scale = quantize_weight_channels(w, bits, mask=layer_mask(w, sparsity))
     n, k = w.shape
     kb = -(-k // block_size)
     q = (levels.astype(np.int16) + (1 << (sb - 1))).astype(np.uint8)
@@ -95,11 +96,11 @@ def export_hubert_onnx(ckpt: Checkpoint, plan: CompressionPlan | None, out_path:
                        weight_only: bool = False, default_bits: int = 4) -> ExportInfo:
     """fp32 ONNX of a HuBERT-ECG checkpoint; with weight_only, every Linear becomes MatMulNBits
     at its plan bits (default_bits where no plan / layer not in the plan)."""
-    model = ckpt.model()
-    raw = torch_to_onnx_bytes(model, _dummy_input(ckpt))
+    model = model_from_checkpoint(ckpt)
+    raw = torch_to_onnx_bytes(model, dummy_input(ckpt))
     m = onnx.load_from_string(raw)
     if not weight_only:
-        _metadata(m, ckpt, {"precision": "fp32"})
+        write_metadata(m, ckpt, {"precision": "fp32"})
         onnx.checker.check_model(m, full_check=True)
         data = m.SerializeToString()
         write_bytes(out_path, data)
@@ -155,7 +156,7 @@ def export_hubert_onnx(ckpt: Checkpoint, plan: CompressionPlan | None, out_path:
                     f"per-row scale); {fp32_left} fp32 weight values left (conv feature encoder, positional "
                     "conv, LayerNorm, biases)")
     notes.insert(1, constant_note(m))
-    _metadata(m, ckpt, {"precision": "weight-only-nbits",
+    write_metadata(m, ckpt, {"precision": "weight-only-nbits",
                         "plan": plan.method if plan is not None else f"uniform-{default_bits}bit"})
     onnx.checker.check_model(m)
     data = m.SerializeToString()

@@ -26,6 +26,7 @@ from ecg_edge.checkpoint import Checkpoint
 from ecg_edge.layerplan.plan import CompressionPlan
 from ecg_edge.mobile.common import ExportInfo, UnsupportedOpError
 from ecg_edge.mobile.qgraph import QGraph, QOp, lower
+from ecg_edge.models.registry import model_from_checkpoint
 
 FP32_OPSET = 17
 QDQ_OPSET = 21  # first opset with INT4 / per-axis int4 DequantizeLinear
@@ -33,7 +34,7 @@ QDQ_IR_VERSION = 10
 INT4_MAX_BITS = 4
 
 
-def _dummy_input(ckpt: Checkpoint) -> torch.Tensor:
+def dummy_input(ckpt: Checkpoint) -> torch.Tensor:
     """An input of the checkpoint's shape: the model config wins; the data contract's `leads`
     may be a count or a list of lead names."""
     leads = ckpt.config.get("in_leads") or ckpt.data.get("leads") or 1
@@ -60,7 +61,7 @@ def torch_to_onnx_bytes(model: torch.nn.Module, example: torch.Tensor, opset: in
     return buf.getvalue()
 
 
-def _metadata(model: onnx.ModelProto, ckpt: Checkpoint, extra: dict[str, str]) -> None:
+def write_metadata(model: onnx.ModelProto, ckpt: Checkpoint, extra: dict[str, str]) -> None:
     props = {"classes": ",".join(ckpt.classes), "input_layout": "N,leads,samples (float32)",
              "producer": "ecg-edge", **extra}
     for k, v in props.items():
@@ -68,9 +69,9 @@ def _metadata(model: onnx.ModelProto, ckpt: Checkpoint, extra: dict[str, str]) -
 
 
 def export_onnx_fp32(ckpt: Checkpoint, out_path: str | Path) -> ExportInfo:
-    data = torch_to_onnx_bytes(ckpt.model(), _dummy_input(ckpt))
+    data = torch_to_onnx_bytes(model_from_checkpoint(ckpt), dummy_input(ckpt))
     model = onnx.load_from_string(data)
-    _metadata(model, ckpt, {"precision": "fp32"})
+    write_metadata(model, ckpt, {"precision": "fp32"})
     onnx.checker.check_model(model, full_check=True)
     raw = model.SerializeToString()
     write_bytes(out_path, raw)
@@ -205,7 +206,7 @@ def export_onnx(ckpt: Checkpoint, plan: CompressionPlan | None, out_path: str | 
     graph = lower(ckpt, plan, calib_X, "ONNX QDQ")
     model, storage, notes = qgraph_to_qdq(graph)
     tq = graph.tensors[graph.input]
-    _metadata(model, ckpt, {"precision": "qdq-int8", "input_scale": repr(tq.scale),
+    write_metadata(model, ckpt, {"precision": "qdq-int8", "input_scale": repr(tq.scale),
                             "input_zero_point": str(tq.zero_point),
                             "plan": plan.method if plan is not None else "fixed-q8"})
     onnx.checker.check_model(model, full_check=True)

@@ -20,6 +20,7 @@ from torch import nn
 from ecg_edge.checkpoint import Checkpoint
 from ecg_edge.layerplan.plan import CompressionPlan
 from ecg_edge.mobile.common import UnsupportedOpError
+from ecg_edge.models.registry import model_from_checkpoint
 from ecg_edge.models.resnet1d import ResNet1D
 from ecg_edge.numerics import choose_activation_qparams, quantize_weight_channels
 
@@ -247,7 +248,7 @@ def lower(ckpt: Checkpoint, plan: CompressionPlan | None, calib_X: np.ndarray, f
           batch: int = 64) -> QGraph:
     """Checkpoint + plan + calibration windows -> calibrated QGraph (per-tensor asymmetric int8
     activations from min/max, as numerics.choose_activation_qparams defines)."""
-    model = ckpt.model()
+    model = model_from_checkpoint(ckpt)
     check_expressible(model, fmt)
     if calib_X is None or len(calib_X) == 0:
         raise UnsupportedOpError(fmt, "calibration", "", "int8 export needs calibration windows (calib_X)")

@@ -14,7 +14,7 @@ import torch
 from ecg_edge.atomic import write_json, write_text
 from ecg_edge.checkpoint import Checkpoint
 from ecg_edge.modelbin import executor
-from ecg_edge.modelbin.golden import _inputs, _plan, random_resnet
+from ecg_edge.modelbin.golden import cycling_plan, ecg_like_inputs, random_resnet
 from ecg_edge.modelbin.packer import pack
 from ecg_edge.modelbin.reader import read_model
 
@@ -28,12 +28,12 @@ def main() -> dict:
                                kernel=7, stem_kernel=15, stem_channels=16)
     ck = Checkpoint("resnet1d", cfg.to_dict(), model.state_dict(), ["SB", "AFIB", "GSVT", "SR"],
                     {"task": "chapman4", "fs": 500.0, "leads": ["II"], "n_samples": 5120})
-    calib = _inputs(0, 64, 1, 5120)
-    X = _inputs(1, 64, 1, 5120)
+    calib = ecg_like_inputs(0, 64, 1, 5120)
+    X = ecg_like_inputs(1, 64, 1, 5120)
     rows = []
     for name, (bits, sp) in PLANS.items():
         t0 = time.perf_counter()
-        res = pack(ck, _plan(model, bits, sp), calib)
+        res = pack(ck, cycling_plan(model, bits, sp), calib)
         t_pack = time.perf_counter() - t0
         t0 = time.perf_counter()
         mb = read_model(res.data)

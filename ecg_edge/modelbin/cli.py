@@ -47,9 +47,10 @@ def check_plan_for(plan, plan_path: Path | None, ckpt, checkpoint: Path) -> None
     whose weights (fine-tuned, or compressed for another plan) are not the ones in CHECKPOINT."""
     from ecg_edge.compress.layers import discover_layers
     from ecg_edge.layerplan.plan import check_plan_fits, plan_from_dict, same_assignment
+    from ecg_edge.models.registry import model_from_checkpoint
 
     where = str(plan_path) if plan_path else f"{checkpoint}: extra['plan']"
-    check_plan_fits(plan, [(li.name, li.params) for li in discover_layers(ckpt.model())], where,
+    check_plan_fits(plan, [(li.name, li.params) for li in discover_layers(model_from_checkpoint(ckpt))], where,
                     arch=ckpt.arch, classes=list(ckpt.classes))
     if plan_path is None:
         return

@@ -53,6 +53,11 @@ TINY = dict(n_samples=256, n_classes=4, stem_channels=8, stem_kernel=7, stem_str
             widths=[8, 16], strides=[1, 2], kernel=5, dropout=0.0)
 
 
+def default_resnet_config() -> ResNet1DConfig:
+    """The default ResNet1D architecture (for benches that need its compute without a checkpoint)."""
+    return ResNet1DConfig()
+
+
 def random_resnet(seed: int, **overrides: Any) -> tuple[ResNet1D, ResNet1DConfig]:
     """A tiny ResNet1D with seeded weights and non-trivial BN statistics (negative gammas too)."""
     cfg = ResNet1DConfig(**{**TINY, **overrides})
@@ -71,7 +76,7 @@ def random_resnet(seed: int, **overrides: Any) -> tuple[ResNet1D, ResNet1DConfig
     return model, cfg
 
 
-def _plan(model: nn.Module, bits: int | list[int], sparsity: float | list[float]) -> CompressionPlan:
+def cycling_plan(model: nn.Module, bits: int | list[int], sparsity: float | list[float]) -> CompressionPlan:
     names = [n for n, m in model.named_modules() if isinstance(m, (nn.Conv1d, nn.Linear))]
     bl = bits if isinstance(bits, list) else [bits] * len(names)
     sl = sparsity if isinstance(sparsity, list) else [sparsity] * len(names)
@@ -79,7 +84,7 @@ def _plan(model: nn.Module, bits: int | list[int], sparsity: float | list[float]
     return CompressionPlan(method="golden", target="", layers=layers)
 
 
-def _inputs(seed: int, n: int, leads: int, samples: int) -> np.ndarray:
+def ecg_like_inputs(seed: int, n: int, leads: int, samples: int) -> np.ndarray:
     """ECG-like float windows: a few sinusoids plus spikes plus noise (N, leads, samples)."""
     rng = np.random.default_rng(seed)
     t = np.arange(samples) / 100.0
@@ -98,14 +103,14 @@ def build_random_model(seed: int, bits: int | list[int] = 8, sparsity: float | l
     """(model.bin bytes, int8 input [L][C], expected int8 logits) of a seeded tiny ResNet1D packed
     with the given per-layer bits/sparsity (a list cycles over the layers in module order)."""
     model, cfg = random_resnet(seed, **cfg_overrides)
-    plan = _plan(model, bits, sparsity)
+    plan = cycling_plan(model, bits, sparsity)
     ckpt = Checkpoint("resnet1d", cfg.to_dict(), model.state_dict(), [f"c{i}" for i in range(cfg.n_classes)],
                       {"task": "golden", "fs": 100.0, "leads": [f"L{i}" for i in range(cfg.in_leads)],
                        "n_samples": cfg.n_samples})
-    calib = _inputs(seed + 2, 16, cfg.in_leads, cfg.n_samples)
+    calib = ecg_like_inputs(seed + 2, 16, cfg.in_leads, cfg.n_samples)
     res = pack(ckpt, plan, calib)
     mb = read_model(res.data, f"golden seed {seed}")
-    x_q = executor.quantize_inputs(mb, _inputs(seed + 3, 1, cfg.in_leads, cfg.n_samples))[0]
+    x_q = executor.quantize_inputs(mb, ecg_like_inputs(seed + 3, 1, cfg.in_leads, cfg.n_samples))[0]
     return res.data, x_q, executor.run(mb, x_q)
 
 
@@ -219,14 +224,14 @@ def build_transformer_graph(seed: int) -> Graph:
 def build_custom_model(seed: int, builder: Any = None) -> tuple[bytes, np.ndarray, np.ndarray]:
     g = (builder or build_custom_graph)(seed)
     t = g.tensors[g.input]
-    calib = _inputs(seed + 2, 16, t.channels, t.length).transpose(0, 2, 1)
+    calib = ecg_like_inputs(seed + 2, 16, t.channels, t.length).transpose(0, 2, 1)
     calibrate(g, calib)
     meta = {"task": "golden-custom", "classes": [f"c{i}" for i in range(g.tensors[g.output].size)], "input_length": t.length,
             "input_leads": t.channels, "input_scale": t.scale, "input_zero_point": t.zero_point,
             "producer": "ecg-edge golden", "fp32_param_bytes": 4 * sum(n.weights.levels.size for n in g.nodes if n.weights)}
     res = pack_graph(g, meta)
     mb = read_model(res.data, f"golden custom seed {seed}")
-    x_q = quantize_activation(_inputs(seed + 3, 1, t.channels, t.length)[0].T, t.scale, t.zero_point)
+    x_q = quantize_activation(ecg_like_inputs(seed + 3, 1, t.channels, t.length)[0].T, t.scale, t.zero_point)
     return res.data, x_q, executor.run(mb, x_q)
 
 

@@ -27,6 +27,7 @@ from ecg_edge.modelbin.graph import build_graph, graph_inputs
 from ecg_edge.modelbin.ir import Graph
 from ecg_edge.modelbin.layout import OP_NAMES
 from ecg_edge.modelbin.writer import Serialized, serialize
+from ecg_edge.models.registry import model_from_checkpoint
 
 
 @dataclass
@@ -113,7 +114,7 @@ def build_meta(ckpt: Checkpoint, plan: CompressionPlan | None, g: Graph, fp32_by
     if ckpt.arch == "hubert_ecg":  # the input adapter runs on the host before quantization
         from ecg_edge.modelbin.hubert_graph import adapter_meta
 
-        meta["input_adapter"] = adapter_meta(ckpt.model())
+        meta["input_adapter"] = adapter_meta(model_from_checkpoint(ckpt))
     return meta
 
 
@@ -180,7 +181,7 @@ def calibrated_graph(arch: str, model: torch.nn.Module, plan: CompressionPlan | 
 def pack(ckpt: Checkpoint, plan: CompressionPlan | None, calib_X: np.ndarray, *,
          max_calib_windows: int = DEFAULT_CALIB_WINDOWS, source: str = "",
          percentile: float | None = None, input_percentile: float | None = None) -> PackResult:
-    model = ckpt.model()
+    model = model_from_checkpoint(ckpt)
     fp32_bytes = 4 * sum(p.numel() for p in model.parameters())
     g = calibrated_graph(ckpt.arch, model, plan, calib_X, max_calib_windows=max_calib_windows,
                          percentile=percentile, input_percentile=input_percentile)
@@ -220,7 +221,7 @@ def pack_trained(ckpt: Checkpoint, plan: CompressionPlan | None, *, source: str 
     """model.bin of a QAT checkpoint exactly as trained: its learned weight scales and activation
     quantization are written as they are (no re-quantization, no re-calibration), so the file
     computes what the QAT exact forward computed."""
-    model = ckpt.model()
+    model = model_from_checkpoint(ckpt)
     fp32_bytes = 4 * sum(p.numel() for p in model.parameters())
     g = build_graph(ckpt.arch, model, plan)
     apply_trained(g, ckpt.extra["qat"])

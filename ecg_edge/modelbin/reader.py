@@ -21,6 +21,7 @@ from ecg_edge.modelbin.layout import (
     HEADER_SIZE,
     HEADER_STRUCT,
     MAGIC,
+    MAX_LAYER_WEIGHTS,
     MAX_SECTIONS,
     MAX_TENSOR_ELEMENTS,
     NO_BLOCK,
@@ -276,8 +277,8 @@ def _read_block(op: OpInfo, wbuf: _Buf, ws: Section, T: list[TensorInfo], lab: s
     want_span = op_def(op.op).block_span(op, T, K, bl, err)
     if span != want_span:
         raise err(f"{bl}: field 'span' {span} disagrees with kernel x C_in/groups = {want_span}")
-    if c_out * span > 1 << 31:
-        raise err(f"{bl}: c_out {c_out} x span {span} overflows")
+    if c_out * span > MAX_LAYER_WEIGHTS:
+        raise err(f"{bl}: c_out {c_out} x span {span} = {c_out * span} weights exceeds the limit 2^28")
     arrays = [("bias", o_bias, 4 * c_out), ("mult", o_mult, 4 * c_out), ("shift", o_shift, align_up(c_out, 4))]
     if enc != ENC_DENSE:
         arrays.append(("index", o_index, index_bytes))

@@ -7,6 +7,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ecg_edge.checkpoint import Checkpoint
 from ecg_edge.errors import EcgEdgeError
 
 ARCHITECTURES = ("resnet1d", "hubert_ecg")
@@ -22,6 +23,22 @@ def build_model(arch: str, config: dict[str, Any]) -> nn.Module:
 
         return HubertECG(HubertECGConfig(**config))
     raise EcgEdgeError(f"unknown architecture {arch!r}; expected one of {', '.join(ARCHITECTURES)}")
+
+
+def model_from_checkpoint(ckpt: Checkpoint, where: str = "checkpoint") -> nn.Module:
+    """The checkpoint's model with its weights, in eval mode (the checkpoint itself builds
+    nothing); a config the architecture rejects is reported as the user's error."""
+    try:
+        m = build_model(ckpt.arch, ckpt.config)
+        missing, unexpected = m.load_state_dict(ckpt.state_dict, strict=False)
+    except (ValueError, TypeError, RuntimeError) as exc:
+        raise EcgEdgeError(f"{where}: cannot rebuild its {ckpt.arch} model: {str(exc).splitlines()[0]}") from exc
+    if missing or unexpected:
+        raise EcgEdgeError(
+            f"{where}: weights do not fit a {ckpt.arch} with this config: "
+            f"missing {list(missing)[:5]}, unexpected {list(unexpected)[:5]}")
+    m.eval()
+    return m
 
 
 def count_macs(model: nn.Module, example: torch.Tensor) -> int:

@@ -20,18 +20,20 @@ import numpy as np
 
 from ecg_edge.checkpoint import load_checkpoint
 from ecg_edge.compress.allocate import DEFAULT_SPARSITIES
-from ecg_edge.compress.engine import DEFAULT_READING, CompressOptions, Compressor, Outcome, predict
+from ecg_edge.compress.engine import DEFAULT_READING, CompressOptions, Compressor, Outcome
 from ecg_edge.compress.finetune import FinetuneConfig
 from ecg_edge.compress.layers import fp32_parameter_bytes
 from ecg_edge.compress.sizes import BLOCKS_ONLY
 from ecg_edge.data.prepared import load_prepared
 from ecg_edge.errors import EcgEdgeError
+from ecg_edge.metrics import classification_metrics
 from ecg_edge.modelbin.graph import can_lower
+from ecg_edge.models.predict import predict
+from ecg_edge.models.registry import model_from_checkpoint
 from ecg_edge.progress import progress
 from ecg_edge.stats import paired_bootstrap
 from ecg_edge.targets.registry import get_target
 from ecg_edge.train.evaluate import split_groups
-from ecg_edge.train.metrics import classification_metrics
 
 FIXED_Q = [8, 7, 6, 5, 4, 3, 2, 1]
 FIXED_P = [10, 30, 50, 70, 90]
@@ -79,11 +81,11 @@ def test_predictions(out: Outcome, X: np.ndarray, source: str, runtime: str = "n
     """Argmax of the shipped model.bin run by an integer runtime ("modelbin"), or of the
     fake-quant PyTorch model when there is no packed file ("fakequant")."""
     if source == "modelbin" and out.size.model_bin is not None:
-        from ecg_edge.modelbin.evaluate import run_split
         from ecg_edge.modelbin.reader import read_model
+        from ecg_edge.report.shipped import run_split
 
         return run_split(read_model(out.size.model_bin), np.asarray(X), runtime).argmax(1), "modelbin"
-    return predict(out.checkpoint.model(), X).argmax(1), "fakequant"
+    return predict(model_from_checkpoint(out.checkpoint), X).argmax(1), "fakequant"
 
 
 test_predictions.__test__ = False  # type: ignore[attr-defined]  # not a pytest test

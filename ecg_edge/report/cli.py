@@ -45,7 +45,7 @@ def ablation(checkpoint: Path | None, data_dir: Path | None, out_dir: Path | Non
     """The paper's Table 1 (test split): Markdown, JSON, a Pareto PNG and a per-layer chart."""
     from ecg_edge.atomic import write_json, write_text
     from ecg_edge.checkpoint import load_checkpoint
-    from ecg_edge.compress.cli import _default_data
+    from ecg_edge.compress.cli import default_data_dir
     from ecg_edge.compress.engine import DEFAULT_READING
     from ecg_edge.paths import default_checkpoint, work_root
     from ecg_edge.report.ablation import AblationConfig, markdown, run_ablation
@@ -68,7 +68,7 @@ def ablation(checkpoint: Path | None, data_dir: Path | None, out_dir: Path | Non
         raise EcgEdgeError(f"--adaptive {adaptive!r}: unknown {bad}; expected a subset of laq,lap,laq+lap")
     torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
     checkpoint = checkpoint or default_checkpoint()
-    data_dir = data_dir or _default_data(load_checkpoint(checkpoint).data, checkpoint)
+    data_dir = data_dir or default_data_dir(load_checkpoint(checkpoint).data, checkpoint)
     explicit = out_dir is not None
     out_dir = out_dir or work_root() / "report" / "ablation"
     cfg = AblationConfig(target=target, tolerance=tolerance, finetune_epochs=finetune_epochs, finetune_lr=finetune_lr,
@@ -132,7 +132,7 @@ def pareto(checkpoint: Path | None, data_dir: Path | None, out_dir: Path | None,
     """Test macro-F1 of the shipped model.bin (95% CI bars) vs true CR: PNG + Markdown + JSON."""
     from ecg_edge.atomic import write_json, write_text
     from ecg_edge.checkpoint import load_checkpoint
-    from ecg_edge.compress.cli import _default_data
+    from ecg_edge.compress.cli import default_data_dir
     from ecg_edge.paths import default_checkpoint, work_root
     from ecg_edge.report.pareto import ParetoConfig, markdown, pareto_png, run_pareto
 
@@ -145,7 +145,7 @@ def pareto(checkpoint: Path | None, data_dir: Path | None, out_dir: Path | None,
                        metric=metric, runtime=runtime, qat_epochs=qat_epochs, sens_windows=sens_windows)
     torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
     checkpoint = checkpoint or default_checkpoint()
-    data_dir = data_dir or _default_data(load_checkpoint(checkpoint).data, checkpoint)
+    data_dir = data_dir or default_data_dir(load_checkpoint(checkpoint).data, checkpoint)
     explicit = out_dir is not None
     out_dir = out_dir or work_root() / "report" / "pareto"
     from ecg_edge.outputs import result_set

@@ -18,17 +18,18 @@ import numpy as np
 
 from ecg_edge.checkpoint import load_checkpoint
 from ecg_edge.compress.allocate import DEFAULT_SPARSITIES
-from ecg_edge.compress.engine import CompressOptions, Compressor, Outcome, predict
+from ecg_edge.compress.engine import CompressOptions, Compressor, Outcome
 from ecg_edge.compress.finetune import FinetuneConfig
 from ecg_edge.compress.layers import fp32_parameter_bytes
 from ecg_edge.data.prepared import load_prepared
 from ecg_edge.errors import EcgEdgeError
+from ecg_edge.metrics import classification_metrics
+from ecg_edge.models.predict import predict
 from ecg_edge.progress import progress
 from ecg_edge.report.ablation import HeldOut, test_predictions
 from ecg_edge.stats import RESAMPLES, SEED
 from ecg_edge.targets.registry import get_target
 from ecg_edge.train.evaluate import split_groups
-from ecg_edge.train.metrics import classification_metrics
 
 SERIES = ("fixed-q", "laq", "laq+lap", "budget", "qat")
 LABELS = {"fixed-q": "fixed-q (uniform bits)", "laq": "LAQ (paper)", "laq+lap": "LAQ+LAP (paper)",

@@ -17,10 +17,10 @@ import numpy as np
 
 from ecg_edge.checkpoint import load_checkpoint
 from ecg_edge.data.prepared import load_prepared
+from ecg_edge.metrics import aggregate_records, classification_metrics
+from ecg_edge.models.predict import predict
 from ecg_edge.stats import delta_line, mean_spread, paired_bootstrap
 from ecg_edge.train.evaluate import model_from_checkpoint
-from ecg_edge.train.loop import predict
-from ecg_edge.train.metrics import aggregate_records, classification_metrics
 
 
 def run_predictions(run: Path, X: np.ndarray, records: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

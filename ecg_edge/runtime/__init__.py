@@ -15,8 +15,8 @@ import numpy as np
 from ecg_edge.errors import ModelFormatError
 from ecg_edge.runtime._loader import load_extension
 
-_ext = load_extension()
-ffi, lib = _ext.ffi, _ext.lib
+extension = load_extension()
+ffi, lib = extension.ffi, extension.lib
 
 STATUS_NAMES = {
     0: "ECG_RT_OK", 1: "ECG_RT_E_NULL", 2: "ECG_RT_E_TRUNCATED", 3: "ECG_RT_E_MAGIC",

@@ -1,6 +1,6 @@
 """Speed of the C runtime on the host (a benchmark, not a test): `python -m ecg_edge.runtime.bench`.
 
-For the default compressed ResNet1D (a trained checkpoint and helper C's plan when present,
+For the default compressed ResNet1D (a trained checkpoint and its compression plan when present,
 otherwise a default-config ResNet1D with seeded random weights packed at 4-bit / 50% sparsity):
 host latency per inference (median of many, the C driver runtime_c/tools/bench_main.c built with
 the binding's flags), instructions per inference under `valgrind --tool=callgrind` (repeatable),
@@ -27,12 +27,12 @@ from typing import Any
 import numpy as np
 
 from ecg_edge.atomic import write_json, write_text
+from ecg_edge.models.registry import model_from_checkpoint
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNTIME = ROOT / "runtime_c"
 CFLAGS = ["-O2", "-std=c99", "-ffp-contract=off"]  # the cffi extension's flags
 DEFAULT_RESNET = dict(n_samples=5120, in_leads=1, n_classes=4)  # ResNet1DConfig defaults otherwise
-ARTIFACT = Path("/work/notes/artifacts/resnet1d_chapman4")
 # (bits, sparsity) variants of the same float model: where bit-width and sparsity move the time.
 VARIANTS = [(8, 0.0), (4, 0.5), (2, 0.5), (1, 0.5), (4, 0.9)]
 
@@ -41,7 +41,7 @@ VARIANTS = [(8, 0.0), (4, 0.5), (2, 0.5), (1, 0.5), (4, 0.9)]
 def _find_checkpoint(arg: str | None) -> Path | None:
     from ecg_edge import paths
 
-    for p in ([Path(arg)] if arg else []) + [ARTIFACT / "best.pt", paths.default_checkpoint()]:
+    for p in ([Path(arg)] if arg else []) + [paths.default_checkpoint()]:
         if p.is_file():
             return p
     return None
@@ -66,23 +66,21 @@ def load_model(checkpoint: str | None, plan_path: str | None):
     import torch
 
     from ecg_edge.checkpoint import Checkpoint, load_checkpoint
-    from ecg_edge.modelbin.golden import _plan, random_resnet
+    from ecg_edge.modelbin.golden import cycling_plan, default_resnet_config, random_resnet
 
     ck = _find_checkpoint(checkpoint)
     if ck is not None:
         ckpt = load_checkpoint(ck)
         plan, pp = _find_plan(plan_path, ck)
-        model = ckpt.model().eval()
+        model = model_from_checkpoint(ckpt).eval()
         if plan is None:
-            plan = _plan(model, 4, 0.5)
+            plan = cycling_plan(model, 4, 0.5)
             desc = f"trained checkpoint {ck}, no compression plan found: 4-bit / 50% sparsity everywhere"
         else:
             desc = f"trained checkpoint {ck} with plan {pp}"
         return model, ckpt, plan, desc
     overrides = {k: v for k, v in DEFAULT_RESNET.items()}
-    from ecg_edge.models.resnet1d import ResNet1DConfig
-
-    base = ResNet1DConfig()
+    base = default_resnet_config()
     overrides.update(stem_channels=base.stem_channels, stem_kernel=base.stem_kernel, stem_stride=base.stem_stride,
                      stem_pool=base.stem_pool, widths=list(base.widths), strides=list(base.strides),
                      kernel=base.kernel)
@@ -90,38 +88,23 @@ def load_model(checkpoint: str | None, plan_path: str | None):
     ckpt = Checkpoint("resnet1d", cfg.to_dict(), model.state_dict(), [f"c{i}" for i in range(cfg.n_classes)],
                       {"task": "bench", "fs": 500.0, "leads": ["II"], "n_samples": cfg.n_samples})
     torch.manual_seed(0)
-    return (model, ckpt, _plan(model, 4, 0.5),
+    return (model, ckpt, cycling_plan(model, 4, 0.5),
             "no trained ResNet1D checkpoint found: default-config ResNet1D with seeded random weights, "
             "4-bit / 50% sparsity in every layer")
 
 
 def _calibration(ckpt) -> np.ndarray:
-    from ecg_edge.modelbin.golden import _inputs
+    from ecg_edge.modelbin.golden import ecg_like_inputs
 
     leads = int(ckpt.config.get("in_leads", 1))
     n = int(ckpt.config.get("n_samples", 5120))
-    return _inputs(7, 16, leads, n)
+    return ecg_like_inputs(7, 16, leads, n)
 
 
 def pack_variant(ckpt, plan, calib: np.ndarray) -> bytes:
     from ecg_edge.modelbin.packer import pack
 
     return pack(ckpt, plan, calib).data
-
-
-def model_macs(data: bytes) -> tuple[int, int]:
-    """(dense MACs, MACs on non-zero weights) of one inference of a model.bin."""
-    from ecg_edge.modelbin.reader import read_model
-
-    mb = read_model(data)
-    dense = eff = 0
-    for op in mb.ops:
-        if op.block is None:
-            continue
-        reps = mb.tensors[op.out].length if op.op == 0 else 1
-        dense += reps * op.block.c_out * op.block.span
-        eff += reps * op.block.nnz
-    return dense, eff
 
 
 # ---------------------------------------------------------------- C driver
@@ -194,9 +177,9 @@ def code_size(work: Path) -> dict[str, Any]:
             objs.append(o)
         per = _text_size(objs, size_tool)
         res[name] = {"text_bytes": sum(per.values()), "per_object": per}
-    from ecg_edge.runtime import _ext
+    from ecg_edge.runtime import extension
 
-    so = Path(_ext.__file__)
+    so = Path(extension.__file__)
     res["cffi_extension"] = {"file": so.name, "text_bytes": _text_size([so], "size")[so.name]}
     return res
 
@@ -243,7 +226,8 @@ def run(out_dir: Path, n: int, checkpoint: str | None, plan_path: str | None) ->
     import torch
 
     from ecg_edge.modelbin import executor
-    from ecg_edge.modelbin.golden import _plan
+    from ecg_edge.modelbin.golden import cycling_plan
+    from ecg_edge.modelbin.ops import model_macs
     from ecg_edge.modelbin.reader import read_model
 
     torch.set_num_threads(1)
@@ -257,7 +241,7 @@ def run(out_dir: Path, n: int, checkpoint: str | None, plan_path: str | None) ->
         exe = build_driver(work)
         x = calib[:1]
         rows = []
-        plans = [("default", plan)] + [(f"{b}-bit, {int(s * 100)}% sparse", _plan(model, b, s)) for b, s in VARIANTS]
+        plans = [("default", plan)] + [(f"{b}-bit, {int(s * 100)}% sparse", cycling_plan(model, b, s)) for b, s in VARIANTS]
         for label, p in plans:
             data = pack_variant(ckpt, p, calib)
             mb = read_model(data)
@@ -269,7 +253,7 @@ def run(out_dir: Path, n: int, checkpoint: str | None, plan_path: str | None) ->
             ref = executor.run(mb, x_q)
             assert lat["logits"] == ref.tolist(), "C driver logits differ from the numpy executor"
             cg = callgrind(exe, mpath, xpath, work)
-            dense, eff = model_macs(data)
+            dense, eff = model_macs(read_model(data))
             encs = sorted({op.block.encoding for op in mb.ops if op.block is not None})
             row = {"variant": label, "model_bytes": len(data), "arena_bytes": mb.arena_size,
                    "encodings": [{0: "dense", 1: "bitmask", 2: "runlength"}[e] for e in encs],

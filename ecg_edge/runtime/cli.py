@@ -26,7 +26,7 @@ from ecg_edge.errors import EcgEdgeError
 def run(model_bin: Path | None, data_dir: Path | None, split: str, parity: bool, out_dir: Path | None,
         as_json: bool) -> None:
     """Accuracy and macro precision/recall/F1 of MODEL_BIN run by the C runtime on a split."""
-    from ecg_edge.modelbin.evaluate import evaluate_model_bin
+    from ecg_edge.report.shipped import evaluate_model_bin
     from ecg_edge.train.evaluate import format_report, write_report
 
     model_bin = model_bin or paths.default_model_bin()

@@ -36,14 +36,14 @@ def status_text(code: int) -> str:
     return RT_STATUS.get(code) or FIRMWARE_STATUS.get(code) or f"status {code}"
 
 
-def _arena_size(model_bytes: bytes) -> int:
+def arena_size_of(model_bytes: bytes) -> int:
     if len(model_bytes) < 64 or model_bytes[:4] != MODEL_MAGIC:
         raise ModelFormatError(f"not a model.bin: expected magic {MODEL_MAGIC!r} and a 64-byte header, "
                                f"got {model_bytes[:4]!r} in {len(model_bytes)} bytes")
     return struct.unpack_from("<I", model_bytes, 28)[0]
 
 
-def _as_windows(inputs_q: np.ndarray) -> np.ndarray:
+def as_windows(inputs_q: np.ndarray) -> np.ndarray:
     x = np.asarray(inputs_q)
     if x.ndim == 2:
         x = x[None]
@@ -66,7 +66,7 @@ def host_parity(model_bytes: bytes, windows: np.ndarray, logits: np.ndarray) -> 
                   mismatched_windows=[int(i) for i in np.flatnonzero(~same)])
 
 
-def _check_run(run: QemuRun, target: Target, n: int) -> None:
+def check_run(run: QemuRun, target: Target, n: int) -> None:
     if run.faults:
         raise SimulationError(f"{target.name}: the firmware faulted: {run.faults[0]}")
     if run.model_status not in (None, 0):
@@ -99,14 +99,14 @@ def simulate(model_bytes: bytes, inputs_q: np.ndarray, target: str | Target = "c
     mve=False keeps the DSP (SMLAD) kernels on a Helium core (cortex-m55, -DECG_RT_NO_MVE)."""
     tc = find_toolchain()
     tgt = target if isinstance(target, Target) else get_target(target)
-    windows = _as_windows(inputs_q)
-    arena = _arena_size(model_bytes)
+    windows = as_windows(inputs_q)
+    arena = arena_size_of(model_bytes)
     window_bytes = int(windows[0].size)
     layout = Layout(model=len(model_bytes), arena=arena, window=window_bytes, stack=stack_size)
     image = build_firmware(tc, tgt, layout, opt, dsp=dsp, mve=mve)
     plugin = build_plugin(tc)
     run = run_image(tc, tgt, image, plugin, model_bytes, windows, timeout_s=timeout_s)
-    _check_run(run, tgt, windows.shape[0])
+    check_run(run, tgt, windows.shape[0])
     logits = np.stack([np.frombuffer(w.logits, dtype=np.int8) for w in run.windows])
     counts = run.counts
     flash = {"code": image.code_bytes, "model": len(model_bytes), "budget": tgt.flash_bytes}
@@ -170,7 +170,7 @@ def fit_estimate(model_bytes: bytes, window_bytes: int, target: str | Target, op
     base = build_firmware(tc, tgt, Layout(0, 0, 0, 0), opt)
     flash = {"code": base.code_bytes, "model": len(model_bytes), "budget": tgt.flash_bytes}
     flash["total"] = flash["code"] + flash["model"]
-    ram = {"static": base.static_ram_bytes, "arena": _arena_size(model_bytes), "window": window_bytes,
+    ram = {"static": base.static_ram_bytes, "arena": arena_size_of(model_bytes), "window": window_bytes,
            "stack_min": stack_size, "budget": tgt.ram_bytes}
     ram["total"] = ram["static"] + ram["arena"] + ram["window"] + ram["stack_min"]
     return NoFit(tgt.name, board_for(tgt).machine, opt, flash, ram, reason)

@@ -10,13 +10,12 @@ when the dataset exists, else seeded random int8 windows."""
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
 import numpy as np
 
-from ecg_edge.paths import REPO_ROOT, default_dataset_dir, default_model_bin
+from ecg_edge.paths import default_dataset_dir, default_model_bin
 
 MACS_PER_INSTRUCTION_GOAL = 0.25
 
@@ -24,25 +23,16 @@ MACS_PER_INSTRUCTION_GOAL = 0.25
 def default_model() -> tuple[Path, bytes]:
     """The main job's model.bin; else the default ResNet1D architecture (ResNet1DConfig()) with
     seeded random weights, int8 dense, packed by the model.bin packer (same compute as the
-    default model before compression); else the largest golden vector."""
+    default model before compression)."""
     p = default_model_bin()
     if p.is_file():
         return p, p.read_bytes()
-    try:
-        from dataclasses import asdict
+    from dataclasses import asdict
 
-        from ecg_edge.modelbin.golden import build_random_model
-        from ecg_edge.models.resnet1d import ResNet1DConfig
+    from ecg_edge.modelbin.golden import build_random_model, default_resnet_config
 
-        data, _, _ = build_random_model(0, 8, 0.0, **asdict(ResNet1DConfig()))
-        return Path("default-architecture ResNet1D (ResNet1DConfig(), seeded random int8 weights)"), data
-    except ImportError:
-        pass
-    golden = REPO_ROOT / "export" / "golden"
-    index = json.loads((golden / "index.json").read_text())["vectors"]
-    name = max(index, key=lambda k: index[k]["bytes"])
-    path = golden / f"{name}.bin"
-    return path, path.read_bytes()
+    data, _, _ = build_random_model(0, 8, 0.0, **asdict(default_resnet_config()))
+    return Path("default-architecture ResNet1D (ResNet1DConfig(), seeded random int8 weights)"), data
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -135,7 +135,7 @@ def objects_key(tc: Toolchain, target: Target, opt: str, program: str, dsp: bool
     return h.hexdigest()[:20]
 
 
-def _publish(tmp: Path, final: Path) -> None:
+def publish_dir(tmp: Path, final: Path) -> None:
     """Atomically move a finished build into the cache (another process may have won)."""
     final.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -180,7 +180,7 @@ def build_objects(tc: Toolchain, target: Target, opt: str = "O2", program: str =
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    _publish(tmp, final)
+    publish_dir(tmp, final)
     return final
 
 
@@ -272,7 +272,7 @@ def build_plugin(tc: Toolchain) -> Path:
     if r.returncode != 0:
         shutil.rmtree(tmp, ignore_errors=True)
         raise FirmwareBuildError("the QEMU instruction-count plugin failed to build:\n" + r.stderr[-2000:])
-    _publish(tmp, final)
+    publish_dir(tmp, final)
     return so
 
 

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from ecg_edge.errors import EcgEdgeError
-from ecg_edge.sim.api import _arena_size, _as_windows, _check_run
+from ecg_edge.sim.api import arena_size_of, as_windows, check_run
 from ecg_edge.sim.boards import board_for
 from ecg_edge.sim.build import Layout, build_firmware, build_plugin
 from ecg_edge.sim.qemu import run_image
@@ -42,14 +42,14 @@ def icount_crosscheck(model_bytes: bytes, inputs_q: np.ndarray, target: str = "c
     board = board_for(tgt)
     if board.timer_hz is None:
         raise EcgEdgeError(f"{tgt.name}: the -icount cross-check needs a CMSDK timer (mps2-an386/an500 boards)")
-    windows = _as_windows(inputs_q)
-    layout = Layout(model=len(model_bytes), arena=_arena_size(model_bytes), window=int(windows[0].size))
+    windows = as_windows(inputs_q)
+    layout = Layout(model=len(model_bytes), arena=arena_size_of(model_bytes), window=int(windows[0].size))
     image = build_firmware(tc, tgt, layout, opt)
     plugin = build_plugin(tc)
     plain = run_image(tc, tgt, image, plugin, model_bytes, windows)
-    _check_run(plain, tgt, windows.shape[0])
+    check_run(plain, tgt, windows.shape[0])
     timed = run_image(tc, tgt, image, plugin, model_bytes, windows, icount_shift=shift, timer=True)
-    _check_run(timed, tgt, windows.shape[0])
+    check_run(timed, tgt, windows.shape[0])
     ticks = [int(w.ticks or 0) for w in timed.windows]
     ns_per_tick = 1e9 / board.timer_hz
     from_timer = [t * ns_per_tick / (1 << shift) for t in ticks]

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ecg_edge.sim.api import _arena_size, _as_windows, _check_run
+from ecg_edge.sim.api import arena_size_of, as_windows, check_run
 from ecg_edge.sim.build import Layout, build_firmware, build_plugin
 from ecg_edge.sim.qemu import run_image
 from ecg_edge.sim.toolchain import find_toolchain
@@ -26,12 +26,12 @@ def profile(model_bytes: bytes, inputs_q: np.ndarray, target: str = "cortex-m4",
     """(function, instructions executed between the markers) for all windows, largest first."""
     tc = find_toolchain()
     tgt = get_target(target)
-    windows = _as_windows(inputs_q)
-    image = build_firmware(tc, tgt, Layout(len(model_bytes), _arena_size(model_bytes), int(windows[0].size)), opt)
+    windows = as_windows(inputs_q)
+    image = build_firmware(tc, tgt, Layout(len(model_bytes), arena_size_of(model_bytes), int(windows[0].size)), opt)
     with tempfile.TemporaryDirectory() as td:
         prof = Path(td) / "profile.txt"
         run = run_image(tc, tgt, image, build_plugin(tc), model_bytes, windows, profile_path=prof)
-        _check_run(run, tgt, windows.shape[0])
+        check_run(run, tgt, windows.shape[0])
         return symbol_profile(tc.arm_nm, image.elf, prof)
 
 

@@ -39,9 +39,9 @@ from ecg_edge.sim.build import (
     FirmwareBuildError,
     FirmwareImage,
     Layout,
-    _publish,
     cache_root,
     compile_flags,
+    publish_dir,
     read_sections,
     read_symbols,
 )
@@ -163,7 +163,7 @@ def build_library(tc: Toolchain, target: Target, log=print) -> Path:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    _publish(tmp, final)
+    publish_dir(tmp, final)
     return final
 
 

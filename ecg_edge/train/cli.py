@@ -19,8 +19,28 @@ ARCHS = ("resnet1d", "hubert_ecg")
 SIZES = ("tiny", "small", "base", "large")
 
 
+def parse_hubert_set(items: tuple[str, ...]) -> dict[str, Any]:
+    """--hubert-set KEY=VALUE (VALUE as JSON, e.g. window_s=10.24, conv_stride=[4,2,2,2,1])."""
+    from dataclasses import fields
+
+    from ecg_edge.models.hubert_ecg import HubertECGConfig
+
+    known = {f.name for f in fields(HubertECGConfig)} - {"in_leads", "n_samples", "fs", "n_classes", "size"}
+    out: dict[str, Any] = {}
+    for it in items:
+        key, sep, val = it.partition("=")
+        if not sep or key not in known:
+            raise EcgEdgeError(f"--hubert-set {it!r}: expected KEY=VALUE with KEY one of {', '.join(sorted(known))}")
+        try:
+            out[key] = json.loads(val)
+        except json.JSONDecodeError as exc:
+            raise EcgEdgeError(f"--hubert-set {it!r}: VALUE must be JSON (a number, or a list like [4,2,2,2,1])") from exc
+    return out
+
+
 def build_for_dataset(arch: str, manifest: Any, size: str | None = None, dropout: float | None = None,
-                      head: str | None = None) -> tuple[nn.Module, dict[str, Any]]:
+                      head: str | None = None, hubert_set: dict[str, Any] | None = None
+                      ) -> tuple[nn.Module, dict[str, Any]]:
     """A fresh model shaped for the dataset's leads, window length, rate and classes."""
     from ecg_edge.models.registry import build_model
 
@@ -36,7 +56,7 @@ def build_for_dataset(arch: str, manifest: Any, size: str | None = None, dropout
     elif arch == "hubert_ecg":
         if head is not None:
             raise EcgEdgeError("--head applies to resnet1d only; hubert_ecg mean-pools its frames")
-        common.update({"fs": float(manifest.fs), "size": size or "tiny"})
+        common.update({"fs": float(manifest.fs), "size": size or "tiny", **(hubert_set or {})})
     else:
         raise EcgEdgeError(f"unknown --arch {arch!r}; expected one of {', '.join(ARCHS)}")
     try:
@@ -108,6 +128,8 @@ def init_from(path: Path, arch: str, manifest: Any, size: str | None, dropout: f
               help="light ECG augmentations: time shifts, baseline wander and muscle noise (NSTDB when present)")
 @click.option("--seed", type=NON_NEGATIVE_INT, default=0, show_default=True)
 @click.option("--threads", type=POSITIVE_INT, default=None, help="torch threads per process [default: torch's]")
+@click.option("--hubert-set", "hubert_items", multiple=True, metavar="KEY=VALUE",
+              help="hubert_ecg config field (repeatable), e.g. window_s=10.24 target_fs=200 hidden_dropout=0.2")
 @click.option("--init-from", "init_path", type=click.Path(path_type=Path), default=None,
               help="start from these weights: a HuBERT-ECG checkpoint folder (e.g. pretrain's encoder/) or a .pt")
 @click.option("--resume", is_flag=True, help="continue the interrupted run in --out")
@@ -117,8 +139,8 @@ def init_from(path: Path, arch: str, manifest: Any, size: str | None, dropout: f
               help="output folder [default: ecg-edge-out/train]")
 def train(data_dir: Path | None, arch: str, size: str | None, head: str | None, epochs: int, batch_size: int,
           lr: float | None, weight_decay: float, dropout: float | None, patience: int, class_weights: bool,
-          balance: str, augment: bool, seed: int, threads: int | None, init_path: Path | None, resume: bool,
-          force: bool, out_dir: Path | None) -> None:
+          balance: str, augment: bool, seed: int, threads: int | None, hubert_items: tuple[str, ...],
+          init_path: Path | None, resume: bool, force: bool, out_dir: Path | None) -> None:
     """Train a classifier; writes best.pt, last.pt, history.json, curve.png and the test-split
     evaluation. Under `torchrun --nproc_per_node N -m ecg_edge.cli train ...` it runs DDP (gloo)."""
     from ecg_edge import outputs
@@ -136,6 +158,9 @@ def train(data_dir: Path | None, arch: str, size: str | None, head: str | None, 
                       balance=balance, augment=augment)
     if resume and force:
         raise EcgEdgeError("--resume continues the run in --out, --force replaces it; give one of them")
+    hubert_set = parse_hubert_set(hubert_items)
+    if hubert_set and (arch != "hubert_ecg" or init_path is not None):
+        raise EcgEdgeError("--hubert-set shapes a fresh --arch hubert_ecg model (not resnet1d, not with --init-from)")
     for split in ("train", "val", "test"):  # before any epoch: the test-split report needs windows too
         if len(ds.split(split)[1]) == 0:
             raise EcgEdgeError(f"{data_dir}: split {split!r} is empty (0 windows); training needs train, val and "
@@ -160,14 +185,14 @@ def train(data_dir: Path | None, arch: str, size: str | None, head: str | None, 
     try:
         with where as work:
             _train_into(Path(work), out_dir, ds, data_dir, cfg, info, arch, size, dropout, head, seed, threads,
-                        init_path, resume)
+                        init_path, resume, hubert_set)
     finally:
         ddp.shutdown()
 
 
 def _train_into(work: Path, out_dir: Path, ds: Any, data_dir: Path, cfg: Any, info: Any, arch: str,
                 size: str | None, dropout: float | None, head: str | None, seed: int, threads: int | None,
-                init_path: Path | None, resume: bool) -> None:
+                init_path: Path | None, resume: bool, hubert_set: dict[str, Any] | None = None) -> None:
     from ecg_edge.outputs import result_set
     from ecg_edge.train.evaluate import evaluate_checkpoint, format_report, write_report
     from ecg_edge.train.loop import fit
@@ -180,7 +205,7 @@ def _train_into(work: Path, out_dir: Path, ds: Any, data_dir: Path, cfg: Any, in
         if info.is_main:
             click.echo(note, err=True)
     else:
-        model, _ = build_for_dataset(arch, ds.manifest, size, dropout, head)
+        model, _ = build_for_dataset(arch, ds.manifest, size, dropout, head, hubert_set)
     fit(model, ds, cfg, work, resume=resume)
     if info.is_main:
         res = evaluate_checkpoint(work / "best.pt", data_dir, "test", cfg.eval_batch_size)
@@ -256,12 +281,7 @@ def evaluate(checkpoint: Path | None, data_dir: Path | None, split: str, runtime
 
 
 def _evaluate_model_bin(path: Path, data_dir: Path, split: str, runtime: str) -> dict[str, Any]:
-    try:
-        from ecg_edge.modelbin.evaluate import evaluate_model_bin
-    except ModuleNotFoundError as exc:
-        if exc.name and exc.name.startswith("ecg_edge"):
-            raise EcgEdgeError(f"{path}: model.bin evaluation is not available in this build "
-                               f"({exc.name} is missing)") from exc
-        raise
+    from ecg_edge.report.shipped import evaluate_model_bin
+
     return evaluate_model_bin(path, data_dir, split=split, runtime=runtime)
 

@@ -7,16 +7,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from ecg_edge.atomic import write_json, write_text
 from ecg_edge.checkpoint import Checkpoint, load_checkpoint
 from ecg_edge.data.prepared import PreparedDataset, load_prepared
 from ecg_edge.errors import DataError, EcgEdgeError
-from ecg_edge.models.registry import ARCHITECTURES
+from ecg_edge.metrics import add_record_metrics, classification_metrics
+from ecg_edge.models.predict import predict
+from ecg_edge.models.registry import ARCHITECTURES, model_from_checkpoint
 from ecg_edge.stats import Comparison, delta_line, paired_bootstrap
-from ecg_edge.train.loop import predict
-from ecg_edge.train.metrics import add_record_metrics, classification_metrics
 
 
 def check_compatible(ck: Checkpoint, ds: PreparedDataset, ckpt_path: str | Path) -> None:
@@ -40,14 +39,6 @@ def check_compatible(ck: Checkpoint, ds: PreparedDataset, ckpt_path: str | Path)
         raise EcgEdgeError(f"{ckpt_path}: trained at {fs} Hz but dataset {ds.root} is sampled at {m.fs} Hz")
 
 
-def model_from_checkpoint(ck: Checkpoint, ckpt_path: str | Path) -> torch.nn.Module:
-    """ck.model(), with a bad config or weights of another shape reported as the user's error."""
-    try:
-        return ck.model()
-    except (ValueError, TypeError, RuntimeError) as exc:
-        raise EcgEdgeError(f"{ckpt_path}: cannot rebuild its {ck.arch} model: {str(exc).splitlines()[0]}") from exc
-
-
 def evaluate_checkpoint(ckpt_path: str | Path, data_dir: str | Path, split: str = "test",
                         batch_size: int = 256) -> dict[str, Any]:
     ck = load_checkpoint(ckpt_path)
@@ -56,7 +47,7 @@ def evaluate_checkpoint(ckpt_path: str | Path, data_dir: str | Path, split: str 
     X, y = ds.split(split)
     if len(y) == 0:
         raise DataError(f"{ds.root}: split {split!r} is empty (0 windows); nothing to evaluate")
-    logits = predict(model_from_checkpoint(ck, ckpt_path), X, batch_size)
+    logits = predict(model_from_checkpoint(ck, str(ckpt_path)), X, batch_size)
     res = classification_metrics(np.asarray(y), logits.argmax(1), list(ck.classes))
     add_record_metrics(res, logits, np.asarray(y), ds, split, list(ck.classes))
     res.update({"checkpoint": str(ckpt_path), "arch": ck.arch, "dataset": str(ds.root), "task": ds.manifest.task,

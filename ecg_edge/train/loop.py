@@ -29,9 +29,10 @@ from ecg_edge.atomic import write_json
 from ecg_edge.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from ecg_edge.data.prepared import PreparedDataset
 from ecg_edge.errors import DataError, EcgEdgeError
+from ecg_edge.metrics import classification_metrics
+from ecg_edge.models.predict import predict
 from ecg_edge.progress import progress
 from ecg_edge.train import distributed as ddp
-from ecg_edge.train.metrics import classification_metrics
 
 DEFAULT_LR = {"resnet1d": 1e-3, "hubert_ecg": 1e-4}
 # Fields a resumed run may change without changing the result it converges to (the effective
@@ -124,21 +125,6 @@ def model_identity(model: nn.Module, arch: str | None = None,
         raise EcgEdgeError(
             f"cannot tell the architecture/config of a {type(model).__name__}; pass arch= and model_config= to fit()")
     return arch, dict(config)
-
-
-def predict(model: nn.Module, X: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """Logits (N, classes) float32 for inputs X (N, leads, samples), in eval mode."""
-    was_training = model.training
-    model.eval()
-    outs = []
-    with torch.no_grad():
-        for i in range(0, len(X), batch_size):
-            xb = torch.from_numpy(np.array(X[i:i + batch_size], dtype=np.float32))
-            outs.append(model(xb).float().numpy())
-    model.train(was_training)
-    if not outs:
-        return np.zeros((0, 0), dtype=np.float32)
-    return np.concatenate(outs).astype(np.float32, copy=False)
 
 
 def check_model_fits(model: nn.Module, dataset: PreparedDataset, config: dict[str, Any],

@@ -25,10 +25,12 @@ import torch
 
 from ecg_edge.atomic import write_json, write_text
 from ecg_edge.data.prepared import PreparedDataset, load_prepared, save_prepared
+from ecg_edge.metrics import classification_metrics
 from ecg_edge.models.hubert_checkpoint import load_hubert_ecg_dir
 from ecg_edge.models.hubert_ecg import HubertECG, HubertECGConfig
-from ecg_edge.train.loop import TrainConfig, fit, predict
-from ecg_edge.train.metrics import classification_metrics
+from ecg_edge.models.predict import predict
+from ecg_edge.models.registry import model_from_checkpoint
+from ecg_edge.train.loop import TrainConfig, fit
 from ecg_edge.train.pretrain import PretrainConfig, pretrain
 
 
@@ -91,7 +93,7 @@ def run_study(labelled: str, unlabelled: list[str], out: str, label_frac: float 
             t1 = time.time()
             ck = fit(model, few, TrainConfig(arch="hubert_ecg", seed=seed, **ft), outp / f"{arm}_seed{seed}",
                      resume=(outp / f"{arm}_seed{seed}" / "last.pt").is_file())
-            best = ck.model()
+            best = model_from_checkpoint(ck)
             rows.append({"seed": seed, "arm": arm, **evaluate_test(best, src),
                          "best_epoch": ck.metrics.get("epoch"), "seconds": round(time.time() - t1, 1)})
             print(json.dumps(rows[-1]), flush=True)

@@ -111,6 +111,12 @@ static void store(const ecg_rt_dsp_group *g, const int32_t *s, int8_t *yt)
             yt[g->channel[j]] = ecg_rt_dsp_requantize(s[j], g->mult[j], g->shift[j], zp, lo, hi);
         return;
     }
+    if (lo == -128 && hi == 127) { /* no fused activation: the clamp is one SSAT */
+        for (j = 0; j < g->count; ++j)
+            yt[g->channel[j]] = (int8_t)__ssat(__qadd((int32_t)((g->rc[j] + (int64_t)s[j] * g->mult[j]) >> 32) >>
+                                                      (g->shift[j] - 32u), zp), 8);
+        return;
+    }
     for (j = 0; j < g->count; ++j) {
         int32_t o = __qadd((int32_t)((g->rc[j] + (int64_t)s[j] * g->mult[j]) >> 32) >> (g->shift[j] - 32u), zp);
         o = o < lo ? lo : o;

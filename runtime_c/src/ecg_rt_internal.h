@@ -84,6 +84,10 @@ void ecg_rt_op_decode(const uint8_t *rec, ecg_rt_op *op);
 /* Decode the header of a weight block (no validation: the loader checks before use). */
 void ecg_rt_wblock_decode(const uint8_t *blk, ecg_rt_wblock *wb);
 
+/* floor(sqrt(v)), exact for every uint64, bit by bit (isqrt_u64.c): the norms' and the
+ * device preprocessing's integer square root. */
+uint32_t ecg_rt_isqrt_u64(uint64_t v);
+
 /* ---- requantization (requant_s8.c): FORMAT.md section 7 ---- */
 int64_t ecg_rt_floor_shift(int64_t v, uint32_t n);
 int64_t ecg_rt_rshift_round(int64_t v, int32_t mult, uint32_t n);

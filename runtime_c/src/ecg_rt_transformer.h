@@ -20,8 +20,6 @@
 #define ECG_RT_SOFTMAX_MAX_SEG (1u << 14)
 #define ECG_RT_MATMUL_MAX_K (1u << 15) /* 255 * 255 * K < 2^31 */
 
-/* floor(sqrt(v)), exact for every uint64 (bit-by-bit). */
-uint32_t ecg_rt_isqrt_u64(uint64_t v);
 
 /* Statistics of a set of N int8 values laid out as `rows` runs of `width` values, run r at
  * x + r * row_stride: sum, and sd = isqrt(floor(sum_i (N x_i - sum)^2 / N) + eps). */

@@ -1,6 +1,6 @@
-/* floor(sqrt(v)) of a uint64, bit by bit (no float, no division): the integer square root
- * of the normalisation ops. */
-#include "ecg_rt_transformer.h"
+/* floor(sqrt(v)) of a uint64, bit by bit (no float, no division): the integer square root of
+ * the normalisation ops and of the device preprocessing's window z-score. */
+#include "ecg_rt_internal.h"
 
 uint32_t ecg_rt_isqrt_u64(uint64_t v)
 {

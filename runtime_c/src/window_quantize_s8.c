@@ -7,22 +7,6 @@
 #include "ecg_rt_internal.h"
 #include "ecg_edge_rt_stream.h"
 
-static uint64_t isqrt_u64(uint64_t v)
-{
-    uint64_t r = 0, bit = (uint64_t)1 << 62;
-    while (bit > v) bit >>= 2;
-    while (bit) {
-        if (v >= r + bit) {
-            v -= r + bit;
-            r = (r >> 1) + bit;
-        } else {
-            r >>= 1;
-        }
-        bit >>= 2;
-    }
-    return r;
-}
-
 static int64_t floor_div(int64_t a, int64_t d)
 {
     return a >= 0 ? a / d : -((-a + d - 1) / d);
@@ -48,7 +32,7 @@ ecg_rt_status ecg_rt_window_quantize_s8(const int32_t *ring, uint32_t window, ui
         sq += (uint64_t)(v * v);
         if (++idx == window) idx = 0;
     }
-    sd = isqrt_u64(sq / window);
+    sd = ecg_rt_isqrt_u64(sq / window);
     if (sd == 0u) {
         for (t = 0; t < window; ++t) out[(size_t)t * stride] = ecg_rt_clamp_s8(zero_point, -128, 127);
         return ECG_RT_OK;

@@ -102,6 +102,11 @@ void tm_free(test_model *tm);
 /* Run it op by op with the reference kernels (test_reference.c). */
 void tm_reference_run(const test_model *tm, const int8_t *input, int8_t *logits);
 
+/* Builders of the test models: a tensor packed after the previous one (16-aligned), an op with
+ * no second input, full clamp range and no block. */
+void tm_add_tensor(test_model *tm, uint32_t len, uint32_t ch, int32_t zp, uint32_t *arena_at);
+tm_op *tm_add_op(test_model *tm, uint16_t type, uint16_t in0, uint16_t out);
+
 /* A small transformer (test_transformer.c): GROUPNORM, GELU, LAYERNORM, grouped CONV1D,
  * MATMUL (both forms), SOFTMAX, with conv/add/gap/linear around them; version 2. */
 void tm_build_transformer(test_model *tm, uint32_t bits, uint32_t encoding, double sparsity);

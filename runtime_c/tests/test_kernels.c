@@ -133,6 +133,7 @@ static int conv_case(int kind, uint32_t bits, uint32_t enc, double sparsity, int
     p.zp_out = rng_range(-128, 127);
     p.act_min = rng_range(-128, 0);
     p.act_max = rng_range(p.act_min, 127);
+    if (rng_range(0, 3) == 0) { p.act_min = -128; p.act_max = 127; } /* no fused activation */
     span = p.kernel * (p.in_ch / groups);
     make_block(&tb, p.out_ch, span, p.kernel, bits, enc, sparsity, p.zp_in);
     x = malloc((size_t)p.in_len * p.in_ch);

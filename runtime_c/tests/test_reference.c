@@ -52,7 +52,7 @@ void tm_free(test_model *tm)
     for (b = 0; b < tm->n_blocks; ++b) free_block(&tm->blk[b]);
 }
 
-static void add_tensor(test_model *tm, uint32_t len, uint32_t ch, int32_t zp, uint32_t *arena_at)
+void tm_add_tensor(test_model *tm, uint32_t len, uint32_t ch, int32_t zp, uint32_t *arena_at)
 {
     tm_tensor *t = &tm->t[tm->n_tensors++];
     t->len = len; t->ch = ch; t->scale = 0.05f; t->zp = zp;
@@ -62,7 +62,7 @@ static void add_tensor(test_model *tm, uint32_t len, uint32_t ch, int32_t zp, ui
     t->flags = 0;
 }
 
-static tm_op *add_op(test_model *tm, uint16_t type, uint16_t in0, uint16_t out)
+tm_op *tm_add_op(test_model *tm, uint16_t type, uint16_t in0, uint16_t out)
 {
     tm_op *o = &tm->op[tm->n_ops++];
     memset(o, 0, sizeof *o);
@@ -76,56 +76,56 @@ void tm_build_demo(test_model *tm, uint32_t bits, uint32_t encoding, double spar
     uint32_t at = 0;
     tm_op *o;
     memset(tm, 0, sizeof *tm);
-    add_tensor(tm, 64, 2, -3, &at);  /* 0 input */
-    add_tensor(tm, 32, 8, -20, &at); /* 1 stem conv + relu */
-    add_tensor(tm, 16, 8, -20, &at); /* 2 maxpool */
-    add_tensor(tm, 16, 8, 5, &at);   /* 3 depthwise */
-    add_tensor(tm, 16, 12, -7, &at); /* 4 pointwise */
-    add_tensor(tm, 16, 12, 3, &at);  /* 5 shortcut conv k=3 */
-    add_tensor(tm, 16, 12, 1, &at);  /* 6 add (aliases 4) */
+    tm_add_tensor(tm, 64, 2, -3, &at);  /* 0 input */
+    tm_add_tensor(tm, 32, 8, -20, &at); /* 1 stem conv + relu */
+    tm_add_tensor(tm, 16, 8, -20, &at); /* 2 maxpool */
+    tm_add_tensor(tm, 16, 8, 5, &at);   /* 3 depthwise */
+    tm_add_tensor(tm, 16, 12, -7, &at); /* 4 pointwise */
+    tm_add_tensor(tm, 16, 12, 3, &at);  /* 5 shortcut conv k=3 */
+    tm_add_tensor(tm, 16, 12, 1, &at);  /* 6 add (aliases 4) */
     tm->t[6].arena_offset = tm->t[4].arena_offset;
-    add_tensor(tm, 16, 12, 1, &at);  /* 7 relu */
-    add_tensor(tm, 8, 12, -2, &at);  /* 8 avgpool */
-    add_tensor(tm, 1, 12, 4, &at);   /* 9 gap */
-    add_tensor(tm, 1, 4, 0, &at);    /* 10 linear (gap) */
-    add_tensor(tm, 1, 4, -1, &at);   /* 11 linear (flatten of 8) */
-    add_tensor(tm, 1, 4, 2, &at);    /* 12 add -> logits */
+    tm_add_tensor(tm, 16, 12, 1, &at);  /* 7 relu */
+    tm_add_tensor(tm, 8, 12, -2, &at);  /* 8 avgpool */
+    tm_add_tensor(tm, 1, 12, 4, &at);   /* 9 gap */
+    tm_add_tensor(tm, 1, 4, 0, &at);    /* 10 linear (gap) */
+    tm_add_tensor(tm, 1, 4, -1, &at);   /* 11 linear (flatten of 8) */
+    tm_add_tensor(tm, 1, 4, 2, &at);    /* 12 add -> logits */
     tm->input = 0; tm->output = 12;
     tm->t[0].flags = 1; tm->t[12].flags = 2;
 
-    o = add_op(tm, 0, 0, 1); /* stem: K=5 stride 2 pad 2/2, fused relu */
+    o = tm_add_op(tm, 0, 0, 1); /* stem: K=5 stride 2 pad 2/2, fused relu */
     o->p[0] = 5; o->p[1] = 2; o->p[2] = 2; o->p[3] = 2; o->p[4] = 1; o->p[5] = 1;
     o->flags = 1; o->act_min = -20; o->block = (int)tm->n_blocks;
     make_block(&tm->blk[tm->n_blocks++], 8, 5 * 2, 5, bits, encoding, sparsity, -3);
-    o = add_op(tm, 3, 1, 2); /* maxpool K=3 s=2 pad 1/1 */
+    o = tm_add_op(tm, 3, 1, 2); /* maxpool K=3 s=2 pad 1/1 */
     o->p[0] = 3; o->p[1] = 2; o->p[2] = 1; o->p[3] = 1;
-    o = add_op(tm, 0, 2, 3); /* depthwise K=3 dil=2 pad 2/2 */
+    o = tm_add_op(tm, 0, 2, 3); /* depthwise K=3 dil=2 pad 2/2 */
     o->p[0] = 3; o->p[1] = 1; o->p[2] = 2; o->p[3] = 2; o->p[4] = 2; o->p[5] = 8;
     o->block = (int)tm->n_blocks;
     make_block(&tm->blk[tm->n_blocks++], 8, 3, 3, bits, encoding, sparsity, -20);
-    o = add_op(tm, 0, 3, 4); /* pointwise 8 -> 12 */
+    o = tm_add_op(tm, 0, 3, 4); /* pointwise 8 -> 12 */
     o->p[0] = 1; o->p[1] = 1; o->p[4] = 1; o->p[5] = 1;
     o->block = (int)tm->n_blocks;
     make_block(&tm->blk[tm->n_blocks++], 12, 8, 1, bits, encoding, sparsity, 5);
-    o = add_op(tm, 0, 2, 5); /* shortcut-ish K=3 pad 1/1 */
+    o = tm_add_op(tm, 0, 2, 5); /* shortcut-ish K=3 pad 1/1 */
     o->p[0] = 3; o->p[1] = 1; o->p[2] = 1; o->p[3] = 1; o->p[4] = 1; o->p[5] = 1;
     o->block = (int)tm->n_blocks;
     make_block(&tm->blk[tm->n_blocks++], 12, 3 * 8, 3, bits, encoding, sparsity, -20);
-    o = add_op(tm, 2, 4, 6); /* add, output aliases in0 */
+    o = tm_add_op(tm, 2, 4, 6); /* add, output aliases in0 */
     o->in1 = 5; o->p[0] = 0x30000000; o->p[1] = 0x28000000; o->p[2] = 30;
-    o = add_op(tm, 6, 6, 7); /* relu */
+    o = tm_add_op(tm, 6, 6, 7); /* relu */
     o->act_min = 1;
-    o = add_op(tm, 4, 7, 8); /* avgpool K=2 s=2 */
+    o = tm_add_op(tm, 4, 7, 8); /* avgpool K=2 s=2 */
     o->p[0] = 2; o->p[1] = 2; o->p[4] = 0x40000000; o->p[5] = 31;
-    o = add_op(tm, 5, 8, 9); /* gap */
+    o = tm_add_op(tm, 5, 8, 9); /* gap */
     o->p[0] = 0x40000000; o->p[1] = 33;
-    o = add_op(tm, 1, 9, 10); /* linear 12 -> 4 */
+    o = tm_add_op(tm, 1, 9, 10); /* linear 12 -> 4 */
     o->block = (int)tm->n_blocks;
     make_block(&tm->blk[tm->n_blocks++], 4, 12, 1, bits, encoding, sparsity, 4);
-    o = add_op(tm, 1, 8, 11); /* linear over the flat [8][12] tensor -> 4 */
+    o = tm_add_op(tm, 1, 8, 11); /* linear over the flat [8][12] tensor -> 4 */
     o->block = (int)tm->n_blocks;
     make_block(&tm->blk[tm->n_blocks++], 4, 96, 1, bits, encoding, sparsity, -2);
-    o = add_op(tm, 2, 10, 12);
+    o = tm_add_op(tm, 2, 10, 12);
     o->in1 = 11; o->p[0] = 0x20000000; o->p[1] = 0x20000000; o->p[2] = 30;
 }
 

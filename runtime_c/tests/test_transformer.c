@@ -422,29 +422,10 @@ void test_conv1d_grouped(void)
 
 /* ---- the model ---- */
 
-static void add_t(test_model *tm, uint32_t len, uint32_t ch, int32_t zp, uint32_t *at)
-{
-    tm_tensor *t = &tm->t[tm->n_tensors++];
-    t->len = len; t->ch = ch; t->scale = 0.05f; t->zp = zp;
-    t->size_bytes = len * ch;
-    t->arena_offset = *at;
-    *at += (len * ch + 15u) & ~15u;
-    t->flags = 0;
-}
-
-static tm_op *op_(test_model *tm, uint16_t type, uint16_t in0, uint16_t out)
-{
-    tm_op *o = &tm->op[tm->n_ops++];
-    memset(o, 0, sizeof *o);
-    o->type = type; o->in0 = in0; o->in1 = 0xFFFF; o->out = out;
-    o->act_min = -128; o->act_max = 127; o->block = -1;
-    return o;
-}
-
 static void conv_(test_model *tm, uint16_t in0, uint16_t out, uint32_t k, uint32_t stride,
                   uint32_t pl, uint32_t pr, uint32_t g, uint32_t bits, uint32_t enc, double sp)
 {
-    tm_op *o = op_(tm, 0, in0, out);
+    tm_op *o = tm_add_op(tm, 0, in0, out);
     const tm_tensor *a = &tm->t[in0], *y = &tm->t[out];
     o->p[0] = k; o->p[1] = stride; o->p[2] = pl; o->p[3] = pr; o->p[4] = 1; o->p[5] = g;
     o->block = (int)tm->n_blocks;
@@ -453,7 +434,7 @@ static void conv_(test_model *tm, uint16_t in0, uint16_t out, uint32_t k, uint32
 
 static void norm_(test_model *tm, uint16_t type, uint16_t in0, uint16_t out, uint32_t groups)
 {
-    tm_op *o = op_(tm, type, in0, out);
+    tm_op *o = tm_add_op(tm, type, in0, out);
     if (type == ECG_RT_OP_GROUPNORM) { o->p[0] = groups; o->p[1] = 37; }
     else o->p[0] = 37;
     o->block = (int)tm->n_blocks;
@@ -462,7 +443,7 @@ static void norm_(test_model *tm, uint16_t type, uint16_t in0, uint16_t out, uin
 
 static void gelu_(test_model *tm, uint16_t in0, uint16_t out)
 {
-    tm_op *o = op_(tm, ECG_RT_OP_GELU, in0, out);
+    tm_op *o = tm_add_op(tm, ECG_RT_OP_GELU, in0, out);
     ecg_rt_gelu_params p;
     gelu_consts(0.05, 0.05, &p);
     o->p[0] = p.b_int; o->p[1] = p.c_int; o->p[2] = (uint32_t)p.mult; o->p[3] = p.shift;
@@ -470,7 +451,7 @@ static void gelu_(test_model *tm, uint16_t in0, uint16_t out)
 
 static void add_(test_model *tm, uint16_t a, uint16_t b, uint16_t out)
 {
-    tm_op *o = op_(tm, ECG_RT_OP_ADD, a, out);
+    tm_op *o = tm_add_op(tm, ECG_RT_OP_ADD, a, out);
     o->in1 = b; o->p[0] = 0x30000000; o->p[1] = 0x28000000; o->p[2] = 30;
 }
 
@@ -480,30 +461,30 @@ void tm_build_transformer(test_model *tm, uint32_t bits, uint32_t encoding, doub
     tm_op *o;
     memset(tm, 0, sizeof *tm);
     tm->version = 2;
-    add_t(tm, 64, 1, -3, &at);  /* 0 input */
-    add_t(tm, 14, 8, 2, &at);   /* 1 conv K=10 s=4 */
-    add_t(tm, 14, 8, -1, &at);  /* 2 groupnorm (G = C) */
-    add_t(tm, 14, 8, -100, &at);/* 3 gelu */
-    add_t(tm, 6, 8, 4, &at);    /* 4 conv K=3 s=2 */
-    add_t(tm, 6, 8, -90, &at);  /* 5 gelu */
-    add_t(tm, 6, 8, 0, &at);    /* 6 layernorm */
-    add_t(tm, 6, 16, 3, &at);   /* 7 projection (pointwise) */
-    add_t(tm, 6, 16, -2, &at);  /* 8 positional conv, 4 groups, pad 2/1 */
-    add_t(tm, 6, 16, -95, &at); /* 9 gelu */
-    add_t(tm, 6, 16, 1, &at);   /* 10 add */
-    add_t(tm, 6, 16, 0, &at);   /* 11 layernorm */
-    add_t(tm, 6, 16, 5, &at);   /* 12 q */
-    add_t(tm, 6, 16, -4, &at);  /* 13 k */
-    add_t(tm, 6, 16, 2, &at);   /* 14 v */
-    add_t(tm, 6, 12, 0, &at);   /* 15 scores q.k^T, 2 heads */
-    add_t(tm, 6, 12, -128, &at);/* 16 softmax over 6 */
-    add_t(tm, 6, 16, 1, &at);   /* 17 p.v */
-    add_t(tm, 6, 16, -3, &at);  /* 18 out projection */
-    add_t(tm, 6, 16, 2, &at);   /* 19 add (aliases 18) */
+    tm_add_tensor(tm, 64, 1, -3, &at);  /* 0 input */
+    tm_add_tensor(tm, 14, 8, 2, &at);   /* 1 conv K=10 s=4 */
+    tm_add_tensor(tm, 14, 8, -1, &at);  /* 2 groupnorm (G = C) */
+    tm_add_tensor(tm, 14, 8, -100, &at);/* 3 gelu */
+    tm_add_tensor(tm, 6, 8, 4, &at);    /* 4 conv K=3 s=2 */
+    tm_add_tensor(tm, 6, 8, -90, &at);  /* 5 gelu */
+    tm_add_tensor(tm, 6, 8, 0, &at);    /* 6 layernorm */
+    tm_add_tensor(tm, 6, 16, 3, &at);   /* 7 projection (pointwise) */
+    tm_add_tensor(tm, 6, 16, -2, &at);  /* 8 positional conv, 4 groups, pad 2/1 */
+    tm_add_tensor(tm, 6, 16, -95, &at); /* 9 gelu */
+    tm_add_tensor(tm, 6, 16, 1, &at);   /* 10 add */
+    tm_add_tensor(tm, 6, 16, 0, &at);   /* 11 layernorm */
+    tm_add_tensor(tm, 6, 16, 5, &at);   /* 12 q */
+    tm_add_tensor(tm, 6, 16, -4, &at);  /* 13 k */
+    tm_add_tensor(tm, 6, 16, 2, &at);   /* 14 v */
+    tm_add_tensor(tm, 6, 12, 0, &at);   /* 15 scores q.k^T, 2 heads */
+    tm_add_tensor(tm, 6, 12, -128, &at);/* 16 softmax over 6 */
+    tm_add_tensor(tm, 6, 16, 1, &at);   /* 17 p.v */
+    tm_add_tensor(tm, 6, 16, -3, &at);  /* 18 out projection */
+    tm_add_tensor(tm, 6, 16, 2, &at);   /* 19 add (aliases 18) */
     tm->t[19].arena_offset = tm->t[18].arena_offset;
-    add_t(tm, 6, 16, 0, &at);   /* 20 layernorm */
-    add_t(tm, 1, 16, 1, &at);   /* 21 gap */
-    add_t(tm, 1, 4, 0, &at);    /* 22 logits */
+    tm_add_tensor(tm, 6, 16, 0, &at);   /* 20 layernorm */
+    tm_add_tensor(tm, 1, 16, 1, &at);   /* 21 gap */
+    tm_add_tensor(tm, 1, 4, 0, &at);    /* 22 logits */
     tm->input = 0; tm->output = 22;
     tm->t[0].flags = 1; tm->t[22].flags = 2;
 
@@ -521,18 +502,18 @@ void tm_build_transformer(test_model *tm, uint32_t bits, uint32_t encoding, doub
     conv_(tm, 11, 12, 1, 1, 0, 0, 1, bits, encoding, sparsity);
     conv_(tm, 11, 13, 1, 1, 0, 0, 1, bits, encoding, sparsity);
     conv_(tm, 11, 14, 1, 1, 0, 0, 1, bits, encoding, sparsity);
-    o = op_(tm, ECG_RT_OP_MATMUL, 12, 15);
+    o = tm_add_op(tm, ECG_RT_OP_MATMUL, 12, 15);
     o->in1 = 13; o->p[0] = 2; o->p[1] = 1; o->p[2] = 0x40000000; o->p[3] = 40;
-    o = op_(tm, ECG_RT_OP_SOFTMAX, 15, 16);
+    o = tm_add_op(tm, ECG_RT_OP_SOFTMAX, 15, 16);
     o->p[0] = 6; o->p[1] = 3548; o->p[2] = 6927; o->p[3] = 25150000; o->p[4] = 8; /* s = 0.05 */
-    o = op_(tm, ECG_RT_OP_MATMUL, 16, 17);
+    o = tm_add_op(tm, ECG_RT_OP_MATMUL, 16, 17);
     o->in1 = 14; o->p[0] = 2; o->p[1] = 0; o->p[2] = 0x40000000; o->p[3] = 38;
     conv_(tm, 17, 18, 1, 1, 0, 0, 1, bits, encoding, sparsity);
     add_(tm, 18, 11, 19);
     norm_(tm, ECG_RT_OP_LAYERNORM, 19, 20, 0);
-    o = op_(tm, ECG_RT_OP_GLOBAL_AVGPOOL, 20, 21);
+    o = tm_add_op(tm, ECG_RT_OP_GLOBAL_AVGPOOL, 20, 21);
     o->p[0] = 0x40000000; o->p[1] = 33;
-    o = op_(tm, ECG_RT_OP_LINEAR, 21, 22);
+    o = tm_add_op(tm, ECG_RT_OP_LINEAR, 21, 22);
     o->block = (int)tm->n_blocks;
     make_block(&tm->blk[tm->n_blocks++], 4, 16, 1, bits, encoding, sparsity, 1);
 }

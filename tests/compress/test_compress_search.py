@@ -80,7 +80,7 @@ def test_target_too_small_for_any_plan_is_refused(tiny) -> None:
 
 def test_laq_with_macro_f1_score_respects_tolerance(tiny) -> None:
     from ecg_edge.compress.search import macro_f1
-    from ecg_edge.train.metrics import classification_metrics
+    from ecg_edge.metrics import classification_metrics
 
     y = np.array([0, 0, 1, 2, 2, 2])
     p = np.array([0, 1, 1, 2, 2, 0])

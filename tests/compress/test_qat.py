@@ -13,6 +13,7 @@ from ecg_edge.layerplan.plan import CompressionPlan, LayerPlan
 from ecg_edge.modelbin import executor
 from ecg_edge.modelbin.packer import build_meta, pack_graph
 from ecg_edge.modelbin.reader import read_model
+from ecg_edge.models.registry import model_from_checkpoint
 
 
 def _plan(model) -> CompressionPlan:
@@ -27,7 +28,7 @@ def trained(tiny):
     ck, dd = tiny
     ckpt = load_checkpoint(ck)
     ds = load_prepared(dd)
-    model = ckpt.model()
+    model = model_from_checkpoint(ckpt)
     plan = _plan(model)
     Xt, yt = ds.split("train")
     Xv, yv = ds.split("val")
@@ -60,7 +61,7 @@ def test_qat_ships_learned_scales_and_fixed_plan(trained):
         assert np.array_equal(blk.levels, node.weights.levels)
     # the steps moved during training, and what ships is the learned step, not a re-fit one
     k = QATGraph._key(res.qat.weighted[1])
-    init = QATGraph(ckpt.model(), plan, np.zeros((1, 1, 256), np.float32))
+    init = QATGraph(model_from_checkpoint(ckpt), plan, np.zeros((1, 1, 256), np.float32))
     assert not np.allclose(init.step[k].detach().numpy(), res.qat.step[k].detach().numpy())
     assert np.allclose(res.qat.weighted[1].weights.scale, res.qat.step[k].detach().double().numpy())
 

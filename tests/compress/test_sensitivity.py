@@ -17,6 +17,7 @@ from ecg_edge.compress.sensitivity import (
 )
 from ecg_edge.data.prepared import load_prepared
 from ecg_edge.errors import EcgEdgeError
+from ecg_edge.models.registry import model_from_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +25,7 @@ def model_and_windows(tiny):
     ck, dd = tiny
     ckpt = load_checkpoint(ck)
     X, _ = load_prepared(dd).split("train")
-    return ckpt.model().eval(), training_windows(X, 2000)
+    return model_from_checkpoint(ckpt).eval(), training_windows(X, 2000)
 
 
 def test_kl_sensitivity_orders_candidates_and_counts_bytes(model_and_windows):

@@ -13,12 +13,13 @@ from ecg_edge.compress.qat import QATConfig
 from ecg_edge.compress.sensitivity import kl_sensitivity
 from ecg_edge.compress.ship import ShipConfig, pick_repair, promotion, ship
 from ecg_edge.data.prepared import load_prepared
+from ecg_edge.models.registry import model_from_checkpoint
 from ecg_edge.targets.registry import get_target
 
 
 def test_promotion_is_one_step_bits_up_or_sparsity_down(tiny):
     ck, dd = tiny
-    model = load_checkpoint(ck).model()
+    model = model_from_checkpoint(load_checkpoint(ck))
     X, _ = load_prepared(dd).split("train")
     sens = kl_sensitivity(model, np.asarray(X[:64]), bits=(2, 4, 8), sparsities=(0.0, 0.5))
     for name in sens.options:
@@ -72,7 +73,7 @@ def test_compress_cli_qat_writes_the_verified_model_bin(tiny, tmp_path):
     from click.testing import CliRunner
 
     from ecg_edge.cli import cli
-    from ecg_edge.modelbin.evaluate import evaluate_model_bin
+    from ecg_edge.report.shipped import evaluate_model_bin
 
     ck, dd = tiny
     out = tmp_path / "c"
@@ -85,6 +86,9 @@ def test_compress_cli_qat_writes_the_verified_model_bin(tiny, tmp_path):
     assert m["model_bytes"] == len(data) <= m["byte_limit"]
     assert m["true_cr"] == pytest.approx(m["fp32_param_bytes"] / len(data))
     assert m["logits_equal_val"] and m["agreement_shipped_vs_fakequant_val"] == 1.0
+    d = m["val_delta_shipped"]["macro_f1"]  # the printed validation drop carries its paired 95% CI
+    assert d["delta_ci95"][0] <= d["delta"] <= d["delta_ci95"][1]
+    assert "shipped - fp32 on validation: accuracy" in r.output and "95% CI" in r.output
     # export of compressed.pt packs the trained graph: the very same bytes
     exp = tmp_path / "e.bin"
     r = CliRunner().invoke(cli, ["export", str(out / "compressed.pt"), "--data", str(dd), "-o", str(exp)])

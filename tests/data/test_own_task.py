@@ -114,6 +114,7 @@ def test_cli_own_prepare(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     out = capsys.readouterr()
     assert "artefact" in out.out and "rare" in out.out and "windows per record 1-9" in out.out
     assert "mixed sampling rates" in out.err
+    assert "skipped (id in labels CSV matches no file): 1, e.g. " in out.err and "ghost" in out.err
 
 
 def test_quirky_files_are_read_and_unreadable_ones_skipped_with_reason(tmp_path: Path) -> None:

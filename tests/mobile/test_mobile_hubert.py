@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from ecg_edge.checkpoint import Checkpoint
+from ecg_edge.layerplan.masks import layer_mask
 from ecg_edge.layerplan.plan import CompressionPlan, LayerPlan
 from ecg_edge.mobile.hubert_export import export_hubert_onnx, pack_nbits
-from ecg_edge.mobile.qgraph import _keep_mask
 from ecg_edge.mobile.runners import OrtRunner
 from ecg_edge.numerics import quantize_weight_channels
 
@@ -61,7 +61,7 @@ def test_hubert_fp32_and_matmulnbits_match_torch(hubert, tmp_path):
         if isinstance(mod, torch.nn.Linear):
             lp = plan.layer(n)
             w = mod.weight.detach().double().numpy()
-            lv, sc = quantize_weight_channels(w, lp.bits, mask=_keep_mask(w, lp.sparsity))
+            lv, sc = quantize_weight_channels(w, lp.bits, mask=layer_mask(w, lp.sparsity))
             mod.weight.data = torch.as_tensor(lv * sc[:, None]).float()
     with torch.no_grad():
         ref_q = mq(torch.as_tensor(x)).numpy()

@@ -12,6 +12,7 @@ from ecg_edge.mobile.common import UnsupportedOpError
 from ecg_edge.mobile.onnx_export import export_onnx, torch_to_onnx_bytes
 from ecg_edge.mobile.qgraph import lower, run_float
 from ecg_edge.mobile.runners import OrtRunner
+from ecg_edge.models.registry import model_from_checkpoint
 
 
 def test_fp32_onnx_matches_torch(tiny, tmp_path):
@@ -20,7 +21,7 @@ def test_fp32_onnx_matches_torch(tiny, tmp_path):
     onnx.checker.check_model(onnx.load(tmp_path / "m.onnx"), full_check=True)
     got = OrtRunner(tmp_path / "m.onnx").predict(tiny.X)
     with torch.no_grad():
-        ref = tiny.ckpt.model()(torch.as_tensor(tiny.X)).numpy()
+        ref = model_from_checkpoint(tiny.ckpt)(torch.as_tensor(tiny.X)).numpy()
     np.testing.assert_allclose(got, ref, atol=1e-4, rtol=1e-4)
 
 

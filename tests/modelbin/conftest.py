@@ -10,7 +10,7 @@ import pytest
 
 from ecg_edge.checkpoint import Checkpoint, save_checkpoint
 from ecg_edge.data.prepared import PreparedManifest, save_prepared
-from ecg_edge.modelbin.golden import _inputs, random_resnet
+from ecg_edge.modelbin.golden import ecg_like_inputs, random_resnet
 
 CLASSES = ["AF", "GSVT", "SB", "SR"]
 
@@ -21,7 +21,7 @@ def tiny_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     rng = np.random.default_rng(0)
     splits = {}
     for i, (name, n) in enumerate((("train", 48), ("val", 16), ("test", 40))):
-        X = _inputs(100 + i, n, 1, 256).astype(np.float32)
+        X = ecg_like_inputs(100 + i, n, 1, 256).astype(np.float32)
         y = rng.integers(0, 4, n)
         splits[name] = (X, y, np.array([f"p{j}" for j in range(n)]))
     save_prepared(root, PreparedManifest("chapman4", CLASSES, 100.0, 256, ["II"]), splits)

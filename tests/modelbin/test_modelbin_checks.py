@@ -17,6 +17,7 @@ from ecg_edge.cli import main
 from ecg_edge.compress.layers import discover_layers
 from ecg_edge.data.prepared import PreparedManifest, load_prepared, save_prepared
 from ecg_edge.layerplan.plan import CompressionPlan, LayerPlan
+from ecg_edge.models.registry import model_from_checkpoint
 
 from .conftest import make_checkpoint
 
@@ -31,7 +32,7 @@ def _plan(ckpt_path: Path, tiny_dataset: Path, **change) -> dict:
     from ecg_edge.checkpoint import load_checkpoint
 
     ck = load_checkpoint(ckpt_path)
-    layers = [LayerPlan(li.name, 4, 0.0, li.params) for li in discover_layers(ck.model())]
+    layers = [LayerPlan(li.name, 4, 0.0, li.params) for li in discover_layers(model_from_checkpoint(ck))]
     plan = asdict(CompressionPlan("fixed-q4", "cortex-m4", layers))
     plan.update(change)
     return plan

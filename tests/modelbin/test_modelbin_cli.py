@@ -12,12 +12,13 @@ from torch import nn
 from ecg_edge.checkpoint import load_checkpoint
 from ecg_edge.cli import main
 from ecg_edge.layerplan.plan import CompressionPlan, LayerPlan
-from ecg_edge.modelbin.evaluate import evaluate_model_bin
 from ecg_edge.modelbin.reader import read_model_file
+from ecg_edge.models.registry import model_from_checkpoint
+from ecg_edge.report.shipped import evaluate_model_bin
 
 
 def _plan_file(ckpt_path: Path, tmp: Path, bits: int = 4, sparsity: float = 0.5) -> Path:
-    model = load_checkpoint(ckpt_path).model()
+    model = model_from_checkpoint(load_checkpoint(ckpt_path))
     names = [n for n, m in model.named_modules() if isinstance(m, (nn.Conv1d, nn.Linear))]
     p = tmp / "plan.json"
     CompressionPlan("laq", "cortex-m4", [LayerPlan(n, bits, sparsity) for n in names]).save(p)

@@ -27,6 +27,7 @@ from ecg_edge.modelbin.layout import (
 )
 from ecg_edge.modelbin.packer import pack
 from ecg_edge.modelbin.reader import read_model
+from ecg_edge.models.registry import model_from_checkpoint
 
 from .conftest import make_checkpoint
 
@@ -224,7 +225,7 @@ def test_executor_tracks_float_model(tiny_dataset) -> None:
     from ecg_edge.modelbin.graph import fake_quant_model
 
     with torch.no_grad():
-        ref = fake_quant_model(ck.model(), None)(torch.from_numpy(Xt)).double().numpy()
+        ref = fake_quant_model(model_from_checkpoint(ck), None)(torch.from_numpy(Xt)).double().numpy()
     span = ref.max() - ref.min()
     assert np.abs(deq - ref).max() < 0.05 * span
     assert (deq.argmax(1) == ref.argmax(1)).mean() >= 0.9

@@ -46,3 +46,16 @@ def test_golden_vectors_exercise_every_op() -> None:
     index = json.loads((ROOT / "export/golden/index.json").read_text())
     used = {name for v in index["vectors"].values() for name in v["ops"]}
     assert used == {od.name for od in REGISTRY.values()}
+
+
+def test_reader_limits_match_the_c_loader() -> None:
+    """The limits FORMAT.md section 10 leaves to the implementation are the same numbers in the
+    Python reader and the C loader (they drifted once: c_out*span 2^31 vs 2^28)."""
+    from ecg_edge.modelbin.layout import MAX_LAYER_WEIGHTS, MAX_TENSOR_ELEMENTS
+    from ecg_edge.modelbin.ops.base import MAX_POOL_SUM
+
+    header = (ROOT / "runtime_c/src/ecg_rt_internal.h").read_text()
+    c = {n: 1 << int(e) for n, e in re.findall(r"#define ECG_RT_(MAX_\w+) \(1u << (\d+)\)", header)}
+    assert c["MAX_WEIGHTS"] == MAX_LAYER_WEIGHTS
+    assert c["MAX_ELEMS"] == MAX_TENSOR_ELEMENTS == c["MAX_PARAM"]
+    assert c["MAX_POOL_SUM"] == MAX_POOL_SUM

@@ -20,6 +20,7 @@ from ecg_edge.modelbin.graph import (
 from ecg_edge.modelbin.layout import OP_NAMES
 from ecg_edge.modelbin.packer import pack
 from ecg_edge.modelbin.reader import read_model
+from ecg_edge.models.registry import model_from_checkpoint
 from ecg_edge.numerics import quantize_weight_channels
 
 from .conftest import make_checkpoint
@@ -35,19 +36,19 @@ def test_graph_float_forward_equals_fake_quant_torch(cfg: dict) -> None:
     """BN folding into channel scales (negative gammas too), the [C][L] -> [L][C] flatten permutation and
     the plan's quantization reproduce the PyTorch fake-quant model exactly (up to float rounding)."""
     ck = make_checkpoint("unused", **cfg)
-    model = ck.model()
+    model = model_from_checkpoint(ck)
     plan = _plan(model, 4, 0.3)
     g = build_resnet1d_graph(model, plan)
     X = np.random.default_rng(0).normal(size=(5, model.cfg.in_leads, 256))
     ours = float_forward(g, X.transpose(0, 2, 1))[g.output][:, 0, :]
     with torch.no_grad():
-        ref = fake_quant_model(ck.model(), plan)(torch.from_numpy(X).float()).double().numpy()
+        ref = fake_quant_model(model_from_checkpoint(ck), plan)(torch.from_numpy(X).float()).double().numpy()
     np.testing.assert_allclose(ours, ref, rtol=1e-4, atol=1e-5)
 
 
 def test_levels_equal_numerics_quantization(tiny_dataset) -> None:
     ck = make_checkpoint(tiny_dataset)
-    model = ck.model()
+    model = model_from_checkpoint(ck)
     plan = _plan(model, 5, 0.0)
     res = pack(ck, plan, np.load(tiny_dataset / "X_train.npy"))
     mb = read_model(res.data)
@@ -62,7 +63,7 @@ def test_levels_equal_numerics_quantization(tiny_dataset) -> None:
 
 def test_pack_read_roundtrip(tiny_dataset) -> None:
     ck = make_checkpoint(tiny_dataset)
-    model = ck.model()
+    model = model_from_checkpoint(ck)
     res = pack(ck, _plan(model, 3, 0.6), np.load(tiny_dataset / "X_train.npy"))
     mb = read_model(res.data, "rt.bin")
     assert mb.file_size == len(res.data) == sum(res.sections.values())

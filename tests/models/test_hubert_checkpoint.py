@@ -18,15 +18,6 @@ HF = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermedia
           mask_time_prob=0.33, do_stable_layer_norm=False)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """The CI machine has 2 cores shared by pytest-xdist workers: one torch thread each."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def write_reference_checkpoint(root: Path, prefix: str = "", drop: tuple[str, ...] = ()) -> HubertModel:
     """A checkpoint in the published HuBERT-ECG layout, written by transformers' own HubertModel
     (weight-normed positional conv), plus the pretraining heads."""

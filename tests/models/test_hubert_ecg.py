@@ -16,15 +16,6 @@ from ecg_edge.models.hubert_ecg import (
 from ecg_edge.models.registry import build_model, count_macs
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """The CI machine has 2 cores shared by pytest-xdist workers: one torch thread each."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.mark.parametrize("size,hidden,layers,heads,ffn", [
     ("small", 512, 8, 8, 2048), ("base", 768, 12, 12, 3072), ("large", 960, 16, 12, 3840)])
 def test_paper_sizes_config_numbers(size, hidden, layers, heads, ffn):

@@ -7,10 +7,11 @@ import numpy as np
 
 from ecg_edge.checkpoint import load_checkpoint
 from ecg_edge.cli import main
-from ecg_edge.compress.engine import CompressOptions, Compressor, predict
+from ecg_edge.compress.engine import CompressOptions, Compressor
 from ecg_edge.data.prepared import load_prepared
-from ecg_edge.modelbin.evaluate import run_split
 from ecg_edge.modelbin.reader import read_model
+from ecg_edge.models.predict import predict
+from ecg_edge.report.shipped import run_split
 from ecg_edge.stats import paired_bootstrap
 from ecg_edge.targets.registry import get_target
 

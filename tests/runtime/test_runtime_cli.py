@@ -9,12 +9,12 @@ import numpy as np
 
 from ecg_edge.cli import main
 from ecg_edge.data.prepared import PreparedManifest, save_prepared
-from ecg_edge.modelbin.evaluate import evaluate_model_bin
-from ecg_edge.modelbin.golden import _inputs, build_random_model
+from ecg_edge.modelbin.golden import build_random_model, ecg_like_inputs
+from ecg_edge.report.shipped import evaluate_model_bin
 
 
 def _dataset(root, n=24):
-    X = _inputs(11, n, 1, 256).astype(np.float32)
+    X = ecg_like_inputs(11, n, 1, 256).astype(np.float32)
     y = np.arange(n) % 4
     man = PreparedManifest(task="golden", classes=[f"c{i}" for i in range(4)], fs=100.0, n_samples=256,
                            leads=["L0"])

@@ -20,15 +20,6 @@ SMALL = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4, "i
          "activation_dropout": 0.0}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """The CI machine has 2 cores shared by pytest-xdist workers: one torch thread each."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _cfg(tmp_path, data, **kw):
     base = dict(data=[str(d) for d in data], out=str(tmp_path / "pt"), clusters=6, epochs=3, iterations=1,
                 lr=3e-3, batch_size=16, model_overrides=SMALL)

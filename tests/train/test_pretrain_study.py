@@ -3,20 +3,10 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import pytest
-import torch
 
 from ecg_edge.train.pretrain_study import make_few_label_dataset, run_study, stratified_subset
 from tests.models.hubert_fixtures import make_toy_dataset
 from tests.train.test_pretrain_hubert import SMALL
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def test_stratified_subset_keeps_every_class():

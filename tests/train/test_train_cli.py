@@ -13,8 +13,9 @@ import pytest
 from ecg_edge.checkpoint import load_checkpoint, save_checkpoint
 from ecg_edge.cli import main
 from ecg_edge.data.prepared import PreparedManifest, save_prepared
-from ecg_edge.train.loop import predict
-from ecg_edge.train.metrics import classification_metrics
+from ecg_edge.metrics import classification_metrics
+from ecg_edge.models.predict import predict
+from ecg_edge.models.registry import model_from_checkpoint
 from tests.train.tinydata import CLASSES, make_dataset, make_split
 
 
@@ -53,7 +54,7 @@ def test_evaluate_reports_the_paper_columns(trained: tuple[Path, Path], tmp_path
         assert col in out
     res = json.loads((tmp_path / "eval_test.json").read_text())
     X, y = make_dataset(tmp_path / "again").split("test")
-    expect = classification_metrics(y, predict(load_checkpoint(run / "best.pt").model(), X).argmax(1), CLASSES)
+    expect = classification_metrics(y, predict(model_from_checkpoint(load_checkpoint(run / "best.pt")), X).argmax(1), CLASSES)
     for k in ("accuracy", "macro_precision", "macro_recall", "macro_f1", "confusion"):
         assert res[k] == expect[k]
     assert (tmp_path / "eval_test_confusion.png").read_bytes()[:4] == b"\x89PNG"
@@ -110,21 +111,13 @@ def test_evaluate_model_bin_delegates(trained: tuple[Path, Path], tmp_path: Path
         calls.append((Path(path), Path(dataset_dir), split, runtime))
         return classification_metrics(np.array([0, 1, 2]), np.array([0, 1, 1]), CLASSES)
 
-    mod = types.ModuleType("ecg_edge.modelbin.evaluate")
+    mod = types.ModuleType("ecg_edge.report.shipped")
     mod.evaluate_model_bin = fake  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "ecg_edge.modelbin.evaluate", mod)
+    monkeypatch.setitem(sys.modules, "ecg_edge.report.shipped", mod)
     assert main(["evaluate", str(tmp_path / "model.bin"), "--data", str(ds), "--runtime", "c"]) == 0
     assert calls == [(tmp_path / "model.bin", ds, "test", "c")]
     assert (tmp_path / "eval_test_bin_c.json").is_file()
     assert "macro_F1" in capsys.readouterr().out
-
-
-def test_evaluate_model_bin_unavailable(trained: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                        capsys: pytest.CaptureFixture[str]) -> None:
-    ds, _ = trained
-    monkeypatch.setitem(sys.modules, "ecg_edge.modelbin.evaluate", None)
-    assert main(["evaluate", str(tmp_path / "model.bin"), "--data", str(ds)]) == 2
-    assert "model.bin evaluation is not available" in _err(capsys)
 
 
 def test_train_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -295,3 +288,14 @@ def test_resume_detects_a_corrupted_last_pt(trained: tuple[Path, Path], tmp_path
     (out / "last.pt").write_bytes(bytes(raw))
     assert main(["train", "--data", str(ds), "--epochs", "3", "--threads", "1", "--resume", "--out", str(out)]) == 2
     assert "last.pt: checksum mismatch" in _err(capsys)
+
+
+def test_hubert_set_parses_config_fields() -> None:
+    from ecg_edge.errors import EcgEdgeError
+    from ecg_edge.train.cli import parse_hubert_set
+
+    assert parse_hubert_set(("window_s=10.24", "conv_stride=[4,2,2,2,1]")) == {
+        "window_s": 10.24, "conv_stride": [4, 2, 2, 2, 1]}
+    for bad in ("n_classes=3", "window_s", "target_fs=fast"):
+        with pytest.raises(EcgEdgeError, match="--hubert-set"):
+            parse_hubert_set((bad,))

@@ -12,7 +12,9 @@ import torch
 from ecg_edge.checkpoint import load_checkpoint
 from ecg_edge.data.prepared import PreparedManifest, save_prepared
 from ecg_edge.errors import DataError, EcgEdgeError
-from ecg_edge.train.loop import TrainConfig, class_weights_for, fit, predict
+from ecg_edge.models.predict import predict
+from ecg_edge.models.registry import model_from_checkpoint
+from ecg_edge.train.loop import TrainConfig, class_weights_for, fit
 from tests.train.tinydata import CLASSES, make_dataset, make_split, tiny_model
 
 CFG = TrainConfig(epochs=2, batch_size=16, seed=3, num_threads=1)
@@ -48,7 +50,7 @@ def test_fit_writes_artifacts_and_learns(ds, tmp_path: Path) -> None:
     assert ck.metrics["val"]["accuracy"] > 0.6
     # the best checkpoint's stored metrics are what the weights really score on val
     X, y = ds.split("val")
-    acc = float((predict(best.model(), X).argmax(1) == y).mean())
+    acc = float((predict(model_from_checkpoint(best), X).argmax(1) == y).mean())
     assert acc == pytest.approx(ck.metrics["val"]["accuracy"])
 
 
@@ -154,8 +156,13 @@ def test_nan_in_data(tmp_path: Path) -> None:
     X, y, g = make_split(12, 1, 0)
     X[3, 0, 10] = np.nan
     man = PreparedManifest(task="t", classes=CLASSES, fs=64.0, n_samples=256, leads=["I"])
-    ds = save_prepared(tmp_path / "ds", man, {"train": (X, y, g), "val": make_split(6, 1, 1), "test": make_split(6, 1, 2)})
-    with pytest.raises(EcgEdgeError, match="not finite"):
+    with pytest.raises(EcgEdgeError, match="NaN/inf"):  # such a dataset is never written
+        save_prepared(tmp_path / "ds", man, {"train": (X, y, g), "val": make_split(6, 1, 1), "test": make_split(6, 1, 2)})
+    ds = save_prepared(tmp_path / "ds", man, {"train": make_split(12, 1, 0), "val": make_split(6, 1, 1),
+                                              "test": make_split(6, 1, 2)})
+    np.save(tmp_path / "ds" / "X_train.npy", X)  # damaged after writing, and its checksum dropped
+    ds.manifest.checksums.pop("X_train.npy")
+    with pytest.raises(EcgEdgeError, match="NaN/inf"):
         fit(tiny_model(), ds, TrainConfig(epochs=1, batch_size=16, num_threads=1), tmp_path / "out", log=None)
     assert not (tmp_path / "out" / "last.pt").exists()
 

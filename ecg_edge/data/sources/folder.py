@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from ecg_edge.data.records import Record, SkipReport, read_csv_rows
-from ecg_edge.data.sources.wfdbio import _read_mat_val, read_wfdb
+from ecg_edge.data.sources.wfdbio import read_mat_val, read_wfdb
 from ecg_edge.data.synth.leads import LEADS_12
 from ecg_edge.errors import DataError
 
@@ -104,7 +104,7 @@ def read_record_file(path: Path, fs: float | None) -> tuple[np.ndarray, float, l
     if fs is None:
         raise DataError(f"{path}: a {suffix} record without a .hea has no sampling rate; pass --fs HZ")
     if suffix == ".mat":
-        val = _read_mat_val(path)
+        val = read_mat_val(path)
         if val.size and val.shape[0] > val.shape[1]:
             val = val.T  # N x leads (N x 1 included) -> leads x N
         return val.astype(np.float32), float(fs), _lead_names(val.shape[0], None)

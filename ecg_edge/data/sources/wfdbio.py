@@ -110,7 +110,7 @@ def _to_mv(x: np.ndarray, units: list[str]) -> np.ndarray:
     return (x * scale).astype(np.float32)
 
 
-def _read_mat_val(path: Path) -> np.ndarray:
+def read_mat_val(path: Path) -> np.ndarray:
     import scipy.io
 
     try:
@@ -143,7 +143,7 @@ def read_wfdb(record_path: str | Path) -> tuple[np.ndarray, float, list[str], He
     if all(f.lower().endswith(".mat") for f in files):
         if len(files) != 1:
             raise DataError(f"{hea}: signals spread over several .mat files are not supported")
-        val = _read_mat_val(hea.parent / files.pop())
+        val = read_mat_val(hea.parent / files.pop())
         if val.shape[0] != h.n_sig and val.shape[1] == h.n_sig:
             val = val.T
         if val.shape[0] != h.n_sig:

@@ -9,8 +9,9 @@ import importlib
 import pkgutil
 
 from ecg_edge.modelbin.ops.base import IntOp, OpDef
+from ecg_edge.modelbin.records import ModelBin
 
-__all__ = ["IntOp", "OpDef", "REGISTRY", "RUNNABLE_OPS", "op_def", "runnable_summary"]
+__all__ = ["IntOp", "OpDef", "REGISTRY", "RUNNABLE_OPS", "model_macs", "op_def", "runnable_summary"]
 
 
 def _discover() -> dict[int, OpDef]:
@@ -40,3 +41,13 @@ def op_def(code: int) -> OpDef:
 def runnable_summary() -> str:
     """'0 CONV1D, 1 LINEAR, ...' for error messages."""
     return ", ".join(f"{c} {op.name}" for c, op in REGISTRY.items())
+
+
+def model_macs(mb: ModelBin) -> tuple[int, int]:
+    """(dense, non-zero-weight) multiply-accumulates of one inference, each op counting its own."""
+    dense = nonzero = 0
+    for op in mb.ops:
+        d, z = op_def(op.op).macs(op, mb.tensors)
+        dense += d
+        nonzero += z
+    return dense, nonzero

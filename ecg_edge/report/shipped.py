@@ -12,6 +12,7 @@ import numpy as np
 from ecg_edge.errors import EcgEdgeError
 from ecg_edge.modelbin import executor
 from ecg_edge.modelbin.reader import ModelBin, read_model_file
+from ecg_edge.models.registry import model_from_checkpoint
 from ecg_edge.stats import paired_bootstrap
 
 
@@ -42,7 +43,7 @@ def fake_quant_logits(mb: ModelBin, checkpoint: Path, X: np.ndarray) -> np.ndarr
     from ecg_edge.layerplan.plan import plan_from_summary
     from ecg_edge.modelbin.graph import fake_quant_model
     from ecg_edge.modelbin.packer import checkpoint_sha256
-    from ecg_edge.train.loop import predict
+    from ecg_edge.models.predict import predict
 
     ckpt = load_checkpoint(checkpoint)
     want = mb.meta.get("source_checkpoint_sha256")
@@ -54,17 +55,17 @@ def fake_quant_logits(mb: ModelBin, checkpoint: Path, X: np.ndarray) -> np.ndarr
         from ecg_edge.compress.qat import qat_int8_logits
 
         return qat_int8_logits(ckpt, plan, X)
-    model = fake_quant_model(ckpt.model(), plan)
+    model = fake_quant_model(model_from_checkpoint(ckpt), plan)
     return predict(model, X)
 
 
 def evaluate_model_bin(path: str | Path, dataset_dir: str | Path, split: str = "test",
                        runtime: str = "numpy", checkpoint: str | Path | None = None) -> dict[str, Any]:
-    """Metrics of model.bin on a split (ecg_edge.train.metrics) plus `agreement_fakequant`: the
+    """Metrics of model.bin on a split (ecg_edge.metrics) plus `agreement_fakequant`: the
     fraction of windows where its argmax equals the fake-quant PyTorch model's (None, with
     `agreement_note`, when the source checkpoint cannot be found)."""
     from ecg_edge.data.prepared import load_prepared
-    from ecg_edge.train.metrics import add_record_metrics, classification_metrics
+    from ecg_edge.metrics import add_record_metrics, classification_metrics
 
     path = Path(path)
     mb = read_model_file(path)

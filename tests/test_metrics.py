@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ecg_edge.train.metrics import classification_metrics, confusion_matrix
+from ecg_edge.metrics import classification_metrics, confusion_matrix
 
 
 def test_hand_computed_example() -> None:
