@@ -152,7 +152,7 @@ def capture_fd2(fn) -> str:
 
 
 class OursRunner:
-    """Our C runtime through its cffi binding (helper E), on model.bin bytes from the packer.
+    """Our C runtime through its cffi binding, on model.bin bytes from the packer.
 
     Where the C runtime is not built, predictions come from the numpy reference executor (the
     same integers by contract) and `engine` says so; its latency is then not timed, because a

@@ -334,7 +334,7 @@ def to_markdown(res: dict[str, Any]) -> str:
               "dense row off).",
               "- onnxruntime runs fp32 convolutions with hand-tuned AVX/FMA GEMM kernels; the C runtime "
               "is portable C99 written for microcontrollers (on the host at most what gcc -O2 "
-              "auto-vectorizes for the baseline x86-64 ISA, SSE2; on Cortex-M4/M7/M33/M55 helper F's "
+              "auto-vectorizes for the baseline x86-64 ISA, SSE2; on Cortex-M4/M7/M33/M55 the "
               "SMLAD path in ecg_rt_dsp.h takes over), so on the host it is slower per inference "
               "while its model is ~9x smaller and needs no float unit.", ""]
     return "\n".join(lines)

@@ -1,8 +1,8 @@
 """Does a model fit a target? Flash holds the runtime code + model.bin; RAM holds the activation
 arena + static data + stack. A plan that fails either budget is never emitted.
 
-Reserves are conservative defaults until the firmware build measures them (helper F may refine
-them from the linked ELF): 48 KiB of runtime + firmware code in flash, 8 KiB of static RAM and
+Reserves are conservative defaults until the firmware build measures them (the firmware build
+refines them from the linked ELF): 48 KiB of runtime + firmware code in flash, 8 KiB of static RAM and
 stack together.
 """
 

@@ -5,7 +5,7 @@
  * accumulated in 16 independent lanes that compilers vectorize (x86-64 SSE2 at -O2). Against
  * the zero-skipping offset gather of ecg_rt_sweep_inside it is faster from about 30% non-zero
  * (host wall time, default ResNet1D at 4-bit and 20/30/40/50/100% non-zero; the same break-even
- * helper F measured for the SMLAD path on Cortex-M4), hence ECG_RT_DENSE_ROW_PERCENT = 30;
+ * measured for the SMLAD path on Cortex-M4), hence ECG_RT_DENSE_ROW_PERCENT = 30;
  * -DECG_RT_DENSE_ROW_PERCENT=101 turns it off (pure zero skipping).
  * Border windows use the zero-skipping gather. Not built into Cortex-M DSP firmware, which has
  * its own SMLAD path (ecg_rt_dsp.h). Integer sums: bit-exact with every other path. */

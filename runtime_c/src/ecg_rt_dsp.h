@@ -1,4 +1,4 @@
-/* Cortex-M DSP helpers for the CONV1D kernels (firmware builds only; helper F, measured with
+/* Cortex-M DSP helpers for the CONV1D kernels (firmware builds only; measured with
  * `python -m ecg_edge.sim.profile` / ecg_edge.sim.bench). Active when the compiler targets a
  * core with the DSP extension in Thumb-2 (__ARM_FEATURE_DSP: Cortex-M4/M7/M33/M55) with GCC or
  * clang (inline assembly, arithmetic >> of negative values) unless ECG_RT_NO_DSP;

@@ -1,4 +1,4 @@
-"""The exports and our model.bin (helper D's packer, numpy reference executor) carry the same
+"""The exports and our model.bin (the packer, numpy reference executor) carry the same
 integers: same input quantization, same weights, near-identical logits."""
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ def golden(name: str) -> tuple[bytes, np.ndarray, np.ndarray, dict]:
 
 @pytest.fixture(scope="session")
 def synth_chapman4(tmp_path_factory):
-    """Synthetic chapman4 (helper A's generator), split by patient; 1 lead x 5120 samples."""
+    """Synthetic chapman4 (the built-in generator), split by patient; 1 lead x 5120 samples."""
     import torch
 
     from ecg_edge.data.synth import make_synthetic_dataset

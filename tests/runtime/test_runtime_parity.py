@@ -1,4 +1,4 @@
-"""Byte-identical int8 logits, C runtime vs the numpy integer reference (helper D's executor):
+"""Byte-identical int8 logits, C runtime vs the numpy integer reference (modelbin.executor):
 random ResNet1Ds packed dense and sparse at every bit-width, on every window of the test split of
 synthetic chapman4 (and of mitdb-rhythm when the shared data is present). A mismatch names the
 first differing op (ECG_EDGE_PARITY_DUMP=DIR dumps every op's output of both sides)."""

@@ -1,4 +1,4 @@
-"""Golden vectors (export/golden, helper D's generator) for the simulated-target tests."""
+"""Golden vectors (export/golden, modelbin.golden) for the simulated-target tests."""
 
 from __future__ import annotations
 
