@@ -18,7 +18,7 @@ import shutil
 import subprocess
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ecg_edge.errors import EcgEdgeError
@@ -276,6 +276,3 @@ def build_plugin(tc: Toolchain) -> Path:
     return so
 
 
-def image_summary(img: FirmwareImage) -> dict:
-    d = asdict(img.layout)
-    return {"elf": str(img.elf), "opt": img.opt, "layout": d, "sections": img.sections}
