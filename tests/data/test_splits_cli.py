@@ -106,6 +106,8 @@ def test_cli_synth_split_fractions(tmp_path: Path) -> None:
     (["data", "prepare", "folder", "{tmp}", "--task", "cpsc9", "--out", "{tmp}/o"], "needs --labels"),
     (["data", "prepare", "mitdb", "{tmp}", "--task", "mitdb-rhythm", "--band", "1", "--out", "{tmp}/o"],
      "'--band': '1': expected LOW,HIGH"),
+    (["data", "prepare", "mitdb", "{tmp}", "--task", "mitdb-rhythm", "--folds", "3", "--fold", "3", "--out", "{tmp}/o"],
+     "split fold 3 of 3 folds"),
 ])
 def test_cli_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], msg: str) -> None:
     rc = main([a.format(tmp=tmp_path) for a in argv])
