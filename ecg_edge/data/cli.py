@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from ecg_edge.data.labels import SYNTH_TASKS
+from ecg_edge.data.sources import SOURCES, TASKS
 from ecg_edge.options import (
     FRACTION,
     NON_NEGATIVE,
@@ -32,7 +34,7 @@ def _parse_leads(value: str) -> int | list[str]:
 
 
 @data.command()
-@click.option("--task", type=click.Choice(["chapman4", "cpsc9"]), default="chapman4", show_default=True)
+@click.option("--task", type=click.Choice(SYNTH_TASKS), default="chapman4", show_default=True)
 @click.option("--n", "n", type=POSITIVE_INT, default=2400, show_default=True, help="number of 10.24 s windows")
 @click.option("--leads", type=Leads(), default="1", show_default=True, help="1 (lead II), 12, or lead names like II,V1")
 @click.option("--seed", type=NON_NEGATIVE_INT, default=0, show_default=True)
@@ -72,9 +74,9 @@ def synth(task: str, n: int, leads: str, seed: int, out: Path, fs: float, sample
 
 
 @data.command()
-@click.argument("source", type=click.Choice(["challenge", "cpsc2018", "chapman", "mitdb", "cpsc2021", "folder"]))
+@click.argument("source", type=click.Choice(list(SOURCES)))
 @click.argument("path", type=click.Path(path_type=Path))
-@click.option("--task", type=click.Choice(["chapman4", "cpsc9", "mitdb-rhythm", "cpsc2021-af", "own"]), required=True,
+@click.option("--task", type=click.Choice(list(TASKS)), required=True,
               help="a built-in task, or 'own': the classes are the labels the source carries (labels CSV, rhythm notes)")
 @click.option("--out", "out", type=click.Path(path_type=Path), required=True, help="output folder")
 @click.option("--labels", "labels", type=click.Path(path_type=Path), default=None,

@@ -16,15 +16,15 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from ecg_edge.sim.boards import board_for
+from ecg_edge.sim.boards import write_linker_script
 from ecg_edge.sim.build import FIRMWARE_DIR, RUNTIME_DIR, FirmwareBuildError, compile_flags
 from ecg_edge.sim.toolchain import Toolchain, find_toolchain
-from ecg_edge.targets.registry import get_target
+from ecg_edge.targets.registry import MB, get_target
 
 HEAP_BYTES = 8 * 1024 * 1024
 # Boards whose RAM budget is smaller than the tests' static buffers: their real SSRAM2/3 (4 MiB,
 # QEMU 7.2 `info mtree`), since nothing in this firmware is measured against a budget.
-RAM_OVERRIDE = {"mps2-an386": "4096K", "mps2-an500": "4096K"}
+RAM_OVERRIDE = {"mps2-an386": 4 * MB, "mps2-an500": 4 * MB}
 _SUMMARY = re.compile(r"(\d+) passed, (\d+) failed")
 
 
@@ -53,7 +53,7 @@ def _sources() -> list[tuple[Path, list[str]]]:
 def build_ctest(tc: Toolchain, target: str, out: Path, *, mve: bool = True) -> Path:
     """Compile and link the test firmware into out/ctest.elf."""
     tgt = get_target(target)
-    board = board_for(tgt)
+    board = tgt.board
     flags = compile_flags(tgt, "O2", mve=mve) + [f"-I{RUNTIME_DIR / 'tests'}", "-Wno-unused-parameter"]
     objs = []
     for src, extra in _sources():
@@ -64,12 +64,9 @@ def build_ctest(tc: Toolchain, target: str, out: Path, *, mve: bool = True) -> P
             raise FirmwareBuildError(f"C tests for {tgt.name}: {src.name}:\n" + r.stderr[-2000:])
         objs.append(str(obj))
     elf = out / "ctest.elf"
-    ld = (FIRMWARE_DIR / "ld" / board.ld_script).read_text()
-    if board.machine in RAM_OVERRIDE:
-        ld = re.sub(r"(RAM\s+\(rwx\)\s*:\s*ORIGIN = 0x[0-9A-Fa-f]+, LENGTH = )\w+", rf"\g<1>{RAM_OVERRIDE[board.machine]}", ld)
-    (out / "ctest.ld").write_text(ld)
+    ld = write_linker_script(tgt, out, ram_bytes=RAM_OVERRIDE.get(board.machine))
     cmd = [tc.arm_gcc, *flags, "-nostartfiles", "--specs=nosys.specs", f"-L{FIRMWARE_DIR / 'ld'}", "-T",
-           str(out / "ctest.ld"), "-Wl,--gc-sections", f"-Wl,--defsym=__heap_start=0x{board.io_base:x}",
+           str(ld), "-Wl,--gc-sections", f"-Wl,--defsym=__heap_start=0x{board.io_base:x}",
            f"-Wl,--defsym=__heap_end=0x{board.io_base + HEAP_BYTES:x}", "-Wl,--defsym=__stack_size=16384",
            *objs, "-lm", "-lc", "-lgcc", "-o", str(elf)]
     r = subprocess.run(cmd, capture_output=True, text=True, check=False)
