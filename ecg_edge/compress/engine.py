@@ -45,7 +45,7 @@ from ecg_edge.targets.budget import FitReport, check_fit
 from ecg_edge.targets.registry import Target
 
 # Both readings of eq. (3) were measured on the same models and data (tolerance 0.01, 360
-# validation windows; /work/notes/artifacts/compress/ablation_*): on ResNet1D / synthetic
+# validation windows; `ecg-edge report ablation`, current figures in NOTES.md "Readings of eq. (3)"): on ResNet1D / synthetic
 # chapman4 the conservative reading's LAQ plan is 41,216 B of model.bin against 62,688 B for
 # the printed one at the same validation accuracy (0.9722), and on HuBERT-tiny 136,292 B against
 # 144,052 B (weight blocks; val 0.8611 vs 0.8556). With importance dominated by weight variance,

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from ecg_edge.errors import EcgEdgeError, ModelFormatError
-from ecg_edge.sim.boards import board_for
 from ecg_edge.sim.build import DEFAULT_STACK, Layout, build_firmware, build_plugin
 from ecg_edge.sim.macs import count_macs
 from ecg_edge.sim.qemu import FIRMWARE_STATUS, QemuRun, SimulationError, run_image
@@ -121,7 +120,7 @@ def simulate(model_bytes: bytes, inputs_q: np.ndarray, target: str | Target = "c
     macs = count_macs(model_bytes)
     mean = float(np.mean(counts))
     return SimResult(
-        target=tgt.name, core=tgt.core, board=board_for(tgt).machine, opt=opt, n_windows=windows.shape[0],
+        target=tgt.name, core=tgt.core, board=tgt.board.machine, opt=opt, n_windows=windows.shape[0],
         instructions=counts, cycles_per_instruction=tgt.cycles_per_instruction, clock_hz=tgt.clock_hz,
         est_ms=tgt.ms_from_instructions(mean), flash=flash, ram=ram,
         fits_flash=flash["total"] <= tgt.flash_bytes,
@@ -179,7 +178,7 @@ def fit_estimate(model_bytes: bytes, window_bytes: int, target: str | Target, op
     ram = {"static": base.static_ram_bytes, "arena": arena_size_of(model_bytes), "window": window_bytes,
            "stack_min": stack_size, "budget": tgt.ram_bytes}
     ram["total"] = ram["static"] + ram["arena"] + ram["window"] + ram["stack_min"]
-    return NoFit(tgt.name, board_for(tgt).machine, opt, flash, ram, reason)
+    return NoFit(tgt.name, tgt.board.machine, opt, flash, ram, reason)
 
 
 def _qemu_version(qemu: str) -> str:
