@@ -56,6 +56,9 @@ class ParetoConfig:
     sens_windows: int = 256
     qat_tolerance: float = 0.005
     qat_max_repairs: int = 3
+    # a `compress --method qat` plan.json of the same checkpoint: its recorded sensitivity is
+    # reused for every qat point instead of being measured again (the demo's cheap curve)
+    sensitivity_from: str | None = None
 
     def __post_init__(self) -> None:
         bad = [s for s in self.series if s not in SERIES]
@@ -105,6 +108,10 @@ def run_pareto(checkpoint: Path, data_dir: Path, cfg: ParetoConfig, log: Callabl
     comp = Compressor(ckpt, ds, get_target(cfg.target),
                       CompressOptions(val_max=cfg.val_max, metric=cfg.metric, use_packer=True,
                                       budget_sparsities=tuple(cfg.budget_sparsities)), source=str(checkpoint))
+    if cfg.sensitivity_from and "qat" in cfg.series:
+        from ecg_edge.layerplan.plan import CompressionPlan
+
+        comp.reuse_sensitivity(CompressionPlan.load(Path(cfg.sensitivity_from)), str(cfg.sensitivity_from))
     Xte, yte = ds.split("test")
     if len(yte) == 0:
         raise EcgEdgeError(f"{data_dir}: the test split is empty")
@@ -174,7 +181,8 @@ def run_pareto(checkpoint: Path, data_dir: Path, cfg: ParetoConfig, log: Callabl
 def _qat_point(comp: Compressor, cfg: ParetoConfig, cr: float, log: Callable[[str], None]) -> Outcome:
     from dataclasses import replace
 
-    comp.opts = replace(comp.opts, target_cr=cr, tolerance=cfg.qat_tolerance, sens_windows=cfg.sens_windows,
+    windows = comp.opts.sens_windows if cfg.sensitivity_from else cfg.sens_windows  # the reused one's
+    comp.opts = replace(comp.opts, target_cr=cr, tolerance=cfg.qat_tolerance, sens_windows=windows,
                         max_repairs=cfg.qat_max_repairs, qat=replace(comp.opts.qat, epochs=cfg.qat_epochs))
     return comp.shipped(log)
 
@@ -272,7 +280,7 @@ def pareto_png(rep: dict[str, Any], path: Path) -> None:
     ax.set_xscale("log", base=2)
     ax.set_xticks([2, 4, 8, 16, 24, 32])
     ax.set_xticklabels(["2x", "4x", "8x", "16x", "24x", "32x"])
-    ax.set_xlabel("true compression ratio (fp32 parameter bytes / whole model.bin)")
+    ax.set_xlabel("true compression ratio (fp32 parameter bytes / flashed device image of model.bin)")
     ax.set_ylabel("test macro-F1 - fp32 (points, 95% CI)")
     ax.set_title(f"shipped model.bin vs fp32 (macro-F1 {rep['fp32']['macro_f1']:.4f}), {rep['test_windows']} test windows")
     ax.grid(True, alpha=0.3)
