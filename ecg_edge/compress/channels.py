@@ -28,6 +28,7 @@ from __future__ import annotations
 import copy
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -77,6 +78,7 @@ class PrunePlan:
     widths_after: list[int]
     options: dict[str, list[list[float]]] = field(default_factory=dict)  # unit -> [keep, KL, MACs]
     seconds: float = 0.0
+    latency: list[dict[str, int]] = field(default_factory=list)  # measured rounds (LatencyCheck)
 
 
 def _resnet(model: nn.Module):
@@ -198,8 +200,19 @@ def latency_ms(target: Target, macs: int) -> float:
     return target.ms_from_instructions(int(round(macs * target.instructions_per_mac)))
 
 
-def choose(model: nn.Module, X: np.ndarray, budget_macs: int, cfg: PruneConfig, what: str = "") -> PrunePlan:
-    """Keep-counts per block under the MAC budget (refused when even the fewest channels exceed it)."""
+@dataclass
+class LatencyCheck:
+    """Measured instructions of a candidate narrow model (int8 dense, e.g. packed and run by the
+    simulator) against a limit; the MAC budget shrinks by the measured ratio until it holds."""
+    instructions: Callable[[nn.Module], int]
+    max_instructions: int
+    rounds: int = 4
+
+
+def choose(model: nn.Module, X: np.ndarray, budget_macs: int, cfg: PruneConfig, what: str = "",
+           latency: LatencyCheck | None = None) -> PrunePlan:
+    """Keep-counts per block under the MAC budget (refused when even the fewest channels exceed
+    it); with `latency`, the chosen model's measured instructions must also meet its limit."""
     t0 = time.perf_counter()
     m = _resnet(model)
     us = units(m)
@@ -212,19 +225,36 @@ def choose(model: nn.Module, X: np.ndarray, budget_macs: int, cfg: PruneConfig, 
                            f"and head {fixed:,} + {cfg.min_keep} inner channels per block); the unpruned model "
                            f"has {before:,}")
     scores = channel_scores(m, X)
-    if budget_macs >= before:
-        keep = {u.block: list(range(u.width)) for u in us}
-        opts: dict[str, list[Option]] = {}
+    opts: dict[str, list[Option]] = {}
+    trace: list[dict[str, int]] = []
+    budget = budget_macs
+    for _ in range(latency.rounds if latency else 1):
+        if budget >= before:
+            keep = {u.block: list(range(u.width)) for u in us}
+        else:
+            opts = opts or sensitivity(m, X, scores, cfg)
+            assign = allocate_macs(opts, budget - fixed)
+            keep = {u.block: ranked_keep(scores[u.block], assign[f"blocks.{u.block}.inner"][0]) for u in us}
+        after = fixed + sum(len(keep[u.block]) * u.macs_per_channel for u in us)
+        if after > budget:
+            raise EcgEdgeError(f"{what}: the allocation gives {after:,} MACs")  # the knapsack guarantees otherwise
+        if latency is None:
+            break
+        instr = int(latency.instructions(prune_model(m, keep)))
+        trace.append({"budget_macs": budget, "macs": after, "instructions": instr})
+        if instr <= latency.max_instructions:
+            break
+        budget = min(after - 1, int(after * latency.max_instructions / instr))
+        if budget < floor:
+            raise EcgEdgeError(f"{what}: a {after:,}-MAC pruned model measured {instr:,} instructions, over the "
+                               f"{latency.max_instructions:,} allowed; at that rate even the smallest channel-pruned "
+                               f"model ({floor:,} MACs) would be over")
     else:
-        opts = sensitivity(m, X, scores, cfg)
-        assign = allocate_macs(opts, budget_macs - fixed)
-        keep = {u.block: ranked_keep(scores[u.block], assign[f"blocks.{u.block}.inner"][0]) for u in us}
-    after = fixed + sum(len(keep[u.block]) * u.macs_per_channel for u in us)
-    if after > budget_macs:
-        raise EcgEdgeError(f"{what}: the allocation gives {after:,} MACs")  # allocate() guarantees otherwise
+        raise EcgEdgeError(f"{what}: after {latency.rounds} measured allocations the pruned model still takes "
+                           f"{trace[-1]['instructions']:,} instructions, over {latency.max_instructions:,}")
     return PrunePlan(budget_macs, before, after, keep, [u.width for u in us], [len(keep[u.block]) for u in us],
                      {n: [[o.choice[0], o.sensitivity, o.macs] for o in v] for n, v in opts.items()},
-                     time.perf_counter() - t0)
+                     time.perf_counter() - t0, trace)
 
 
 def allocate_macs(options: dict[str, list[Option]], budget_macs: int) -> dict[str, tuple[int, float]]:
@@ -278,12 +308,16 @@ def distill_finetune(student: nn.Module, teacher: nn.Module, X: np.ndarray, y: n
         lg = torch.from_numpy(_logits(m, Xv))
         return float(distill_loss(lg, t_val, yv_t, cfg.temperature, cfg.kd_weight))
 
+    from ecg_edge.progress import progress
+
     best = (val_loss(), 0, copy.deepcopy(m.state_dict()))
     losses, bad = [best[0]], 0
+    bar = progress(total=steps, desc="distillation (pruned)", unit="step")
     for ep in range(1, cfg.epochs + 1):
         m.train()
         idx = rng.permutation(n)
         for i in range(0, n, cfg.batch_size):
+            bar.update(1)
             bi = np.sort(idx[i:i + cfg.batch_size])
             if len(bi) < 2:  # BatchNorm needs more than one window
                 continue
@@ -296,12 +330,14 @@ def distill_finetune(student: nn.Module, teacher: nn.Module, X: np.ndarray, y: n
             sched.step()
         v = val_loss()
         losses.append(v)
+        bar.set_postfix(epoch=ep, val_loss=f"{v:.4f}")
         if v < best[0] - 1e-6:
             best, bad = (v, ep, copy.deepcopy(m.state_dict())), 0
         else:
             bad += 1
             if bad >= cfg.patience:
                 break
+    bar.close()
     m.load_state_dict(best[2])
     return m.eval(), {"val_loss": losses, "best_epoch": best[1], "epochs_run": len(losses) - 1}
 
@@ -314,7 +350,7 @@ def _logits(model: nn.Module, X: np.ndarray) -> np.ndarray:
 
 def prune_checkpoint(ckpt: Checkpoint, X_train: np.ndarray, y_train: np.ndarray, X_val: np.ndarray,
                      y_val: np.ndarray, budget_macs: int, cfg: PruneConfig, groups_val: np.ndarray | None = None,
-                     what: str = "", log=None) -> tuple[Checkpoint, dict[str, Any]]:
+                     what: str = "", log=None, latency: LatencyCheck | None = None) -> tuple[Checkpoint, dict[str, Any]]:
     """The channel-pruned, distillation-fine-tuned checkpoint (its config records the narrow
     architecture) and a report: MACs, widths, the sensitivity table, validation F1 with CI."""
     from ecg_edge.metrics import classification_metrics
@@ -326,9 +362,10 @@ def prune_checkpoint(ckpt: Checkpoint, X_train: np.ndarray, y_train: np.ndarray,
     t0 = time.perf_counter()
     teacher = model_from_checkpoint(ckpt)
     Xs = training_windows(X_train, cfg.windows, cfg.seed)
-    plan = choose(teacher, Xs, budget_macs, cfg, what)
+    plan = choose(teacher, Xs, budget_macs, cfg, what, latency)
     log(f"channel pruning: {plan.macs_before:,} -> {plan.macs_after:,} MACs (budget {budget_macs:,}); inner widths "
-        f"{plan.widths_before} -> {plan.widths_after}; ranking + sensitivity {plan.seconds:.1f} s")
+        f"{plan.widths_before} -> {plan.widths_after}; ranking + sensitivity {plan.seconds:.1f} s"
+        + "".join(f"; measured {r['macs']:,} MACs -> {r['instructions']:,} instructions" for r in plan.latency))
     narrow = prune_model(teacher, plan.keep)
     tuned, ft = distill_finetune(narrow, teacher, X_train, y_train, X_val, y_val, cfg) if cfg.epochs else (narrow, {})
     classes = list(ckpt.classes)

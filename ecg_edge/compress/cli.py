@@ -148,6 +148,8 @@ def _channel_prune(stage: Path, ckpt, ds, tgt, max_macs: int | None, max_latency
     from ecg_edge.checkpoint import save_checkpoint
     from ecg_edge.compress.channels import PruneConfig, macs_for_latency, prune_checkpoint
 
+    Xt, yt = ds.split("train")
+    latency = None
     budgets, what = [], []
     if max_macs is not None:
         budgets.append(max_macs)
@@ -158,16 +160,47 @@ def _channel_prune(stage: Path, ckpt, ds, tgt, max_macs: int | None, max_latency
         what.append(f"--max-latency-ms {max_latency_ms:g} on {tgt.name} ({tgt.clock_hz / 1e6:g} MHz, CPI "
                     f"{tgt.cycles_per_instruction:g}, {tgt.instructions_per_mac:.3f} instructions per MAC: "
                     f"{lat:,} MACs)")
-    Xt, yt = ds.split("train")
+        latency = _measured_latency(ckpt, tgt, max_latency_ms, Xt)
     Xv, yv = ds.split("val")
     try:
         groups = ds.groups("val")
     except EcgEdgeError:
         groups = None
     pruned, report = prune_checkpoint(ckpt, Xt, yt, Xv, yv, min(budgets), PruneConfig(**prune), groups,
-                                      " and ".join(what), click.echo)
+                                      " and ".join(what), click.echo, latency)
     save_checkpoint(stage / "pruned.pt", pruned)
     return pruned, report
+
+
+def _measured_latency(ckpt, tgt, max_ms: float, X):
+    """A LatencyCheck that packs a candidate narrow model int8 dense and counts its instructions
+    on the simulated target; None (with a warning) when the simulator's toolchain is missing."""
+    import numpy as np
+
+    from ecg_edge.checkpoint import Checkpoint
+    from ecg_edge.compress.channels import LatencyCheck
+    from ecg_edge.modelbin.executor import quantize_inputs
+    from ecg_edge.modelbin.packer import pack
+    from ecg_edge.modelbin.reader import read_model
+    from ecg_edge.sim import simulate
+    from ecg_edge.sim.toolchain import find_toolchain
+
+    try:
+        find_toolchain()
+    except EcgEdgeError as exc:
+        click.echo(f"warning: --max-latency-ms: candidates are not simulated ({exc}); the MAC budget comes from "
+                   f"{tgt.name}'s {tgt.instructions_per_mac:.3f} instructions per MAC alone", err=True)
+        return None
+    calib = np.asarray(X[:8])
+
+    def instructions(narrow) -> int:
+        ck = Checkpoint(ckpt.arch, narrow.cfg.to_dict(), narrow.state_dict(), list(ckpt.classes), dict(ckpt.data))
+        data = pack(ck, None, calib, max_calib_windows=8).data
+        res = simulate(data, quantize_inputs(read_model(data), calib[:1]), tgt, parity=False)
+        return max(int(i) for i in res.instructions)
+
+    limit = int(max_ms * 1e-3 * tgt.clock_hz / tgt.cycles_per_instruction)
+    return LatencyCheck(instructions, limit)
 
 
 def _compress_into(stage: Path, out_dir: Path, ckpt, ckpt_path: Path, ds, tgt, method: str, tolerance: float,

@@ -144,3 +144,24 @@ def test_channel_pruned_model_bin_equals_its_fake_quant(tiny, tmp_path) -> None:
     pruned = load_checkpoint(out / "pruned.pt")
     assert pruned.config["mid_widths"] == rep["widths_after"]
     assert json.loads((out / "plan.json").read_text())["metrics"]["channel_prune"]["val_macro_f1"]
+
+
+def test_measured_latency_shrinks_the_budget_until_it_holds() -> None:
+    m = _random_model(4)
+    X = np.random.default_rng(5).standard_normal((32, 1, 256)).astype(np.float32)
+    cfg = ch.PruneConfig(step=2, min_keep=2, windows=32, epochs=0)
+    full = ch.model_macs(m)
+    seen = []
+
+    def instructions(narrow) -> int:  # a runtime slower per MAC on narrow layers, as the real one
+        macs = ch.model_macs(narrow)
+        seen.append(macs)
+        return int(1.5 * macs + 0.4 * full)
+
+    limit = int(1.5 * 0.6 * full + 0.4 * full)
+    plan = ch.choose(m, X, full, cfg, latency=ch.LatencyCheck(instructions, limit))
+    assert len(plan.latency) >= 2 and plan.latency[0]["macs"] == full
+    assert plan.latency[-1]["instructions"] <= limit and plan.latency[-1]["macs"] == plan.macs_after <= 0.6 * full
+    assert seen == [r["macs"] for r in plan.latency]
+    with pytest.raises(EcgEdgeError, match="instructions, over the"):
+        ch.choose(m, X, full, cfg, latency=ch.LatencyCheck(lambda narrow: 10 * full, full))
