@@ -206,7 +206,7 @@ class LatencyCheck:
     simulator) against a limit; the MAC budget shrinks by the measured ratio until it holds."""
     instructions: Callable[[nn.Module], int]
     max_instructions: int
-    rounds: int = 4
+    rounds: int = 6
 
 
 def choose(model: nn.Module, X: np.ndarray, budget_macs: int, cfg: PruneConfig, what: str = "",
@@ -244,17 +244,31 @@ def choose(model: nn.Module, X: np.ndarray, budget_macs: int, cfg: PruneConfig, 
         trace.append({"budget_macs": budget, "macs": after, "instructions": instr})
         if instr <= latency.max_instructions:
             break
-        budget = min(after - 1, int(after * latency.max_instructions / instr))
+        budget = min(after - 1, next_budget(trace, latency.max_instructions))
         if budget < floor:
             raise EcgEdgeError(f"{what}: a {after:,}-MAC pruned model measured {instr:,} instructions, over the "
                                f"{latency.max_instructions:,} allowed; at that rate even the smallest channel-pruned "
                                f"model ({floor:,} MACs) would be over")
     else:
         raise EcgEdgeError(f"{what}: after {latency.rounds} measured allocations the pruned model still takes "
-                           f"{trace[-1]['instructions']:,} instructions, over {latency.max_instructions:,}")
+                           f"{trace[-1]['instructions']:,} instructions, over {latency.max_instructions:,} (measured: "
+                           + "; ".join(f"{r['macs']:,} MACs -> {r['instructions']:,}" for r in trace) + ")")
     return PrunePlan(budget_macs, before, after, keep, [u.width for u in us], [len(keep[u.block]) for u in us],
                      {n: [[o.choice[0], o.sensitivity, o.macs] for o in v] for n, v in opts.items()},
                      time.perf_counter() - t0, trace)
+
+
+def next_budget(trace: list[dict[str, int]], limit: int) -> int:
+    """The next MAC budget after a measured model over the instruction limit: instructions are
+    about affine in MACs (fixed per-layer set-up), so a secant through the last two measured
+    models once there are two, else the measured ratio."""
+    last = trace[-1]
+    if len(trace) >= 2 and trace[-2]["macs"] != last["macs"]:
+        prev = trace[-2]
+        slope = (last["instructions"] - prev["instructions"]) / (last["macs"] - prev["macs"])
+        if slope > 0:
+            return int(last["macs"] - (last["instructions"] - limit) / slope)
+    return int(last["macs"] * limit / last["instructions"])
 
 
 def allocate_macs(options: dict[str, list[Option]], budget_macs: int) -> dict[str, tuple[int, float]]:
