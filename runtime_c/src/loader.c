@@ -9,10 +9,60 @@ typedef struct {
     uint32_t offset, size, count, present, entry;
 } section;
 
+/* 1 when p[0..n) is well-formed UTF-8 (RFC 3629: no overlong form, surrogate or code point
+ * past U+10FFFF), what the host's strict decoder accepts. */
+static int utf8_ok(const uint8_t *p, uint32_t n)
+{
+    uint32_t i = 0;
+    while (i < n) {
+        const uint8_t c = p[i];
+        uint32_t len, cp, j;
+        if (c < 0x80u) {
+            ++i;
+            continue;
+        }
+        if (c >= 0xC2u && c <= 0xDFu) {
+            len = 2u;
+            cp = c & 0x1Fu;
+        } else if (c >= 0xE0u && c <= 0xEFu) {
+            len = 3u;
+            cp = c & 0x0Fu;
+        } else if (c >= 0xF0u && c <= 0xF4u) {
+            len = 4u;
+            cp = c & 0x07u;
+        } else {
+            return 0;
+        }
+        if (n - i < len) return 0;
+        for (j = 1u; j < len; ++j) {
+            if ((p[i + j] & 0xC0u) != 0x80u) return 0;
+            cp = (cp << 6) | (p[i + j] & 0x3Fu);
+        }
+        if (len == 3u && (cp < 0x800u || (cp >= 0xD800u && cp <= 0xDFFFu))) return 0;
+        if (len == 4u && (cp < 0x10000u || cp > 0x10FFFFu)) return 0;
+        i += len;
+    }
+    return 1;
+}
+
+/* A META string at p + *at: u32 length, then UTF-8 bytes inside the section. */
+static ecg_rt_status check_string(const uint8_t *p, uint32_t size, uint64_t *at, uint32_t *rule)
+{
+    uint32_t n;
+    if (*at + 4u > size) return ECG_RT_REFUSE(E_SECTION, META_ENTRY);
+    n = ecg_rt_rd32(p + *at);
+    *at += 4u;
+    if (*at + n > size) return ECG_RT_REFUSE(E_SECTION, META_ENTRY);
+    if (!utf8_ok(p + *at, n)) return ECG_RT_REFUSE(E_SECTION, META_UTF8);
+    *at += n;
+    return ECG_RT_OK;
+}
+
 static ecg_rt_status check_meta(const uint8_t *p, uint32_t size, uint32_t count, uint32_t *rule)
 {
     uint64_t at = 0;
     uint32_t e;
+    ecg_rt_status st;
     for (e = 0; e < count; ++e) {
         uint32_t klen, j, type;
         if (at + 2u > size) return ECG_RT_REFUSE(E_SECTION, META_ENTRY);
@@ -31,18 +81,14 @@ static ecg_rt_status check_meta(const uint8_t *p, uint32_t size, uint32_t count,
         if (type <= 2u) {
             at += 4u;
         } else if (type == 3u) {
-            if (at + 4u > size) return ECG_RT_REFUSE(E_SECTION, META_ENTRY);
-            at += 4u + (uint64_t)ecg_rt_rd32(p + at);
+            if ((st = check_string(p, size, &at, rule)) != ECG_RT_OK) return st;
         } else if (type == 4u) {
             uint32_t n;
             if (at + 4u > size) return ECG_RT_REFUSE(E_SECTION, META_ENTRY);
             n = ecg_rt_rd32(p + at);
             at += 4u;
-            for (j = 0; j < n; ++j) {
-                if (at + 4u > size) return ECG_RT_REFUSE(E_SECTION, META_ENTRY);
-                at += 4u + (uint64_t)ecg_rt_rd32(p + at);
-                if (at > size) return ECG_RT_REFUSE(E_SECTION, META_ENTRY);
-            }
+            for (j = 0; j < n; ++j)
+                if ((st = check_string(p, size, &at, rule)) != ECG_RT_OK) return st;
         } else if (type <= 6u) {
             if (at + 4u > size) return ECG_RT_REFUSE(E_SECTION, META_ENTRY);
             at += 4u + 4u * (uint64_t)ecg_rt_rd32(p + at);
@@ -423,7 +469,10 @@ static ecg_rt_status load(ecg_rt_model *mm, const uint8_t *buf, size_t len, uint
         ecg_rt_op op;
         ecg_rt_op_decode(mm->ops + ECG_RT_OP_RECORD * j, &op);
         *where = j;
-        if ((st = check_op(mm, &op, version, defined, &n_blocks, rule)) != ECG_RT_OK) return st;
+        if ((st = check_op(mm, &op, version, defined, &n_blocks, rule)) != ECG_RT_OK) {
+            if (*rule == ECG_RT_RULE_PLAN_OVERLAP) *where = ECG_RT_NO_INDEX; /* a plan rule, as check_plan's */
+            return st;
+        }
         defined[op.out >> 3] |= (uint8_t)(1u << (op.out & 7u));
     }
     *where = ECG_RT_NO_INDEX;
