@@ -49,17 +49,20 @@ from ecg_edge.modelbin.layout import (
     SECTION_STRUCT,
     TENSOR_RECORD_SIZE,
     TENSOR_STRUCT,
+    TRAILER_HEADER_SIZE,
     align_up,
 )
 from ecg_edge.modelbin.reader import ModelBin, read_model
+from ecg_edge.modelbin.writer import host_trailer
 
 BASES = ("int8_dense", "w4_bitmask", "mixed_runlength", "binary_dense", "flatten_2lead", "custom_ops", "transformer")
 _STATUS = {R.HEADER_MAGIC: "ECG_RT_E_MAGIC", R.HEADER_VERSION: "ECG_RT_E_VERSION", R.HEADER_CRC32: "ECG_RT_E_CRC",
            R.FILE_TRUNCATED: "ECG_RT_E_TRUNCATED", R.HEADER_N_CLASSES: "ECG_RT_E_HEADER", R.OP_TYPE:
            "ECG_RT_E_UNSUPPORTED_OP", R.PLAN_OVERLAP: "ECG_RT_E_TENSOR"}
 _FAMILY = {"header": "ECG_RT_E_HEADER", "section": "ECG_RT_E_SECTION", "meta": "ECG_RT_E_SECTION",
-           "tensor": "ECG_RT_E_TENSOR", "op": "ECG_RT_E_OP", "block": "ECG_RT_E_WEIGHTS"}
-HOST_ONLY = frozenset({R.TENSOR_SCALE, R.META_PLAN})  # fields the device never reads
+           "tensor": "ECG_RT_E_TENSOR", "op": "ECG_RT_E_OP", "block": "ECG_RT_E_WEIGHTS",
+           "trailer": "ECG_RT_OK"}  # host-only: the C loader accepts
+HOST_ONLY = frozenset({R.TENSOR_SCALE, R.META_PLAN, R.TRAILER_CRC32, R.TRAILER_META})  # the device never reads these
 
 
 def default_status(rule: str) -> str:
@@ -560,6 +563,27 @@ def _graph(m: _Model, c: _Cases) -> None:
             break
 
 
+# ---------------------------------------------------------------- host trailer
+
+def _trailer(m: _Model, c: _Cases) -> None:
+    n, d = m.name, m.data
+    tr = host_trailer({"source_checkpoint": "runs/x/best.pt", "corpus.names": [f"op{k}" for k in range(len(m.mb.ops))]})
+    c.add(f"{n}/trailer_valid", d + tr, None)
+    c.add(f"{n}/trailer_magic", d + b"ECGX" + tr[4:], R.HEADER_FILE_SIZE)
+    c.add(f"{n}/trailer_size", d + tr[:4] + struct.pack("<I", len(tr) + 1) + tr[8:], R.HEADER_FILE_SIZE)
+    c.add(f"{n}/trailer_short", d + tr[:TRAILER_HEADER_SIZE - 1], R.HEADER_FILE_SIZE)
+    c.add(f"{n}/trailer_crc", d + tr[:8] + struct.pack("<I", struct.unpack_from("<I", tr, 8)[0] ^ 1) + tr[12:],
+          R.TRAILER_CRC32)
+    bad = bytearray(tr)
+    bad[TRAILER_HEADER_SIZE:TRAILER_HEADER_SIZE + 2] = struct.pack("<H", 0)  # first key length 0
+    struct.pack_into("<I", bad, 8, zlib.crc32(bytes(bad[TRAILER_HEADER_SIZE:])) & 0xFFFFFFFF)
+    c.add(f"{n}/trailer_meta_key_length_0", d + bytes(bad), R.TRAILER_META)
+    c.add(f"{n}/trailer_key_also_in_meta", d + host_trailer({"task": "again"}), R.TRAILER_META)
+    if "plan" not in m.mb.meta:
+        c.add(f"{n}/trailer_plan_not_json", d + host_trailer({"plan": "{"}), R.META_PLAN)
+        c.add(f"{n}/trailer_plan_valid", d + host_trailer({"plan": "{}"}), None)
+
+
 # ---------------------------------------------------------------- hand-laid files (size limits)
 
 def _raw_linear(n_in: tuple[int, int], c_out: int, span: int, arrays: str, orphan_output: bool = False) -> bytes:
@@ -624,7 +648,7 @@ def cases() -> list[Case]:
     for name, data in bases().items():
         m = _Model(name, data)
         c.add(f"{name}/valid", data, None)
-        for part in (_header, _section_table, _meta, _tensors, _ops, _graph):
+        for part in (_header, _section_table, _meta, _tensors, _ops, _graph, _trailer):
             part(m, c)
     _limits(c)
     names = [x.name for x in c.out]

@@ -45,6 +45,9 @@ from ecg_edge.modelbin.layout import (
     TENSOR_STRUCT,
     TF_INPUT,
     TF_OUTPUT,
+    TRAILER_HEADER_SIZE,
+    TRAILER_MAGIC,
+    TRAILER_STRUCT,
     VERSION,
     align_up,
 )
@@ -53,7 +56,8 @@ from ecg_edge.modelbin.ops import REGISTRY, op_def, runnable_summary
 from ecg_edge.modelbin.planner import PlanOp, lifetimes
 from ecg_edge.modelbin.records import ModelBin, OpInfo, Section, TensorInfo, WeightBlock
 
-__all__ = ["ModelBin", "OpInfo", "Section", "TensorInfo", "WeightBlock", "read_model", "read_model_file"]
+__all__ = ["ModelBin", "OpInfo", "Section", "TensorInfo", "WeightBlock", "device_image", "read_model",
+           "read_model_file"]
 
 
 def read_model_file(path: str | Path) -> ModelBin:
@@ -65,9 +69,56 @@ def read_model_file(path: str | Path) -> ModelBin:
     return read_model(data, str(p))
 
 
+def _trailer_framing(tail: bytes, file_size: int, total: int, err: Callable[..., ModelFormatError]) -> bytes:
+    """Bytes after file_size must be a host trailer (FORMAT.md section 4, "Flash bytes"): its magic
+    and trailer_size, what the C loader checks too (rule header.file_size)."""
+    what = f"header field 'file_size' is {file_size} but the buffer holds {total} bytes"
+    if len(tail) < TRAILER_HEADER_SIZE or tail[:4] != TRAILER_MAGIC:
+        raise err(f"{what}, and the {len(tail)} bytes after file_size are not a host trailer "
+                  f"(expected magic {TRAILER_MAGIC!r} and a {TRAILER_HEADER_SIZE}-byte trailer header)",
+                  R.HEADER_FILE_SIZE)
+    size = TRAILER_STRUCT.unpack_from(tail, 0)[1]
+    if size != len(tail):
+        raise err(f"host trailer field 'trailer_size' is {size} but {len(tail)} bytes follow file_size {file_size}",
+                  R.HEADER_FILE_SIZE)
+    return tail
+
+
+def _read_trailer(tail: bytes, meta: dict, source: str, err: Callable[..., ModelFormatError]) -> dict:
+    """The host trailer's META entries (only the host reads them: its CRC and entries are host
+    rules, checked after the device image)."""
+    _, _size, crc, count = TRAILER_STRUCT.unpack_from(tail, 0)
+    body = tail[TRAILER_HEADER_SIZE:]
+    actual = zlib.crc32(body) & 0xFFFFFFFF
+    if crc != actual:
+        raise err(f"host trailer field 'crc32' is 0x{crc:08x} but its entries hash to 0x{actual:08x} (corrupted)",
+                  R.TRAILER_CRC32)
+    try:
+        host_meta = decode_meta(body, count, f"{source} host trailer")
+    except ModelFormatError as exc:
+        raise ModelFormatError(str(exc), R.TRAILER_META) from exc
+    twice = sorted(set(meta) & set(host_meta))
+    if twice:
+        raise err(f"META keys {twice} appear in both the META section and the host trailer", R.TRAILER_META)
+    return host_meta
+
+
+def device_image(data: bytes) -> bytes:
+    """The bytes of a model.bin that are flashed: [0, file_size) when a host trailer follows;
+    any other buffer unchanged (the loaders then judge it)."""
+    data = bytes(data)
+    if len(data) < HEADER_SIZE or data[:4] != MAGIC:
+        raise ModelFormatError(f"not a model.bin ({len(data)} bytes, magic {data[:4]!r})")
+    end = HEADER_STRUCT.unpack_from(data, 0)[3]
+    return data[:end] if HEADER_SIZE <= end < len(data) and data[end:end + 4] == TRAILER_MAGIC else data
+
+
 def read_model(data: bytes, source: str = "model.bin") -> ModelBin:
-    """Validate in the C loader's order (runtime_c/src/loader.c): a file breaking one rule of
-    FORMAT.md section 10 is refused by both for the same rule (ModelFormatError.rule)."""
+    """Validate a device image, or a device image followed by its host trailer (whose keys are
+    merged into `meta`; ModelBin.host_keys names them), in the C loader's order
+    (runtime_c/src/loader.c): a file breaking one rule of FORMAT.md section 10 is refused by
+    both for the same rule (ModelFormatError.rule). What only the host reads (the trailer's
+    body, tensor scales, the plan) is checked last."""
     data = bytes(data)
 
     def err(msg: str, rule: str, index: int | None = None) -> ModelFormatError:
@@ -83,6 +134,10 @@ def read_model(data: bytes, source: str = "model.bin") -> ModelBin:
         raise err(f"header field 'version' is {version}, this reader supports versions 1..{VERSION}", R.HEADER_VERSION)
     if header_size != HEADER_SIZE:
         raise err(f"header field 'header_size' is {header_size}, expected {HEADER_SIZE}", R.HEADER_HEADER_SIZE)
+    full, tail = data, b""
+    if HEADER_SIZE <= file_size < len(data):
+        tail = _trailer_framing(data[file_size:], file_size, len(data), err)
+        data = data[:file_size]
     if file_size != len(data):
         raise err(f"header field 'file_size' is {file_size} but the buffer holds {len(data)} bytes"
                   + (" (truncated)" if file_size > len(data) else ""), R.HEADER_FILE_SIZE)
@@ -253,9 +308,11 @@ def read_model(data: bytes, source: str = "model.bin") -> ModelBin:
         if a1 > b0:
             raise err(f"op {ka} and op {kb}: weight blocks overlap in the WEIGHTS section", R.BLOCK_OVERLAP)
     _check_arena(tensors, ops, in_t, out_t, err)
+    host_meta = _read_trailer(tail, meta, source, err) if tail else {}
+    meta.update(host_meta)
     _check_host_fields(meta, tensors, err)
     return ModelBin(source, version, file_size, arena_size, in_t, out_t, n_classes,
-                    S, meta, tensors, ops, data)
+                    S, meta, tensors, ops, full, tuple(host_meta))
 
 
 def _at(err: Callable[..., ModelFormatError], index: int, msg: str, rule: str) -> ModelFormatError:
@@ -264,8 +321,9 @@ def _at(err: Callable[..., ModelFormatError], index: int, msg: str, rule: str) -
 
 
 def _check_host_fields(meta: dict, tensors: list[TensorInfo], err: Callable[..., ModelFormatError]) -> None:
-    """Fields only the host reads (the C loader does not: FORMAT.md section 10, last sentence):
-    the tensor scales (to quantize inputs) and the META plan (evaluate, run, inspect)."""
+    """Fields only the host reads (the C loader does not: FORMAT.md section 10): the tensor
+    scales (to quantize inputs) and the META plan (evaluate, run, inspect; in the META section or
+    the host trailer)."""
     for i, t in enumerate(tensors):
         if not np.isfinite(t.scale) or t.scale <= 0:
             raise err(f"tensor {i}: field 'scale' {t.scale} must be positive and finite", R.TENSOR_SCALE, i)

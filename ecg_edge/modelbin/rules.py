@@ -80,6 +80,9 @@ BLOCK_BOUND = "block.bound"
 BLOCK_NORM = "block.norm"
 BLOCK_OVERLAP = "block.overlap"
 PLAN_OVERLAP = "plan.overlap"
+# host trailer (FORMAT.md section 4): read by the host only, the C loader checks its framing
+TRAILER_CRC32 = "trailer.crc32"
+TRAILER_META = "trailer.meta"
 
 # In the C enum's order: the id of a rule is its position.
 RULES: tuple[str, ...] = (
@@ -157,4 +160,6 @@ RULES: tuple[str, ...] = (
     BLOCK_NORM,
     BLOCK_OVERLAP,
     PLAN_OVERLAP,
+    TRAILER_CRC32,
+    TRAILER_META,
 )

@@ -119,7 +119,9 @@ typedef enum {
     X(BLOCK_BOUND, "block.bound") \
     X(BLOCK_NORM, "block.norm") \
     X(BLOCK_OVERLAP, "block.overlap") \
-    X(PLAN_OVERLAP, "plan.overlap")
+    X(PLAN_OVERLAP, "plan.overlap") \
+    X(TRAILER_CRC32, "trailer.crc32") \
+    X(TRAILER_META, "trailer.meta")
 
 typedef enum {
 #define ECG_RT_RULE_ENUM_(id, name) ECG_RT_RULE_##id,
@@ -151,7 +153,9 @@ typedef struct {
     uint32_t weights_size;
 } ecg_rt_model;
 
-/* Validate every header field, section, tensor, op and weight block and the CRC, then fill *m. */
+/* Validate every header field, section, tensor, op and weight block and the CRC, then fill *m.
+ * buf holds the device image ([0, file_size), what is flashed) and, optionally, the host trailer
+ * that follows it on the host (FORMAT.md section 4): only its framing is checked, never read. */
 ecg_rt_status ecg_rt_load(ecg_rt_model *m, const uint8_t *buf, size_t len);
 /* The same, also saying why a file was refused (why may be NULL). */
 ecg_rt_status ecg_rt_load_ex(ecg_rt_model *m, const uint8_t *buf, size_t len, ecg_rt_refusal *why);

@@ -347,7 +347,13 @@ static ecg_rt_status check_header(ecg_rt_model *mm, const uint8_t *buf, size_t l
     if (ecg_rt_rd16(buf + 6) != ECG_RT_HEADER_SIZE) return ECG_RT_REFUSE(E_HEADER, HEADER_HEADER_SIZE);
     file_size = ecg_rt_rd32(buf + 8);
     if ((uint64_t)file_size > (uint64_t)len) return ECG_RT_REFUSE(E_TRUNCATED, HEADER_FILE_SIZE);
-    if ((uint64_t)file_size != (uint64_t)len) return ECG_RT_REFUSE(E_HEADER, HEADER_FILE_SIZE);
+    if ((uint64_t)file_size != (uint64_t)len) { /* a host trailer: "ECGH", then its own size */
+        const uint8_t *t = buf + file_size;
+        if (file_size < ECG_RT_HEADER_SIZE || (uint64_t)len - file_size < 16u || t[0] != 0x45 ||
+            t[1] != 0x43 || t[2] != 0x47 || t[3] != 0x48 ||
+            (uint64_t)ecg_rt_rd32(t + 4) != (uint64_t)len - file_size)
+            return ECG_RT_REFUSE(E_HEADER, HEADER_FILE_SIZE);
+    }
     if (ecg_rt_crc32(buf + ECG_RT_HEADER_SIZE, file_size - ECG_RT_HEADER_SIZE) != ecg_rt_rd32(buf + 12))
         return ECG_RT_REFUSE(E_CRC, HEADER_CRC32);
     mm->base = buf;
