@@ -37,20 +37,17 @@ def layer_table(outcome) -> str:
 
 
 def check_latency(outcome, target, max_ms: float, X) -> dict:
-    """Simulated latency via ecg_edge.sim when it exists; otherwise say plainly it is unchecked."""
-    try:
-        import ecg_edge.sim as sim
-    except ImportError:
-        sim = None
-    if sim is None or not hasattr(sim, "simulate"):
-        return {"checked": False, "reason": "ecg_edge.sim.simulate (the Cortex-M simulator driver) is not available yet"}
+    """Simulated latency of the model.bin on the target; where there is none or the simulation
+    fails, say plainly it is unchecked."""
     if outcome.size.model_bin is None:
-        return {"checked": False, "reason": "no model.bin (packer unavailable), so nothing to simulate"}
+        return {"checked": False, "reason": "no model.bin (this architecture is not lowered to model.bin), "
+                                            "so nothing to simulate"}
     from ecg_edge.modelbin.executor import quantize_inputs
     from ecg_edge.modelbin.reader import read_model
+    from ecg_edge.sim import simulate
     mb = read_model(outcome.size.model_bin)
     try:
-        res = sim.simulate(outcome.size.model_bin, quantize_inputs(mb, X[:1]), target, parity=False)
+        res = simulate(outcome.size.model_bin, quantize_inputs(mb, X[:1]), target, parity=False)
     except EcgEdgeError as exc:  # e.g. ToolchainMissing: say so, never guess a latency
         return {"checked": False, "reason": f"simulation failed: {exc}"}
     instr = max(int(i) for i in res.instructions)
