@@ -153,7 +153,12 @@ def _export_to(out: Path, fmt: str, checkpoint: Path, plan_path: Path | None, da
     X, calib_dir = _calibration(ckpt, data_dir, calib_split, checkpoint)
 
     if fmt in ("onnx", "tflite"):
-        _export_mobile(fmt, ckpt, plan, X, out)
+        from ecg_edge.modelbin.calibrate import CalibSettings
+
+        _export_mobile(fmt, ckpt, plan, X, out, CalibSettings(calib_windows, calib_percentile, calib_input_percentile))
+        if fmt == "tflite" or plan is not None:  # the int8 formats: quantized as model.bin is
+            click.echo("QAT checkpoint: weights and activation quantization as trained" if "qat" in ckpt.extra
+                       else f"calibrated on {min(calib_windows, len(X))} {calib_split} windows of {calib_dir}")
         return
     from ecg_edge.modelbin.cheader import to_c_header
     from ecg_edge.modelbin.packer import pack, result_summary
@@ -246,21 +251,21 @@ def _export_c_project(out: Path, checkpoint: Path | None, plan_path: Path | None
                    "chain (train on `data prepare/synth --preprocess device` data to match)", err=True)
 
 
-def _export_mobile(fmt: str, ckpt, plan, X, out: Path) -> None:
-    mod = "ecg_edge.mobile.onnx_export" if fmt == "onnx" else "ecg_edge.mobile.tflite_export"
+def _export_mobile(fmt: str, ckpt, plan, X, out: Path, calib) -> None:
+    """ONNX / TFLite of the graph model.bin would be written from with the same calibration."""
     try:
-        import importlib
+        if fmt == "onnx":
+            from ecg_edge.mobile.onnx_export import export_onnx
 
-        m = importlib.import_module(mod)
+            info = export_onnx(ckpt, plan, out, calib_X=X, qdq=plan is not None, calib=calib)
+        else:
+            from ecg_edge.mobile.tflite_export import export_tflite
+
+            info = export_tflite(ckpt, plan, out, X, calib=calib)
     except ModuleNotFoundError as exc:
-        raise EcgEdgeError(f"--format {fmt} is not available in this build ({mod} is missing)") from exc
-    if fmt == "onnx":
-        info = m.export_onnx(ckpt, plan, out, calib_X=X, qdq=plan is not None)
-    else:
-        info = m.export_tflite(ckpt, plan, out, X)
-    kind, size = getattr(info, "format", fmt), getattr(info, "bytes", out.stat().st_size if out.exists() else 0)
-    click.echo(f"wrote {out} ({kind}, {size} bytes)")
-    for n in getattr(info, "notes", []) or []:
+        raise EcgEdgeError(f"--format {fmt} needs the Python package {exc.name!r}, which is not installed") from exc
+    click.echo(f"wrote {out} ({info.format}, {info.bytes} bytes)")
+    for n in info.notes:
         click.echo(f"note: {n}")
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -22,7 +23,12 @@ from ecg_edge.checkpoint import Checkpoint
 from ecg_edge.errors import EcgEdgeError
 from ecg_edge.layerplan.bitpack import ENCODING_NAMES
 from ecg_edge.layerplan.plan import CompressionPlan, plan_summary
-from ecg_edge.modelbin.calibrate import DEFAULT_CALIB_WINDOWS, calibrate, select_calibration
+from ecg_edge.modelbin.calibrate import (
+    DEFAULT_CALIB_WINDOWS,
+    CalibSettings,
+    calibrate,
+    select_calibration,
+)
 from ecg_edge.modelbin.graph import build_graph, graph_inputs
 from ecg_edge.modelbin.ir import Graph
 from ecg_edge.modelbin.layout import OP_NAMES
@@ -170,10 +176,14 @@ def pack_graph(g: Graph, meta: dict[str, Any], allow_alias: bool = True, trailer
 
 def calibrated_graph(arch: str, model: torch.nn.Module, plan: CompressionPlan | None, calib_X: np.ndarray, *,
                      max_calib_windows: int = DEFAULT_CALIB_WINDOWS, percentile: float | None = None,
-                     input_percentile: float | None = None) -> Graph:
+                     input_percentile: float | None = None,
+                     check: Callable[[Graph], None] | None = None) -> Graph:
     """The lowered, calibrated export graph: what pack() serializes, and what every other
-    exporter (ONNX, TFLite) translates, so all of them ship the same integers and scales."""
+    exporter (ONNX, TFLite) translates, so all of them ship the same integers and scales.
+    `check` sees the lowered graph before calibration (an exporter refusing an op early)."""
     g = build_graph(arch, model, plan)
+    if check is not None:
+        check(g)
     X = graph_inputs(arch, model, select_calibration(calib_X, max_calib_windows))
     t_in = g.tensors[g.input]
     if X.shape[1:] != (t_in.length, t_in.channels):
@@ -196,6 +206,25 @@ def pack(ckpt: Checkpoint, plan: CompressionPlan | None, calib_X: np.ndarray, *,
     g = calibrated_graph(ckpt.arch, model, plan, calib_X, max_calib_windows=max_calib_windows,
                          percentile=percentile, input_percentile=input_percentile)
     return pack_graph(g, build_meta(ckpt, plan, g, fp32_bytes, source), trailer=trailer)
+
+
+def shipped_graph(ckpt: Checkpoint, plan: CompressionPlan | None, calib_X: np.ndarray | None,
+                  calib: CalibSettings | None = None, check: Callable[[Graph], None] | None = None) -> Graph:
+    """The graph `ecg-edge export` writes model.bin from for these options: a QAT checkpoint's
+    trained integers as trained (pack_trained), else the lowered graph calibrated on calib_X
+    (pack). The ONNX and TFLite writers translate this graph, so every format ships it."""
+    calib = calib or CalibSettings()
+    model = model_from_checkpoint(ckpt)
+    if "qat" in ckpt.extra:
+        g = build_graph(ckpt.arch, model, plan)
+        if check is not None:
+            check(g)
+        apply_trained(g, ckpt.extra["qat"])
+        return g
+    if calib_X is None:
+        raise EcgEdgeError("int8 export needs calibration windows (calib_X), got none")
+    return calibrated_graph(ckpt.arch, model, plan, calib_X, max_calib_windows=calib.windows,
+                            percentile=calib.percentile, input_percentile=calib.input_percentile, check=check)
 
 
 def result_summary(res: PackResult) -> dict[str, Any]:
