@@ -131,7 +131,7 @@ def _pareto_report(path: Path, cfg: DemoConfig, fp: dict[str, Any], fp32_bytes: 
                "intervals": {"method": "paired percentile bootstrap, point - fp32 on the same test windows",
                              "resampled_by": "patient", "resamples": 0, "seed": 0, "level": 0.95},
                "true_cr_note": "fp32 parameter bytes / bytes of the device image of model.bin", "points": [],
-               "seconds": 0.0}
+               "skipped": [], "seconds": 0.0}
     for series, setting, nbytes, res, d in extra:
         rep["points"].append(asdict(Point(
             series, setting, fp32_bytes / nbytes, int(nbytes), {k: res[k] for k in ("accuracy", "macro_f1")},
@@ -282,7 +282,7 @@ def _write_report(report: Path, cfg: DemoConfig, total: float, steps: list[StepL
         "mean_bits": round(mean_bits, 3),
         "target": sim,
         "points": points,
-        "pareto": {"goals": curve["goals"], "points": [
+        "pareto": {"goals": curve["goals"], "skipped": curve.get("skipped", []), "points": [
             {k: p[k] for k in ("series", "setting", "true_cr", "model_bytes")} | {
                 "macro_f1": p["test"]["macro_f1"], "macro_f1_delta": p["delta"]["macro_f1"]["delta"],
                 "macro_f1_delta_ci95": p["delta"]["macro_f1"]["delta_ci95"]} for p in curve["points"]]},
@@ -397,6 +397,7 @@ def _markdown(s: dict[str, Any]) -> str:
           f"{100 * p['macro_f1_delta']:+.2f} [{100 * p['macro_f1_delta_ci95'][0]:+.2f}, "
           f"{100 * p['macro_f1_delta_ci95'][1]:+.2f}] |"
           for p in sorted(s.get("pareto", {}).get("points", []), key=lambda q: (q["series"], q["true_cr"]))],
+        *[f"- not measured: {k['series']} {k['setting']} ({k['reason']})" for k in s.get("pareto", {}).get("skipped", [])],
         "",
         "Figures: `training_curve.png`, `confusion_model_bin.png`, `per_layer_plan.png`, `pareto.png`.",
         "",

@@ -143,11 +143,13 @@ def run_pareto(checkpoint: Path, data_dir: Path, cfg: ParetoConfig, log: Callabl
 
     t0 = time.perf_counter()
     points: list[Point] = []
+    skipped: list[dict[str, str]] = []
     for series, setting, make in progress(jobs, desc="pareto", unit="point"):
         try:
             out = make()
         except EcgEdgeError as exc:  # e.g. a budget below the smallest plan: say so, skip the point
             log(f"{series} {setting}: skipped ({exc})")
+            skipped.append({"series": series, "setting": setting, "reason": str(exc)})
             continue
         if out.size.model_bin is None:
             raise EcgEdgeError("the model.bin packer did not run; the Pareto report needs the shipped bytes")
@@ -173,7 +175,7 @@ def run_pareto(checkpoint: Path, data_dir: Path, cfg: ParetoConfig, log: Callabl
                       "resamples": RESAMPLES, "seed": SEED, "level": 0.95},
         "true_cr_note": "fp32 parameter bytes / bytes of the device image of model.bin (every flashed byte; "
                         "the host trailer is not flashed, export/FORMAT.md section 4)",
-        "points": [asdict(p) for p in points], "goals": goals(points), "config": asdict(cfg),
+        "points": [asdict(p) for p in points], "skipped": skipped, "goals": goals(points), "config": asdict(cfg),
         "seconds": round(time.perf_counter() - t0, 1),
     }
 
@@ -244,6 +246,9 @@ def markdown(rep: dict[str, Any]) -> str:
                                            f"{100 * i8:+.2f} pt [{100 * g['int8_macro_f1_delta_ci95'][0]:+.2f}, "
                                            f"{100 * g['int8_macro_f1_delta_ci95'][1]:+.2f}] -> "
                                            + ("met" if g["goal_int8_within_0.2pt"] else "NOT met")),
+              *(["", "Not measured (refused, with the reason):"]
+                + [f"- {LABELS.get(k['series'], k['series'])} {k['setting']}: {k['reason']}" for k in rep.get("skipped", [])]
+                if rep.get("skipped") else []),
               "", f"Total {rep['seconds']:.0f} s.", ""]
     return "\n".join(lines)
 
