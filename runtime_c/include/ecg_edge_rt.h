@@ -11,7 +11,7 @@
 extern "C" {
 #endif
 
-#define ECG_RT_FORMAT_VERSION 2 /* newest read; version 1 files load too */
+#define ECG_RT_FORMAT_VERSION 3 /* newest read; versions 1 and 2 load too */
 #define ECG_RT_MAX_TENSORS 256
 #define ECG_RT_MAX_OPS 256
 

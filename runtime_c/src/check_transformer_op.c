@@ -5,7 +5,8 @@
 int ecg_rt_op_known(uint32_t type, uint32_t version)
 {
     if (type < ECG_RT_OP_FIRST_V2) return 1;
-    return version >= 2u && type <= ECG_RT_OP_LAST_RESERVED && type != ECG_RT_OP_RESERVED_9;
+    if (type == ECG_RT_OP_LUT) return version >= 3u;
+    return version >= 2u && type <= ECG_RT_OP_LAST_V2 && type != ECG_RT_OP_RESERVED_9;
 }
 
 int ecg_rt_op_two_inputs(uint32_t type)
@@ -44,12 +45,29 @@ static ecg_rt_status check_norm_block(const ecg_rt_model *m, const ecg_rt_op *op
     return ECG_RT_OK;
 }
 
+static ecg_rt_status check_table_block(const ecg_rt_model *m, const ecg_rt_op *op)
+{
+    ecg_rt_wblock wb;
+    ecg_rt_status st;
+    if (op->weight_block == ECG_RT_NONE32 || (op->weight_block & 15u)) return ECG_RT_E_WEIGHTS;
+    if ((uint64_t)op->weight_block + op->weight_size > m->weights_size) return ECG_RT_E_WEIGHTS;
+    st = ecg_rt_wblock_check(m->weights + op->weight_block, op->weight_size, &wb);
+    if (st != ECG_RT_OK) return st;
+    if (wb.c_out != 1u || wb.span != 256u || wb.kernel != 1u || wb.bits != 8u ||
+        wb.encoding != ECG_RT_ENC_DENSE)
+        return ECG_RT_E_WEIGHTS;
+    if (ecg_rt_rdi32(wb.bias) != 0 || ecg_rt_rdi32(wb.mult) != 0 || wb.shift[0] != 1u)
+        return ECG_RT_E_WEIGHTS;
+    return ECG_RT_OK;
+}
+
 ecg_rt_status ecg_rt_check_transformer_op(const ecg_rt_model *m, const ecg_rt_op *op,
                                           const ecg_rt_tensor *in0, const ecg_rt_tensor *in1,
                                           const ecg_rt_tensor *out, uint32_t *n_blocks)
 {
     const uint32_t *p = op->p;
-    const int weighted = op->type == ECG_RT_OP_LAYERNORM || op->type == ECG_RT_OP_GROUPNORM;
+    const int weighted = op->type == ECG_RT_OP_LAYERNORM || op->type == ECG_RT_OP_GROUPNORM ||
+                         op->type == ECG_RT_OP_LUT;
     if (op->flags != 0u) return ECG_RT_E_OP;
     if (!weighted && (op->weight_block != ECG_RT_NONE32 || op->weight_size != 0u)) return ECG_RT_E_OP;
     switch (op->type) {
@@ -93,11 +111,15 @@ ecg_rt_status ecg_rt_check_transformer_op(const ecg_rt_model *m, const ecg_rt_op
         if (out->len != in0->len || (uint64_t)out->channels != (uint64_t)h * n_out) return ECG_RT_E_OP;
         break;
     }
+    case ECG_RT_OP_LUT:
+        if (!same_shape(in0, out) || !params_zero_from(op, 0u)) return ECG_RT_E_OP;
+        break;
     default:
         return ECG_RT_E_UNSUPPORTED_OP;
     }
     if (weighted) {
-        ecg_rt_status st = check_norm_block(m, op, in0->channels);
+        ecg_rt_status st = op->type == ECG_RT_OP_LUT ? check_table_block(m, op)
+                                                     : check_norm_block(m, op, in0->channels);
         if (st != ECG_RT_OK) return st;
         ++*n_blocks;
     }
