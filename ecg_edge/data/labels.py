@@ -17,6 +17,8 @@ TASK_CLASSES: dict[str, list[str]] = {
     "mitdb-rhythm": ["SR", "AFIB", "SB", "other"],
     "cpsc2021-af": ["non-AF", "AF"],
 }
+# The tasks the synthetic generator draws (ecg_edge.data.synth.rhythms models their rhythms).
+SYNTH_TASKS = ("chapman4", "cpsc9")
 
 # SNOMED-CT code -> class, per task. Codes not listed are ignored (they are not this task's
 # concern: e.g. a T-wave abnormality beside a rhythm code in Chapman-Shaoxing).

@@ -19,20 +19,11 @@ from ecg_edge.data.leadsel import lead_indices, parse_leads
 from ecg_edge.data.prepared import PreparedDataset, PreparedManifest, save_prepared
 from ecg_edge.data.preprocess import PreprocessConfig, window_normalise
 from ecg_edge.data.records import Record, SkipReport
-from ecg_edge.data.sources import SOURCES
+from ecg_edge.data.sources import SOURCES, SourceOptions
 from ecg_edge.data.splits import SplitConfig, split_by_patient
 from ecg_edge.data.windows import WindowingConfig, cut_windows, filter_record
 from ecg_edge.errors import DataError
 from ecg_edge.progress import progress
-
-TASKS_OF_SOURCE = {
-    "challenge": ("chapman4", "cpsc9"),
-    "cpsc2018": ("cpsc9",),
-    "chapman": ("chapman4",),
-    "mitdb": ("mitdb-rhythm", OWN_TASK),
-    "cpsc2021": ("cpsc2021-af", OWN_TASK),
-    "folder": ("chapman4", "cpsc9", "mitdb-rhythm", "cpsc2021-af", OWN_TASK),
-}
 
 
 @dataclass
@@ -88,11 +79,13 @@ def iter_records(cfg: PrepareConfig, skip: SkipReport) -> Iterator[Record]:
         raise DataError(f"{root}: no such file or folder")
     if cfg.source not in SOURCES:
         raise DataError(f"unknown source {cfg.source!r}; expected one of {', '.join(SOURCES)}")
-    if cfg.task not in TASKS_OF_SOURCE[cfg.source]:
+    source = SOURCES[cfg.source]
+    if cfg.task not in source.tasks:
         raise DataError(f"source {cfg.source!r} does not carry task {cfg.task!r}; "
-                        f"it gives {', '.join(TASKS_OF_SOURCE[cfg.source])}")
-    if cfg.aux_map() and cfg.source not in ("mitdb",):
-        raise DataError(f"--class-map: rhythm-note entries ('(AFIB=...') apply to the mitdb source, not {cfg.source!r}")
+                        f"it gives {', '.join(source.tasks)}")
+    if cfg.aux_map() and not source.rhythm_notes:
+        rhythm = ", ".join(n for n, s in SOURCES.items() if s.rhythm_notes)
+        raise DataError(f"--class-map: rhythm-note entries ('(AFIB=...') apply to the {rhythm} source, not {cfg.source!r}")
     if cfg.aux_map() and cfg.task != OWN_TASK:
         from ecg_edge.data.labels import task_classes
         bad = {k: v for k, v in (cfg.aux_map() or {}).items() if v not in task_classes(cfg.task)}
@@ -100,23 +93,8 @@ def iter_records(cfg: PrepareConfig, skip: SkipReport) -> Iterator[Record]:
             k, v = next(iter(bad.items()))
             raise DataError(f"--class-map entry {k}={v}: class {v!r} is not one of task {cfg.task}'s classes "
                             f"{', '.join(task_classes(cfg.task))} (use --task own for new names)")
-    if cfg.source == "challenge":
-        from ecg_edge.data.sources.challenge import iter_challenge
-        return iter_challenge(root, cfg.task, skip)
-    if cfg.source == "cpsc2018":
-        from ecg_edge.data.sources.cpsc2018 import iter_cpsc2018
-        return iter_cpsc2018(root, cfg.task, skip)
-    if cfg.source == "chapman":
-        from ecg_edge.data.sources.chapman import iter_chapman
-        return iter_chapman(root, cfg.task, skip)
-    if cfg.source == "mitdb":
-        from ecg_edge.data.sources.rhythm_wfdb import iter_mitdb
-        return iter_mitdb(root, cfg.task, skip, cfg.aux_map())
-    if cfg.source == "cpsc2021":
-        from ecg_edge.data.sources.rhythm_wfdb import iter_cpsc2021
-        return iter_cpsc2021(root, cfg.task, skip)
-    from ecg_edge.data.sources.folder import iter_folder
-    return iter_folder(root, Path(cfg.labels_csv) if cfg.labels_csv else None, skip, cfg.fs)
+    return source.read(root, SourceOptions(cfg.task, cfg.aux_map(), Path(cfg.labels_csv) if cfg.labels_csv else None,
+                                           cfg.fs), skip)
 
 
 def record_windows(rec: Record, cfg: PrepareConfig, policy: LabelPolicy, skip: SkipReport,
@@ -273,7 +251,8 @@ def prepare(cfg: PrepareConfig, out_dir: str | Path, log: Callable[[str], None] 
         leads=list(cfg.leads), skipped=skip.as_dict(), source=f"{cfg.source}:{Path(cfg.path).resolve()}",
         provenance={"config": {k: v for k, v in asdict(cfg).items() if k not in ("preprocess", "split")},
                     "preprocess": {**cfg.preprocess.to_dict(), "windowing": win.to_dict()},
-                    "split": {"fractions": list(cfg.split.fractions), "seed": cfg.split.seed, "by": by},
+                    "split": {"fractions": list(cfg.split.fractions), "seed": cfg.split.seed, "by": by,
+                              **({"folds": cfg.split.folds, "fold": cfg.split.fold} if cfg.split.folds > 1 else {})},
                     "records_read": n_records, "windows": len(ya), "patients": int(len(np.unique(ga))),
                     "records_used": int(len(np.unique(units))), "padded_records": stats.padded,
                     "windows_per_record": {"min": int(per.min()), "max": int(per.max()),

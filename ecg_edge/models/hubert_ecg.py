@@ -243,8 +243,3 @@ def attention_macs(cfg: HubertECGConfig) -> int:
     """MACs of the attention score and context matmuls (not nn.Linear, so count_macs misses
     them): per layer 2 * frames^2 * hidden."""
     return 2 * cfg.frames * cfg.frames * cfg.hidden_size * cfg.num_hidden_layers
-
-
-def adapter_macs(cfg: HubertECGConfig) -> int:
-    """MACs of the adapter's resampling matmul (dense form)."""
-    return cfg.in_leads * cfg.window_in * cfg.window_out

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from ecg_edge.errors import EcgEdgeError, ModelFormatError
-from ecg_edge.sim.boards import board_for
 from ecg_edge.sim.build import DEFAULT_STACK, Layout, build_firmware, build_plugin
 from ecg_edge.sim.macs import count_macs
 from ecg_edge.sim.qemu import FIRMWARE_STATUS, QemuRun, SimulationError, run_image
@@ -97,6 +96,9 @@ def simulate(model_bytes: bytes, inputs_q: np.ndarray, target: str | Target = "c
     """Run every window of inputs_q (N, L, C) int8 through model_bytes on the simulated target.
     dsp=False builds the runtime's scalar kernels only (-DECG_RT_NO_DSP), for comparison;
     mve=False keeps the DSP (SMLAD) kernels on a Helium core (cortex-m55, -DECG_RT_NO_MVE)."""
+    from ecg_edge.modelbin.reader import device_image
+
+    model_bytes = device_image(model_bytes)  # what is flashed: the host trailer stays on the host
     tc = find_toolchain()
     tgt = target if isinstance(target, Target) else get_target(target)
     windows = as_windows(inputs_q)
@@ -118,7 +120,7 @@ def simulate(model_bytes: bytes, inputs_q: np.ndarray, target: str | Target = "c
     macs = count_macs(model_bytes)
     mean = float(np.mean(counts))
     return SimResult(
-        target=tgt.name, core=tgt.core, board=board_for(tgt).machine, opt=opt, n_windows=windows.shape[0],
+        target=tgt.name, core=tgt.core, board=tgt.board.machine, opt=opt, n_windows=windows.shape[0],
         instructions=counts, cycles_per_instruction=tgt.cycles_per_instruction, clock_hz=tgt.clock_hz,
         est_ms=tgt.ms_from_instructions(mean), flash=flash, ram=ram,
         fits_flash=flash["total"] <= tgt.flash_bytes,
@@ -165,6 +167,9 @@ def fit_estimate(model_bytes: bytes, window_bytes: int, target: str | Target, op
                  reason: str = "", stack_size: int = DEFAULT_STACK) -> NoFit:
     """Flash and RAM a model needs on a target without running it: the firmware's own sections
     from a link with empty reservations, plus the model, arena, one window and the least stack."""
+    from ecg_edge.modelbin.reader import device_image
+
+    model_bytes = device_image(model_bytes)
     tc = find_toolchain()
     tgt = target if isinstance(target, Target) else get_target(target)
     base = build_firmware(tc, tgt, Layout(0, 0, 0, 0), opt)
@@ -173,7 +178,7 @@ def fit_estimate(model_bytes: bytes, window_bytes: int, target: str | Target, op
     ram = {"static": base.static_ram_bytes, "arena": arena_size_of(model_bytes), "window": window_bytes,
            "stack_min": stack_size, "budget": tgt.ram_bytes}
     ram["total"] = ram["static"] + ram["arena"] + ram["window"] + ram["stack_min"]
-    return NoFit(tgt.name, board_for(tgt).machine, opt, flash, ram, reason)
+    return NoFit(tgt.name, tgt.board.machine, opt, flash, ram, reason)
 
 
 def _qemu_version(qemu: str) -> str:

@@ -18,12 +18,12 @@ import shutil
 import subprocess
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ecg_edge.errors import EcgEdgeError
 from ecg_edge.paths import REPO_ROOT
-from ecg_edge.sim.boards import board_for
+from ecg_edge.sim.boards import linker_script, write_linker_script
 from ecg_edge.sim.toolchain import Toolchain
 from ecg_edge.targets.registry import Target
 
@@ -104,14 +104,14 @@ def _inputs_for_hash(program: str) -> list[Path]:
     files = [p for _, p in _sources(program)]
     for d in (FIRMWARE_DIR / "src", RUNTIME_DIR / "include", RUNTIME_DIR / "src"):
         files += sorted(d.glob("*.h"))
-    files += sorted((FIRMWARE_DIR / "ld").glob("*.ld"))
+    files.append(FIRMWARE_DIR / "ld" / "sections.ld")
     return files
 
 
 def compile_flags(target: Target, opt: str, dsp: bool = True, mve: bool = True) -> list[str]:
     if opt not in OPTS:
         raise EcgEdgeError(f"unknown optimisation level {opt!r}; expected one of {', '.join(OPTS)}")
-    board = board_for(target)
+    board = target.board
     flags = [f"-mcpu={target.gcc_cpu}", "-mthumb", *target.gcc_float, f"-{opt}", "-std=c99",
              "-ffp-contract=off", "-ffunction-sections", "-fdata-sections", "-fno-common",
              "-Wall", "-Wextra", f"-I{FIRMWARE_DIR / 'src'}", f"-I{RUNTIME_DIR / 'include'}",
@@ -128,7 +128,7 @@ def compile_flags(target: Target, opt: str, dsp: bool = True, mve: bool = True) 
 def objects_key(tc: Toolchain, target: Target, opt: str, program: str, dsp: bool = True, mve: bool = True) -> str:
     h = hashlib.sha256()
     h.update(json.dumps([program, target.name, target.qemu_machine, compile_flags(target, opt, dsp, mve),
-                         tc.arm_gcc_version]).encode())
+                         tc.arm_gcc_version, linker_script(target)]).encode())
     for p in _inputs_for_hash(program):
         h.update(str(p.relative_to(REPO_ROOT)).encode() + b"\0")
         h.update(p.read_bytes() + b"\0")
@@ -195,9 +195,9 @@ def link(tc: Toolchain, target: Target, objects_dir: Path, layout: Layout) -> Fi
         elf.parent.mkdir(exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(prefix=".tmp-", suffix=".elf", dir=elf.parent)
         os.close(fd)
-        board = board_for(target)
+        ld = write_linker_script(target, elf.parent)
         cmd = [tc.arm_gcc, *manifest["flags"], "-nostartfiles", f"-L{FIRMWARE_DIR / 'ld'}",
-               "-T", board.ld_script, "-Wl,--gc-sections",
+               "-T", str(ld), "-Wl,--gc-sections",
                f"-Wl,--defsym=__model_reserve={_round_up(layout.model, 16)}",
                f"-Wl,--defsym=__arena_reserve={_round_up(layout.arena, 16)}",
                f"-Wl,--defsym=__window_reserve={_round_up(layout.window, 4)}",
@@ -276,6 +276,3 @@ def build_plugin(tc: Toolchain) -> Path:
     return so
 
 
-def image_summary(img: FirmwareImage) -> dict:
-    d = asdict(img.layout)
-    return {"elf": str(img.elf), "opt": img.opt, "layout": d, "sections": img.sections}

@@ -15,7 +15,7 @@ import numpy as np
 from ecg_edge.devicepre.chain import ChainError, DeviceChain, resample_factors
 from ecg_edge.errors import EcgEdgeError
 from ecg_edge.modelbin.reader import read_model
-from ecg_edge.sim.boards import board_for
+from ecg_edge.sim.boards import linker_script
 from ecg_edge.sim.build import FIRMWARE_DIR, RUNTIME_DIR
 from ecg_edge.targets.registry import Target
 
@@ -66,8 +66,10 @@ def _array(ctype: str, name: str, values: np.ndarray, align: int, per_line: int)
 def plan_project(model: bytes, target: Target, codes: np.ndarray, adc_fs: int, hop: int | None,
                  source: str = "model.bin") -> ProjectInfo:
     """Every check before a file is written: the model's pp.* META, the ADC rate, the RAM and
-    flash budgets. Raises EcgEdgeError (a one-line reason) otherwise."""
+    flash budgets. Raises EcgEdgeError (a one-line reason) otherwise. The flash figures count the
+    device image only: the host trailer is not flashed."""
     mb = read_model(model, source)
+    model = mb.device_image
     try:
         chain = DeviceChain.from_meta(mb.meta, source)
         resample_factors(chain.fs, int(adc_fs))
@@ -116,10 +118,14 @@ def write_project(out_dir: Path, model: bytes, target: Target, codes: np.ndarray
 
 def fill_project(tmp: Path, info: ProjectInfo, model: bytes, target: Target, codes: np.ndarray, *,
                  source: str = "model.bin", signal_source: str = "") -> None:
-    """Write the project's files into the (new, empty) folder tmp."""
+    """Write the project's files into the (new, empty) folder tmp; model_data.c holds the device
+    image (model.bin without its host trailer)."""
+    from ecg_edge.modelbin.reader import device_image
+
+    model = device_image(model)
     if not (RUNTIME_DIR / "src").is_dir() or not (FIRMWARE_DIR / "src").is_dir():
         raise EcgEdgeError(f"c-project: the runtime sources ({RUNTIME_DIR}) are not installed; export from a checkout")
-    board = board_for(target)
+    ld_name = f"{target.board.machine}.ld"
     cpu = " ".join([f"-mcpu={target.gcc_cpu}", "-mthumb", *target.gcc_float])
     adc_fs = info.adc_fs
     shutil.copytree(RUNTIME_DIR / "include", tmp / "runtime" / "include")
@@ -130,12 +136,12 @@ def fill_project(tmp: Path, info: ProjectInfo, model: bytes, target: Target, cod
     for name in BOARD_FILES:
         shutil.copy2(FIRMWARE_DIR / "src" / name, tmp / "board" / name)
     (tmp / "ld").mkdir()
-    for name in (board.ld_script, "sections.ld"):
-        shutil.copy2(FIRMWARE_DIR / "ld" / name, tmp / "ld" / name)
+    (tmp / "ld" / ld_name).write_text(linker_script(target))
+    shutil.copy2(FIRMWARE_DIR / "ld" / "sections.ld", tmp / "ld" / "sections.ld")
     shutil.copy2(FILES / "main.c", tmp / "main.c")
     shutil.copy2(FILES / "arm-none-eabi.cmake", tmp / "arm-none-eabi.cmake")
     subs = {"@TARGET@": target.name, "@CORE@": target.core, "@MACHINE@": target.qemu_machine,
-            "@CPU_FLAGS@": cpu, "@LD@": board.ld_script}
+            "@CPU_FLAGS@": cpu, "@LD@": ld_name}
     for tpl in ("Makefile", "CMakeLists.txt"):
         text = (FILES / f"{tpl}.in").read_text()
         for k, v in subs.items():

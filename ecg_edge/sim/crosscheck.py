@@ -12,7 +12,6 @@ import numpy as np
 
 from ecg_edge.errors import EcgEdgeError
 from ecg_edge.sim.api import arena_size_of, as_windows, check_run
-from ecg_edge.sim.boards import board_for
 from ecg_edge.sim.build import Layout, build_firmware, build_plugin
 from ecg_edge.sim.qemu import run_image
 from ecg_edge.sim.toolchain import find_toolchain
@@ -39,7 +38,7 @@ def icount_crosscheck(model_bytes: bytes, inputs_q: np.ndarray, target: str = "c
                       opt: str = "O2") -> CrossCheck:
     tc = find_toolchain()
     tgt = get_target(target)
-    board = board_for(tgt)
+    board = tgt.board
     if board.timer_hz is None:
         raise EcgEdgeError(f"{tgt.name}: the -icount cross-check needs a CMSDK timer (mps2-an386/an500 boards)")
     windows = as_windows(inputs_q)

@@ -9,22 +9,25 @@ use lives in the board memory outside the budgets (firmware_sim/ctest/syscalls.c
 
 from __future__ import annotations
 
-import argparse
 import re
 import subprocess
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from ecg_edge.sim.boards import board_for
+import click
+
+from ecg_edge.options import run_command
+from ecg_edge.sim.boards import write_linker_script
 from ecg_edge.sim.build import FIRMWARE_DIR, RUNTIME_DIR, FirmwareBuildError, compile_flags
 from ecg_edge.sim.toolchain import Toolchain, find_toolchain
-from ecg_edge.targets.registry import get_target
+from ecg_edge.targets.registry import MB, get_target
 
 HEAP_BYTES = 8 * 1024 * 1024
 # Boards whose RAM budget is smaller than the tests' static buffers: their real SSRAM2/3 (4 MiB,
 # QEMU 7.2 `info mtree`), since nothing in this firmware is measured against a budget.
-RAM_OVERRIDE = {"mps2-an386": "4096K", "mps2-an500": "4096K"}
+RAM_OVERRIDE = {"mps2-an386": 4 * MB, "mps2-an500": 4 * MB}
 _SUMMARY = re.compile(r"(\d+) passed, (\d+) failed")
 
 
@@ -53,7 +56,7 @@ def _sources() -> list[tuple[Path, list[str]]]:
 def build_ctest(tc: Toolchain, target: str, out: Path, *, mve: bool = True) -> Path:
     """Compile and link the test firmware into out/ctest.elf."""
     tgt = get_target(target)
-    board = board_for(tgt)
+    board = tgt.board
     flags = compile_flags(tgt, "O2", mve=mve) + [f"-I{RUNTIME_DIR / 'tests'}", "-Wno-unused-parameter"]
     objs = []
     for src, extra in _sources():
@@ -64,12 +67,9 @@ def build_ctest(tc: Toolchain, target: str, out: Path, *, mve: bool = True) -> P
             raise FirmwareBuildError(f"C tests for {tgt.name}: {src.name}:\n" + r.stderr[-2000:])
         objs.append(str(obj))
     elf = out / "ctest.elf"
-    ld = (FIRMWARE_DIR / "ld" / board.ld_script).read_text()
-    if board.machine in RAM_OVERRIDE:
-        ld = re.sub(r"(RAM\s+\(rwx\)\s*:\s*ORIGIN = 0x[0-9A-Fa-f]+, LENGTH = )\w+", rf"\g<1>{RAM_OVERRIDE[board.machine]}", ld)
-    (out / "ctest.ld").write_text(ld)
+    ld = write_linker_script(tgt, out, ram_bytes=RAM_OVERRIDE.get(board.machine))
     cmd = [tc.arm_gcc, *flags, "-nostartfiles", "--specs=nosys.specs", f"-L{FIRMWARE_DIR / 'ld'}", "-T",
-           str(out / "ctest.ld"), "-Wl,--gc-sections", f"-Wl,--defsym=__heap_start=0x{board.io_base:x}",
+           str(ld), "-Wl,--gc-sections", f"-Wl,--defsym=__heap_start=0x{board.io_base:x}",
            f"-Wl,--defsym=__heap_end=0x{board.io_base + HEAP_BYTES:x}", "-Wl,--defsym=__stack_size=16384",
            *objs, "-lm", "-lc", "-lgcc", "-o", str(elf)]
     r = subprocess.run(cmd, capture_output=True, text=True, check=False)
@@ -92,18 +92,19 @@ def run_ctests(target: str = "cortex-m4", *, mve: bool = True, timeout_s: float 
     return CTestRun(tgt.name, passed, failed, r.returncode, text)
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description="run runtime_c's C tests on a simulated Cortex-M")
-    ap.add_argument("--target", default="cortex-m4")
-    ap.add_argument("--no-mve", action="store_true", help="cortex-m55: the DSP path instead of Helium")
-    a = ap.parse_args(argv)
-    res = run_ctests(a.target, mve=not a.no_mve)
+@click.command(help="Run runtime_c's C tests on a simulated Cortex-M.")
+@click.option("--target", default="cortex-m4", show_default=True)
+@click.option("--no-mve", is_flag=True, help="cortex-m55: the DSP path instead of Helium")
+def command(target: str, no_mve: bool) -> int:
+    res = run_ctests(target, mve=not no_mve)
     print(res.output.strip())
     print(f"{res.target}: {res.passed} passed, {res.failed} failed (exit {res.exit_code})")
     return 0 if res.ok else 1
 
 
-if __name__ == "__main__":
-    import sys
+def main(argv: list[str] | None = None) -> int:
+    return run_command(command, [] if argv is None else argv, "python -m ecg_edge.sim.ctest")
 
+
+if __name__ == "__main__":
     raise SystemExit(main(sys.argv[1:]))

@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 
 from ecg_edge.errors import EcgEdgeError
-from ecg_edge.sim.boards import board_for
 from ecg_edge.sim.build import FirmwareImage
 from ecg_edge.sim.job import FLAG_TIMER, pack_job
 from ecg_edge.sim.toolchain import Toolchain
@@ -87,7 +86,7 @@ def run_image(tc: Toolchain, target: Target, image: FirmwareImage, plugin: Path,
               windows: np.ndarray | None = None, *, icount_shift: int | None = None, timer: bool = False,
               timeout_s: float = 600.0, profile_path: Path | None = None) -> QemuRun:
     """Run one firmware image; windows (N, L, C) int8 go to the board's I/O window."""
-    board = board_for(target)
+    board = target.board
     sym = image.symbols
     if timer and board.timer_base is None:
         raise EcgEdgeError(f"{target.name} ({target.qemu_machine}) has no CMSDK timer wired for the -icount check")

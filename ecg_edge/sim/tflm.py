@@ -33,7 +33,7 @@ import numpy as np
 from ecg_edge.errors import EcgEdgeError
 from ecg_edge.paths import REPO_ROOT
 from ecg_edge.progress import progress
-from ecg_edge.sim.boards import board_for
+from ecg_edge.sim.boards import linker_script, write_linker_script
 from ecg_edge.sim.build import (
     FIRMWARE_DIR,
     FirmwareBuildError,
@@ -202,8 +202,8 @@ def build_tflm_firmware(tc: Toolchain, target: Target, layout: Layout, log=print
     cflags = compile_flags(target, "O2")
     cxx = _cxx_flags(target, src)
     fw = [FIRMWARE_DIR / "src" / f"{n}.c" for n in ("startup", "semihost", "markers")]
-    h = hashlib.sha256(json.dumps([cflags, cxx]).encode())
-    for p in [MAIN, *fw, *sorted((FIRMWARE_DIR / "src").glob("*.h")), *sorted((FIRMWARE_DIR / "ld").glob("*.ld"))]:
+    h = hashlib.sha256(json.dumps([cflags, cxx, linker_script(target)]).encode())
+    for p in [MAIN, *fw, *sorted((FIRMWARE_DIR / "src").glob("*.h")), FIRMWARE_DIR / "ld" / "sections.ld"]:
         h.update(p.read_bytes())
     out = lib / "fw" / h.hexdigest()[:16]
     elf = out / f"{layout.tag}.elf"
@@ -218,7 +218,7 @@ def build_tflm_firmware(tc: Toolchain, target: Target, layout: Layout, log=print
         fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".elf", dir=out)
         os.close(fd)
         _run([_cross(tc, "g++"), f"-mcpu={target.gcc_cpu}", "-mthumb", *target.gcc_float, "-O2", "-nostartfiles", f"-L{FIRMWARE_DIR / 'ld'}", "-T",
-              board_for(target).ld_script, "-Wl,--gc-sections",
+              str(write_linker_script(target, out)), "-Wl,--gc-sections",
               f"-Wl,--defsym=__model_reserve={(layout.model + 15) // 16 * 16}",
               f"-Wl,--defsym=__arena_reserve={(layout.arena + 15) // 16 * 16}",
               "-Wl,--defsym=__window_reserve=0", f"-Wl,--defsym=__stack_size={layout.stack}",

@@ -175,7 +175,7 @@ def class_weights_for(y: np.ndarray, n_classes: int) -> torch.Tensor:
     return torch.tensor(w, dtype=torch.float32)
 
 
-def _batches(n: int, cfg: TrainConfig, epoch: int, info: ddp.DistInfo,
+def epoch_batches(n: int, cfg: TrainConfig, epoch: int, info: ddp.DistInfo,
              y: np.ndarray | None = None) -> list[list[int]]:
     """This replica's shuffled mini-batches for one epoch; a function of (seed, epoch) only.
     With `y`: n windows drawn with replacement, each class equally likely (balanced sampling)."""
@@ -385,7 +385,7 @@ def _train_epoch(net: nn.Module, X: torch.Tensor, y: torch.Tensor, criterion: nn
                  opt: torch.optim.Optimizer, cfg: TrainConfig, epoch: int, info: ddp.DistInfo,
                  balance_y: np.ndarray | None = None, aug: Any = None) -> float:
     net.train()
-    batches = _batches(len(y), cfg, epoch, info, balance_y)
+    batches = epoch_batches(len(y), cfg, epoch, info, balance_y)
     total, count = 0.0, 0
     bar = progress(batches, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch") if info.is_main else None
     for step, b in enumerate(bar if bar is not None else batches):

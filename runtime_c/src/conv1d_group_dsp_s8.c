@@ -72,7 +72,7 @@ static inline int32_t wat(const uint32_t *wpk, uint32_t width, uint32_t j, uint3
 }
 
 /* Per-tap weight sums of slot j (C_in % 4 == 0: a tap is C_in / 4 whole pair groups). */
-static void tapsums(ecg_rt_dsp_group *g, uint32_t j, uint32_t cin, uint32_t taps)
+static __attribute__((noinline)) void tapsums(ecg_rt_dsp_group *g, uint32_t j, uint32_t cin, uint32_t taps)
 {
     const uint32_t *w = g->wpk + 2u * j, step = 2u * g->width, per = cin / 4u;
     uint32_t k, i;
@@ -84,7 +84,7 @@ static void tapsums(ecg_rt_dsp_group *g, uint32_t j, uint32_t cin, uint32_t taps
 }
 
 /* A border window of slot j: taps inside [0, in_len) from the input, outside ones read zp_in. */
-static int32_t border(const ecg_rt_dsp_group *g, uint32_t j, const ecg_rt_conv_params *p, const int8_t *x,
+static __attribute__((noinline)) int32_t border(const ecg_rt_dsp_group *g, uint32_t j, const ecg_rt_conv_params *p, const int8_t *x,
                       int32_t start)
 {
     int32_t acc = g->bias[j];
@@ -102,7 +102,7 @@ static int32_t border(const ecg_rt_dsp_group *g, uint32_t j, const ecg_rt_conv_p
 }
 
 /* Requantize and store the group's sums for one output position. */
-static void store(const ecg_rt_dsp_group *g, const int32_t *s, int8_t *yt)
+static __attribute__((noinline)) void store(const ecg_rt_dsp_group *g, const int32_t *s, int8_t *yt)
 {
     const int32_t zp = g->zp, lo = g->lo, hi = g->hi;
     uint32_t j;
@@ -128,14 +128,42 @@ static void store(const ecg_rt_dsp_group *g, const int32_t *s, int8_t *yt)
 #ifdef ECG_RT_MVE
 /* Helium: the int8 rows of every slot (from the pair words), zero-padded to 16 lanes; slots
  * past count are zero rows with zero bias (computed, never stored). */
-static void rows_int8(ecg_rt_dsp_group *g)
+static __attribute__((noinline)) void rows_int8(ecg_rt_dsp_group *g)
 {
-    const uint32_t padded = (g->span + 15u) & ~15u;
-    uint32_t j, q;
+    const uint32_t padded = (g->span + 15u) & ~15u, n4 = (g->span + 3u) / 4u, step = 2u * g->width;
+    uint32_t j, k;
     for (j = 0; j < ECG_RT_DSP_GROUP; ++j) {
-        for (q = 0; j < g->count && q < g->span; ++q) g->w8[j][q] = (int8_t)wat(g->wpk, g->width, j, q);
-        for (; q < padded; ++q) g->w8[j][q] = 0;
-        if (j >= g->count) g->bias[j] = 0;
+        int8_t *row = g->w8[j];
+        k = 0;
+        if (j < g->count) { /* [w0 | w2 << 16], [w1 | w3 << 16] -> bytes w0 w1 w2 w3 */
+            const uint32_t *w = g->wpk + 2u * j;
+            for (; k < n4; ++k, w += step) {
+                const uint32_t b = (w[0] & 0x00FF00FFu) | ((w[1] & 0x00FF00FFu) << 8);
+                memcpy(row + 4u * k, &b, 4);
+            }
+        } else {
+            g->bias[j] = 0;
+        }
+        memset(row + 4u * k, 0, padded - 4u * k);
+    }
+}
+
+/* Requantize the group's sums on 4-lane vectors (all shifts n >= 32): VMULH gives
+ * floor(s * M / 2^32) and VRSHL by n - 32 adds 2^(n-33) before the floor shift, which is
+ * floor((s * M + 2^(n-1)) / 2^n) (nested floors of exact divisions); n = 32 takes VRMULH,
+ * floor((s * M + 2^31) / 2^32). Then the saturating zero-point add (as QADD), the clamp, and
+ * a byte scatter to the slots' channels (lanes past count are not stored). */
+static __attribute__((noinline)) void store_mve(const ecg_rt_dsp_group *g, const int32_t *s, int8_t *yt)
+{
+    const int32x4_t zp = vdupq_n_s32(g->zp), lo = vdupq_n_s32(g->lo), hi = vdupq_n_s32(g->hi);
+    uint32_t j;
+    for (j = 0; j < g->count; j += 4u) {
+        const mve_pred16_t live = vctp32q(g->count - j);
+        const int32x4_t acc = vldrwq_s32(s + j), m = vldrwq_s32(g->mvec + j);
+        const int32x4_t fl = vrshlq_s32(vmulhq_s32(acc, m), vldrwq_s32(g->nsh + j));
+        int32x4_t o = vpselq_s32(vrmulhq_s32(acc, m), fl, vcmpeqq_n_s32(vldrwq_s32(g->nsh + j), 0));
+        o = vminq_s32(vmaxq_s32(vqaddq_s32(o, zp), lo), hi);
+        vstrbq_scatter_offset_p_s32(yt, vldrwq_u32(g->off + j), o, live);
     }
 }
 
@@ -152,7 +180,7 @@ static void rows_int8(ecg_rt_dsp_group *g)
 /* s[j] = bias_j + x . w8_j over the span for the 6 slots: each 16 input bytes are loaded once
  * and feed 6 VMLADAVAs (96 MACs); the window's last vector is loaded under a tail predicate (no
  * byte past the window is read). */
-static void dot_mve(const ecg_rt_dsp_group *g, const int8_t *x, int32_t *s)
+static __attribute__((noinline)) void dot_mve(const ecg_rt_dsp_group *g, const int8_t *x, int32_t *s)
 {
     const uint32_t span = g->span, full = span & ~15u;
     int32_t a0 = g->bias[0], a1 = g->bias[1], a2 = g->bias[2], a3 = g->bias[3], a4 = g->bias[4], a5 = g->bias[5];
@@ -184,10 +212,15 @@ ecg_rt_status ecg_rt_conv1d_group_dsp_s8(ecg_rt_dsp_group *g, const ecg_rt_conv_
         for (j = 0; j < g->count; ++j) tapsums(g, j, p->in_ch, p->kernel);
 #ifdef ECG_RT_MVE
     rows_int8(g);
+    for (j = 0; j < g->count; ++j) {
+        g->mvec[j] = g->mult[j];
+        g->nsh[j] = 32 - (int32_t)g->shift[j];
+        g->off[j] = g->channel[j];
+    }
 #endif
     for (t = 0; t < p->out_len; ++t) {
         const int32_t start = (int32_t)(t * p->stride) - (int32_t)p->pad_left;
-        int32_t s[ECG_RT_DSP_GROUP];
+        int32_t s[ECG_RT_DSP_GROUP + 2u];
 #ifdef ECG_RT_MVE
         if (start >= 0 && (uint32_t)start + p->kernel <= p->in_len) {
             dot_mve(g, x + (size_t)start * p->in_ch, s);
@@ -202,6 +235,12 @@ ecg_rt_status ecg_rt_conv1d_group_dsp_s8(ecg_rt_dsp_group *g, const ecg_rt_conv_
         } else {
             for (j = 0; j < g->count; ++j) s[j] = border(g, j, p, x, start);
         }
+#ifdef ECG_RT_MVE
+        if (!g->slow) {
+            store_mve(g, s, y + (size_t)t * p->out_ch);
+            continue;
+        }
+#endif
         store(g, s, y + (size_t)t * p->out_ch);
     }
     g->count = 0;

@@ -89,6 +89,9 @@ typedef struct {
     uint32_t wpk[2u * ECG_RT_DSP_GROUP * (ECG_RT_WCHUNK / 4u + 1u)];
 #ifdef ECG_RT_MVE
     int8_t w8[ECG_RT_DSP_GROUP][ECG_RT_WCHUNK + 16u]; /* the same levels, int8 per slot, zero-padded */
+    /* Requantization on 8 lanes (two vectors): multiplier, 32 - n (VRSHL's right shift), channel. */
+    int32_t mvec[ECG_RT_DSP_GROUP + 2u], nsh[ECG_RT_DSP_GROUP + 2u];
+    uint32_t off[ECG_RT_DSP_GROUP + 2u];
 #endif
 } ecg_rt_dsp_group;
 

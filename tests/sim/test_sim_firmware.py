@@ -10,9 +10,8 @@ import numpy as np
 import pytest
 
 from ecg_edge.errors import ModelFormatError, ToolchainMissing
-from ecg_edge.sim.boards import BOARDS
+from ecg_edge.sim.boards import linker_script
 from ecg_edge.sim.build import (
-    FIRMWARE_DIR,
     FirmwareDoesNotFit,
     Layout,
     build_firmware,
@@ -28,8 +27,7 @@ sim = pytest.mark.sim
 group = pytest.mark.xdist_group("sim")
 
 
-def _memory(ld_name: str) -> dict[str, tuple[int, int]]:
-    text = (FIRMWARE_DIR / "ld" / ld_name).read_text()
+def _memory(text: str) -> dict[str, tuple[int, int]]:
     out = {}
     for name, origin, length in re.findall(r"(\w+)\s*\([rwx]+\)\s*:\s*ORIGIN\s*=\s*(\w+),\s*LENGTH\s*=\s*(\w+)", text):
         mult = {"K": 1024, "M": 1024 * 1024}.get(length[-1], 1)
@@ -40,11 +38,15 @@ def _memory(ld_name: str) -> dict[str, tuple[int, int]]:
 @pytest.mark.parametrize("name", list(TARGETS))
 def test_linker_regions_equal_target_budgets(name: str) -> None:
     t = TARGETS[name]
-    mem = _memory(BOARDS[t.qemu_machine].ld_script)
+    mem = _memory(linker_script(t))
     flash = mem["FLASH"][1] + (mem["VECT"][1] if "VECT" in mem else 0)
     assert flash == t.flash_bytes
     assert mem["FLASH"][0] == t.flash_base
     assert mem["RAM"] == (t.ram_base, t.ram_bytes)
+    assert mem["IO"][0] == t.board.io_base
+    spans = sorted((o, o + n) for o, n in mem.values())  # no region overlaps another
+    assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:], strict=False))
+    assert _memory(linker_script(t, ram_bytes=4 << 20))["RAM"] == (t.ram_base, 4 << 20)
 
 
 def test_toolchain_missing_names_the_packages(monkeypatch, tmp_path) -> None:

@@ -14,7 +14,7 @@ from ecg_edge.checkpoint import load_checkpoint
 from ecg_edge.data.prepared import PreparedManifest, save_prepared
 from ecg_edge.train.augment import Augmenter
 from ecg_edge.train.distributed import DistInfo
-from ecg_edge.train.loop import TrainConfig, _batches, balance_plan, fit
+from ecg_edge.train.loop import TrainConfig, balance_plan, epoch_batches, fit
 from tests.train.tinydata import CLASSES, make_split, tiny_model
 
 
@@ -44,10 +44,10 @@ def test_auto_balances_an_imbalanced_split_and_says_so() -> None:
 
 def test_balanced_batches_draw_classes_evenly() -> None:
     y = np.array([0] * 900 + [1] * 50 + [2] * 50)
-    idx = np.concatenate(_batches(len(y), TrainConfig(batch_size=100, seed=1), 0, DistInfo(), y))
+    idx = np.concatenate(epoch_batches(len(y), TrainConfig(batch_size=100, seed=1), 0, DistInfo(), y))
     share = np.bincount(y[idx], minlength=3) / len(idx)
     assert len(idx) == len(y) and np.all(np.abs(share - 1 / 3) < 0.05)
-    again = np.concatenate(_batches(len(y), TrainConfig(batch_size=100, seed=1), 0, DistInfo(), y))
+    again = np.concatenate(epoch_batches(len(y), TrainConfig(batch_size=100, seed=1), 0, DistInfo(), y))
     assert np.array_equal(idx, again)  # a function of (seed, epoch): resumable
 
 

@@ -15,12 +15,13 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import signal
 
+from ecg_edge.data.labels import SYNTH_TASKS
 from ecg_edge.data.labels import TASK_CLASSES as _ALL_TASKS
 from ecg_edge.data.synth.ecgsyn import WAVE, BeatPlan, W
 from ecg_edge.data.synth.leads import random_rotation
 
 # the synthetic tasks use exactly the real tasks' class lists (and order)
-TASK_CLASSES: dict[str, list[str]] = {t: _ALL_TASKS[t] for t in ("chapman4", "cpsc9")}
+TASK_CLASSES: dict[str, list[str]] = {t: _ALL_TASKS[t] for t in SYNTH_TASKS}
 
 # dipoles (X left, Y inferior, Z posterior), mV, of a normal heart
 _BASE_VEC = {

@@ -10,6 +10,7 @@ import numpy as np
 from ecg_edge.errors import EcgEdgeError
 from ecg_edge.layerplan.bitpack import ENC_DENSE
 from ecg_edge.modelbin import intops
+from ecg_edge.modelbin import rules as R
 from ecg_edge.modelbin.blocks import encode_block
 from ecg_edge.modelbin.ir import GNode, Graph, GTensor
 from ecg_edge.modelbin.layout import OP_LUT
@@ -47,17 +48,18 @@ class Lut(OpDef):
 
     def block_span(self, op: OpInfo, T: list[TensorInfo], kernel: int, bl: str, err: Err) -> int:
         if kernel != 1:
-            raise err(f"{bl}: field 'kernel' {kernel} must be 1 for a table block")
+            raise err(f"{bl}: field 'kernel' {kernel} must be 1 for a table block", R.BLOCK_KERNEL)
         return intops.LUT_SIZE
 
     def check_block(self, op: OpInfo, bl: str, err: Err) -> None:
         blk = op.block
         assert blk is not None
         if blk.encoding != ENC_DENSE or blk.bits != 8:
-            raise err(f"{bl}: a table block must be DENSE 8-bit, got encoding {blk.encoding}, bits {blk.bits}")
+            raise err(f"{bl}: a table block must be DENSE 8-bit, got encoding {blk.encoding}, bits {blk.bits}",
+                      R.BLOCK_TABLE)
         if int(blk.bias[0]) != 0 or int(blk.mult[0]) != 0 or int(blk.shift[0]) != 1:
             raise err(f"{bl}: a table block has bias 0, M 0, n 1, got {int(blk.bias[0])}, "
-                      f"{int(blk.mult[0])}, {int(blk.shift[0])}")
+                      f"{int(blk.mult[0])}, {int(blk.shift[0])}", R.BLOCK_TABLE)
 
     def run(self, op: OpInfo, xs: list[np.ndarray], T: list[TensorInfo]) -> np.ndarray:
         blk = op.block
