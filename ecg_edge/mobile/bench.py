@@ -159,9 +159,6 @@ def run_bench(checkpoint: Path, data: Path, out: Path, plan_path: Path | None = 
                     row.memory["tflm_arena_head"] = info["tflm_arena"].get("head")
                 if "arena_bytes" in info:
                     row.memory["arena_bytes"] = info["arena_bytes"]
-                if info.get("engine", runtime) != runtime and info.get("engine") != "c":
-                    row.status = "partial"
-                    row.notes.append(f"engine: {info['engine']}; latency not timed")
         except (ImportError, ModuleNotFoundError) as exc:
             row.status = f"not available ({exc})"
         except EcgEdgeError as exc:

@@ -110,7 +110,7 @@ def build_random_model(seed: int, bits: int | list[int] = 8, sparsity: float | l
                       {"task": "golden", "fs": 100.0, "leads": [f"L{i}" for i in range(cfg.in_leads)],
                        "n_samples": cfg.n_samples})
     calib = ecg_like_inputs(seed + 2, 16, cfg.in_leads, cfg.n_samples)
-    res = pack(ckpt, plan, calib)
+    res = pack(ckpt, plan, calib, trailer=False)  # every key in the image: byte-identical vectors
     mb = read_model(res.data, f"golden seed {seed}")
     x_q = executor.quantize_inputs(mb, ecg_like_inputs(seed + 3, 1, cfg.in_leads, cfg.n_samples))[0]
     return res.data, x_q, executor.run(mb, x_q)
@@ -231,7 +231,7 @@ def build_custom_model(seed: int, builder: Any = None) -> tuple[bytes, np.ndarra
     meta = {"task": "golden-custom", "classes": [f"c{i}" for i in range(g.tensors[g.output].size)], "input_length": t.length,
             "input_leads": t.channels, "input_scale": t.scale, "input_zero_point": t.zero_point,
             "producer": "ecg-edge golden", "fp32_param_bytes": 4 * sum(n.weights.levels.size for n in g.nodes if n.weights)}
-    res = pack_graph(g, meta)
+    res = pack_graph(g, meta, trailer=False)
     mb = read_model(res.data, f"golden custom seed {seed}")
     x_q = quantize_activation(ecg_like_inputs(seed + 3, 1, t.channels, t.length)[0].T, t.scale, t.zero_point)
     return res.data, x_q, executor.run(mb, x_q)

@@ -132,14 +132,27 @@ def decode_meta(buf: bytes, count: int, where: str) -> dict[str, Any]:
 
 
 # META keys the device code reads (runtime_c/src/stream_meta.c: the device preprocessing chain).
-# Every other key is host metadata (plan, op names, provenance, ...): flashed today, never read on
-# the device. export/FORMAT.md section 4, "Flash bytes".
 DEVICE_READ_PREFIXES = ("pp.",)
+# Keys the packer writes to the host trailer (FORMAT.md section 4, "Flash bytes"): provenance and
+# debugging text no device code reads and no host needs to run the image. Every other key (the
+# pp.* chain, and the small keys a host needs to feed and read a device image: classes, input
+# shape and quantization, fs, fp32_param_bytes) stays in the device image's META.
+HOST_TRAILER_KEYS = ("plan", "op_names", "preprocessing", "source_checkpoint", "source_checkpoint_sha256",
+                     "producer")
 
 
-def meta_bytes_by_reader(meta: dict[str, Any]) -> dict[str, Any]:
-    """Encoded META bytes split into keys the device reads and host-only keys (with each key's size)."""
+def split_meta(meta: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(device META, host trailer META) of the packer's keys, each in the given order."""
+    host = {k: v for k, v in meta.items() if k in HOST_TRAILER_KEYS}
+    return {k: v for k, v in meta.items() if k not in host}, host
+
+
+def meta_bytes_by_reader(meta: dict[str, Any], trailer_keys: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Encoded META bytes split into keys the device reads and host-only keys (with each key's
+    size), and how many of the host-only bytes live in the host trailer (not flashed)."""
     sizes = {k: len(encode_meta({k: v})) for k, v in meta.items()}
     host = {k: n for k, n in sizes.items() if not k.startswith(DEVICE_READ_PREFIXES)}
+    trailer = sum(n for k, n in sizes.items() if k in trailer_keys)
     return {"meta_bytes": sum(sizes.values()), "device_read_bytes": sum(sizes.values()) - sum(host.values()),
-            "host_only_bytes": sum(host.values()), "host_only_keys": host}
+            "host_only_bytes": sum(host.values()), "host_only_keys": host,
+            "host_trailer_entry_bytes": trailer, "host_only_flashed_bytes": sum(host.values()) - trailer}

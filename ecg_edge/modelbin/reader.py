@@ -38,6 +38,9 @@ from ecg_edge.modelbin.layout import (
     TENSOR_STRUCT,
     TF_INPUT,
     TF_OUTPUT,
+    TRAILER_HEADER_SIZE,
+    TRAILER_MAGIC,
+    TRAILER_STRUCT,
     VERSION,
     align_up,
 )
@@ -46,7 +49,8 @@ from ecg_edge.modelbin.ops import REGISTRY, op_def, runnable_summary
 from ecg_edge.modelbin.planner import PlanOp, lifetimes
 from ecg_edge.modelbin.records import ModelBin, OpInfo, Section, TensorInfo, WeightBlock
 
-__all__ = ["ModelBin", "OpInfo", "Section", "TensorInfo", "WeightBlock", "read_model", "read_model_file"]
+__all__ = ["ModelBin", "OpInfo", "Section", "TensorInfo", "WeightBlock", "device_image", "read_model",
+           "read_model_file"]
 
 
 class _Buf:
@@ -69,7 +73,37 @@ def read_model_file(path: str | Path) -> ModelBin:
     return read_model(data, str(p))
 
 
+def _read_trailer(tail: bytes, file_size: int, total: int, source: str) -> dict:
+    """The host trailer after the device image (FORMAT.md section 4, "Flash bytes"): its META
+    entries, or a ModelFormatError naming the field."""
+    err = lambda msg: ModelFormatError(f"{source}: {msg}")  # noqa: E731
+    what = f"header field 'file_size' is {file_size} but the buffer holds {total} bytes"
+    if len(tail) < TRAILER_HEADER_SIZE or tail[:4] != TRAILER_MAGIC:
+        raise err(f"{what}, and the {len(tail)} bytes after file_size are not a host trailer "
+                  f"(expected magic {TRAILER_MAGIC!r} and a {TRAILER_HEADER_SIZE}-byte trailer header)")
+    _, size, crc, count = TRAILER_STRUCT.unpack_from(tail, 0)
+    if size != len(tail):
+        raise err(f"host trailer field 'trailer_size' is {size} but {len(tail)} bytes follow file_size {file_size}")
+    body = tail[TRAILER_HEADER_SIZE:]
+    actual = zlib.crc32(body) & 0xFFFFFFFF
+    if crc != actual:
+        raise err(f"host trailer field 'crc32' is 0x{crc:08x} but its entries hash to 0x{actual:08x} (corrupted)")
+    return decode_meta(body, count, f"{source} host trailer")
+
+
+def device_image(data: bytes) -> bytes:
+    """The bytes of a model.bin that are flashed: [0, file_size) when a host trailer follows;
+    any other buffer unchanged (the loaders then judge it)."""
+    data = bytes(data)
+    if len(data) < HEADER_SIZE or data[:4] != MAGIC:
+        raise ModelFormatError(f"not a model.bin ({len(data)} bytes, magic {data[:4]!r})")
+    end = HEADER_STRUCT.unpack_from(data, 0)[3]
+    return data[:end] if HEADER_SIZE <= end < len(data) and data[end:end + 4] == TRAILER_MAGIC else data
+
+
 def read_model(data: bytes, source: str = "model.bin") -> ModelBin:
+    """Validate a device image, or a device image followed by its host trailer (whose keys are
+    merged into `meta`; ModelBin.host_keys names them)."""
     data = bytes(data)
     err = lambda msg: ModelFormatError(f"{source}: {msg}")  # noqa: E731
     if len(data) < HEADER_SIZE:
@@ -82,6 +116,10 @@ def read_model(data: bytes, source: str = "model.bin") -> ModelBin:
         raise err(f"header field 'version' is {version}, this reader supports versions 1..{VERSION}")
     if header_size != HEADER_SIZE:
         raise err(f"header field 'header_size' is {header_size}, expected {HEADER_SIZE}")
+    full, host_meta = data, {}
+    if HEADER_SIZE <= file_size < len(data):
+        host_meta = _read_trailer(data[file_size:], file_size, len(data), source)
+        data = data[:file_size]
     if file_size != len(data):
         raise err(f"header field 'file_size' is {file_size} but the buffer holds {len(data)} bytes"
                   + (" (truncated)" if file_size > len(data) else ""))
@@ -131,6 +169,10 @@ def read_model(data: bytes, source: str = "model.bin") -> ModelBin:
     # META
     ms = S["META"]
     meta = decode_meta(buf.take(ms.offset, ms.size, "META section"), ms.count, source)
+    twice = sorted(set(meta) & set(host_meta))
+    if twice:
+        raise err(f"META keys {twice} appear in both the META section and the host trailer")
+    meta.update(host_meta)
     if "plan" in meta:  # read by evaluate/run/inspect: a broken one is refused here, once
         try:
             plan_meta = json.loads(meta["plan"]) if isinstance(meta["plan"], str) else meta["plan"]
@@ -248,7 +290,7 @@ def read_model(data: bytes, source: str = "model.bin") -> ModelBin:
             raise err(f"op {ka} and op {kb}: weight blocks overlap in the WEIGHTS section")
     _check_arena(tensors, ops, in_t, out_t, err)
     return ModelBin(source, version, file_size, arena_size, in_t, out_t, n_classes,
-                    S, meta, tensors, ops, data)
+                    S, meta, tensors, ops, full, tuple(host_meta))
 
 
 def _read_block(op: OpInfo, wbuf: _Buf, ws: Section, T: list[TensorInfo], lab: str, err, source: str

@@ -55,7 +55,9 @@ typedef struct {
     uint32_t weights_size;
 } ecg_rt_model;
 
-/* Validate every header field, section, tensor, op and weight block and the CRC, then fill *m. */
+/* Validate every header field, section, tensor, op and weight block and the CRC, then fill *m.
+ * buf holds the device image ([0, file_size), what is flashed) and, optionally, the host trailer
+ * that follows it on the host (FORMAT.md section 4): only its framing is checked, never read. */
 ecg_rt_status ecg_rt_load(ecg_rt_model *m, const uint8_t *buf, size_t len);
 
 /* Bytes of arena the model needs (also m->arena_size). */

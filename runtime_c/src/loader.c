@@ -264,7 +264,12 @@ ecg_rt_status ecg_rt_load(ecg_rt_model *m, const uint8_t *buf, size_t len)
     if (ecg_rt_rd16(buf + 6) != ECG_RT_HEADER_SIZE) return ECG_RT_E_HEADER;
     file_size = ecg_rt_rd32(buf + 8);
     if ((uint64_t)file_size > (uint64_t)len) return ECG_RT_E_TRUNCATED;
-    if ((uint64_t)file_size != (uint64_t)len) return ECG_RT_E_HEADER;
+    if ((uint64_t)file_size != (uint64_t)len) { /* a host trailer: "ECGH", then its own size */
+        const uint8_t *t = buf + file_size;
+        if (file_size < ECG_RT_HEADER_SIZE || (uint64_t)len - file_size < 16u || t[0] != 0x45 ||
+            t[1] != 0x43 || t[2] != 0x47 || t[3] != 0x48 || (uint64_t)ecg_rt_rd32(t + 4) != (uint64_t)len - file_size)
+            return ECG_RT_E_HEADER;
+    }
     if (ecg_rt_crc32(buf + ECG_RT_HEADER_SIZE, file_size - ECG_RT_HEADER_SIZE) != ecg_rt_rd32(buf + 12))
         return ECG_RT_E_CRC;
 
