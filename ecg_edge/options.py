@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import math
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -219,3 +220,11 @@ def run_command(cmd: click.Command, argv: list[str] | None, prog_name: str) -> i
         return 130
     # ctx.exit(code) comes back as an int in non-standalone mode; commands return None otherwise.
     return rv if isinstance(rv, int) else 0
+
+
+def entry_point(cmd: click.Command, prog_name: str) -> Callable[[list[str] | None], int]:
+    """The `main(argv)` of a `python -m ecg_edge.X` module, run through run_command. argv None
+    means no arguments, i.e. the defaults (`make bench` calls every area's main())."""
+    def main(argv: list[str] | None = None) -> int:
+        return run_command(cmd, [] if argv is None else argv, prog_name)
+    return main

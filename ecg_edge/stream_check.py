@@ -23,7 +23,7 @@ from ecg_edge.data.raw import read_adc
 from ecg_edge.devicepre import reference as R
 from ecg_edge.devicepre.chain import DeviceChain
 from ecg_edge.modelbin.reader import read_model
-from ecg_edge.options import NON_NEGATIVE, run_command
+from ecg_edge.options import NON_NEGATIVE, entry_point
 from ecg_edge.runtime import CRuntime
 from ecg_edge.runtime.stream import CStream
 
@@ -77,8 +77,7 @@ def command(model: Path, record: Path, seconds: float | None, out: Path | None) 
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    return run_command(command, [] if argv is None else argv, "python -m ecg_edge.stream_check")
+main = entry_point(command, "python -m ecg_edge.stream_check")
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ import click
 import torch
 
 from ecg_edge.atomic import write_json, write_text
-from ecg_edge.options import run_command
+from ecg_edge.options import entry_point
 
 
 def _model_and_data(work: Path) -> tuple[Path, Path]:
@@ -92,8 +92,7 @@ def command() -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    return run_command(command, [] if argv is None else argv, "python -m ecg_edge.compress.bench")
+main = entry_point(command, "python -m ecg_edge.compress.bench")
 
 
 if __name__ == "__main__":

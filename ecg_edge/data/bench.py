@@ -15,7 +15,7 @@ from pathlib import Path
 import click
 
 from ecg_edge.atomic import write_json, write_text
-from ecg_edge.options import POSITIVE_INT, run_command
+from ecg_edge.options import POSITIVE_INT, entry_point
 from ecg_edge.paths import data_root
 
 
@@ -67,8 +67,7 @@ def command(out: Path, n: int) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    return run_command(command, [] if argv is None else argv, "python -m ecg_edge.data.bench")
+main = entry_point(command, "python -m ecg_edge.data.bench")
 
 
 if __name__ == "__main__":

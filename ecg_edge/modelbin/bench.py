@@ -19,7 +19,7 @@ from ecg_edge.modelbin import executor
 from ecg_edge.modelbin.golden import cycling_plan, ecg_like_inputs, random_resnet
 from ecg_edge.modelbin.packer import pack
 from ecg_edge.modelbin.reader import read_model
-from ecg_edge.options import run_command
+from ecg_edge.options import entry_point
 
 PLANS = {"int8 dense": (8, 0.0), "4-bit": (4, 0.0), "4-bit 50% pruned": (4, 0.5),
          "2-bit 80% pruned": (2, 0.8), "1-bit 90% pruned": (1, 0.9)}
@@ -74,8 +74,7 @@ def command() -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    return run_command(command, [] if argv is None else argv, "python -m ecg_edge.modelbin.bench")
+main = entry_point(command, "python -m ecg_edge.modelbin.bench")
 
 
 if __name__ == "__main__":

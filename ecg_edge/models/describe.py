@@ -19,7 +19,7 @@ from torch import nn
 
 from ecg_edge.models.registry import forward_with_hooks
 from ecg_edge.models.resnet1d import ResidualBlock, ResNet1D, ResNet1DConfig
-from ecg_edge.options import run_command
+from ecg_edge.options import entry_point
 
 LAYER_TYPES = (nn.Conv1d, nn.Linear, nn.MaxPool1d, nn.AvgPool1d)
 
@@ -203,8 +203,7 @@ def command(write: Path | None) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    return run_command(command, [] if argv is None else argv, "python -m ecg_edge.models.describe")
+main = entry_point(command, "python -m ecg_edge.models.describe")
 
 
 if __name__ == "__main__":

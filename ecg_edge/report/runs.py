@@ -21,7 +21,7 @@ from ecg_edge.data.prepared import load_prepared
 from ecg_edge.errors import EcgEdgeError
 from ecg_edge.metrics import aggregate_records, classification_metrics
 from ecg_edge.models.predict import predict
-from ecg_edge.options import run_command
+from ecg_edge.options import entry_point
 from ecg_edge.stats import delta_line, mean_spread, paired_bootstrap
 from ecg_edge.train.evaluate import model_from_checkpoint
 
@@ -118,8 +118,7 @@ def command(data: Path, ref: tuple[Path, ...], new: tuple[Path, ...], split: str
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    return run_command(command, [] if argv is None else argv, "python -m ecg_edge.report.runs")
+main = entry_point(command, "python -m ecg_edge.report.runs")
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ import numpy as np
 
 from ecg_edge.atomic import write_json, write_text
 from ecg_edge.models.registry import model_from_checkpoint
-from ecg_edge.options import POSITIVE_INT, run_command
+from ecg_edge.options import POSITIVE_INT, entry_point
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNTIME = ROOT / "runtime_c"
@@ -355,8 +355,7 @@ def command(out: Path, n: int, checkpoint: str | None, plan: str | None) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    return run_command(command, [] if argv is None else argv, "python -m ecg_edge.runtime.bench")
+main = entry_point(command, "python -m ecg_edge.runtime.bench")
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from ecg_edge.data.prepared import load_prepared
 from ecg_edge.errors import EcgEdgeError
 from ecg_edge.modelbin import executor
 from ecg_edge.modelbin.reader import read_model
-from ecg_edge.options import run_command
+from ecg_edge.options import entry_point
 from ecg_edge.runtime import CRuntime
 from ecg_edge.stats import bootstrap_metrics, delta_line, paired_bootstrap
 
@@ -107,8 +107,7 @@ def command(zero_phase: tuple[Path, Path], device: tuple[Path, Path], split: str
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    return run_command(command, [] if argv is None else argv, "python -m ecg_edge.runtime.chain_compare")
+main = entry_point(command, "python -m ecg_edge.runtime.chain_compare")
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from pathlib import Path
 import click
 import numpy as np
 
-from ecg_edge.options import POSITIVE_INT, run_command
+from ecg_edge.options import POSITIVE_INT, entry_point
 from ecg_edge.paths import default_dataset_dir, default_model_bin
 
 MACS_PER_INSTRUCTION_GOAL = 0.25
@@ -103,9 +103,7 @@ def command(model: Path | None, n: int, out: Path) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    """`make bench` calls main(): the defaults."""
-    return run_command(command, [] if argv is None else argv, "python -m ecg_edge.sim.bench")
+main = entry_point(command, "python -m ecg_edge.sim.bench")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from ecg_edge.options import run_command
+from ecg_edge.options import entry_point
 from ecg_edge.sim.build import OPTS, build_objects, build_plugin, cache_root
 from ecg_edge.sim.toolchain import find_toolchain
 from ecg_edge.targets.registry import TARGETS
@@ -25,8 +25,7 @@ def command() -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    return run_command(command, [] if argv is None else argv, "python -m ecg_edge.sim.prebuild")
+main = entry_point(command, "python -m ecg_edge.sim.prebuild")
 
 
 if __name__ == "__main__":

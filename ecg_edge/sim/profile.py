@@ -15,7 +15,7 @@ from pathlib import Path
 import click
 import numpy as np
 
-from ecg_edge.options import run_command
+from ecg_edge.options import entry_point
 from ecg_edge.sim.api import arena_size_of, as_windows, check_run
 from ecg_edge.sim.build import OPTS, Layout, build_firmware, build_plugin
 from ecg_edge.sim.qemu import run_image
@@ -68,8 +68,7 @@ def command(model: Path, target: str, opt: str) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    return run_command(command, [] if argv is None else argv, "python -m ecg_edge.sim.profile")
+main = entry_point(command, "python -m ecg_edge.sim.profile")
 
 
 if __name__ == "__main__":

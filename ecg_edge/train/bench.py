@@ -20,7 +20,7 @@ import torch
 from ecg_edge.atomic import write_json, write_text
 from ecg_edge.models.registry import model_summary
 from ecg_edge.models.resnet1d import ResNet1D, ResNet1DConfig
-from ecg_edge.options import POSITIVE_INT, IntList, run_command
+from ecg_edge.options import POSITIVE_INT, IntList, entry_point
 from ecg_edge.train.loop import TrainConfig, fit
 
 
@@ -92,8 +92,7 @@ def command(n: int, epochs: int, threads: tuple[int, ...], out: Path) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    return run_command(command, [] if argv is None else argv, "python -m ecg_edge.train.bench")
+main = entry_point(command, "python -m ecg_edge.train.bench")
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ from ecg_edge.models.hubert_checkpoint import load_hubert_ecg_dir
 from ecg_edge.models.hubert_ecg import HubertECG, HubertECGConfig
 from ecg_edge.models.predict import predict
 from ecg_edge.models.registry import model_from_checkpoint
-from ecg_edge.options import POSITIVE, POSITIVE_INT, IntList, finite, run_command
+from ecg_edge.options import POSITIVE, POSITIVE_INT, IntList, entry_point, finite
 from ecg_edge.train.loop import TrainConfig, fit
 from ecg_edge.train.pretrain import PretrainConfig, pretrain
 
@@ -149,8 +149,7 @@ def command(labelled: str, unlabelled: tuple[str, ...], out: str, label_frac: fl
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    return run_command(command, [] if argv is None else argv, "python -m ecg_edge.train.pretrain_study")
+main = entry_point(command, "python -m ecg_edge.train.pretrain_study")
 
 
 if __name__ == "__main__":
