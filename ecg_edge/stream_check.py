@@ -65,7 +65,7 @@ def check(model_path: Path, record: Path, seconds: float | None = None) -> dict:
 @click.argument("record", type=click.Path(path_type=Path))
 @click.option("--seconds", type=NON_NEGATIVE, default=None, help="first S seconds only (skips the predict comparison)")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None)
-def command(model: Path, record: Path, seconds: float | None, out: Path | None) -> int:
+def command(model: Path, record: Path, seconds: float | None, out: Path | None) -> None:
     res = check(model, record.with_suffix(""), seconds)
     for k, v in res.items():
         print(f"{k:34s} {v}")
@@ -74,7 +74,6 @@ def command(model: Path, record: Path, seconds: float | None, out: Path | None) 
 
         out.mkdir(parents=True, exist_ok=True)
         write_json(out / "stream_check.json", res)
-    return 0
 
 
 main = entry_point(command, "python -m ecg_edge.stream_check")

@@ -50,6 +50,7 @@ def _model_and_data(work: Path) -> tuple[Path, Path]:
     return ck, data
 
 
+@click.command(help=__doc__.splitlines()[0])
 def measure() -> dict:
     from ecg_edge.checkpoint import load_checkpoint
     from ecg_edge.compress.engine import CompressOptions, Compressor
@@ -86,13 +87,7 @@ def measure() -> dict:
     return result
 
 
-@click.command(help=__doc__.splitlines()[0])
-def command() -> int:
-    measure()
-    return 0
-
-
-main = entry_point(command, "python -m ecg_edge.compress.bench")
+main = entry_point(measure, "python -m ecg_edge.compress.bench")
 
 
 if __name__ == "__main__":

@@ -397,7 +397,7 @@ def plot(res: dict[str, Any], path: Path) -> None:
 
 
 @click.command(help="Mobile and microcontroller runtimes side by side on one model (bench/mobile.*).")
-def command() -> int:
+def command() -> None:
     """`make bench`: the default job's model if trained (ecg_edge.paths), else a seeded,
     untrained default ResNet1D on a small synthetic chapman4 set (accuracy then meaningless and
     labelled so; bytes, memory and latency are still the real figures)."""
@@ -418,7 +418,6 @@ def command() -> int:
     write_text(Path("bench") / "mobile.md", md)
     write_json(Path("bench") / "mobile.json", {**res, "label": label})
     print(md)
-    return 0
 
 
 def make_untrained_demo(root: Path, n: int = 200, seed: int = 0) -> tuple[Path, Path]:

@@ -25,6 +25,7 @@ PLANS = {"int8 dense": (8, 0.0), "4-bit": (4, 0.0), "4-bit 50% pruned": (4, 0.5)
          "2-bit 80% pruned": (2, 0.8), "1-bit 90% pruned": (1, 0.9)}
 
 
+@click.command(help=__doc__.splitlines()[0])
 def measure() -> dict:
     torch.set_num_threads(1)
     model, cfg = random_resnet(0, n_samples=5120, widths=[16, 24, 32, 48, 64], strides=[1, 2, 2, 2, 2],
@@ -68,13 +69,7 @@ def measure() -> dict:
     return result
 
 
-@click.command(help=__doc__.splitlines()[0])
-def command() -> int:
-    measure()
-    return 0
-
-
-main = entry_point(command, "python -m ecg_edge.modelbin.bench")
+main = entry_point(measure, "python -m ecg_edge.modelbin.bench")
 
 
 if __name__ == "__main__":

@@ -283,12 +283,11 @@ def generate(out_dir: Path = GOLDEN_DIR) -> dict[str, Any]:
 
 @click.command(help="Regenerate the golden vectors (default: export/golden/).")
 @click.argument("out", type=click.Path(file_okay=False, path_type=Path), default=GOLDEN_DIR)
-def command(out: Path) -> int:
+def command(out: Path) -> None:
     idx = generate(out)
     for name, v in idx["vectors"].items():
         print(f"{name:16s} {v['bytes']:6d} B  bits {v['bits']}  {', '.join(v['encodings'])}")
     print(f"wrote {len(idx['vectors'])} vectors to {out}")
-    return 0
 
 
 main = entry_point(command, "python -m ecg_edge.modelbin.golden")

@@ -195,12 +195,11 @@ def update_doc(path: str | Path) -> bool:
 @click.command(help=__doc__.splitlines()[0])
 @click.option("--write", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="update the generated section of this markdown file")
-def command(write: Path | None) -> int:
+def command(write: Path | None) -> None:
     if write:
         print(f"{write}: {'updated' if update_doc(write) else 'up to date'}")
     else:
         print(generated_section())
-    return 0
 
 
 main = entry_point(command, "python -m ecg_edge.models.describe")

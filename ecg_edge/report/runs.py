@@ -108,14 +108,13 @@ def to_text(res: dict[str, Any], label: str) -> str:
 @click.option("--label", default="new", show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None)
 def command(data: Path, ref: tuple[Path, ...], new: tuple[Path, ...], split: str, label: str,
-            out: Path | None) -> int:
+            out: Path | None) -> None:
     res = compare(data, list(ref), list(new), split)
     print(to_text(res, label))
     if out is not None:
         from ecg_edge.atomic import write_json
 
         write_json(out, res)
-    return 0
 
 
 main = entry_point(command, "python -m ecg_edge.report.runs")

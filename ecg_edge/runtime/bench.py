@@ -348,11 +348,10 @@ def to_markdown(res: dict[str, Any]) -> str:
               help="timed inferences for the default model")
 @click.option("--checkpoint", default=None)
 @click.option("--plan", default=None)
-def command(out: Path, n: int, checkpoint: str | None, plan: str | None) -> int:
+def command(out: Path, n: int, checkpoint: str | None, plan: str | None) -> None:
     os.environ.setdefault("ECG_EDGE_NO_PROGRESS", "1")
     res = run(out, n, checkpoint, plan)
     print(to_markdown(res))
-    return 0
 
 
 main = entry_point(command, "python -m ecg_edge.runtime.bench")

@@ -42,7 +42,7 @@ def default_model() -> tuple[Path, bytes]:
               help="model.bin [default: main job's, else the default architecture]")
 @click.option("--n", "n", type=POSITIVE_INT, default=3, show_default=True, help="windows per target")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("bench"), show_default=True)
-def command(model: Path | None, n: int, out: Path) -> int:
+def command(model: Path | None, n: int, out: Path) -> None:
     from ecg_edge.atomic import write_json, write_text
     from ecg_edge.sim.api import simulate
     from ecg_edge.sim.crosscheck import icount_crosscheck
@@ -100,7 +100,6 @@ def command(model: Path | None, n: int, out: Path) -> int:
     write_json(out / "sim.json", doc)
     write_text(out / "sim.md", "\n".join(md))
     print("\n".join(md))
-    return 0
 
 
 main = entry_point(command, "python -m ecg_edge.sim.bench")

@@ -14,7 +14,7 @@ from ecg_edge.targets.registry import TARGETS
 
 
 @click.command(help=__doc__.replace("\n", " "))
-def command() -> int:
+def command() -> None:
     tc = find_toolchain()
     for target in TARGETS.values():
         for opt in OPTS:
@@ -22,7 +22,6 @@ def command() -> int:
             print(f"{target.name:<11} -{opt}: {d}")
     print(f"plugin: {build_plugin(tc)}")
     print(f"cache: {cache_root()}")
-    return 0
 
 
 main = entry_point(command, "python -m ecg_edge.sim.prebuild")
