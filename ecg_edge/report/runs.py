@@ -21,9 +21,9 @@ from ecg_edge.data.prepared import load_prepared
 from ecg_edge.errors import EcgEdgeError
 from ecg_edge.metrics import aggregate_records, classification_metrics
 from ecg_edge.models.predict import predict
+from ecg_edge.models.registry import model_from_checkpoint
 from ecg_edge.options import entry_point
 from ecg_edge.stats import delta_line, mean_spread, paired_bootstrap
-from ecg_edge.train.evaluate import model_from_checkpoint
 
 
 def run_predictions(run: Path, X: np.ndarray, records: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
