@@ -13,7 +13,6 @@ section table, a conv stride change that keeps the output length) check both sti
 
 from __future__ import annotations
 
-import argparse
 import json
 import struct
 import sys
@@ -21,6 +20,8 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+import click
 
 from ecg_edge import atomic
 from ecg_edge.layerplan.bitpack import ENC_BITMASK, ENC_DENSE, ENC_RUNLENGTH
@@ -56,6 +57,7 @@ from ecg_edge.modelbin.layout import (
 )
 from ecg_edge.modelbin.reader import ModelBin, read_model
 from ecg_edge.modelbin.writer import host_trailer
+from ecg_edge.options import entry_point
 
 BASES = ("int8_dense", "w4_bitmask", "mixed_runlength", "binary_dense", "flatten_2lead", "custom_ops", "transformer",
          "transformer_lut")
@@ -695,19 +697,21 @@ def write_seeds(out: Path) -> int:
     return n
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m ecg_edge.modelbin.corpus", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--out", type=Path, help="write every case and index.json here")
-    ap.add_argument("--seeds", type=Path, help="write one fuzz seed per rule here")
-    a = ap.parse_args(argv)
-    if not a.out and not a.seeds:
-        ap.error("give --out and/or --seeds")
-    if a.out:
-        print(f"{write_corpus(a.out)} corpus cases in {a.out}")
-    if a.seeds:
-        print(f"{write_seeds(a.seeds)} corpus seeds in {a.seeds}")
-    return 0
+@click.command(help=__doc__.split("\n\n")[0])
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="write every case and index.json here")
+@click.option("--seeds", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="write one fuzz seed per rule here")
+def command(out: Path | None, seeds: Path | None) -> None:
+    if not out and not seeds:
+        raise click.UsageError("give --out and/or --seeds")
+    if out:
+        print(f"{write_corpus(out)} corpus cases in {out}")
+    if seeds:
+        print(f"{write_seeds(seeds)} corpus seeds in {seeds}")
 
+
+main = entry_point(command, "python -m ecg_edge.modelbin.corpus")
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main(sys.argv[1:]))

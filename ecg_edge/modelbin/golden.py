@@ -49,7 +49,7 @@ from ecg_edge.modelbin.packer import pack, pack_graph
 from ecg_edge.modelbin.reader import read_model
 from ecg_edge.models.resnet1d import ResNet1D, ResNet1DConfig
 from ecg_edge.numerics import qmax_for_bits, quantize_activation
-from ecg_edge.options import run_command
+from ecg_edge.options import entry_point
 
 GOLDEN_DIR = Path(__file__).resolve().parents[2] / "export" / "golden"
 TINY = dict(n_samples=256, n_classes=4, stem_channels=8, stem_kernel=7, stem_stride=2, stem_pool=2,
@@ -289,16 +289,14 @@ def generate(out_dir: Path = GOLDEN_DIR) -> dict[str, Any]:
 
 @click.command(help="Regenerate the golden vectors (default: export/golden/).")
 @click.argument("out", type=click.Path(file_okay=False, path_type=Path), default=GOLDEN_DIR)
-def command(out: Path) -> int:
+def command(out: Path) -> None:
     idx = generate(out)
     for name, v in idx["vectors"].items():
         print(f"{name:16s} {v['bytes']:6d} B  bits {v['bits']}  {', '.join(v['encodings'])}")
     print(f"wrote {len(idx['vectors'])} vectors to {out}")
-    return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    return run_command(command, [] if argv is None else argv, "python -m ecg_edge.modelbin.golden")
+main = entry_point(command, "python -m ecg_edge.modelbin.golden")
 
 
 if __name__ == "__main__":
