@@ -10,7 +10,8 @@ ecg_rt_status ecg_rt_conv1d_pointwise_s8(const ecg_rt_conv_params *p, const ecg_
     int8_t val[ECG_RT_WCHUNK];
 #ifdef ECG_RT_DSP
     ecg_rt_dsp_group group, *grp = &group;
-    int dense_dsp;
+    ecg_rt_dsp_sparse sparse;
+    int dense_dsp, sparse_dsp;
 #endif
     ecg_rt_wcursor cur, saved;
     uint32_t c, t;
@@ -20,6 +21,9 @@ ecg_rt_status ecg_rt_conv1d_pointwise_s8(const ecg_rt_conv_params *p, const ecg_
 #ifdef ECG_RT_DSP
     group.count = 0;
     dense_dsp = wb->encoding == ECG_RT_ENC_DENSE && p->in_ch <= ECG_RT_WCHUNK;
+    sparse_dsp = wb->encoding != ECG_RT_ENC_DENSE && p->in_ch <= ECG_RT_WCHUNK &&
+                 10u * (uint64_t)wb->nnz >= 3u * (uint64_t)wb->c_out * wb->span; /* as ecg_rt_conv1d_s8 */
+    if (sparse_dsp) ecg_rt_dsp_sparse_init(&sparse, wb);
 #endif
     ecg_rt_wcursor_init(&cur, wb, p->in_ch, p->in_ch);
     for (c = 0; c < p->out_ch; ++c) {
@@ -31,8 +35,12 @@ ecg_rt_status ecg_rt_conv1d_pointwise_s8(const ecg_rt_conv_params *p, const ecg_
         int8_t *yc = y + c;
         uint32_t n;
 #ifdef ECG_RT_DSP
-        if (dense_dsp) { /* DENSE levels: unpacked straight into the group, no decode to pairs */
-            ecg_rt_dsp_fill_dense(grp, ecg_rt_dsp_group_take(grp, p, p->in_ch, p->in_ch % 4u == 0u, c, bias, mult, shift), wb, c);
+        if (dense_dsp || sparse_dsp) { /* levels unpacked straight into the group, no decode to pairs */
+            uint32_t *col = ecg_rt_dsp_group_take(grp, p, p->in_ch, p->in_ch % 4u == 0u, c, bias, mult, shift);
+            if (dense_dsp)
+                ecg_rt_dsp_fill_dense(grp, col, wb, c);
+            else
+                ecg_rt_dsp_fill_sparse(grp, col, wb, c, &sparse);
             if (grp->count == grp->width) {
                 ecg_rt_status st = ecg_rt_conv1d_group_dsp_s8(grp, p, x, y);
                 if (st != ECG_RT_OK) return st;
