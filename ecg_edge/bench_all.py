@@ -7,11 +7,15 @@ Benchmarks measure speed and memory; tests never assert on them.
 from __future__ import annotations
 
 import importlib
+import sys
 import time
 import traceback
 from pathlib import Path
 
+import click
+
 from ecg_edge.atomic import write_text
+from ecg_edge.options import run_command
 
 AREAS = [
     ("data", "ecg_edge.data.bench"),
@@ -23,7 +27,8 @@ AREAS = [
 ]
 
 
-def main() -> int:
+@click.command(help="Run every area's benchmark; results under bench/.")
+def command() -> int:
     out = Path("bench")
     out.mkdir(exist_ok=True)
     lines = ["# ecg-edge benchmarks", "", "| area | status | seconds | details |", "|---|---|---|---|"]
@@ -36,8 +41,9 @@ def main() -> int:
             lines.append(f"| {area} | absent (no {module}) | - | - |")
             continue
         try:
-            mod.main()
-            status = "ok"
+            rc = mod.main()
+            status = "ok" if rc == 0 else f"FAILED (exit {rc})"
+            failed += rc != 0
         except Exception:  # a failing benchmark must not hide the others' results
             failed += 1
             status = "FAILED"
@@ -51,5 +57,9 @@ def main() -> int:
     return 1 if failed else 0
 
 
+def main(argv: list[str] | None = None) -> int:
+    return run_command(command, [] if argv is None else argv, "python -m ecg_edge.bench_all")
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(main(sys.argv[1:]))

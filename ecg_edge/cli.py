@@ -3,16 +3,14 @@ only when used, so `ecg-edge --help` stays fast and one broken area cannot break
 
 from __future__ import annotations
 
-import errno
 import importlib
 import importlib.util
-import os
 import sys
 
 import click
 
 from ecg_edge import __version__
-from ecg_edge.errors import EcgEdgeError
+from ecg_edge.options import run_command
 
 # name -> "module:attribute". A command whose module is not present is simply not offered.
 COMMANDS: dict[str, str] = {
@@ -59,60 +57,9 @@ def cli() -> None:
     """ECG rhythm classifiers from recordings to wearable microcontrollers."""
 
 
-_OS_HINTS = {
-    errno.ENOSPC: "no space left on the device; free some space or choose another output",
-    errno.EDQUOT: "disk quota exceeded; free some space or choose another output",
-    errno.EROFS: "read-only file system; choose an output on a writable disk",
-    errno.EACCES: "permission denied; choose a location you can write (or read)",
-    errno.EPERM: "operation not permitted; choose a location you can write",
-    errno.ENOTDIR: "a part of this path is a file, not a folder",
-    errno.EISDIR: "is a folder; expected a file",
-    errno.ENOENT: "no such file or folder",
-    errno.EEXIST: "already exists",
-    errno.ENAMETOOLONG: "file name too long",
-    errno.EMFILE: "too many open files",
-}
-
-
-def os_error_message(exc: OSError) -> str:
-    """One line naming the path and what to do; previous outputs are intact (atomic writes)."""
-    where = " -> ".join(str(f) for f in (exc.filename, exc.filename2) if f) or "(no path)"
-    hint = _OS_HINTS.get(exc.errno or -1, exc.strerror or str(exc))
-    return f"{where}: {hint} [{errno.errorcode.get(exc.errno or -1, 'OSError')}]; previous outputs are intact"
-
-
 def main(argv: list[str] | None = None) -> int:
     """Entry point: a user's mistake prints one clear line (exit 2), never a traceback."""
-    try:
-        rv = cli.main(args=argv, prog_name="ecg-edge", standalone_mode=False)
-    except EcgEdgeError as exc:
-        click.echo(f"ecg-edge: error: {exc}", err=True)
-        if os.environ.get("ECG_EDGE_DEBUG") == "1":
-            raise
-        return 2
-    except click.exceptions.Abort:
-        click.echo("ecg-edge: aborted", err=True)
-        return 130
-    except click.UsageError as exc:
-        msg = exc.format_message()
-        if "\n" in msg or not msg:  # e.g. a group called without a sub-command: click's help text
-            exc.show()
-        else:  # a bad option value: one line naming the option and the value
-            click.echo(f"ecg-edge: error: {msg}", err=True)
-        return 2
-    except click.ClickException as exc:
-        exc.show()
-        return exc.exit_code
-    except OSError as exc:  # disk full, read-only, permissions, a file where a folder goes ...
-        click.echo(f"ecg-edge: error: {os_error_message(exc)}", err=True)
-        if os.environ.get("ECG_EDGE_DEBUG") == "1":
-            raise
-        return 2
-    except KeyboardInterrupt:
-        click.echo("ecg-edge: interrupted; outputs already written are intact", err=True)
-        return 130
-    # ctx.exit(code) comes back as an int in non-standalone mode; commands return None otherwise.
-    return rv if isinstance(rv, int) else 0
+    return run_command(cli, argv, "ecg-edge")
 
 
 if __name__ == "__main__":

@@ -7,11 +7,15 @@ and `inf`, a bare int accepts 0 or -1 where neither makes sense.
 
 from __future__ import annotations
 
+import errno
 import math
+import os
 from pathlib import Path
 from typing import Any
 
 import click
+
+from ecg_edge.errors import EcgEdgeError
 
 
 class FiniteFloat(click.ParamType):
@@ -81,6 +85,26 @@ class NumberList(click.ParamType):
         return vals
 
 
+class IntList(click.ParamType):
+    """Comma-separated whole numbers >= minimum: `0,1,2`."""
+
+    name = "integers"
+
+    def __init__(self, minimum: int = 0) -> None:
+        self.minimum = minimum
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> tuple[int, ...]:
+        if isinstance(value, tuple):
+            return value
+        try:
+            vals = tuple(int(v) for v in str(value).split(","))
+        except ValueError:
+            self.fail(f"{value!r}: expected comma-separated whole numbers", param, ctx)
+        if any(v < self.minimum for v in vals):
+            self.fail(f"{value!r}: every number must be >= {self.minimum}", param, ctx)
+        return vals
+
+
 class Band(click.ParamType):
     """Band-pass edges `LOW,HIGH` in Hz (0 <= LOW < HIGH, finite), or `none`."""
 
@@ -137,3 +161,61 @@ def check_band_below_nyquist(band: tuple[float, float] | None, fs: float, option
     if band is not None and band[1] >= fs / 2:
         raise click.BadParameter(f"{band[0]:g},{band[1]:g}: the high edge must be below the Nyquist frequency "
                                  f"{fs / 2:g} Hz of {fs_option} {fs:g}", param_hint=f"'{option}'")
+
+
+_OS_HINTS = {
+    errno.ENOSPC: "no space left on the device; free some space or choose another output",
+    errno.EDQUOT: "disk quota exceeded; free some space or choose another output",
+    errno.EROFS: "read-only file system; choose an output on a writable disk",
+    errno.EACCES: "permission denied; choose a location you can write (or read)",
+    errno.EPERM: "operation not permitted; choose a location you can write",
+    errno.ENOTDIR: "a part of this path is a file, not a folder",
+    errno.EISDIR: "is a folder; expected a file",
+    errno.ENOENT: "no such file or folder",
+    errno.EEXIST: "already exists",
+    errno.ENAMETOOLONG: "file name too long",
+    errno.EMFILE: "too many open files",
+}
+
+
+def os_error_message(exc: OSError) -> str:
+    """One line naming the path and what to do; previous outputs are intact (atomic writes)."""
+    where = " -> ".join(str(f) for f in (exc.filename, exc.filename2) if f) or "(no path)"
+    hint = _OS_HINTS.get(exc.errno or -1, exc.strerror or str(exc))
+    return f"{where}: {hint} [{errno.errorcode.get(exc.errno or -1, 'OSError')}]; previous outputs are intact"
+
+
+def run_command(cmd: click.Command, argv: list[str] | None, prog_name: str) -> int:
+    """Run a click command in-process (the `ecg-edge` command, and every `python -m ecg_edge.X`
+    entry point): a user's mistake prints one clear line (exit 2), never a traceback; the
+    command's int return value is the exit status. argv None reads the process's arguments."""
+    try:
+        rv = cmd.main(args=argv, prog_name=prog_name, standalone_mode=False)
+    except EcgEdgeError as exc:
+        click.echo(f"ecg-edge: error: {exc}", err=True)
+        if os.environ.get("ECG_EDGE_DEBUG") == "1":
+            raise
+        return 2
+    except click.exceptions.Abort:
+        click.echo("ecg-edge: aborted", err=True)
+        return 130
+    except click.UsageError as exc:
+        msg = exc.format_message()
+        if "\n" in msg or not msg:  # e.g. a group called without a sub-command: click's help text
+            exc.show()
+        else:  # a bad option value: one line naming the option and the value
+            click.echo(f"ecg-edge: error: {msg}", err=True)
+        return 2
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except OSError as exc:  # disk full, read-only, permissions, a file where a folder goes ...
+        click.echo(f"ecg-edge: error: {os_error_message(exc)}", err=True)
+        if os.environ.get("ECG_EDGE_DEBUG") == "1":
+            raise
+        return 2
+    except KeyboardInterrupt:
+        click.echo("ecg-edge: interrupted; outputs already written are intact", err=True)
+        return 130
+    # ctx.exit(code) comes back as an int in non-standalone mode; commands return None otherwise.
+    return rv if isinstance(rv, int) else 0

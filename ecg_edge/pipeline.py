@@ -188,8 +188,9 @@ def run_demo(cfg: DemoConfig, work: Path) -> dict[str, Any]:
 
     mb = read_model_file(model_bin)
     fp32_bytes = int(mb.meta.get("fp32_param_bytes", 0))
-    flash = _flash(model_bin.stat().st_size, meta_bytes_by_reader(mb.meta), sim)
-    bin_bytes = model_bin.stat().st_size
+    flash = _flash(mb, meta_bytes_by_reader(mb.meta, mb.host_keys), sim)
+    bin_bytes = mb.file_size  # the device image: what is flashed and what true_cr divides by
+    int8_bytes = read_model_file(int8_bin).file_size
     bits = [lp["bits"] for lp in plan["layers"]]
     params = [lp["params"] for lp in plan["layers"]]
     mean_bits = sum(b * p for b, p in zip(bits, params, strict=True)) / max(1, sum(params))
@@ -200,14 +201,14 @@ def run_demo(cfg: DemoConfig, work: Path) -> dict[str, Any]:
     summary: dict[str, Any] = {}
     with result_set(report, command="demo", explicit=False) as stage:
         summary["flash"] = flash
-        _write_report(stage, cfg, total, steps, train_dir, work, plan, fp, shipped, int8, int8_bin, bin_bytes,
+        _write_report(stage, cfg, total, steps, train_dir, work, plan, fp, shipped, int8, int8_bytes, bin_bytes,
                       fp32_bytes, mean_bits, sim, deltas, summary)
     return summary
 
 
 def _write_report(report: Path, cfg: DemoConfig, total: float, steps: list[StepLog], train_dir: Path, work: Path,
                   plan: dict[str, Any], fp: dict[str, Any], shipped: dict[str, Any], int8: dict[str, Any],
-                  int8_bin: Path, bin_bytes: int, fp32_bytes: int, mean_bits: float, sim: dict[str, Any],
+                  int8_bytes: int, bin_bytes: int, fp32_bytes: int, mean_bits: float, sim: dict[str, Any],
                   deltas: dict[str, Any], summary: dict[str, Any]) -> None:
     for src, dst in ((train_dir / "curve.png", "training_curve.png"),
                      (work / "eval_model_bin" / "eval_test_bin_c_confusion.png", "confusion_model_bin.png")):
@@ -216,7 +217,7 @@ def _write_report(report: Path, cfg: DemoConfig, total: float, steps: list[StepL
     _plot_layers(plan, report / "per_layer_plan.png")
     points = [
         {"name": "fp32", "bytes": fp32_bytes, "macro_f1": fp["macro_f1"], "accuracy": fp["accuracy"]},
-        {"name": "int8 model.bin", "bytes": int8_bin.stat().st_size, "macro_f1": int8["macro_f1"],
+        {"name": "int8 model.bin", "bytes": int8_bytes, "macro_f1": int8["macro_f1"],
          "accuracy": int8["accuracy"]},
         {"name": f"{cfg.method} model.bin", "bytes": bin_bytes, "macro_f1": shipped["macro_f1"],
          "accuracy": shipped["accuracy"]},
@@ -232,7 +233,7 @@ def _write_report(report: Path, cfg: DemoConfig, total: float, steps: list[StepL
         "test_windows": fp["n"],
         "fp32": {k: fp[k] for k in ("accuracy", "macro_precision", "macro_recall", "macro_f1")}
         | deltas["fp32"],
-        "int8_model_bin": {k: int8[k] for k in ("accuracy", "macro_f1")} | {"bytes": int8_bin.stat().st_size}
+        "int8_model_bin": {k: int8[k] for k in ("accuracy", "macro_f1")} | {"bytes": int8_bytes}
         | deltas["int8_model_bin"],
         "shipped_model_bin": {k: shipped[k] for k in ("accuracy", "macro_precision", "macro_recall", "macro_f1")}
         | {"bytes": bin_bytes, "runtime": "C (host, cffi)",
@@ -251,14 +252,19 @@ def _write_report(report: Path, cfg: DemoConfig, total: float, steps: list[StepL
     write_text(report / "README.md", _markdown(summary))
 
 
-def _flash(file_bytes: int, meta: dict[str, Any], sim: dict[str, Any]) -> dict[str, Any]:
+def _flash(mb: Any, meta: dict[str, Any], sim: dict[str, Any]) -> dict[str, Any]:
     """What goes to flash and what true_cr counts (export/FORMAT.md section 4, "Flash bytes")."""
     fl = sim.get("flash") or {}
-    return {"model_bin_bytes": file_bytes,
-            "counted_in_true_cr": "the whole model.bin, which is what is flashed: header, section table, META "
-                                  "(every key), TENSORS, OPS, WEIGHTS and padding",
+    return {"model_bin_bytes": len(mb.data), "device_image_bytes": mb.file_size,
+            "host_trailer_bytes": mb.host_trailer_bytes, "host_trailer_keys": list(mb.host_keys),
+            "counted_in_true_cr": "the device image, bytes [0, file_size) of model.bin, which is what is flashed "
+                                  "and what the C runtime evaluated: header, section table, META (pp.* and the "
+                                  "keys a host needs to run the image), TENSORS, OPS, WEIGHTS and padding; not the "
+                                  "host trailer (plan, op names, provenance), which is never flashed",
+            "simulated_model_flash_bytes": fl.get("model"),
             "meta_bytes": meta["meta_bytes"], "meta_device_read_bytes": meta["device_read_bytes"],
-            "meta_host_only_bytes": meta["host_only_bytes"], "meta_host_only_keys": meta["host_only_keys"],
+            "meta_host_only_bytes": meta["host_only_bytes"], "meta_host_only_flashed_bytes": meta["host_only_flashed_bytes"],
+            "meta_host_only_keys": meta["host_only_keys"],
             "firmware_flash_total": fl.get("total"), "firmware_flash_budget": fl.get("budget")}
 
 
@@ -321,10 +327,10 @@ def _markdown(s: dict[str, Any]) -> str:
         f"Nominal CR (the paper's 32 / mean bits = {s['mean_bits']}): {s['nominal_cr']}x. "
         "True CR counts every byte of model.bin (header, graph, scales, masks, padding).",
         f"Argmax agreement of the shipped bytes with the PyTorch fake-quant model: {sh.get('agreement_fakequant')}.",
-        *([f"Flash: true CR counts all {s['flash']['model_bin_bytes']:,} B of model.bin (the flashed file), of which "
-           f"{s['flash']['meta_host_only_bytes']:,} B are META keys the device never reads (plan, op names, "
-           f"provenance); the firmware image with the model takes {s['flash']['firmware_flash_total'] or 0:,} B "
-           "of flash."] if s.get("flash") else []),
+        *([f"Flash: true CR counts the {s['flash']['device_image_bytes']:,} B device image of model.bin (what is "
+           f"flashed and what the C runtime evaluated); the {s['flash']['host_trailer_bytes']:,} B host trailer "
+           f"(plan, op names, provenance: never flashed) is not counted. The firmware with the model takes "
+           f"{s['flash']['firmware_flash_total'] or 0:,} B of flash."] if s.get("flash") else []),
         *([f"Compress verified the shipped bytes on the validation split: drop {sh['val_drop_shipped']:+.4f} "
            f"{s['config'].get('metric')} (tolerance {s['config'].get('tolerance')}), "
            f"{len(sh.get('repairs') or [])} repair(s)."] if sh.get("val_drop_shipped") is not None else []),

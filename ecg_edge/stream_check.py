@@ -12,16 +12,18 @@ Prints a table and writes stream_check.json."""
 
 from __future__ import annotations
 
-import argparse
+import sys
 import time
 from pathlib import Path
 
+import click
 import numpy as np
 
 from ecg_edge.data.raw import read_adc
 from ecg_edge.devicepre import reference as R
 from ecg_edge.devicepre.chain import DeviceChain
 from ecg_edge.modelbin.reader import read_model
+from ecg_edge.options import NON_NEGATIVE, run_command
 from ecg_edge.runtime import CRuntime
 from ecg_edge.runtime.stream import CStream
 
@@ -58,23 +60,26 @@ def check(model_path: Path, record: Path, seconds: float | None = None) -> dict:
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("model", type=Path)
-    ap.add_argument("record", type=Path)
-    ap.add_argument("--seconds", type=float, default=None, help="first S seconds only (skips the predict comparison)")
-    ap.add_argument("--out", type=Path, default=None)
-    a = ap.parse_args(argv)
-    res = check(a.model, a.record.with_suffix(""), a.seconds)
+@click.command(help=__doc__.split("\n")[0])
+@click.argument("model", type=click.Path(path_type=Path))
+@click.argument("record", type=click.Path(path_type=Path))
+@click.option("--seconds", type=NON_NEGATIVE, default=None, help="first S seconds only (skips the predict comparison)")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None)
+def command(model: Path, record: Path, seconds: float | None, out: Path | None) -> int:
+    res = check(model, record.with_suffix(""), seconds)
     for k, v in res.items():
         print(f"{k:34s} {v}")
-    if a.out:
+    if out:
         from ecg_edge.atomic import write_json
 
-        a.out.mkdir(parents=True, exist_ok=True)
-        write_json(a.out / "stream_check.json", res)
+        out.mkdir(parents=True, exist_ok=True)
+        write_json(out / "stream_check.json", res)
     return 0
 
 
+def main(argv: list[str] | None = None) -> int:
+    return run_command(command, [] if argv is None else argv, "python -m ecg_edge.stream_check")
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(main(sys.argv[1:]))

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import json
 import platform
+import sys
 import time
 from pathlib import Path
 
+import click
 import torch
 
 from ecg_edge.atomic import write_json, write_text
+from ecg_edge.options import run_command
 
 
 def _model_and_data(work: Path) -> tuple[Path, Path]:
@@ -47,7 +50,7 @@ def _model_and_data(work: Path) -> tuple[Path, Path]:
     return ck, data
 
 
-def main() -> dict:
+def measure() -> dict:
     from ecg_edge.checkpoint import load_checkpoint
     from ecg_edge.compress.engine import CompressOptions, Compressor
     from ecg_edge.data.prepared import load_prepared
@@ -83,5 +86,15 @@ def main() -> dict:
     return result
 
 
+@click.command(help=__doc__.splitlines()[0])
+def command() -> int:
+    measure()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_command(command, [] if argv is None else argv, "python -m ecg_edge.compress.bench")
+
+
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main(sys.argv[1:]))

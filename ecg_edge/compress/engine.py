@@ -266,7 +266,7 @@ class Compressor:
         # weight as non-zero, so QAT cannot push the shipped file over the limit.
         def upper_total(a: dict) -> tuple[int, int]:  # (file bytes with option bytes, overhead)
             probe = pack(self.ckpt, self._qat_plan(a, sens), Xt[:8], max_calib_windows=8, source=ship_source)
-            over = len(probe.data) - sum(li.bytes for li in probe.layers)
+            over = probe.device_size - sum(li.bytes for li in probe.layers)
             return over + sum(sens.option(n, c).bytes for n, c in a.items()), over
 
         smallest = sum(min(x.bytes for x in v) for v in sens.options.values())
@@ -304,7 +304,7 @@ class Compressor:
         val_metrics = classification_metrics(np.asarray(yv), val_pred, self.ckpt.classes)
         fp_val_pred = predict(self.model, np.asarray(Xv)).argmax(1)
         fp32 = fp32_parameter_bytes(self.model)
-        size = ModelSize(len(res.data), sum(lp.bytes for lp in plan.layers), int(res.packed.arena_bytes), EXACT,
+        size = ModelSize(res.packed.device_size, sum(lp.bytes for lp in plan.layers), int(res.packed.arena_bytes), EXACT,
                          "packer", res.data, {"sections": res.packed.sections})
         fit = check_fit(self.target, size.total_bytes, size.arena_bytes)
         plan.metrics.update({

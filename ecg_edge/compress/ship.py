@@ -130,10 +130,10 @@ def ship(model, ckpt, make_plan, assign: dict[str, Choice], sens: Sensitivity, X
         fq = res.qat.int8_logits(X_val)
         val = score(cfg.metric, y_val, shipped.argmax(1), classes)
         drop = fp32 - val
-        rounds.append({"round": len(rounds) + 1, "bytes": len(data), "val_metric": val, "val_drop": drop,
+        rounds.append({"round": len(rounds) + 1, "bytes": packed.device_size, "val_metric": val, "val_drop": drop,
                        "qat_epochs": res.epochs_run, "qat_best_epoch": res.best_epoch,
                        "qat_val_loss": res.val_loss, "qat_seconds": round(res.seconds, 1)})
-        log(f"round {len(rounds)}: model.bin {len(data)} B, validation {cfg.metric} {val:.4f} "
+        log(f"round {len(rounds)}: model.bin {packed.device_size} B flashed, validation {cfg.metric} {val:.4f} "
             f"(fp32 {fp32:.4f}, drop {drop:+.4f}, tolerance {cfg.tolerance})")
         ok = drop <= cfg.tolerance + 1e-12
         nxt = None if ok or len(repairs) >= cfg.max_repairs else pick_repair(sens, assign)

@@ -32,7 +32,7 @@ def nominal_cr(params: list[int], bits: list[int], nnz: list[int], quantized: bo
 
 @dataclass
 class ModelSize:
-    total_bytes: int  # len(model.bin), or the sum of weight blocks when source == BLOCKS_ONLY
+    total_bytes: int  # model.bin's device image (flashed), or the sum of weight blocks when source == BLOCKS_ONLY
     weight_block_bytes: int
     arena_bytes: int
     source: str  # EXACT | BLOCKS_ONLY
@@ -71,7 +71,7 @@ def measure(ckpt, plan, calib_X: np.ndarray, block_bytes: int, use_packer: bool 
         from ecg_edge.modelbin.packer import pack
 
         res = pack(ckpt, plan, calib_X)
-        return ModelSize(len(res.data), block_bytes, int(res.arena_bytes), EXACT, "packer", res.data,
+        return ModelSize(res.device_size, block_bytes, int(res.arena_bytes), EXACT, "packer", res.data,
                          {"sections": res.sections, "arena_lower_bound": res.arena_lower_bound,
                           "true_cr_packer": res.true_cr, "notes": list(res.notes)})
     model = model_from_checkpoint(ckpt)

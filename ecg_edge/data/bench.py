@@ -5,14 +5,17 @@ Run: python -m ecg_edge.data.bench [--out bench] [--n 2000]
 
 from __future__ import annotations
 
-import argparse
 import os
 import platform
+import sys
 import tempfile
 import time
 from pathlib import Path
 
+import click
+
 from ecg_edge.atomic import write_json, write_text
+from ecg_edge.options import POSITIVE_INT, run_command
 from ecg_edge.paths import data_root
 
 
@@ -40,19 +43,17 @@ def _prepare_mitdb(tmp: Path) -> dict | None:
             "windows": ds.manifest.provenance["windows"], "seconds": round(dt, 2), "cpu_seconds": round(cpu, 2)}
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--out", default="bench")
-    ap.add_argument("--n", type=int, default=2000)
-    a = ap.parse_args(argv)
+@click.command(help=__doc__)
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("bench"), show_default=True)
+@click.option("--n", "n", type=POSITIVE_INT, default=2000, show_default=True)
+def command(out: Path, n: int) -> int:
     os.environ.setdefault("ECG_EDGE_NO_PROGRESS", "1")
-    rows = [_synth("chapman4", a.n, 1), _synth("cpsc9", max(a.n // 10, 9), 12)]
+    rows = [_synth("chapman4", n, 1), _synth("cpsc9", max(n // 10, 9), 12)]
     with tempfile.TemporaryDirectory() as tmp:
         m = _prepare_mitdb(Path(tmp))
     if m:
         rows.append(m)
     res = {"machine": platform.processor() or platform.machine(), "cpus": os.cpu_count(), "results": rows}
-    out = Path(a.out)
     write_json(out / "data.json", res)
     md = ["# data layer benchmark", "", "wall seconds depend on machine load; CPU seconds are this process's own.", "",
           "| what | size | wall s | CPU s | rate (wall) |", "|---|---|---|---|---|"]
@@ -66,5 +67,9 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def main(argv: list[str] | None = None) -> int:
+    return run_command(command, [] if argv is None else argv, "python -m ecg_edge.data.bench")
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(main(sys.argv[1:]))

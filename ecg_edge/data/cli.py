@@ -98,6 +98,10 @@ def synth(task: str, n: int, leads: str, seed: int, out: Path, fs: float, sample
 @click.option("--normalise", type=click.Choice(["zscore", "none"]), default="zscore", show_default=True)
 @click.option("--min-seconds", type=NON_NEGATIVE, default=5.0, show_default=True, help="skip shorter records")
 @click.option("--split", "split", type=NumberList(3), default="0.7,0.15,0.15", show_default=True, help="train,val,test fractions")
+@click.option("--folds", type=POSITIVE_INT, default=1, show_default=True,
+              help="patient-wise k-fold: deal patients into this many folds; test = fold --fold, the other "
+              "patients split train:val by --split's first two fractions (1 = one split by --split)")
+@click.option("--fold", type=NON_NEGATIVE_INT, default=0, show_default=True, help="test fold, 0 .. --folds - 1")
 @click.option("--seed", type=NON_NEGATIVE_INT, default=0, show_default=True)
 @click.option("--preprocess", "chain", type=click.Choice(["zero-phase", "device"]), default="zero-phase",
               show_default=True, help="zero-phase: sosfiltfilt (offline); device: the integer causal chain "
@@ -105,7 +109,7 @@ def synth(task: str, n: int, leads: str, seed: int, out: Path, fs: float, sample
 def prepare(source: str, path: Path, task: str, out: Path, labels: Path | None, classes: str | None,
             class_map: str | None, multi_label: str, rec_fs: float | None, leads: str, target_fs: float,
             samples: int, windows_per_record: str, stride: int | None, band: tuple[float, float] | None, normalise: str,
-            min_seconds: float, split: tuple[float, ...], seed: int, chain: str) -> None:
+            min_seconds: float, split: tuple[float, ...], folds: int, fold: int, seed: int, chain: str) -> None:
     """Prepare a dataset from recordings: SOURCE layout at PATH -> windows, splits, cache."""
     from ecg_edge.data.describe import summary, table
     from ecg_edge.data.labels import parse_class_map
@@ -121,7 +125,7 @@ def prepare(source: str, path: Path, task: str, out: Path, labels: Path | None, 
     cfg = PrepareConfig(source=source, path=str(path), task=task, leads=leads,
                         preprocess=PreprocessConfig(fs=target_fs, n_samples=samples, band=bp, normalise=normalise,
                                                     chain=chain),
-                        split=SplitConfig(fractions=fr, seed=seed), stride=stride, min_seconds=min_seconds,
+                        split=SplitConfig(fractions=fr, seed=seed, folds=folds, fold=fold), stride=stride, min_seconds=min_seconds,
                         labels_csv=str(labels) if labels else None, fs=rec_fs,
                         class_map=parse_class_map(class_map) if class_map else None, classes=chosen,
                         multi_label=multi_label, windows_per_record=parse_windows_per_record(windows_per_record))

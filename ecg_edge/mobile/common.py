@@ -1,11 +1,19 @@
-"""Shared results and errors of the mobile exporters."""
+"""Shared results and errors of the mobile exporters, and the graph their int8 writers translate."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
+from ecg_edge.checkpoint import Checkpoint
 from ecg_edge.errors import ModelFormatError
+from ecg_edge.layerplan.plan import CompressionPlan
+from ecg_edge.modelbin.calibrate import CalibSettings
+from ecg_edge.modelbin.ir import GNode, Graph
+from ecg_edge.modelbin.layout import OP_NAMES
 
 
 class UnsupportedOpError(ModelFormatError):
@@ -36,3 +44,29 @@ class ExportInfo:
     def to_dict(self) -> dict:
         return {"path": str(self.path), "bytes": self.bytes, "format": self.format,
                 "notes": list(self.notes), "layer_storage": dict(self.layer_storage)}
+
+
+Limits = Callable[[Graph, GNode], None]
+
+
+def check_translatable(g: Graph, fmt: str, ops: Collection[int], limits: Limits | None = None) -> None:
+    """Refuse, naming the node, the first node of the lowered graph the `fmt` writer cannot
+    translate: an op it has no translation for, or one `limits` rejects (e.g. grouped conv)."""
+    for node in g.nodes:
+        if node.op not in ops:
+            known = ", ".join(OP_NAMES[o] for o in sorted(ops))
+            raise UnsupportedOpError(fmt, OP_NAMES.get(node.op, f"op {node.op}"), node.name,
+                                     f"the {fmt} writer translates {known}")
+        if limits is not None:
+            limits(g, node)
+
+
+def int8_graph(ckpt: Checkpoint, plan: CompressionPlan | None, calib_X: np.ndarray | None,
+               calib: CalibSettings | None, fmt: str, ops: Collection[int],
+               limits: Limits | None = None) -> Graph:
+    """The graph model.bin is written from for the same checkpoint, plan, calibration windows
+    and --calib-* settings (modelbin.packer.shipped_graph), after checking that every node has
+    a translation in `fmt` (before the calibration runs)."""
+    from ecg_edge.modelbin.packer import shipped_graph
+
+    return shipped_graph(ckpt, plan, calib_X, calib, check=lambda g: check_translatable(g, fmt, ops, limits))

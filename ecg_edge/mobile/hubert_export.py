@@ -25,7 +25,7 @@ from ecg_edge.checkpoint import Checkpoint
 from ecg_edge.layerplan.masks import layer_mask
 from ecg_edge.layerplan.plan import CompressionPlan
 from ecg_edge.mobile.common import ExportInfo, UnsupportedOpError
-from ecg_edge.mobile.onnx_export import dummy_input, torch_to_onnx_bytes, write_metadata
+from ecg_edge.mobile.onnx_common import dummy_input, torch_to_onnx_bytes, write_metadata
 from ecg_edge.models.registry import model_from_checkpoint
 from ecg_edge.numerics import quantize_weight_channels
 

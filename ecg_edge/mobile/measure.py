@@ -48,8 +48,6 @@ def measure(runtime: str, model: Path, X: np.ndarray, n_latency: int, warmup: in
     logits = runner.predict(X)
     runner.prepare(X[: max(1, min(len(X), 16))])
     m = min(len(X), 16)
-    if not getattr(runner, "timed", True):
-        n_latency = warmup = 0
     for i in range(warmup):
         runner.invoke_one(i % m)
     lat = np.empty(n_latency, dtype=np.float64)
@@ -59,7 +57,6 @@ def measure(runtime: str, model: Path, X: np.ndarray, n_latency: int, warmup: in
         lat[i] = (time.perf_counter_ns() - t) / 1e6
     info = {
         "runtime": runtime, "model": str(model), "load_s": load_s, "n_latency": n_latency,
-        "engine": getattr(runner, "engine", runtime),
         "latency_ms": {} if n_latency == 0 else {
             "median": float(np.median(lat)), "p10": float(np.percentile(lat, 10)),
             "p90": float(np.percentile(lat, 90)), "min": float(lat.min()),

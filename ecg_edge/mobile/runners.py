@@ -154,12 +154,13 @@ def capture_fd2(fn) -> str:
 class OursRunner:
     """Our C runtime through its cffi binding, on model.bin bytes from the packer.
 
-    Where the C runtime is not built, predictions come from the numpy reference executor (the
-    same integers by contract) and `engine` says so; its latency is then not timed, because a
-    numpy interpreter's speed says nothing about the C runtime's.
+    Without a built C runtime it refuses (ImportError, which the bench reports as the row's
+    reason): the numpy reference executor computes the same integers, but a row measured with
+    it would print numpy's latency and memory under the C runtime's name.
     """
 
     def __init__(self, path: str | Path) -> None:
+        from ecg_edge.errors import ToolchainMissing
         from ecg_edge.modelbin.executor import quantize_inputs
         from ecg_edge.modelbin.reader import read_model
 
@@ -168,42 +169,27 @@ class OursRunner:
         self._quantize = quantize_inputs
         try:
             from ecg_edge.runtime import CRuntime
-
-            self.rt = CRuntime(data)
-            self.engine = "c"
-        except ImportError as exc:
-            self.rt = None
-            self.engine = f"numpy-executor (C runtime not available: {exc})"
+        except (ImportError, ToolchainMissing) as exc:
+            raise ImportError(f"our C runtime is not available ({exc}); build it with "
+                              "`python ecg_edge/runtime/build_ffi.py`") from exc
+        self.rt = CRuntime(data)
         out_t = self.mb.tensors[self.mb.output_tensor]
         self.out_scale, self.out_zp = float(out_t.scale), int(out_t.zero_point)
         self._Xq: np.ndarray | None = None
 
     @property
-    def timed(self) -> bool:
-        return self.rt is not None
-
-    @property
     def arena_size(self) -> int:
-        return int(self.rt.arena_size) if self.rt is not None else int(self.mb.arena_size)
+        return int(self.rt.arena_size)
 
     def prepare(self, X: np.ndarray) -> None:
         self._Xq = np.ascontiguousarray(self._quantize(self.mb, np.asarray(X)))
 
     def invoke_one(self, i: int) -> np.ndarray:
-        if self.rt is None:
-            from ecg_edge.modelbin.executor import run
-
-            return run(self.mb, self._Xq[i])
         return np.asarray(self.rt.invoke(self._Xq[i])).reshape(-1)
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         self.prepare(X)
-        if self.rt is None:
-            from ecg_edge.modelbin.executor import run
-
-            out = run(self.mb, self._Xq)
-        else:
-            out = np.asarray(self.rt.invoke_batch(self._Xq))
+        out = np.asarray(self.rt.invoke_batch(self._Xq))
         return _dequant(out.reshape(len(X), -1), self.out_scale, self.out_zp)
 
 

@@ -5,9 +5,11 @@ and bench/modelbin.md. `python -m ecg_edge.modelbin.bench`."""
 from __future__ import annotations
 
 import platform
+import sys
 import time
 from pathlib import Path
 
+import click
 import numpy as np
 import torch
 
@@ -17,12 +19,13 @@ from ecg_edge.modelbin import executor
 from ecg_edge.modelbin.golden import cycling_plan, ecg_like_inputs, random_resnet
 from ecg_edge.modelbin.packer import pack
 from ecg_edge.modelbin.reader import read_model
+from ecg_edge.options import run_command
 
 PLANS = {"int8 dense": (8, 0.0), "4-bit": (4, 0.0), "4-bit 50% pruned": (4, 0.5),
          "2-bit 80% pruned": (2, 0.8), "1-bit 90% pruned": (1, 0.9)}
 
 
-def main() -> dict:
+def measure() -> dict:
     torch.set_num_threads(1)
     model, cfg = random_resnet(0, n_samples=5120, widths=[16, 24, 32, 48, 64], strides=[1, 2, 2, 2, 2],
                                kernel=7, stem_kernel=15, stem_channels=16)
@@ -65,5 +68,15 @@ def main() -> dict:
     return result
 
 
+@click.command(help=__doc__.splitlines()[0])
+def command() -> int:
+    measure()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_command(command, [] if argv is None else argv, "python -m ecg_edge.modelbin.bench")
+
+
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main(sys.argv[1:]))

@@ -10,6 +10,7 @@ so that exports are reproducible across BLAS builds (last-bit float differences 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -21,6 +22,14 @@ from ecg_edge.numerics import choose_activation_qparams
 
 CALIB_CHUNK = 32
 DEFAULT_CALIB_WINDOWS = 256
+
+
+@dataclass(frozen=True)
+class CalibSettings:
+    """`ecg-edge export`'s --calib-windows / --calib-percentile / --calib-input-percentile."""
+    windows: int = DEFAULT_CALIB_WINDOWS
+    percentile: float | None = None
+    input_percentile: float | None = None
 
 
 def round_out(v: float, up: bool) -> float:

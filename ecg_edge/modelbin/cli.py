@@ -153,7 +153,12 @@ def _export_to(out: Path, fmt: str, checkpoint: Path, plan_path: Path | None, da
     X, calib_dir = _calibration(ckpt, data_dir, calib_split, checkpoint)
 
     if fmt in ("onnx", "tflite"):
-        _export_mobile(fmt, ckpt, plan, X, out)
+        from ecg_edge.modelbin.calibrate import CalibSettings
+
+        _export_mobile(fmt, ckpt, plan, X, out, CalibSettings(calib_windows, calib_percentile, calib_input_percentile))
+        if fmt == "tflite" or plan is not None:  # the int8 formats: quantized as model.bin is
+            click.echo("QAT checkpoint: weights and activation quantization as trained" if "qat" in ckpt.extra
+                       else f"calibrated on {min(calib_windows, len(X))} {calib_split} windows of {calib_dir}")
         return
     from ecg_edge.modelbin.cheader import to_c_header
     from ecg_edge.modelbin.packer import pack, result_summary
@@ -166,7 +171,7 @@ def _export_to(out: Path, fmt: str, checkpoint: Path, plan_path: Path | None, da
         res = pack(ckpt, plan, X, max_calib_windows=calib_windows, source=str(checkpoint.resolve()),
                    percentile=calib_percentile, input_percentile=calib_input_percentile)
     if fmt == "c-header":
-        write_text(out, to_c_header(res.data, out.stem, str(checkpoint)))
+        write_text(out, to_c_header(res.device_image, out.stem, str(checkpoint)))  # what firmware flashes
     else:
         write_bytes(out, res.data)
     if as_json:
@@ -174,7 +179,10 @@ def _export_to(out: Path, fmt: str, checkpoint: Path, plan_path: Path | None, da
         return
     click.echo(f"packed {checkpoint}" + (f" with plan {plan_path}" if plan_path else (" with its embedded plan" if plan else " as int8 (no plan)"))
                + f"; calibrated on {min(calib_windows, len(X))} {calib_split} windows of {calib_dir}")
-    click.echo(f"wrote {out} ({fmt}): model.bin {len(res.data)} bytes; true CR {res.true_cr:.2f}x vs fp32 "
+    trailer = len(res.data) - res.device_size
+    size = (f"model.bin {len(res.data)} bytes: device image {res.device_size} B (flashed) + host trailer {trailer} B"
+            if trailer and fmt != "c-header" else f"model.bin {res.device_size} bytes")
+    click.echo(f"wrote {out} ({fmt}): {size}; true CR {res.true_cr:.2f}x vs fp32 "
                f"parameters ({res.fp32_param_bytes} B), nominal {res.nominal_cr:.2f}x; arena {res.arena_bytes} B "
                f"(lower bound {res.arena_lower_bound} B)")
     for n in res.notes:
@@ -243,21 +251,21 @@ def _export_c_project(out: Path, checkpoint: Path | None, plan_path: Path | None
                    "chain (train on `data prepare/synth --preprocess device` data to match)", err=True)
 
 
-def _export_mobile(fmt: str, ckpt, plan, X, out: Path) -> None:
-    mod = "ecg_edge.mobile.onnx_export" if fmt == "onnx" else "ecg_edge.mobile.tflite_export"
+def _export_mobile(fmt: str, ckpt, plan, X, out: Path, calib) -> None:
+    """ONNX / TFLite of the graph model.bin would be written from with the same calibration."""
     try:
-        import importlib
+        if fmt == "onnx":
+            from ecg_edge.mobile.onnx_export import export_onnx
 
-        m = importlib.import_module(mod)
+            info = export_onnx(ckpt, plan, out, calib_X=X, qdq=plan is not None, calib=calib)
+        else:
+            from ecg_edge.mobile.tflite_export import export_tflite
+
+            info = export_tflite(ckpt, plan, out, X, calib=calib)
     except ModuleNotFoundError as exc:
-        raise EcgEdgeError(f"--format {fmt} is not available in this build ({mod} is missing)") from exc
-    if fmt == "onnx":
-        info = m.export_onnx(ckpt, plan, out, calib_X=X, qdq=plan is not None)
-    else:
-        info = m.export_tflite(ckpt, plan, out, X)
-    kind, size = getattr(info, "format", fmt), getattr(info, "bytes", out.stat().st_size if out.exists() else 0)
-    click.echo(f"wrote {out} ({kind}, {size} bytes)")
-    for n in getattr(info, "notes", []) or []:
+        raise EcgEdgeError(f"--format {fmt} needs the Python package {exc.name!r}, which is not installed") from exc
+    click.echo(f"wrote {out} ({info.format}, {info.bytes} bytes)")
+    for n in info.notes:
         click.echo(f"note: {n}")
 
 
@@ -288,12 +296,14 @@ def inspect_report(mb, path: Path) -> str:
     sec = {n: s.size for n, s in mb.sections.items()}
     other = mb.file_size - sum(sec.values())
     lines.append("bytes by section: " + ", ".join(f"{n} {v}" for n, v in sec.items())
-                 + f", header+table+padding {other}; total {mb.file_size}")
+                 + f", header+table+padding {other}; device image (flashed) {mb.file_size}")
+    if mb.host_trailer_bytes:
+        lines.append(f"host trailer (not flashed): {mb.host_trailer_bytes} B, keys {', '.join(mb.host_keys)}")
     fp32 = mb.meta.get("fp32_param_bytes")
     if fp32:
         nominal = 32.0 * n_w / nnz_bits if nnz_bits else float("inf")
         lines.append(f"compression: true CR {fp32 / mb.file_size:.2f}x ({fp32} B fp32 parameters / {mb.file_size} B "
-                     f"model.bin); nominal CR {nominal:.2f}x (32-bit / bits x non-zeros, ignores every other byte)")
+                     f"device image); nominal CR {nominal:.2f}x (32-bit / bits x non-zeros, ignores every other byte)")
     from ecg_edge.modelbin.planner import PlanOp, plan_arena
 
     sizes = [t.size_bytes for t in mb.tensors]

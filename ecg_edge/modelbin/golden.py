@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import click
 import numpy as np
 import torch
 from torch import nn
@@ -47,6 +48,7 @@ from ecg_edge.modelbin.packer import pack, pack_graph
 from ecg_edge.modelbin.reader import read_model
 from ecg_edge.models.resnet1d import ResNet1D, ResNet1DConfig
 from ecg_edge.numerics import qmax_for_bits, quantize_activation
+from ecg_edge.options import run_command
 
 GOLDEN_DIR = Path(__file__).resolve().parents[2] / "export" / "golden"
 TINY = dict(n_samples=256, n_classes=4, stem_channels=8, stem_kernel=7, stem_stride=2, stem_pool=2,
@@ -108,7 +110,7 @@ def build_random_model(seed: int, bits: int | list[int] = 8, sparsity: float | l
                       {"task": "golden", "fs": 100.0, "leads": [f"L{i}" for i in range(cfg.in_leads)],
                        "n_samples": cfg.n_samples})
     calib = ecg_like_inputs(seed + 2, 16, cfg.in_leads, cfg.n_samples)
-    res = pack(ckpt, plan, calib)
+    res = pack(ckpt, plan, calib, trailer=False)  # every key in the image: byte-identical vectors
     mb = read_model(res.data, f"golden seed {seed}")
     x_q = executor.quantize_inputs(mb, ecg_like_inputs(seed + 3, 1, cfg.in_leads, cfg.n_samples))[0]
     return res.data, x_q, executor.run(mb, x_q)
@@ -229,7 +231,7 @@ def build_custom_model(seed: int, builder: Any = None) -> tuple[bytes, np.ndarra
     meta = {"task": "golden-custom", "classes": [f"c{i}" for i in range(g.tensors[g.output].size)], "input_length": t.length,
             "input_leads": t.channels, "input_scale": t.scale, "input_zero_point": t.zero_point,
             "producer": "ecg-edge golden", "fp32_param_bytes": 4 * sum(n.weights.levels.size for n in g.nodes if n.weights)}
-    res = pack_graph(g, meta)
+    res = pack_graph(g, meta, trailer=False)
     mb = read_model(res.data, f"golden custom seed {seed}")
     x_q = quantize_activation(ecg_like_inputs(seed + 3, 1, t.channels, t.length)[0].T, t.scale, t.zero_point)
     return res.data, x_q, executor.run(mb, x_q)
@@ -279,9 +281,9 @@ def generate(out_dir: Path = GOLDEN_DIR) -> dict[str, Any]:
     return index
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    out = Path(argv[0]) if argv else GOLDEN_DIR
+@click.command(help="Regenerate the golden vectors (default: export/golden/).")
+@click.argument("out", type=click.Path(file_okay=False, path_type=Path), default=GOLDEN_DIR)
+def command(out: Path) -> int:
     idx = generate(out)
     for name, v in idx["vectors"].items():
         print(f"{name:16s} {v['bytes']:6d} B  bits {v['bits']}  {', '.join(v['encodings'])}")
@@ -289,5 +291,9 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def main(argv: list[str] | None = None) -> int:
+    return run_command(command, [] if argv is None else argv, "python -m ecg_edge.modelbin.golden")
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main(sys.argv[1:]))

@@ -89,6 +89,7 @@ def build_resnet1d_graph(model: nn.Module, plan: CompressionPlan | None) -> Grap
 
     if not isinstance(model, ResNet1D):
         raise EcgEdgeError(f"export supports ResNet1D checkpoints only, got {type(model).__name__}")
+    _check_resnet1d_modules(model)
     cfg = model.cfg
     g = Graph(tensors=[], nodes=[])
     x = g.add_tensor("input", cfg.n_samples, cfg.in_leads)
@@ -142,6 +143,19 @@ def build_resnet1d_graph(model: nn.Module, plan: CompressionPlan | None) -> Grap
                          weights=linear_weights(fc, "head.fc", plan, g, t.length, t.channels)))
     g.output = out
     return g
+
+
+# The module types ResNet1D is built from; the lowering reads them by position, so any other
+# module (one swapped in after construction) would silently drop out of the exported graph.
+_RESNET1D_MODULES = (nn.Conv1d, nn.BatchNorm1d, nn.Linear, nn.MaxPool1d, nn.Dropout, nn.Identity, nn.Sequential)
+
+
+def _check_resnet1d_modules(model: nn.Module) -> None:
+    own = type(model).__module__
+    for name, mod in model.named_modules():
+        if name and not isinstance(mod, _RESNET1D_MODULES) and type(mod).__module__ != own:
+            raise EcgEdgeError(f"export: module {name!r} is a {type(mod).__name__!r}, which the ResNet1D "
+                               f"lowering does not handle (it reads {', '.join(t.__name__ for t in _RESNET1D_MODULES)})")
 
 
 def _build_hubert_graph(model: nn.Module, plan: CompressionPlan | None) -> Graph:

@@ -41,6 +41,14 @@ assert TENSOR_STRUCT.size == TENSOR_RECORD_SIZE
 assert OP_STRUCT.size == OP_RECORD_SIZE
 assert BLOCK_STRUCT.size == BLOCK_HEADER_SIZE
 
+# Host trailer (FORMAT.md section 4, "Flash bytes"): bytes after file_size that the device image
+# leaves out. magic, trailer_size (this 16-byte header included), crc32 of the bytes after the
+# header, count (META entries).
+TRAILER_MAGIC = b"ECGH"
+TRAILER_STRUCT = struct.Struct("<4sIII")
+TRAILER_HEADER_SIZE = 16
+assert TRAILER_STRUCT.size == TRAILER_HEADER_SIZE
+
 # Section types (append-only).
 SEC_META, SEC_TENSORS, SEC_OPS, SEC_WEIGHTS = 1, 2, 3, 4
 SECTION_NAMES = {SEC_META: "META", SEC_TENSORS: "TENSORS", SEC_OPS: "OPS", SEC_WEIGHTS: "WEIGHTS"}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -22,10 +23,16 @@ from ecg_edge.checkpoint import Checkpoint
 from ecg_edge.errors import EcgEdgeError
 from ecg_edge.layerplan.bitpack import ENCODING_NAMES
 from ecg_edge.layerplan.plan import CompressionPlan, plan_summary
-from ecg_edge.modelbin.calibrate import DEFAULT_CALIB_WINDOWS, calibrate, select_calibration
+from ecg_edge.modelbin.calibrate import (
+    DEFAULT_CALIB_WINDOWS,
+    CalibSettings,
+    calibrate,
+    select_calibration,
+)
 from ecg_edge.modelbin.graph import build_graph, graph_inputs
 from ecg_edge.modelbin.ir import Graph
 from ecg_edge.modelbin.layout import OP_NAMES
+from ecg_edge.modelbin.meta import split_meta
 from ecg_edge.modelbin.writer import Serialized, serialize
 from ecg_edge.models.registry import model_from_checkpoint
 
@@ -45,13 +52,18 @@ class LayerInfo:
 
 @dataclass
 class PackResult:
-    data: bytes
+    data: bytes  # model.bin: the device image, then the host trailer (FORMAT.md section 4)
     sections: dict[str, int]
     arena_bytes: int
     arena_lower_bound: int
     layers: list[LayerInfo]
     meta: dict[str, Any]
     notes: list[str] = field(default_factory=list)
+    device_size: int = 0  # bytes of the device image (header file_size): what is flashed
+
+    @property
+    def device_image(self) -> bytes:
+        return self.data[:self.device_size]
 
     @property
     def fp32_param_bytes(self) -> int:
@@ -59,7 +71,8 @@ class PackResult:
 
     @property
     def true_cr(self) -> float:
-        return self.fp32_param_bytes / len(self.data)
+        """fp32 parameter bytes / the device image (every flashed byte; the host trailer is not flashed)."""
+        return self.fp32_param_bytes / self.device_size
 
     @property
     def nominal_cr(self) -> float:
@@ -150,20 +163,27 @@ def layer_infos(g: Graph, ser: Serialized) -> list[LayerInfo]:
     return out
 
 
-def pack_graph(g: Graph, meta: dict[str, Any], allow_alias: bool = True) -> PackResult:
-    """Serialize an already-calibrated graph (used by pack() and by the golden builder)."""
+def pack_graph(g: Graph, meta: dict[str, Any], allow_alias: bool = True, trailer: bool = True) -> PackResult:
+    """Serialize an already-calibrated graph (used by pack() and by the golden builder).
+    trailer: the host-only keys (meta.HOST_TRAILER_KEYS) go to the host trailer, out of the
+    device image; False keeps every key in the image (the golden vectors)."""
     meta = {**meta, "op_names": [n.name for n in g.nodes]} if "op_names" not in meta else meta
-    ser = serialize(g, meta, allow_alias)
+    device, host = split_meta(meta) if trailer else (meta, {})
+    ser = serialize(g, device, allow_alias, host)
     return PackResult(ser.data, ser.sections, ser.arena.arena_bytes, ser.arena.lower_bound,
-                      layer_infos(g, ser), meta, list(g.notes))
+                      layer_infos(g, ser), meta, list(g.notes), ser.device_size)
 
 
 def calibrated_graph(arch: str, model: torch.nn.Module, plan: CompressionPlan | None, calib_X: np.ndarray, *,
                      max_calib_windows: int = DEFAULT_CALIB_WINDOWS, percentile: float | None = None,
-                     input_percentile: float | None = None) -> Graph:
+                     input_percentile: float | None = None,
+                     check: Callable[[Graph], None] | None = None) -> Graph:
     """The lowered, calibrated export graph: what pack() serializes, and what every other
-    exporter (ONNX, TFLite) translates, so all of them ship the same integers and scales."""
+    exporter (ONNX, TFLite) translates, so all of them ship the same integers and scales.
+    `check` sees the lowered graph before calibration (an exporter refusing an op early)."""
     g = build_graph(arch, model, plan)
+    if check is not None:
+        check(g)
     X = graph_inputs(arch, model, select_calibration(calib_X, max_calib_windows))
     t_in = g.tensors[g.input]
     if X.shape[1:] != (t_in.length, t_in.channels):
@@ -180,16 +200,35 @@ def calibrated_graph(arch: str, model: torch.nn.Module, plan: CompressionPlan | 
 
 def pack(ckpt: Checkpoint, plan: CompressionPlan | None, calib_X: np.ndarray, *,
          max_calib_windows: int = DEFAULT_CALIB_WINDOWS, source: str = "",
-         percentile: float | None = None, input_percentile: float | None = None) -> PackResult:
+         percentile: float | None = None, input_percentile: float | None = None, trailer: bool = True) -> PackResult:
     model = model_from_checkpoint(ckpt)
     fp32_bytes = 4 * sum(p.numel() for p in model.parameters())
     g = calibrated_graph(ckpt.arch, model, plan, calib_X, max_calib_windows=max_calib_windows,
                          percentile=percentile, input_percentile=input_percentile)
-    return pack_graph(g, build_meta(ckpt, plan, g, fp32_bytes, source))
+    return pack_graph(g, build_meta(ckpt, plan, g, fp32_bytes, source), trailer=trailer)
+
+
+def shipped_graph(ckpt: Checkpoint, plan: CompressionPlan | None, calib_X: np.ndarray | None,
+                  calib: CalibSettings | None = None, check: Callable[[Graph], None] | None = None) -> Graph:
+    """The graph `ecg-edge export` writes model.bin from for these options: a QAT checkpoint's
+    trained integers as trained (pack_trained), else the lowered graph calibrated on calib_X
+    (pack). The ONNX and TFLite writers translate this graph, so every format ships it."""
+    calib = calib or CalibSettings()
+    model = model_from_checkpoint(ckpt)
+    if "qat" in ckpt.extra:
+        g = build_graph(ckpt.arch, model, plan)
+        if check is not None:
+            check(g)
+        apply_trained(g, ckpt.extra["qat"])
+        return g
+    if calib_X is None:
+        raise EcgEdgeError("int8 export needs calibration windows (calib_X), got none")
+    return calibrated_graph(ckpt.arch, model, plan, calib_X, max_calib_windows=calib.windows,
+                            percentile=calib.percentile, input_percentile=calib.input_percentile, check=check)
 
 
 def result_summary(res: PackResult) -> dict[str, Any]:
-    return {"bytes": len(res.data), "sections": res.sections, "arena_bytes": res.arena_bytes,
+    return {"bytes": res.device_size, "file_bytes": len(res.data), "sections": res.sections, "arena_bytes": res.arena_bytes,
             "arena_lower_bound": res.arena_lower_bound, "true_cr": res.true_cr,
             "nominal_cr": res.nominal_cr, "fp32_param_bytes": res.fp32_param_bytes,
             "layers": [asdict(li) for li in res.layers], "notes": res.notes}

@@ -88,7 +88,17 @@ class ModelBin:
     meta: dict[str, Any]
     tensors: list[TensorInfo]
     ops: list[OpInfo]
-    data: bytes = field(repr=False, default=b"")
+    data: bytes = field(repr=False, default=b"")  # as read: the device image, then the host trailer if any
+    host_keys: tuple[str, ...] = ()  # META keys read from the host trailer (not flashed)
+
+    @property
+    def device_image(self) -> bytes:
+        """The flashed bytes: [0, file_size)."""
+        return self.data[:self.file_size]
+
+    @property
+    def host_trailer_bytes(self) -> int:
+        return len(self.data) - self.file_size
 
     @property
     def input_shape(self) -> tuple[int, int]:

@@ -28,6 +28,9 @@ from ecg_edge.modelbin.layout import (
     TENSOR_STRUCT,
     TF_INPUT,
     TF_OUTPUT,
+    TRAILER_HEADER_SIZE,
+    TRAILER_MAGIC,
+    TRAILER_STRUCT,
     VERSION,
     align_up,
 )
@@ -38,10 +41,15 @@ from ecg_edge.modelbin.planner import ArenaPlan, PlanOp, plan_arena
 
 @dataclass
 class Serialized:
-    data: bytes
+    data: bytes  # the device image, then the host trailer when there is one
     sections: dict[str, int]
     arena: ArenaPlan
     ops: list[IntOp] = field(default_factory=list)
+    device_size: int = 0  # header file_size: the bytes that are flashed
+
+    @property
+    def device_image(self) -> bytes:
+        return self.data[:self.device_size]
 
 
 def integer_op(g: Graph, node: GNode) -> IntOp:
@@ -52,7 +60,21 @@ def integer_op(g: Graph, node: GNode) -> IntOp:
     return od.lower(g, node)
 
 
-def serialize(g: Graph, meta: dict[str, Any], allow_alias: bool = True) -> Serialized:
+def host_trailer(meta: dict[str, Any]) -> bytes:
+    """The host trailer holding `meta` (FORMAT.md section 4, "Flash bytes"); b"" when empty."""
+    if not meta:
+        return b""
+    body = encode_meta(meta)
+    return TRAILER_STRUCT.pack(TRAILER_MAGIC, TRAILER_HEADER_SIZE + len(body), zlib.crc32(body) & 0xFFFFFFFF,
+                               len(meta)) + body
+
+
+def serialize(g: Graph, meta: dict[str, Any], allow_alias: bool = True,
+              host_meta: dict[str, Any] | None = None) -> Serialized:
+    """The device image with `meta` in its META section, followed by a host trailer with
+    `host_meta` (keys the device never reads; not flashed, not counted in the true CR)."""
+    if host_meta and set(host_meta) & set(meta):
+        raise ValueError(f"META keys {sorted(set(host_meta) & set(meta))} given for both the image and the trailer")
     int_ops = [integer_op(g, n) for n in g.nodes]
     sizes = [t.size for t in g.tensors]
     arena = plan_arena(sizes, [PlanOp(n.op, tuple(n.inputs), n.output) for n in g.nodes],
@@ -106,4 +128,7 @@ def serialize(g: Graph, meta: dict[str, Any], allow_alias: bool = True) -> Seria
     for typ, blob, _ in body:
         sections[SECTION_NAMES[typ]] = len(blob)
     sections["padding"] = file_size - sum(sections.values())
-    return Serialized(bytes(buf), sections, arena, int_ops)
+    trailer = host_trailer(host_meta or {})
+    if trailer:
+        sections["host_trailer"] = len(trailer)
+    return Serialized(bytes(buf) + trailer, sections, arena, int_ops, file_size)

@@ -7,17 +7,19 @@ by hand, and a test keeps the two in sync.
 
 from __future__ import annotations
 
-import argparse
 import re
+import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import click
 import torch
 from torch import nn
 
 from ecg_edge.models.registry import forward_with_hooks
 from ecg_edge.models.resnet1d import ResidualBlock, ResNet1D, ResNet1DConfig
+from ecg_edge.options import run_command
 
 LAYER_TYPES = (nn.Conv1d, nn.Linear, nn.MaxPool1d, nn.AvgPool1d)
 
@@ -188,15 +190,20 @@ def update_doc(path: str | Path) -> bool:
     return new != text
 
 
-def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--write", type=Path, help="update the generated section of this markdown file")
-    args = ap.parse_args(argv)
-    if args.write:
-        print(f"{args.write}: {'updated' if update_doc(args.write) else 'up to date'}")
+@click.command(help=__doc__.splitlines()[0])
+@click.option("--write", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="update the generated section of this markdown file")
+def command(write: Path | None) -> int:
+    if write:
+        print(f"{write}: {'updated' if update_doc(write) else 'up to date'}")
     else:
         print(generated_section())
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_command(command, [] if argv is None else argv, "python -m ecg_edge.models.describe")
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main(sys.argv[1:]))

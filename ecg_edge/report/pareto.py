@@ -164,7 +164,8 @@ def run_pareto(checkpoint: Path, data_dir: Path, cfg: ParetoConfig, log: Callabl
         "intervals": {"method": "paired percentile bootstrap, point - fp32 on the same test windows",
                       "resampled_by": "window" if groups is None else "patient/record",
                       "resamples": RESAMPLES, "seed": SEED, "level": 0.95},
-        "true_cr_note": "fp32 parameter bytes / bytes of the whole model.bin",
+        "true_cr_note": "fp32 parameter bytes / bytes of the device image of model.bin (every flashed byte; "
+                        "the host trailer is not flashed, export/FORMAT.md section 4)",
         "points": [asdict(p) for p in points], "goals": goals(points), "config": asdict(cfg),
         "seconds": round(time.perf_counter() - t0, 1),
     }

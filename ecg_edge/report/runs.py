@@ -9,16 +9,19 @@ resampled: patients, or records where the split holds a single patient).
 
 from __future__ import annotations
 
-import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
+import click
 import numpy as np
 
 from ecg_edge.checkpoint import load_checkpoint
 from ecg_edge.data.prepared import load_prepared
+from ecg_edge.errors import EcgEdgeError
 from ecg_edge.metrics import aggregate_records, classification_metrics
 from ecg_edge.models.predict import predict
+from ecg_edge.options import run_command
 from ecg_edge.stats import delta_line, mean_spread, paired_bootstrap
 from ecg_edge.train.evaluate import model_from_checkpoint
 
@@ -33,13 +36,13 @@ def run_predictions(run: Path, X: np.ndarray, records: np.ndarray) -> tuple[np.n
 
 def compare(data: Path, refs: list[Path], news: list[Path], split: str = "test") -> dict[str, Any]:
     if len(refs) != len(news):
-        raise SystemExit("give as many --ref runs as --new runs (paired by seed)")
+        raise EcgEdgeError("give as many --ref runs as --new runs (paired by seed)")
     ds = load_prepared(data)
     X, y = ds.split(split)
     X = np.asarray(X)
     recs = ds.records(split)
     if recs is None:
-        raise SystemExit(f"{data}: no record ids; re-prepare it with this version")
+        raise EcgEdgeError(f"{data}: no record ids; re-prepare it with this version")
     groups = ds.groups(split)
     classes = list(ds.classes)
     rec_ids, _, inv = aggregate_records(np.zeros((len(y), 1)), recs)
@@ -97,23 +100,27 @@ def to_text(res: dict[str, Any], label: str) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", type=Path, required=True)
-    ap.add_argument("--ref", type=Path, action="append", required=True)
-    ap.add_argument("--new", type=Path, action="append", required=True)
-    ap.add_argument("--split", default="test")
-    ap.add_argument("--label", default="new")
-    ap.add_argument("--out", type=Path, default=None)
-    a = ap.parse_args(argv)
-    res = compare(a.data, a.ref, a.new, a.split)
-    print(to_text(res, a.label))
-    if a.out is not None:
+@click.command(help=__doc__.splitlines()[0])
+@click.option("--data", type=click.Path(path_type=Path), required=True)
+@click.option("--ref", type=click.Path(path_type=Path), multiple=True, required=True, help="repeated, one per seed")
+@click.option("--new", type=click.Path(path_type=Path), multiple=True, required=True, help="repeated, one per seed")
+@click.option("--split", default="test", show_default=True)
+@click.option("--label", default="new", show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None)
+def command(data: Path, ref: tuple[Path, ...], new: tuple[Path, ...], split: str, label: str,
+            out: Path | None) -> int:
+    res = compare(data, list(ref), list(new), split)
+    print(to_text(res, label))
+    if out is not None:
         from ecg_edge.atomic import write_json
 
-        write_json(a.out, res)
+        write_json(out, res)
     return 0
 
 
+def main(argv: list[str] | None = None) -> int:
+    return run_command(command, [] if argv is None else argv, "python -m ecg_edge.report.runs")
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(main(sys.argv[1:]))

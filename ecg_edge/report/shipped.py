@@ -26,7 +26,7 @@ def run_split(mb: ModelBin, X: np.ndarray, runtime: str = "numpy", chunk: int = 
         except ImportError as exc:
             raise EcgEdgeError(f"--runtime c: the C runtime binding is not available ({exc}); "
                                "build it with `pip install -e .` (make setup)") from exc
-        rt = CRuntime(mb.data)
+        rt = CRuntime(mb.device_image)  # the flashed bytes, exactly
     else:
         raise EcgEdgeError(f"runtime {runtime!r} unknown; expected 'numpy' or 'c'")
     outs = []

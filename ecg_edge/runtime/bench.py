@@ -12,22 +12,24 @@ Writes bench/runtime.json and bench/runtime.md.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+import click
 import numpy as np
 
 from ecg_edge.atomic import write_json, write_text
 from ecg_edge.models.registry import model_from_checkpoint
+from ecg_edge.options import POSITIVE_INT, run_command
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNTIME = ROOT / "runtime_c"
@@ -340,18 +342,22 @@ def to_markdown(res: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", default="bench")
-    ap.add_argument("--n", type=int, default=100, help="timed inferences for the default model")
-    ap.add_argument("--checkpoint", default=None)
-    ap.add_argument("--plan", default=None)
-    a = ap.parse_args(argv)
+@click.command(help=__doc__.splitlines()[0])
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("bench"), show_default=True)
+@click.option("--n", "n", type=POSITIVE_INT, default=100, show_default=True,
+              help="timed inferences for the default model")
+@click.option("--checkpoint", default=None)
+@click.option("--plan", default=None)
+def command(out: Path, n: int, checkpoint: str | None, plan: str | None) -> int:
     os.environ.setdefault("ECG_EDGE_NO_PROGRESS", "1")
-    res = run(Path(a.out), a.n, a.checkpoint, a.plan)
+    res = run(out, n, checkpoint, plan)
     print(to_markdown(res))
     return 0
 
 
+def main(argv: list[str] | None = None) -> int:
+    return run_command(command, [] if argv is None else argv, "python -m ecg_edge.runtime.bench")
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(main(sys.argv[1:]))

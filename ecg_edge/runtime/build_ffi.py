@@ -48,6 +48,11 @@ typedef struct {
     uint32_t weights_size;
 } ecg_rt_model;
 ecg_rt_status ecg_rt_load(ecg_rt_model *m, const uint8_t *buf, size_t len);
+typedef struct { ecg_rt_status status; uint32_t rule; uint32_t index; } ecg_rt_refusal;
+#define ECG_RT_RULE_COUNT ...
+#define ECG_RT_NO_INDEX ...
+ecg_rt_status ecg_rt_load_ex(ecg_rt_model *m, const uint8_t *buf, size_t len, ecg_rt_refusal *why);
+const char *ecg_rt_rule_name(uint32_t rule);
 ecg_rt_status ecg_rt_arena_size(const ecg_rt_model *m, size_t *out_bytes);
 ecg_rt_status ecg_rt_invoke(const ecg_rt_model *m, uint8_t *arena, size_t arena_len,
                             const int8_t *input, size_t input_len, int8_t *logits, size_t logits_len);

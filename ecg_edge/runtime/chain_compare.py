@@ -11,15 +11,17 @@ by patient/record. Writes chain_compare.json / .txt / .png into DIR."""
 
 from __future__ import annotations
 
-import argparse
+import sys
 from pathlib import Path
 
+import click
 import numpy as np
 
 from ecg_edge.data.prepared import load_prepared
 from ecg_edge.errors import EcgEdgeError
 from ecg_edge.modelbin import executor
 from ecg_edge.modelbin.reader import read_model
+from ecg_edge.options import run_command
 from ecg_edge.runtime import CRuntime
 from ecg_edge.stats import bootstrap_metrics, delta_line, paired_bootstrap
 
@@ -83,25 +85,31 @@ def plot(res: dict, path: Path) -> None:
     plt.close(fig)
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--zero-phase", nargs=2, metavar=("MODEL", "DATA"), type=Path, required=True)
-    ap.add_argument("--device", nargs=2, metavar=("MODEL", "DATA"), type=Path, required=True)
-    ap.add_argument("--split", default="test")
-    ap.add_argument("--out", type=Path, required=True)
-    a = ap.parse_args(argv)
+_PAIR = click.Path(path_type=Path)
+
+
+@click.command(help=__doc__.split("\n")[0])
+@click.option("--zero-phase", nargs=2, type=_PAIR, required=True, metavar="MODEL DATA")
+@click.option("--device", nargs=2, type=_PAIR, required=True, metavar="MODEL DATA")
+@click.option("--split", default="test", show_default=True)
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
+def command(zero_phase: tuple[Path, Path], device: tuple[Path, Path], split: str, out: Path) -> int:
     from ecg_edge.atomic import write_json, write_text
 
-    res = compare(a.zero_phase[0], a.zero_phase[1], a.device[0], a.device[1], a.split)
-    a.out.mkdir(parents=True, exist_ok=True)
-    write_json(a.out / "chain_compare.json", res)
+    res = compare(zero_phase[0], zero_phase[1], device[0], device[1], split)
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "chain_compare.json", res)
     text = table(res)
-    write_text(a.out / "chain_compare.txt", text + "\n")
-    plot(res, a.out / "chain_compare.png")
+    write_text(out / "chain_compare.txt", text + "\n")
+    plot(res, out / "chain_compare.png")
     print(text)
-    print(f"wrote {a.out / 'chain_compare.json'}, .txt, .png")
+    print(f"wrote {out / 'chain_compare.json'}, .txt, .png")
     return 0
 
 
+def main(argv: list[str] | None = None) -> int:
+    return run_command(command, [] if argv is None else argv, "python -m ecg_edge.runtime.chain_compare")
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(main(sys.argv[1:]))

@@ -97,6 +97,9 @@ def simulate(model_bytes: bytes, inputs_q: np.ndarray, target: str | Target = "c
     """Run every window of inputs_q (N, L, C) int8 through model_bytes on the simulated target.
     dsp=False builds the runtime's scalar kernels only (-DECG_RT_NO_DSP), for comparison;
     mve=False keeps the DSP (SMLAD) kernels on a Helium core (cortex-m55, -DECG_RT_NO_MVE)."""
+    from ecg_edge.modelbin.reader import device_image
+
+    model_bytes = device_image(model_bytes)  # what is flashed: the host trailer stays on the host
     tc = find_toolchain()
     tgt = target if isinstance(target, Target) else get_target(target)
     windows = as_windows(inputs_q)
@@ -180,6 +183,9 @@ def fit_estimate(model_bytes: bytes, window_bytes: int, target: str | Target, op
                  reason: str = "", stack_size: int = DEFAULT_STACK) -> NoFit:
     """Flash and RAM a model needs on a target without running it: the firmware's own sections
     from a link with empty reservations, plus the model, arena, one window and the least stack."""
+    from ecg_edge.modelbin.reader import device_image
+
+    model_bytes = device_image(model_bytes)
     tc = find_toolchain()
     tgt = target if isinstance(target, Target) else get_target(target)
     base = build_firmware(tc, tgt, Layout(0, 0, 0, 0), opt)

@@ -9,12 +9,14 @@ when the dataset exists, else seeded random int8 windows."""
 
 from __future__ import annotations
 
-import argparse
+import sys
 import time
 from pathlib import Path
 
+import click
 import numpy as np
 
+from ecg_edge.options import POSITIVE_INT, run_command
 from ecg_edge.paths import default_dataset_dir, default_model_bin
 
 MACS_PER_INSTRUCTION_GOAL = 0.25
@@ -35,7 +37,12 @@ def default_model() -> tuple[Path, bytes]:
     return Path("default-architecture ResNet1D (ResNet1DConfig(), seeded random int8 weights)"), data
 
 
-def main(argv: list[str] | None = None) -> int:
+@click.command(help="Benchmark of the simulated targets (bench/sim.json, bench/sim.md).")
+@click.option("--model", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="model.bin [default: main job's, else the default architecture]")
+@click.option("--n", "n", type=POSITIVE_INT, default=3, show_default=True, help="windows per target")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("bench"), show_default=True)
+def command(model: Path | None, n: int, out: Path) -> int:
     from ecg_edge.atomic import write_json, write_text
     from ecg_edge.sim.api import simulate
     from ecg_edge.sim.crosscheck import icount_crosscheck
@@ -43,19 +50,13 @@ def main(argv: list[str] | None = None) -> int:
     from ecg_edge.sim.result import breakdown_markdown, markdown_table
     from ecg_edge.targets.registry import TARGETS
 
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", type=Path, help="model.bin [default: main job's, else the default architecture]")
-    ap.add_argument("--n", type=int, default=3, help="windows per target")
-    ap.add_argument("--out", type=Path, default=Path("bench"))
-    args = ap.parse_args([] if argv is None else argv)  # main() from `make bench`: the defaults
-
-    path, data = (args.model, args.model.read_bytes()) if args.model else default_model()
+    path, data = (model, model.read_bytes()) if model else default_model()
     ds = default_dataset_dir()
     if (ds / "manifest.json").is_file() and path == default_model_bin():
-        windows, _ = dataset_windows(data, ds, "test", args.n, source=str(path))
+        windows, _ = dataset_windows(data, ds, "test", n, source=str(path))
         inputs = f"{ds} test split, first {windows.shape[0]} windows"
     else:
-        windows = random_windows(data, args.n, seed=0, source=str(path))
+        windows = random_windows(data, n, seed=0, source=str(path))
         inputs = f"{windows.shape[0]} random int8 windows (seed 0)"
 
     t0 = time.time()
@@ -96,13 +97,16 @@ def main(argv: list[str] | None = None) -> int:
               f"(the timer reads sit just outside the markers). Plugin under -icount: {cc.plugin_counts_icount[0]:,}.\n")
     md.append("\nEstimated ms = instructions x cycles-per-instruction / clock (QEMU counts instructions, not "
               "cycles; the CPI per core is a stated estimate in ecg_edge/targets/registry.py).\n")
-    write_json(args.out / "sim.json", doc)
-    write_text(args.out / "sim.md", "\n".join(md))
+    write_json(out / "sim.json", doc)
+    write_text(out / "sim.md", "\n".join(md))
     print("\n".join(md))
     return 0
 
 
-if __name__ == "__main__":
-    import sys
+def main(argv: list[str] | None = None) -> int:
+    """`make bench` calls main(): the defaults."""
+    return run_command(command, [] if argv is None else argv, "python -m ecg_edge.sim.bench")
 
+
+if __name__ == "__main__":
     raise SystemExit(main(sys.argv[1:]))

@@ -66,8 +66,10 @@ def _array(ctype: str, name: str, values: np.ndarray, align: int, per_line: int)
 def plan_project(model: bytes, target: Target, codes: np.ndarray, adc_fs: int, hop: int | None,
                  source: str = "model.bin") -> ProjectInfo:
     """Every check before a file is written: the model's pp.* META, the ADC rate, the RAM and
-    flash budgets. Raises EcgEdgeError (a one-line reason) otherwise."""
+    flash budgets. Raises EcgEdgeError (a one-line reason) otherwise. The flash figures count the
+    device image only: the host trailer is not flashed."""
     mb = read_model(model, source)
+    model = mb.device_image
     try:
         chain = DeviceChain.from_meta(mb.meta, source)
         resample_factors(chain.fs, int(adc_fs))
@@ -116,7 +118,11 @@ def write_project(out_dir: Path, model: bytes, target: Target, codes: np.ndarray
 
 def fill_project(tmp: Path, info: ProjectInfo, model: bytes, target: Target, codes: np.ndarray, *,
                  source: str = "model.bin", signal_source: str = "") -> None:
-    """Write the project's files into the (new, empty) folder tmp."""
+    """Write the project's files into the (new, empty) folder tmp; model_data.c holds the device
+    image (model.bin without its host trailer)."""
+    from ecg_edge.modelbin.reader import device_image
+
+    model = device_image(model)
     if not (RUNTIME_DIR / "src").is_dir() or not (FIRMWARE_DIR / "src").is_dir():
         raise EcgEdgeError(f"c-project: the runtime sources ({RUNTIME_DIR}) are not installed; export from a checkout")
     ld_name = f"{target.board.machine}.ld"

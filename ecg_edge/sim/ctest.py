@@ -9,13 +9,16 @@ use lives in the board memory outside the budgets (firmware_sim/ctest/syscalls.c
 
 from __future__ import annotations
 
-import argparse
 import re
 import subprocess
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import click
+
+from ecg_edge.options import run_command
 from ecg_edge.sim.boards import write_linker_script
 from ecg_edge.sim.build import FIRMWARE_DIR, RUNTIME_DIR, FirmwareBuildError, compile_flags
 from ecg_edge.sim.toolchain import Toolchain, find_toolchain
@@ -89,18 +92,19 @@ def run_ctests(target: str = "cortex-m4", *, mve: bool = True, timeout_s: float 
     return CTestRun(tgt.name, passed, failed, r.returncode, text)
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description="run runtime_c's C tests on a simulated Cortex-M")
-    ap.add_argument("--target", default="cortex-m4")
-    ap.add_argument("--no-mve", action="store_true", help="cortex-m55: the DSP path instead of Helium")
-    a = ap.parse_args(argv)
-    res = run_ctests(a.target, mve=not a.no_mve)
+@click.command(help="Run runtime_c's C tests on a simulated Cortex-M.")
+@click.option("--target", default="cortex-m4", show_default=True)
+@click.option("--no-mve", is_flag=True, help="cortex-m55: the DSP path instead of Helium")
+def command(target: str, no_mve: bool) -> int:
+    res = run_ctests(target, mve=not no_mve)
     print(res.output.strip())
     print(f"{res.target}: {res.passed} passed, {res.failed} failed (exit {res.exit_code})")
     return 0 if res.ok else 1
 
 
-if __name__ == "__main__":
-    import sys
+def main(argv: list[str] | None = None) -> int:
+    return run_command(command, [] if argv is None else argv, "python -m ecg_edge.sim.ctest")
 
+
+if __name__ == "__main__":
     raise SystemExit(main(sys.argv[1:]))

@@ -3,12 +3,18 @@
 
 from __future__ import annotations
 
+import sys
+
+import click
+
+from ecg_edge.options import run_command
 from ecg_edge.sim.build import OPTS, build_objects, build_plugin, cache_root
 from ecg_edge.sim.toolchain import find_toolchain
 from ecg_edge.targets.registry import TARGETS
 
 
-def main() -> int:
+@click.command(help=__doc__.replace("\n", " "))
+def command() -> int:
     tc = find_toolchain()
     for target in TARGETS.values():
         for opt in OPTS:
@@ -19,5 +25,9 @@ def main() -> int:
     return 0
 
 
+def main(argv: list[str] | None = None) -> int:
+    return run_command(command, [] if argv is None else argv, "python -m ecg_edge.sim.prebuild")
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(main(sys.argv[1:]))

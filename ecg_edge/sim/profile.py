@@ -5,17 +5,19 @@ profile mapped onto the ELF's symbols): the tool for tuning kernels on a target.
 
 from __future__ import annotations
 
-import argparse
 import bisect
 import subprocess
+import sys
 import tempfile
 from collections import defaultdict
 from pathlib import Path
 
+import click
 import numpy as np
 
+from ecg_edge.options import run_command
 from ecg_edge.sim.api import arena_size_of, as_windows, check_run
-from ecg_edge.sim.build import Layout, build_firmware, build_plugin
+from ecg_edge.sim.build import OPTS, Layout, build_firmware, build_plugin
 from ecg_edge.sim.qemu import run_image
 from ecg_edge.sim.toolchain import find_toolchain
 from ecg_edge.targets.registry import get_target
@@ -49,16 +51,15 @@ def symbol_profile(arm_nm: str, elf: Path, profile_file: Path) -> list[tuple[str
     return sorted(per.items(), key=lambda kv: -kv[1])
 
 
-def main(argv: list[str] | None = None) -> int:
+@click.command(help="Instructions per function of one simulated inference.")
+@click.argument("model", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--target", default="cortex-m4", show_default=True)
+@click.option("--opt", type=click.Choice(OPTS), default="O2", show_default=True)
+def command(model: Path, target: str, opt: str) -> int:
     from ecg_edge.sim.inputs import random_windows
 
-    ap = argparse.ArgumentParser(description="instructions per function of one simulated inference")
-    ap.add_argument("model", type=Path)
-    ap.add_argument("--target", default="cortex-m4")
-    ap.add_argument("--opt", default="O2")
-    args = ap.parse_args([] if argv is None else argv)
-    data = args.model.read_bytes()
-    rows = profile(data, random_windows(data, 1), args.target, args.opt)
+    data = model.read_bytes()
+    rows = profile(data, random_windows(data, 1), target, opt)
     total = sum(n for _, n in rows)
     print(f"{'function':<40} {'instructions':>12} {'share':>7}")
     for name, n in rows[:25]:
@@ -67,7 +68,9 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    import sys
+def main(argv: list[str] | None = None) -> int:
+    return run_command(command, [] if argv is None else argv, "python -m ecg_edge.sim.profile")
 
+
+if __name__ == "__main__":
     raise SystemExit(main(sys.argv[1:]))

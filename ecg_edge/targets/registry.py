@@ -88,6 +88,10 @@ class Target:
     cycles_per_instruction: float
     supported_bits: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 7, 8)
     has_dsp: bool = True
+    # Instructions per multiply-accumulate of our runtime on the default ResNet1D, int8 dense
+    # (22,814,976 MACs), counted by `ecg-edge simulate` at -O2 (NOTES.md, issue 15): turns a
+    # latency budget into a MAC budget for channel pruning; the packed model is then simulated.
+    instructions_per_mac: float = 0.0
     # The energy figure, or None with what was searched for and not found (no figure is invented).
     run_current: RunCurrent | None = None
     run_current_missing: str = ""
@@ -124,16 +128,20 @@ TARGETS: dict[str, Target] = {
     for t in (
         Target("cortex-m4", "Cortex-M4F", "mps2-an386", "cortex-m4", "cortex-m4",
                ("-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"), 1 * MB, 256 * KB, 64_000_000,
-               0x00000000, 0x20000000, 1.3, run_current=STM32F401_RUN),
+               0x00000000, 0x20000000, 1.3, instructions_per_mac=30_879_330 / 22_814_976,
+               run_current=STM32F401_RUN),
         Target("cortex-m7", "Cortex-M7", "mps2-an500", "cortex-m7", "cortex-m7",
                ("-mfloat-abi=hard", "-mfpu=fpv5-d16"), 2 * MB, 1 * MB, 480_000_000,
-               0x00000000, 0x20000000, 0.8, run_current_missing=NO_M7_FIGURE),
+               0x00000000, 0x20000000, 0.8, instructions_per_mac=30_875_928 / 22_814_976,
+               run_current_missing=NO_M7_FIGURE),
         Target("cortex-m33", "Cortex-M33", "mps2-an505", "cortex-m33", "cortex-m33",
                ("-mfloat-abi=hard", "-mfpu=fpv5-sp-d16"), 1 * MB, 512 * KB, 128_000_000,
-               0x10000000, 0x38000000, 1.3, run_current=STM32U575_RUN),
+               0x10000000, 0x38000000, 1.3, instructions_per_mac=30_833_486 / 22_814_976,
+               run_current=STM32U575_RUN),
         Target("cortex-m55", "Cortex-M55", "mps3-an547", "cortex-m55", "cortex-m55",
                ("-mfloat-abi=hard",), 4 * MB, 2 * MB, 400_000_000,
-               0x38000000, 0x31000000, 1.0, run_current_missing=NO_M55_FIGURE),
+               0x38000000, 0x31000000, 1.0, instructions_per_mac=17_195_822 / 22_814_976,
+               run_current_missing=NO_M55_FIGURE),
     )
 }
 ALIASES = {"cortex-m": "cortex-m4", "m4": "cortex-m4", "m7": "cortex-m7", "m33": "cortex-m33", "m55": "cortex-m55"}

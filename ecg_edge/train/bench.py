@@ -7,18 +7,20 @@ idle core would take). Writes bench/train.json and bench/train.md.
 
 from __future__ import annotations
 
-import argparse
 import os
 import platform
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
+import click
 import torch
 
 from ecg_edge.atomic import write_json, write_text
 from ecg_edge.models.registry import model_summary
 from ecg_edge.models.resnet1d import ResNet1D, ResNet1DConfig
+from ecg_edge.options import POSITIVE_INT, IntList, run_command
 from ecg_edge.train.loop import TrainConfig, fit
 
 
@@ -77,18 +79,22 @@ def to_markdown(res: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description="seconds per epoch of the default ResNet1D")
-    ap.add_argument("--n", type=int, default=2400)
-    ap.add_argument("--epochs", type=int, default=2)
-    ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
-    ap.add_argument("--out", type=Path, default=Path("bench"))
-    args = ap.parse_args(argv)
-    res = measure(args.n, args.epochs, tuple(args.threads))
-    write_json(args.out / "train.json", res)
-    write_text(args.out / "train.md", to_markdown(res))
+@click.command(help="Seconds per epoch of the default ResNet1D.")
+@click.option("--n", "n", type=POSITIVE_INT, default=2400, show_default=True)
+@click.option("--epochs", type=POSITIVE_INT, default=2, show_default=True)
+@click.option("--threads", type=IntList(1), default="1,2", show_default=True, help="torch thread counts, e.g. 1,2")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("bench"), show_default=True)
+def command(n: int, epochs: int, threads: tuple[int, ...], out: Path) -> int:
+    res = measure(n, epochs, threads)
+    write_json(out / "train.json", res)
+    write_text(out / "train.md", to_markdown(res))
     print(to_markdown(res))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_command(command, [] if argv is None else argv, "python -m ecg_edge.train.bench")
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main(sys.argv[1:]))

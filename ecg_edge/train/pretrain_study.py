@@ -1,7 +1,7 @@
 """Does self-supervised pretraining help HuBERT-tiny when labels are few?
 
     python -m ecg_edge.train.pretrain_study --labelled DS --unlabelled DS [--unlabelled DS2 ...] \
-        --label-frac 0.1 --seeds 0 1 2 --out OUT
+        --label-frac 0.1 --seeds 0,1,2 --out OUT
 
 1. Few-label dataset: a class-stratified `label_frac` sample of DS's train AND val windows
    (the test split untouched), written as a prepared dataset OUT/few.
@@ -14,12 +14,13 @@
 
 from __future__ import annotations
 
-import argparse
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
+import click
 import numpy as np
 import torch
 
@@ -30,6 +31,7 @@ from ecg_edge.models.hubert_checkpoint import load_hubert_ecg_dir
 from ecg_edge.models.hubert_ecg import HubertECG, HubertECGConfig
 from ecg_edge.models.predict import predict
 from ecg_edge.models.registry import model_from_checkpoint
+from ecg_edge.options import POSITIVE, POSITIVE_INT, IntList, finite, run_command
 from ecg_edge.train.loop import TrainConfig, fit
 from ecg_edge.train.pretrain import PretrainConfig, pretrain
 
@@ -119,31 +121,37 @@ def run_study(labelled: str, unlabelled: list[str], out: str, label_frac: float 
     return result
 
 
-def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--labelled", required=True)
-    ap.add_argument("--unlabelled", action="append", required=True)
-    ap.add_argument("--out", required=True)
-    ap.add_argument("--label-frac", type=float, default=0.1)
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    ap.add_argument("--size", default="tiny")
-    ap.add_argument("--clusters", type=int, default=50)
-    ap.add_argument("--iterations", type=int, default=2)
-    ap.add_argument("--pretrain-epochs", type=int, default=10)
-    ap.add_argument("--pretrain-lr", type=float, default=5e-4)
-    ap.add_argument("--max-windows", type=int, default=None)
-    ap.add_argument("--finetune-epochs", type=int, default=40)
-    ap.add_argument("--finetune-lr", type=float, default=1e-3)
-    ap.add_argument("--patience", type=int, default=10)
-    ap.add_argument("--threads", type=int, default=1)
-    a = ap.parse_args(argv)
-    torch.set_num_threads(a.threads)
-    run_study(a.labelled, a.unlabelled, a.out, a.label_frac, tuple(a.seeds),
-              {"clusters": a.clusters, "iterations": a.iterations, "epochs": a.pretrain_epochs,
-               "lr": a.pretrain_lr, "max_windows": a.max_windows},
-              {"epochs": a.finetune_epochs, "lr": a.finetune_lr, "patience": a.patience, "num_threads": a.threads},
-              a.size)
+@click.command(help=__doc__)
+@click.option("--labelled", required=True)
+@click.option("--unlabelled", multiple=True, required=True, help="repeated: every dataset pretrained on")
+@click.option("--out", required=True)
+@click.option("--label-frac", type=finite(0.0, 1.0, min_open=True), default=0.1, show_default=True)
+@click.option("--seeds", type=IntList(), default="0,1,2", show_default=True)
+@click.option("--size", default="tiny", show_default=True)
+@click.option("--clusters", type=POSITIVE_INT, default=50, show_default=True)
+@click.option("--iterations", type=POSITIVE_INT, default=2, show_default=True)
+@click.option("--pretrain-epochs", type=POSITIVE_INT, default=10, show_default=True)
+@click.option("--pretrain-lr", type=POSITIVE, default=5e-4, show_default=True)
+@click.option("--max-windows", type=POSITIVE_INT, default=None)
+@click.option("--finetune-epochs", type=POSITIVE_INT, default=40, show_default=True)
+@click.option("--finetune-lr", type=POSITIVE, default=1e-3, show_default=True)
+@click.option("--patience", type=POSITIVE_INT, default=10, show_default=True)
+@click.option("--threads", type=POSITIVE_INT, default=1, show_default=True)
+def command(labelled: str, unlabelled: tuple[str, ...], out: str, label_frac: float, seeds: tuple[int, ...],
+            size: str, clusters: int, iterations: int, pretrain_epochs: int, pretrain_lr: float,
+            max_windows: int | None, finetune_epochs: int, finetune_lr: float, patience: int, threads: int) -> int:
+    torch.set_num_threads(threads)
+    run_study(labelled, list(unlabelled), out, label_frac, seeds,
+              {"clusters": clusters, "iterations": iterations, "epochs": pretrain_epochs,
+               "lr": pretrain_lr, "max_windows": max_windows},
+              {"epochs": finetune_epochs, "lr": finetune_lr, "patience": patience, "num_threads": threads},
+              size)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_command(command, [] if argv is None else argv, "python -m ecg_edge.train.pretrain_study")
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main(sys.argv[1:]))

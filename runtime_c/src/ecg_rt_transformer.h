@@ -83,10 +83,11 @@ int ecg_rt_op_known(uint32_t type, uint32_t version);
 int ecg_rt_op_two_inputs(uint32_t type);
 /* Validate a version-2 op (LAYERNORM, GELU, GROUPNORM, SOFTMAX, MATMUL): shapes, parameter
  * ranges above, unused params zero, the norm weight block (DENSE, span 1, |bias| <= 2^30).
- * in1 is decoded only for MATMUL. */
+ * in1 is decoded only for MATMUL. On a refusal *rule says which rule (ecg_rt_rule). */
 ecg_rt_status ecg_rt_check_transformer_op(const ecg_rt_model *m, const ecg_rt_op *op,
                                           const ecg_rt_tensor *in0, const ecg_rt_tensor *in1,
-                                          const ecg_rt_tensor *out, uint32_t *n_blocks);
+                                          const ecg_rt_tensor *out, uint32_t *n_blocks,
+                                          uint32_t *rule);
 
 /* Interpreter side (run_transformer_op.c): run a validated version-2 op on the arena. */
 ecg_rt_status ecg_rt_run_transformer_op(const ecg_rt_model *m, const ecg_rt_op *op,

@@ -7,6 +7,7 @@ void test_loader_rejects(void);
 void test_invoke_rejects(void);
 void test_trace(void);
 void test_pointwise_dilation_ignored(void);
+void test_loader_host_trailer(void);
 
 static uint8_t file_buf[1 << 16];
 static uint8_t arena_mem[1 << 16] __attribute__((aligned(16)));
@@ -170,6 +171,7 @@ MUT(m_meta_trailing, wr32(b + 64 + 8, (uint32_t)(b[64 + 8] | (b[64 + 9] << 8)) +
 /* A dense 1-bit block with nnz < count, and a run-length walk past span (separate models). */
 static int expect_block(uint32_t bits, uint32_t enc, int which, ecg_rt_status want)
 {
+    uint32_t rule;
     test_block tb;
     ecg_rt_wblock wb;
     ecg_rt_status got;
@@ -184,7 +186,7 @@ static int expect_block(uint32_t bits, uint32_t enc, int which, ecg_rt_status wa
         uint32_t off = tb.blk[32] | (tb.blk[33] << 8);
         wr32(tb.blk + off, tb.blk[off] + 1u);
     }
-    got = ecg_rt_wblock_check(tb.blk, (uint32_t)tb.size, &wb);
+    got = ecg_rt_wblock_check(tb.blk, (uint32_t)tb.size, 0, &wb, &rule);
     free_block(&tb);
     if (got != want) fprintf(stderr, "  block case %d: got %d want %d\n", which, got, want);
     return got == want;
@@ -394,5 +396,41 @@ void test_trace(void)
     CHECK_EQ_INT(r.calls, tm.n_ops);
     CHECK_EQ_INT(r.last_op, tm.n_ops - 1);
     CHECK_EQ_INT(r.last_tensor, tm.output);
+    tm_free(&tm);
+}
+
+/* FORMAT.md section 4: a host trailer after file_size ("ECGH", trailer_size, crc, count,
+ * entries) is accepted and never read; the model computes what the device image alone does.
+ * A tail that is not a trailer, or whose trailer_size disagrees with the buffer, is refused. */
+void test_loader_host_trailer(void)
+{
+    test_model tm;
+    ecg_rt_model m;
+    size_t len, arena;
+    int8_t in[128], out[4], out2[4];
+    int j;
+    rng_seed(11);
+    tm_build_demo(&tm, 4, 1, 0.5);
+    len = tm_write(&tm, file_buf, sizeof file_buf);
+    CHECK(len > 0 && len + 24 <= sizeof file_buf);
+    for (j = 0; j < 128; ++j) in[j] = (int8_t)rng_range(-128, 127);
+    CHECK_EQ_INT(ecg_rt_load(&m, file_buf, len), ECG_RT_OK);
+    CHECK(ecg_rt_arena_size(&m, &arena) == ECG_RT_OK);
+    CHECK_EQ_INT(ecg_rt_invoke(&m, arena_mem, arena, in, 128, out, 4), ECG_RT_OK);
+    memcpy(file_buf + len, "ECGH", 4);
+    wr32(file_buf + len + 4, 24);
+    wr32(file_buf + len + 8, 0xDEADBEEFu); /* the trailer's own CRC: the device never checks it */
+    wr32(file_buf + len + 12, 1);
+    memset(file_buf + len + 16, 0xAB, 8);
+    CHECK_EQ_INT(ecg_rt_load(&m, file_buf, len + 24), ECG_RT_OK);
+    CHECK(m.size == len);
+    CHECK_EQ_INT(ecg_rt_invoke(&m, arena_mem, arena, in, 128, out2, 4), ECG_RT_OK);
+    CHECK(memcmp(out, out2, 4) == 0);
+    CHECK_EQ_INT(ecg_rt_load(&m, file_buf, len + 20), ECG_RT_E_HEADER); /* trailer_size != tail */
+    wr32(file_buf + len + 4, 20);
+    CHECK_EQ_INT(ecg_rt_load(&m, file_buf, len + 20), ECG_RT_OK);
+    CHECK_EQ_INT(ecg_rt_load(&m, file_buf, len + 12), ECG_RT_E_HEADER); /* shorter than a trailer header */
+    file_buf[len + 3] = 'X';
+    CHECK_EQ_INT(ecg_rt_load(&m, file_buf, len + 20), ECG_RT_E_HEADER); /* not a trailer */
     tm_free(&tm);
 }

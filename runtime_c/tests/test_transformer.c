@@ -602,7 +602,7 @@ void test_loader_rejects_v2(void)
     rng_seed(78);
     tm_build_transformer(&tm, 8, 0, 0.0);
     CHECK_EQ_INT(load_mutated(&tm, 0, 28, 0, 1), ECG_RT_E_OP); /* sanity: K = 0 */
-    CHECK_EQ_INT(load_mutated(&tm, 2, 0, 0, 0), ECG_RT_E_WEIGHTS); /* GELU -> CONV1D without block */
+    CHECK_EQ_INT(load_mutated(&tm, 2, 0, 0, 0), ECG_RT_E_OP); /* GELU -> CONV1D: params checked before the (missing) block */
     tm.version = 1; /* a version-1 file may hold none of the new ops */
     len = tm_write(&tm, file, sizeof g_file);
     CHECK_EQ_INT(ecg_rt_load(&m, file, len), ECG_RT_E_UNSUPPORTED_OP);

@@ -31,6 +31,34 @@ def test_split_never_shares_a_patient() -> None:
         SplitConfig(fractions=(0.5, 0.5, 0.5))
 
 
+def test_kfold_tests_every_patient_once() -> None:
+    rng = np.random.default_rng(1)
+    groups = np.repeat([f"p{i}" for i in range(30)], rng.integers(1, 9, 30))
+    y = rng.integers(0, 3, len(groups))
+    tested: list[str] = []
+    for fold in range(3):
+        idx = split_by_patient(y, groups, 3, SplitConfig(fractions=(0.75, 0.25, 0.0), folds=3, fold=fold))
+        assert np.array_equal(np.sort(np.concatenate(list(idx.values()))), np.arange(len(y)))
+        sets = {s: set(groups[i]) for s, i in idx.items()}
+        assert not (sets["train"] & sets["val"]) and not (sets["train"] & sets["test"]) and not (sets["val"] & sets["test"])
+        assert 8 <= len(sets["test"]) <= 12 and len(sets["train"]) > len(sets["val"]) > 0
+        tested += sorted(sets["test"])
+    assert sorted(tested) == sorted(set(groups))  # each patient is a test patient in exactly one fold
+
+
+def test_kfold_never_leaves_val_empty() -> None:
+    # four single-class patients outside the test fold: the class-deficit greedy alone puts all
+    # of them in train at a 0.9:0.1 ratio, so the smallest one is moved to val
+    groups = np.repeat(["a", "b", "c", "d", "e", "f"], [50, 40, 30, 20, 60, 45])
+    y = np.repeat([0, 1, 0, 1, 0, 1], [50, 40, 30, 20, 60, 45])
+    idx = split_by_patient(y, groups, 2, SplitConfig(fractions=(0.9, 0.1, 0.0), folds=3, fold=1))
+    assert all(len(i) for i in idx.values())
+    with pytest.raises(DataError, match="fold 3 of 3 folds"):
+        SplitConfig(folds=3, fold=3)
+    with pytest.raises(DataError, match="4 folds need at least 4 patients"):
+        split_by_patient(y[:3], groups[:3], 2, SplitConfig(folds=4))
+
+
 def test_preprocess_primitives() -> None:
     x = np.sin(2 * np.pi * 5 * np.arange(3600) / 360)[None].astype(np.float32)
     y = resample(x, 360, 500)
@@ -78,6 +106,8 @@ def test_cli_synth_split_fractions(tmp_path: Path) -> None:
     (["data", "prepare", "folder", "{tmp}", "--task", "cpsc9", "--out", "{tmp}/o"], "needs --labels"),
     (["data", "prepare", "mitdb", "{tmp}", "--task", "mitdb-rhythm", "--band", "1", "--out", "{tmp}/o"],
      "'--band': '1': expected LOW,HIGH"),
+    (["data", "prepare", "mitdb", "{tmp}", "--task", "mitdb-rhythm", "--folds", "3", "--fold", "3", "--out", "{tmp}/o"],
+     "split fold 3 of 3 folds"),
 ])
 def test_cli_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], msg: str) -> None:
     rc = main([a.format(tmp=tmp_path) for a in argv])

@@ -74,3 +74,18 @@ def tiny(tmp_path_factory) -> Tiny:
     plan.save(root / "plan.json")
     return Tiny(ckpt, root / "tiny.pt", root / "data", splits["test"][0], splits["train"][0], plan,
                 root / "plan.json")
+
+
+def model_bin_logits(ckpt: Checkpoint, plan: CompressionPlan | None, calib: np.ndarray, X: np.ndarray):
+    """model.bin of ckpt (+ plan) calibrated on `calib` (the packer's defaults) and its int8
+    logits on X from the numpy reference executor: the reference every export is held to."""
+    from ecg_edge.modelbin import executor, packer, reader
+
+    mb = reader.read_model(packer.pack(ckpt, plan, calib).data)
+    return mb, executor.run(mb, executor.quantize_inputs(mb, X))
+
+
+def to_steps(logits: np.ndarray, mb) -> np.ndarray:
+    """Dequantized logits back to model.bin's int8 output steps."""
+    t = mb.tensors[mb.output_tensor]
+    return np.round(np.asarray(logits) / t.scale + t.zero_point).astype(np.int64)

@@ -118,7 +118,7 @@ def test_op_fields() -> None:
     o = op_off(GOOD, 0)
     free = max(REGISTRY) + 1  # the first code the registry does not run
     refuses(patch(GOOD, o, "<H", free), rf"op 0 \({OP_NAMES.get(free, f'op{free}')}\): field 'op type' {free} is not "
-            rf"supported by format version 1 runtimes \(runnable: {re.escape(runnable_summary())}\)")
+            rf"supported by format version 1 runtimes \(runnable: {re.escape(runnable_summary(1))}\)")
     refuses(patch(GOOD, o, "<H", 200), r"op 0 \(op200\): field 'op type' 200")
     refuses(patch(GOOD, o + 4, "<H", 500), r"op 0 \(CONV1D\): field 'in0' tensor id 500 >= n_tensors")
     refuses(patch(patch(GOOD, o + 12, "<i", 5, False), o + 16, "<i", 4),

@@ -127,8 +127,14 @@ def test_model_bin_passed_as_checkpoint(tiny_ckpt_path: Path, tiny_dataset: Path
 
 
 def _with_meta_plan(data: bytes, plan_text: str) -> bytes:
-    """Overwrite the META 'plan' value in place and fix the CRC: a file that passes every structural check."""
-    from ecg_edge.modelbin.layout import HEADER_SIZE, HEADER_STRUCT
+    """Overwrite the META 'plan' value in place (the host trailer holds it) and fix both CRCs: a
+    file that passes every structural check."""
+    from ecg_edge.modelbin.layout import (
+        HEADER_SIZE,
+        HEADER_STRUCT,
+        TRAILER_HEADER_SIZE,
+        TRAILER_STRUCT,
+    )
     from ecg_edge.modelbin.reader import read_model
 
     old = read_model(data).meta["plan"].encode()
@@ -137,8 +143,13 @@ def _with_meta_plan(data: bytes, plan_text: str) -> bytes:
     out = bytearray(data)
     out[i:i + len(old)] = plan_text.encode().ljust(len(old), b" ")
     fields = list(HEADER_STRUCT.unpack_from(out, 0))
-    fields[4] = zlib.crc32(bytes(out[HEADER_SIZE:])) & 0xFFFFFFFF
+    end = fields[3]
+    fields[4] = zlib.crc32(bytes(out[HEADER_SIZE:end])) & 0xFFFFFFFF
     HEADER_STRUCT.pack_into(out, 0, *fields)
+    if len(out) > end:
+        tf = list(TRAILER_STRUCT.unpack_from(out, end))
+        tf[2] = zlib.crc32(bytes(out[end + TRAILER_HEADER_SIZE:])) & 0xFFFFFFFF
+        TRAILER_STRUCT.pack_into(out, end, *tf)
     return bytes(out)
 
 

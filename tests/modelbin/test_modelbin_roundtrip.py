@@ -66,7 +66,8 @@ def test_pack_read_roundtrip(tiny_dataset) -> None:
     model = model_from_checkpoint(ck)
     res = pack(ck, _plan(model, 3, 0.6), np.load(tiny_dataset / "X_train.npy"))
     mb = read_model(res.data, "rt.bin")
-    assert mb.file_size == len(res.data) == sum(res.sections.values())
+    assert mb.file_size == res.device_size == len(mb.device_image) < len(res.data) == sum(res.sections.values())
+    assert mb.host_trailer_bytes == res.sections["host_trailer"] and "plan" in mb.host_keys
     assert mb.arena_size == res.arena_bytes >= res.arena_lower_bound
     assert [OP_NAMES[o.op] for o in mb.ops] == [li.op for li in res.layers]
     assert mb.meta["classes"] == ck.classes and mb.meta["task"] == "chapman4"
@@ -74,7 +75,7 @@ def test_pack_read_roundtrip(tiny_dataset) -> None:
     assert mb.meta["fp32_param_bytes"] == 4 * sum(p.numel() for p in model.parameters())
     assert json.loads(mb.meta["plan"])["layers"]["blocks.1.conv2"] == {"bits": 3, "sparsity": 0.6}
     assert json.loads(mb.meta["preprocessing"]) == {"bandpass": [0.5, 40]}
-    assert zlib.crc32(res.data[64:]) == int.from_bytes(res.data[12:16], "little")
+    assert zlib.crc32(res.data[64:res.device_size]) == int.from_bytes(res.data[12:16], "little")
     for li, op in zip(res.layers, mb.ops, strict=True):
         if op.block is None:
             assert li.bytes == 0

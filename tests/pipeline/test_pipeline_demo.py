@@ -24,7 +24,11 @@ def test_demo_runs_end_to_end(tmp_path):
         assert (report / name).is_file(), name
     assert json.loads((report / "summary.json").read_text())["true_cr"] == summary["true_cr"]
     shipped = summary["shipped_model_bin"]
-    assert shipped["bytes"] == (tmp_path / "model.bin").stat().st_size
+    from ecg_edge.modelbin.reader import read_model_file
+
+    mb = read_model_file(tmp_path / "model.bin")  # true CR counts the flashed device image
+    assert shipped["bytes"] == mb.file_size == summary["flash"]["device_image_bytes"] == len(mb.device_image)
+    assert summary["flash"]["simulated_model_flash_bytes"] == mb.file_size < len(mb.data)
     assert summary["true_cr"] == pytest.approx(summary["fp32_param_bytes"] / shipped["bytes"], rel=1e-2)
     assert shipped["agreement_fakequant"] == 1.0  # QAT ships exactly what it trained
     assert shipped["bytes"] <= summary["fp32_param_bytes"] / cfg.target_cr

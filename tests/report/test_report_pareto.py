@@ -45,7 +45,7 @@ def test_pareto_points_are_shipped_bytes_with_paired_ci(tiny, tmp_path: Path) ->
     o = comp.finalize("fixed-q2", comp.search("fixed-q2"))
     X, y = load_prepared(ds).split("test")
     pred = run_split(read_model(o.size.model_bin), np.asarray(X)).argmax(1)
-    assert rep["points"][1]["model_bytes"] == len(o.size.model_bin)
+    assert rep["points"][1]["model_bytes"] == len(read_model(o.size.model_bin).device_image)
     want = paired_bootstrap(y, predict(comp.model, np.asarray(X)).argmax(1), pred,
                             groups=load_prepared(ds).groups("test")).to_dict()
     assert rep["points"][1]["delta"]["macro_f1"]["delta_ci95"] == want["macro_f1"]["delta_ci95"]
