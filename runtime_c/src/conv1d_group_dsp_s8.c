@@ -276,7 +276,7 @@ static void unpack4(uint32_t *w, uint32_t step, const uint8_t *vals, uint32_t of
     }
 }
 
-/* b = 1, 4 from a byte boundary (b a compile-time constant): one word load per 32 / (4b)
+/* b = 1, 2, 4 from a byte boundary (b a compile-time constant): one word load per 32 / (4b)
  * groups, SBFX for each level; returns the groups done. */
 static inline __attribute__((always_inline)) uint32_t unpack4_words(uint32_t *w, uint32_t step, const uint8_t *vals,
                                                                     uint32_t off, uint32_t n4, const uint32_t b)
@@ -315,6 +315,7 @@ void ecg_rt_dsp_fill_dense(const ecg_rt_dsp_group *g, uint32_t *w, const ecg_rt_
         if (fast > n4) fast = n4;
         if ((off & 7u) == 0u) {
             if (bits == 1u) done = unpack4_words(w, step, wb->values, off, fast, 1u);
+            else if (bits == 2u) done = unpack4_words(w, step, wb->values, off, fast, 2u);
             else if (bits == 4u) done = unpack4_words(w, step, wb->values, off, fast, 4u);
         }
         unpack4(w + (size_t)step * done, step, wb->values, off + 4u * bits * done, fast - done, bits);
