@@ -274,12 +274,13 @@ def test_cli_reports_a_target_that_does_not_fit(toolchain, golden_int8, tmp_path
 @sim
 @group
 @pytest.mark.parametrize("target", ["cortex-m55", "cortex-m7"])
-def test_transformer_golden_on_m55_and_m7(toolchain, target: str) -> None:
-    """The format-version-2 ops (norms, GELU, softmax, MATMUL, grouped conv) on the simulated
-    board: the golden logits and host-runtime parity on random windows too."""
+@pytest.mark.parametrize("name", ["transformer", "transformer_lut"])
+def test_transformer_golden_on_m55_and_m7(toolchain, target: str, name: str) -> None:
+    """The format-version-2/3 ops (norms, GELU, LUT, softmax, MATMUL, grouped conv) on the
+    simulated board: the golden logits and host-runtime parity on random windows too."""
     from ecg_edge.sim import simulate
 
-    g = load_golden("transformer")
+    g = load_golden(name)
     x = np.concatenate([g.x, np.random.default_rng(2).integers(-128, 128, (3, *g.x.shape[1:]), dtype=np.int8)])
     r = simulate(g.model, x, target, "O2")
     assert np.array_equal(r.logits[0], g.expected)
