@@ -192,7 +192,11 @@ def test_cli_writes_json_and_markdown(toolchain, golden_int8, tmp_path) -> None:
     doc = json.loads((tmp_path / "o" / "simulate.json").read_text())
     r = doc["results"][0]
     assert r["target"] == "cortex-m4" and r["n_windows"] == 2 and r["fits"] is True
-    assert "instructions / inference" in (tmp_path / "o" / "simulate.md").read_text()
+    md = (tmp_path / "o" / "simulate.md").read_text()
+    assert "instructions / inference" in md and "cortex-m4 energy" in md
+    e = r["energy"]
+    assert e["instructions"] == r["instructions_per_inference"]["mean"] and e["energy_uj"] > 0
+    assert e["window_s"] > 0 and e["duty_cycle"] == pytest.approx(e["active_s"] / e["window_s"])
 
 
 @sim
