@@ -42,6 +42,7 @@ from ecg_edge.modelbin.layout import (
     OP_GROUPNORM,
     OP_LAYERNORM,
     OP_LINEAR,
+    OP_LUT,
     OP_MATMUL,
     OP_MAXPOOL1D,
     OP_RECORD_SIZE,
@@ -51,13 +52,15 @@ from ecg_edge.modelbin.layout import (
     TENSOR_RECORD_SIZE,
     TENSOR_STRUCT,
     TRAILER_HEADER_SIZE,
+    VERSION,
     align_up,
 )
 from ecg_edge.modelbin.reader import ModelBin, read_model
 from ecg_edge.modelbin.writer import host_trailer
 from ecg_edge.options import entry_point
 
-BASES = ("int8_dense", "w4_bitmask", "mixed_runlength", "binary_dense", "flatten_2lead", "custom_ops", "transformer")
+BASES = ("int8_dense", "w4_bitmask", "mixed_runlength", "binary_dense", "flatten_2lead", "custom_ops", "transformer",
+         "transformer_lut")
 _STATUS = {R.HEADER_MAGIC: "ECG_RT_E_MAGIC", R.HEADER_VERSION: "ECG_RT_E_VERSION", R.HEADER_CRC32: "ECG_RT_E_CRC",
            R.FILE_TRUNCATED: "ECG_RT_E_TRUNCATED", R.HEADER_N_CLASSES: "ECG_RT_E_HEADER", R.OP_TYPE:
            "ECG_RT_E_UNSUPPORTED_OP", R.PLAN_OVERLAP: "ECG_RT_E_TENSOR"}
@@ -150,7 +153,7 @@ def _header(m: _Model, c: _Cases) -> None:
     c.add(f"{n}/file_size_minus_1", m.patch((8, "<I", L - 1)), R.HEADER_FILE_SIZE)
     c.add(f"{n}/trailing_bytes", d + bytes(16), R.HEADER_FILE_SIZE)
     c.add(f"{n}/magic", b"ECGX" + d[4:], R.HEADER_MAGIC)
-    for v in (0, 3, 0xFFFF):
+    for v in (0, VERSION + 1, 0xFFFF):
         c.add(f"{n}/version_{v}", m.patch((4, "<H", v)), R.HEADER_VERSION)
     for hs in (32, 65):
         c.add(f"{n}/header_size_{hs}", m.patch((6, "<H", hs)), R.HEADER_HEADER_SIZE)
@@ -313,7 +316,7 @@ def _ops(m: _Model, c: _Cases) -> None:
         P = o + 28  # p0
         lab = f"{n}/op_{k}_{op.name}"
         add = lambda what, data, rule, k=k, lab=lab: c.add(f"{lab}_{what}", data, rule, k)  # noqa: E731
-        for code in (9, 13, 200):
+        for code in (9, 13 if v < 3 else 14, 200):  # LUT (13) is an op from version 3 on
             add(f"type_{code}", m.patch((o, "<H", code)), R.OP_TYPE)
         if v == 1:
             add("type_v2_op_in_v1", m.patch((o, "<H", OP_GELU)), R.OP_TYPE)
@@ -422,6 +425,9 @@ def _op_params(m: _Model, c: _Cases, k: int, op, P: int, add) -> None:  # noqa: 
                        ("q_b_2^20+1", (2, (1 << 20) + 1)), ("q_c_0", (3, 0)), ("q_c_2^30+1", (3, (1 << 30) + 1)),
                        ("pre_shift_17", (4, 17)), ("p5_unused", (5, 1))):
             add(nm, put(iv), R.OP_PARAMS)
+    elif op.op == OP_LUT:
+        add("p0_unused", put((0, 1)), R.OP_PARAMS)
+        add("p8_unused", put((8, 1)), R.OP_PARAMS)
     elif op.op == OP_MATMUL:
         b = T[op.in1]
         bad_h = next(x for x in range(2, 64) if a.channels % x or b.channels % x)
@@ -483,6 +489,10 @@ def _block(m: _Model, c: _Cases, k: int, op, add) -> None:  # noqa: ANN001
         add(f"block_shift_{s}", w(o_shift, "<B", s), R.BLOCK_SHIFT)
     add("block_bias_bound", w(o_bias, "<i", (1 << 31) - 1), R.BLOCK_BOUND)
     add("block_bias_bound_negative", w(o_bias, "<i", -(1 << 31)), R.BLOCK_BOUND)
+    if op.op == OP_LUT:  # the table block's fixed bias 0, M 0, n 1
+        add("block_table_bias_1", w(o_bias, "<i", 1), R.BLOCK_TABLE)
+        add("block_table_mult_1", w(o_mult, "<i", 1), R.BLOCK_TABLE)
+        add("block_table_shift_2", w(o_shift, "<B", 2), R.BLOCK_TABLE)
     if norm:
         add("block_norm_bias_2^30+1", w(o_bias, "<i", (1 << 30) + 1), R.BLOCK_NORM)
         add("block_norm_bias_-2^30-1", w(o_bias, "<i", -(1 << 30) - 1), R.BLOCK_NORM)
