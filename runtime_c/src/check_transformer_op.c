@@ -36,11 +36,7 @@ static ecg_rt_status check_norm_block(const ecg_rt_model *m, const ecg_rt_op *op
     want.c_out = ch;
     want.kernel = 1u;
     want.span = 1u;
-    if (op->weight_block == ECG_RT_NONE32) return ECG_RT_REFUSE(E_WEIGHTS, BLOCK_MISSING);
-    if (op->weight_block & 15u) return ECG_RT_REFUSE(E_WEIGHTS, BLOCK_ALIGN);
-    if ((uint64_t)op->weight_block + op->weight_size > m->weights_size)
-        return ECG_RT_REFUSE(E_WEIGHTS, BLOCK_BOUNDS);
-    st = ecg_rt_wblock_check(m->weights + op->weight_block, op->weight_size, &want, &wb, rule);
+    st = ecg_rt_op_block_check(m, op, &want, &wb, rule);
     if (st != ECG_RT_OK) return st;
     if (wb.encoding != ECG_RT_ENC_DENSE) return ECG_RT_REFUSE(E_WEIGHTS, BLOCK_NORM);
     for (c = 0; c < ch; ++c) {
@@ -59,8 +55,6 @@ ecg_rt_status ecg_rt_check_transformer_op(const ecg_rt_model *m, const ecg_rt_op
     const uint32_t *p = op->p;
     const int weighted = op->type == ECG_RT_OP_LAYERNORM || op->type == ECG_RT_OP_GROUPNORM;
     if (op->flags != 0u) return ECG_RT_REFUSE(E_OP, OP_FLAGS);
-    if (!weighted && (op->weight_block != ECG_RT_NONE32 || op->weight_size != 0u))
-        return ECG_RT_REFUSE(E_OP, OP_NO_WEIGHTS);
     switch (op->type) {
     case ECG_RT_OP_LAYERNORM:
         if (!params_zero_from(op, 1u)) return ECG_RT_REFUSE(E_OP, OP_PARAMS);
@@ -118,6 +112,8 @@ ecg_rt_status ecg_rt_check_transformer_op(const ecg_rt_model *m, const ecg_rt_op
         ecg_rt_status st = check_norm_block(m, op, in0->channels, rule);
         if (st != ECG_RT_OK) return st;
         ++*n_blocks;
+    } else if (op->weight_block != ECG_RT_NONE32 || op->weight_size != 0u) {
+        return ECG_RT_REFUSE(E_OP, OP_NO_WEIGHTS);
     }
     return ECG_RT_OK;
 }

@@ -120,7 +120,23 @@ MUT(m_arena_small, wr32(b + 28, tm->arena_size - 16))
 MUT(m_in_id, wr16(b + 32, 200))
 MUT(m_ntensors, wr16(b + 36, (uint16_t)(tm->n_tensors + 1)))
 MUT(m_nops, wr16(b + 38, (uint16_t)(tm->n_ops - 1)))
-MUT(m_limit, wr16(b + 38, 300))
+/* 300 ops, counted consistently (a zeroed OPS section of 300 records appended): over the
+ * runtime's capacity, refused once the counts agree. */
+static void m_limit(uint8_t *b, size_t *len, const test_model *tm)
+{
+    uint32_t j, off = (uint32_t)((*len + 15u) & ~(size_t)15u), size = 300u * 64u;
+    (void)tm;
+    for (j = 0; j < 4; ++j)
+        if (b[64 + 16 * j] == 3) {
+            wr32(b + 64 + 16 * j + 4, off);
+            wr32(b + 64 + 16 * j + 8, size);
+            wr32(b + 64 + 16 * j + 12, 300u);
+        }
+    memset(b + *len, 0, off + size - *len);
+    *len = off + size;
+    wr16(b + 38, 300);
+    wr32(b + 8, (uint32_t)*len);
+}
 MUT(m_nclasses, wr32(b + 40, 5))
 MUT(m_sec_unaligned, wr32(b + 64 + 4, 136))
 MUT(m_sec_past_end, wr32(b + 64 + 8, (uint32_t)*len))
