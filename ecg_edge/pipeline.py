@@ -24,6 +24,7 @@ from ecg_edge import paths
 from ecg_edge.atomic import write_json, write_text
 from ecg_edge.errors import EcgEdgeError
 from ecg_edge.options import NON_NEGATIVE_INT, POSITIVE_INT
+from ecg_edge.targets.energy import EnergyEstimate, energy_markdown
 
 
 @dataclass
@@ -342,6 +343,8 @@ def _markdown(s: dict[str, Any]) -> str:
         f"{t.get('clock_hz', 0) / 1e6:.0f} MHz) | {t.get('macs_per_instruction') or 0:.3f} | {flash.get('total', 0):,} / {flash.get('budget', 0):,} | "
         f"{ram.get('total', 0):,} / {ram.get('budget', 0):,} | {'yes' if t.get('fits') else 'NO'} | "
         f"{parity.get('matches')} match, {parity.get('mismatches')} mismatch |",
+        "",
+        *([energy_markdown(EnergyEstimate(**t["energy"]))] if t.get("energy") else []),
         "",
         "## Steps",
         "",

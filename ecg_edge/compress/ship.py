@@ -102,7 +102,9 @@ def ship(model, ckpt, make_plan, assign: dict[str, Choice], sens: Sensitivity, X
          y_train: np.ndarray, X_val: np.ndarray, y_val: np.ndarray, cfg: ShipConfig, source: str = "",
          log=print) -> Shipped:
     """QAT -> pack -> executor on validation -> repair while the shipped drop exceeds the tolerance.
-    `make_plan(assign)` builds the CompressionPlan the packer records for an assignment."""
+    `make_plan(assign)` builds the CompressionPlan the packer records for an assignment. When the
+    repairs run out without meeting the tolerance, the round with the smallest validation drop
+    ships (fewer bytes on a tie), not the last one: a repair that made it worse is not kept."""
     from ecg_edge.modelbin import executor
     from ecg_edge.modelbin.packer import build_meta, pack_graph
     from ecg_edge.modelbin.reader import read_model
@@ -116,6 +118,7 @@ def ship(model, ckpt, make_plan, assign: dict[str, Choice], sens: Sensitivity, X
     repairs: list[Repair] = []
     rounds: list[dict[str, Any]] = []
     warm = None
+    tried: list[Shipped] = []  # every round, in order
     while True:
         plan = make_plan(assign)
         qcfg = cfg.qat if warm is None else QATConfig(**{**cfg.qat.__dict__, "epochs": cfg.repair_epochs,
@@ -137,9 +140,17 @@ def ship(model, ckpt, make_plan, assign: dict[str, Choice], sens: Sensitivity, X
             f"(fp32 {fp32:.4f}, drop {drop:+.4f}, tolerance {cfg.tolerance})")
         ok = drop <= cfg.tolerance + 1e-12
         nxt = None if ok or len(repairs) >= cfg.max_repairs else pick_repair(sens, assign)
+        here = Shipped(dict(assign), res, data, packed, val, fp32, drop, float((shipped.argmax(1) == fq.argmax(1)).mean()),
+                       bool(np.array_equal(shipped, fq)), ok, repairs, rounds)
+        tried.append(here)
         if nxt is None:
-            return Shipped(assign, res, data, packed, val, fp32, drop, float((shipped.argmax(1) == fq.argmax(1)).mean()),
-                           bool(np.array_equal(shipped, fq)), ok, repairs, rounds)
+            best = here if ok else min(tried, key=lambda t: (t.val_drop, t.packed.device_size))
+            for r, t in zip(rounds, tried, strict=True):
+                r["shipped"] = t is best
+            if best is not here:
+                log(f"shipping round {tried.index(best) + 1} (validation drop {best.val_drop:+.4f}, the smallest "
+                    f"of {len(tried)} rounds)")
+            return best
         name, after = nxt
         repairs.append(Repair(name, assign[name], after, drop, sens.option(name, assign[name]).sensitivity,
                               sens.option(name, after).sensitivity))

@@ -311,12 +311,12 @@ def inspect_report(mb, path: Path) -> str:
     lower = plan_arena(sizes, pops, mb.input_tensor, mb.output_tensor).lower_bound
     lines.append(f"arena: {mb.arena_size} B planned, lower bound {lower} B (largest live set, in-place ADDs)")
     plan = mb.meta.get("plan")
-    if plan:
-        try:
-            p = json.loads(plan)
-            lines.append(f"plan: method {p.get('method')!r}, target {p.get('target')!r}")
-        except json.JSONDecodeError:
-            pass
+    if plan:  # the reader refused one that is not a JSON object; its layers are validated here
+        from ecg_edge.layerplan.plan import plan_from_summary
+
+        summary = json.loads(plan) if isinstance(plan, str) else plan
+        plan_from_summary(summary, f"{mb.source}: META 'plan'")
+        lines.append(f"plan: method {summary.get('method')!r}, target {summary.get('target')!r}")
     return "\n".join(lines)
 
 

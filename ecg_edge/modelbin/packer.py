@@ -38,7 +38,9 @@ from ecg_edge.models.registry import model_from_checkpoint
 
 
 @dataclass
-class LayerInfo:
+class PackedLayer:
+    """What model.bin holds for one op (the model-side view of a layer is compress.layers.LayerInfo)."""
+
     name: str
     op: str
     shape: list[int]  # [L_out, C_out] of the op's output
@@ -56,7 +58,7 @@ class PackResult:
     sections: dict[str, int]
     arena_bytes: int
     arena_lower_bound: int
-    layers: list[LayerInfo]
+    layers: list[PackedLayer]
     meta: dict[str, Any]
     notes: list[str] = field(default_factory=list)
     device_size: int = 0  # bytes of the device image (header file_size): what is flashed
@@ -79,7 +81,7 @@ class PackResult:
         return nominal_cr(self.layers)
 
 
-def nominal_cr(layers: list[LayerInfo]) -> float:
+def nominal_cr(layers: list[PackedLayer]) -> float:
     """The paper's nominal ratio: 32-bit weights over bits x non-zeros (ignores every other byte)."""
     n = sum(li.params for li in layers)
     packed = sum(li.bits * li.params * (1.0 - li.sparsity) for li in layers if li.params)
@@ -146,7 +148,7 @@ def device_chain_meta(pre: Any, t_in: Any) -> dict[str, Any]:
         return {}
 
 
-def layer_infos(g: Graph, ser: Serialized) -> list[LayerInfo]:
+def layer_infos(g: Graph, ser: Serialized) -> list[PackedLayer]:
     out = []
     for io_ in ser.ops:
         n = io_.node
@@ -154,10 +156,10 @@ def layer_infos(g: Graph, ser: Serialized) -> list[LayerInfo]:
         t = g.tensors[n.output]
         t_out = [t.length, t.channels]
         if w is None:
-            out.append(LayerInfo(n.name, OP_NAMES[n.op], t_out, [], 0, 0.0, "-", 0, 0))
+            out.append(PackedLayer(n.name, OP_NAMES[n.op], t_out, [], 0, 0.0, "-", 0, 0))
             continue
         size = w.levels.size
-        out.append(LayerInfo(n.name, OP_NAMES[n.op], t_out, list(w.levels.shape), w.bits,
+        out.append(PackedLayer(n.name, OP_NAMES[n.op], t_out, list(w.levels.shape), w.bits,
                              1.0 - io_.nnz / size if size else 0.0, ENCODING_NAMES[io_.encoding],
                              len(io_.block), size))
     return out

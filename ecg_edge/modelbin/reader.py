@@ -356,9 +356,10 @@ def _read_block(op: OpInfo, wdata: bytes, ws: Section, T: list[TensorInfo], lab:
         raise err(f"{bl}: field 'encoding' {enc} unknown (expected 0 DENSE, 1 BITMASK, 2 RUNLENGTH)", R.BLOCK_ENCODING)
     if res:
         raise err(f"{bl}: field 'reserved' is not zero", R.BLOCK_RESERVED)
-    o = T[op.out]
-    if c_out != o.channels:
-        raise err(f"{bl}: field 'c_out' {c_out} disagrees with output tensor channels {o.channels}", R.BLOCK_C_OUT)
+    want_c = op_def(op.op).block_c_out(op, T)
+    if c_out != want_c:
+        raise err(f"{bl}: field 'c_out' {c_out} disagrees with the expected {want_c} (output tensor channels"
+                  f" {T[op.out].channels})", R.BLOCK_C_OUT)
     want_span = op_def(op.op).block_span(op, T, K, bl, err)
     if span != want_span:
         raise err(f"{bl}: field 'span' {span} disagrees with kernel x C_in/groups = {want_span}", R.BLOCK_SPAN)

@@ -83,6 +83,7 @@ PLAN_OVERLAP = "plan.overlap"
 # host trailer (FORMAT.md section 4): read by the host only, the C loader checks its framing
 TRAILER_CRC32 = "trailer.crc32"
 TRAILER_META = "trailer.meta"
+BLOCK_TABLE = "block.table"  # LUT (format version 3): the table block's fixed fields
 
 # In the C enum's order: the id of a rule is its position.
 RULES: tuple[str, ...] = (
@@ -162,4 +163,5 @@ RULES: tuple[str, ...] = (
     PLAN_OVERLAP,
     TRAILER_CRC32,
     TRAILER_META,
+    BLOCK_TABLE,
 )

@@ -178,6 +178,11 @@ def build_inplace(sanitize: bool = False) -> Path:
 
 
 if __name__ == "__main__":
-    import sys
+    import click
 
-    print(build_inplace(sanitize="--sanitize" in sys.argv[1:]))
+    @click.command(help="Build the C runtime's cffi extension in place.")
+    @click.option("--sanitize", is_flag=True, help="with AddressSanitizer and UBSan (the _ecg_edge_rt_san module)")
+    def _build(sanitize: bool) -> None:
+        print(build_inplace(sanitize=sanitize))
+
+    _build()

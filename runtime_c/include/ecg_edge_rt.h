@@ -11,7 +11,7 @@
 extern "C" {
 #endif
 
-#define ECG_RT_FORMAT_VERSION 2 /* newest read; version 1 files load too */
+#define ECG_RT_FORMAT_VERSION 3 /* newest read; versions 1 and 2 load too */
 #define ECG_RT_MAX_TENSORS 256
 #define ECG_RT_MAX_OPS 256
 
@@ -121,7 +121,8 @@ typedef enum {
     X(BLOCK_OVERLAP, "block.overlap") \
     X(PLAN_OVERLAP, "plan.overlap") \
     X(TRAILER_CRC32, "trailer.crc32") \
-    X(TRAILER_META, "trailer.meta")
+    X(TRAILER_META, "trailer.meta") \
+    X(BLOCK_TABLE, "block.table")
 
 typedef enum {
 #define ECG_RT_RULE_ENUM_(id, name) ECG_RT_RULE_##id,

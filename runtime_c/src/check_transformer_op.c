@@ -5,7 +5,8 @@
 int ecg_rt_op_known(uint32_t type, uint32_t version)
 {
     if (type < ECG_RT_OP_FIRST_V2) return 1;
-    return version >= 2u && type <= ECG_RT_OP_LAST_RESERVED && type != ECG_RT_OP_RESERVED_9;
+    if (type == ECG_RT_OP_LUT) return version >= 3u;
+    return version >= 2u && type <= ECG_RT_OP_LAST_V2 && type != ECG_RT_OP_RESERVED_9;
 }
 
 int ecg_rt_op_two_inputs(uint32_t type)
@@ -47,13 +48,32 @@ static ecg_rt_status check_norm_block(const ecg_rt_model *m, const ecg_rt_op *op
     return ECG_RT_OK;
 }
 
+/* LUT's table block: c_out 1, K 1, span 256 (checked with the block), then 8-bit DENSE with
+ * bias 0, M 0, n 1. */
+static ecg_rt_status check_table_block(const ecg_rt_model *m, const ecg_rt_op *op, uint32_t *rule)
+{
+    ecg_rt_wblock wb;
+    ecg_rt_wblock_shape want;
+    ecg_rt_status st;
+    want.c_out = 1u;
+    want.kernel = 1u;
+    want.span = 256u;
+    st = ecg_rt_op_block_check(m, op, &want, &wb, rule);
+    if (st != ECG_RT_OK) return st;
+    if (wb.bits != 8u || wb.encoding != ECG_RT_ENC_DENSE) return ECG_RT_REFUSE(E_WEIGHTS, BLOCK_TABLE);
+    if (ecg_rt_rdi32(wb.bias) != 0 || ecg_rt_rdi32(wb.mult) != 0 || wb.shift[0] != 1u)
+        return ECG_RT_REFUSE(E_WEIGHTS, BLOCK_TABLE);
+    return ECG_RT_OK;
+}
+
 ecg_rt_status ecg_rt_check_transformer_op(const ecg_rt_model *m, const ecg_rt_op *op,
                                           const ecg_rt_tensor *in0, const ecg_rt_tensor *in1,
                                           const ecg_rt_tensor *out, uint32_t *n_blocks,
                                           uint32_t *rule)
 {
     const uint32_t *p = op->p;
-    const int weighted = op->type == ECG_RT_OP_LAYERNORM || op->type == ECG_RT_OP_GROUPNORM;
+    const int weighted = op->type == ECG_RT_OP_LAYERNORM || op->type == ECG_RT_OP_GROUPNORM ||
+                         op->type == ECG_RT_OP_LUT;
     if (op->flags != 0u) return ECG_RT_REFUSE(E_OP, OP_FLAGS);
     switch (op->type) {
     case ECG_RT_OP_LAYERNORM:
@@ -105,11 +125,16 @@ ecg_rt_status ecg_rt_check_transformer_op(const ecg_rt_model *m, const ecg_rt_op
         if (p[2] > 0x7FFFFFFFu || p[3] < 1u || p[3] > 62u) return ECG_RT_REFUSE(E_OP, OP_PARAMS);
         break;
     }
+    case ECG_RT_OP_LUT:
+        if (!params_zero_from(op, 0u)) return ECG_RT_REFUSE(E_OP, OP_PARAMS);
+        if (!same_shape(in0, out)) return ECG_RT_REFUSE(E_OP, OP_SHAPE);
+        break;
     default:
         return ECG_RT_REFUSE(E_UNSUPPORTED_OP, OP_TYPE);
     }
     if (weighted) {
-        ecg_rt_status st = check_norm_block(m, op, in0->channels, rule);
+        ecg_rt_status st = op->type == ECG_RT_OP_LUT ? check_table_block(m, op, rule)
+                                                     : check_norm_block(m, op, in0->channels, rule);
         if (st != ECG_RT_OK) return st;
         ++*n_blocks;
     } else if (op->weight_block != ECG_RT_NONE32 || op->weight_size != 0u) {

@@ -24,7 +24,9 @@ enum {
      * composes attention from MATMUL and SOFTMAX */
     ECG_RT_OP_FIRST_V2 = 7, ECG_RT_OP_LAYERNORM = 7, ECG_RT_OP_GELU = 8, ECG_RT_OP_RESERVED_9 = 9,
     ECG_RT_OP_GROUPNORM = 10, ECG_RT_OP_SOFTMAX = 11, ECG_RT_OP_MATMUL = 12,
-    ECG_RT_OP_LAST_RESERVED = 12
+    ECG_RT_OP_LAST_V2 = 12,
+    /* format version 3: an elementwise int8 table */
+    ECG_RT_OP_LUT = 13, ECG_RT_OP_LAST = 13
 };
 enum { ECG_RT_ENC_DENSE = 0, ECG_RT_ENC_BITMASK = 1, ECG_RT_ENC_RUNLENGTH = 2 };
 

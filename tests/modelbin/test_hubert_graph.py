@@ -63,7 +63,9 @@ def test_packed_hubert_runs_identically_in_numpy_and_c(small_model: HubertECG) -
                     {"task": "test", "fs": SMALL["fs"], "leads": ["II"], "n_samples": SMALL["n_samples"]})
     res = pack(ck, None, _windows(1, 16))
     mb = read_model(res.data)
-    assert mb.version == 2
+    assert mb.version == 3  # GELU as LUT tables
+    assert {op.name for op in mb.ops} >= {"LUT", "GROUPNORM", "LAYERNORM", "SOFTMAX", "MATMUL"}
+    assert "GELU" not in {op.name for op in mb.ops}
     t = mb.tensors[mb.input_tensor]
     Xq = quantize_activation(adapt_inputs(small_model, _windows(2, 6)), t.scale, t.zero_point)
     y = executor.run(mb, Xq)
@@ -72,3 +74,36 @@ def test_packed_hubert_runs_identically_in_numpy_and_c(small_model: HubertECG) -
     # the input adapter recorded in META: dataset windows quantize to the same int8 sequence
     assert executor.window_shape(mb) == (1, SMALL["n_samples"])
     assert np.array_equal(executor.quantize_inputs(mb, _windows(2, 6)), Xq)
+
+
+def test_gelu_lut_is_the_rounded_function_and_clipping_moves_no_output() -> None:
+    from ecg_edge.modelbin.intops import _gelu, gelu_input_floor, lut_table
+
+    for s_in, zp_in, s_out, zp_out in ((0.05, 10, 0.03, -120), (0.0123, -3, 0.0101, -111), (0.2, 0, 0.1, -126)):
+        q = np.arange(-128, 128)
+        t = lut_table("gelu", s_in, zp_in, s_out, zp_out).astype(np.int64)
+        want = _gelu((q - zp_in) * s_in)
+        got = (t - zp_out) * s_out
+        inside = (t > -128) & (t < 127)
+        assert np.all(np.abs(got - want)[inside] <= s_out / 2 + 1e-12)
+        lo = gelu_input_floor(s_out)
+        assert abs(float(_gelu(np.array(lo)))) < s_out / 8 and lo <= -1.0
+        xs = np.linspace(lo - 30, lo, 200)  # everything below the floor is within s_out / 8 of gelu(lo)
+        assert np.all(np.abs(_gelu(xs) - _gelu(np.array(lo))) < s_out / 8)
+
+
+def test_calibration_raises_only_gelu_only_inputs(small_model: HubertECG) -> None:
+    from ecg_edge.modelbin.calibrate import gelu_input_ranges, tensor_ranges
+    from ecg_edge.modelbin.layout import OP_LUT
+
+    g = build_hubert_graph(small_model, None)
+    raw = tensor_ranges(g, adapt_inputs(small_model, _windows(3, 8)))
+    got = gelu_input_ranges(g, raw)
+    gelu_in = {n.inputs[0] for n in g.nodes if n.op == OP_LUT}
+    readers = {i: [n.op for n in g.nodes if i in n.inputs] for i in range(len(g.tensors))}
+    for i, (r, c) in enumerate(zip(raw, got, strict=True)):
+        if i in gelu_in and set(readers[i]) == {OP_LUT}:
+            assert c[1] == r[1] and c[0] >= r[0]
+        else:
+            assert c == r
+    assert any(c[0] > r[0] for r, c in zip(raw, got, strict=True))  # some range really tightened

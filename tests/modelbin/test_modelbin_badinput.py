@@ -83,7 +83,7 @@ def test_bit_flip_is_caught_by_crc() -> None:
 
 def test_magic_version_header() -> None:
     refuses(b"XXXX" + GOOD[4:], r"header field 'magic'")
-    refuses(patch(GOOD, 4, "<H", 3), r"header field 'version' is 3")
+    refuses(patch(GOOD, 4, "<H", 4), r"header field 'version' is 4")
     refuses(patch(GOOD, 4, "<H", 0), r"header field 'version' is 0")
     refuses(patch(GOOD, 6, "<H", 32), r"header field 'header_size' is 32")
     refuses(patch(GOOD, 16, "<I", 4), r"header field 'flags' is 0x4")

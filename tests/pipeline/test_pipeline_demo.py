@@ -38,4 +38,6 @@ def test_demo_runs_end_to_end(tmp_path):
     assert target["target"] == "cortex-m4"
     assert target["parity"]["matches"] == 2 and target["parity"]["mismatches"] == 0
     assert target["fits"] is True
+    assert target["energy"]["energy_uj"] > 0 and 0 < target["energy"]["duty_cycle"] < 1
+    assert "cortex-m4 energy" in (report / "README.md").read_text()
     assert all(s == 0 for s in target["statuses"])

@@ -9,25 +9,23 @@ import click
 
 from ecg_edge.errors import EcgEdgeError
 from ecg_edge.modelbin.corpus import write_corpus, write_seeds
-from ecg_edge.options import run_command
+from ecg_edge.options import entry_point
 
 
 @click.command(help="Write the malformed model.bin corpus (every file with the refusal it must get).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="write every file and index.json here")
 @click.option("--seeds", type=click.Path(file_okay=False, path_type=Path),
               help="write one runtime_c fuzz seed per rule here")
-def command(out: Path | None, seeds: Path | None) -> int:
+def command(out: Path | None, seeds: Path | None) -> None:
     if out is None and seeds is None:
         raise EcgEdgeError("give --out DIR and/or --seeds DIR")
     if out is not None:
         click.echo(f"{write_corpus(out)} corpus files in {out}")
     if seeds is not None:
         click.echo(f"{write_seeds(seeds)} corpus seeds in {seeds}")
-    return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    return run_command(command, argv, "python -m ecg_edge.modelbin.corpus")
+main = entry_point(command, "python -m ecg_edge.modelbin.corpus")
 
 
 if __name__ == "__main__":

@@ -17,7 +17,8 @@ from ecg_edge.modelbin.layout import (
 )
 from ecg_edge.modelbin.reader import ModelBin, Section, read_model
 
-BASES = ("int8_dense", "w4_bitmask", "mixed_runlength", "binary_dense", "flatten_2lead", "custom_ops", "transformer")
+BASES = ("int8_dense", "w4_bitmask", "mixed_runlength", "binary_dense", "flatten_2lead", "custom_ops", "transformer",
+         "transformer_lut")
 _STATUS = {R.HEADER_MAGIC: "ECG_RT_E_MAGIC", R.HEADER_VERSION: "ECG_RT_E_VERSION", R.HEADER_CRC32: "ECG_RT_E_CRC",
            R.FILE_TRUNCATED: "ECG_RT_E_TRUNCATED", R.HEADER_N_CLASSES: "ECG_RT_E_HEADER", R.OP_TYPE:
            "ECG_RT_E_UNSUPPORTED_OP", R.PLAN_OVERLAP: "ECG_RT_E_TENSOR"}

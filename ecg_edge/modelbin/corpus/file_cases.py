@@ -22,6 +22,7 @@ from ecg_edge.modelbin.layout import (
     SECTION_STRUCT,
     TENSOR_STRUCT,
     TRAILER_HEADER_SIZE,
+    VERSION,
     align_up,
 )
 from ecg_edge.modelbin.writer import host_trailer
@@ -52,7 +53,7 @@ def header_cases(m: Model, c: Cases) -> None:
     c.add(f"{n}/file_size_minus_1", m.patch((8, "<I", L - 1)), R.HEADER_FILE_SIZE)
     c.add(f"{n}/trailing_bytes", d + bytes(16), R.HEADER_FILE_SIZE)
     c.add(f"{n}/magic", b"ECGX" + d[4:], R.HEADER_MAGIC)
-    for v in (0, 3, 0xFFFF):
+    for v in (0, VERSION + 1, 0xFFFF):
         c.add(f"{n}/version_{v}", m.patch((4, "<H", v)), R.HEADER_VERSION)
     for hs in (32, 65):
         c.add(f"{n}/header_size_{hs}", m.patch((6, "<H", hs)), R.HEADER_HEADER_SIZE)

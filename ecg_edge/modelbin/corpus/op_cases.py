@@ -22,6 +22,7 @@ from ecg_edge.modelbin.layout import (
     OP_GROUPNORM,
     OP_LAYERNORM,
     OP_LINEAR,
+    OP_LUT,
     OP_MATMUL,
     OP_MAXPOOL1D,
     OP_SOFTMAX,
@@ -45,7 +46,7 @@ def op_cases(m: Model, c: Cases) -> None:
         P = o + 28  # p0
         lab = f"{n}/op_{k}_{op.name}"
         add = lambda what, data, rule, k=k, lab=lab: c.add(f"{lab}_{what}", data, rule, k)  # noqa: E731
-        for code in (9, 13, 200):
+        for code in (9, 13 if v < 3 else 14, 200):  # LUT (13) is an op from version 3 on
             add(f"type_{code}", m.patch((o, "<H", code)), R.OP_TYPE)
         if v == 1:
             add("type_v2_op_in_v1", m.patch((o, "<H", OP_GELU)), R.OP_TYPE)
@@ -154,6 +155,9 @@ def _op_params(m: Model, c: Cases, k: int, op: OpInfo, P: int, add: Add) -> None
                        ("q_b_2^20+1", (2, (1 << 20) + 1)), ("q_c_0", (3, 0)), ("q_c_2^30+1", (3, (1 << 30) + 1)),
                        ("pre_shift_17", (4, 17)), ("p5_unused", (5, 1))):
             add(nm, put(iv), R.OP_PARAMS)
+    elif op.op == OP_LUT:
+        add("p0_unused", put((0, 1)), R.OP_PARAMS)
+        add("p8_unused", put((8, 1)), R.OP_PARAMS)
     elif op.op == OP_MATMUL:
         b = T[op.in1]
         bad_h = next(x for x in range(2, 64) if a.channels % x or b.channels % x)
@@ -215,6 +219,10 @@ def _block(m: Model, c: Cases, k: int, op: OpInfo, add: Add) -> None:
         add(f"block_shift_{s}", w(o_shift, "<B", s), R.BLOCK_SHIFT)
     add("block_bias_bound", w(o_bias, "<i", (1 << 31) - 1), R.BLOCK_BOUND)
     add("block_bias_bound_negative", w(o_bias, "<i", -(1 << 31)), R.BLOCK_BOUND)
+    if op.op == OP_LUT:  # the table block's fixed bias 0, M 0, n 1
+        add("block_table_bias_1", w(o_bias, "<i", 1), R.BLOCK_TABLE)
+        add("block_table_mult_1", w(o_mult, "<i", 1), R.BLOCK_TABLE)
+        add("block_table_shift_2", w(o_shift, "<B", 2), R.BLOCK_TABLE)
     if norm:
         add("block_norm_bias_2^30+1", w(o_bias, "<i", (1 << 30) + 1), R.BLOCK_NORM)
         add("block_norm_bias_-2^30-1", w(o_bias, "<i", -(1 << 30) - 1), R.BLOCK_NORM)

@@ -71,6 +71,10 @@ class OpDef:
         """Weighted ops: the weight block's expected span (checking its 'kernel' field)."""
         raise NotImplementedError
 
+    def block_c_out(self, op: OpInfo, T: list[TensorInfo]) -> int:
+        """Weighted ops: the weight block's expected c_out (the output channels by default)."""
+        return T[op.out].channels
+
     def check_block(self, op: OpInfo, bl: str, err: Err) -> None:
         """Weighted ops: rules on the decoded block beyond section 8's (none by default)."""
 
