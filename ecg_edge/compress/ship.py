@@ -2,10 +2,10 @@
 
 After QAT the graph is packed into model.bin, read back and run by the integer executor on the
 validation split. The tolerance is the drop of that model.bin against the fp32 model on the same
-windows, nothing else. If it is exceeded, the most sensitive layer (highest sensitivity at its
-current option, among those that can still move) is promoted one step, bits up or sparsity down
-(whichever step removes more sensitivity per added byte), and QAT runs again warm-started from
-the previous graph; at most `max_repairs` times. Every repair is recorded.
+windows, nothing else. If it is exceeded, one layer is promoted one step, bits up or sparsity
+down: of all layers' next steps, the one removing the most sensitivity per added byte (the
+allocator's exchange rate, so a repair costs the fewest bytes), and QAT runs again warm-started
+from the previous graph; at most `max_repairs` times. Every repair is recorded.
 """
 
 from __future__ import annotations
@@ -89,13 +89,19 @@ def promotion(sens: Sensitivity, name: str, cur: Choice) -> Choice | None:
 
 
 def pick_repair(sens: Sensitivity, assign: dict[str, Choice]) -> tuple[str, Choice] | None:
-    """The most sensitive layer at its current option that can still be promoted."""
-    ranked = sorted(assign, key=lambda n: sens.option(n, assign[n]).sensitivity, reverse=True)
-    for n in ranked:
-        nxt = promotion(sens, n, assign[n])
-        if nxt is not None:
-            return n, nxt
-    return None
+    """The cheapest repair: of every layer's one-step promotion, the one removing the most
+    sensitivity per added byte (the knapsack's own exchange rate, so a repair spends as few
+    bytes as it can); ties go to the more sensitive layer. None when nothing can move."""
+    best, key = None, None
+    for n, cur in assign.items():
+        nxt = promotion(sens, n, cur)
+        if nxt is None:
+            continue
+        here, there = sens.option(n, cur), sens.option(n, nxt)
+        k = ((here.sensitivity - there.sensitivity) / max(there.bytes - here.bytes, 1), here.sensitivity)
+        if key is None or k > key:
+            best, key = (n, nxt), k
+    return best
 
 
 def ship(model, ckpt, make_plan, assign: dict[str, Choice], sens: Sensitivity, X_train: np.ndarray,

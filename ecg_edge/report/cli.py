@@ -136,10 +136,17 @@ def _numbers(option: str, text: str, kind: type) -> tuple:
 @click.option("--qat-epochs", type=POSITIVE_INT, default=6, show_default=True, help="qat series: QAT epochs")
 @click.option("--sens-windows", type=POSITIVE_INT, default=256, show_default=True,
               help="qat series: training windows for the KL sensitivity")
+@click.option("--qat-max-repairs", type=NON_NEGATIVE_INT, default=3, show_default=True,
+              help="qat series: verify/repair rounds per point (0 = ship the budget's plan as trained)")
+@click.option("--qat-tolerance", type=finite(0.0, 1.0, max_open=True), default=0.005, show_default=True,
+              help="qat series: allowed validation drop of the shipped model.bin (--metric)")
+@click.option("--sensitivity-from", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="qat series: reuse the sensitivity recorded in this `compress --method qat` plan.json "
+                   "of the same checkpoint instead of measuring it again")
 def pareto(checkpoint: Path | None, data_dir: Path | None, out_dir: Path | None, target: str, series: str,
            bits: str, tolerances: str, budget_crs: str, budget_sparsities: str | None, finetune_epochs: int, finetune_lr: float,
            finetune_max_train: int, val_max: int, metric: str, runtime: str, qat_epochs: int,
-           sens_windows: int) -> None:
+           sens_windows: int, qat_max_repairs: int, qat_tolerance: float, sensitivity_from: Path | None) -> None:
     """Test macro-F1 of the shipped model.bin (95% CI bars) vs true CR: PNG + Markdown + JSON."""
     from ecg_edge.report.pareto import ParetoConfig, markdown, pareto_png, run_pareto
 
@@ -149,7 +156,9 @@ def pareto(checkpoint: Path | None, data_dir: Path | None, out_dir: Path | None,
                        **({} if budget_sparsities is None else
                           {"budget_sparsities": _numbers("--budget-sparsities", budget_sparsities, float)}),
                        finetune_lr=finetune_lr, finetune_max_train=finetune_max_train, val_max=val_max,
-                       metric=metric, runtime=runtime, qat_epochs=qat_epochs, sens_windows=sens_windows)
+                       metric=metric, runtime=runtime, qat_epochs=qat_epochs, sens_windows=sens_windows,
+                       qat_max_repairs=qat_max_repairs, qat_tolerance=qat_tolerance,
+                       sensitivity_from=None if sensitivity_from is None else str(sensitivity_from))
     _report("pareto", checkpoint, data_dir, out_dir,
             lambda ck, dd, partial: run_pareto(ck, dd, cfg, log=lambda s: click.echo(s, err=True),
                                                on_points=lambda pts: partial({"points": pts})),
