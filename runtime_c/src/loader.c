@@ -169,11 +169,7 @@ static ecg_rt_status check_weighted(const ecg_rt_model *m, const ecg_rt_op *op, 
         want.kernel = k;
         want.span = k * (in0->channels / g); /* < 2^31: the window span check above */
     }
-    if (op->weight_block == ECG_RT_NONE32) return ECG_RT_REFUSE(E_WEIGHTS, BLOCK_MISSING);
-    if (op->weight_block & 15u) return ECG_RT_REFUSE(E_WEIGHTS, BLOCK_ALIGN);
-    if ((uint64_t)op->weight_block + op->weight_size > m->weights_size)
-        return ECG_RT_REFUSE(E_WEIGHTS, BLOCK_BOUNDS);
-    st = ecg_rt_wblock_check(m->weights + op->weight_block, op->weight_size, &want, &wb, rule);
+    st = ecg_rt_op_wblock_check(m, op, &want, &wb, rule);
     if (st != ECG_RT_OK) return st;
     ++*n_blocks;
     return ECG_RT_OK;
