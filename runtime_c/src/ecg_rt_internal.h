@@ -181,11 +181,10 @@ typedef struct {
 ecg_rt_status ecg_rt_wblock_check(const uint8_t *blk, uint32_t blk_size,
                                   const ecg_rt_wblock_shape *want, ecg_rt_wblock *wb,
                                   uint32_t *rule);
-/* Loader: the block an op points at is present, 16-aligned and inside WEIGHTS, then
- * ecg_rt_wblock_check'ed against *want (every weighted op, version 1 and 2, goes through it). */
-ecg_rt_status ecg_rt_op_wblock_check(const ecg_rt_model *m, const ecg_rt_op *op,
-                                     const ecg_rt_wblock_shape *want, ecg_rt_wblock *wb,
-                                     uint32_t *rule);
+/* The block of a weighted op: weight_block set, aligned to 16 and inside WEIGHTS, then checked
+ * as above. */
+ecg_rt_status ecg_rt_op_block_check(const ecg_rt_model *m, const ecg_rt_op *op,
+                                    const ecg_rt_wblock_shape *want, ecg_rt_wblock *wb, uint32_t *rule);
 
 uint32_t ecg_rt_crc32(const uint8_t *p, size_t n);
 
