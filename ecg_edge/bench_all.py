@@ -15,7 +15,7 @@ from pathlib import Path
 import click
 
 from ecg_edge.atomic import write_text
-from ecg_edge.options import run_command
+from ecg_edge.options import entry_point
 
 AREAS = [
     ("data", "ecg_edge.data.bench"),
@@ -57,8 +57,7 @@ def command() -> int:
     return 1 if failed else 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    return run_command(command, [] if argv is None else argv, "python -m ecg_edge.bench_all")
+main = entry_point(command, "python -m ecg_edge.bench_all")
 
 
 if __name__ == "__main__":

@@ -15,7 +15,15 @@ class DataError(EcgEdgeError):
 
 
 class ModelFormatError(EcgEdgeError):
-    """A model.bin (or checkpoint) fails validation."""
+    """A model.bin (or checkpoint) fails validation.
+
+    `rule`: for a refusal of export/FORMAT.md section 10, its stable id (ecg_edge.modelbin.rules,
+    the same name the C loader reports); `index`: the section table entry, tensor or op it
+    concerns (None for a header, META or whole-file rule)."""
+
+    def __init__(self, message: str, rule: str | None = None, index: int | None = None) -> None:
+        super().__init__(message)
+        self.rule, self.index = rule, index
 
 
 class ToolchainMissing(EcgEdgeError):

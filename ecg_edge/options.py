@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import math
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -62,45 +63,29 @@ NON_NEGATIVE_INT = click.IntRange(min=0)
 
 
 class NumberList(click.ParamType):
-    """Comma-separated finite numbers: `0.7,0.15,0.15`."""
+    """Comma-separated finite numbers: `0.7,0.15,0.15`; with integer=True whole numbers `0,1,2`."""
 
     name = "numbers"
 
-    def __init__(self, n: int | None = None, *, positive: bool = False) -> None:
-        self.n, self.positive = n, positive
+    def __init__(self, n: int | None = None, *, positive: bool = False, integer: bool = False,
+                 minimum: int | None = None) -> None:
+        self.n, self.positive, self.integer, self.minimum = n, positive, integer, minimum
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> tuple[float, ...]:
         if isinstance(value, tuple):
             return value
+        kind = "whole numbers" if self.integer else "numbers"
         try:
-            vals = tuple(float(v) for v in str(value).split(","))
+            vals = tuple((int if self.integer else float)(v) for v in str(value).split(","))
         except ValueError:
-            self.fail(f"{value!r}: expected comma-separated numbers", param, ctx)
+            self.fail(f"{value!r}: expected comma-separated {kind}", param, ctx)
         if not all(math.isfinite(v) for v in vals):
             self.fail(f"{value!r}: every number must be finite", param, ctx)
         if self.n is not None and len(vals) != self.n:
-            self.fail(f"{value!r}: expected {self.n} comma-separated numbers, got {len(vals)}", param, ctx)
+            self.fail(f"{value!r}: expected {self.n} comma-separated {kind}, got {len(vals)}", param, ctx)
         if self.positive and any(v <= 0 for v in vals):
             self.fail(f"{value!r}: every number must be > 0", param, ctx)
-        return vals
-
-
-class IntList(click.ParamType):
-    """Comma-separated whole numbers >= minimum: `0,1,2`."""
-
-    name = "integers"
-
-    def __init__(self, minimum: int = 0) -> None:
-        self.minimum = minimum
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> tuple[int, ...]:
-        if isinstance(value, tuple):
-            return value
-        try:
-            vals = tuple(int(v) for v in str(value).split(","))
-        except ValueError:
-            self.fail(f"{value!r}: expected comma-separated whole numbers", param, ctx)
-        if any(v < self.minimum for v in vals):
+        if self.minimum is not None and any(v < self.minimum for v in vals):
             self.fail(f"{value!r}: every number must be >= {self.minimum}", param, ctx)
         return vals
 
@@ -219,3 +204,11 @@ def run_command(cmd: click.Command, argv: list[str] | None, prog_name: str) -> i
         return 130
     # ctx.exit(code) comes back as an int in non-standalone mode; commands return None otherwise.
     return rv if isinstance(rv, int) else 0
+
+
+def entry_point(cmd: click.Command, prog_name: str) -> Callable[[list[str] | None], int]:
+    """The `main(argv)` of a `python -m ecg_edge.X` module, run through run_command. argv None
+    means no arguments, i.e. the defaults (`make bench` calls every area's main())."""
+    def main(argv: list[str] | None = None) -> int:
+        return run_command(cmd, [] if argv is None else argv, prog_name)
+    return main

@@ -23,7 +23,7 @@ from ecg_edge.data.raw import read_adc
 from ecg_edge.devicepre import reference as R
 from ecg_edge.devicepre.chain import DeviceChain
 from ecg_edge.modelbin.reader import read_model
-from ecg_edge.options import NON_NEGATIVE, run_command
+from ecg_edge.options import NON_NEGATIVE, entry_point
 from ecg_edge.runtime import CRuntime
 from ecg_edge.runtime.stream import CStream
 
@@ -65,7 +65,7 @@ def check(model_path: Path, record: Path, seconds: float | None = None) -> dict:
 @click.argument("record", type=click.Path(path_type=Path))
 @click.option("--seconds", type=NON_NEGATIVE, default=None, help="first S seconds only (skips the predict comparison)")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None)
-def command(model: Path, record: Path, seconds: float | None, out: Path | None) -> int:
+def command(model: Path, record: Path, seconds: float | None, out: Path | None) -> None:
     res = check(model, record.with_suffix(""), seconds)
     for k, v in res.items():
         print(f"{k:34s} {v}")
@@ -74,11 +74,9 @@ def command(model: Path, record: Path, seconds: float | None, out: Path | None) 
 
         out.mkdir(parents=True, exist_ok=True)
         write_json(out / "stream_check.json", res)
-    return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    return run_command(command, [] if argv is None else argv, "python -m ecg_edge.stream_check")
+main = entry_point(command, "python -m ecg_edge.stream_check")
 
 
 if __name__ == "__main__":

@@ -61,6 +61,26 @@ def device_model():
     return make
 
 
+@pytest.fixture(scope="session")
+def tiny_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """ECG-like windows, random labels of 4 classes, 1 lead x 256 samples at 100 Hz, 48/16/40
+    windows (tests/tinydata.py): for tests that need a dataset but no learnable classes."""
+    from tests.tinydata import ECG_CLASSES, make_dataset
+
+    root = tmp_path_factory.mktemp("tiny_data") / "ds"
+    make_dataset(root, "ecg", classes=ECG_CLASSES, sizes=(48, 16, 40), fs=100.0, task="chapman4", lead_names=["II"])
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(checkpoint, dataset): a briefly trained tiny ResNet1D on the "phase-sine" toy set
+    (tests/compress/tiny_setup.py); tests/mobile overrides it with its own seeded model."""
+    from tests.compress.tiny_setup import build_tiny
+
+    return build_tiny(tmp_path_factory.mktemp("tiny"))
+
+
 @pytest.fixture(autouse=True)
 def one_torch_thread():
     """The CI machine has 2 cores shared by pytest-xdist workers: one torch thread each."""

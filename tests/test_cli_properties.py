@@ -13,17 +13,16 @@ import json
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ecg_edge.checkpoint import save_checkpoint
 from ecg_edge.cli import main
-from ecg_edge.data.prepared import PreparedManifest, save_prepared
-from ecg_edge.modelbin.golden import ecg_like_inputs
 
-from .modelbin.conftest import CLASSES, make_checkpoint
+from .modelbin.conftest import make_checkpoint
+from .tinydata import ECG_CLASSES as CLASSES
+from .tinydata import make_dataset
 
 SETTINGS = settings(max_examples=14, deadline=None, derandomize=True, database=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
@@ -34,12 +33,7 @@ LEFTOVER = (".ecg-edge-stage-", ".ecg-edge-new-", ".ecg-edge-old-", ".ecg-edge.l
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("prop")
-    rng = np.random.default_rng(0)
-    splits = {}
-    for i, (name, n) in enumerate((("train", 24), ("val", 8), ("test", 12))):
-        splits[name] = (ecg_like_inputs(100 + i, n, 1, 256).astype(np.float32), rng.integers(0, 4, n),
-                        np.array([f"p{j // 2}" for j in range(n)]))
-    save_prepared(root / "ds", PreparedManifest("chapman4", CLASSES, 100.0, 256, ["II"]), splits)
+    make_dataset(root / "ds", "ecg", classes=CLASSES, sizes=(24, 8, 12), fs=100.0, task="chapman4", lead_names=["II"])
     save_checkpoint(root / "best.pt", make_checkpoint(root / "ds"))
     assert main(["export", str(root / "best.pt"), "--data", str(root / "ds"), "-o", str(root / "model.bin")]) == 0
     return {"root": root, "ds": root / "ds", "ckpt": root / "best.pt", "bin": root / "model.bin"}

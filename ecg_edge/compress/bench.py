@@ -18,7 +18,7 @@ import click
 import torch
 
 from ecg_edge.atomic import write_json, write_text
-from ecg_edge.options import run_command
+from ecg_edge.options import entry_point
 
 
 def _model_and_data(work: Path) -> tuple[Path, Path]:
@@ -50,6 +50,7 @@ def _model_and_data(work: Path) -> tuple[Path, Path]:
     return ck, data
 
 
+@click.command(help=__doc__.splitlines()[0])
 def measure() -> dict:
     from ecg_edge.checkpoint import load_checkpoint
     from ecg_edge.compress.engine import CompressOptions, Compressor
@@ -86,14 +87,7 @@ def measure() -> dict:
     return result
 
 
-@click.command(help=__doc__.splitlines()[0])
-def command() -> int:
-    measure()
-    return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    return run_command(command, [] if argv is None else argv, "python -m ecg_edge.compress.bench")
+main = entry_point(measure, "python -m ecg_edge.compress.bench")
 
 
 if __name__ == "__main__":

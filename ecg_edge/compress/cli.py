@@ -87,12 +87,17 @@ def check_latency(outcome, target, max_ms: float, X) -> dict:
 @click.option("--qat-lr", type=POSITIVE, default=5e-4, show_default=True)
 @click.option("--max-repairs", type=NON_NEGATIVE_INT, default=3, show_default=True,
               help="qat: promotions of the most sensitive layer while the shipped drop exceeds --tolerance")
+@click.option("--channel-prune", is_flag=True, default=False,
+              help="qat: first remove inner channels of the residual blocks (KL sensitivity) to meet the MAC "
+                   "budget of --max-macs / --max-latency-ms, distillation fine-tune, then quantize the narrow model")
+@click.option("--prune-epochs", type=NON_NEGATIVE_INT, default=15, show_default=True,
+              help="--channel-prune: distillation epochs of the narrow model before QAT")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None)
 def compress(checkpoint: Path | None, data_dir: Path | None, target: str, method: str, tolerance: float,
              reading: str | None, order: str, finetune_epochs: int, finetune_lr: float, max_bytes: int | None,
              max_latency_ms: float | None, val_max: int, metric: str, sensitivity: str, sens_windows: int,
              target_cr: float | None, max_macs: int | None, qat_epochs: int, qat_lr: float, max_repairs: int,
-             out_dir: Path | None) -> None:
+             channel_prune: bool, prune_epochs: int, out_dir: Path | None) -> None:
     """Search a per-layer bit-width/sparsity plan and write OUT/plan.json + OUT/compressed.pt."""
     from ecg_edge.checkpoint import load_checkpoint
     from ecg_edge.compress.engine import parse_method
@@ -112,10 +117,13 @@ def compress(checkpoint: Path | None, data_dir: Path | None, target: str, method
         raise EcgEdgeError(f"--target-cr {target_cr}: expected a ratio > 1, e.g. 16")
     if target_cr is not None and max_bytes is not None:
         raise EcgEdgeError("--target-cr and --max-bytes both set a byte budget; give one")
-    if (target_cr is not None or max_macs is not None) and kind != "qat":
-        raise EcgEdgeError("--target-cr / --max-macs apply to --method qat only")
+    if (target_cr is not None or max_macs is not None or channel_prune) and kind != "qat":
+        raise EcgEdgeError("--target-cr / --max-macs / --channel-prune apply to --method qat only")
+    if channel_prune and max_macs is None and max_latency_ms is None:
+        raise EcgEdgeError("--channel-prune needs a budget: --max-macs N or --max-latency-ms MS")
     from ecg_edge.compress.qat import QATConfig
 
+    prune = {"epochs": prune_epochs} if channel_prune else None
     qat_opts = {"sensitivity": sensitivity, "sens_windows": sens_windows, "target_cr": target_cr,
                 "max_macs": max_macs, "max_repairs": max_repairs, "qat": QATConfig(epochs=qat_epochs, lr=qat_lr)}
     tgt = get_target(target)
@@ -129,16 +137,86 @@ def compress(checkpoint: Path | None, data_dir: Path | None, target: str, method
     out_dir = out_dir or default_compress_dir()
     with result_set(out_dir, command="compress", inputs=[ckpt_path, data_dir], explicit=explicit) as stage:
         _compress_into(stage, out_dir, ckpt, ckpt_path, ds, tgt, method, tolerance, reading, order, max_bytes,
-                       val_max, metric, finetune_epochs, finetune_lr, max_latency_ms, qat_opts)
+                       val_max, metric, finetune_epochs, finetune_lr, max_latency_ms, qat_opts, prune)
+
+
+def _channel_prune(stage: Path, ckpt, ds, tgt, max_macs: int | None, max_latency_ms: float | None, prune: dict):
+    """Narrow the checkpoint to the MAC budget (compress/channels.py); writes OUT/pruned.pt."""
+    from ecg_edge.checkpoint import save_checkpoint
+    from ecg_edge.compress.channels import PruneConfig, macs_for_latency, prune_checkpoint
+
+    Xt, yt = ds.split("train")
+    latency = None
+    budgets, what = [], []
+    if max_macs is not None:
+        budgets.append(max_macs)
+        what.append(f"--max-macs {max_macs:,}")
+    if max_latency_ms is not None:
+        lat = macs_for_latency(tgt, max_latency_ms)
+        budgets.append(lat)
+        what.append(f"--max-latency-ms {max_latency_ms:g} on {tgt.name} ({tgt.clock_hz / 1e6:g} MHz, CPI "
+                    f"{tgt.cycles_per_instruction:g}, {tgt.instructions_per_mac:.3f} instructions per MAC: "
+                    f"{lat:,} MACs)")
+        latency = _measured_latency(ckpt, tgt, max_latency_ms, Xt)
+    Xv, yv = ds.split("val")
+    try:
+        groups = ds.groups("val")
+    except EcgEdgeError:
+        groups = None
+    pruned, report = prune_checkpoint(ckpt, Xt, yt, Xv, yv, min(budgets), PruneConfig(**prune), groups,
+                                      " and ".join(what), click.echo, latency)
+    save_checkpoint(stage / "pruned.pt", pruned)
+    return pruned, report
+
+
+def _measured_latency(ckpt, tgt, max_ms: float, X):
+    """A LatencyCheck that packs a candidate narrow model int8 dense and counts its instructions
+    on the simulated target; None (with a warning) when the simulator's toolchain is missing."""
+    import numpy as np
+
+    from ecg_edge.checkpoint import Checkpoint
+    from ecg_edge.compress.channels import LatencyCheck
+    from ecg_edge.modelbin.executor import quantize_inputs
+    from ecg_edge.modelbin.packer import pack
+    from ecg_edge.modelbin.reader import read_model
+    from ecg_edge.sim import simulate
+    from ecg_edge.sim.toolchain import find_toolchain
+
+    try:
+        find_toolchain()
+    except EcgEdgeError as exc:
+        click.echo(f"warning: --max-latency-ms: candidates are not simulated ({exc}); the MAC budget comes from "
+                   f"{tgt.name}'s {tgt.instructions_per_mac:.3f} instructions per MAC alone", err=True)
+        return None
+    calib = np.asarray(X[:8])
+
+    def instructions(narrow) -> int:
+        ck = Checkpoint(ckpt.arch, narrow.cfg.to_dict(), narrow.state_dict(), list(ckpt.classes), dict(ckpt.data))
+        data = pack(ck, None, calib, max_calib_windows=8).data
+        res = simulate(data, quantize_inputs(read_model(data), calib[:1]), tgt, parity=False)
+        return max(int(i) for i in res.instructions)
+
+    limit = int(max_ms * 1e-3 * tgt.clock_hz / tgt.cycles_per_instruction)
+    return LatencyCheck(instructions, limit)
 
 
 def _compress_into(stage: Path, out_dir: Path, ckpt, ckpt_path: Path, ds, tgt, method: str, tolerance: float,
                    reading: str | None, order: str, max_bytes: int | None, val_max: int, metric: str,
-                   finetune_epochs: int, finetune_lr: float, max_latency_ms: float | None, qat_opts: dict) -> None:
+                   finetune_epochs: int, finetune_lr: float, max_latency_ms: float | None, qat_opts: dict,
+                   prune: dict | None = None) -> None:
     from ecg_edge.checkpoint import save_checkpoint
     from ecg_edge.compress.engine import DEFAULT_READING, CompressOptions, Compressor, parse_method
     from ecg_edge.compress.finetune import FinetuneConfig
 
+    report = None
+    if prune is not None:
+        from ecg_edge.compress.layers import fp32_parameter_bytes
+        from ecg_edge.models.registry import model_from_checkpoint
+
+        if qat_opts["target_cr"] is not None:  # the ratio stays relative to the unpruned model
+            max_bytes = int(fp32_parameter_bytes(model_from_checkpoint(ckpt)) / qat_opts["target_cr"])
+            qat_opts = {**qat_opts, "target_cr": None}
+        ckpt, report = _channel_prune(stage, ckpt, ds, tgt, qat_opts["max_macs"], max_latency_ms, prune)
     opts = CompressOptions(tolerance=tolerance, reading=reading or DEFAULT_READING, order=order,
                            max_bytes=max_bytes, val_max=val_max, metric=metric,
                            finetune=FinetuneConfig(epochs=finetune_epochs, lr=finetune_lr),
@@ -146,6 +224,9 @@ def _compress_into(stage: Path, out_dir: Path, ckpt, ckpt_path: Path, ds, tgt, m
     comp = Compressor(ckpt, ds, tgt, opts, source=str(ckpt_path))
     kind, _ = parse_method(method)
     outcome = comp.shipped(log=click.echo) if kind == "qat" else comp.run(method)
+    if report is not None:
+        outcome.plan.metrics["channel_prune"] = report
+        outcome.checkpoint.extra["channel_prune"] = report
     if kind == "qat":
         _check_shipped(outcome, comp, method)
     if max_latency_ms is not None:
@@ -168,13 +249,20 @@ def _compress_into(stage: Path, out_dir: Path, ckpt, ckpt_path: Path, ds, tgt, m
     click.echo(layer_table(outcome))
     if kind == "qat":
         click.echo(shipped_summary(outcome.plan))
+    if report is not None:
+        m = outcome.plan.metrics
+        click.echo(f"channel-pruned: {report['macs_before']:,} -> {report['macs_after']:,} MACs "
+                   f"({report['macs_after'] / report['macs_before']:.3f}x); inner widths {report['widths_before']} -> "
+                   f"{report['widths_after']}; true CR vs the unpruned fp32 model "
+                   f"{report['fp32_param_bytes_unpruned'] / m['model_bytes']:.2f}x")
         m = outcome.plan.metrics
         if not m["within_tolerance"]:
             click.echo(f"warning: after {len(m['repairs'])} repair(s) the shipped model.bin still drops "
                        f"{m['val_drop_shipped']:+.4f} {m['metric']} on validation, over --tolerance {tolerance}; "
                        "raise --max-repairs or the byte budget", err=True)
     click.echo(f"wrote {out_dir / 'plan.json'}, {out_dir / 'compressed.pt'}"
-               + (f" and {out_dir / 'model.bin'}" if kind == "qat" else ""))
+               + (f" and {out_dir / 'model.bin'}" if kind == "qat" else "")
+               + (f" (+ {out_dir / 'pruned.pt'}, the narrow fp32 model)" if report is not None else ""))
 
 
 def _check_shipped(outcome, comp, method: str) -> None:

@@ -33,11 +33,11 @@ from ecg_edge.compress.search import (
 )
 from ecg_edge.compress.sensitivity import DEFAULT_BITS, DEFAULT_WINDOWS
 from ecg_edge.compress.sensitivity import DEFAULT_SPARSITIES as QAT_SPARSITIES
-from ecg_edge.compress.sizes import BLOCKS_ONLY, EXACT, ModelSize, measure, nominal_cr
+from ecg_edge.compress.sizes import BLOCKS_ONLY, EXACT, ModelSize, measure
 from ecg_edge.data.prepared import PreparedDataset
 from ecg_edge.errors import EcgEdgeError
 from ecg_edge.layerplan.bitpack import ENCODING_NAMES
-from ecg_edge.layerplan.plan import CompressionPlan, LayerPlan
+from ecg_edge.layerplan.plan import CompressionPlan, LayerPlan, nominal_cr
 from ecg_edge.metrics import classification_metrics
 from ecg_edge.models.predict import predict
 from ecg_edge.models.registry import model_from_checkpoint
@@ -157,6 +157,7 @@ class Compressor:
         self.importance = layer_importance(self.names, [self.ctx.fp[n] for n in self.names], o.alpha, o.beta)
         self.bits = sorted(set(target.supported_bits))
         self._sens: dict[tuple, dict[str, list[Option]]] = {}
+        self._qat_sens: dict[tuple, Any] = {}  # method "qat": measured sensitivities, by what they measured
         self._check_smallest_fits()
 
     # --- feasibility ------------------------------------------------------------------------------
@@ -256,10 +257,16 @@ class Compressor:
         t0 = _time.perf_counter()
         Xt, yt = self.ds.split("train")
         bits = tuple(b for b in o.qat_bits if b in self.bits)
-        sens = measure_sensitivity(self.model, training_windows(Xt, o.sens_windows, o.seed), o.sensitivity,
-                                   bits, o.qat_sparsities, self.ctx.order)
-        log(f"sensitivity ({sens.method}, {sens.windows} training windows, "
-            f"{sum(len(v) for v in sens.options.values())} layer x candidate): {sens.seconds:.1f} s")
+        key = self._sens_key(o.sensitivity, o.sens_windows, bits, o.qat_sparsities, self.ctx.order)
+        sens = self._qat_sens.get(key)
+        if sens is None:
+            sens = measure_sensitivity(self.model, training_windows(Xt, o.sens_windows, o.seed), o.sensitivity,
+                                       bits, o.qat_sparsities, self.ctx.order)
+            self._qat_sens[key] = sens
+            log(f"sensitivity ({sens.method}, {sens.windows} training windows, "
+                f"{sum(len(v) for v in sens.options.values())} layer x candidate): {sens.seconds:.1f} s")
+        else:
+            log(f"sensitivity ({sens.method}, {sens.windows} training windows): measured before, reused")
         limit = self.byte_limit()
         # The knapsack gets the limit minus the non-weight bytes of model.bin (header, tensors,
         # ops, metadata), measured on a packed file of the plan; option bytes count every kept
@@ -322,11 +329,11 @@ class Compressor:
             "agreement_shipped_vs_fakequant_val": res.agreement, "logits_equal_val": res.logits_equal,
             "repairs": [asdict(r) for r in res.repairs], "rounds": res.rounds,
             "sensitivity": {"method": sens.method, "windows": sens.windows, "seconds": round(sens.seconds, 1),
-                            "options": {n: [[o_.choice[0], o_.choice[1], o_.bytes, o_.sensitivity, o_.macs]
-                                            for o_ in v] for n, v in sens.options.items()}},
+                            "options": {n: [[o_.choice[0], o_.choice[1], o_.bytes, o_.sensitivity, o_.macs,
+                                                 o_.encoding] for o_ in v] for n, v in sens.options.items()}},
             "qat": asdict(o.qat), "search_seconds": _time.perf_counter() - t0, "search_evaluations": 0,
             "nominal_cr": nominal_cr([lp.params for lp in plan.layers], [lp.bits for lp in plan.layers],
-                                     [lp.nnz for lp in plan.layers], True),
+                                     [lp.nnz for lp in plan.layers]),
             "mean_bits": float(np.average([lp.bits for lp in plan.layers], weights=[lp.params for lp in plan.layers])),
         })
         extra = {"qat": res.qat.qat.export_state()}
@@ -337,6 +344,40 @@ class Compressor:
                               plan.metrics["search_seconds"])
         layers = {n: self.ctx.compressed(n, c) for n, c in res.assign.items()}
         return Outcome(plan, ck, layers, size, fit, search, val_metrics)
+
+    def _sens_key(self, method: str, windows: int, bits, sparsities, order: str) -> tuple:
+        return (method, int(windows), tuple(sorted(int(b) for b in bits)),
+                tuple(sorted(round(float(p), 6) for p in sparsities)), order, self.opts.seed)
+
+    def reuse_sensitivity(self, plan: CompressionPlan, where: str = "plan.json") -> None:
+        """Seed method "qat" with the sensitivity a `compress --method qat` plan of this same
+        checkpoint recorded (its provenance must name the same checkpoint file and seed)."""
+        from pathlib import Path
+
+        from ecg_edge.compress.sensitivity import from_record
+
+        prov, rec = plan.provenance or {}, (plan.metrics or {}).get("sensitivity")
+        if plan.method != "qat" or not isinstance(rec, dict) or "options" not in rec:
+            raise EcgEdgeError(f"{where}: not a `compress --method qat` plan with a recorded sensitivity")
+        if not prov.get("checkpoint") or Path(prov["checkpoint"]).resolve() != Path(self.source).resolve():
+            raise EcgEdgeError(f"{where}: its sensitivity was measured on {prov.get('checkpoint')!r}, "
+                               f"not on {self.source!r}")
+        if int(prov.get("seed", -1)) != self.opts.seed:
+            raise EcgEdgeError(f"{where}: seed {prov.get('seed')}, this run uses seed {self.opts.seed}")
+        try:
+            sens = from_record(rec, where)
+        except ValueError as exc:
+            raise EcgEdgeError(str(exc)) from exc
+        missing = sorted(set(self.names) - set(sens.options))
+        if missing:
+            raise EcgEdgeError(f"{where}: no sensitivity for layers {missing}")
+        opts = [o.choice for v in sens.options.values() for o in v]
+        key = self._sens_key(sens.method, int(prov.get("sens_windows", sens.windows)), {b for b, _ in opts},
+                             {p for _, p in opts}, plan.order)
+        self._qat_sens[key] = sens
+        self.opts.sensitivity, self.opts.sens_windows = sens.method, key[1]
+        self.opts.qat_bits, self.opts.qat_sparsities, self.opts.order = key[2], key[3], plan.order
+        self.ctx.set_order(plan.order)
 
     def _qat_plan(self, assign: dict, sens) -> CompressionPlan:
         lps = []
@@ -434,7 +475,7 @@ class Compressor:
         quantized = kind in QUANTIZING
         # Nominal (paper) figures count the weights the mask keeps, not levels that round to 0.
         kept = [int(layers[n].mask.sum()) for n in self.names]
-        ncr = nominal_cr([lp.params for lp in lps], [lp.bits for lp in lps], kept, quantized)
+        ncr = nominal_cr([lp.params for lp in lps], [lp.bits if quantized else 32 for lp in lps], kept)
         if kind == "fp32":
             ncr = 1.0
         metrics = {

@@ -19,6 +19,8 @@ COMPRESSIBLE = (nn.Conv1d, nn.Linear)
 
 @dataclass(frozen=True)
 class LayerInfo:
+    """A compressible layer of a model, the unit a plan assigns bits and sparsity to."""
+
     name: str
     kind: str  # "conv1d" | "linear"
     shape: tuple[int, ...]  # PyTorch weight shape

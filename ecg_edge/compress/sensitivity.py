@@ -50,6 +50,19 @@ class Sensitivity:
         raise KeyError((name, choice))
 
 
+def from_record(rec: dict, where: str = "plan.json") -> Sensitivity:
+    """The Sensitivity a `compress --method qat` run recorded in its plan metrics ("sensitivity":
+    method, windows, seconds, options [bits, sparsity, bytes, sensitivity, macs(, encoding)]), so
+    a later run on the same checkpoint can reuse it instead of measuring again."""
+    try:
+        opts = {name: [Option((int(r[0]), float(r[1])), int(r[2]), float(r[3]), int(r[4]),
+                              str(r[5]) if len(r) > 5 else "") for r in rows]
+                for name, rows in rec["options"].items()}
+        return Sensitivity(str(rec["method"]), int(rec["windows"]), opts, float(rec.get("seconds", 0.0)))
+    except (KeyError, TypeError, ValueError, IndexError) as exc:
+        raise ValueError(f"{where}: metrics.sensitivity is not a recorded sensitivity ({exc!r})") from exc
+
+
 def kl_rows(p_logits: np.ndarray, q_logits: np.ndarray) -> np.ndarray:
     """KL(softmax p || softmax q) per row, in float64."""
     def logsoftmax(z: np.ndarray) -> np.ndarray:

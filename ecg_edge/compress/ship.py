@@ -2,10 +2,10 @@
 
 After QAT the graph is packed into model.bin, read back and run by the integer executor on the
 validation split. The tolerance is the drop of that model.bin against the fp32 model on the same
-windows, nothing else. If it is exceeded, the most sensitive layer (highest sensitivity at its
-current option, among those that can still move) is promoted one step, bits up or sparsity down
-(whichever step removes more sensitivity per added byte), and QAT runs again warm-started from
-the previous graph; at most `max_repairs` times. Every repair is recorded.
+windows, nothing else. If it is exceeded, one layer is promoted one step, bits up or sparsity
+down: of all layers' next steps, the one removing the most sensitivity per added byte (the
+allocator's exchange rate, so a repair costs the fewest bytes), and QAT runs again warm-started
+from the previous graph; at most `max_repairs` times. Every repair is recorded.
 """
 
 from __future__ import annotations
@@ -89,20 +89,28 @@ def promotion(sens: Sensitivity, name: str, cur: Choice) -> Choice | None:
 
 
 def pick_repair(sens: Sensitivity, assign: dict[str, Choice]) -> tuple[str, Choice] | None:
-    """The most sensitive layer at its current option that can still be promoted."""
-    ranked = sorted(assign, key=lambda n: sens.option(n, assign[n]).sensitivity, reverse=True)
-    for n in ranked:
-        nxt = promotion(sens, n, assign[n])
-        if nxt is not None:
-            return n, nxt
-    return None
+    """The cheapest repair: of every layer's one-step promotion, the one removing the most
+    sensitivity per added byte (the knapsack's own exchange rate, so a repair spends as few
+    bytes as it can); ties go to the more sensitive layer. None when nothing can move."""
+    best, key = None, None
+    for n, cur in assign.items():
+        nxt = promotion(sens, n, cur)
+        if nxt is None:
+            continue
+        here, there = sens.option(n, cur), sens.option(n, nxt)
+        k = ((here.sensitivity - there.sensitivity) / max(there.bytes - here.bytes, 1), here.sensitivity)
+        if key is None or k > key:
+            best, key = (n, nxt), k
+    return best
 
 
 def ship(model, ckpt, make_plan, assign: dict[str, Choice], sens: Sensitivity, X_train: np.ndarray,
          y_train: np.ndarray, X_val: np.ndarray, y_val: np.ndarray, cfg: ShipConfig, source: str = "",
          log=print) -> Shipped:
     """QAT -> pack -> executor on validation -> repair while the shipped drop exceeds the tolerance.
-    `make_plan(assign)` builds the CompressionPlan the packer records for an assignment."""
+    `make_plan(assign)` builds the CompressionPlan the packer records for an assignment. When the
+    repairs run out without meeting the tolerance, the round with the smallest validation drop
+    ships (fewer bytes on a tie), not the last one: a repair that made it worse is not kept."""
     from ecg_edge.modelbin import executor
     from ecg_edge.modelbin.packer import build_meta, pack_graph
     from ecg_edge.modelbin.reader import read_model
@@ -116,6 +124,7 @@ def ship(model, ckpt, make_plan, assign: dict[str, Choice], sens: Sensitivity, X
     repairs: list[Repair] = []
     rounds: list[dict[str, Any]] = []
     warm = None
+    tried: list[Shipped] = []  # every round, in order
     while True:
         plan = make_plan(assign)
         qcfg = cfg.qat if warm is None else QATConfig(**{**cfg.qat.__dict__, "epochs": cfg.repair_epochs,
@@ -137,9 +146,17 @@ def ship(model, ckpt, make_plan, assign: dict[str, Choice], sens: Sensitivity, X
             f"(fp32 {fp32:.4f}, drop {drop:+.4f}, tolerance {cfg.tolerance})")
         ok = drop <= cfg.tolerance + 1e-12
         nxt = None if ok or len(repairs) >= cfg.max_repairs else pick_repair(sens, assign)
+        here = Shipped(dict(assign), res, data, packed, val, fp32, drop, float((shipped.argmax(1) == fq.argmax(1)).mean()),
+                       bool(np.array_equal(shipped, fq)), ok, repairs, rounds)
+        tried.append(here)
         if nxt is None:
-            return Shipped(assign, res, data, packed, val, fp32, drop, float((shipped.argmax(1) == fq.argmax(1)).mean()),
-                           bool(np.array_equal(shipped, fq)), ok, repairs, rounds)
+            best = here if ok else min(tried, key=lambda t: (t.val_drop, t.packed.device_size))
+            for r, t in zip(rounds, tried, strict=True):
+                r["shipped"] = t is best
+            if best is not here:
+                log(f"shipping round {tried.index(best) + 1} (validation drop {best.val_drop:+.4f}, the smallest "
+                    f"of {len(tried)} rounds)")
+            return best
         name, after = nxt
         repairs.append(Repair(name, assign[name], after, drop, sens.option(name, assign[name]).sensitivity,
                               sens.option(name, after).sensitivity))

@@ -15,7 +15,7 @@ from pathlib import Path
 import click
 
 from ecg_edge.atomic import write_json, write_text
-from ecg_edge.options import POSITIVE_INT, run_command
+from ecg_edge.options import POSITIVE_INT, entry_point
 from ecg_edge.paths import data_root
 
 
@@ -46,7 +46,7 @@ def _prepare_mitdb(tmp: Path) -> dict | None:
 @click.command(help=__doc__)
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("bench"), show_default=True)
 @click.option("--n", "n", type=POSITIVE_INT, default=2000, show_default=True)
-def command(out: Path, n: int) -> int:
+def command(out: Path, n: int) -> None:
     os.environ.setdefault("ECG_EDGE_NO_PROGRESS", "1")
     rows = [_synth("chapman4", n, 1), _synth("cpsc9", max(n // 10, 9), 12)]
     with tempfile.TemporaryDirectory() as tmp:
@@ -64,11 +64,9 @@ def command(out: Path, n: int) -> int:
         md.append(f"| {r['what']} | {size} | {r['seconds']} | {r['cpu_seconds']} | {rate} |")
     write_text(out / "data.md", "\n".join(md) + "\n")
     print("\n".join(md))
-    return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    return run_command(command, [] if argv is None else argv, "python -m ecg_edge.data.bench")
+main = entry_point(command, "python -m ecg_edge.data.bench")
 
 
 if __name__ == "__main__":

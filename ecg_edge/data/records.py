@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import csv
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
 from ecg_edge.errors import DataError
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -48,6 +52,18 @@ class SkipReport:
         ex = self.examples.setdefault(reason, [])
         if where and len(ex) < 5:
             ex.append(where)
+
+    def read_or_skip(self, read: Callable[[Path], T], path: Path | None, missing: str = "") -> T | None:
+        """read(path), or None with the record counted: "signal file missing" (at `missing`) when
+        path is None, "unreadable record" when read raises DataError (its message says why)."""
+        if path is None:
+            self.add("signal file missing", missing)
+            return None
+        try:
+            return read(path)
+        except DataError as exc:
+            self.add("unreadable record", str(exc))
+            return None
 
     def as_dict(self) -> dict[str, int]:
         return dict(sorted(self.counts.items()))

@@ -34,7 +34,7 @@ from ecg_edge.errors import EcgEdgeError
 from ecg_edge.layerplan.plan import CompressionPlan
 from ecg_edge.metrics import RECORD_AGGREGATION, classification_metrics, record_metrics
 from ecg_edge.models.registry import model_from_checkpoint
-from ecg_edge.options import run_command
+from ecg_edge.options import entry_point
 
 N_CALIB = 128
 SUBPROCESS_TIMEOUT_S = 1800
@@ -397,7 +397,7 @@ def plot(res: dict[str, Any], path: Path) -> None:
 
 
 @click.command(help="Mobile and microcontroller runtimes side by side on one model (bench/mobile.*).")
-def command() -> int:
+def command() -> None:
     """`make bench`: the default job's model if trained (ecg_edge.paths), else a seeded,
     untrained default ResNet1D on a small synthetic chapman4 set (accuracy then meaningless and
     labelled so; bytes, memory and latency are still the real figures)."""
@@ -418,7 +418,6 @@ def command() -> int:
     write_text(Path("bench") / "mobile.md", md)
     write_json(Path("bench") / "mobile.json", {**res, "label": label})
     print(md)
-    return 0
 
 
 def make_untrained_demo(root: Path, n: int = 200, seed: int = 0) -> tuple[Path, Path]:
@@ -441,8 +440,7 @@ def make_untrained_demo(root: Path, n: int = 200, seed: int = 0) -> tuple[Path, 
     return path, data
 
 
-def main(argv: list[str] | None = None) -> int:
-    return run_command(command, [] if argv is None else argv, "python -m ecg_edge.mobile.bench")
+main = entry_point(command, "python -m ecg_edge.mobile.bench")
 
 
 if __name__ == "__main__":

@@ -19,12 +19,13 @@ from ecg_edge.modelbin import executor
 from ecg_edge.modelbin.golden import cycling_plan, ecg_like_inputs, random_resnet
 from ecg_edge.modelbin.packer import pack
 from ecg_edge.modelbin.reader import read_model
-from ecg_edge.options import run_command
+from ecg_edge.options import entry_point
 
 PLANS = {"int8 dense": (8, 0.0), "4-bit": (4, 0.0), "4-bit 50% pruned": (4, 0.5),
          "2-bit 80% pruned": (2, 0.8), "1-bit 90% pruned": (1, 0.9)}
 
 
+@click.command(help=__doc__.splitlines()[0])
 def measure() -> dict:
     torch.set_num_threads(1)
     model, cfg = random_resnet(0, n_samples=5120, widths=[16, 24, 32, 48, 64], strides=[1, 2, 2, 2, 2],
@@ -68,14 +69,7 @@ def measure() -> dict:
     return result
 
 
-@click.command(help=__doc__.splitlines()[0])
-def command() -> int:
-    measure()
-    return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    return run_command(command, [] if argv is None else argv, "python -m ecg_edge.modelbin.bench")
+main = entry_point(measure, "python -m ecg_edge.modelbin.bench")
 
 
 if __name__ == "__main__":

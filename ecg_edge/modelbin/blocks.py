@@ -4,6 +4,7 @@ decode them back, checking every index against the block's bounds."""
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 
 import numpy as np
 
@@ -17,6 +18,7 @@ from ecg_edge.layerplan.bitpack import (
     pack_bits,
     unpack_bits,
 )
+from ecg_edge.modelbin import rules as R
 from ecg_edge.modelbin.layout import BLOCK_HEADER_SIZE, BLOCK_STRUCT
 
 
@@ -87,52 +89,58 @@ def encode_block(levels: np.ndarray, bits: int, kernel: int, bias: np.ndarray, m
 
 # ---------------------------------------------------------------- decoding
 
-def _fail(where: str, msg: str) -> ModelFormatError:
-    return ModelFormatError(f"{where}: {msg}")
+Fail = Callable[[str, str], Exception]
 
 
 def decode_levels(block: bytes, where: str, bits: int, encoding: int, c_out: int, span: int, nnz: int,
-                  off_index: int, index_bytes: int, off_values: int, values_bytes: int) -> np.ndarray:
+                  off_index: int, index_bytes: int, off_values: int, values_bytes: int,
+                  fail: Fail | None = None) -> np.ndarray:
     """Levels (c_out, span) int8 from a block's index/values arrays (offsets already checked to
-    lie inside `block`)."""
+    lie inside `block`). A refusal is `fail(message, rule)` (rules.py); by default a
+    ModelFormatError prefixed with `where`."""
+    def _fail(_where: str, msg: str, rule: str) -> Exception:
+        if fail is not None:
+            return fail(f"{where}: {msg}", rule)
+        return ModelFormatError(f"{where}: {msg}", rule)
+
     n = c_out * span
     index = np.frombuffer(block, dtype=np.uint8, count=index_bytes, offset=off_index) if index_bytes else None
     if encoding == ENC_DENSE:
         if bits == 1 and nnz != n:
-            raise _fail(where, f"DENSE encoding at bits 1 needs nnz = c_out*span = {n}, got nnz {nnz}")
+            raise _fail(where, f"DENSE encoding at bits 1 needs nnz = c_out*span = {n}, got nnz {nnz}", R.BLOCK_NNZ)
         need = align((n * bits + 7) // 8)
         if values_bytes != need:
-            raise _fail(where, f"values_bytes {values_bytes}, expected {need} for {n} x {bits}-bit DENSE")
+            raise _fail(where, f"values_bytes {values_bytes}, expected {need} for {n} x {bits}-bit DENSE", R.BLOCK_VALUES_BYTES)
         levels = unpack_bits(np.frombuffer(block, np.uint8, values_bytes, off_values), bits, n)
         got = int(np.count_nonzero(levels))
         if got != nnz:
-            raise _fail(where, f"nnz {nnz} disagrees with the {got} non-zero DENSE levels")
+            raise _fail(where, f"nnz {nnz} disagrees with the {got} non-zero DENSE levels", R.BLOCK_NNZ)
         return levels.reshape(c_out, span)
     if nnz > n:
-        raise _fail(where, f"nnz {nnz} exceeds c_out*span = {n}")
+        raise _fail(where, f"nnz {nnz} exceeds c_out*span = {n}", R.BLOCK_NNZ)
     need_v = align((nnz * bits + 7) // 8)
     if values_bytes != need_v:
-        raise _fail(where, f"values_bytes {values_bytes}, expected {need_v} for nnz {nnz} x {bits}-bit")
+        raise _fail(where, f"values_bytes {values_bytes}, expected {need_v} for nnz {nnz} x {bits}-bit", R.BLOCK_VALUES_BYTES)
     vals = unpack_bits(np.frombuffer(block, np.uint8, values_bytes, off_values), bits, nnz)
     if encoding == ENC_BITMASK:
         need = align((n + 7) // 8)
         if index_bytes != need:
-            raise _fail(where, f"index_bytes {index_bytes}, expected {need} for a {n}-bit mask")
+            raise _fail(where, f"index_bytes {index_bytes}, expected {need} for a {n}-bit mask", R.BLOCK_INDEX_BYTES)
         mask = np.unpackbits(index, bitorder="little")[:n].astype(bool)
         pc = int(mask.sum())
         if pc != nnz:
-            raise _fail(where, f"mask popcount {pc} disagrees with nnz {nnz}")
+            raise _fail(where, f"mask popcount {pc} disagrees with nnz {nnz}", R.BLOCK_MASK)
         flat = np.zeros(n, dtype=np.int8)
         flat[mask] = vals
         return flat.reshape(c_out, span)
     if encoding == ENC_RUNLENGTH:
         if index_bytes < 4 * c_out:
-            raise _fail(where, f"index_bytes {index_bytes} cannot hold {c_out} run counts")
+            raise _fail(where, f"index_bytes {index_bytes} cannot hold {c_out} run counts", R.BLOCK_INDEX_BYTES)
         entries = np.frombuffer(index[:4 * c_out].tobytes(), dtype="<u4").astype(np.int64)
         total = int(entries.sum())
         if index_bytes != 4 * c_out + align(total):
             raise _fail(where, f"index_bytes {index_bytes}, expected 4*c_out + align4(sum entries) = "
-                               f"{4 * c_out + align(total)}")
+                               f"{4 * c_out + align(total)}", R.BLOCK_INDEX_BYTES)
         runs = index[4 * c_out:4 * c_out + total]
         positions = np.empty(nnz, dtype=np.int64)
         chan = np.empty(nnz, dtype=np.int64)
@@ -147,17 +155,17 @@ def decode_levels(block: bytes, where: str, bits: int, encoding: int, c_out: int
                     continue
                 p += step
                 if p >= span:
-                    raise _fail(where, f"run-length walk of channel {c} reaches position {p} >= span {span}")
+                    raise _fail(where, f"run-length walk of channel {c} reaches position {p} >= span {span}", R.BLOCK_RUNS)
                 if v >= nnz:
-                    raise _fail(where, f"run-length walk yields more values than nnz {nnz}")
+                    raise _fail(where, f"run-length walk yields more values than nnz {nnz}", R.BLOCK_RUNS)
                 positions[v], chan[v] = p, c
                 v += 1
                 p += 1
             if p > span:
-                raise _fail(where, f"run-length walk of channel {c} skips to {p} > span {span}")
+                raise _fail(where, f"run-length walk of channel {c} skips to {p} > span {span}", R.BLOCK_RUNS)
         if v != nnz:
-            raise _fail(where, f"run-length walk yields {v} values, nnz is {nnz}")
+            raise _fail(where, f"run-length walk yields {v} values, nnz is {nnz}", R.BLOCK_RUNS)
         levels = np.zeros((c_out, span), dtype=np.int8)
         levels[chan, positions] = vals
         return levels
-    raise _fail(where, f"unknown encoding {encoding} (expected 0 DENSE, 1 BITMASK, 2 RUNLENGTH)")
+    raise _fail(where, f"unknown encoding {encoding} (expected 0 DENSE, 1 BITMASK, 2 RUNLENGTH)", R.BLOCK_ENCODING)

@@ -3,7 +3,9 @@ training windows.
 
 Choice (documented in export/FORMAT.md's packer notes): the full min/max over the calibration
 windows, no percentile clipping, because clipping logits or residual sums changes argmax
-decisions more than the coarser step costs. The range is rounded outward to 11 significant bits
+decisions more than the coarser step costs. One exception, exact by construction: a tensor read
+only by GELU tables has its lower end raised to where GELU is flat (intops.gelu_input_floor),
+so the step spends its levels where the function distinguishes them. The range is rounded outward to 11 significant bits
 so that exports are reproducible across BLAS builds (last-bit float differences cannot move it).
 """
 
@@ -16,7 +18,9 @@ import numpy as np
 
 from ecg_edge.errors import EcgEdgeError
 from ecg_edge.modelbin.graph import float_forward
-from ecg_edge.modelbin.ir import Graph
+from ecg_edge.modelbin.intops import gelu_input_floor
+from ecg_edge.modelbin.ir import GNode, Graph
+from ecg_edge.modelbin.layout import OP_LUT
 from ecg_edge.modelbin.ops import op_def
 from ecg_edge.numerics import choose_activation_qparams
 
@@ -90,11 +94,28 @@ def tensor_ranges(g: Graph, X_lc: np.ndarray, chunk: int = CALIB_CHUNK, percenti
     return list(zip(lo, hi, strict=True))
 
 
+def gelu_input_ranges(g: Graph, ranges: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Raise the lower end of every tensor read only by GELU LUTs to intops.gelu_input_floor of
+    the (smallest) output step those LUTs will have."""
+    readers: dict[int, list[GNode]] = {}
+    for node in g.nodes:
+        for i in node.inputs:
+            readers.setdefault(i, []).append(node)
+    out = list(ranges)
+    for i, rs in readers.items():
+        if i in (g.input, g.output) or not all(n.op == OP_LUT and n.func == "gelu" for n in rs):
+            continue
+        s_out = min(activation_qparams(*ranges[n.output])[0] for n in rs)
+        lo, hi = out[i]
+        out[i] = (max(lo, gelu_input_floor(s_out)), hi)
+    return out
+
+
 def calibrate(g: Graph, X_lc: np.ndarray, percentile: float | None = None,
               input_percentile: float | None = None) -> None:
     """Set scale/zero_point of every tensor. Outputs of ops that keep their input's quantization
     (MAXPOOL1D, RELU) inherit it; ops with a fixed output quantization (SOFTMAX) set it."""
-    ranges = tensor_ranges(g, X_lc, percentile=percentile, input_percentile=input_percentile)
+    ranges = gelu_input_ranges(g, tensor_ranges(g, X_lc, percentile=percentile, input_percentile=input_percentile))
     for i, t in enumerate(g.tensors):
         lo, hi = ranges[i]
         if not math.isfinite(lo):

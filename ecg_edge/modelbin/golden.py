@@ -37,6 +37,7 @@ from ecg_edge.modelbin.layout import (
     OP_GROUPNORM,
     OP_LAYERNORM,
     OP_LINEAR,
+    OP_LUT,
     OP_MATMUL,
     OP_MAXPOOL1D,
     OP_NAMES,
@@ -48,7 +49,7 @@ from ecg_edge.modelbin.packer import pack, pack_graph
 from ecg_edge.modelbin.reader import read_model
 from ecg_edge.models.resnet1d import ResNet1D, ResNet1DConfig
 from ecg_edge.numerics import qmax_for_bits, quantize_activation
-from ecg_edge.options import run_command
+from ecg_edge.options import entry_point
 
 GOLDEN_DIR = Path(__file__).resolve().parents[2] / "export" / "golden"
 TINY = dict(n_samples=256, n_classes=4, stem_channels=8, stem_kernel=7, stem_stride=2, stem_pool=2,
@@ -169,10 +170,11 @@ def build_custom_graph(seed: int) -> Graph:
     return g
 
 
-def build_transformer_graph(seed: int) -> Graph:
+def build_transformer_graph(seed: int, lut: bool = False) -> Graph:
     """A two-head post-LN transformer shaped like HuBERT-ECG (format version 2): conv feature
     extractor with GROUPNORM and GELU, LAYERNORM, projection, grouped positional conv (pads 2/1),
-    attention composed as MATMUL(Q, K^T) -> SOFTMAX -> MATMUL(P, V), FFN, mean-pool, LINEAR."""
+    attention composed as MATMUL(Q, K^T) -> SOFTMAX -> MATMUL(P, V), FFN, mean-pool, LINEAR.
+    lut: the second conv's and the FFN's GELU as LUT tables (format version 3), as HuBERT lowers them."""
     rng = np.random.default_rng(seed)
     g = Graph(tensors=[], nodes=[])
     x = g.add_tensor("input", 128, 1)
@@ -203,7 +205,8 @@ def build_transformer_graph(seed: int) -> Graph:
 
     h = conv(x, "conv0", 8, 10, 4, bits=6, sp=0.3)
     h = like(OP_GELU, norm(OP_GROUPNORM, h, "norm0", groups=8), "gelu0")
-    h = like(OP_GELU, conv(h, "conv1", 8, 3, 2, bits=4), "gelu1")
+    gelu_op, gelu_kw = (OP_LUT, {"func": "gelu"}) if lut else (OP_GELU, {})
+    h = like(gelu_op, conv(h, "conv1", 8, 3, 2, bits=4), "gelu1", **gelu_kw)
     h = conv(norm(OP_LAYERNORM, h, "feat_ln"), "projection", 16, bits=5, sp=0.5)
     pos = like(OP_GELU, conv(h, "pos_conv", 16, 4, 1, 2, 1, groups=4, bits=3), "pos_gelu")
     h = norm(OP_LAYERNORM, node(OP_ADD, [h, pos], "pos_add", g.tensors[h].length, 16), "enc_ln")
@@ -214,7 +217,8 @@ def build_transformer_graph(seed: int) -> Graph:
     ctx = node(OP_MATMUL, [p, v], "context", T, 16, heads=H)
     a = conv(ctx, "out_proj", 16, bits=4)
     h = norm(OP_LAYERNORM, node(OP_ADD, [h, a], "attn_add", T, 16), "attn_ln")
-    f = conv(like(OP_GELU, conv(h, "ffn_in", 32, bits=4, sp=0.4), "ffn_gelu"), "ffn_out", 16, bits=1, sp=0.5)
+    f = conv(like(gelu_op, conv(h, "ffn_in", 32, bits=4, sp=0.4), "ffn_gelu", **gelu_kw), "ffn_out", 16, bits=1,
+             sp=0.5)
     h = norm(OP_LAYERNORM, node(OP_ADD, [h, f], "ffn_add", T, 16), "ffn_ln")
     gp = node(OP_GLOBAL_AVGPOOL, [h], "mean_pool", 1, 16)
     out = g.add_tensor("logits", 1, 4)
@@ -253,6 +257,8 @@ VECTORS: dict[str, tuple[str, Any]] = {
     "transformer": ("format version 2: GROUPNORM, GELU, LAYERNORM, grouped positional conv, two-head attention "
                     "(MATMUL, SOFTMAX, MATMUL), FFN, mean-pool; 1-8-bit weights",
                     lambda: build_custom_model(17, build_transformer_graph)),
+    "transformer_lut": ("format version 3: the transformer with two of its GELUs as LUT tables (op 13)",
+                        lambda: build_custom_model(18, lambda s: build_transformer_graph(s, lut=True))),
 }
 
 
@@ -283,16 +289,14 @@ def generate(out_dir: Path = GOLDEN_DIR) -> dict[str, Any]:
 
 @click.command(help="Regenerate the golden vectors (default: export/golden/).")
 @click.argument("out", type=click.Path(file_okay=False, path_type=Path), default=GOLDEN_DIR)
-def command(out: Path) -> int:
+def command(out: Path) -> None:
     idx = generate(out)
     for name, v in idx["vectors"].items():
         print(f"{name:16s} {v['bytes']:6d} B  bits {v['bits']}  {', '.join(v['encodings'])}")
     print(f"wrote {len(idx['vectors'])} vectors to {out}")
-    return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    return run_command(command, [] if argv is None else argv, "python -m ecg_edge.modelbin.golden")
+main = entry_point(command, "python -m ecg_edge.modelbin.golden")
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@ removal, min-max scaling) stays on the host: the graph's input is the adapted se
 (window_out * leads samples, 1 channel), `adapt_inputs` computes it from dataset windows.
 
 Lowering, module by module (names are the compression engine's, so plans apply unchanged):
-conv feature extractor (CONV1D; GROUPNORM after the first; GELU), feature projection
+conv feature extractor (CONV1D; GROUPNORM after the first; GELU as a LUT, the exactly rounded
+function on the int8 grid: the I-BERT polynomial cost most of the integer error), feature projection
 (LAYERNORM, LINEAR as a K = 1 CONV1D), positional conv (grouped CONV1D with pads K/2, K/2 - 1
 for even K, i.e. HuBERT's same-padding, then GELU and ADD), encoder LAYERNORM, then per layer
 q/k/v projections, MATMUL(Q, K^T) with head_dim^-1/2 folded in, SOFTMAX per head and query,
@@ -23,11 +24,11 @@ from ecg_edge.modelbin.ir import GNode, Graph, QuantWeights, conv_out_len
 from ecg_edge.modelbin.layout import (
     OP_ADD,
     OP_CONV1D,
-    OP_GELU,
     OP_GLOBAL_AVGPOOL,
     OP_GROUPNORM,
     OP_LAYERNORM,
     OP_LINEAR,
+    OP_LUT,
     OP_MATMUL,
     OP_SOFTMAX,
 )
@@ -73,6 +74,9 @@ def build_hubert_graph(model: nn.Module, plan: CompressionPlan | None) -> Graph:
         g.nodes.append(GNode(OP_CONV1D, name, [src], out, False, 1, 1, 0, 0, 1, 1, w))
         return out
 
+    def gelu(src: int, name: str) -> int:  # exact on the int8 grid: a 256-entry table
+        return like(OP_LUT, [src], name, func="gelu")
+
     def norm(src: int, mod: nn.Module, name: str, groups: int = 0) -> int:
         op = OP_GROUPNORM if groups else OP_LAYERNORM
         return like(op, [src], name, groups=max(groups, 1), eps=float(mod.eps), weights=_norm_weights(mod))
@@ -83,7 +87,7 @@ def build_hubert_graph(model: nn.Module, plan: CompressionPlan | None) -> Graph:
         h = conv(h, layer.conv, f"{fe}.{i}.conv")
         if hasattr(layer, "layer_norm"):
             h = norm(h, layer.layer_norm, f"{fe}.{i}.layer_norm", groups=layer.layer_norm.num_groups)
-        h = like(OP_GELU, [h], f"{fe}.{i}.gelu")
+        h = gelu(h, f"{fe}.{i}.gelu")
     fp = hub.feature_projection
     h = norm(h, fp.layer_norm, "hubert.feature_projection.layer_norm")
     h = dense(h, fp.projection, "hubert.feature_projection.projection")
@@ -91,7 +95,7 @@ def build_hubert_graph(model: nn.Module, plan: CompressionPlan | None) -> Graph:
     k = pc.conv.kernel_size[0]
     pad = pc.conv.padding[0]
     pos = conv(h, pc.conv, "hubert.encoder.pos_conv_embed.conv", pad, pad - (1 if k % 2 == 0 else 0))
-    pos = like(OP_GELU, [pos], "hubert.encoder.pos_conv_embed.gelu")
+    pos = gelu(pos, "hubert.encoder.pos_conv_embed.gelu")
     h = like(OP_ADD, [h, pos], "hubert.encoder.pos_add")
     h = norm(h, hub.encoder.layer_norm, "hubert.encoder.layer_norm")
     T = g.tensors[h].length
@@ -110,7 +114,7 @@ def build_hubert_graph(model: nn.Module, plan: CompressionPlan | None) -> Graph:
         a = dense(ctx, att.out_proj, f"{pre}.attention.out_proj")
         h = norm(like(OP_ADD, [h, a], f"{pre}.attn_add"), layer.layer_norm, f"{pre}.layer_norm")
         ff = layer.feed_forward
-        f = like(OP_GELU, [dense(h, ff.intermediate_dense, f"{pre}.feed_forward.intermediate_dense")],
+        f = gelu(dense(h, ff.intermediate_dense, f"{pre}.feed_forward.intermediate_dense"),
                  f"{pre}.feed_forward.gelu")
         f = dense(f, ff.output_dense, f"{pre}.feed_forward.output_dense")
         h = norm(like(OP_ADD, [h, f], f"{pre}.ffn_add"), layer.final_layer_norm, f"{pre}.final_layer_norm")

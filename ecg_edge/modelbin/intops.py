@@ -1,4 +1,4 @@
-"""Integer transformer ops of model.bin version 2 (export/FORMAT.md section 7, "Transformer
+"""Integer transformer ops of model.bin versions 2 and 3 (export/FORMAT.md section 7, "Transformer
 ops"), written once in numpy: the reference the C kernels (`runtime_c/src/*_s8.c` of these ops)
 match byte for byte, plus the packer-side constants of each op (the only place floats appear).
 
@@ -28,6 +28,7 @@ EXP_A, EXP_B, EXP_C = 0.3585, 1.353, 0.344
 SOFTMAX_MAX_Q, SOFTMAX_MAX_C, SOFTMAX_MAX_SHIFT, SOFTMAX_MAX_SEG = 1 << 20, 1 << 30, 16, 1 << 14
 SOFTMAX_OUT_SCALE = 1.0 / 256  # SOFTMAX output: probability = (q - zp_out) / 256
 MATMUL_MAX_K = 1 << 15
+LUT_SIZE = 256  # LUT: one int8 output per int8 input, entry j for input j - 128
 
 
 def isqrt(v: np.ndarray) -> np.ndarray:
@@ -132,7 +133,46 @@ def matmul(a: np.ndarray, zp_a: int, b: np.ndarray, zp_b: int, heads: int, trans
     return requantize(out, mult, shift, zp_out, act_min, act_max)
 
 
+def lut(x: np.ndarray, table: np.ndarray, act_min: int = -128, act_max: int = 127) -> np.ndarray:
+    """LUT: out = clamp(table[q + 128], act_min, act_max), elementwise."""
+    t = np.asarray(table, np.int64)
+    return np.clip(t[np.asarray(x, np.int64) + 128], act_min, act_max).astype(np.int8)
+
+
 # ---------------------------------------------------------------- packer-side constants
+
+
+def _gelu(x: np.ndarray) -> np.ndarray:
+    from scipy.special import erf
+
+    return 0.5 * x * (1.0 + erf(x / math.sqrt(2.0)))
+
+
+# Elementwise functions a LUT may tabulate (the graph node's `func`), in float64.
+LUT_FUNCS = {"gelu": _gelu}
+
+
+def lut_table(func: str, s_in: float, zp_in: int, s_out: float, zp_out: int) -> np.ndarray:
+    """The 256 int8 entries of LUT `func`: entry j = clamp(round(f((j - 128 - zp_in) s_in) / s_out)
+    + zp_out): the exactly rounded function on the int8 grid (round half away from zero)."""
+    try:
+        f = LUT_FUNCS[func]
+    except KeyError:
+        raise ValueError(f"LUT function {func!r} unknown (known: {', '.join(LUT_FUNCS)})") from None
+    q = np.arange(-128, 128, dtype=np.float64)
+    y = f((q - zp_in) * s_in) / s_out
+    y = np.sign(y) * np.floor(np.abs(y) + 0.5) + zp_out
+    return np.clip(y, -128, 127).astype(np.int8)
+
+
+def gelu_input_floor(s_out: float) -> float:
+    """The lowest GELU input worth resolving: -x for the smallest x >= 1 (in steps of 1/8) with
+    |gelu(-x)| < s_out / 8. |gelu(-t)| falls for t >= 1, so clipping a GELU input range there
+    moves no output by more than an eighth of its step."""
+    x = 1.0
+    while abs(float(_gelu(np.array(-x)))) >= s_out / 8.0 and x < 40.0:
+        x += 0.125
+    return -x
 
 
 def norm_eps(eps: float, n: int, s_in: float) -> int:

@@ -54,6 +54,8 @@ class GNode:
     transpose_b: bool = False
     alpha: float = 1.0
     segment: int = 0
+    # LUT (format version 3): the elementwise function it tabulates (ecg_edge.modelbin.intops.LUT_FUNCS)
+    func: str = ""
 
 
 @dataclass

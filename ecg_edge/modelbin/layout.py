@@ -8,7 +8,7 @@ from __future__ import annotations
 import struct
 
 MAGIC = b"ECGB"
-VERSION = 2  # newest; a file carries the lowest version that holds its graph (1 for a CNN)
+VERSION = 3  # newest; a file carries the lowest version that holds its graph (1 for a CNN)
 HEADER_SIZE = 64
 SECTION_ENTRY_SIZE = 16
 TENSOR_RECORD_SIZE = 32
@@ -56,12 +56,12 @@ SECTION_NAMES = {SEC_META: "META", SEC_TENSORS: "TENSORS", SEC_OPS: "OPS", SEC_W
 # Op codes (append-only). Which of them this version runs, and every rule of an op, live in the
 # op registry (ecg_edge.modelbin.ops: one module per op).
 OP_CONV1D, OP_LINEAR, OP_ADD, OP_MAXPOOL1D, OP_AVGPOOL1D, OP_GLOBAL_AVGPOOL, OP_RELU = range(7)
-OP_LAYERNORM, OP_GELU, OP_ATTENTION, OP_GROUPNORM, OP_SOFTMAX, OP_MATMUL = range(7, 13)
+OP_LAYERNORM, OP_GELU, OP_ATTENTION, OP_GROUPNORM, OP_SOFTMAX, OP_MATMUL, OP_LUT = range(7, 14)
 OP_NAMES = {
     OP_CONV1D: "CONV1D", OP_LINEAR: "LINEAR", OP_ADD: "ADD", OP_MAXPOOL1D: "MAXPOOL1D",
     OP_AVGPOOL1D: "AVGPOOL1D", OP_GLOBAL_AVGPOOL: "GLOBAL_AVGPOOL", OP_RELU: "RELU",
     OP_LAYERNORM: "LAYERNORM", OP_GELU: "GELU", OP_ATTENTION: "ATTENTION",
-    OP_GROUPNORM: "GROUPNORM", OP_SOFTMAX: "SOFTMAX", OP_MATMUL: "MATMUL",
+    OP_GROUPNORM: "GROUPNORM", OP_SOFTMAX: "SOFTMAX", OP_MATMUL: "MATMUL", OP_LUT: "LUT",
 }
 
 OPF_RELU = 1

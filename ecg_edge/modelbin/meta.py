@@ -7,6 +7,7 @@ import struct
 from typing import Any
 
 from ecg_edge.errors import ModelFormatError
+from ecg_edge.modelbin import rules as R
 
 T_U32, T_I32, T_F32, T_STR, T_STR_ARRAY, T_F32_ARRAY, T_I32_ARRAY = range(7)
 KEY_RE = re.compile(rb"^[a-z0-9_.]{1,255}$")
@@ -80,7 +81,7 @@ def decode_meta(buf: bytes, count: int, where: str) -> dict[str, Any]:
         nonlocal pos
         if size < 0 or pos + size > n:
             raise ModelFormatError(f"{where}: {what} at META byte {pos} needs {size} bytes, "
-                                   f"only {n - pos} left in the section")
+                                   f"only {n - pos} left in the section", R.META_ENTRY)
         b = buf[pos:pos + size]
         pos += size
         return b
@@ -94,15 +95,15 @@ def decode_meta(buf: bytes, count: int, where: str) -> dict[str, Any]:
         try:
             return raw.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise ModelFormatError(f"{where}: {what} is not valid UTF-8") from exc
+            raise ModelFormatError(f"{where}: {what} is not valid UTF-8", R.META_UTF8) from exc
 
     for i in range(count):
         klen = struct.unpack("<H", take(2, f"META entry {i} key length"))[0]
         if not 1 <= klen <= 255:
-            raise ModelFormatError(f"{where}: META entry {i}: key length {klen}, expected 1..255")
+            raise ModelFormatError(f"{where}: META entry {i}: key length {klen}, expected 1..255", R.META_KEY)
         kb = take(klen, f"META entry {i} key")
         if not KEY_RE.match(kb):
-            raise ModelFormatError(f"{where}: META entry {i}: key {kb!r} is not ASCII [a-z0-9_.]")
+            raise ModelFormatError(f"{where}: META entry {i}: key {kb!r} is not ASCII [a-z0-9_.]", R.META_KEY)
         key = kb.decode("ascii")
         t = take(1, f"META {key!r} value type")[0]
         label = f"META {key!r} value"
@@ -117,17 +118,17 @@ def decode_meta(buf: bytes, count: int, where: str) -> dict[str, Any]:
         elif t == T_STR_ARRAY:
             cnt = u32(f"{label} count")
             if cnt > n:
-                raise ModelFormatError(f"{where}: {label} count {cnt} exceeds the section size {n}")
+                raise ModelFormatError(f"{where}: {label} count {cnt} exceeds the section size {n}", R.META_ENTRY)
             val = [string(f"{label}[{j}]") for j in range(cnt)]
         elif t in (T_F32_ARRAY, T_I32_ARRAY):
             cnt = u32(f"{label} count")
             raw = take(4 * cnt, label) if cnt <= n else take(n + 1, label)
             val = list(struct.unpack(f"<{cnt}{'f' if t == T_F32_ARRAY else 'i'}", raw))
         else:
-            raise ModelFormatError(f"{where}: META {key!r}: unknown value type {t} (expected 0..6)")
+            raise ModelFormatError(f"{where}: META {key!r}: unknown value type {t} (expected 0..6)", R.META_VALUE_TYPE)
         out[key] = val
     if pos != n:
-        raise ModelFormatError(f"{where}: META section holds {n - pos} bytes after its {count} entries")
+        raise ModelFormatError(f"{where}: META section holds {n - pos} bytes after its {count} entries", R.META_ENTRY)
     return out
 
 

@@ -22,7 +22,7 @@ from ecg_edge import __version__
 from ecg_edge.checkpoint import Checkpoint
 from ecg_edge.errors import EcgEdgeError
 from ecg_edge.layerplan.bitpack import ENCODING_NAMES
-from ecg_edge.layerplan.plan import CompressionPlan, plan_summary
+from ecg_edge.layerplan.plan import CompressionPlan, nominal_cr, plan_summary
 from ecg_edge.modelbin.calibrate import (
     DEFAULT_CALIB_WINDOWS,
     CalibSettings,
@@ -38,7 +38,9 @@ from ecg_edge.models.registry import model_from_checkpoint
 
 
 @dataclass
-class LayerInfo:
+class PackedLayer:
+    """What model.bin holds for one op (the model-side view of a layer is compress.layers.LayerInfo)."""
+
     name: str
     op: str
     shape: list[int]  # [L_out, C_out] of the op's output
@@ -48,6 +50,7 @@ class LayerInfo:
     encoding: str
     bytes: int  # weight block bytes (0 for ops without weights)
     params: int  # weights in the layer
+    nnz: int = 0  # non-zero levels packed
 
 
 @dataclass
@@ -56,7 +59,7 @@ class PackResult:
     sections: dict[str, int]
     arena_bytes: int
     arena_lower_bound: int
-    layers: list[LayerInfo]
+    layers: list[PackedLayer]
     meta: dict[str, Any]
     notes: list[str] = field(default_factory=list)
     device_size: int = 0  # bytes of the device image (header file_size): what is flashed
@@ -76,14 +79,8 @@ class PackResult:
 
     @property
     def nominal_cr(self) -> float:
-        return nominal_cr(self.layers)
-
-
-def nominal_cr(layers: list[LayerInfo]) -> float:
-    """The paper's nominal ratio: 32-bit weights over bits x non-zeros (ignores every other byte)."""
-    n = sum(li.params for li in layers)
-    packed = sum(li.bits * li.params * (1.0 - li.sparsity) for li in layers if li.params)
-    return 32.0 * n / packed if packed else float("inf")
+        return nominal_cr([li.params for li in self.layers], [li.bits for li in self.layers],
+                          [li.nnz for li in self.layers])
 
 
 def checkpoint_sha256(ckpt: Checkpoint) -> str:
@@ -146,7 +143,7 @@ def device_chain_meta(pre: Any, t_in: Any) -> dict[str, Any]:
         return {}
 
 
-def layer_infos(g: Graph, ser: Serialized) -> list[LayerInfo]:
+def layer_infos(g: Graph, ser: Serialized) -> list[PackedLayer]:
     out = []
     for io_ in ser.ops:
         n = io_.node
@@ -154,12 +151,12 @@ def layer_infos(g: Graph, ser: Serialized) -> list[LayerInfo]:
         t = g.tensors[n.output]
         t_out = [t.length, t.channels]
         if w is None:
-            out.append(LayerInfo(n.name, OP_NAMES[n.op], t_out, [], 0, 0.0, "-", 0, 0))
+            out.append(PackedLayer(n.name, OP_NAMES[n.op], t_out, [], 0, 0.0, "-", 0, 0))
             continue
         size = w.levels.size
-        out.append(LayerInfo(n.name, OP_NAMES[n.op], t_out, list(w.levels.shape), w.bits,
+        out.append(PackedLayer(n.name, OP_NAMES[n.op], t_out, list(w.levels.shape), w.bits,
                              1.0 - io_.nnz / size if size else 0.0, ENCODING_NAMES[io_.encoding],
-                             len(io_.block), size))
+                             len(io_.block), size, io_.nnz))
     return out
 
 

@@ -19,13 +19,15 @@ from torch import nn
 
 from ecg_edge.models.registry import forward_with_hooks
 from ecg_edge.models.resnet1d import ResidualBlock, ResNet1D, ResNet1DConfig
-from ecg_edge.options import run_command
+from ecg_edge.options import entry_point
 
 LAYER_TYPES = (nn.Conv1d, nn.Linear, nn.MaxPool1d, nn.AvgPool1d)
 
 
 @dataclass
-class LayerInfo:
+class LayerStats:
+    """One row of a model description: output shape, parameters (BN folded in), MACs, activation."""
+
     name: str
     kind: str
     detail: str  # kernel/stride or in->out features
@@ -38,7 +40,7 @@ class LayerInfo:
 @dataclass
 class ModelDescription:
     in_shape: tuple[int, int]
-    layers: list[LayerInfo]
+    layers: list[LayerStats]
     params: int
     macs: int
     peak_activation_int8: int  # estimate: see activation_peak()
@@ -50,7 +52,7 @@ class ModelDescription:
 
 def describe_model(model: nn.Module, in_leads: int, n_samples: int) -> ModelDescription:
     """Walk one forward pass of a (1, leads, samples) input with hooks on conv/linear/pool layers."""
-    rows: list[LayerInfo] = []
+    rows: list[LayerStats] = []
     names = {m: n for n, m in model.named_modules()}
     bn_after = _bn_following_convs(model)
 
@@ -62,15 +64,15 @@ def describe_model(model: nn.Module, in_leads: int, n_samples: int) -> ModelDesc
             k, s = mod.kernel_size[0], mod.stride[0]
             macs = elems * (mod.in_channels // mod.groups) * k
             params = sum(p.numel() for p in mod.parameters()) + _bn_params(bn_after.get(name))
-            rows.append(LayerInfo(name, "conv1d", f"{mod.in_channels}->{mod.out_channels} k{k} s{s}", shape,
+            rows.append(LayerStats(name, "conv1d", f"{mod.in_channels}->{mod.out_channels} k{k} s{s}", shape,
                                   params, macs, elems))
         elif isinstance(mod, nn.Linear):
-            rows.append(LayerInfo(name, "linear", f"{mod.in_features}->{mod.out_features}", shape,
+            rows.append(LayerStats(name, "linear", f"{mod.in_features}->{mod.out_features}", shape,
                                   sum(p.numel() for p in mod.parameters()), elems * mod.in_features, elems))
         else:
             k = mod.kernel_size if isinstance(mod.kernel_size, int) else mod.kernel_size[0]
             s = mod.stride if isinstance(mod.stride, int) else mod.stride[0]
-            rows.append(LayerInfo(name, type(mod).__name__.lower(), f"k{k} s{s}", shape, 0, 0, elems))
+            rows.append(LayerStats(name, type(mod).__name__.lower(), f"k{k} s{s}", shape, 0, 0, elems))
 
     handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, LAYER_TYPES)]
     forward_with_hooks(model, torch.zeros(1, in_leads, n_samples), handles)
@@ -193,16 +195,14 @@ def update_doc(path: str | Path) -> bool:
 @click.command(help=__doc__.splitlines()[0])
 @click.option("--write", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="update the generated section of this markdown file")
-def command(write: Path | None) -> int:
+def command(write: Path | None) -> None:
     if write:
         print(f"{write}: {'updated' if update_doc(write) else 'up to date'}")
     else:
         print(generated_section())
-    return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    return run_command(command, [] if argv is None else argv, "python -m ecg_edge.models.describe")
+main = entry_point(command, "python -m ecg_edge.models.describe")
 
 
 if __name__ == "__main__":

@@ -28,6 +28,9 @@ class ResNet1DConfig:
     dropout: float = 0.25
     head: str = "gap"  # "gap" (global average pool, small head) or "flatten" (the paper's vec(H_K))
     post_add_relu: bool = False  # eq. (1) applies ReLU before the add, none after it
+    # Inner width of each block (conv1's outputs = conv2's inputs); None = widths. Channel pruning
+    # (compress/channels.py) narrows these: the residual ADD's channels are left as they are.
+    mid_widths: list[int] | None = None
 
     def __post_init__(self) -> None:
         if len(self.widths) != len(self.strides):
@@ -42,6 +45,9 @@ class ResNet1DConfig:
             raise ValueError(f"dropout must lie in [0, 1), got {self.dropout}")
         if min(self.strides, default=1) < 1 or self.stem_stride < 1 or self.stem_pool < 0:
             raise ValueError("strides must be >= 1 and stem_pool >= 0")
+        if self.mid_widths is not None and (len(self.mid_widths) != len(self.widths)
+                                            or min(self.mid_widths, default=1) < 1):
+            raise ValueError(f"mid_widths {self.mid_widths}: expected {len(self.widths)} widths >= 1 (one per block)")
         total = self.stem_stride * max(self.stem_pool, 1)
         for s in self.strides:
             total *= s
@@ -49,7 +55,13 @@ class ResNet1DConfig:
             raise ValueError(f"n_samples={self.n_samples} is shorter than the total stride {total} of the network")
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        if d["mid_widths"] is None:  # unpruned configs stay as they were before the field existed
+            del d["mid_widths"]
+        return d
+
+    def inner_widths(self) -> list[int]:
+        return list(self.widths) if self.mid_widths is None else [int(m) for m in self.mid_widths]
 
 
 class ConvBN(nn.Sequential):
@@ -60,11 +72,12 @@ class ConvBN(nn.Sequential):
 
 
 class ResidualBlock(nn.Module):
-    def __init__(self, cin: int, cout: int, k: int, stride: int, post_add_relu: bool) -> None:
+    def __init__(self, cin: int, cout: int, k: int, stride: int, post_add_relu: bool, mid: int | None = None) -> None:
         super().__init__()
-        self.conv1 = nn.Conv1d(cin, cout, k, stride=stride, padding=k // 2, bias=False)
-        self.bn1 = nn.BatchNorm1d(cout)
-        self.conv2 = nn.Conv1d(cout, cout, k, stride=1, padding=k // 2, bias=False)
+        mid = cout if mid is None else mid
+        self.conv1 = nn.Conv1d(cin, mid, k, stride=stride, padding=k // 2, bias=False)
+        self.bn1 = nn.BatchNorm1d(mid)
+        self.conv2 = nn.Conv1d(mid, cout, k, stride=1, padding=k // 2, bias=False)
         self.bn2 = nn.BatchNorm1d(cout)
         self.shortcut = ConvBN(cin, cout, 1, stride) if (cin != cout or stride != 1) else nn.Identity()
         self.post_add_relu = post_add_relu
@@ -84,8 +97,8 @@ class ResNet1D(nn.Module):
         self.pool = (nn.MaxPool1d(cfg.stem_pool + 1, stride=cfg.stem_pool, padding=cfg.stem_pool // 2)
                      if cfg.stem_pool else nn.Identity())
         blocks, cin = [], cfg.stem_channels
-        for w, s in zip(cfg.widths, cfg.strides, strict=True):
-            blocks.append(ResidualBlock(cin, w, cfg.kernel, s, cfg.post_add_relu))
+        for w, s, m in zip(cfg.widths, cfg.strides, cfg.inner_widths(), strict=True):
+            blocks.append(ResidualBlock(cin, w, cfg.kernel, s, cfg.post_add_relu, m))
             cin = w
         self.blocks = nn.Sequential(*blocks)
         self.dropout = nn.Dropout(cfg.dropout)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -43,11 +44,7 @@ def ablation(checkpoint: Path | None, data_dir: Path | None, out_dir: Path | Non
              val_max: int, no_compare: bool, quant_bits: str, prune_pcts: str, budget_crs: str,
              reading: str | None, adaptive: str, metric: str) -> None:
     """The paper's Table 1 (test split): Markdown, JSON, a Pareto PNG and a per-layer chart."""
-    from ecg_edge.atomic import write_json, write_text
-    from ecg_edge.checkpoint import load_checkpoint
-    from ecg_edge.compress.cli import default_data_dir
     from ecg_edge.compress.engine import DEFAULT_READING
-    from ecg_edge.paths import default_checkpoint, work_root
     from ecg_edge.report.ablation import AblationConfig, markdown, run_ablation
     from ecg_edge.report.plots import layers_png, pareto_png
 
@@ -66,31 +63,45 @@ def ablation(checkpoint: Path | None, data_dir: Path | None, out_dir: Path | Non
     bad = [a for a in adaptive.split(",") if a.strip() and a.strip() not in ("laq", "lap", "laq+lap")]
     if bad:
         raise EcgEdgeError(f"--adaptive {adaptive!r}: unknown {bad}; expected a subset of laq,lap,laq+lap")
-    torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
-    checkpoint = checkpoint or default_checkpoint()
-    data_dir = data_dir or default_data_dir(load_checkpoint(checkpoint).data, checkpoint)
-    explicit = out_dir is not None
-    out_dir = out_dir or work_root() / "report" / "ablation"
     cfg = AblationConfig(target=target, tolerance=tolerance, finetune_epochs=finetune_epochs, finetune_lr=finetune_lr,
                          finetune_max_train=finetune_max_train, accuracy_from=accuracy_from, val_max=val_max,
                          compare=not no_compare, quant_bits=qb, prune_pcts=pp, budget_crs=crs,
                          reading=reading or DEFAULT_READING, metric=metric,
                          adaptive=tuple(a.strip() for a in adaptive.split(",") if a.strip()))
-    from ecg_edge.outputs import result_set
+    _report("ablation", checkpoint, data_dir, out_dir,
+            lambda ck, dd, partial: run_ablation(ck, dd, cfg, log=lambda s: click.echo(s, err=True),
+                                                 on_rows=lambda rows: partial({"rows": rows})),
+            markdown, {"pareto.png": pareto_png, "layers.png": layers_png})
 
-    # rows so far go to ablation.partial.json as they come (an interrupted run keeps them); the
-    # finished set (json, md, two PNGs) is moved in whole
-    with result_set(out_dir, command="report ablation", inputs=[checkpoint, data_dir], explicit=explicit) as stage:
-        rep = run_ablation(checkpoint, data_dir, cfg, log=lambda s: click.echo(s, err=True),
-                           on_rows=lambda rows: write_json(out_dir / "ablation.partial.json", {"rows": rows}))
+
+def _report(name: str, checkpoint: Path | None, data_dir: Path | None, out_dir: Path | None,
+            run: Callable[[Path, Path, Callable[[dict], None]], dict], markdown: Callable[[dict], str],
+            pngs: dict[str, Callable[[dict, Path], None]]) -> None:
+    """Run one report on the checkpoint and dataset (the main job's by default) into out_dir
+    (default work_root()/report/<name>): what is done so far goes to <name>.partial.json as it
+    comes (an interrupted run keeps it), the finished set (json, md, PNGs) is moved in whole."""
+    from ecg_edge.atomic import write_json, write_text
+    from ecg_edge.checkpoint import load_checkpoint
+    from ecg_edge.compress.cli import default_data_dir
+    from ecg_edge.outputs import result_set
+    from ecg_edge.paths import default_checkpoint, work_root
+
+    torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
+    checkpoint = checkpoint or default_checkpoint()
+    data_dir = data_dir or default_data_dir(load_checkpoint(checkpoint).data, checkpoint)
+    explicit = out_dir is not None
+    out_dir = out_dir or work_root() / "report" / name
+    partial = out_dir / f"{name}.partial.json"
+    with result_set(out_dir, command=f"report {name}", inputs=[checkpoint, data_dir], explicit=explicit) as stage:
+        rep = run(checkpoint, data_dir, lambda so_far: write_json(partial, so_far))
         md = markdown(rep)
-        write_json(stage / "ablation.json", rep)
-        write_text(stage / "ablation.md", md)
-        pareto_png(rep, stage / "pareto.png")
-        layers_png(rep, stage / "layers.png")
-    (out_dir / "ablation.partial.json").unlink(missing_ok=True)
+        write_json(stage / f"{name}.json", rep)
+        write_text(stage / f"{name}.md", md)
+        for png, draw in pngs.items():
+            draw(rep, stage / png)
+    partial.unlink(missing_ok=True)
     click.echo(md)
-    click.echo(f"wrote {out_dir}/ablation.md, ablation.json, pareto.png, layers.png")
+    click.echo(f"wrote {out_dir}/{name}.md, {name}.json, {', '.join(pngs)}")
 
 
 def _numbers(option: str, text: str, kind: type) -> tuple:
@@ -125,15 +136,18 @@ def _numbers(option: str, text: str, kind: type) -> tuple:
 @click.option("--qat-epochs", type=POSITIVE_INT, default=6, show_default=True, help="qat series: QAT epochs")
 @click.option("--sens-windows", type=POSITIVE_INT, default=256, show_default=True,
               help="qat series: training windows for the KL sensitivity")
+@click.option("--qat-max-repairs", type=NON_NEGATIVE_INT, default=3, show_default=True,
+              help="qat series: verify/repair rounds per point (0 = ship the budget's plan as trained)")
+@click.option("--qat-tolerance", type=finite(0.0, 1.0, max_open=True), default=0.005, show_default=True,
+              help="qat series: allowed validation drop of the shipped model.bin (--metric)")
+@click.option("--sensitivity-from", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="qat series: reuse the sensitivity recorded in this `compress --method qat` plan.json "
+                   "of the same checkpoint instead of measuring it again")
 def pareto(checkpoint: Path | None, data_dir: Path | None, out_dir: Path | None, target: str, series: str,
            bits: str, tolerances: str, budget_crs: str, budget_sparsities: str | None, finetune_epochs: int, finetune_lr: float,
            finetune_max_train: int, val_max: int, metric: str, runtime: str, qat_epochs: int,
-           sens_windows: int) -> None:
+           sens_windows: int, qat_max_repairs: int, qat_tolerance: float, sensitivity_from: Path | None) -> None:
     """Test macro-F1 of the shipped model.bin (95% CI bars) vs true CR: PNG + Markdown + JSON."""
-    from ecg_edge.atomic import write_json, write_text
-    from ecg_edge.checkpoint import load_checkpoint
-    from ecg_edge.compress.cli import default_data_dir
-    from ecg_edge.paths import default_checkpoint, work_root
     from ecg_edge.report.pareto import ParetoConfig, markdown, pareto_png, run_pareto
 
     cfg = ParetoConfig(target=target, series=tuple(s.strip() for s in series.split(",") if s.strip()),
@@ -142,22 +156,10 @@ def pareto(checkpoint: Path | None, data_dir: Path | None, out_dir: Path | None,
                        **({} if budget_sparsities is None else
                           {"budget_sparsities": _numbers("--budget-sparsities", budget_sparsities, float)}),
                        finetune_lr=finetune_lr, finetune_max_train=finetune_max_train, val_max=val_max,
-                       metric=metric, runtime=runtime, qat_epochs=qat_epochs, sens_windows=sens_windows)
-    torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
-    checkpoint = checkpoint or default_checkpoint()
-    data_dir = data_dir or default_data_dir(load_checkpoint(checkpoint).data, checkpoint)
-    explicit = out_dir is not None
-    out_dir = out_dir or work_root() / "report" / "pareto"
-    from ecg_edge.outputs import result_set
-
-    # points so far go to pareto.partial.json as they come; the finished set is moved in whole
-    with result_set(out_dir, command="report pareto", inputs=[checkpoint, data_dir], explicit=explicit) as stage:
-        rep = run_pareto(checkpoint, data_dir, cfg, log=lambda s: click.echo(s, err=True),
-                         on_points=lambda pts: write_json(out_dir / "pareto.partial.json", {"points": pts}))
-        md = markdown(rep)
-        write_json(stage / "pareto.json", rep)
-        write_text(stage / "pareto.md", md)
-        pareto_png(rep, stage / "pareto.png")
-    (out_dir / "pareto.partial.json").unlink(missing_ok=True)
-    click.echo(md)
-    click.echo(f"wrote {out_dir}/pareto.md, pareto.json, pareto.png")
+                       metric=metric, runtime=runtime, qat_epochs=qat_epochs, sens_windows=sens_windows,
+                       qat_max_repairs=qat_max_repairs, qat_tolerance=qat_tolerance,
+                       sensitivity_from=None if sensitivity_from is None else str(sensitivity_from))
+    _report("pareto", checkpoint, data_dir, out_dir,
+            lambda ck, dd, partial: run_pareto(ck, dd, cfg, log=lambda s: click.echo(s, err=True),
+                                               on_points=lambda pts: partial({"points": pts})),
+            markdown, {"pareto.png": pareto_png})

@@ -56,6 +56,9 @@ class ParetoConfig:
     sens_windows: int = 256
     qat_tolerance: float = 0.005
     qat_max_repairs: int = 3
+    # a `compress --method qat` plan.json of the same checkpoint: its recorded sensitivity is
+    # reused for every qat point instead of being measured again (the demo's cheap curve)
+    sensitivity_from: str | None = None
 
     def __post_init__(self) -> None:
         bad = [s for s in self.series if s not in SERIES]
@@ -105,6 +108,10 @@ def run_pareto(checkpoint: Path, data_dir: Path, cfg: ParetoConfig, log: Callabl
     comp = Compressor(ckpt, ds, get_target(cfg.target),
                       CompressOptions(val_max=cfg.val_max, metric=cfg.metric, use_packer=True,
                                       budget_sparsities=tuple(cfg.budget_sparsities)), source=str(checkpoint))
+    if cfg.sensitivity_from and "qat" in cfg.series:
+        from ecg_edge.layerplan.plan import CompressionPlan
+
+        comp.reuse_sensitivity(CompressionPlan.load(Path(cfg.sensitivity_from)), str(cfg.sensitivity_from))
     Xte, yte = ds.split("test")
     if len(yte) == 0:
         raise EcgEdgeError(f"{data_dir}: the test split is empty")
@@ -136,11 +143,13 @@ def run_pareto(checkpoint: Path, data_dir: Path, cfg: ParetoConfig, log: Callabl
 
     t0 = time.perf_counter()
     points: list[Point] = []
+    skipped: list[dict[str, str]] = []
     for series, setting, make in progress(jobs, desc="pareto", unit="point"):
         try:
             out = make()
         except EcgEdgeError as exc:  # e.g. a budget below the smallest plan: say so, skip the point
             log(f"{series} {setting}: skipped ({exc})")
+            skipped.append({"series": series, "setting": setting, "reason": str(exc)})
             continue
         if out.size.model_bin is None:
             raise EcgEdgeError("the model.bin packer did not run; the Pareto report needs the shipped bytes")
@@ -166,7 +175,7 @@ def run_pareto(checkpoint: Path, data_dir: Path, cfg: ParetoConfig, log: Callabl
                       "resamples": RESAMPLES, "seed": SEED, "level": 0.95},
         "true_cr_note": "fp32 parameter bytes / bytes of the device image of model.bin (every flashed byte; "
                         "the host trailer is not flashed, export/FORMAT.md section 4)",
-        "points": [asdict(p) for p in points], "goals": goals(points), "config": asdict(cfg),
+        "points": [asdict(p) for p in points], "skipped": skipped, "goals": goals(points), "config": asdict(cfg),
         "seconds": round(time.perf_counter() - t0, 1),
     }
 
@@ -174,7 +183,8 @@ def run_pareto(checkpoint: Path, data_dir: Path, cfg: ParetoConfig, log: Callabl
 def _qat_point(comp: Compressor, cfg: ParetoConfig, cr: float, log: Callable[[str], None]) -> Outcome:
     from dataclasses import replace
 
-    comp.opts = replace(comp.opts, target_cr=cr, tolerance=cfg.qat_tolerance, sens_windows=cfg.sens_windows,
+    windows = comp.opts.sens_windows if cfg.sensitivity_from else cfg.sens_windows  # the reused one's
+    comp.opts = replace(comp.opts, target_cr=cr, tolerance=cfg.qat_tolerance, sens_windows=windows,
                         max_repairs=cfg.qat_max_repairs, qat=replace(comp.opts.qat, epochs=cfg.qat_epochs))
     return comp.shipped(log)
 
@@ -236,6 +246,9 @@ def markdown(rep: dict[str, Any]) -> str:
                                            f"{100 * i8:+.2f} pt [{100 * g['int8_macro_f1_delta_ci95'][0]:+.2f}, "
                                            f"{100 * g['int8_macro_f1_delta_ci95'][1]:+.2f}] -> "
                                            + ("met" if g["goal_int8_within_0.2pt"] else "NOT met")),
+              *(["", "Not measured (refused, with the reason):"]
+                + [f"- {LABELS.get(k['series'], k['series'])} {k['setting']}: {k['reason']}" for k in rep.get("skipped", [])]
+                if rep.get("skipped") else []),
               "", f"Total {rep['seconds']:.0f} s.", ""]
     return "\n".join(lines)
 
@@ -272,7 +285,7 @@ def pareto_png(rep: dict[str, Any], path: Path) -> None:
     ax.set_xscale("log", base=2)
     ax.set_xticks([2, 4, 8, 16, 24, 32])
     ax.set_xticklabels(["2x", "4x", "8x", "16x", "24x", "32x"])
-    ax.set_xlabel("true compression ratio (fp32 parameter bytes / whole model.bin)")
+    ax.set_xlabel("true compression ratio (fp32 parameter bytes / flashed device image of model.bin)")
     ax.set_ylabel("test macro-F1 - fp32 (points, 95% CI)")
     ax.set_title(f"shipped model.bin vs fp32 (macro-F1 {rep['fp32']['macro_f1']:.4f}), {rep['test_windows']} test windows")
     ax.grid(True, alpha=0.3)

@@ -21,9 +21,9 @@ from ecg_edge.data.prepared import load_prepared
 from ecg_edge.errors import EcgEdgeError
 from ecg_edge.metrics import aggregate_records, classification_metrics
 from ecg_edge.models.predict import predict
-from ecg_edge.options import run_command
+from ecg_edge.models.registry import model_from_checkpoint
+from ecg_edge.options import entry_point
 from ecg_edge.stats import delta_line, mean_spread, paired_bootstrap
-from ecg_edge.train.evaluate import model_from_checkpoint
 
 
 def run_predictions(run: Path, X: np.ndarray, records: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -108,18 +108,16 @@ def to_text(res: dict[str, Any], label: str) -> str:
 @click.option("--label", default="new", show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None)
 def command(data: Path, ref: tuple[Path, ...], new: tuple[Path, ...], split: str, label: str,
-            out: Path | None) -> int:
+            out: Path | None) -> None:
     res = compare(data, list(ref), list(new), split)
     print(to_text(res, label))
     if out is not None:
         from ecg_edge.atomic import write_json
 
         write_json(out, res)
-    return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    return run_command(command, [] if argv is None else argv, "python -m ecg_edge.report.runs")
+main = entry_point(command, "python -m ecg_edge.report.runs")
 
 
 if __name__ == "__main__":

@@ -30,13 +30,35 @@ ARENA_ALIGN = 16
 
 
 class RuntimeStatusError(ModelFormatError):
-    """The C runtime returned a status other than ECG_RT_OK."""
+    """The C runtime returned a status other than ECG_RT_OK (a refused load also names the
+    FORMAT.md rule and index, as ModelFormatError.rule / .index)."""
 
-    def __init__(self, status: int, where: str, source: str = "model.bin") -> None:
+    def __init__(self, status: int, where: str, source: str = "model.bin", rule: str | None = None,
+                 index: int | None = None) -> None:
         self.status = int(status)
         self.name = STATUS_NAMES.get(self.status, f"status {status}")
         self.message = ffi.string(lib.ecg_rt_status_str(status)).decode()
-        super().__init__(f"{source}: C runtime {where}: {self.message} ({self.name})")
+        at = "" if rule is None else f"; rule {rule}" + ("" if index is None else f" at index {index}")
+        super().__init__(f"{source}: C runtime {where}: {self.message} ({self.name}{at})", rule, index)
+
+
+def rule_names() -> list[str]:
+    """The C loader's rule names in id order (ECG_RT_RULES)."""
+    return [ffi.string(lib.ecg_rt_rule_name(i)).decode() for i in range(lib.ECG_RT_RULE_COUNT)]
+
+
+def load_refusal(model_bytes: bytes) -> tuple[str, str, int | None] | None:
+    """Why ecg_rt_load_ex refuses these bytes: (status name, rule name, index or None); None when
+    the model loads."""
+    data = bytes(model_bytes)
+    buf = ffi.new("uint8_t[]", max(len(data), 1))
+    ffi.memmove(buf, data, len(data))
+    why = ffi.new("ecg_rt_refusal *")
+    st = lib.ecg_rt_load_ex(ffi.new("ecg_rt_model *"), buf, len(data), why)
+    if st == lib.ECG_RT_OK:
+        return None
+    index = None if why.index == lib.ECG_RT_NO_INDEX else int(why.index)
+    return STATUS_NAMES.get(int(st), f"status {st}"), ffi.string(lib.ecg_rt_rule_name(why.rule)).decode(), index
 
 
 def status_str(status: int) -> str:
@@ -59,7 +81,12 @@ class CRuntime:
         self._buf = ffi.new("uint8_t[]", max(len(data), 1))
         ffi.memmove(self._buf, data, len(data))
         self._model = ffi.new("ecg_rt_model *")
-        self._check(lib.ecg_rt_load(self._model, self._buf, len(data)), "refused the model")
+        why = ffi.new("ecg_rt_refusal *")
+        st = lib.ecg_rt_load_ex(self._model, self._buf, len(data), why)
+        if st != lib.ECG_RT_OK:
+            index = None if why.index == lib.ECG_RT_NO_INDEX else int(why.index)
+            raise RuntimeStatusError(st, "refused the model", source,
+                                     ffi.string(lib.ecg_rt_rule_name(why.rule)).decode(), index)
         size = ffi.new("size_t *")
         self._check(lib.ecg_rt_arena_size(self._model, size), "arena_size")
         self.arena_size = int(size[0])
@@ -138,4 +165,5 @@ def _ecg_rt_trace_cb(user: Any, op_index: int, tensor_id: int, data: Any, size: 
     outs.append(buf.reshape(shapes[tensor_id]))
 
 
-__all__ = ["CRuntime", "RuntimeStatusError", "STATUS_NAMES", "aligned_buffer", "status_str"]
+__all__ = ["CRuntime", "RuntimeStatusError", "STATUS_NAMES", "aligned_buffer", "load_refusal", "rule_names",
+           "status_str"]

@@ -29,7 +29,7 @@ import numpy as np
 
 from ecg_edge.atomic import write_json, write_text
 from ecg_edge.models.registry import model_from_checkpoint
-from ecg_edge.options import POSITIVE_INT, run_command
+from ecg_edge.options import POSITIVE_INT, entry_point
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNTIME = ROOT / "runtime_c"
@@ -348,15 +348,13 @@ def to_markdown(res: dict[str, Any]) -> str:
               help="timed inferences for the default model")
 @click.option("--checkpoint", default=None)
 @click.option("--plan", default=None)
-def command(out: Path, n: int, checkpoint: str | None, plan: str | None) -> int:
+def command(out: Path, n: int, checkpoint: str | None, plan: str | None) -> None:
     os.environ.setdefault("ECG_EDGE_NO_PROGRESS", "1")
     res = run(out, n, checkpoint, plan)
     print(to_markdown(res))
-    return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    return run_command(command, [] if argv is None else argv, "python -m ecg_edge.runtime.bench")
+main = entry_point(command, "python -m ecg_edge.runtime.bench")
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from ecg_edge.data.prepared import load_prepared
 from ecg_edge.errors import EcgEdgeError
 from ecg_edge.modelbin import executor
 from ecg_edge.modelbin.reader import read_model
-from ecg_edge.options import run_command
+from ecg_edge.options import entry_point
 from ecg_edge.runtime import CRuntime
 from ecg_edge.stats import bootstrap_metrics, delta_line, paired_bootstrap
 
@@ -93,7 +93,7 @@ _PAIR = click.Path(path_type=Path)
 @click.option("--device", nargs=2, type=_PAIR, required=True, metavar="MODEL DATA")
 @click.option("--split", default="test", show_default=True)
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
-def command(zero_phase: tuple[Path, Path], device: tuple[Path, Path], split: str, out: Path) -> int:
+def command(zero_phase: tuple[Path, Path], device: tuple[Path, Path], split: str, out: Path) -> None:
     from ecg_edge.atomic import write_json, write_text
 
     res = compare(zero_phase[0], zero_phase[1], device[0], device[1], split)
@@ -104,11 +104,9 @@ def command(zero_phase: tuple[Path, Path], device: tuple[Path, Path], split: str
     plot(res, out / "chain_compare.png")
     print(text)
     print(f"wrote {out / 'chain_compare.json'}, .txt, .png")
-    return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    return run_command(command, [] if argv is None else argv, "python -m ecg_edge.runtime.chain_compare")
+main = entry_point(command, "python -m ecg_edge.runtime.chain_compare")
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from ecg_edge.sim.macs import count_macs
 from ecg_edge.sim.qemu import FIRMWARE_STATUS, QemuRun, SimulationError, run_image
 from ecg_edge.sim.result import Parity, SimResult
 from ecg_edge.sim.toolchain import find_toolchain
+from ecg_edge.targets.energy import estimate_energy
 from ecg_edge.targets.registry import Target, get_target
 
 MODEL_MAGIC = b"ECGB"
@@ -128,7 +129,22 @@ def simulate(model_bytes: bytes, inputs_q: np.ndarray, target: str | Target = "c
         logits=logits, statuses=[w.status for w in run.windows],
         parity=host_parity(model_bytes, windows, logits) if parity else None,
         macs=macs[0] if macs else None, macs_nonzero=macs[1] if macs else None,
-        elf=str(image.elf), toolchain={"arm_gcc": tc.arm_gcc_version, "qemu": _qemu_version(tc.qemu)})
+        elf=str(image.elf), toolchain={"arm_gcc": tc.arm_gcc_version, "qemu": _qemu_version(tc.qemu)},
+        energy=estimate_energy(tgt, mean, window_seconds(model_bytes)))
+
+
+def window_seconds(model_bytes: bytes) -> float | None:
+    """Seconds of signal one inference covers (META input_length / fs), None where META lacks them."""
+    from ecg_edge.modelbin.reader import read_model
+
+    try:
+        meta = read_model(model_bytes, "model.bin").meta
+    except ModelFormatError:  # the firmware ran it; the window length is then unknown, not an error
+        return None
+    fs, n = meta.get("fs"), meta.get("input_length")
+    if not isinstance(fs, (int, float)) or not isinstance(n, int) or fs <= 0 or n <= 0:
+        return None
+    return n / float(fs)
 
 
 @dataclass
@@ -156,7 +172,7 @@ class NoFit:
         f, m = self.flash, self.ram
         return {
             "target": f"{self.target} ({self.board})", "opt": f"-{self.opt}", "instructions / inference": "-",
-            "est. ms (CPI x clock)": "-", "MACs / instr": "-",
+            "est. ms (CPI x clock)": "-", "MACs / instr": "-", "energy / inference (duty)": "-",
             "flash used / budget": f"{f['total'] / 1024:.1f} KiB / {f['budget'] / 1024:.1f} KiB",
             "RAM used / budget": f"{m['total'] / 1024:.1f} KiB / {m['budget'] / 1024:.1f} KiB",
             "fits": "no", "parity (match/windows)": "-",

@@ -16,7 +16,7 @@ from pathlib import Path
 import click
 import numpy as np
 
-from ecg_edge.options import POSITIVE_INT, run_command
+from ecg_edge.options import POSITIVE_INT, entry_point
 from ecg_edge.paths import default_dataset_dir, default_model_bin
 
 MACS_PER_INSTRUCTION_GOAL = 0.25
@@ -42,7 +42,7 @@ def default_model() -> tuple[Path, bytes]:
               help="model.bin [default: main job's, else the default architecture]")
 @click.option("--n", "n", type=POSITIVE_INT, default=3, show_default=True, help="windows per target")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("bench"), show_default=True)
-def command(model: Path | None, n: int, out: Path) -> int:
+def command(model: Path | None, n: int, out: Path) -> None:
     from ecg_edge.atomic import write_json, write_text
     from ecg_edge.sim.api import simulate
     from ecg_edge.sim.crosscheck import icount_crosscheck
@@ -100,12 +100,9 @@ def command(model: Path | None, n: int, out: Path) -> int:
     write_json(out / "sim.json", doc)
     write_text(out / "sim.md", "\n".join(md))
     print("\n".join(md))
-    return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    """`make bench` calls main(): the defaults."""
-    return run_command(command, [] if argv is None else argv, "python -m ecg_edge.sim.bench")
+main = entry_point(command, "python -m ecg_edge.sim.bench")
 
 
 if __name__ == "__main__":

@@ -141,7 +141,10 @@ def _simulate_into(stage: Path, out: Path, path: Path, data_dir: Path | None, sp
     notes = ("Instructions are exact counts (QEMU TCG plugin, from the start marker to the end marker of one "
              "invoke). Estimated ms = instructions x cycles-per-instruction / clock; QEMU counts instructions, "
              "not cycles, so the CPI factor per core is a stated estimate (ecg_edge/targets/registry.py). "
-             "Parity: the target's int8 logits compared byte for byte with the host C runtime's.\n")
+             "Parity: the target's int8 logits compared byte for byte with the host C runtime's. Energy per "
+             "inference = instructions x CPI x a published run-mode current per MHz x supply voltage "
+             "(figure and source per target in ecg_edge/targets/registry.py; n/a where none was found); duty "
+             "cycle = active time / window length (one inference per window).\n")
     md = f"# ecg-edge simulate: {path.name}\n\nInputs: {source}.\n\n{table}\n{details}{notes}"
     click.echo(table + "\n" + details, nl=False)
     write_json(stage / "simulate.json", {"model": str(path), "inputs": source, "results": [r.to_dict() for r in results]})

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import click
 
-from ecg_edge.options import run_command
+from ecg_edge.options import entry_point
 from ecg_edge.sim.boards import write_linker_script
 from ecg_edge.sim.build import FIRMWARE_DIR, RUNTIME_DIR, FirmwareBuildError, compile_flags
 from ecg_edge.sim.toolchain import Toolchain, find_toolchain
@@ -102,8 +102,7 @@ def command(target: str, no_mve: bool) -> int:
     return 0 if res.ok else 1
 
 
-def main(argv: list[str] | None = None) -> int:
-    return run_command(command, [] if argv is None else argv, "python -m ecg_edge.sim.ctest")
+main = entry_point(command, "python -m ecg_edge.sim.ctest")
 
 
 if __name__ == "__main__":

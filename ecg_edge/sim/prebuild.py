@@ -7,14 +7,14 @@ import sys
 
 import click
 
-from ecg_edge.options import run_command
+from ecg_edge.options import entry_point
 from ecg_edge.sim.build import OPTS, build_objects, build_plugin, cache_root
 from ecg_edge.sim.toolchain import find_toolchain
 from ecg_edge.targets.registry import TARGETS
 
 
 @click.command(help=__doc__.replace("\n", " "))
-def command() -> int:
+def command() -> None:
     tc = find_toolchain()
     for target in TARGETS.values():
         for opt in OPTS:
@@ -22,11 +22,9 @@ def command() -> int:
             print(f"{target.name:<11} -{opt}: {d}")
     print(f"plugin: {build_plugin(tc)}")
     print(f"cache: {cache_root()}")
-    return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    return run_command(command, [] if argv is None else argv, "python -m ecg_edge.sim.prebuild")
+main = entry_point(command, "python -m ecg_edge.sim.prebuild")
 
 
 if __name__ == "__main__":

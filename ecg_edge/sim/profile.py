@@ -15,7 +15,7 @@ from pathlib import Path
 import click
 import numpy as np
 
-from ecg_edge.options import run_command
+from ecg_edge.options import entry_point
 from ecg_edge.sim.api import arena_size_of, as_windows, check_run
 from ecg_edge.sim.build import OPTS, Layout, build_firmware, build_plugin
 from ecg_edge.sim.qemu import run_image
@@ -55,7 +55,7 @@ def symbol_profile(arm_nm: str, elf: Path, profile_file: Path) -> list[tuple[str
 @click.argument("model", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--target", default="cortex-m4", show_default=True)
 @click.option("--opt", type=click.Choice(OPTS), default="O2", show_default=True)
-def command(model: Path, target: str, opt: str) -> int:
+def command(model: Path, target: str, opt: str) -> None:
     from ecg_edge.sim.inputs import random_windows
 
     data = model.read_bytes()
@@ -65,11 +65,9 @@ def command(model: Path, target: str, opt: str) -> int:
     for name, n in rows[:25]:
         print(f"{name:<40} {n:>12,} {n / total:>7.1%}")
     print(f"{'total':<40} {total:>12,}")
-    return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    return run_command(command, [] if argv is None else argv, "python -m ecg_edge.sim.profile")
+main = entry_point(command, "python -m ecg_edge.sim.profile")
 
 
 if __name__ == "__main__":

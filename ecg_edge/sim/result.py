@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from ecg_edge.targets.energy import EnergyEstimate, energy_markdown
+
 
 @dataclass
 class Parity:
@@ -41,6 +43,7 @@ class SimResult:
     macs_nonzero: int | None = None  # after pruning (what sparse kernels execute)
     elf: str = ""
     toolchain: dict[str, str] = field(default_factory=dict)
+    energy: EnergyEstimate | None = None  # from the mean count, the CPI and the registry's current figure
 
     @property
     def fits(self) -> bool:
@@ -66,6 +69,7 @@ class SimResult:
             "instructions": ins,
             "cycles_per_instruction": self.cycles_per_instruction, "clock_hz": self.clock_hz,
             "est_ms": self.est_ms,
+            "energy": None if self.energy is None else self.energy.to_dict(),
             "macs": self.macs, "macs_nonzero": self.macs_nonzero,
             "macs_per_instruction": self.macs_per_instruction,
             "flash": self.flash, "ram": self.ram, "fits_flash": self.fits_flash, "fits_ram": self.fits_ram,
@@ -89,6 +93,7 @@ class SimResult:
             "instructions / inference": ins_txt,
             "est. ms (CPI x clock)": f"{self.est_ms:.2f} ({self.cycles_per_instruction} x {self.clock_hz / 1e6:g} MHz)",
             "MACs / instr": "n/a" if mpi is None else f"{mpi:.3f}",
+            "energy / inference (duty)": "n/a" if self.energy is None else self.energy.cell(),
             "flash used / budget": f"{_kib(self.flash['total'])} / {_kib(self.flash['budget'])}",
             "RAM used / budget": f"{_kib(self.ram['total'])} / {_kib(self.ram['budget'])}",
             "fits": "yes" if self.fits else "no",
@@ -118,4 +123,4 @@ def breakdown_markdown(r: SimResult) -> str:
         f"({'fits' if r.fits_flash else 'DOES NOT FIT'}); RAM: static {m['static']} B + arena {m['arena']} B "
         f"+ window {m['window']} B + stack peak {m['stack_peak']} B = {m['total']} B of {m['budget']} B "
         f"({'fits' if r.fits_ram else 'DOES NOT FIT'}; RAM left for the stack {m['stack_reserved']} B, "
-        f"runtime invoke {m['stack_invoke']} B)\n")
+        f"runtime invoke {m['stack_invoke']} B)\n" + ("" if r.energy is None else "\n" + energy_markdown(r.energy)))

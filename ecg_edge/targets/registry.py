@@ -51,6 +51,20 @@ BOARDS: dict[str, Board] = {
 
 
 @dataclass(frozen=True)
+class RunCurrent:
+    """A published run-mode supply current per MHz of one part built on the core, the figure the
+    energy estimate (ecg_edge.targets.energy) multiplies by cycles and supply voltage. It is the
+    whole MCU's current as its maker states it (core + flash + regulator), not the core alone."""
+
+    part: str
+    ua_per_mhz: float
+    volts: float
+    volts_source: str  # where the voltage comes from (stated with the figure, or the assumption)
+    source: str  # where the figure is published
+    conditions: str  # what the maker's figure covers
+
+
+@dataclass(frozen=True)
 class Target:
     name: str
     core: str
@@ -74,6 +88,13 @@ class Target:
     cycles_per_instruction: float
     supported_bits: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 7, 8)
     has_dsp: bool = True
+    # Instructions per multiply-accumulate of our runtime on the default ResNet1D, int8 dense
+    # (22,814,976 MACs), counted by `ecg-edge simulate` at -O2 (NOTES.md, issue 15): turns a
+    # latency budget into a MAC budget for channel pruning; the packed model is then simulated.
+    instructions_per_mac: float = 0.0
+    # The energy figure, or None with what was searched for and not found (no figure is invented).
+    run_current: RunCurrent | None = None
+    run_current_missing: str = ""
 
     @property
     def board(self) -> Board:
@@ -83,21 +104,44 @@ class Target:
         return instructions * self.cycles_per_instruction / self.clock_hz * 1e3
 
 
+# Run-mode current figures (searched for with the cited pages; only the ones found are used).
+STM32F401_RUN = RunCurrent(
+    "STM32F401 (Cortex-M4F, 84 MHz)", 128.0, 3.3,
+    "3.3 V assumed (the cited line gives no voltage)",
+    "ST's STM32F401 line description, current consumption down to 128 uA/MHz in Run mode executing "
+    "from Flash (restated, in Chinese, at https://github.com/SoCXin/STM32F401)",
+    "Run mode, code executing from flash, the line's stated best case")
+STM32U575_RUN = RunCurrent(
+    "STM32U575 (Cortex-M33, 160 MHz)", 19.5, 3.3,
+    "3.3 V: the STM32U5 run-mode figures are stated at 3.3 V (STM32U5A9: 18.5 uA/MHz Run mode at 3.3 V, "
+    "https://github.com/SoCXin/STM32U5A9)",
+    "ST's STM32U575 feature list, 'down to 300 nA Standby mode and 19.5 uA/MHz run mode', as restated at "
+    "https://docs.zephyrproject.org/3.2.0/boards/arm/nucleo_u575zi_q/doc/nucleou575zi_q.html",
+    "Run mode, the line's stated best case")
+NO_M7_FIGURE = ("no published run-mode current per MHz of a Cortex-M7 part (STM32H7, i.MX RT) was found in the "
+                "searched pages, so no energy is estimated")
+NO_M55_FIGURE = ("no published run-mode current per MHz of a Cortex-M55 part (Alif Ensemble, Arm's own figures) "
+                 "was found in the searched pages, so no energy is estimated")
+
 TARGETS: dict[str, Target] = {
     t.name: t
     for t in (
         Target("cortex-m4", "Cortex-M4F", "mps2-an386", "cortex-m4", "cortex-m4",
                ("-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"), 1 * MB, 256 * KB, 64_000_000,
-               0x00000000, 0x20000000, 1.3),
+               0x00000000, 0x20000000, 1.3, instructions_per_mac=30_879_330 / 22_814_976,
+               run_current=STM32F401_RUN),
         Target("cortex-m7", "Cortex-M7", "mps2-an500", "cortex-m7", "cortex-m7",
                ("-mfloat-abi=hard", "-mfpu=fpv5-d16"), 2 * MB, 1 * MB, 480_000_000,
-               0x00000000, 0x20000000, 0.8),
+               0x00000000, 0x20000000, 0.8, instructions_per_mac=30_875_928 / 22_814_976,
+               run_current_missing=NO_M7_FIGURE),
         Target("cortex-m33", "Cortex-M33", "mps2-an505", "cortex-m33", "cortex-m33",
                ("-mfloat-abi=hard", "-mfpu=fpv5-sp-d16"), 1 * MB, 512 * KB, 128_000_000,
-               0x10000000, 0x38000000, 1.3),
+               0x10000000, 0x38000000, 1.3, instructions_per_mac=30_833_486 / 22_814_976,
+               run_current=STM32U575_RUN),
         Target("cortex-m55", "Cortex-M55", "mps3-an547", "cortex-m55", "cortex-m55",
                ("-mfloat-abi=hard",), 4 * MB, 2 * MB, 400_000_000,
-               0x38000000, 0x31000000, 1.0),
+               0x38000000, 0x31000000, 1.0, instructions_per_mac=17_195_822 / 22_814_976,
+               run_current_missing=NO_M55_FIGURE),
     )
 }
 ALIASES = {"cortex-m": "cortex-m4", "m4": "cortex-m4", "m7": "cortex-m7", "m33": "cortex-m33", "m55": "cortex-m55"}

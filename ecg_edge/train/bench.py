@@ -20,7 +20,7 @@ import torch
 from ecg_edge.atomic import write_json, write_text
 from ecg_edge.models.registry import model_summary
 from ecg_edge.models.resnet1d import ResNet1D, ResNet1DConfig
-from ecg_edge.options import POSITIVE_INT, IntList, run_command
+from ecg_edge.options import POSITIVE_INT, NumberList, entry_point
 from ecg_edge.train.loop import TrainConfig, fit
 
 
@@ -82,18 +82,16 @@ def to_markdown(res: dict[str, Any]) -> str:
 @click.command(help="Seconds per epoch of the default ResNet1D.")
 @click.option("--n", "n", type=POSITIVE_INT, default=2400, show_default=True)
 @click.option("--epochs", type=POSITIVE_INT, default=2, show_default=True)
-@click.option("--threads", type=IntList(1), default="1,2", show_default=True, help="torch thread counts, e.g. 1,2")
+@click.option("--threads", type=NumberList(integer=True, positive=True), default="1,2", show_default=True, help="torch thread counts, e.g. 1,2")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("bench"), show_default=True)
-def command(n: int, epochs: int, threads: tuple[int, ...], out: Path) -> int:
+def command(n: int, epochs: int, threads: tuple[int, ...], out: Path) -> None:
     res = measure(n, epochs, threads)
     write_json(out / "train.json", res)
     write_text(out / "train.md", to_markdown(res))
     print(to_markdown(res))
-    return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    return run_command(command, [] if argv is None else argv, "python -m ecg_edge.train.bench")
+main = entry_point(command, "python -m ecg_edge.train.bench")
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ from ecg_edge.models.hubert_checkpoint import load_hubert_ecg_dir
 from ecg_edge.models.hubert_ecg import HubertECG, HubertECGConfig
 from ecg_edge.models.predict import predict
 from ecg_edge.models.registry import model_from_checkpoint
-from ecg_edge.options import POSITIVE, POSITIVE_INT, IntList, finite, run_command
+from ecg_edge.options import POSITIVE, POSITIVE_INT, NumberList, entry_point, finite
 from ecg_edge.train.loop import TrainConfig, fit
 from ecg_edge.train.pretrain import PretrainConfig, pretrain
 
@@ -126,7 +126,7 @@ def run_study(labelled: str, unlabelled: list[str], out: str, label_frac: float 
 @click.option("--unlabelled", multiple=True, required=True, help="repeated: every dataset pretrained on")
 @click.option("--out", required=True)
 @click.option("--label-frac", type=finite(0.0, 1.0, min_open=True), default=0.1, show_default=True)
-@click.option("--seeds", type=IntList(), default="0,1,2", show_default=True)
+@click.option("--seeds", type=NumberList(integer=True, minimum=0), default="0,1,2", show_default=True)
 @click.option("--size", default="tiny", show_default=True)
 @click.option("--clusters", type=POSITIVE_INT, default=50, show_default=True)
 @click.option("--iterations", type=POSITIVE_INT, default=2, show_default=True)
@@ -139,18 +139,16 @@ def run_study(labelled: str, unlabelled: list[str], out: str, label_frac: float 
 @click.option("--threads", type=POSITIVE_INT, default=1, show_default=True)
 def command(labelled: str, unlabelled: tuple[str, ...], out: str, label_frac: float, seeds: tuple[int, ...],
             size: str, clusters: int, iterations: int, pretrain_epochs: int, pretrain_lr: float,
-            max_windows: int | None, finetune_epochs: int, finetune_lr: float, patience: int, threads: int) -> int:
+            max_windows: int | None, finetune_epochs: int, finetune_lr: float, patience: int, threads: int) -> None:
     torch.set_num_threads(threads)
     run_study(labelled, list(unlabelled), out, label_frac, seeds,
               {"clusters": clusters, "iterations": iterations, "epochs": pretrain_epochs,
                "lr": pretrain_lr, "max_windows": max_windows},
               {"epochs": finetune_epochs, "lr": finetune_lr, "patience": patience, "num_threads": threads},
               size)
-    return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    return run_command(command, [] if argv is None else argv, "python -m ecg_edge.train.pretrain_study")
+main = entry_point(command, "python -m ecg_edge.train.pretrain_study")
 
 
 if __name__ == "__main__":

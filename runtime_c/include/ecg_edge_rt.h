@@ -11,7 +11,7 @@
 extern "C" {
 #endif
 
-#define ECG_RT_FORMAT_VERSION 2 /* newest read; version 1 files load too */
+#define ECG_RT_FORMAT_VERSION 3 /* newest read; versions 1 and 2 load too */
 #define ECG_RT_MAX_TENSORS 256
 #define ECG_RT_MAX_OPS 256
 
@@ -40,6 +40,105 @@ typedef enum {
     ECG_RT_E_STREAM_STATE = 24    /* push while a window waits for infer / infer with none ready */
 } ecg_rt_status;
 
+/* Why a load was refused, beyond the status: which rule of FORMAT.md section 10 (a stable id;
+ * ecg_rt_rule_name gives its name, the same name the Python reader's ModelFormatError.rule
+ * carries, so both readers can be checked to refuse a file for the same field) and the index of
+ * the section table entry, tensor or op it concerns (ECG_RT_NO_INDEX for a header, META or
+ * whole-file rule). Ids are append-only. */
+#define ECG_RT_RULES(X) \
+    X(NONE, "none") \
+    X(FILE_TRUNCATED, "file.truncated") \
+    X(HEADER_MAGIC, "header.magic") \
+    X(HEADER_VERSION, "header.version") \
+    X(HEADER_HEADER_SIZE, "header.header_size") \
+    X(HEADER_FILE_SIZE, "header.file_size") \
+    X(HEADER_CRC32, "header.crc32") \
+    X(HEADER_FLAGS, "header.flags") \
+    X(HEADER_RESERVED, "header.reserved") \
+    X(HEADER_N_SECTIONS, "header.n_sections") \
+    X(HEADER_SECTION_TABLE_OFFSET, "header.section_table_offset") \
+    X(HEADER_ARENA_SIZE, "header.arena_size") \
+    X(HEADER_N_TENSORS, "header.n_tensors") \
+    X(HEADER_N_OPS, "header.n_ops") \
+    X(HEADER_INPUT_TENSOR, "header.input_tensor") \
+    X(HEADER_OUTPUT_TENSOR, "header.output_tensor") \
+    X(HEADER_N_CLASSES, "header.n_classes") \
+    X(SECTION_TABLE, "section.table") \
+    X(SECTION_TYPE, "section.type") \
+    X(SECTION_DUPLICATE, "section.duplicate") \
+    X(SECTION_MISSING, "section.missing") \
+    X(SECTION_ALIGN, "section.align") \
+    X(SECTION_OFFSET, "section.offset") \
+    X(SECTION_BOUNDS, "section.bounds") \
+    X(SECTION_OVERLAP, "section.overlap") \
+    X(SECTION_COUNT, "section.count") \
+    X(META_ENTRY, "meta.entry") \
+    X(META_KEY, "meta.key") \
+    X(META_VALUE_TYPE, "meta.value_type") \
+    X(META_UTF8, "meta.utf8") \
+    X(META_PLAN, "meta.plan") \
+    X(TENSOR_SHAPE, "tensor.shape") \
+    X(TENSOR_ELEMENTS, "tensor.elements") \
+    X(TENSOR_SIZE_BYTES, "tensor.size_bytes") \
+    X(TENSOR_ZERO_POINT, "tensor.zero_point") \
+    X(TENSOR_ARENA_OFFSET, "tensor.arena_offset") \
+    X(TENSOR_ARENA_RANGE, "tensor.arena_range") \
+    X(TENSOR_FLAGS, "tensor.flags") \
+    X(TENSOR_RESERVED, "tensor.reserved") \
+    X(TENSOR_SCALE, "tensor.scale") \
+    X(OP_TYPE, "op.type") \
+    X(OP_RESERVED, "op.reserved") \
+    X(OP_FLAGS, "op.flags") \
+    X(OP_ACT_RANGE, "op.act_range") \
+    X(OP_TENSOR_ID, "op.tensor_id") \
+    X(OP_IN1, "op.in1") \
+    X(OP_READ_BEFORE_WRITE, "op.read_before_write") \
+    X(OP_WRITTEN_TWICE, "op.written_twice") \
+    X(OP_VERSION, "op.version") \
+    X(OP_PARAMS, "op.params") \
+    X(OP_SHAPE, "op.shape") \
+    X(OP_NO_WEIGHTS, "op.no_weights") \
+    X(BLOCK_MISSING, "block.missing") \
+    X(BLOCK_ALIGN, "block.align") \
+    X(BLOCK_BOUNDS, "block.bounds") \
+    X(BLOCK_BITS, "block.bits") \
+    X(BLOCK_ENCODING, "block.encoding") \
+    X(BLOCK_RESERVED, "block.reserved") \
+    X(BLOCK_C_OUT, "block.c_out") \
+    X(BLOCK_KERNEL, "block.kernel") \
+    X(BLOCK_SPAN, "block.span") \
+    X(BLOCK_LIMIT, "block.limit") \
+    X(BLOCK_NNZ, "block.nnz") \
+    X(BLOCK_ARRAYS, "block.arrays") \
+    X(BLOCK_INDEX_BYTES, "block.index_bytes") \
+    X(BLOCK_VALUES_BYTES, "block.values_bytes") \
+    X(BLOCK_MULT, "block.mult") \
+    X(BLOCK_SHIFT, "block.shift") \
+    X(BLOCK_MASK, "block.mask") \
+    X(BLOCK_RUNS, "block.runs") \
+    X(BLOCK_BOUND, "block.bound") \
+    X(BLOCK_NORM, "block.norm") \
+    X(BLOCK_OVERLAP, "block.overlap") \
+    X(PLAN_OVERLAP, "plan.overlap") \
+    X(TRAILER_CRC32, "trailer.crc32") \
+    X(TRAILER_META, "trailer.meta") \
+    X(BLOCK_TABLE, "block.table")
+
+typedef enum {
+#define ECG_RT_RULE_ENUM_(id, name) ECG_RT_RULE_##id,
+    ECG_RT_RULES(ECG_RT_RULE_ENUM_)
+#undef ECG_RT_RULE_ENUM_
+    ECG_RT_RULE_COUNT
+} ecg_rt_rule;
+
+#define ECG_RT_NO_INDEX 0xFFFFFFFFu
+
+typedef struct {
+    ecg_rt_status status; /* what ecg_rt_load_ex returned */
+    uint32_t rule;        /* ecg_rt_rule; ECG_RT_RULE_NONE after a successful load */
+    uint32_t index;       /* section entry / tensor id / op index, or ECG_RT_NO_INDEX */
+} ecg_rt_refusal;
+
 /* A validated view of a model.bin held in caller memory (the bytes must outlive it).
  * Fields are read-only for callers. */
 typedef struct {
@@ -59,6 +158,10 @@ typedef struct {
  * buf holds the device image ([0, file_size), what is flashed) and, optionally, the host trailer
  * that follows it on the host (FORMAT.md section 4): only its framing is checked, never read. */
 ecg_rt_status ecg_rt_load(ecg_rt_model *m, const uint8_t *buf, size_t len);
+/* The same, also saying why a file was refused (why may be NULL). */
+ecg_rt_status ecg_rt_load_ex(ecg_rt_model *m, const uint8_t *buf, size_t len, ecg_rt_refusal *why);
+/* The stable name of a rule id ("op.shape", ...); "unknown rule" for an id out of range. */
+const char *ecg_rt_rule_name(uint32_t rule);
 
 /* Bytes of arena the model needs (also m->arena_size). */
 ecg_rt_status ecg_rt_arena_size(const ecg_rt_model *m, size_t *out_bytes);

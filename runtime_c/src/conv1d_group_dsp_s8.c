@@ -197,6 +197,215 @@ static __attribute__((noinline)) void dot_mve(const ecg_rt_dsp_group *g, const i
 }
 #endif
 
+static void group_begin(ecg_rt_dsp_group *g, uint32_t width, uint32_t span, int tapsum_ok,
+                                          const ecg_rt_conv_params *p)
+{
+    g->width = width;
+    g->count = 0;
+    g->span = span;
+    g->tapsum_ok = (uint32_t)tapsum_ok;
+    g->slow = 0;
+    g->zp = p->zp_out;
+    g->lo = p->act_min;
+    g->hi = p->act_max;
+    memset(g->wpk, 0, sizeof(uint32_t) * 2u * width * ((span + 3u) / 4u));
+}
+
+/* Take the next slot for output channel c; returns its (zeroed) weight column. */
+static uint32_t *group_slot(ecg_rt_dsp_group *g, uint32_t c, int32_t bias, int32_t mult,
+                                              uint32_t shift)
+{
+    const uint32_t j = g->count++;
+    g->channel[j] = c;
+    g->bias[j] = bias;
+    g->mult[j] = mult;
+    g->shift[j] = shift;
+    g->rc[j] = (int64_t)1 << (shift - 1u);
+    if (shift < 32u) g->slow = 1;
+    return g->wpk + 2u * j;
+}
+
+/* The slot for channel c, opening a new group (width by the channels left) when none is open. */
+uint32_t *ecg_rt_dsp_group_take(ecg_rt_dsp_group *g, const ecg_rt_conv_params *p, uint32_t span, int tapsum_ok,
+                                uint32_t c, int32_t bias, int32_t mult, uint32_t shift)
+{
+    if (g->count == 0u) group_begin(g, ecg_rt_dsp_group_width(p->out_ch - c), span, tapsum_ok, p);
+    return group_slot(g, c, bias, mult, shift);
+}
+
+/* [lo | hi << 16] in one instruction (GCC spells it UXTH + ORR). */
+static inline uint32_t pkhbt(uint32_t lo, uint32_t hi)
+{
+    uint32_t r;
+    __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(r) : "r"(lo), "r"(hi));
+    return r;
+}
+
+/* The two pair words of 4 b-bit levels at bits 0.. of v: 4 SBFX + 2 PKHBT when b is a
+ * compile-time constant; 1-bit levels (bit set: +1, clear: -1) are ~(2 x the sign-extended bit). */
+static inline __attribute__((always_inline)) void pairs4(uint32_t *w, uint32_t v, const uint32_t b)
+{
+    int32_t l0 = (int32_t)(v << (32u - b)) >> (32u - b);
+    int32_t l1 = (int32_t)(v << (32u - 2u * b)) >> (32u - b);
+    int32_t l2 = (int32_t)(v << (32u - 3u * b)) >> (32u - b);
+    int32_t l3 = (int32_t)(v << (32u - 4u * b)) >> (32u - b);
+    if (b == 1u) {
+        l0 = ~(int32_t)((uint32_t)l0 << 1); l1 = ~(int32_t)((uint32_t)l1 << 1);
+        l2 = ~(int32_t)((uint32_t)l2 << 1); l3 = ~(int32_t)((uint32_t)l3 << 1);
+    }
+    w[0] = pkhbt((uint32_t)l0, (uint32_t)l2);
+    w[1] = pkhbt((uint32_t)l1, (uint32_t)l3);
+}
+
+/* n4 groups of 4 b-bit levels from bit `off` of the stream into pair words (stride `step`): one
+ * load per group (two for b = 7, whose 28 bits may start at bit 7 of a byte). The caller keeps
+ * every load inside the stream. */
+static void unpack4(uint32_t *w, uint32_t step, const uint8_t *vals, uint32_t off, uint32_t n4, uint32_t b)
+{
+    uint32_t k;
+    for (k = 0; k < n4; ++k, off += 4u * b, w += step) {
+        uint32_t v;
+        if (b == 7u) {
+            uint64_t d;
+            memcpy(&d, vals + (off >> 3), 8);
+            v = (uint32_t)(d >> (off & 7u));
+        } else {
+            v = ecg_rt_load4((const int8_t *)vals + (off >> 3)) >> (off & 7u);
+        }
+        pairs4(w, v, b);
+    }
+}
+
+/* b = 1, 2, 4 from a byte boundary (b a compile-time constant): one word load per 32 / (4b)
+ * groups, SBFX for each level; returns the groups done. */
+#ifndef __OPTIMIZE_SIZE__
+static inline __attribute__((always_inline)) uint32_t unpack4_words(uint32_t *w, uint32_t step, const uint8_t *vals,
+                                                                    uint32_t off, uint32_t n4, const uint32_t b)
+{
+    const int8_t *src = (const int8_t *)vals + (off >> 3);
+    uint32_t k = 0;
+    for (; k + 8u / b <= n4; k += 8u / b, src += 4) {
+        uint32_t v = ecg_rt_load4(src), j;
+        for (j = 0; j < 8u / b; ++j, v >>= 4u * b, w += step) pairs4(w, v, b);
+    }
+    return k;
+}
+#endif
+
+/* A column straight from channel c of a DENSE block: 8-bit levels 4 at a time (one word, two
+ * SXTB16: already the pair layout), narrower ones 4 at a time from one load, each unpacked once;
+ * groups whose load would pass the end of the stream and the last partial group go through the
+ * bit reader. */
+void ecg_rt_dsp_fill_dense(const ecg_rt_dsp_group *g, uint32_t *w, const ecg_rt_wblock *wb, uint32_t c)
+{
+    const uint32_t span = g->span, step = 2u * g->width;
+    uint32_t q = 0;
+    if (wb->bits == 8u) {
+        const int8_t *v = (const int8_t *)wb->values + (size_t)c * span;
+        for (; q + 4u <= span; q += 4u, v += 4, w += step) {
+            const uint32_t word = ecg_rt_load4(v);
+            w[0] = __sxtb16(word);
+            w[1] = ecg_rt_sxtb16_odd(word);
+        }
+        for (; q < span; ++q, ++v) ecg_rt_dsp_put(w, g->width, q & 3u, *v);
+    } else {
+        const uint32_t bits = wb->bits, off = c * span * bits, reach = bits == 7u ? 8u : 4u;
+        const uint32_t last = wb->values_bytes >= reach ? 8u * (wb->values_bytes - reach) : 0u; /* loads up to here */
+        uint32_t n4 = span / 4u, fast, done = 0;
+        ecg_rt_bitreader br;
+        fast = wb->values_bytes < reach || off > last ? 0u : (last - off) / (4u * bits) + 1u;
+        if (fast > n4) fast = n4;
+#ifndef __OPTIMIZE_SIZE__ /* -Os: one load per group for every width, the smaller code */
+        if ((off & 7u) == 0u) {
+            if (bits == 1u) done = unpack4_words(w, step, wb->values, off, fast, 1u);
+            else if (bits == 2u) done = unpack4_words(w, step, wb->values, off, fast, 2u);
+            else if (bits == 4u) done = unpack4_words(w, step, wb->values, off, fast, 4u);
+        }
+#endif
+        unpack4(w + (size_t)step * done, step, wb->values, off + 4u * bits * done, fast - done, bits);
+        q = 4u * fast;
+        w += (size_t)step * fast;
+        ecg_rt_bitreader_init(&br, wb->values, (uint64_t)off + (uint64_t)q * bits);
+        for (; q < span; ++q) ecg_rt_dsp_put(w, g->width, q - 4u * fast, ecg_rt_br_next(&br, bits));
+    }
+}
+
+/* A column from a channel's decoded non-zeros (xoff = position in the channel). */
+void ecg_rt_dsp_fill_decoded(const ecg_rt_dsp_group *g, uint32_t *w, const int32_t *xoff, const int8_t *val,
+                             uint32_t n)
+{
+    uint32_t i;
+    for (i = 0; i < n; ++i) ecg_rt_dsp_put(w, g->width, (uint32_t)xoff[i], val[i]);
+}
+
+void ecg_rt_dsp_sparse_init(ecg_rt_dsp_sparse *sp, const ecg_rt_wblock *wb)
+{
+    sp->vbit = 0;
+    sp->runs = wb->index + 4u * (size_t)wb->c_out;
+}
+
+/* The b-bit level at bit `vbit` of the stream: one unaligned load while 4 bytes remain, else the
+ * bit reader's byte walk. */
+static __attribute__((noinline)) int32_t level_tail(const uint8_t *vals, uint32_t vbit, uint32_t b)
+{
+    ecg_rt_bitreader br;
+    ecg_rt_bitreader_init(&br, vals, vbit);
+    return ecg_rt_br_next(&br, b);
+}
+
+static inline int32_t level_at(const uint8_t *vals, uint32_t nbytes, uint32_t vbit, uint32_t b)
+{
+    int32_t l;
+    uint32_t v;
+    if ((vbit >> 3) + 4u > nbytes) return level_tail(vals, vbit, b);
+    v = ecg_rt_load4((const int8_t *)vals + (vbit >> 3)) >> (vbit & 7u);
+    l = (int32_t)(v << (32u - b)) >> (32u - b);
+    return b == 1u ? ~(int32_t)((uint32_t)l << 1) : l;
+}
+
+/* Byte offset of position q's halfword in a slot's column: [w0 | w2], [w1 | w3] per 4 positions. */
+static const uint8_t half_of[4] = {0u, 4u, 2u, 6u};
+
+static inline void put_half(uint8_t *col, uint32_t gstep, uint32_t q, int32_t level)
+{
+    const uint16_t v = (uint16_t)level;
+    memcpy(col + gstep * (q >> 2) + half_of[q & 3u], &v, 2); /* one STRH: the column is zero-filled */
+}
+
+void ecg_rt_dsp_fill_sparse(const ecg_rt_dsp_group *g, uint32_t *w, const ecg_rt_wblock *wb, uint32_t c,
+                            ecg_rt_dsp_sparse *sp)
+{
+    const uint32_t bits = wb->bits, gstep = 8u * g->width, span = wb->span, nbytes = wb->values_bytes;
+    const uint8_t *vals = wb->values;
+    uint8_t *col = (uint8_t *)w;
+    uint32_t vbit = sp->vbit;
+    if (wb->encoding == ECG_RT_ENC_BITMASK) { /* set bits of the channel's mask, a byte at a time */
+        const uint8_t *mask = wb->index;
+        const uint32_t first = c * span, end = first + span;
+        uint32_t byte = first >> 3;
+        for (; 8u * byte < end; ++byte) {
+            uint32_t m = mask[byte];
+            const uint32_t at = 8u * byte;
+            if (at < first) m &= 0xFFu << (first - at);
+            if (at + 8u > end) m &= 0xFFu >> (at + 8u - end);
+            for (; m; m &= m - 1u, vbit += bits)
+                put_half(col, gstep, at + (uint32_t)__builtin_ctz(m) - first, level_at(vals, nbytes, vbit, bits));
+        }
+    } else { /* RUNLENGTH: zeros to skip before each value, 255 = skip 255 without a value */
+        uint32_t left = ecg_rt_rd32(wb->index + 4u * (size_t)c), q = 0;
+        const uint8_t *r = sp->runs;
+        for (; left; --left) {
+            const uint32_t run = *r++;
+            q += run;
+            if (run == 255u) continue;
+            put_half(col, gstep, q++, level_at(vals, nbytes, vbit, bits));
+            vbit += bits;
+        }
+        sp->runs = r;
+    }
+    sp->vbit = vbit;
+}
+
 ecg_rt_status ecg_rt_conv1d_group_dsp_s8(ecg_rt_dsp_group *g, const ecg_rt_conv_params *p, const int8_t *x,
                                          int8_t *y)
 {

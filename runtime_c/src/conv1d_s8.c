@@ -25,7 +25,8 @@ ecg_rt_status ecg_rt_conv1d_s8(const ecg_rt_conv_params *p, const ecg_rt_wblock 
     int8_t val[ECG_RT_WCHUNK];
 #ifdef ECG_RT_DSP
     ecg_rt_dsp_group group, *grp = &group;
-    int tapsum_ok, dense_dsp;
+    ecg_rt_dsp_sparse sparse;
+    int tapsum_ok, dense_dsp, sparse_dsp;
 #endif
     ecg_rt_wcursor cur, saved;
     const int depthwise = p->groups > 1u;
@@ -36,6 +37,11 @@ ecg_rt_status ecg_rt_conv1d_s8(const ecg_rt_conv_params *p, const ecg_rt_wblock 
 #ifdef ECG_RT_DSP
     tapsum_ok = (p->in_ch % 4u == 0u) && p->kernel <= ECG_RT_DSP_MAX_TAPS;
     dense_dsp = wb->encoding == ECG_RT_ENC_DENSE && !depthwise && p->dilation == 1u && wb->span <= ECG_RT_WCHUNK;
+    /* A pruned layer at least 30% non-zero: every channel straight from its mask / runs into the
+     * group (the zero-skipping gather below pays off only for sparser channels). */
+    sparse_dsp = wb->encoding != ECG_RT_ENC_DENSE && !depthwise && p->dilation == 1u && wb->span <= ECG_RT_WCHUNK &&
+                 10u * (uint64_t)wb->nnz >= 3u * (uint64_t)wb->c_out * wb->span;
+    if (sparse_dsp) ecg_rt_dsp_sparse_init(&sparse, wb);
     group.count = 0;
 #endif
     interior(p, &lo, &hi);
@@ -46,8 +52,12 @@ ecg_rt_status ecg_rt_conv1d_s8(const ecg_rt_conv_params *p, const ecg_rt_wblock 
         const uint32_t shift = wb->shift[c];
         uint32_t n;
 #ifdef ECG_RT_DSP
-        if (dense_dsp) { /* DENSE levels: unpacked straight into the group, no decode to pairs */
-            ecg_rt_dsp_fill_dense(grp, ecg_rt_dsp_group_take(grp, p, wb->span, tapsum_ok, c, bias, mult, shift), wb, c);
+        if (dense_dsp || sparse_dsp) { /* levels unpacked straight into the group, no decode to pairs */
+            uint32_t *col = ecg_rt_dsp_group_take(grp, p, wb->span, tapsum_ok, c, bias, mult, shift);
+            if (dense_dsp)
+                ecg_rt_dsp_fill_dense(grp, col, wb, c);
+            else
+                ecg_rt_dsp_fill_sparse(grp, col, wb, c, &sparse);
             if (grp->count == grp->width) {
                 ecg_rt_status st = ecg_rt_conv1d_group_dsp_s8(grp, p, x, y);
                 if (st != ECG_RT_OK) return st;

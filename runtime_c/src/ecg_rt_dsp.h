@@ -102,42 +102,10 @@ static inline uint32_t ecg_rt_dsp_group_width(uint32_t remaining)
     return (remaining <= 4u || remaining == 7u || remaining == 8u) ? 4u : ECG_RT_DSP_GROUP;
 }
 
-static inline void ecg_rt_dsp_group_begin(ecg_rt_dsp_group *g, uint32_t width, uint32_t span, int tapsum_ok,
-                                          const ecg_rt_conv_params *p)
-{
-    g->width = width;
-    g->count = 0;
-    g->span = span;
-    g->tapsum_ok = (uint32_t)tapsum_ok;
-    g->slow = 0;
-    g->zp = p->zp_out;
-    g->lo = p->act_min;
-    g->hi = p->act_max;
-    memset(g->wpk, 0, sizeof(uint32_t) * 2u * width * ((span + 3u) / 4u));
-}
-
-/* Take the next slot for output channel c; returns its (zeroed) weight column. */
-static inline uint32_t *ecg_rt_dsp_group_slot(ecg_rt_dsp_group *g, uint32_t c, int32_t bias, int32_t mult,
-                                              uint32_t shift)
-{
-    const uint32_t j = g->count++;
-    g->channel[j] = c;
-    g->bias[j] = bias;
-    g->mult[j] = mult;
-    g->shift[j] = shift;
-    g->rc[j] = (int64_t)1 << (shift - 1u);
-    if (shift < 32u) g->slow = 1;
-    return g->wpk + 2u * j;
-}
-
-/* The slot for channel c, opening a new group (width by the channels left) when none is open. */
-static inline uint32_t *ecg_rt_dsp_group_take(ecg_rt_dsp_group *g, const ecg_rt_conv_params *p, uint32_t span,
-                                              int tapsum_ok, uint32_t c, int32_t bias, int32_t mult,
-                                              uint32_t shift)
-{
-    if (g->count == 0u) ecg_rt_dsp_group_begin(g, ecg_rt_dsp_group_width(p->out_ch - c), span, tapsum_ok, p);
-    return ecg_rt_dsp_group_slot(g, c, bias, mult, shift);
-}
+/* The slot for channel c, opening a new group (width by the channels left) when none is open;
+ * returns its (zeroed) weight column (conv1d_group_dsp_s8.c). */
+uint32_t *ecg_rt_dsp_group_take(ecg_rt_dsp_group *g, const ecg_rt_conv_params *p, uint32_t span, int tapsum_ok,
+                                uint32_t c, int32_t bias, int32_t mult, uint32_t shift);
 
 /* Level v at position q of a slot's column (stride 2 * width words per 4 positions). */
 static inline void ecg_rt_dsp_put(uint32_t *w, uint32_t width, uint32_t q, int32_t v)
@@ -146,41 +114,25 @@ static inline void ecg_rt_dsp_put(uint32_t *w, uint32_t width, uint32_t q, int32
 }
 
 /* A column from a channel's decoded non-zeros (xoff = position in the channel). */
-static inline void ecg_rt_dsp_fill_decoded(const ecg_rt_dsp_group *g, uint32_t *w, const int32_t *xoff,
-                                           const int8_t *val, uint32_t n)
-{
-    uint32_t i;
-    for (i = 0; i < n; ++i) ecg_rt_dsp_put(w, g->width, (uint32_t)xoff[i], val[i]);
-}
+void ecg_rt_dsp_fill_decoded(const ecg_rt_dsp_group *g, uint32_t *w, const int32_t *xoff, const int8_t *val,
+                             uint32_t n);
 
-/* A column straight from channel c of a DENSE block: 8-bit levels 4 at a time (one word, two
- * SXTB16: already the pair layout), narrower ones through the bit reader, each unpacked once. */
-static inline void ecg_rt_dsp_fill_dense(const ecg_rt_dsp_group *g, uint32_t *w, const ecg_rt_wblock *wb,
-                                         uint32_t c)
-{
-    const uint32_t span = g->span, step = 2u * g->width;
-    uint32_t q = 0;
-    if (wb->bits == 8u) {
-        const int8_t *v = (const int8_t *)wb->values + (size_t)c * span;
-        for (; q + 4u <= span; q += 4u, v += 4, w += step) {
-            const uint32_t word = ecg_rt_load4(v);
-            w[0] = __sxtb16(word);
-            w[1] = ecg_rt_sxtb16_odd(word);
-        }
-        for (; q < span; ++q, ++v) ecg_rt_dsp_put(w, g->width, q & 3u, *v);
-    } else {
-        const uint32_t bits = wb->bits;
-        ecg_rt_bitreader br;
-        ecg_rt_bitreader_init(&br, wb->values, (uint64_t)c * span * bits);
-        for (; q + 4u <= span; q += 4u, w += step) { /* 4 levels -> the two words, no read-modify-write */
-            const int32_t l0 = ecg_rt_br_next(&br, bits), l1 = ecg_rt_br_next(&br, bits);
-            const int32_t l2 = ecg_rt_br_next(&br, bits), l3 = ecg_rt_br_next(&br, bits);
-            w[0] = (uint32_t)(uint16_t)(int16_t)l0 | ((uint32_t)l2 << 16);
-            w[1] = (uint32_t)(uint16_t)(int16_t)l1 | ((uint32_t)l3 << 16);
-        }
-        for (; q < span; ++q) ecg_rt_dsp_put(w, g->width, q & 3u, ecg_rt_br_next(&br, bits));
-    }
-}
+/* BITMASK / RUNLENGTH channels walked in order straight into pair words: the value stream is
+ * read on from one channel to the next (the block was checked at load: every position < span,
+ * nnz values). */
+typedef struct {
+    uint32_t vbit;       /* bit offset of the next value in the stream */
+    const uint8_t *runs; /* RUNLENGTH: the next channel's first run byte */
+} ecg_rt_dsp_sparse;
+
+void ecg_rt_dsp_sparse_init(ecg_rt_dsp_sparse *sp, const ecg_rt_wblock *wb);
+/* Channel c's non-zero levels into the (zeroed) column w; channels must come in order 0, 1, ... */
+void ecg_rt_dsp_fill_sparse(const ecg_rt_dsp_group *g, uint32_t *w, const ecg_rt_wblock *wb, uint32_t c,
+                            ecg_rt_dsp_sparse *sp);
+
+/* A column straight from channel c of a DENSE block, each level unpacked once
+ * (conv1d_group_dsp_s8.c). */
+void ecg_rt_dsp_fill_dense(const ecg_rt_dsp_group *g, uint32_t *w, const ecg_rt_wblock *wb, uint32_t c);
 
 static inline int32_t ecg_rt_dsp_dot1(const int8_t *x0, const uint32_t *wpk, uint32_t stride,
                                       uint32_t n4, int32_t s0)

@@ -24,7 +24,9 @@ enum {
      * composes attention from MATMUL and SOFTMAX */
     ECG_RT_OP_FIRST_V2 = 7, ECG_RT_OP_LAYERNORM = 7, ECG_RT_OP_GELU = 8, ECG_RT_OP_RESERVED_9 = 9,
     ECG_RT_OP_GROUPNORM = 10, ECG_RT_OP_SOFTMAX = 11, ECG_RT_OP_MATMUL = 12,
-    ECG_RT_OP_LAST_RESERVED = 12
+    ECG_RT_OP_LAST_V2 = 12,
+    /* format version 3: an elementwise int8 table */
+    ECG_RT_OP_LUT = 13, ECG_RT_OP_LAST = 13
 };
 enum { ECG_RT_ENC_DENSE = 0, ECG_RT_ENC_BITMASK = 1, ECG_RT_ENC_RUNLENGTH = 2 };
 
@@ -37,6 +39,15 @@ enum { ECG_RT_ENC_DENSE = 0, ECG_RT_ENC_BITMASK = 1, ECG_RT_ENC_RUNLENGTH = 2 };
 #define ECG_RT_MAX_PARAM (1u << 24)   /* kernel, stride, padding, dilation */
 #define ECG_RT_MAX_WEIGHTS (1u << 28) /* c_out * span of a layer */
 #define ECG_RT_MAX_POOL_SUM (1u << 23) /* AVGPOOL K, GLOBAL_AVGPOOL L: sums below 2^31 */
+
+/* A refusal of the loader's checks: store the FORMAT.md rule id in *rule, return the status.
+ * ECG_RT_REFUSE(E_OP, OP_SHAPE) reads `rule` (a uint32_t *) from the enclosing function. */
+static inline ecg_rt_status ecg_rt_refuse(uint32_t *rule, ecg_rt_status st, uint32_t r)
+{
+    *rule = r;
+    return st;
+}
+#define ECG_RT_REFUSE(st, r) ecg_rt_refuse(rule, ECG_RT_##st, ECG_RT_RULE_##r)
 
 /* Little-endian readers: the model bytes are read byte-wise, so no alignment is assumed. */
 static inline uint16_t ecg_rt_rd16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
@@ -158,8 +169,15 @@ void ecg_rt_wcursor_finish_channel(ecg_rt_wcursor *cur);
 
 /* Loader: decode and validate a weight block of blk_size bytes (header, array offsets and
  * sizes, shift/multiplier ranges, nnz against the mask or run walk, positions < span, and the
- * accumulator bound |bias| + 128 * sum|w| < 2^31 per channel), filling *wb. */
-ecg_rt_status ecg_rt_wblock_check(const uint8_t *blk, uint32_t blk_size, ecg_rt_wblock *wb);
+ * accumulator bound |bias| + 128 * sum|w| < 2^31 per channel), filling *wb; c_out, kernel
+ * and span must equal *want's (want NULL: any non-zero). On a refusal *rule says which rule
+ * (ecg_rt_rule). */
+typedef struct {
+    uint32_t c_out, kernel, span; /* what the op's tensors and params require */
+} ecg_rt_wblock_shape;
+ecg_rt_status ecg_rt_wblock_check(const uint8_t *blk, uint32_t blk_size,
+                                  const ecg_rt_wblock_shape *want, ecg_rt_wblock *wb,
+                                  uint32_t *rule);
 
 uint32_t ecg_rt_crc32(const uint8_t *p, size_t n);
 

@@ -72,21 +72,28 @@ typedef struct {
 ecg_rt_status ecg_rt_matmul_s8(const ecg_rt_matmul_params *p, const int8_t *a, const int8_t *b,
                                int8_t *y);
 
+/* LUT (format version 3): y[j] = clamp(table[x[j] + 128], act_min, act_max), table of 256. */
+ecg_rt_status ecg_rt_lut_s8(const int8_t *table, int32_t act_min, int32_t act_max, uint32_t n,
+                            const int8_t *x, int8_t *y);
+
 /* CONV1D with 1 < groups, groups dividing C_in and C_out, not depthwise (the positional conv). */
 ecg_rt_status ecg_rt_conv1d_grouped_s8(const ecg_rt_conv_params *p, const ecg_rt_wblock *wb,
                                        const int8_t *x, int8_t *y);
 
 /* ---- loader side (check_transformer_op.c) ---- */
-/* 1 when a file of `version` may hold op `type` (ATTENTION, 9, is reserved in every version). */
+/* 1 when a file of `version` may hold op `type` (ATTENTION, 9, is reserved in every version;
+ * 7..12 need version 2, LUT (13) version 3). */
 int ecg_rt_op_known(uint32_t type, uint32_t version);
 /* 1 for ops reading in1 (ADD, MATMUL). */
 int ecg_rt_op_two_inputs(uint32_t type);
-/* Validate a version-2 op (LAYERNORM, GELU, GROUPNORM, SOFTMAX, MATMUL): shapes, parameter
- * ranges above, unused params zero, the norm weight block (DENSE, span 1, |bias| <= 2^30).
- * in1 is decoded only for MATMUL. */
+/* Validate a version-2/3 op (LAYERNORM, GELU, GROUPNORM, SOFTMAX, MATMUL, LUT): shapes, parameter
+ * ranges above, unused params zero, the norm weight block (DENSE, span 1, |bias| <= 2^30), the
+ * table block (DENSE 8-bit, c_out 1, span 256, K 1, bias 0, M 0, n 1).
+ * in1 is decoded only for MATMUL. On a refusal *rule says which rule (ecg_rt_rule). */
 ecg_rt_status ecg_rt_check_transformer_op(const ecg_rt_model *m, const ecg_rt_op *op,
                                           const ecg_rt_tensor *in0, const ecg_rt_tensor *in1,
-                                          const ecg_rt_tensor *out, uint32_t *n_blocks);
+                                          const ecg_rt_tensor *out, uint32_t *n_blocks,
+                                          uint32_t *rule);
 
 /* Interpreter side (run_transformer_op.c): run a validated version-2 op on the arena. */
 ecg_rt_status ecg_rt_run_transformer_op(const ecg_rt_model *m, const ecg_rt_op *op,

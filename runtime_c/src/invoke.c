@@ -78,6 +78,7 @@ static ecg_rt_status run_op(const ecg_rt_model *m, const ecg_rt_op *op, uint8_t 
     case ECG_RT_OP_GELU:
     case ECG_RT_OP_SOFTMAX:
     case ECG_RT_OP_MATMUL:
+    case ECG_RT_OP_LUT:
         if (op->type == ECG_RT_OP_MATMUL)
             ecg_rt_tensor_decode(m->tensors + ECG_RT_TENSOR_RECORD * (size_t)op->in1, &in1);
         return ecg_rt_run_transformer_op(m, op, &in0, &in1, &out, arena);

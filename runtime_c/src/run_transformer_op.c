@@ -1,4 +1,4 @@
-/* Dispatch of the version-2 ops: op record + tensors -> kernel arguments (FORMAT.md section 6
+/* Dispatch of the version-2/3 ops: op record + tensors -> kernel arguments (FORMAT.md section 6
  * gives the parameter of each p[j]). Only ops ecg_rt_load accepted get here. */
 #include "ecg_rt_transformer.h"
 
@@ -62,6 +62,11 @@ ecg_rt_status ecg_rt_run_transformer_op(const ecg_rt_model *m, const ecg_rt_op *
         mp.act_min = op->act_min;
         mp.act_max = op->act_max;
         return ecg_rt_matmul_s8(&mp, x, (const int8_t *)(arena + in1->arena_offset), y);
+    }
+    case ECG_RT_OP_LUT: {
+        ecg_rt_wblock wb;
+        ecg_rt_wblock_decode(m->weights + op->weight_block, &wb);
+        return ecg_rt_lut_s8((const int8_t *)wb.values, op->act_min, op->act_max, out->size_bytes, x, y);
     }
     default:
         return ECG_RT_E_UNSUPPORTED_OP;

@@ -1,4 +1,4 @@
-/* Status code -> static message. */
+/* Status code -> static message; rule id -> its stable name. */
 #include "ecg_rt_internal.h"
 
 const char *ecg_rt_status_str(ecg_rt_status s)
@@ -27,4 +27,14 @@ const char *ecg_rt_status_str(ecg_rt_status s)
     case ECG_RT_E_STREAM_STATE: return "push while a window waits for infer, or infer with no window ready";
     }
     return "unknown status code";
+}
+
+const char *ecg_rt_rule_name(uint32_t rule)
+{
+    static const char *const names[] = {
+#define ECG_RT_RULE_NAME_(id, name) name,
+        ECG_RT_RULES(ECG_RT_RULE_NAME_)
+#undef ECG_RT_RULE_NAME_
+    };
+    return rule < (uint32_t)ECG_RT_RULE_COUNT ? names[rule] : "unknown rule";
 }

@@ -64,6 +64,7 @@ void test_bitreader(void)
 
 void test_wcursor(void)
 {
+    uint32_t rule;
     uint32_t bits, enc, caps[3] = {1, 7, ECG_RT_WCHUNK};
     rng_seed(3);
     for (bits = 1; bits <= 8; ++bits)
@@ -74,7 +75,7 @@ void test_wcursor(void)
                 uint32_t ci;
                 test_block tb;
                 make_block(&tb, c_out, span, k, bits, enc, enc ? SPARSITY[sp] + 0.09 : SPARSITY[sp], 0);
-                CHECK(ecg_rt_wblock_check(tb.blk, (uint32_t)tb.size, &tb.wb) == ECG_RT_OK);
+                CHECK(ecg_rt_wblock_check(tb.blk, (uint32_t)tb.size, 0, &tb.wb, &rule) == ECG_RT_OK);
                 for (ci = 0; ci < 3; ++ci) {
                     ecg_rt_wcursor cur;
                     int32_t xoff[ECG_RT_WCHUNK];
@@ -106,6 +107,7 @@ typedef ecg_rt_status (*conv_fn)(const ecg_rt_conv_params *, const ecg_rt_wblock
 /* kind 0: generic (groups 1), 1: generic depthwise, 2: pointwise, 3: depthwise kernel. */
 static int conv_case(int kind, uint32_t bits, uint32_t enc, double sparsity, int big)
 {
+    uint32_t rule;
     ecg_rt_conv_params p;
     test_block tb;
     int8_t *x, *y, *yr;
@@ -141,7 +143,7 @@ static int conv_case(int kind, uint32_t bits, uint32_t enc, double sparsity, int
     yr = malloc((size_t)p.out_len * p.out_ch);
     for (j = 0; j < p.in_len * p.in_ch; ++j) x[j] = (int8_t)rng_range(-128, 127);
     {
-        ecg_rt_status s1 = ecg_rt_wblock_check(tb.blk, (uint32_t)tb.size, &tb.wb), s2 = ECG_RT_OK;
+        ecg_rt_status s1 = ecg_rt_wblock_check(tb.blk, (uint32_t)tb.size, 0, &tb.wb, &rule), s2 = ECG_RT_OK;
         if (s1 == ECG_RT_OK) s2 = fn(&p, &tb.wb, x, y);
         ok = s1 == ECG_RT_OK && s2 == ECG_RT_OK;
         if (!ok)
@@ -179,6 +181,7 @@ void test_depthwise_conv1d(void) { conv_sweep(3); }
 
 void test_linear(void)
 {
+    uint32_t rule;
     uint32_t bits, enc, sp;
     rng_seed(20);
     for (bits = 1; bits <= 8; ++bits)
@@ -190,7 +193,7 @@ void test_linear(void)
                 test_block tb;
                 make_block(&tb, c_out, n_in, 1, bits, enc, SPARSITY[sp], 0);
                 for (j = 0; j < n_in; ++j) x[j] = (int8_t)rng_range(-128, 127);
-                CHECK(ecg_rt_wblock_check(tb.blk, (uint32_t)tb.size, &tb.wb) == ECG_RT_OK);
+                CHECK(ecg_rt_wblock_check(tb.blk, (uint32_t)tb.size, 0, &tb.wb, &rule) == ECG_RT_OK);
                 CHECK(ecg_rt_linear_s8(n_in, &tb.wb, zp, lo, hi, x, y) == ECG_RT_OK);
                 ref_conv1d(x, 1, n_in, 0, tb.w, tb.bias, tb.mult, tb.shift, c_out, 1, 1, 0, 1, 1, 1,
                            zp, lo, hi, yr);

@@ -171,6 +171,7 @@ MUT(m_meta_trailing, wr32(b + 64 + 8, (uint32_t)(b[64 + 8] | (b[64 + 9] << 8)) +
 /* A dense 1-bit block with nnz < count, and a run-length walk past span (separate models). */
 static int expect_block(uint32_t bits, uint32_t enc, int which, ecg_rt_status want)
 {
+    uint32_t rule;
     test_block tb;
     ecg_rt_wblock wb;
     ecg_rt_status got;
@@ -185,7 +186,7 @@ static int expect_block(uint32_t bits, uint32_t enc, int which, ecg_rt_status wa
         uint32_t off = tb.blk[32] | (tb.blk[33] << 8);
         wr32(tb.blk + off, tb.blk[off] + 1u);
     }
-    got = ecg_rt_wblock_check(tb.blk, (uint32_t)tb.size, &wb);
+    got = ecg_rt_wblock_check(tb.blk, (uint32_t)tb.size, 0, &wb, &rule);
     free_block(&tb);
     if (got != want) fprintf(stderr, "  block case %d: got %d want %d\n", which, got, want);
     return got == want;

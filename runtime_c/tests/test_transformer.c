@@ -13,6 +13,7 @@ void test_gelu(void);
 void test_softmax(void);
 void test_matmul(void);
 void test_conv1d_grouped(void);
+void test_lut(void);
 void test_model_transformer(void);
 void test_loader_rejects_v2(void);
 
@@ -160,6 +161,28 @@ static void random_s8(int8_t *x, size_t n, int32_t lo, int32_t hi)
 {
     size_t j;
     for (j = 0; j < n; ++j) x[j] = (int8_t)rng_range(lo, hi);
+}
+
+static int8_t ref_lut(const int8_t *table, int32_t q, int32_t lo, int32_t hi)
+{
+    int32_t v = table[q + 128];
+    return (int8_t)(v < lo ? lo : (v > hi ? hi : v));
+}
+
+/* A table block: 256 random int8 entries, c_out 1, span 256, K 1, bias 0, M 0, n 1. */
+static void make_table_block(test_block *tb)
+{
+    tb->w = malloc(256);
+    tb->bias = malloc(4);
+    tb->mult = malloc(4);
+    tb->shift = malloc(1);
+    random_s8(tb->w, 256, -128, 127);
+    tb->bias[0] = 0;
+    tb->mult[0] = 0;
+    tb->shift[0] = 1;
+    tb->blk = malloc(512);
+    tb->size = pack_block(tb->blk, 512, tb->w, 1, 256, 1, 8, 0, tb->bias, tb->mult, tb->shift);
+    ecg_rt_wblock_decode(tb->blk, &tb->wb);
 }
 
 /* ---- kernel tests ---- */
@@ -318,6 +341,28 @@ void test_gelu(void)
     }
 }
 
+void test_lut(void)
+{
+    static const int32_t ranges[3][2] = {{-128, 127}, {-7, 127}, {-50, 20}};
+    int8_t table[256], x[700], y[700];
+    uint32_t r, n, j;
+    rng_seed(131);
+    for (r = 0; r < 3; ++r)
+        for (n = 0; n <= 700; n += 233) {
+            random_s8(table, 256, -128, 127);
+            random_s8(x, n ? n : 1, -128, 127);
+            CHECK_EQ_INT(ecg_rt_lut_s8(table, ranges[r][0], ranges[r][1], n, x, y), ECG_RT_OK);
+            for (j = 0; j < n; ++j) CHECK_EQ_INT(y[j], ref_lut(table, x[j], ranges[r][0], ranges[r][1]));
+        }
+    for (j = 0; j < 256; ++j) x[j] = (int8_t)((int32_t)j - 128); /* every entry, in order */
+    CHECK_EQ_INT(ecg_rt_lut_s8(table, -128, 127, 256, x, y), ECG_RT_OK);
+    CHECK(memcmp(table, y, 256) == 0);
+    CHECK_EQ_INT(ecg_rt_lut_s8(table, 5, 4, 10, x, y), ECG_RT_E_OP);
+    CHECK_EQ_INT(ecg_rt_lut_s8(table, -129, 4, 10, x, y), ECG_RT_E_OP);
+    CHECK_EQ_INT(ecg_rt_lut_s8(NULL, -128, 127, 10, x, y), ECG_RT_E_NULL);
+    CHECK_EQ_INT(ecg_rt_lut_s8(table, -128, 127, 10, x, NULL), ECG_RT_E_NULL);
+}
+
 void test_softmax(void)
 {
     static int8_t x[2048], y[2048], want[2048];
@@ -449,6 +494,13 @@ static void gelu_(test_model *tm, uint16_t in0, uint16_t out)
     o->p[0] = p.b_int; o->p[1] = p.c_int; o->p[2] = (uint32_t)p.mult; o->p[3] = p.shift;
 }
 
+static void lut_(test_model *tm, uint16_t in0, uint16_t out)
+{
+    tm_op *o = tm_add_op(tm, ECG_RT_OP_LUT, in0, out);
+    o->block = (int)tm->n_blocks;
+    make_table_block(&tm->blk[tm->n_blocks++]);
+}
+
 static void add_(test_model *tm, uint16_t a, uint16_t b, uint16_t out)
 {
     tm_op *o = tm_add_op(tm, ECG_RT_OP_ADD, a, out);
@@ -460,13 +512,13 @@ void tm_build_transformer(test_model *tm, uint32_t bits, uint32_t encoding, doub
     uint32_t at = 0;
     tm_op *o;
     memset(tm, 0, sizeof *tm);
-    tm->version = 2;
+    tm->version = 3;
     tm_add_tensor(tm, 64, 1, -3, &at);  /* 0 input */
     tm_add_tensor(tm, 14, 8, 2, &at);   /* 1 conv K=10 s=4 */
     tm_add_tensor(tm, 14, 8, -1, &at);  /* 2 groupnorm (G = C) */
     tm_add_tensor(tm, 14, 8, -100, &at);/* 3 gelu */
     tm_add_tensor(tm, 6, 8, 4, &at);    /* 4 conv K=3 s=2 */
-    tm_add_tensor(tm, 6, 8, -90, &at);  /* 5 gelu */
+    tm_add_tensor(tm, 6, 8, -90, &at);  /* 5 gelu as a LUT */
     tm_add_tensor(tm, 6, 8, 0, &at);    /* 6 layernorm */
     tm_add_tensor(tm, 6, 16, 3, &at);   /* 7 projection (pointwise) */
     tm_add_tensor(tm, 6, 16, -2, &at);  /* 8 positional conv, 4 groups, pad 2/1 */
@@ -492,7 +544,7 @@ void tm_build_transformer(test_model *tm, uint32_t bits, uint32_t encoding, doub
     norm_(tm, ECG_RT_OP_GROUPNORM, 1, 2, 8);
     gelu_(tm, 2, 3);
     conv_(tm, 3, 4, 3, 2, 0, 0, 1, bits, encoding, sparsity);
-    gelu_(tm, 4, 5);
+    lut_(tm, 4, 5);
     norm_(tm, ECG_RT_OP_LAYERNORM, 5, 6, 0);
     conv_(tm, 6, 7, 1, 1, 0, 0, 1, bits, encoding, sparsity);
     conv_(tm, 7, 8, 4, 1, 2, 1, 4, bits, encoding, sparsity);
@@ -539,6 +591,10 @@ void ref_transformer_op(const test_model *tm, const tm_op *o, int8_t (*buf)[4096
     case ECG_RT_OP_SOFTMAX:
         ref_softmax(buf[o->in0], a->len, a->ch, o->p[0], o->p[1], o->p[2], o->p[3], o->p[4], y->zp, o->act_min,
                     o->act_max, buf[o->out]);
+        break;
+    case ECG_RT_OP_LUT:
+        for (e = 0; e < y->size_bytes; ++e)
+            buf[o->out][e] = ref_lut(b->w, buf[o->in0][e], o->act_min, o->act_max);
         break;
     case ECG_RT_OP_MATMUL: {
         const tm_tensor *bt = &tm->t[o->in1];
@@ -597,21 +653,29 @@ void test_loader_rejects_v2(void)
     test_model tm;
     ecg_rt_model m;
     size_t len;
-    /* op indices in tm_build_transformer: 1 groupnorm, 2 gelu, 5 layernorm, 7 grouped conv,
-     * 14 matmul q.k^T, 15 softmax, 16 matmul p.v */
+    /* op indices in tm_build_transformer: 1 groupnorm, 2 gelu, 4 lut, 5 layernorm, 7 grouped
+     * conv, 14 matmul q.k^T, 15 softmax, 16 matmul p.v */
     rng_seed(78);
     tm_build_transformer(&tm, 8, 0, 0.0);
     CHECK_EQ_INT(load_mutated(&tm, 0, 28, 0, 1), ECG_RT_E_OP); /* sanity: K = 0 */
-    CHECK_EQ_INT(load_mutated(&tm, 2, 0, 0, 0), ECG_RT_E_WEIGHTS); /* GELU -> CONV1D without block */
+    CHECK_EQ_INT(load_mutated(&tm, 2, 0, 0, 0), ECG_RT_E_OP); /* GELU -> CONV1D: params checked before the (missing) block */
     tm.version = 1; /* a version-1 file may hold none of the new ops */
     len = tm_write(&tm, file, sizeof g_file);
     CHECK_EQ_INT(ecg_rt_load(&m, file, len), ECG_RT_E_UNSUPPORTED_OP);
-    tm.version = 3;
+    tm.version = 2; /* LUT needs version 3 */
+    len = tm_write(&tm, file, sizeof g_file);
+    CHECK_EQ_INT(ecg_rt_load(&m, file, len), ECG_RT_E_UNSUPPORTED_OP);
+    tm.version = 4;
     len = tm_write(&tm, file, sizeof g_file);
     CHECK_EQ_INT(ecg_rt_load(&m, file, len), ECG_RT_E_VERSION);
-    tm.version = 2;
+    tm.version = 3;
     CHECK_EQ_INT(load_mutated(&tm, 2, 0, ECG_RT_OP_RESERVED_9, 0), ECG_RT_E_UNSUPPORTED_OP);
-    CHECK_EQ_INT(load_mutated(&tm, 2, 0, 13, 0), ECG_RT_E_UNSUPPORTED_OP);
+    CHECK_EQ_INT(load_mutated(&tm, 2, 0, 14, 0), ECG_RT_E_UNSUPPORTED_OP);
+    CHECK_EQ_INT(load_mutated(&tm, 4, 28, 1, 1), ECG_RT_E_OP);           /* LUT: a parameter */
+    CHECK_EQ_INT(load_mutated(&tm, 4, 2, 1, 0), ECG_RT_E_OP);            /* LUT: fused-relu flag */
+    CHECK_EQ_INT(load_mutated(&tm, 4, 8, 6, 0), ECG_RT_E_OP);            /* LUT: other shape */
+    CHECK_EQ_INT(load_mutated(&tm, 4, 20, 0xFFFFFFFFu, 1), ECG_RT_E_WEIGHTS); /* LUT without table */
+    CHECK_EQ_INT(load_mutated(&tm, 2, 0, ECG_RT_OP_LUT, 0), ECG_RT_E_OP); /* GELU params on a LUT */
     CHECK_EQ_INT(load_mutated(&tm, 2, 28, 2049, 1), ECG_RT_E_OP);        /* b_int */
     CHECK_EQ_INT(load_mutated(&tm, 2, 32, 0, 1), ECG_RT_E_OP);           /* c_int */
     CHECK_EQ_INT(load_mutated(&tm, 2, 40, 63, 1), ECG_RT_E_OP);          /* shift */
@@ -632,6 +696,31 @@ void test_loader_rejects_v2(void)
     CHECK_EQ_INT(load_mutated(&tm, 15, 40, (1u << 30) + 1u, 1), ECG_RT_E_OP); /* q_c */
     CHECK_EQ_INT(load_mutated(&tm, 15, 44, 17, 1), ECG_RT_E_OP);         /* pre-shift */
     CHECK_EQ_INT(load_mutated(&tm, 15, 48, 1, 1), ECG_RT_E_OP);          /* unused param */
+    {   /* table blocks that are not 8-bit DENSE 1 x 256 with bias 0, M 0, n 1 */
+        test_block *tb = &tm.blk[3];
+        static const int bad[4] = {0, 1, 2, 3};
+        int k;
+        for (k = 0; k < 4; ++k) {
+            uint32_t c_out = 1, span = 256, bits = 8;
+            int32_t b0 = 0, m0 = 0;
+            uint8_t s0 = 1;
+            if (bad[k] == 0) bits = 7;
+            if (bad[k] == 1) b0 = 1;
+            if (bad[k] == 2) m0 = 5;
+            if (bad[k] == 3) s0 = 2;
+            tb->bias[0] = b0; tb->mult[0] = m0; tb->shift[0] = s0;
+            tb->size = pack_block(tb->blk, 512, tb->w, c_out, span, 1, bits, 0, tb->bias, tb->mult, tb->shift);
+            len = tm_write(&tm, file, sizeof g_file);
+            CHECK_EQ_INT(ecg_rt_load(&m, file, len), ECG_RT_E_WEIGHTS);
+        }
+        tb->bias[0] = 0; tb->mult[0] = 0; tb->shift[0] = 1;
+        tb->size = pack_block(tb->blk, 512, tb->w, 1, 128, 1, 8, 0, tb->bias, tb->mult, tb->shift); /* span 128 */
+        len = tm_write(&tm, file, sizeof g_file);
+        CHECK_EQ_INT(ecg_rt_load(&m, file, len), ECG_RT_E_WEIGHTS);
+        tb->size = pack_block(tb->blk, 512, tb->w, 1, 256, 1, 8, 0, tb->bias, tb->mult, tb->shift);
+        len = tm_write(&tm, file, sizeof g_file);
+        CHECK_EQ_INT(ecg_rt_load(&m, file, len), ECG_RT_OK);
+    }
     {   /* a norm block with a too-large bias */
         tm.blk[1].bias[0] = (1 << 30) + 1;
         tm.blk[1].size = pack_block(tm.blk[1].blk, 128 + 16 * 8, tm.blk[1].w, 8, 1, 1, 8, 0, tm.blk[1].bias,

@@ -29,7 +29,12 @@ def test_promotion_is_one_step_bits_up_or_sparsity_down(tiny):
     assign = {n: (2, 0.0) for n in sens.options}
     name, after = pick_repair(sens, assign)
     assert after == (4, 0.0)
-    assert sens.option(name, (2, 0.0)).sensitivity == max(sens.option(n, (2, 0.0)).sensitivity for n in assign)
+
+    def rate(n: str) -> float:  # sensitivity removed per added byte by that layer's promotion
+        a, b = sens.option(n, (2, 0.0)), sens.option(n, (4, 0.0))
+        return (a.sensitivity - b.sensitivity) / (b.bytes - a.bytes)
+
+    assert rate(name) == max(rate(n) for n in assign)  # the cheapest repair, not just the most sensitive layer
 
 
 def test_repair_fires_when_the_shipped_model_misses_the_tolerance(tiny):
@@ -53,6 +58,33 @@ def test_repair_fires_when_the_shipped_model_misses_the_tolerance(tiny):
     assert out.rounds[0]["val_drop"] == pytest.approx(first.val_drop)
     assert out.logits_equal and out.agreement == 1.0
     assert any(m.startswith("repair 1:") for m in logs)
+
+
+def test_ship_keeps_the_best_round_when_repairs_make_it_worse(tiny, monkeypatch):
+    # validation scores: fp32 1.0, then rounds 0.9, 0.8, 0.7 -- every repair raises the drop
+    # (seen on a CPSC 2021 fold: 1.45 -> 3.02 -> 4.64 -> 4.86 pt); the first round must ship
+    import ecg_edge.compress.ship as ship_mod
+
+    ck, dd = tiny
+    ckpt = load_checkpoint(ck)
+    ds = load_prepared(dd)
+    comp = Compressor(ckpt, ds, get_target("cortex-m4"), CompressOptions())
+    Xt, yt = ds.split("train")
+    Xv, yv = ds.split("val")
+    sens = kl_sensitivity(comp.model, np.asarray(Xt[:32]), bits=(2, 8), sparsities=(0.0,))
+    scores = iter([1.0, 0.9, 0.8, 0.7])
+    monkeypatch.setattr(ship_mod, "score", lambda *a: next(scores))
+    assign = {n: (2, 0.0) for n in comp.names}
+    logs: list[str] = []
+    out = ship(comp.model, ckpt, lambda a: comp._qat_plan(a, sens), assign, sens, np.asarray(Xt), np.asarray(yt),
+               np.asarray(Xv), np.asarray(yv), ShipConfig(tolerance=0.05, metric="accuracy", max_repairs=2,
+                                                          repair_epochs=1, qat=QATConfig(epochs=1, freeze_epochs=0)),
+               log=logs.append)
+    assert len(out.repairs) == 2 and [r["shipped"] for r in out.rounds] == [True, False, False]
+    assert out.assign == assign and out.val_drop == pytest.approx(0.1) and not out.within_tolerance
+    assert out.packed.device_size == out.rounds[0]["bytes"]
+    assert out.rounds[0]["bytes"] < out.rounds[2]["bytes"]  # the repairs added bytes, and are not shipped
+    assert out.logits_equal and any(m.startswith("shipping round 1") for m in logs)
 
 
 def test_ship_stops_without_repair_when_within_tolerance(tiny):

@@ -7,31 +7,22 @@ import numpy as np
 import pytest
 import torch
 
-from ecg_edge.checkpoint import Checkpoint
 from ecg_edge.modelbin import executor
 from ecg_edge.modelbin.graph import float_forward
 from ecg_edge.modelbin.hubert_graph import adapt_inputs, build_hubert_graph
 from ecg_edge.modelbin.layout import OP_CONV1D, OP_LINEAR
 from ecg_edge.modelbin.packer import pack
 from ecg_edge.modelbin.reader import read_model
-from ecg_edge.models.hubert_ecg import HubertECG, HubertECGConfig
+from ecg_edge.models.hubert_ecg import HubertECG
 from ecg_edge.numerics import quantize_activation
-
-SMALL = dict(in_leads=1, n_samples=800, fs=100.0, n_classes=3, window_s=8.0, hidden_size=32,
-             num_hidden_layers=2, num_attention_heads=4, intermediate_size=64, conv_dim=[16] * 5,
-             num_conv_pos_embeddings=8, num_conv_pos_embedding_groups=4, classifier_proj_size=16)
+from tests.tinydata import HUBERT_SMALL as SMALL
+from tests.tinydata import hubert_checkpoint, small_hubert
+from tests.tinydata import hubert_windows as _windows
 
 
 @pytest.fixture(scope="module")
 def small_model() -> HubertECG:
-    torch.manual_seed(0)
-    return HubertECG(HubertECGConfig(**SMALL)).eval()
-
-
-def _windows(seed: int, n: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    t = np.arange(SMALL["n_samples"]) / SMALL["fs"]
-    return (np.sin(2 * np.pi * rng.uniform(0.8, 2.0, (n, 1, 1)) * t) + rng.normal(0, 0.2, (n, 1, t.size)))
+    return small_hubert()
 
 
 def test_graph_equals_torch_with_the_same_weights(small_model: HubertECG) -> None:
@@ -59,11 +50,12 @@ def test_graph_equals_torch_with_the_same_weights(small_model: HubertECG) -> Non
 def test_packed_hubert_runs_identically_in_numpy_and_c(small_model: HubertECG) -> None:
     from ecg_edge.runtime import CRuntime
 
-    ck = Checkpoint("hubert_ecg", small_model.cfg.to_dict(), small_model.state_dict(), ["a", "b", "c"],
-                    {"task": "test", "fs": SMALL["fs"], "leads": ["II"], "n_samples": SMALL["n_samples"]})
+    ck = hubert_checkpoint(small_model)
     res = pack(ck, None, _windows(1, 16))
     mb = read_model(res.data)
-    assert mb.version == 2
+    assert mb.version == 3  # GELU as LUT tables
+    assert {op.name for op in mb.ops} >= {"LUT", "GROUPNORM", "LAYERNORM", "SOFTMAX", "MATMUL"}
+    assert "GELU" not in {op.name for op in mb.ops}
     t = mb.tensors[mb.input_tensor]
     Xq = quantize_activation(adapt_inputs(small_model, _windows(2, 6)), t.scale, t.zero_point)
     y = executor.run(mb, Xq)
@@ -72,3 +64,36 @@ def test_packed_hubert_runs_identically_in_numpy_and_c(small_model: HubertECG) -
     # the input adapter recorded in META: dataset windows quantize to the same int8 sequence
     assert executor.window_shape(mb) == (1, SMALL["n_samples"])
     assert np.array_equal(executor.quantize_inputs(mb, _windows(2, 6)), Xq)
+
+
+def test_gelu_lut_is_the_rounded_function_and_clipping_moves_no_output() -> None:
+    from ecg_edge.modelbin.intops import _gelu, gelu_input_floor, lut_table
+
+    for s_in, zp_in, s_out, zp_out in ((0.05, 10, 0.03, -120), (0.0123, -3, 0.0101, -111), (0.2, 0, 0.1, -126)):
+        q = np.arange(-128, 128)
+        t = lut_table("gelu", s_in, zp_in, s_out, zp_out).astype(np.int64)
+        want = _gelu((q - zp_in) * s_in)
+        got = (t - zp_out) * s_out
+        inside = (t > -128) & (t < 127)
+        assert np.all(np.abs(got - want)[inside] <= s_out / 2 + 1e-12)
+        lo = gelu_input_floor(s_out)
+        assert abs(float(_gelu(np.array(lo)))) < s_out / 8 and lo <= -1.0
+        xs = np.linspace(lo - 30, lo, 200)  # everything below the floor is within s_out / 8 of gelu(lo)
+        assert np.all(np.abs(_gelu(xs) - _gelu(np.array(lo))) < s_out / 8)
+
+
+def test_calibration_raises_only_gelu_only_inputs(small_model: HubertECG) -> None:
+    from ecg_edge.modelbin.calibrate import gelu_input_ranges, tensor_ranges
+    from ecg_edge.modelbin.layout import OP_LUT
+
+    g = build_hubert_graph(small_model, None)
+    raw = tensor_ranges(g, adapt_inputs(small_model, _windows(3, 8)))
+    got = gelu_input_ranges(g, raw)
+    gelu_in = {n.inputs[0] for n in g.nodes if n.op == OP_LUT}
+    readers = {i: [n.op for n in g.nodes if i in n.inputs] for i in range(len(g.tensors))}
+    for i, (r, c) in enumerate(zip(raw, got, strict=True)):
+        if i in gelu_in and set(readers[i]) == {OP_LUT}:
+            assert c[1] == r[1] and c[0] >= r[0]
+        else:
+            assert c == r
+    assert any(c[0] > r[0] for r, c in zip(raw, got, strict=True))  # some range really tightened

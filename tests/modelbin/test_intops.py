@@ -183,11 +183,12 @@ def test_version_1_header_with_version_2_ops_is_refused() -> None:
     data = (GOLDEN_DIR / "transformer.bin").read_bytes()
     assert read_model(data).version == 2
     v1 = data[:4] + struct.pack("<H", 1) + data[6:]  # the CRC covers [64, end): still valid
-    with pytest.raises(ModelFormatError, match="needs format version 2"):
+    with pytest.raises(ModelFormatError, match="is not supported by format version 1 runtimes") as py:
         read_model(v1)
     with pytest.raises(RuntimeStatusError) as ei:
         CRuntime(v1)
     assert ei.value.name == "ECG_RT_E_UNSUPPORTED_OP"
+    assert (py.value.rule, py.value.index) == (ei.value.rule, ei.value.index) == ("op.type", 1)
     assert np.array_equal(CRuntime(data).invoke(np.fromfile(GOLDEN_DIR / "transformer.input.i8", np.int8)
                                                 .reshape(128, 1)),
                           np.fromfile(GOLDEN_DIR / "transformer.expected.i8", np.int8))

@@ -83,7 +83,7 @@ def test_bit_flip_is_caught_by_crc() -> None:
 
 def test_magic_version_header() -> None:
     refuses(b"XXXX" + GOOD[4:], r"header field 'magic'")
-    refuses(patch(GOOD, 4, "<H", 3), r"header field 'version' is 3")
+    refuses(patch(GOOD, 4, "<H", 4), r"header field 'version' is 4")
     refuses(patch(GOOD, 4, "<H", 0), r"header field 'version' is 0")
     refuses(patch(GOOD, 6, "<H", 32), r"header field 'header_size' is 32")
     refuses(patch(GOOD, 16, "<I", 4), r"header field 'flags' is 0x4")
@@ -118,7 +118,7 @@ def test_op_fields() -> None:
     o = op_off(GOOD, 0)
     free = max(REGISTRY) + 1  # the first code the registry does not run
     refuses(patch(GOOD, o, "<H", free), rf"op 0 \({OP_NAMES.get(free, f'op{free}')}\): field 'op type' {free} is not "
-            rf"supported by format version 1 runtimes \(runnable: {re.escape(runnable_summary())}\)")
+            rf"supported by format version 1 runtimes \(runnable: {re.escape(runnable_summary(1))}\)")
     refuses(patch(GOOD, o, "<H", 200), r"op 0 \(op200\): field 'op type' 200")
     refuses(patch(GOOD, o + 4, "<H", 500), r"op 0 \(CONV1D\): field 'in0' tensor id 500 >= n_tensors")
     refuses(patch(patch(GOOD, o + 12, "<i", 5, False), o + 16, "<i", 4),

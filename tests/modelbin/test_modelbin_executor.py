@@ -20,6 +20,7 @@ from ecg_edge.modelbin.layout import (
     OP_GROUPNORM,
     OP_LAYERNORM,
     OP_LINEAR,
+    OP_LUT,
     OP_MATMUL,
     OP_MAXPOOL1D,
     OP_RELU,
@@ -117,6 +118,11 @@ def literal_reference(mb, x: np.ndarray) -> list[np.ndarray]:
                     e = ci - (bi - min(abs(v), bi)) ** 2
                     e = -e if v < 0 else e
                     y[t, c] = clamp(rshift_round(v * (ci + e), m, n) + to.zero_point, op.act_min, op.act_max)
+        elif op.op == OP_LUT:
+            table = [int(v) for v in op.block.levels[0]]
+            for t in range(to.length):
+                for c in range(to.channels):
+                    y[t, c] = clamp(table[int(a[t, c]) + 128], op.act_min, op.act_max)
         elif op.op == OP_SOFTMAX:
             seg, q_ln2, q_b, q_c, k = op.params[:5]
             for t in range(to.length):

@@ -40,9 +40,9 @@ def test_golden_vectors_run_and_cover_the_format() -> None:
     assert {1, 2, 3, 4, 5, 8} <= bits
     assert encs == {"dense", "bitmask", "runlength"}
     assert ops == {"CONV1D", "LINEAR", "ADD", "MAXPOOL1D", "AVGPOOL1D", "GLOBAL_AVGPOOL", "RELU",
-                   "LAYERNORM", "GELU", "GROUPNORM", "SOFTMAX", "MATMUL"}
+                   "LAYERNORM", "GELU", "GROUPNORM", "SOFTMAX", "MATMUL", "LUT"}
     versions = {v["version"] for v in index["vectors"].values()}
-    assert versions == {1, 2}  # CNNs stay version 1; the transformer needs 2
+    assert versions == {1, 2, 3}  # CNNs stay version 1; the transformer needs 2, LUT tables 3
 
 
 def test_build_random_model_is_deterministic() -> None:

@@ -16,12 +16,28 @@ from ecg_edge.pipeline import DemoConfig, run_demo
 def test_demo_runs_end_to_end(tmp_path):
     if not (shutil.which("arm-none-eabi-gcc") and shutil.which("qemu-system-arm")):
         pytest.skip("Cortex-M toolchain missing (make toolchain installs it)")
-    cfg = DemoConfig(n_windows=240, epochs=2, qat_epochs=1, sens_windows=64, max_repairs=0, sim_windows=2)
+    cfg = DemoConfig(n_windows=240, epochs=2, qat_epochs=1, sens_windows=64, max_repairs=0, sim_windows=2,
+                     pareto_crs=(3.0, 4.0), pareto_qat_epochs=1)
     summary = run_demo(cfg, tmp_path)
 
     report = tmp_path / "report"
-    for name in ("README.md", "summary.json", "per_layer_plan.png", "pareto.png", "training_curve.png"):
+    for name in ("README.md", "summary.json", "per_layer_plan.png", "pareto.png", "pareto.md", "pareto.json",
+                 "training_curve.png"):
         assert (report / name).is_file(), name
+    # the report's curve: report pareto's points (qat reusing the compress sensitivity) + int8 + shipped
+    curve = json.loads((report / "pareto.json").read_text())
+    series = [(p["series"], p["setting"]) for p in curve["points"]]
+    assert ("fixed-q", "4-bit") in series and ("laq", "tolerance 0.01") in series
+    assert ("fixed-q", "8-bit (export, int8 model.bin)") in series
+    # every configured qat budget is a point or a refusal with its reason, never silently absent
+    tried = {st for s, st in series if s == "qat"} | {k["setting"] for k in curve["skipped"] if k["series"] == "qat"}
+    assert {"3x", "4x"} <= tried and all(k["reason"] for k in curve["skipped"])
+    shipped_pt = next(p for p in curve["points"] if p["setting"].endswith("(shipped)"))
+    assert shipped_pt["model_bytes"] == summary["shipped_model_bin"]["bytes"]
+    assert shipped_pt["delta"]["macro_f1"]["delta_ci95"] == summary["shipped_model_bin"]["macro_f1_delta_ci95"]
+    for p in curve["points"]:
+        lo, hi = p["delta"]["macro_f1"]["delta_ci95"]
+        assert lo <= p["delta"]["macro_f1"]["delta"] <= hi
     assert json.loads((report / "summary.json").read_text())["true_cr"] == summary["true_cr"]
     shipped = summary["shipped_model_bin"]
     from ecg_edge.modelbin.reader import read_model_file
@@ -32,10 +48,14 @@ def test_demo_runs_end_to_end(tmp_path):
     assert summary["true_cr"] == pytest.approx(summary["fp32_param_bytes"] / shipped["bytes"], rel=1e-2)
     assert shipped["agreement_fakequant"] == 1.0  # QAT ships exactly what it trained
     assert shipped["bytes"] <= summary["fp32_param_bytes"] / cfg.target_cr
+    plan = json.loads((tmp_path / "compress" / "plan.json").read_text())
+    assert summary["nominal_cr"] == round(plan["metrics"]["nominal_cr"], 2)  # sparsity counted, one formula
     lo, hi = shipped["macro_f1_delta_ci95"]
     assert lo <= shipped["macro_f1_delta"] <= hi
     target = summary["target"]
     assert target["target"] == "cortex-m4"
     assert target["parity"]["matches"] == 2 and target["parity"]["mismatches"] == 0
     assert target["fits"] is True
+    assert target["energy"]["energy_uj"] > 0 and 0 < target["energy"]["duty_cycle"] < 1
+    assert "cortex-m4 energy" in (report / "README.md").read_text()
     assert all(s == 0 for s in target["statuses"])

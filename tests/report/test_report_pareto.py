@@ -72,3 +72,45 @@ def test_pareto_qat_series_ships_within_budget(tiny, tmp_path: Path) -> None:
     assert p["series"] == "qat" and p["true_cr"] >= 2.0
     d = p["delta"]["macro_f1"]
     assert d["delta_ci95"][0] <= d["delta"] <= d["delta_ci95"][1]
+
+
+def test_pareto_qat_reuses_the_compress_sensitivity(tiny, tmp_path: Path) -> None:
+    """--sensitivity-from: every qat point takes the sensitivity compress recorded (none is
+    measured again), and a plan of another checkpoint is refused."""
+    import shutil
+
+    import pytest
+
+    from ecg_edge.compress import engine
+    from ecg_edge.errors import EcgEdgeError
+    from ecg_edge.layerplan.plan import CompressionPlan
+    from ecg_edge.report.pareto import ParetoConfig, run_pareto
+
+    ck, ds = tiny
+    out = tmp_path / "c"
+    assert main(["compress", str(ck), "--data", str(ds), "--method", "qat", "--target-cr", "2", "--tolerance", "0.5",
+                 "--qat-epochs", "1", "--sens-windows", "16", "--max-repairs", "0", "--out", str(out)]) == 0
+    rec = CompressionPlan.load(out / "plan.json").metrics["sensitivity"]
+    calls: list[int] = []
+    real = engine.Compressor.shipped
+
+    def spy(self, log=None):
+        calls.append(len(self._qat_sens))
+        return real(self, log)
+
+    logs: list[str] = []
+    engine.Compressor.shipped = spy  # type: ignore[method-assign]
+    try:
+        rep = run_pareto(ck, ds, ParetoConfig(series=("qat",), budget_crs=(2.0, 3.0), qat_epochs=1, sens_windows=999,
+                                              qat_max_repairs=0, runtime="numpy",
+                                              sensitivity_from=str(out / "plan.json")), log=logs.append)
+    finally:
+        engine.Compressor.shipped = real  # type: ignore[method-assign]
+    assert calls == [1, 1] and len(rep["points"]) == 2
+    assert sum("measured before, reused" in m for m in logs) == 2 and not any("layer x candidate" in m for m in logs)
+    assert rec["windows"] == 16 and len(rec["options"]) > 0
+    other = tmp_path / "other.pt"
+    shutil.copyfile(ck, other)
+    with pytest.raises(EcgEdgeError, match="was measured on"):
+        run_pareto(other, ds, ParetoConfig(series=("qat",), budget_crs=(2.0,), runtime="numpy",
+                                           sensitivity_from=str(out / "plan.json")), log=lambda s: None)

@@ -4,22 +4,18 @@ a user's mistake is one line, exit 2."""
 from __future__ import annotations
 
 import json
-
-import numpy as np
+from pathlib import Path
 
 from ecg_edge.cli import main
-from ecg_edge.data.prepared import PreparedManifest, save_prepared
-from ecg_edge.modelbin.golden import build_random_model, ecg_like_inputs
+from ecg_edge.modelbin.golden import build_random_model
 from ecg_edge.report.shipped import evaluate_model_bin
+from tests.tinydata import make_dataset
 
 
-def _dataset(root, n=24):
-    X = ecg_like_inputs(11, n, 1, 256).astype(np.float32)
-    y = np.arange(n) % 4
-    man = PreparedManifest(task="golden", classes=[f"c{i}" for i in range(4)], fs=100.0, n_samples=256,
-                           leads=["L0"])
-    g = np.arange(n)
-    return save_prepared(root, man, {"train": (X, y, g), "val": (X[:4], y[:4], g[:4]), "test": (X, y, g)})
+def _dataset(root: Path) -> Path:
+    """24 ECG-like test windows labelled with the random model's classes (c0..c3)."""
+    make_dataset(root, "ecg", classes=[f"c{i}" for i in range(4)], sizes=(24, 4, 24), fs=100.0, task="golden")
+    return root
 
 
 def test_run_matches_numpy_evaluation(tmp_path, capsys):
@@ -27,7 +23,7 @@ def test_run_matches_numpy_evaluation(tmp_path, capsys):
     mb_path = tmp_path / "model.bin"
     mb_path.write_bytes(data)
     ds = _dataset(tmp_path / "ds")
-    rc = main(["run", str(mb_path), "--data", str(ds.root), "--split", "test", "--parity", "--json",
+    rc = main(["run", str(mb_path), "--data", str(ds), "--split", "test", "--parity", "--json",
                "-o", str(tmp_path / "out")])
     captured = capsys.readouterr()
     out = captured.out
@@ -35,7 +31,7 @@ def test_run_matches_numpy_evaluation(tmp_path, capsys):
     assert json.loads(out)["parity"]["identical"] == 24  # --json: only JSON on stdout
     out = captured.err
     res = json.loads((tmp_path / "out" / "run_test_c.json").read_text())
-    ref = evaluate_model_bin(mb_path, ds.root, split="test", runtime="numpy")
+    ref = evaluate_model_bin(mb_path, ds, split="test", runtime="numpy")
     assert res["runtime"] == "c"
     for key in ("accuracy", "macro_f1", "macro_precision", "macro_recall", "confusion"):
         assert res[key] == ref[key], key
@@ -49,7 +45,6 @@ def test_run_errors_are_one_line(tmp_path, capsys):
     assert rc == 2 and "no such model.bin" in err and "Traceback" not in err
     bad = tmp_path / "bad.bin"
     bad.write_bytes(b"ECGB" + b"\0" * 100)
-    _dataset(tmp_path / "ds")
-    rc = main(["run", str(bad), "--data", str(tmp_path / "ds")])
+    rc = main(["run", str(bad), "--data", str(_dataset(tmp_path / "ds"))])
     err = capsys.readouterr().err
     assert rc == 2 and err.count("\n") == 1

@@ -192,7 +192,11 @@ def test_cli_writes_json_and_markdown(toolchain, golden_int8, tmp_path) -> None:
     doc = json.loads((tmp_path / "o" / "simulate.json").read_text())
     r = doc["results"][0]
     assert r["target"] == "cortex-m4" and r["n_windows"] == 2 and r["fits"] is True
-    assert "instructions / inference" in (tmp_path / "o" / "simulate.md").read_text()
+    md = (tmp_path / "o" / "simulate.md").read_text()
+    assert "instructions / inference" in md and "cortex-m4 energy" in md
+    e = r["energy"]
+    assert e["instructions"] == r["instructions_per_inference"]["mean"] and e["energy_uj"] > 0
+    assert e["window_s"] > 0 and e["duty_cycle"] == pytest.approx(e["active_s"] / e["window_s"])
 
 
 @sim
@@ -270,12 +274,13 @@ def test_cli_reports_a_target_that_does_not_fit(toolchain, golden_int8, tmp_path
 @sim
 @group
 @pytest.mark.parametrize("target", ["cortex-m55", "cortex-m7"])
-def test_transformer_golden_on_m55_and_m7(toolchain, target: str) -> None:
-    """The format-version-2 ops (norms, GELU, softmax, MATMUL, grouped conv) on the simulated
-    board: the golden logits and host-runtime parity on random windows too."""
+@pytest.mark.parametrize("name", ["transformer", "transformer_lut"])
+def test_transformer_golden_on_m55_and_m7(toolchain, target: str, name: str) -> None:
+    """The format-version-2/3 ops (norms, GELU, LUT, softmax, MATMUL, grouped conv) on the
+    simulated board: the golden logits and host-runtime parity on random windows too."""
     from ecg_edge.sim import simulate
 
-    g = load_golden("transformer")
+    g = load_golden(name)
     x = np.concatenate([g.x, np.random.default_rng(2).integers(-128, 128, (3, *g.x.shape[1:]), dtype=np.int8)])
     r = simulate(g.model, x, target, "O2")
     assert np.array_equal(r.logits[0], g.expected)

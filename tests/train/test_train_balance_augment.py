@@ -15,7 +15,8 @@ from ecg_edge.data.prepared import PreparedManifest, save_prepared
 from ecg_edge.train.augment import Augmenter
 from ecg_edge.train.distributed import DistInfo
 from ecg_edge.train.loop import TrainConfig, balance_plan, epoch_batches, fit
-from tests.train.tinydata import CLASSES, make_split, tiny_model
+from tests.tinydata import CLASSES, make_split
+from tests.train.tinydata import tiny_model
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ from ecg_edge.data.prepared import PreparedManifest, save_prepared
 from ecg_edge.metrics import classification_metrics
 from ecg_edge.models.predict import predict
 from ecg_edge.models.registry import model_from_checkpoint
-from tests.train.tinydata import CLASSES, make_dataset, make_split
+from tests.tinydata import CLASSES, make_dataset, make_split
 
 
 @pytest.fixture(scope="module")
@@ -159,7 +159,7 @@ def test_evaluate_runtime_option_needs_model_bin(trained: tuple[Path, Path], cap
 
 
 def test_train_hubert_then_refuse_resume_as_resnet(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    make_dataset(tmp_path / "ds", n_train=12, n_val=6, n_test=6)
+    make_dataset(tmp_path / "ds", sizes=(12, 6, 6))
     args = ["train", "--data", str(tmp_path / "ds"), "--epochs", "1", "--threads", "1", "--out", str(tmp_path / "h")]
     assert main([*args, "--arch", "hubert_ecg", "--size", "tiny"]) == 0
     ck = load_checkpoint(tmp_path / "h" / "best.pt")
@@ -199,7 +199,7 @@ def test_init_from_hubert_checkpoint_folder(tmp_path: Path, capsys: pytest.Captu
     torch.manual_seed(0)
     src = HubertECG(cfg)
     save_hubert_ecg_dir(tmp_path / "enc", cfg, src.hubert.state_dict(), [10])
-    make_dataset(tmp_path / "ds", n_train=12, n_val=6, n_test=6)
+    make_dataset(tmp_path / "ds", sizes=(12, 6, 6))
     assert main(["train", "--data", str(tmp_path / "ds"), "--arch", "hubert_ecg", "--init-from", str(tmp_path / "enc"),
                  "--epochs", "1", "--threads", "1", "--out", str(tmp_path / "ft")]) == 0
     assert "HuBERT-ECG checkpoint" in capsys.readouterr().err

@@ -12,7 +12,7 @@ import torch
 
 from ecg_edge.checkpoint import load_checkpoint
 from ecg_edge.paths import REPO_ROOT
-from tests.train.tinydata import make_dataset
+from tests.tinydata import make_dataset
 
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
 

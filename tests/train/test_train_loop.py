@@ -15,7 +15,8 @@ from ecg_edge.errors import DataError, EcgEdgeError
 from ecg_edge.models.predict import predict
 from ecg_edge.models.registry import model_from_checkpoint
 from ecg_edge.train.loop import TrainConfig, class_weights_for, fit
-from tests.train.tinydata import CLASSES, make_dataset, make_split, tiny_model
+from tests.tinydata import CLASSES, make_dataset, make_split
+from tests.train.tinydata import tiny_model
 
 CFG = TrainConfig(epochs=2, batch_size=16, seed=3, num_threads=1)
 

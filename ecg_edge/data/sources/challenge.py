@@ -57,9 +57,8 @@ def iter_challenge(root: Path, task: str, skip: SkipReport) -> Iterator[Record]:
         if len(classes) > 1:
             skip.add("several classes", f"{hea}: {'+'.join(classes)}")
             continue
-        try:
-            x, fs, names, _ = read_wfdb(hea.with_suffix(""))
-        except DataError as exc:
-            skip.add("unreadable record", str(exc))
+        rec = skip.read_or_skip(read_wfdb, hea.with_suffix(""))
+        if rec is None:
             continue
+        x, fs, names, _ = rec
         yield Record(hea.stem, hea.stem, x, fs, names, labels=classes, source_file=str(hea))

@@ -76,13 +76,8 @@ def iter_chapman(root: Path, task: str, skip: SkipReport) -> Iterator[Record]:
         if rhythm not in CHAPMAN_RHYTHM:
             skip.add("unknown rhythm acronym", f"{name}: {rhythm!r}")
             continue
-        if name not in files:
-            skip.add("signal file missing", f"{root}/ECGData/{name}.csv")
-            continue
-        try:
-            x = read_muse_csv(files[name])
-        except DataError as exc:
-            skip.add("unreadable record", str(exc))
+        x = skip.read_or_skip(read_muse_csv, files.get(name), f"{root}/ECGData/{name}.csv")
+        if x is None:
             continue
         yield Record(name, name, x, FS, list(LEADS_12), labels=[CHAPMAN_RHYTHM[rhythm]],
                      source_file=str(files[name]))

@@ -66,13 +66,8 @@ def iter_cpsc2018(root: Path, task: str, skip: SkipReport) -> Iterator[Record]:
         if len(classes) > 1:
             skip.add("several classes", f"{rid}: {'+'.join(classes)}")
             continue
-        if rid not in mats:
-            skip.add("signal file missing", f"{root}/{rid}.mat")
-            continue
-        try:
-            x = read_cpsc_mat(mats[rid])
-        except DataError as exc:
-            skip.add("unreadable record", str(exc))
+        x = skip.read_or_skip(read_cpsc_mat, mats.get(rid), f"{root}/{rid}.mat")
+        if x is None:
             continue
         yield Record(rid, rid, x, FS, list(LEADS_12), labels=classes, source_file=str(mats[rid]))
     for rid in sorted(set(mats) - set(labels)):

@@ -53,6 +53,11 @@ def segments_from_changes(changes: list[tuple[int, str]], n: int, cmap: dict[str
 
 
 
+def _read_annotated(rp: Path) -> tuple[tuple, list[tuple[int, str]]]:
+    """(read_wfdb's record, its rhythm changes)."""
+    return read_wfdb(rp), rhythm_changes(rp)
+
+
 def _annotated_records(root: Path, skip: SkipReport, expected: str
                        ) -> Iterator[tuple[Path, Path, np.ndarray, float, list[str], list[tuple[int, str]]]]:
     """(header, record path, signal, fs, lead names, rhythm changes) of every WFDB record under
@@ -62,12 +67,10 @@ def _annotated_records(root: Path, skip: SkipReport, expected: str
         raise DataError(f"{root}: no WFDB records with .atr annotations; expected {expected}")
     for hea in heads:
         rp = hea.with_suffix("")
-        try:
-            x, fs, names, _ = read_wfdb(rp)
-            changes = rhythm_changes(rp)
-        except DataError as exc:
-            skip.add("unreadable record", str(exc))
+        rec = skip.read_or_skip(_read_annotated, rp)
+        if rec is None:
             continue
+        (x, fs, names, _), changes = rec
         yield hea, rp, x, fs, names, changes
 
 def iter_mitdb(root: Path, task: str, skip: SkipReport, class_map: dict[str, str] | None = None

@@ -38,9 +38,10 @@ def op_def(code: int) -> OpDef:
     return REGISTRY[code]
 
 
-def runnable_summary() -> str:
-    """'0 CONV1D, 1 LINEAR, ...' for error messages."""
-    return ", ".join(f"{c} {op.name}" for c, op in REGISTRY.items())
+def runnable_summary(version: int | None = None) -> str:
+    """'0 CONV1D, 1 LINEAR, ...' for error messages: the ops a file of `version` may hold (all
+    when None)."""
+    return ", ".join(f"{c} {op.name}" for c, op in REGISTRY.items() if version is None or op.min_version <= version)
 
 
 def model_macs(mb: ModelBin) -> tuple[int, int]:

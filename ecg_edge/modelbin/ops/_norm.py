@@ -8,6 +8,7 @@ import numpy as np
 
 from ecg_edge.errors import EcgEdgeError
 from ecg_edge.layerplan.bitpack import ENC_DENSE
+from ecg_edge.modelbin import rules as R
 from ecg_edge.modelbin.blocks import encode_block
 from ecg_edge.modelbin.intops import (
     NORM_MAX_BIAS,
@@ -48,17 +49,17 @@ class NormOp(OpDef):
 
     def block_span(self, op: OpInfo, T: list[TensorInfo], kernel: int, bl: str, err: Err) -> int:
         if kernel != 1:
-            raise err(f"{bl}: field 'kernel' {kernel} must be 1 for a norm block")
+            raise err(f"{bl}: field 'kernel' {kernel} must be 1 for a norm block", R.BLOCK_KERNEL)
         return 1
 
     def check_block(self, op: OpInfo, bl: str, err: Err) -> None:
         blk = op.block
         assert blk is not None
         if blk.encoding != ENC_DENSE:
-            raise err(f"{bl}: a norm block must be DENSE (encoding 0), got {blk.encoding}")
+            raise err(f"{bl}: a norm block must be DENSE (encoding 0), got {blk.encoding}", R.BLOCK_NORM)
         if (np.abs(blk.bias) > NORM_MAX_BIAS).any():
             c = int(np.argmax(np.abs(blk.bias)))
-            raise err(f"{bl}: bias of channel {c} is {int(blk.bias[c])}, |bias| must be <= 2^30")
+            raise err(f"{bl}: bias of channel {c} is {int(blk.bias[c])}, |bias| must be <= 2^30", R.BLOCK_NORM)
 
     @staticmethod
     def affine_of(op: OpInfo) -> NormAffine:

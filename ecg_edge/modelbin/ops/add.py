@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from ecg_edge.errors import EcgEdgeError
+from ecg_edge.modelbin import rules as R
 from ecg_edge.modelbin.ir import GNode, Graph, GTensor
 from ecg_edge.modelbin.layout import OP_ADD
 from ecg_edge.modelbin.ops.base import (
@@ -46,10 +47,10 @@ class Add(OpDef):
         a, b, o = T[op.in0], T[op.in1], T[op.out]
         if (a.length, a.channels) != (b.length, b.channels) or (a.length, a.channels) != (o.length, o.channels):
             raise err(f"{lab}: shapes in0 {a.length}x{a.channels}, in1 {b.length}x{b.channels}, "
-                      f"out {o.length}x{o.channels} must be equal")
+                      f"out {o.length}x{o.channels} must be equal", R.OP_SHAPE)
         check_mult(op, 0, 2, lab, err)
         if op.sparam(1) < 0:
-            raise err(f"{lab}: multiplier M_b (p1) {op.sparam(1)} is negative")
+            raise err(f"{lab}: multiplier M_b (p1) {op.sparam(1)} is negative", R.OP_PARAMS)
 
     def run(self, op: OpInfo, xs: list[np.ndarray], T: list[TensorInfo]) -> np.ndarray:
         ta, tb = T[op.in0], T[op.in1]

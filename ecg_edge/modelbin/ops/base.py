@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ecg_edge.errors import EcgEdgeError
+from ecg_edge.modelbin import rules as R
 from ecg_edge.modelbin.blocks import encode_block
 from ecg_edge.modelbin.ir import GNode, Graph, GTensor
 from ecg_edge.modelbin.layout import MAX_TENSOR_ELEMENTS, OP_NAMES
@@ -22,7 +23,8 @@ from ecg_edge.numerics import INT8_MAX, INT8_MIN, quantize_multiplier
 
 ACC_LIMIT = 1 << 31
 MAX_POOL_SUM = 1 << 23
-Err = Callable[[str], Exception]
+MAX_WINDOW_ELEMENTS = (1 << 31) - 1  # a CONV1D window's span in input elements (int32 offsets)
+Err = Callable[[str, str], Exception]  # (message, rule id of ecg_edge.modelbin.rules)
 
 
 @dataclass
@@ -62,12 +64,16 @@ class OpDef:
 
     # -------------------------------------------------------------- integer side (model.bin)
     def check(self, op: OpInfo, T: list[TensorInfo], lab: str, err: Err) -> None:
-        """Shape rule and parameter ranges (FORMAT.md section 10); raise err(message) on a violation."""
+        """Shape rule and parameter ranges (FORMAT.md section 10); raise err(message, rule) on a violation."""
         raise NotImplementedError
 
     def block_span(self, op: OpInfo, T: list[TensorInfo], kernel: int, bl: str, err: Err) -> int:
         """Weighted ops: the weight block's expected span (checking its 'kernel' field)."""
         raise NotImplementedError
+
+    def block_c_out(self, op: OpInfo, T: list[TensorInfo]) -> int:
+        """Weighted ops: the weight block's expected c_out (the output channels by default)."""
+        return T[op.out].channels
 
     def check_block(self, op: OpInfo, bl: str, err: Err) -> None:
         """Weighted ops: rules on the decoded block beyond section 8's (none by default)."""
@@ -107,44 +113,53 @@ def same_qparams(g: Graph, node: GNode) -> None:
 # ------------------------------------------------------------------ validation helpers
 
 def check_window(op: OpInfo, T: list[TensorInfo], lab: str, err: Err, dil: int, pads_below_kernel: bool,
-                 max_kernel: int = MAX_TENSOR_ELEMENTS) -> None:
-    """Kernel/stride/padding/dilation ranges and the output-length rule of a sliding window."""
+                 max_kernel: int = MAX_TENSOR_ELEMENTS, conv: bool = False) -> None:
+    """Kernel/stride/padding/dilation ranges and the output-length rule of a sliding window
+    (conv: also the reach limits the C kernels' int32 offsets need)."""
     a, o = T[op.in0], T[op.out]
     K, stride, pl, pr = op.params[:4]
     if K < 1 or stride < 1 or dil < 1:
-        raise err(f"{lab}: kernel {K}, stride {stride}, dilation {dil} must all be >= 1")
+        raise err(f"{lab}: kernel {K}, stride {stride}, dilation {dil} must all be >= 1", R.OP_PARAMS)
     if max(K, stride, dil, pl, pr) > MAX_TENSOR_ELEMENTS:
-        raise err(f"{lab}: kernel/stride/padding/dilation ({K}, {stride}, {pl}, {pr}, {dil}) exceed 2^24")
+        raise err(f"{lab}: kernel/stride/padding/dilation ({K}, {stride}, {pl}, {pr}, {dil}) exceed 2^24", R.OP_PARAMS)
     if max_kernel < K:
-        raise err(f"{lab}: kernel {K} exceeds 2^23 (accumulator bound)")
+        raise err(f"{lab}: kernel {K} exceeds 2^23 (accumulator bound)", R.OP_PARAMS)
+    if conv and dil * (K - 1) > MAX_TENSOR_ELEMENTS:
+        raise err(f"{lab}: dilation {dil} x (kernel {K} - 1) exceeds 2^24", R.OP_PARAMS)
+    if conv and (dil * (K - 1) + 1) * a.channels > MAX_WINDOW_ELEMENTS:
+        raise err(f"{lab}: a window spans (dilation {dil} x (kernel {K} - 1) + 1) x {a.channels} channels, "
+                  "more than 2^31 - 1 input elements", R.OP_PARAMS)
     if pads_below_kernel and (pl >= K or pr >= K):
-        raise err(f"{lab}: pad_left {pl} / pad_right {pr} must be < kernel {K} (a window must touch the input)")
+        raise err(f"{lab}: pad_left {pl} / pad_right {pr} must be < kernel {K} (a window must touch the input)",
+                  R.OP_PARAMS)
     span = a.length + pl + pr - dil * (K - 1) - 1
     if span < 0:
-        raise err(f"{lab}: window (kernel {K}, dilation {dil}) is longer than the padded input ({a.length} + {pl} + {pr})")
+        raise err(f"{lab}: window (kernel {K}, dilation {dil}) is longer than the padded input "
+                  f"({a.length} + {pl} + {pr})", R.OP_SHAPE)
     lo = span // stride + 1
     if lo != o.length:
-        raise err(f"{lab}: output length {o.length} disagrees with floor(({a.length}+{pl}+{pr}-{dil}*({K}-1)-1)/{stride})+1 = {lo}")
+        raise err(f"{lab}: output length {o.length} disagrees with "
+                  f"floor(({a.length}+{pl}+{pr}-{dil}*({K}-1)-1)/{stride})+1 = {lo}", R.OP_SHAPE)
 
 
 def check_same_channels(op: OpInfo, T: list[TensorInfo], lab: str, err: Err) -> None:
     a, o = T[op.in0], T[op.out]
     if o.channels != a.channels:
-        raise err(f"{lab}: output channels {o.channels} differ from input channels {a.channels}")
+        raise err(f"{lab}: output channels {o.channels} differ from input channels {a.channels}", R.OP_SHAPE)
 
 
 def check_same_shape(op: OpInfo, T: list[TensorInfo], lab: str, err: Err) -> None:
     a, o = T[op.in0], T[op.out]
     if (a.length, a.channels) != (o.length, o.channels):
-        raise err(f"{lab}: output shape {o.length}x{o.channels} differs from input {a.length}x{a.channels}")
+        raise err(f"{lab}: output shape {o.length}x{o.channels} differs from input {a.length}x{a.channels}", R.OP_SHAPE)
 
 
 def check_mult(op: OpInfo, im: int, ish: int, lab: str, err: Err) -> None:
     m, n = op.sparam(im), op.params[ish]
     if m < 0:
-        raise err(f"{lab}: multiplier (p{im}) {m} is negative")
+        raise err(f"{lab}: multiplier (p{im}) {m} is negative", R.OP_PARAMS)
     if not 1 <= n <= 62:
-        raise err(f"{lab}: shift (p{ish}) {n} outside 1..62")
+        raise err(f"{lab}: shift (p{ish}) {n} outside 1..62", R.OP_PARAMS)
 
 
 # ------------------------------------------------------------------ execution helpers
@@ -223,11 +238,11 @@ def weighted_macs(op: OpInfo, positions: int) -> tuple[int, int]:
 def check_v2_record(op: OpInfo, n_params: int, lab: str, err: Err) -> None:
     """Version-2 ops: no fused ReLU flag, every parameter after the op's last one zero."""
     if op.flags:
-        raise err(f"{lab}: field 'flags' 0x{op.flags:x} must be 0 for this op")
+        raise err(f"{lab}: field 'flags' 0x{op.flags:x} must be 0 for this op", R.OP_FLAGS)
     if any(op.params[n_params:]):
-        raise err(f"{lab}: parameters p{n_params}..p8 must be 0, got {op.params[n_params:]}")
+        raise err(f"{lab}: parameters p{n_params}..p8 must be 0, got {op.params[n_params:]}", R.OP_PARAMS)
 
 
-def check_range(v: int, lo: int, hi: int, what: str, lab: str, err: Err) -> None:
+def check_range(v: int, lo: int, hi: int, what: str, lab: str, err: Err, rule: str = R.OP_PARAMS) -> None:
     if not lo <= v <= hi:
-        raise err(f"{lab}: {what} {v} outside {lo}..{hi}")
+        raise err(f"{lab}: {what} {v} outside {lo}..{hi}", rule)

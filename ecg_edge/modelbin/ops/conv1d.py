@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ecg_edge.modelbin import rules as R
 from ecg_edge.modelbin.ir import GNode, Graph, GTensor
 from ecg_edge.modelbin.layout import OP_CONV1D
 from ecg_edge.modelbin.ops.base import (
@@ -51,11 +52,12 @@ class Conv1d(OpDef):
                                                      node.dilation, node.groups])
 
     def check(self, op: OpInfo, T: list[TensorInfo], lab: str, err: Err) -> None:
-        check_window(op, T, lab, err, dil=op.params[4], pads_below_kernel=False)
+        check_window(op, T, lab, err, dil=op.params[4], pads_below_kernel=False, conv=True)
         a, o = T[op.in0], T[op.out]
         g = op.params[5]
         if g < 1 or a.channels % g or o.channels % g:
-            raise err(f"{lab}: groups {g} must be >= 1 and divide C_in {a.channels} and C_out {o.channels}")
+            raise err(f"{lab}: groups {g} must be >= 1 and divide C_in {a.channels} and C_out {o.channels}",
+                      R.OP_PARAMS)
 
 
     def version_needed(self, params: list[int], c_in: int, c_out: int) -> int:
@@ -64,7 +66,7 @@ class Conv1d(OpDef):
 
     def block_span(self, op: OpInfo, T: list[TensorInfo], kernel: int, bl: str, err: Err) -> int:
         if op.params[0] != kernel:
-            raise err(f"{bl}: field 'kernel' {kernel} disagrees with the op's kernel p0 {op.params[0]}")
+            raise err(f"{bl}: field 'kernel' {kernel} disagrees with the op's kernel p0 {op.params[0]}", R.BLOCK_KERNEL)
         return op.params[0] * (T[op.in0].channels // op.params[5])
 
     def run(self, op: OpInfo, xs: list[np.ndarray], T: list[TensorInfo]) -> np.ndarray:

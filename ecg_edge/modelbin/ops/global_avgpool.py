@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ecg_edge.modelbin import rules as R
 from ecg_edge.modelbin.ir import GNode, Graph, GTensor
 from ecg_edge.modelbin.layout import OP_GLOBAL_AVGPOOL
 from ecg_edge.modelbin.ops.base import (
@@ -34,9 +35,9 @@ class GlobalAvgPool(OpDef):
     def check(self, op: OpInfo, T: list[TensorInfo], lab: str, err: Err) -> None:
         a, o = T[op.in0], T[op.out]
         if o.length != 1 or o.channels != a.channels:
-            raise err(f"{lab}: output {o.length}x{o.channels}, expected 1x{a.channels}")
+            raise err(f"{lab}: output {o.length}x{o.channels}, expected 1x{a.channels}", R.OP_SHAPE)
         if a.length > MAX_POOL_SUM:
-            raise err(f"{lab}: input length {a.length} exceeds 2^23 (accumulator bound)")
+            raise err(f"{lab}: input length {a.length} exceeds 2^23 (accumulator bound)", R.OP_SHAPE)
         check_mult(op, 0, 1, lab, err)
 
     def run(self, op: OpInfo, xs: list[np.ndarray], T: list[TensorInfo]) -> np.ndarray:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from ecg_edge.modelbin import intops
+from ecg_edge.modelbin import rules as R
 from ecg_edge.modelbin.ir import GNode, Graph, GTensor
 from ecg_edge.modelbin.layout import OP_GROUPNORM
 from ecg_edge.modelbin.ops._norm import NormOp
@@ -35,8 +36,9 @@ class GroupNorm(NormOp):
         self.check_shape(op, T, lab, err)
         a, G = T[op.in0], op.params[0]
         if G < 1 or a.channels % G:
-            raise err(f"{lab}: groups (p0) {G} must be >= 1 and divide the {a.channels} channels")
-        check_range(a.length * (a.channels // G), 1, intops.NORM_MAX_N, "values per group (L * C/G)", lab, err)
+            raise err(f"{lab}: groups (p0) {G} must be >= 1 and divide the {a.channels} channels", R.OP_PARAMS)
+        check_range(a.length * (a.channels // G), 1, intops.NORM_MAX_N, "values per group (L * C/G)", lab, err,
+                    R.OP_SHAPE)
         check_range(op.params[1], 1, 0xFFFFFFFF, "eps (p1)", lab, err)
 
     def run(self, op: OpInfo, xs: list[np.ndarray], T: list[TensorInfo]) -> np.ndarray:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ecg_edge.modelbin import intops
+from ecg_edge.modelbin import rules as R
 from ecg_edge.modelbin.ir import GNode, Graph, GTensor
 from ecg_edge.modelbin.layout import OP_LAYERNORM
 from ecg_edge.modelbin.ops._norm import NormOp
@@ -27,7 +28,7 @@ class LayerNorm(NormOp):
     def check(self, op: OpInfo, T: list[TensorInfo], lab: str, err: Err) -> None:
         check_v2_record(op, 1, lab, err)
         self.check_shape(op, T, lab, err)
-        check_range(T[op.in0].channels, 1, intops.NORM_MAX_N, "channels", lab, err)
+        check_range(T[op.in0].channels, 1, intops.NORM_MAX_N, "channels", lab, err, R.OP_SHAPE)
         check_range(op.params[0], 1, 0xFFFFFFFF, "eps (p0)", lab, err)
 
     def run(self, op: OpInfo, xs: list[np.ndarray], T: list[TensorInfo]) -> np.ndarray:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ecg_edge.modelbin import rules as R
 from ecg_edge.modelbin.ir import GNode, Graph, GTensor
 from ecg_edge.modelbin.layout import OP_LINEAR
 from ecg_edge.modelbin.ops.base import Err, IntOp, OpDef, dot_dtype, lower_weighted, weighted_macs
@@ -27,11 +28,11 @@ class Linear(OpDef):
     def check(self, op: OpInfo, T: list[TensorInfo], lab: str, err: Err) -> None:
         o = T[op.out]
         if o.length != 1:
-            raise err(f"{lab}: output tensor {op.out} has L={o.length}, a LINEAR output must have L=1")
+            raise err(f"{lab}: output tensor {op.out} has L={o.length}, a LINEAR output must have L=1", R.OP_SHAPE)
 
     def block_span(self, op: OpInfo, T: list[TensorInfo], kernel: int, bl: str, err: Err) -> int:
         if kernel != 1:
-            raise err(f"{bl}: field 'kernel' {kernel}, a LINEAR block has kernel 1")
+            raise err(f"{bl}: field 'kernel' {kernel}, a LINEAR block has kernel 1", R.BLOCK_KERNEL)
         return T[op.in0].length * T[op.in0].channels
 
     def run(self, op: OpInfo, xs: list[np.ndarray], T: list[TensorInfo]) -> np.ndarray:

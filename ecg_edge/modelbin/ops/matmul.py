@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from ecg_edge.modelbin import intops
+from ecg_edge.modelbin import rules as R
 from ecg_edge.modelbin.ir import GNode, Graph, GTensor
 from ecg_edge.modelbin.layout import OP_MATMUL
 from ecg_edge.modelbin.ops.base import Err, IntOp, OpDef, check_mult, check_v2_record, multiplier
@@ -45,19 +46,20 @@ class MatMul(OpDef):
         a, b, o = T[op.in0], T[op.in1], T[op.out]
         H, tb = op.params[0], op.params[1]
         if H < 1 or a.channels % H or b.channels % H:
-            raise err(f"{lab}: heads (p0) {H} must divide in0 channels {a.channels} and in1 channels {b.channels}")
+            raise err(f"{lab}: heads (p0) {H} must divide in0 channels {a.channels} and in1 channels {b.channels}",
+                      R.OP_PARAMS)
         if tb not in (0, 1):
-            raise err(f"{lab}: transpose_b (p1) {tb} must be 0 or 1")
+            raise err(f"{lab}: transpose_b (p1) {tb} must be 0 or 1", R.OP_PARAMS)
         K = a.channels // H
         if K > intops.MATMUL_MAX_K:
-            raise err(f"{lab}: {K} products per sum exceed {intops.MATMUL_MAX_K} (int32 accumulator bound)")
+            raise err(f"{lab}: {K} products per sum exceed {intops.MATMUL_MAX_K} (int32 accumulator bound)", R.OP_SHAPE)
         if tb and b.channels != a.channels:
-            raise err(f"{lab}: transpose_b needs in1 channels {b.channels} == in0 channels {a.channels}")
+            raise err(f"{lab}: transpose_b needs in1 channels {b.channels} == in0 channels {a.channels}", R.OP_SHAPE)
         if not tb and b.length != K:
-            raise err(f"{lab}: in1 length {b.length} must equal in0 channels per head {K}")
+            raise err(f"{lab}: in1 length {b.length} must equal in0 channels per head {K}", R.OP_SHAPE)
         want = (a.length, H * (b.length if tb else b.channels // H))
         if (o.length, o.channels) != want:
-            raise err(f"{lab}: output shape {o.length}x{o.channels}, expected {want[0]}x{want[1]}")
+            raise err(f"{lab}: output shape {o.length}x{o.channels}, expected {want[0]}x{want[1]}", R.OP_SHAPE)
         check_mult(op, 2, 3, lab, err)
 
     def run(self, op: OpInfo, xs: list[np.ndarray], T: list[TensorInfo]) -> np.ndarray:

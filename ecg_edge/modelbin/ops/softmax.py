@@ -8,6 +8,7 @@ import numpy as np
 
 from ecg_edge.errors import EcgEdgeError
 from ecg_edge.modelbin import intops
+from ecg_edge.modelbin import rules as R
 from ecg_edge.modelbin.ir import GNode, Graph, GTensor
 from ecg_edge.modelbin.layout import OP_SOFTMAX
 from ecg_edge.modelbin.ops.base import (
@@ -49,7 +50,8 @@ class Softmax(OpDef):
         check_same_shape(op, T, lab, err)
         seg, C = op.params[0], T[op.in0].channels
         if not 1 <= seg <= intops.SOFTMAX_MAX_SEG or C % seg:
-            raise err(f"{lab}: segment (p0) {seg} must be 1..{intops.SOFTMAX_MAX_SEG} and divide the {C} channels")
+            raise err(f"{lab}: segment (p0) {seg} must be 1..{intops.SOFTMAX_MAX_SEG} and divide the {C} channels",
+                      R.OP_PARAMS)
         check_range(op.params[1], 1, intops.SOFTMAX_MAX_Q, "q_ln2 (p1)", lab, err)
         check_range(op.params[2], 0, intops.SOFTMAX_MAX_Q, "q_b (p2)", lab, err)
         check_range(op.params[3], 1, intops.SOFTMAX_MAX_C, "q_c (p3)", lab, err)
