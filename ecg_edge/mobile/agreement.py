@@ -18,7 +18,7 @@ import numpy as np
 
 from ecg_edge.errors import EcgEdgeError
 from ecg_edge.modelbin.records import ModelBin
-from ecg_edge.options import run_command
+from ecg_edge.options import entry_point
 
 
 @dataclass
@@ -89,7 +89,7 @@ def agreement(export: Path, mb: ModelBin, X: np.ndarray, y: np.ndarray, groups: 
 @click.option("--data", "data", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="prepared dataset the logits are compared on")
 @click.option("--split", default="test", show_default=True, type=click.Choice(("train", "val", "test")))
-def command(export: Path, model_bin: Path, data: Path, split: str) -> int:
+def command(export: Path, model_bin: Path, data: Path, split: str) -> None:
     from ecg_edge.data.prepared import load_prepared
     from ecg_edge.modelbin.reader import read_model_file
     from ecg_edge.stats import delta_line
@@ -105,11 +105,9 @@ def command(export: Path, model_bin: Path, data: Path, split: str) -> int:
                f"mean {a.mean_steps:.4f}; windows with identical logits {a.identical_windows:.4f}; "
                f"argmax agreement {a.argmax_agreement:.4f}")
     click.echo(f"{export.name} - {model_bin.name}: {delta_line(a.delta)}")
-    return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    return run_command(command, argv, "python -m ecg_edge.mobile.agreement")
+main = entry_point(command, "python -m ecg_edge.mobile.agreement")
 
 
 if __name__ == "__main__":
