@@ -178,6 +178,10 @@ typedef struct {
 ecg_rt_status ecg_rt_wblock_check(const uint8_t *blk, uint32_t blk_size,
                                   const ecg_rt_wblock_shape *want, ecg_rt_wblock *wb,
                                   uint32_t *rule);
+/* The block of a weighted op: weight_block set, aligned to 16 and inside WEIGHTS, then checked
+ * as above. */
+ecg_rt_status ecg_rt_op_block_check(const ecg_rt_model *m, const ecg_rt_op *op,
+                                    const ecg_rt_wblock_shape *want, ecg_rt_wblock *wb, uint32_t *rule);
 
 uint32_t ecg_rt_crc32(const uint8_t *p, size_t n);
 
