@@ -278,6 +278,7 @@ static void unpack4(uint32_t *w, uint32_t step, const uint8_t *vals, uint32_t of
 
 /* b = 1, 2, 4 from a byte boundary (b a compile-time constant): one word load per 32 / (4b)
  * groups, SBFX for each level; returns the groups done. */
+#ifndef __OPTIMIZE_SIZE__
 static inline __attribute__((always_inline)) uint32_t unpack4_words(uint32_t *w, uint32_t step, const uint8_t *vals,
                                                                     uint32_t off, uint32_t n4, const uint32_t b)
 {
@@ -289,6 +290,7 @@ static inline __attribute__((always_inline)) uint32_t unpack4_words(uint32_t *w,
     }
     return k;
 }
+#endif
 
 /* A column straight from channel c of a DENSE block: 8-bit levels 4 at a time (one word, two
  * SXTB16: already the pair layout), narrower ones 4 at a time from one load, each unpacked once;
@@ -313,11 +315,13 @@ void ecg_rt_dsp_fill_dense(const ecg_rt_dsp_group *g, uint32_t *w, const ecg_rt_
         ecg_rt_bitreader br;
         fast = wb->values_bytes < reach || off > last ? 0u : (last - off) / (4u * bits) + 1u;
         if (fast > n4) fast = n4;
+#ifndef __OPTIMIZE_SIZE__ /* -Os: one load per group for every width, the smaller code */
         if ((off & 7u) == 0u) {
             if (bits == 1u) done = unpack4_words(w, step, wb->values, off, fast, 1u);
             else if (bits == 2u) done = unpack4_words(w, step, wb->values, off, fast, 2u);
             else if (bits == 4u) done = unpack4_words(w, step, wb->values, off, fast, 4u);
         }
+#endif
         unpack4(w + (size_t)step * done, step, wb->values, off + 4u * bits * done, fast - done, bits);
         q = 4u * fast;
         w += (size_t)step * fast;
