@@ -62,6 +62,9 @@ static inline int32_t ecg_rt_rdi32(const uint8_t *p)
     return (u & 0x80000000u) ? (int32_t)(-(int32_t)(~u) - 1) : (int32_t)u;
 }
 
+/* An op parameter as the int32 its kernel takes (the loader checked it is < 2^31). */
+static inline int32_t ecg_rt_param_i32(uint32_t u) { return (int32_t)(u & 0x7FFFFFFFu); }
+
 /* A decoded tensor record. */
 typedef struct {
     uint32_t len, channels;
@@ -178,6 +181,10 @@ typedef struct {
 ecg_rt_status ecg_rt_wblock_check(const uint8_t *blk, uint32_t blk_size,
                                   const ecg_rt_wblock_shape *want, ecg_rt_wblock *wb,
                                   uint32_t *rule);
+/* The block of a weighted op: weight_block set, aligned to 16 and inside WEIGHTS, then checked
+ * as above. */
+ecg_rt_status ecg_rt_op_block_check(const ecg_rt_model *m, const ecg_rt_op *op,
+                                    const ecg_rt_wblock_shape *want, ecg_rt_wblock *wb, uint32_t *rule);
 
 uint32_t ecg_rt_crc32(const uint8_t *p, size_t n);
 
