@@ -62,6 +62,9 @@ static inline int32_t ecg_rt_rdi32(const uint8_t *p)
     return (u & 0x80000000u) ? (int32_t)(-(int32_t)(~u) - 1) : (int32_t)u;
 }
 
+/* An op parameter as the int32 its kernel takes (the loader checked it is < 2^31). */
+static inline int32_t ecg_rt_param_i32(uint32_t u) { return (int32_t)(u & 0x7FFFFFFFu); }
+
 /* A decoded tensor record. */
 typedef struct {
     uint32_t len, channels;

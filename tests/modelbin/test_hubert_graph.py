@@ -97,3 +97,29 @@ def test_calibration_raises_only_gelu_only_inputs(small_model: HubertECG) -> Non
         else:
             assert c == r
     assert any(c[0] > r[0] for r, c in zip(raw, got, strict=True))  # some range really tightened
+
+
+def test_mse_calibration_clips_rare_outliers_only() -> None:
+    from ecg_edge.modelbin.calibrate import activation_qparams, mse_range
+
+    rng = np.random.default_rng(0)
+    flat = rng.uniform(-1.0, 1.0, 50_000)  # no outliers: (about) the min/max grid
+    lo, hi = mse_range(flat, float(flat.min()), float(flat.max()))
+    assert lo < -0.99 and hi > 0.99
+    heavy = np.concatenate([rng.normal(0, 0.3, 50_000), [25.0, -18.0]])  # two huge values
+    lo, hi = mse_range(heavy, float(heavy.min()), float(heavy.max()))
+    assert lo > -18.0 and hi < 25.0
+
+    def err(r: tuple[float, float]) -> float:
+        s, z = activation_qparams(*r)
+        q = np.clip(np.round(heavy / s) + z, -128, 127)
+        return float(np.mean(((q - z) * s - heavy) ** 2))
+
+    assert err((lo, hi)) < err((float(heavy.min()), float(heavy.max())))
+
+
+def test_hubert_graph_calibrates_by_mse_and_cnns_by_minmax(small_model: HubertECG) -> None:
+    from ecg_edge.modelbin.golden import build_transformer_graph
+
+    assert build_hubert_graph(small_model, None).calib_method == "mse"
+    assert build_transformer_graph(0).calib_method == "minmax"
