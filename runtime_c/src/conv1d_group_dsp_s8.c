@@ -353,7 +353,7 @@ static __attribute__((noinline)) int32_t level_tail(const uint8_t *vals, uint32_
     return ecg_rt_br_next(&br, b);
 }
 
-static inline int32_t level_at(const uint8_t *vals, uint32_t nbytes, uint32_t vbit, uint32_t b)
+static inline __attribute__((always_inline)) int32_t level_at(const uint8_t *vals, uint32_t nbytes, uint32_t vbit, uint32_t b)
 {
     int32_t l;
     uint32_t v;
@@ -372,10 +372,12 @@ static inline void put_half(uint8_t *col, uint32_t gstep, uint32_t q, int32_t le
     memcpy(col + gstep * (q >> 2) + half_of[q & 3u], &v, 2); /* one STRH: the column is zero-filled */
 }
 
-void ecg_rt_dsp_fill_sparse(const ecg_rt_dsp_group *g, uint32_t *w, const ecg_rt_wblock *wb, uint32_t c,
-                            ecg_rt_dsp_sparse *sp)
+/* The walk with b a compile-time constant where inlined with one (SBFX, no width test per level). */
+static inline __attribute__((always_inline)) void fill_sparse_b(const ecg_rt_dsp_group *g, uint32_t *w,
+                                                                 const ecg_rt_wblock *wb, uint32_t c,
+                                                                 ecg_rt_dsp_sparse *sp, const uint32_t bits)
 {
-    const uint32_t bits = wb->bits, gstep = 8u * g->width, span = wb->span, nbytes = wb->values_bytes;
+    const uint32_t gstep = 8u * g->width, span = wb->span, nbytes = wb->values_bytes;
     const uint8_t *vals = wb->values;
     uint8_t *col = (uint8_t *)w;
     uint32_t vbit = sp->vbit;
@@ -404,6 +406,24 @@ void ecg_rt_dsp_fill_sparse(const ecg_rt_dsp_group *g, uint32_t *w, const ecg_rt
         sp->runs = r;
     }
     sp->vbit = vbit;
+}
+
+void ecg_rt_dsp_fill_sparse(const ecg_rt_dsp_group *g, uint32_t *w, const ecg_rt_wblock *wb, uint32_t c,
+                            ecg_rt_dsp_sparse *sp)
+{
+#ifndef __OPTIMIZE_SIZE__ /* -Os: the one walk with the width a variable, the smaller code */
+    switch (wb->bits) {
+    case 1u: fill_sparse_b(g, w, wb, c, sp, 1u); return;
+    case 2u: fill_sparse_b(g, w, wb, c, sp, 2u); return;
+    case 3u: fill_sparse_b(g, w, wb, c, sp, 3u); return;
+    case 4u: fill_sparse_b(g, w, wb, c, sp, 4u); return;
+    case 5u: fill_sparse_b(g, w, wb, c, sp, 5u); return;
+    case 6u: fill_sparse_b(g, w, wb, c, sp, 6u); return;
+    case 7u: fill_sparse_b(g, w, wb, c, sp, 7u); return;
+    default: break;
+    }
+#endif
+    fill_sparse_b(g, w, wb, c, sp, wb->bits);
 }
 
 ecg_rt_status ecg_rt_conv1d_group_dsp_s8(ecg_rt_dsp_group *g, const ecg_rt_conv_params *p, const int8_t *x,
