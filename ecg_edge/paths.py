@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+GOLDEN_DIR = REPO_ROOT / "export" / "golden"  # the golden model.bin vectors (FORMAT.md section 12)
 
 
 def data_root() -> Path:

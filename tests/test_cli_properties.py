@@ -20,7 +20,8 @@ from hypothesis import strategies as st
 from ecg_edge.checkpoint import save_checkpoint
 from ecg_edge.cli import main
 
-from .modelbin.conftest import CLASSES, make_checkpoint
+from .modelbin.conftest import make_checkpoint
+from .tinydata import ECG_CLASSES as CLASSES
 from .tinydata import make_dataset
 
 SETTINGS = settings(max_examples=14, deadline=None, derandomize=True, database=None,

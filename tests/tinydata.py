@@ -5,7 +5,11 @@
 - "phase-sine": 2 / 9 / 4 Hz sines with random phase, the third class noisy (compression and
   report tests train their tiny model on it);
 - "ecg": ECG-like windows (modelbin.golden.ecg_like_inputs) with random labels (packer,
-  executor and runtime parity tests, which need no learnable classes).
+  executor and runtime parity tests, which need no learnable classes);
+- "noise": standard-normal windows with random labels (the mobile export tests).
+
+and the untrained models: seeded_checkpoint (ResNet1D, modelbin.golden.random_resnet) and
+small_hubert (a two-layer HuBERT-ECG) with its windows and checkpoint.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ecg_edge.checkpoint import Checkpoint
 from ecg_edge.data.prepared import PreparedDataset, PreparedManifest, save_prepared
 
 CLASSES = ["NSR", "AF", "BRADY"]
@@ -55,7 +60,12 @@ def _ecg(k: int, n: int, rng: np.random.Generator, leads: int, n_samples: int, n
     return X, rng.integers(0, n_classes, n), np.array([f"p{j}" for j in range(n)])
 
 
-SIGNALS: dict[str, Callable[..., Split]] = {"sine": _sine, "phase-sine": _phase_sine, "ecg": _ecg}
+def _noise(k: int, n: int, rng: np.random.Generator, leads: int, n_samples: int, n_classes: int) -> Split:
+    X = rng.standard_normal((n, leads, n_samples)).astype(np.float32)
+    return X, rng.integers(0, n_classes, n), np.array([f"p{i}" for i in range(n)])
+
+
+SIGNALS: dict[str, Callable[..., Split]] = {"sine": _sine, "phase-sine": _phase_sine, "ecg": _ecg, "noise": _noise}
 
 
 def make_dataset(root: Path, signal: str = "sine", *, classes: list[str] | None = None,
@@ -70,3 +80,42 @@ def make_dataset(root: Path, signal: str = "sine", *, classes: list[str] | None 
     names = lead_names or (["I", "II", "III"][:leads] if leads <= 3 else [f"L{i}" for i in range(leads)])
     return save_prepared(root, PreparedManifest(task=task, classes=classes, fs=fs, n_samples=n_samples, leads=names),
                          splits)
+
+
+def seeded_checkpoint(seed: int, data: dict | None = None, classes: list[str] | None = None, **cfg) -> Checkpoint:
+    """An untrained ResNet1D checkpoint (modelbin.golden.random_resnet: seeded weights, non-trivial
+    BN statistics; cfg overrides its tiny config), 1 lead II at 100 Hz unless `data` says otherwise."""
+    from ecg_edge.modelbin.golden import random_resnet
+
+    model, c = random_resnet(seed, **cfg)
+    return Checkpoint("resnet1d", c.to_dict(), model.state_dict(), list(classes or ECG_CLASSES),
+                      {"task": "chapman4", "fs": 100.0, "leads": ["II"], "n_samples": c.n_samples, **(data or {})})
+
+
+# Two transformer layers of width 32 over 8 s at 100 Hz: every HuBERT op, small enough for tests.
+HUBERT_SMALL = dict(in_leads=1, n_samples=800, fs=100.0, n_classes=3, window_s=8.0, hidden_size=32,
+                    num_hidden_layers=2, num_attention_heads=4, intermediate_size=64, conv_dim=[16] * 5,
+                    num_conv_pos_embeddings=8, num_conv_pos_embedding_groups=4, classifier_proj_size=16)
+
+
+def small_hubert(seed: int = 0):
+    """HUBERT_SMALL with torch's seeded initial weights, in eval mode."""
+    import torch
+
+    from ecg_edge.models.hubert_ecg import HubertECG, HubertECGConfig
+
+    torch.manual_seed(seed)
+    return HubertECG(HubertECGConfig(**HUBERT_SMALL)).eval()
+
+
+def hubert_windows(seed: int, n: int) -> np.ndarray:
+    """(n, 1, HUBERT_SMALL n_samples) float64: a 0.8-2 Hz sine plus noise."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(HUBERT_SMALL["n_samples"]) / HUBERT_SMALL["fs"]
+    return np.sin(2 * np.pi * rng.uniform(0.8, 2.0, (n, 1, 1)) * t) + rng.normal(0, 0.2, (n, 1, t.size))
+
+
+def hubert_checkpoint(model) -> Checkpoint:
+    """The checkpoint of a small_hubert model (classes a, b, c; lead II)."""
+    return Checkpoint("hubert_ecg", model.cfg.to_dict(), model.state_dict(), ["a", "b", "c"],
+                      {"task": "test", "fs": HUBERT_SMALL["fs"], "leads": ["II"], "n_samples": HUBERT_SMALL["n_samples"]})

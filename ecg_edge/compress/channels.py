@@ -38,10 +38,11 @@ from torch import nn
 
 from ecg_edge.checkpoint import Checkpoint
 from ecg_edge.compress.allocate import UNIT, Option, knapsack
-from ecg_edge.compress.qat import distill_loss, teacher_logits
+from ecg_edge.compress.qat import distill_loss
 from ecg_edge.compress.sensitivity import kl_rows, layer_macs, training_windows
 from ecg_edge.compress.staged import StagedRunner
 from ecg_edge.errors import EcgEdgeError
+from ecg_edge.models.predict import predict
 from ecg_edge.models.registry import count_macs, model_from_checkpoint
 from ecg_edge.targets.registry import Target
 
@@ -311,7 +312,7 @@ def distill_finetune(student: nn.Module, teacher: nn.Module, X: np.ndarray, y: n
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     m = copy.deepcopy(student)
-    t_train, t_val = teacher_logits(teacher, X), teacher_logits(teacher, Xv)
+    t_train, t_val = torch.from_numpy(predict(teacher, X)), torch.from_numpy(predict(teacher, Xv))
     yv_t = torch.from_numpy(np.asarray(yv, dtype=np.int64))
     n = len(y)
     steps = max(1, math.ceil(n / cfg.batch_size)) * max(cfg.epochs, 1)
@@ -319,7 +320,7 @@ def distill_finetune(student: nn.Module, teacher: nn.Module, X: np.ndarray, y: n
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1.0 + math.cos(math.pi * min(s, steps) / steps)))
 
     def val_loss() -> float:
-        lg = torch.from_numpy(_logits(m, Xv))
+        lg = torch.from_numpy(predict(m, Xv))
         return float(distill_loss(lg, t_val, yv_t, cfg.temperature, cfg.kd_weight))
 
     from ecg_edge.progress import progress
@@ -356,12 +357,6 @@ def distill_finetune(student: nn.Module, teacher: nn.Module, X: np.ndarray, y: n
     return m.eval(), {"val_loss": losses, "best_epoch": best[1], "epochs_run": len(losses) - 1}
 
 
-def _logits(model: nn.Module, X: np.ndarray) -> np.ndarray:
-    from ecg_edge.models.predict import predict
-
-    return predict(model, X)
-
-
 def prune_checkpoint(ckpt: Checkpoint, X_train: np.ndarray, y_train: np.ndarray, X_val: np.ndarray,
                      y_val: np.ndarray, budget_macs: int, cfg: PruneConfig, groups_val: np.ndarray | None = None,
                      what: str = "", log=None, latency: LatencyCheck | None = None) -> tuple[Checkpoint, dict[str, Any]]:
@@ -384,9 +379,9 @@ def prune_checkpoint(ckpt: Checkpoint, X_train: np.ndarray, y_train: np.ndarray,
     tuned, ft = distill_finetune(narrow, teacher, X_train, y_train, X_val, y_val, cfg) if cfg.epochs else (narrow, {})
     classes = list(ckpt.classes)
     y_val = np.asarray(y_val)
-    p_fp = _logits(teacher, X_val).argmax(1)
-    p_cut = _logits(narrow, X_val).argmax(1)
-    p_ft = _logits(tuned, X_val).argmax(1)
+    p_fp = predict(teacher, X_val).argmax(1)
+    p_cut = predict(narrow, X_val).argmax(1)
+    p_ft = predict(tuned, X_val).argmax(1)
     f1 = {k: float(classification_metrics(y_val, p, classes)["macro_f1"]) for k, p in
           (("fp32", p_fp), ("pruned", p_cut), ("pruned_finetuned", p_ft))}
     delta = paired_bootstrap(y_val, p_fp, p_ft, groups=groups_val, n_classes=len(classes)).to_dict()

@@ -73,7 +73,9 @@ def check_latency(outcome, target, max_ms: float, X) -> dict:
 @click.option("--finetune-epochs", type=NON_NEGATIVE_INT, default=0, show_default=True)
 @click.option("--finetune-lr", type=POSITIVE, default=1e-4, show_default=True)
 @click.option("--max-bytes", type=POSITIVE_INT, default=None, help="whole model.bin byte budget")
-@click.option("--max-latency-ms", type=POSITIVE, default=None)
+@click.option("--max-latency-ms", type=POSITIVE, default=None,
+              help="latency on --target (simulated instructions x CPI / clock): the shipped model.bin is "
+                   "simulated and refused when over; with --channel-prune it also sets the MAC budget")
 @click.option("--val-max", type=POSITIVE_INT, default=1024, show_default=True, help="validation windows used by the search")
 @click.option("--metric", type=click.Choice(["accuracy", "macro_f1"]), default="accuracy", show_default=True,
               help="search score the tolerance applies to (macro_f1 for imbalanced data)")

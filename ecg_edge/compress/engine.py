@@ -33,11 +33,11 @@ from ecg_edge.compress.search import (
 )
 from ecg_edge.compress.sensitivity import DEFAULT_BITS, DEFAULT_WINDOWS
 from ecg_edge.compress.sensitivity import DEFAULT_SPARSITIES as QAT_SPARSITIES
-from ecg_edge.compress.sizes import BLOCKS_ONLY, EXACT, ModelSize, measure, nominal_cr
+from ecg_edge.compress.sizes import BLOCKS_ONLY, EXACT, ModelSize, measure
 from ecg_edge.data.prepared import PreparedDataset
 from ecg_edge.errors import EcgEdgeError
 from ecg_edge.layerplan.bitpack import ENCODING_NAMES
-from ecg_edge.layerplan.plan import CompressionPlan, LayerPlan
+from ecg_edge.layerplan.plan import CompressionPlan, LayerPlan, nominal_cr
 from ecg_edge.metrics import classification_metrics
 from ecg_edge.models.predict import predict
 from ecg_edge.models.registry import model_from_checkpoint
@@ -333,7 +333,7 @@ class Compressor:
                                                  o_.encoding] for o_ in v] for n, v in sens.options.items()}},
             "qat": asdict(o.qat), "search_seconds": _time.perf_counter() - t0, "search_evaluations": 0,
             "nominal_cr": nominal_cr([lp.params for lp in plan.layers], [lp.bits for lp in plan.layers],
-                                     [lp.nnz for lp in plan.layers], True),
+                                     [lp.nnz for lp in plan.layers]),
             "mean_bits": float(np.average([lp.bits for lp in plan.layers], weights=[lp.params for lp in plan.layers])),
         })
         extra = {"qat": res.qat.qat.export_state()}
@@ -475,7 +475,7 @@ class Compressor:
         quantized = kind in QUANTIZING
         # Nominal (paper) figures count the weights the mask keeps, not levels that round to 0.
         kept = [int(layers[n].mask.sum()) for n in self.names]
-        ncr = nominal_cr([lp.params for lp in lps], [lp.bits for lp in lps], kept, quantized)
+        ncr = nominal_cr([lp.params for lp in lps], [lp.bits if quantized else 32 for lp in lps], kept)
         if kind == "fp32":
             ncr = 1.0
         metrics = {

@@ -46,6 +46,7 @@ from ecg_edge.modelbin.layout import (
 from ecg_edge.modelbin.ops.base import act_range, weighted_requant
 from ecg_edge.modelbin.packer import apply_trained
 from ecg_edge.modelbin.writer import integer_op
+from ecg_edge.models.predict import predict
 from ecg_edge.models.registry import model_from_checkpoint
 from ecg_edge.numerics import qmax_for_bits
 
@@ -308,13 +309,6 @@ def distill_loss(student: torch.Tensor, teacher: torch.Tensor, y: torch.Tensor, 
     return kd * kl + (1.0 - kd) * F.cross_entropy(student, y)
 
 
-def teacher_logits(model: nn.Module, X: np.ndarray, batch: int = 256) -> torch.Tensor:
-    model = model.eval()
-    with torch.no_grad():
-        out = [model(xb) for xb in _batches(X, batch)]
-    return torch.cat(out) if out else torch.zeros(0)
-
-
 @dataclass
 class QATResult:
     qat: QATGraph
@@ -347,8 +341,8 @@ def train_qat(model: nn.Module, plan, X_train: np.ndarray, y_train: np.ndarray, 
                     qat.step[k].copy_(warm.step[k])
                     qat.bias[k].copy_(warm.bias[k])
         qat.calibrate(X_train, cfg.calib_windows)
-    t_train = teacher_logits(model, X_train)
-    t_val = teacher_logits(model, X_val)
+    t_train = torch.from_numpy(predict(model, X_train))
+    t_val = torch.from_numpy(predict(model, X_val))
     yv = torch.from_numpy(np.asarray(y_val, dtype=np.int64))
     n = len(y_train)
     per_epoch = n if not cfg.max_train or cfg.max_train >= n else cfg.max_train

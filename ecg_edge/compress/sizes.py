@@ -6,8 +6,7 @@
   .can_lower), the compressed checkpoint is packed and len(model.bin) is the denominator of the
   true compression ratio; otherwise totals are the sum of weight blocks only and are labelled so
   ("weight blocks only").
-- Nominal ratio (the paper's): 32 * N / sum_l b_l * nnz_l, with b_l = 32 for methods that do not
-  quantize (fixed pruning, LAP: the paper reports N / nnz for them), ignoring every other byte.
+- Nominal ratio (the paper's): ecg_edge.layerplan.plan.nominal_cr, 32 * N / sum_l b_l * nnz_l.
 """
 
 from __future__ import annotations
@@ -22,12 +21,6 @@ from ecg_edge.models.registry import model_from_checkpoint
 
 EXACT = "model.bin"
 BLOCKS_ONLY = "weight blocks only"
-
-
-def nominal_cr(params: list[int], bits: list[int], nnz: list[int], quantized: bool = True) -> float:
-    n = sum(params)
-    denom = sum((b if quantized else 32) * z for b, z in zip(bits, nnz, strict=True))
-    return 32.0 * n / denom if denom else float("inf")
 
 
 @dataclass

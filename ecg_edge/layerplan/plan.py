@@ -84,6 +84,14 @@ def validated(plan: CompressionPlan, where: str) -> CompressionPlan:
     return plan
 
 
+def nominal_cr(params: list[int], bits: list[int], nnz: list[int]) -> float:
+    """The paper's nominal ratio, 32 * N / sum_l b_l * nnz_l: 32-bit weights over bits x
+    non-zeros, ignoring every other byte (scales, masks, metadata). A method that does not
+    quantize passes b_l = 32 (the paper's N / nnz)."""
+    denom = sum(b * z for b, z in zip(bits, nnz, strict=True))
+    return 32.0 * sum(params) / denom if denom else float("inf")
+
+
 def plan_summary(plan: CompressionPlan | None) -> dict[str, Any]:
     """The plan as model.bin's META 'plan' records it (plan_from_summary reads it back)."""
     if plan is None:

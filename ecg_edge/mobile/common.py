@@ -46,6 +46,18 @@ class ExportInfo:
                 "notes": list(self.notes), "layer_storage": dict(self.layer_storage)}
 
 
+def tensor_names(g: Graph) -> list[str]:
+    """The name each int8 writer gives a graph tensor: its graph name (made unique), so an
+    exported tensor can be matched with model.bin's tensor of the same index."""
+    seen: dict[str, int] = {}
+    out = []
+    for t in g.tensors:
+        k = seen.get(t.name, 0)
+        seen[t.name] = k + 1
+        out.append(t.name if k == 0 else f"{t.name}#{k}")
+    return out
+
+
 Limits = Callable[[Graph, GNode], None]
 
 

@@ -22,7 +22,7 @@ from onnx import TensorProto, helper, numpy_helper
 from ecg_edge.atomic import write_bytes
 from ecg_edge.checkpoint import Checkpoint
 from ecg_edge.layerplan.plan import CompressionPlan
-from ecg_edge.mobile.common import ExportInfo, UnsupportedOpError, int8_graph
+from ecg_edge.mobile.common import ExportInfo, UnsupportedOpError, int8_graph, tensor_names
 from ecg_edge.mobile.hubert_export import export_hubert_onnx
 from ecg_edge.mobile.onnx_common import FP32_OPSET, dummy_input, torch_to_onnx_bytes, write_metadata
 from ecg_edge.modelbin.calibrate import CalibSettings
@@ -58,7 +58,7 @@ class _QDQBuilder:
         self.inits: list[onnx.TensorProto] = []
         self.storage: dict[str, str] = {}
         self.notes: list[str] = []
-        self.names = [f"t{i}:{t.name}" for i, t in enumerate(graph.tensors)]
+        self.names = tensor_names(graph)
         self.cur: dict[int, str] = {}  # graph tensor -> the ONNX value holding it
         self.rank: dict[int, int] = {}  # 3: [N, C, L]; 2: [N, C]
 

@@ -33,7 +33,7 @@ from ecg_edge.atomic import write_bytes
 from ecg_edge.checkpoint import Checkpoint
 from ecg_edge.errors import ModelFormatError
 from ecg_edge.layerplan.plan import CompressionPlan
-from ecg_edge.mobile.common import ExportInfo, UnsupportedOpError, int8_graph
+from ecg_edge.mobile.common import ExportInfo, UnsupportedOpError, int8_graph, tensor_names
 from ecg_edge.modelbin.calibrate import CalibSettings
 from ecg_edge.modelbin.ir import GNode, Graph
 from ecg_edge.modelbin.layout import OP_ADD, OP_CONV1D, OP_GLOBAL_AVGPOOL, OP_LINEAR, OP_MAXPOOL1D
@@ -47,18 +47,6 @@ def _tfl():
     from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as tfl
 
     return me, tfl
-
-
-def tensor_names(g: Graph) -> list[str]:
-    """The TFLite name of each graph tensor: its graph name (made unique), so a .tflite tensor
-    can be matched with model.bin's tensor of the same index."""
-    seen: dict[str, int] = {}
-    out = []
-    for t in g.tensors:
-        k = seen.get(t.name, 0)
-        seen[t.name] = k + 1
-        out.append(t.name if k == 0 else f"{t.name}#{k}")
-    return out
 
 
 def tflite_limits(g: Graph, node: GNode) -> None:
@@ -90,9 +78,10 @@ class _TFLiteBuilder:
         self.relu = {True: tfl.ActivationFunctionType.RELU, False: tfl.ActivationFunctionType.NONE}
 
     # -- tensors -----------------------------------------------------------------------------
-    def act(self, t: int, shape: tuple[int, ...], suffix: str = ""):
+    def act(self, t: int, shape: tuple[int, ...], suffix: str = "", name: str | None = None):
+        """An int8 tensor with graph tensor t's (scale, zero point), named after it (+ suffix)."""
         tq = self.g.tensors[t]
-        return self.sg.add_tensor(shape=shape, dtype=self.tfl.TensorType.INT8, name=self.names[t] + suffix,
+        return self.sg.add_tensor(shape=shape, dtype=self.tfl.TensorType.INT8, name=name or self.names[t] + suffix,
                                   quantization=self.me.Quantization(scales=float(tq.scale),
                                                                     zero_points=int(tq.zero_point)))
 
@@ -133,7 +122,7 @@ class _TFLiteBuilder:
             return src
         t = node.inputs[0]
         paddings = self.i32(f"{node.name}/paddings", np.array([[0, 0], [0, 0], [pl, pr], [0, 0]]))
-        out = self.act(t, (shape[0], shape[1], shape[2] + pl + pr, shape[3]), f"/pad:{node.name}")
+        out = self.act(t, (shape[0], shape[1], shape[2] + pl + pr, shape[3]), name=f"{node.name}/pad")
         self.op(self.tfl.BuiltinOperator.PAD, [src, paddings], [out], self.tfl.BuiltinOptions.PadOptions,
                 self.tfl.PadOptionsT(), version=2)
         return out

@@ -3,7 +3,9 @@ training windows.
 
 Choice (documented in export/FORMAT.md's packer notes): the full min/max over the calibration
 windows, no percentile clipping, because clipping logits or residual sums changes argmax
-decisions more than the coarser step costs. One exception, exact by construction: a tensor read
+decisions more than the coarser step costs. A graph may ask for the "mse" method instead
+(Graph.calib_method; HuBERT-ECG does): per tensor, min/max or a symmetric percentile clip,
+whichever reproduces the calibration values with the least squared error. One exception, exact by construction: a tensor read
 only by GELU tables has its lower end raised to where GELU is flat (intops.gelu_input_floor),
 so the step spends its levels where the function distinguishes them. The range is rounded outward to 11 significant bits
 so that exports are reproducible across BLAS builds (last-bit float differences cannot move it).
@@ -64,13 +66,35 @@ def select_calibration(X: np.ndarray, max_windows: int = DEFAULT_CALIB_WINDOWS, 
 
 
 SAMPLE_PER_CHUNK = 65536
+MSE_SAMPLE_PER_CHUNK = 16384
+# Clipping candidates of the "mse" method: min/max, then these symmetric percentiles.
+MSE_PERCENTILES = (99.9999, 99.999, 99.99, 99.95, 99.9)
+
+
+def mse_range(values: np.ndarray, lo: float, hi: float) -> tuple[float, float]:
+    """Of [lo, hi] (min/max) and the MSE_PERCENTILES ranges of `values`, the one whose int8
+    grid (activation_qparams, clamped) reproduces `values` with the least squared error."""
+    cands = [(lo, hi)] + [(float(np.percentile(values, 100.0 - p)), float(np.percentile(values, p)))
+                          for p in MSE_PERCENTILES]
+    best, best_err = (lo, hi), math.inf
+    for c in cands:
+        sc, zp = activation_qparams(*c)
+        q = np.clip(np.round(values / sc) + zp, -128, 127)
+        err = float(np.mean(((q - zp) * sc - values) ** 2))
+        if err < best_err:
+            best, best_err = c, err
+    return best
 
 
 def tensor_ranges(g: Graph, X_lc: np.ndarray, chunk: int = CALIB_CHUNK, percentile: float | None = None,
-                  input_percentile: float | None = None) -> list[tuple[float, float]]:
+                  input_percentile: float | None = None, method: str = "minmax") -> list[tuple[float, float]]:
     """(min, max) of every tensor over X_lc (N, L, C); with `percentile` p, the (100-p, p)
     percentiles of a seeded sample of each tensor's values instead (the output keeps min/max);
-    `input_percentile` applies a percentile to the graph input only."""
+    `input_percentile` applies a percentile to the graph input only. method "mse" (without a
+    percentile): each tensor but the output gets mse_range of a seeded sample of its values."""
+    if method not in ("minmax", "mse"):
+        raise EcgEdgeError(f"calibration method {method!r} unknown (minmax, mse)")
+    mse = method == "mse" and percentile is None
     lo = [math.inf] * len(g.tensors)
     hi = [-math.inf] * len(g.tensors)
     samples: list[list[np.ndarray]] = [[] for _ in g.tensors]
@@ -81,16 +105,20 @@ def tensor_ranges(g: Graph, X_lc: np.ndarray, chunk: int = CALIB_CHUNK, percenti
             if v is not None and v.size:
                 lo[i] = min(lo[i], float(v.min()))
                 hi[i] = max(hi[i], float(v.max()))
-                if percentile is not None or (input_percentile is not None and i == g.input):
+                if mse or percentile is not None or (input_percentile is not None and i == g.input):
+                    n_keep = MSE_SAMPLE_PER_CHUNK if mse else SAMPLE_PER_CHUNK
                     flat = v.ravel()
-                    samples[i].append(flat if flat.size <= SAMPLE_PER_CHUNK
-                                      else flat[rng.integers(0, flat.size, SAMPLE_PER_CHUNK)])
+                    samples[i].append(flat if flat.size <= n_keep else flat[rng.integers(0, flat.size, n_keep)])
     for i, smp in enumerate(samples):
+        if not smp or i == g.output:
+            continue
         p = input_percentile if (i == g.input and input_percentile is not None) else percentile
-        if smp and p is not None and i != g.output:
-            allv = np.concatenate(smp)
+        allv = np.concatenate(smp)
+        if p is not None:
             lo[i] = float(np.percentile(allv, 100.0 - p))
             hi[i] = float(np.percentile(allv, p))
+        elif mse:
+            lo[i], hi[i] = mse_range(allv, lo[i], hi[i])
     return list(zip(lo, hi, strict=True))
 
 
@@ -115,7 +143,8 @@ def calibrate(g: Graph, X_lc: np.ndarray, percentile: float | None = None,
               input_percentile: float | None = None) -> None:
     """Set scale/zero_point of every tensor. Outputs of ops that keep their input's quantization
     (MAXPOOL1D, RELU) inherit it; ops with a fixed output quantization (SOFTMAX) set it."""
-    ranges = gelu_input_ranges(g, tensor_ranges(g, X_lc, percentile=percentile, input_percentile=input_percentile))
+    ranges = gelu_input_ranges(g, tensor_ranges(g, X_lc, percentile=percentile, input_percentile=input_percentile,
+                                                 method=g.calib_method))
     for i, t in enumerate(g.tensors):
         lo, hi = ranges[i]
         if not math.isfinite(lo):

@@ -271,6 +271,7 @@ def _export_mobile(fmt: str, ckpt, plan, X, out: Path, calib) -> None:
 
 def inspect_report(mb, path: Path) -> str:
     from ecg_edge.layerplan.bitpack import ENCODING_NAMES
+    from ecg_edge.layerplan.plan import nominal_cr
     from ecg_edge.modelbin.layout import OP_NAMES
 
     lines = [f"{path}: model.bin v{mb.version}, {mb.file_size} bytes, {len(mb.tensors)} tensors, {len(mb.ops)} ops, "
@@ -281,14 +282,12 @@ def inspect_report(mb, path: Path) -> str:
     names = names if len(names) == len(mb.ops) else [""] * len(mb.ops)
     w = max([len(n) for n in names] + [5])
     lines.append(f"{'#':>3} {'layer':{w}s} {'op':15s} {'out [L][C]':>12s} {'weights':>10s} {'bits':>4s} {'sparsity':>8s} {'encoding':>9s} {'bytes':>7s}")
-    n_w = nnz_bits = 0
+    blocks = [op.block for op in mb.ops if op.block is not None]
     for k, op in enumerate(mb.ops):
         t = mb.tensors[op.out]
         b = op.block
         if b is not None:
             sp = 1.0 - b.nnz / (b.c_out * b.span)
-            n_w += b.c_out * b.span
-            nnz_bits += b.nnz * b.bits
             lines.append(f"{k:3d} {names[k]:{w}s} {OP_NAMES[op.op]:15s} {f'[{t.length}][{t.channels}]':>12s} "
                          f"{f'{b.c_out}x{b.span}':>10s} {b.bits:4d} {sp:8.1%} {ENCODING_NAMES[b.encoding]:>9s} {b.size:7d}")
         else:
@@ -301,7 +300,7 @@ def inspect_report(mb, path: Path) -> str:
         lines.append(f"host trailer (not flashed): {mb.host_trailer_bytes} B, keys {', '.join(mb.host_keys)}")
     fp32 = mb.meta.get("fp32_param_bytes")
     if fp32:
-        nominal = 32.0 * n_w / nnz_bits if nnz_bits else float("inf")
+        nominal = nominal_cr([b.c_out * b.span for b in blocks], [b.bits for b in blocks], [b.nnz for b in blocks])
         lines.append(f"compression: true CR {fp32 / mb.file_size:.2f}x ({fp32} B fp32 parameters / {mb.file_size} B "
                      f"device image); nominal CR {nominal:.2f}x (32-bit / bits x non-zeros, ignores every other byte)")
     from ecg_edge.modelbin.planner import PlanOp, plan_arena

@@ -50,8 +50,8 @@ from ecg_edge.modelbin.reader import read_model
 from ecg_edge.models.resnet1d import ResNet1D, ResNet1DConfig
 from ecg_edge.numerics import qmax_for_bits, quantize_activation
 from ecg_edge.options import entry_point
+from ecg_edge.paths import GOLDEN_DIR
 
-GOLDEN_DIR = Path(__file__).resolve().parents[2] / "export" / "golden"
 TINY = dict(n_samples=256, n_classes=4, stem_channels=8, stem_kernel=7, stem_stride=2, stem_pool=2,
             widths=[8, 16], strides=[1, 2], kernel=5, dropout=0.0)
 

@@ -65,6 +65,9 @@ class Graph:
     input: int = 0
     output: int = 0
     notes: list[str] = field(default_factory=list)
+    # activation calibration (modelbin.calibrate): "minmax", or "mse" (per-tensor clip by least
+    # squared error), unless an explicit percentile is given
+    calib_method: str = "minmax"
 
     def add_tensor(self, name: str, length: int, channels: int) -> int:
         self.tensors.append(GTensor(name, int(length), int(channels)))

@@ -22,7 +22,7 @@ from ecg_edge import __version__
 from ecg_edge.checkpoint import Checkpoint
 from ecg_edge.errors import EcgEdgeError
 from ecg_edge.layerplan.bitpack import ENCODING_NAMES
-from ecg_edge.layerplan.plan import CompressionPlan, plan_summary
+from ecg_edge.layerplan.plan import CompressionPlan, nominal_cr, plan_summary
 from ecg_edge.modelbin.calibrate import (
     DEFAULT_CALIB_WINDOWS,
     CalibSettings,
@@ -50,6 +50,7 @@ class PackedLayer:
     encoding: str
     bytes: int  # weight block bytes (0 for ops without weights)
     params: int  # weights in the layer
+    nnz: int = 0  # non-zero levels packed
 
 
 @dataclass
@@ -78,14 +79,8 @@ class PackResult:
 
     @property
     def nominal_cr(self) -> float:
-        return nominal_cr(self.layers)
-
-
-def nominal_cr(layers: list[PackedLayer]) -> float:
-    """The paper's nominal ratio: 32-bit weights over bits x non-zeros (ignores every other byte)."""
-    n = sum(li.params for li in layers)
-    packed = sum(li.bits * li.params * (1.0 - li.sparsity) for li in layers if li.params)
-    return 32.0 * n / packed if packed else float("inf")
+        return nominal_cr([li.params for li in self.layers], [li.bits for li in self.layers],
+                          [li.nnz for li in self.layers])
 
 
 def checkpoint_sha256(ckpt: Checkpoint) -> str:
@@ -161,7 +156,7 @@ def layer_infos(g: Graph, ser: Serialized) -> list[PackedLayer]:
         size = w.levels.size
         out.append(PackedLayer(n.name, OP_NAMES[n.op], t_out, list(w.levels.shape), w.bits,
                              1.0 - io_.nnz / size if size else 0.0, ENCODING_NAMES[io_.encoding],
-                             len(io_.block), size))
+                             len(io_.block), size, io_.nnz))
     return out
 
 

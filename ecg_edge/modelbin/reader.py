@@ -202,18 +202,14 @@ def read_model(data: bytes, source: str = "model.bin") -> ModelBin:
                       f"{SECTION_NAMES[b.type]} at {b.offset}", R.SECTION_OVERLAP)
     S = {SECTION_NAMES[t]: s for t, s in sections.items()}
     ts, os_ = S["TENSORS"], S["OPS"]
-    if ts.count != n_tensors:
-        raise err(f"section TENSORS: count {ts.count} disagrees with header field 'n_tensors' {n_tensors}",
-                  R.SECTION_COUNT, entry[SEC_TENSORS])
-    if ts.size != TENSOR_RECORD_SIZE * n_tensors:
-        raise err(f"section TENSORS: size {ts.size}, expected {TENSOR_RECORD_SIZE} x {n_tensors} tensors",
-                  R.SECTION_COUNT, entry[SEC_TENSORS])
-    if os_.count != n_ops:
-        raise err(f"section OPS: count {os_.count} disagrees with header field 'n_ops' {n_ops}",
-                  R.SECTION_COUNT, entry[SEC_OPS])
-    if os_.size != OP_RECORD_SIZE * n_ops:
-        raise err(f"section OPS: size {os_.size}, expected {OP_RECORD_SIZE} x {n_ops} ops",
-                  R.SECTION_COUNT, entry[SEC_OPS])
+    for name, typ, n, rec in (("TENSORS", SEC_TENSORS, n_tensors, TENSOR_RECORD_SIZE),
+                              ("OPS", SEC_OPS, n_ops, OP_RECORD_SIZE)):
+        sec, what = S[name], name.lower()
+        if sec.count != n:
+            raise err(f"section {name}: count {sec.count} disagrees with header field 'n_{what}' {n}",
+                      R.SECTION_COUNT, entry[typ])
+        if sec.size != rec * n:
+            raise err(f"section {name}: size {sec.size}, expected {rec} x {n} {what}", R.SECTION_COUNT, entry[typ])
 
     # META
     ms = S["META"]

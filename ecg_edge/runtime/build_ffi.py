@@ -26,75 +26,46 @@ def _paths(relative: bool) -> tuple[list[str], list[str], list[str]]:
     return [fmt(p) for p in src], [fmt(RUNTIME / "include"), fmt(RUNTIME / "src")], [fmt(p) for p in hdr]
 
 
-CDEF = """
-typedef enum {
-    ECG_RT_OK = 0, ECG_RT_E_NULL = 1, ECG_RT_E_TRUNCATED = 2, ECG_RT_E_MAGIC = 3,
-    ECG_RT_E_VERSION = 4, ECG_RT_E_CRC = 5, ECG_RT_E_HEADER = 6, ECG_RT_E_SECTION = 7,
-    ECG_RT_E_TENSOR = 8, ECG_RT_E_OP = 9, ECG_RT_E_UNSUPPORTED_OP = 10, ECG_RT_E_WEIGHTS = 11,
-    ECG_RT_E_ARENA_TOO_SMALL = 12, ECG_RT_E_ALIGNMENT = 13, ECG_RT_E_SIZE = 14, ECG_RT_E_LIMIT = 15,
-    ECG_RT_E_NO_PREPROCESS = 20, ECG_RT_E_PREPROCESS = 21, ECG_RT_E_SAMPLE_TYPE = 22, ECG_RT_E_RATE = 23,
-    ECG_RT_E_STREAM_STATE = 24
-} ecg_rt_status;
-typedef struct {
-    const uint8_t *base;
-    uint32_t size;
-    uint32_t arena_size;
-    uint32_t n_tensors, n_ops, n_classes;
-    uint16_t input_tensor, output_tensor;
-    uint32_t input_len, input_channels;
-    const uint8_t *tensors;
-    const uint8_t *ops;
-    const uint8_t *weights;
-    uint32_t weights_size;
-} ecg_rt_model;
-ecg_rt_status ecg_rt_load(ecg_rt_model *m, const uint8_t *buf, size_t len);
-typedef struct { ecg_rt_status status; uint32_t rule; uint32_t index; } ecg_rt_refusal;
-#define ECG_RT_RULE_COUNT ...
-#define ECG_RT_NO_INDEX ...
-ecg_rt_status ecg_rt_load_ex(ecg_rt_model *m, const uint8_t *buf, size_t len, ecg_rt_refusal *why);
-const char *ecg_rt_rule_name(uint32_t rule);
-ecg_rt_status ecg_rt_arena_size(const ecg_rt_model *m, size_t *out_bytes);
-ecg_rt_status ecg_rt_invoke(const ecg_rt_model *m, uint8_t *arena, size_t arena_len,
-                            const int8_t *input, size_t input_len, int8_t *logits, size_t logits_len);
-typedef void (*ecg_rt_trace_fn)(void *user, uint32_t op_index, uint16_t tensor_id,
-                                const int8_t *data, uint32_t size);
-ecg_rt_status ecg_rt_invoke_traced(const ecg_rt_model *m, uint8_t *arena, size_t arena_len,
-                                   const int8_t *input, size_t input_len,
-                                   int8_t *logits, size_t logits_len,
-                                   ecg_rt_trace_fn trace, void *user);
-ecg_rt_status ecg_rt_argmax(const int8_t *logits, size_t n, uint32_t *out_index);
-const char *ecg_rt_status_str(ecg_rt_status s);
+HEADERS = ("ecg_edge_rt.h", "ecg_edge_rt_stream.h")  # runtime_c/include: the public API
+
+# What the binding adds to the headers: the PREAMBLE's two loops and the trace callback.
+BINDING_CDEF = """
 ecg_rt_status ecg_rt_invoke_batch(const ecg_rt_model *m, uint8_t *arena, size_t arena_len,
                                   const int8_t *inputs, size_t n, int8_t *logits, size_t *done);
-typedef enum { ECG_RT_SAMPLE_S16 = 0, ECG_RT_SAMPLE_S32 = 1 } ecg_rt_sample_type;
-typedef struct {
-    uint32_t fs, adc_fs, window, hop, leads, n_sections;
-    int32_t input_mult;
-    uint32_t input_shift;
-    int32_t zero_point;
-    ...;
-} ecg_rt_pp;
-typedef struct { ecg_rt_pp pp; uint32_t up, down, windows; ...; } ecg_rt_stream;
-ecg_rt_status ecg_rt_pp_from_model(const ecg_rt_model *m, ecg_rt_pp *pp);
-ecg_rt_status ecg_rt_stream_work_size(const ecg_rt_model *m, size_t *bytes);
-ecg_rt_status ecg_rt_stream_init(ecg_rt_stream *s, const ecg_rt_model *m, uint32_t adc_fs, uint32_t hop,
-                                 ecg_rt_sample_type type, uint8_t *work, size_t work_len,
-                                 uint8_t *arena, size_t arena_len);
-ecg_rt_status ecg_rt_stream_push(ecg_rt_stream *s, const void *samples, ecg_rt_sample_type type,
-                                 size_t n, size_t *consumed);
-ecg_rt_status ecg_rt_stream_ready(const ecg_rt_stream *s, uint32_t *ready);
-ecg_rt_status ecg_rt_stream_infer(ecg_rt_stream *s, int8_t *logits, size_t logits_len, uint32_t *window_index);
+size_t ecg_rt_stream_struct_size(void);
 ecg_rt_status ecg_rt_stream_run(ecg_rt_stream *s, const void *samples, ecg_rt_sample_type type, size_t n,
                                 int8_t *logits, size_t max_windows, size_t *n_windows);
-size_t ecg_rt_stream_struct_size(void);
-ecg_rt_status ecg_rt_resample_factors(uint32_t fs, uint32_t adc_fs, uint32_t *up, uint32_t *down);
-int32_t ecg_rt_biquad_df1_s32(const int32_t coef[5], int32_t st[4], int32_t x);
-int32_t ecg_rt_resample_linear_s32(int32_t a, int32_t b, uint32_t phase, uint32_t up);
-ecg_rt_status ecg_rt_window_quantize_s8(const int32_t *ring, uint32_t window, uint32_t stride,
-                                        uint32_t start, int32_t input_mult, uint32_t input_shift,
-                                        int32_t zero_point, int8_t *out);
 extern "Python" void _ecg_rt_trace_cb(void *, uint32_t, uint16_t, const int8_t *, uint32_t);
 """
+
+
+def header_cdef() -> str:
+    """The public headers' declarations as cffi's cdef reads them, so the binding cannot drift
+    from the C API: the headers run through the C preprocessor (the rule X-macro expands into
+    its enum; <stddef.h>/<stdint.h> stubbed, cffi knows their types), and their integer
+    #define constants are declared by name (API mode takes the values from the headers)."""
+    import re
+    import shlex
+    import subprocess
+    import sysconfig
+    import tempfile
+
+    cc = shlex.split(os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc")[0]
+    with tempfile.TemporaryDirectory() as stub:
+        for h in ("stddef.h", "stdint.h"):
+            Path(stub, h).write_text("")
+        src = "".join(f'#include "{h}"\n' for h in HEADERS)
+        try:
+            out = subprocess.run([cc, "-E", "-P", "-nostdinc", "-I", stub, "-I", str(RUNTIME / "include"), "-"],
+                                 input=src, capture_output=True, text=True, check=True).stdout
+        except (OSError, subprocess.CalledProcessError) as exc:
+            err = getattr(exc, "stderr", "") or exc
+            raise RuntimeError(f"preprocessing {', '.join(HEADERS)} with {cc!r} failed: {err}") from exc
+    text = "".join((RUNTIME / "include" / h).read_text() for h in HEADERS)
+    consts = re.findall(r"^#define (ECG_RT_\w+) (?:0x[0-9A-Fa-f]+|\d+)u?\b", text, flags=re.M)
+    return out + "".join(f"#define {c} ...\n" for c in consts)
+
+
 
 # The batch loop lives in C so evaluating a split costs one Python call; so does the stream's
 # push/ready/infer loop over a whole recording (ecg_rt_stream_run).
@@ -152,7 +123,7 @@ def make_builder(relative: bool, sanitize: bool = False) -> FFI:
     (ECG_EDGE_RT_SANITIZE=1, with libasan preloaded) under its own module name."""
     sources, include_dirs, depends = _paths(relative)
     ffi = FFI()
-    ffi.cdef(CDEF)
+    ffi.cdef(header_cdef() + BINDING_CDEF)
     cflags = ["-O2", "-std=c99", "-ffp-contract=off"]
     ffi.set_source(SANITIZED_MODULE if sanitize else MODULE, PREAMBLE, sources=sources,
                    include_dirs=include_dirs, depends=depends,

@@ -37,11 +37,7 @@ static ecg_rt_status check_norm_block(const ecg_rt_model *m, const ecg_rt_op *op
     want.c_out = ch;
     want.kernel = 1u;
     want.span = 1u;
-    if (op->weight_block == ECG_RT_NONE32) return ECG_RT_REFUSE(E_WEIGHTS, BLOCK_MISSING);
-    if (op->weight_block & 15u) return ECG_RT_REFUSE(E_WEIGHTS, BLOCK_ALIGN);
-    if ((uint64_t)op->weight_block + op->weight_size > m->weights_size)
-        return ECG_RT_REFUSE(E_WEIGHTS, BLOCK_BOUNDS);
-    st = ecg_rt_wblock_check(m->weights + op->weight_block, op->weight_size, &want, &wb, rule);
+    st = ecg_rt_op_block_check(m, op, &want, &wb, rule);
     if (st != ECG_RT_OK) return st;
     if (wb.encoding != ECG_RT_ENC_DENSE) return ECG_RT_REFUSE(E_WEIGHTS, BLOCK_NORM);
     for (c = 0; c < ch; ++c) {
@@ -62,11 +58,7 @@ static ecg_rt_status check_table_block(const ecg_rt_model *m, const ecg_rt_op *o
     want.c_out = 1u;
     want.kernel = 1u;
     want.span = 256u;
-    if (op->weight_block == ECG_RT_NONE32) return ECG_RT_REFUSE(E_WEIGHTS, BLOCK_MISSING);
-    if (op->weight_block & 15u) return ECG_RT_REFUSE(E_WEIGHTS, BLOCK_ALIGN);
-    if ((uint64_t)op->weight_block + op->weight_size > m->weights_size)
-        return ECG_RT_REFUSE(E_WEIGHTS, BLOCK_BOUNDS);
-    st = ecg_rt_wblock_check(m->weights + op->weight_block, op->weight_size, &want, &wb, rule);
+    st = ecg_rt_op_block_check(m, op, &want, &wb, rule);
     if (st != ECG_RT_OK) return st;
     if (wb.bits != 8u || wb.encoding != ECG_RT_ENC_DENSE) return ECG_RT_REFUSE(E_WEIGHTS, BLOCK_TABLE);
     if (ecg_rt_rdi32(wb.bias) != 0 || ecg_rt_rdi32(wb.mult) != 0 || wb.shift[0] != 1u)
@@ -83,8 +75,6 @@ ecg_rt_status ecg_rt_check_transformer_op(const ecg_rt_model *m, const ecg_rt_op
     const int weighted = op->type == ECG_RT_OP_LAYERNORM || op->type == ECG_RT_OP_GROUPNORM ||
                          op->type == ECG_RT_OP_LUT;
     if (op->flags != 0u) return ECG_RT_REFUSE(E_OP, OP_FLAGS);
-    if (!weighted && (op->weight_block != ECG_RT_NONE32 || op->weight_size != 0u))
-        return ECG_RT_REFUSE(E_OP, OP_NO_WEIGHTS);
     switch (op->type) {
     case ECG_RT_OP_LAYERNORM:
         if (!params_zero_from(op, 1u)) return ECG_RT_REFUSE(E_OP, OP_PARAMS);
@@ -147,6 +137,8 @@ ecg_rt_status ecg_rt_check_transformer_op(const ecg_rt_model *m, const ecg_rt_op
                                                      : check_norm_block(m, op, in0->channels, rule);
         if (st != ECG_RT_OK) return st;
         ++*n_blocks;
+    } else if (op->weight_block != ECG_RT_NONE32 || op->weight_size != 0u) {
+        return ECG_RT_REFUSE(E_OP, OP_NO_WEIGHTS);
     }
     return ECG_RT_OK;
 }

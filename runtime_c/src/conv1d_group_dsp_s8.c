@@ -278,6 +278,7 @@ static void unpack4(uint32_t *w, uint32_t step, const uint8_t *vals, uint32_t of
 
 /* b = 1, 2, 4 from a byte boundary (b a compile-time constant): one word load per 32 / (4b)
  * groups, SBFX for each level; returns the groups done. */
+#ifndef __OPTIMIZE_SIZE__
 static inline __attribute__((always_inline)) uint32_t unpack4_words(uint32_t *w, uint32_t step, const uint8_t *vals,
                                                                     uint32_t off, uint32_t n4, const uint32_t b)
 {
@@ -289,6 +290,7 @@ static inline __attribute__((always_inline)) uint32_t unpack4_words(uint32_t *w,
     }
     return k;
 }
+#endif
 
 /* A column straight from channel c of a DENSE block: 8-bit levels 4 at a time (one word, two
  * SXTB16: already the pair layout), narrower ones 4 at a time from one load, each unpacked once;
@@ -313,11 +315,13 @@ void ecg_rt_dsp_fill_dense(const ecg_rt_dsp_group *g, uint32_t *w, const ecg_rt_
         ecg_rt_bitreader br;
         fast = wb->values_bytes < reach || off > last ? 0u : (last - off) / (4u * bits) + 1u;
         if (fast > n4) fast = n4;
+#ifndef __OPTIMIZE_SIZE__ /* -Os: one load per group for every width, the smaller code */
         if ((off & 7u) == 0u) {
             if (bits == 1u) done = unpack4_words(w, step, wb->values, off, fast, 1u);
             else if (bits == 2u) done = unpack4_words(w, step, wb->values, off, fast, 2u);
             else if (bits == 4u) done = unpack4_words(w, step, wb->values, off, fast, 4u);
         }
+#endif
         unpack4(w + (size_t)step * done, step, wb->values, off + 4u * bits * done, fast - done, bits);
         q = 4u * fast;
         w += (size_t)step * fast;
@@ -349,7 +353,7 @@ static __attribute__((noinline)) int32_t level_tail(const uint8_t *vals, uint32_
     return ecg_rt_br_next(&br, b);
 }
 
-static inline int32_t level_at(const uint8_t *vals, uint32_t nbytes, uint32_t vbit, uint32_t b)
+static inline __attribute__((always_inline)) int32_t level_at(const uint8_t *vals, uint32_t nbytes, uint32_t vbit, uint32_t b)
 {
     int32_t l;
     uint32_t v;
@@ -368,10 +372,12 @@ static inline void put_half(uint8_t *col, uint32_t gstep, uint32_t q, int32_t le
     memcpy(col + gstep * (q >> 2) + half_of[q & 3u], &v, 2); /* one STRH: the column is zero-filled */
 }
 
-void ecg_rt_dsp_fill_sparse(const ecg_rt_dsp_group *g, uint32_t *w, const ecg_rt_wblock *wb, uint32_t c,
-                            ecg_rt_dsp_sparse *sp)
+/* The walk with b a compile-time constant where inlined with one (SBFX, no width test per level). */
+static inline __attribute__((always_inline)) void fill_sparse_b(const ecg_rt_dsp_group *g, uint32_t *w,
+                                                                 const ecg_rt_wblock *wb, uint32_t c,
+                                                                 ecg_rt_dsp_sparse *sp, const uint32_t bits)
 {
-    const uint32_t bits = wb->bits, gstep = 8u * g->width, span = wb->span, nbytes = wb->values_bytes;
+    const uint32_t gstep = 8u * g->width, span = wb->span, nbytes = wb->values_bytes;
     const uint8_t *vals = wb->values;
     uint8_t *col = (uint8_t *)w;
     uint32_t vbit = sp->vbit;
@@ -400,6 +406,24 @@ void ecg_rt_dsp_fill_sparse(const ecg_rt_dsp_group *g, uint32_t *w, const ecg_rt
         sp->runs = r;
     }
     sp->vbit = vbit;
+}
+
+void ecg_rt_dsp_fill_sparse(const ecg_rt_dsp_group *g, uint32_t *w, const ecg_rt_wblock *wb, uint32_t c,
+                            ecg_rt_dsp_sparse *sp)
+{
+#ifndef __OPTIMIZE_SIZE__ /* -Os: the one walk with the width a variable, the smaller code */
+    switch (wb->bits) {
+    case 1u: fill_sparse_b(g, w, wb, c, sp, 1u); return;
+    case 2u: fill_sparse_b(g, w, wb, c, sp, 2u); return;
+    case 3u: fill_sparse_b(g, w, wb, c, sp, 3u); return;
+    case 4u: fill_sparse_b(g, w, wb, c, sp, 4u); return;
+    case 5u: fill_sparse_b(g, w, wb, c, sp, 5u); return;
+    case 6u: fill_sparse_b(g, w, wb, c, sp, 6u); return;
+    case 7u: fill_sparse_b(g, w, wb, c, sp, 7u); return;
+    default: break;
+    }
+#endif
+    fill_sparse_b(g, w, wb, c, sp, wb->bits);
 }
 
 ecg_rt_status ecg_rt_conv1d_group_dsp_s8(ecg_rt_dsp_group *g, const ecg_rt_conv_params *p, const int8_t *x,

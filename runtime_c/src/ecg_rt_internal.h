@@ -62,6 +62,9 @@ static inline int32_t ecg_rt_rdi32(const uint8_t *p)
     return (u & 0x80000000u) ? (int32_t)(-(int32_t)(~u) - 1) : (int32_t)u;
 }
 
+/* An op parameter as the int32 its kernel takes (the loader checked it is < 2^31). */
+static inline int32_t ecg_rt_param_i32(uint32_t u) { return (int32_t)(u & 0x7FFFFFFFu); }
+
 /* A decoded tensor record. */
 typedef struct {
     uint32_t len, channels;
@@ -178,6 +181,10 @@ typedef struct {
 ecg_rt_status ecg_rt_wblock_check(const uint8_t *blk, uint32_t blk_size,
                                   const ecg_rt_wblock_shape *want, ecg_rt_wblock *wb,
                                   uint32_t *rule);
+/* The block of a weighted op: weight_block set, aligned to 16 and inside WEIGHTS, then checked
+ * as above. */
+ecg_rt_status ecg_rt_op_block_check(const ecg_rt_model *m, const ecg_rt_op *op,
+                                    const ecg_rt_wblock_shape *want, ecg_rt_wblock *wb, uint32_t *rule);
 
 uint32_t ecg_rt_crc32(const uint8_t *p, size_t n);
 
@@ -208,6 +215,21 @@ static inline int32_t ecg_rt_dot_border(int32_t acc, const int8_t *x, int32_t st
     return acc;
 }
 
+/* ecg_rt_requantize for an int32 accumulator (the kernels' sums): one 32 x 32 -> 64 multiply
+ * instead of 64 x 64; with GCC and clang (arithmetic >> of negative values) the floor shift is a
+ * plain shift. Same result: |acc x M| + 2^(n-1) < 2^63 and the clamp is done on 64 bits. At -Os
+ * the shared ecg_rt_requantize (one copy in flash). */
+static inline int8_t ecg_rt_requantize32(int32_t acc, int32_t mult, uint32_t n, int32_t zp_out,
+                                         int32_t act_min, int32_t act_max)
+{
+#if defined(__GNUC__) && !defined(__OPTIMIZE_SIZE__)
+    const int64_t o = (((int64_t)acc * mult + ((int64_t)1 << (n - 1u))) >> n) + zp_out;
+    return (int8_t)(o < act_min ? act_min : o > act_max ? act_max : o);
+#else
+    return ecg_rt_requantize(acc, mult, n, zp_out, act_min, act_max);
+#endif
+}
+
 /* Output positions [0, count) whose windows all lie inside the input: window t starts at
  * xw + t * step, its output goes to y[t * ystep]. Four positions per pass share each decoded
  * (offset, level) pair: one load of each per four multiply-adds instead of per one (the
@@ -228,13 +250,13 @@ static inline void ecg_rt_sweep_inside(const int8_t *xw, size_t step, uint32_t c
             a2 += w * x2[o];
             a3 += w * x3[o];
         }
-        y[0] = ecg_rt_requantize(a0, mult, shift, zp_out, act_min, act_max);
-        y[ystep] = ecg_rt_requantize(a1, mult, shift, zp_out, act_min, act_max);
-        y[2u * ystep] = ecg_rt_requantize(a2, mult, shift, zp_out, act_min, act_max);
-        y[3u * ystep] = ecg_rt_requantize(a3, mult, shift, zp_out, act_min, act_max);
+        y[0] = ecg_rt_requantize32(a0, mult, shift, zp_out, act_min, act_max);
+        y[ystep] = ecg_rt_requantize32(a1, mult, shift, zp_out, act_min, act_max);
+        y[2u * ystep] = ecg_rt_requantize32(a2, mult, shift, zp_out, act_min, act_max);
+        y[3u * ystep] = ecg_rt_requantize32(a3, mult, shift, zp_out, act_min, act_max);
     }
     for (; t < count; ++t, xw += step, y += ystep)
-        *y = ecg_rt_requantize(ecg_rt_dot_inside(bias, xw, xoff, val, n), mult, shift, zp_out,
+        *y = ecg_rt_requantize32(ecg_rt_dot_inside(bias, xw, xoff, val, n), mult, shift, zp_out,
                                act_min, act_max);
 }
 

@@ -4,8 +4,6 @@
 #include "ecg_rt_internal.h"
 #include "ecg_rt_transformer.h"
 
-static int32_t to_i32(uint32_t u) { return (int32_t)(u & 0x7FFFFFFFu); } /* loader: u < 2^31 */
-
 static ecg_rt_status run_op(const ecg_rt_model *m, const ecg_rt_op *op, uint8_t *arena)
 {
     ecg_rt_tensor in0, in1, out;
@@ -51,9 +49,9 @@ static ecg_rt_status run_op(const ecg_rt_model *m, const ecg_rt_op *op, uint8_t 
     }
     case ECG_RT_OP_ADD:
         ecg_rt_tensor_decode(m->tensors + ECG_RT_TENSOR_RECORD * (size_t)op->in1, &in1);
-        return ecg_rt_add_s8(out.size_bytes, x, in0.zero_point, to_i32(p[0]),
+        return ecg_rt_add_s8(out.size_bytes, x, in0.zero_point, ecg_rt_param_i32(p[0]),
                              (const int8_t *)(arena + in1.arena_offset), in1.zero_point,
-                             to_i32(p[1]), p[2], out.zero_point, op->act_min, op->act_max, y);
+                             ecg_rt_param_i32(p[1]), p[2], out.zero_point, op->act_min, op->act_max, y);
     case ECG_RT_OP_MAXPOOL1D:
     case ECG_RT_OP_AVGPOOL1D: {
         ecg_rt_pool_params pp;
@@ -65,11 +63,11 @@ static ecg_rt_status run_op(const ecg_rt_model *m, const ecg_rt_op *op, uint8_t 
         pp.pad_left = p[2];
         if (op->type == ECG_RT_OP_MAXPOOL1D)
             return ecg_rt_maxpool1d_s8(&pp, op->act_min, op->act_max, x, y);
-        return ecg_rt_avgpool1d_s8(&pp, in0.zero_point, to_i32(p[4]), p[5], out.zero_point,
+        return ecg_rt_avgpool1d_s8(&pp, in0.zero_point, ecg_rt_param_i32(p[4]), p[5], out.zero_point,
                                    op->act_min, op->act_max, x, y);
     }
     case ECG_RT_OP_GLOBAL_AVGPOOL:
-        return ecg_rt_global_avgpool_s8(in0.len, in0.channels, in0.zero_point, to_i32(p[0]), p[1],
+        return ecg_rt_global_avgpool_s8(in0.len, in0.channels, in0.zero_point, ecg_rt_param_i32(p[0]), p[1],
                                         out.zero_point, op->act_min, op->act_max, x, y);
     case ECG_RT_OP_RELU:
         return ecg_rt_relu_s8(out.size_bytes, op->act_min, op->act_max, x, y);

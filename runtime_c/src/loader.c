@@ -87,6 +87,7 @@ static ecg_rt_status check_meta(const uint8_t *p, uint32_t size, uint32_t count,
             if (at + 4u > size) return ECG_RT_REFUSE(E_SECTION, META_ENTRY);
             n = ecg_rt_rd32(p + at);
             at += 4u;
+            if (n > size) return ECG_RT_REFUSE(E_SECTION, META_ENTRY); /* more strings than bytes */
             for (j = 0; j < n; ++j)
                 if ((st = check_string(p, size, &at, rule)) != ECG_RT_OK) return st;
         } else if (type <= 6u) {
@@ -169,11 +170,7 @@ static ecg_rt_status check_weighted(const ecg_rt_model *m, const ecg_rt_op *op, 
         want.kernel = k;
         want.span = k * (in0->channels / g); /* < 2^31: the window span check above */
     }
-    if (op->weight_block == ECG_RT_NONE32) return ECG_RT_REFUSE(E_WEIGHTS, BLOCK_MISSING);
-    if (op->weight_block & 15u) return ECG_RT_REFUSE(E_WEIGHTS, BLOCK_ALIGN);
-    if ((uint64_t)op->weight_block + op->weight_size > m->weights_size)
-        return ECG_RT_REFUSE(E_WEIGHTS, BLOCK_BOUNDS);
-    st = ecg_rt_wblock_check(m->weights + op->weight_block, op->weight_size, &want, &wb, rule);
+    st = ecg_rt_op_block_check(m, op, &want, &wb, rule);
     if (st != ECG_RT_OK) return st;
     ++*n_blocks;
     return ECG_RT_OK;
@@ -184,8 +181,6 @@ static ecg_rt_status check_plain(const ecg_rt_op *op, const ecg_rt_tensor *in0,
                                  const ecg_rt_tensor *in1, const ecg_rt_tensor *out, uint32_t *rule)
 {
     const uint32_t *p = op->p;
-    if (op->weight_block != ECG_RT_NONE32 || op->weight_size != 0)
-        return ECG_RT_REFUSE(E_OP, OP_NO_WEIGHTS);
     switch (op->type) {
     case ECG_RT_OP_ADD:
         if (in0->len != out->len || in0->channels != out->channels || in1->len != out->len ||
@@ -223,6 +218,8 @@ static ecg_rt_status check_plain(const ecg_rt_op *op, const ecg_rt_tensor *in0,
             return ECG_RT_REFUSE(E_OP, OP_SHAPE);
         break;
     }
+    if (op->weight_block != ECG_RT_NONE32 || op->weight_size != 0)
+        return ECG_RT_REFUSE(E_OP, OP_NO_WEIGHTS);
     return ECG_RT_OK;
 }
 
@@ -258,12 +255,28 @@ static ecg_rt_status check_op(const ecg_rt_model *m, const ecg_rt_op *op, uint32
         st = check_weighted(m, op, version, &in0, &out, n_blocks, rule);
     else
         st = check_plain(op, &in0, &in1, &out, rule);
-    if (st != ECG_RT_OK) return st;
-    /* The output may not overlap an input, except an ADD writing exactly over an input. */
-    if (overlap(&out, &in0) && !(op->type == ECG_RT_OP_ADD && same_place(&out, &in0)))
-        return ECG_RT_REFUSE(E_OP, PLAN_OVERLAP);
-    if (two && overlap(&out, &in1) && !(op->type == ECG_RT_OP_ADD && same_place(&out, &in1)))
-        return ECG_RT_REFUSE(E_OP, PLAN_OVERLAP);
+    return st;
+}
+
+/* Memory plan, per op (after every op record is valid): the output may not overlap an input,
+ * except an ADD writing exactly over an input (check_plan then needs that input to die there). */
+static ecg_rt_status check_outputs(const ecg_rt_model *m, uint32_t *rule)
+{
+    uint32_t k;
+    for (k = 0; k < m->n_ops; ++k) {
+        ecg_rt_op op;
+        ecg_rt_tensor in0, in1, out;
+        ecg_rt_op_decode(m->ops + ECG_RT_OP_RECORD * (size_t)k, &op);
+        ecg_rt_tensor_decode(m->tensors + ECG_RT_TENSOR_RECORD * (size_t)op.in0, &in0);
+        ecg_rt_tensor_decode(m->tensors + ECG_RT_TENSOR_RECORD * (size_t)op.out, &out);
+        if (overlap(&out, &in0) && !(op.type == ECG_RT_OP_ADD && same_place(&out, &in0)))
+            return ECG_RT_REFUSE(E_OP, PLAN_OVERLAP);
+        if (ecg_rt_op_two_inputs(op.type)) {
+            ecg_rt_tensor_decode(m->tensors + ECG_RT_TENSOR_RECORD * (size_t)op.in1, &in1);
+            if (overlap(&out, &in1) && !(op.type == ECG_RT_OP_ADD && same_place(&out, &in1)))
+                return ECG_RT_REFUSE(E_OP, PLAN_OVERLAP);
+        }
+    }
     return ECG_RT_OK;
 }
 
@@ -343,7 +356,8 @@ static ecg_rt_status check_header(ecg_rt_model *mm, const uint8_t *buf, size_t l
     if (buf[0] != 0x45 || buf[1] != 0x43 || buf[2] != 0x47 || buf[3] != 0x42)
         return ECG_RT_REFUSE(E_MAGIC, HEADER_MAGIC);
     *version = ecg_rt_rd16(buf + 4);
-    if (*version < 1u || *version > ECG_RT_FORMAT_VERSION) return ECG_RT_REFUSE(E_VERSION, HEADER_VERSION);
+    if (*version < 1u || *version > ECG_RT_FORMAT_VERSION)
+        return ECG_RT_REFUSE(E_VERSION, HEADER_VERSION);
     if (ecg_rt_rd16(buf + 6) != ECG_RT_HEADER_SIZE) return ECG_RT_REFUSE(E_HEADER, HEADER_HEADER_SIZE);
     file_size = ecg_rt_rd32(buf + 8);
     if ((uint64_t)file_size > (uint64_t)len) return ECG_RT_REFUSE(E_TRUNCATED, HEADER_FILE_SIZE);
@@ -374,9 +388,6 @@ static ecg_rt_status check_header(ecg_rt_model *mm, const uint8_t *buf, size_t l
     mm->n_classes = ecg_rt_rd32(buf + 40);
     if (mm->n_tensors < 1u) return ECG_RT_REFUSE(E_HEADER, HEADER_N_TENSORS);
     if (mm->n_ops < 1u) return ECG_RT_REFUSE(E_HEADER, HEADER_N_OPS);
-    /* A runtime capacity, not a format rule: the Python reader has none. */
-    if (mm->n_tensors > ECG_RT_MAX_TENSORS) return ECG_RT_REFUSE(E_LIMIT, HEADER_N_TENSORS);
-    if (mm->n_ops > ECG_RT_MAX_OPS) return ECG_RT_REFUSE(E_LIMIT, HEADER_N_OPS);
     if (mm->input_tensor >= mm->n_tensors) return ECG_RT_REFUSE(E_HEADER, HEADER_INPUT_TENSOR);
     if (mm->output_tensor >= mm->n_tensors || mm->input_tensor == mm->output_tensor)
         return ECG_RT_REFUSE(E_HEADER, HEADER_OUTPUT_TENSOR);
@@ -389,7 +400,8 @@ static ecg_rt_status check_header(ecg_rt_model *mm, const uint8_t *buf, size_t l
         const uint32_t type = ecg_rt_rd32(e);
         section *s;
         *where = j;
-        if (type < ECG_RT_SEC_META || type > ECG_RT_SEC_WEIGHTS) return ECG_RT_REFUSE(E_SECTION, SECTION_TYPE);
+        if (type < ECG_RT_SEC_META || type > ECG_RT_SEC_WEIGHTS)
+            return ECG_RT_REFUSE(E_SECTION, SECTION_TYPE);
         s = &sec[type];
         if (s->present) return ECG_RT_REFUSE(E_SECTION, SECTION_DUPLICATE);
         s->present = 1;
@@ -414,9 +426,14 @@ static ecg_rt_status check_header(ecg_rt_model *mm, const uint8_t *buf, size_t l
         sec[ECG_RT_SEC_TENSORS].size != ECG_RT_TENSOR_RECORD * mm->n_tensors)
         return ECG_RT_REFUSE(E_SECTION, SECTION_COUNT);
     *where = sec[ECG_RT_SEC_OPS].entry;
-    if (sec[ECG_RT_SEC_OPS].count != mm->n_ops || sec[ECG_RT_SEC_OPS].size != ECG_RT_OP_RECORD * mm->n_ops)
+    if (sec[ECG_RT_SEC_OPS].count != mm->n_ops ||
+        sec[ECG_RT_SEC_OPS].size != ECG_RT_OP_RECORD * mm->n_ops)
         return ECG_RT_REFUSE(E_SECTION, SECTION_COUNT);
     *where = ECG_RT_NO_INDEX;
+    /* A runtime capacity, not a format rule (the Python reader has none): checked once the
+     * counts agree, so a miscounted file is named for its count on both sides. */
+    if (mm->n_tensors > ECG_RT_MAX_TENSORS) return ECG_RT_REFUSE(E_LIMIT, HEADER_N_TENSORS);
+    if (mm->n_ops > ECG_RT_MAX_OPS) return ECG_RT_REFUSE(E_LIMIT, HEADER_N_OPS);
     return ECG_RT_OK;
 }
 
@@ -426,11 +443,13 @@ static ecg_rt_status check_tensors(ecg_rt_model *mm, uint32_t *rule, uint32_t *w
     uint32_t j;
     ecg_rt_tensor t;
     for (j = 0; j < mm->n_tensors; ++j) {
-        const uint32_t want_flags = (j == mm->input_tensor ? 1u : 0u) | (j == mm->output_tensor ? 2u : 0u);
+        const uint32_t want_flags =
+            (j == mm->input_tensor ? 1u : 0u) | (j == mm->output_tensor ? 2u : 0u);
         ecg_rt_tensor_decode(mm->tensors + ECG_RT_TENSOR_RECORD * j, &t);
         *where = j;
         if (t.len < 1u || t.channels < 1u) return ECG_RT_REFUSE(E_TENSOR, TENSOR_SHAPE);
-        if ((uint64_t)t.len * t.channels > ECG_RT_MAX_ELEMS) return ECG_RT_REFUSE(E_TENSOR, TENSOR_ELEMENTS);
+        if ((uint64_t)t.len * t.channels > ECG_RT_MAX_ELEMS)
+            return ECG_RT_REFUSE(E_TENSOR, TENSOR_ELEMENTS);
         if (t.size_bytes != t.len * t.channels) return ECG_RT_REFUSE(E_TENSOR, TENSOR_SIZE_BYTES);
         if (t.zero_point < -128 || t.zero_point > 127) return ECG_RT_REFUSE(E_TENSOR, TENSOR_ZERO_POINT);
         if (t.arena_offset & 3u) return ECG_RT_REFUSE(E_TENSOR, TENSOR_ARENA_OFFSET);
@@ -475,10 +494,7 @@ static ecg_rt_status load(ecg_rt_model *mm, const uint8_t *buf, size_t len, uint
         ecg_rt_op op;
         ecg_rt_op_decode(mm->ops + ECG_RT_OP_RECORD * j, &op);
         *where = j;
-        if ((st = check_op(mm, &op, version, defined, &n_blocks, rule)) != ECG_RT_OK) {
-            if (*rule == ECG_RT_RULE_PLAN_OVERLAP) *where = ECG_RT_NO_INDEX; /* a plan rule, as check_plan's */
-            return st;
-        }
+        if ((st = check_op(mm, &op, version, defined, &n_blocks, rule)) != ECG_RT_OK) return st;
         defined[op.out >> 3] |= (uint8_t)(1u << (op.out & 7u));
     }
     *where = ECG_RT_NO_INDEX;
@@ -487,6 +503,7 @@ static ecg_rt_status load(ecg_rt_model *mm, const uint8_t *buf, size_t len, uint
     if (sec[ECG_RT_SEC_WEIGHTS].count != n_blocks) return ECG_RT_REFUSE(E_SECTION, SECTION_COUNT);
     *where = ECG_RT_NO_INDEX;
     if ((st = check_blocks_disjoint(mm, rule)) != ECG_RT_OK) return st;
+    if ((st = check_outputs(mm, rule)) != ECG_RT_OK) return st;
     return check_plan(mm, rule);
 }
 

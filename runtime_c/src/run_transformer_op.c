@@ -2,8 +2,6 @@
  * gives the parameter of each p[j]). Only ops ecg_rt_load accepted get here. */
 #include "ecg_rt_transformer.h"
 
-static int32_t to_i32(uint32_t u) { return (int32_t)(u & 0x7FFFFFFFu); } /* loader: u < 2^31 */
-
 ecg_rt_status ecg_rt_run_transformer_op(const ecg_rt_model *m, const ecg_rt_op *op,
                                         const ecg_rt_tensor *in0, const ecg_rt_tensor *in1,
                                         const ecg_rt_tensor *out, uint8_t *arena)
@@ -30,7 +28,7 @@ ecg_rt_status ecg_rt_run_transformer_op(const ecg_rt_model *m, const ecg_rt_op *
         gp.act_max = op->act_max;
         gp.b_int = p[0];
         gp.c_int = p[1];
-        gp.mult = to_i32(p[2]);
+        gp.mult = ecg_rt_param_i32(p[2]);
         gp.shift = p[3];
         return ecg_rt_gelu_s8(&gp, out->size_bytes, x, y);
     }
@@ -54,7 +52,7 @@ ecg_rt_status ecg_rt_run_transformer_op(const ecg_rt_model *m, const ecg_rt_op *
         mp.cb = in1->channels;
         mp.heads = p[0];
         mp.transpose_b = p[1];
-        mp.mult = to_i32(p[2]);
+        mp.mult = ecg_rt_param_i32(p[2]);
         mp.shift = p[3];
         mp.zp_a = in0->zero_point;
         mp.zp_b = in1->zero_point;

@@ -147,3 +147,13 @@ ecg_rt_status ecg_rt_wblock_check(const uint8_t *blk, uint32_t blk_size,
     }
     return ECG_RT_OK;
 }
+
+ecg_rt_status ecg_rt_op_block_check(const ecg_rt_model *m, const ecg_rt_op *op,
+                                    const ecg_rt_wblock_shape *want, ecg_rt_wblock *wb, uint32_t *rule)
+{
+    if (op->weight_block == ECG_RT_NONE32) return ECG_RT_REFUSE(E_WEIGHTS, BLOCK_MISSING);
+    if (op->weight_block & 15u) return ECG_RT_REFUSE(E_WEIGHTS, BLOCK_ALIGN);
+    if ((uint64_t)op->weight_block + op->weight_size > m->weights_size)
+        return ECG_RT_REFUSE(E_WEIGHTS, BLOCK_BOUNDS);
+    return ecg_rt_wblock_check(m->weights + op->weight_block, op->weight_size, want, wb, rule);
+}

@@ -4,7 +4,7 @@
 #define TESTS(X) X(test_requant) X(test_bitreader) X(test_wcursor) X(test_conv1d) \
     X(test_conv1d_pointwise) X(test_depthwise_conv1d) X(test_linear) X(test_add)    \
     X(test_maxpool1d) X(test_avgpool1d) X(test_global_avgpool) X(test_relu)         \
-    X(test_argmax) X(test_model_every_op) X(test_loader_rejects) X(test_invoke_rejects) \
+    X(test_argmax) X(test_model_every_op) X(test_loader_rejects) X(test_loader_rule_ids) X(test_invoke_rejects) \
     X(test_trace) X(test_pointwise_dilation_ignored) X(test_isqrt) X(test_layernorm)      \
     X(test_groupnorm) X(test_gelu) X(test_lut) X(test_softmax) X(test_matmul) X(test_conv1d_grouped)  \
     X(test_model_transformer) X(test_loader_rejects_v2) X(test_loader_host_trailer)

@@ -4,6 +4,7 @@
 
 void test_model_every_op(void);
 void test_loader_rejects(void);
+void test_loader_rule_ids(void);
 void test_invoke_rejects(void);
 void test_trace(void);
 void test_pointwise_dilation_ignored(void);
@@ -43,9 +44,10 @@ void test_model_every_op(void)
             }
 }
 
-/* Mutate one field of a valid file, fix the CRC, expect `want`. */
+/* Mutate one field of a valid file, fix the CRC, expect `want`; *why says what load_ex
+ * reported (may be NULL). */
 typedef void (*mutate_fn)(uint8_t *buf, size_t *len, const test_model *tm);
-static int expect(mutate_fn f, ecg_rt_status want, const char *what)
+static int expect_why(mutate_fn f, ecg_rt_status want, const char *what, ecg_rt_refusal *why)
 {
     test_model tm;
     ecg_rt_model m;
@@ -56,13 +58,31 @@ static int expect(mutate_fn f, ecg_rt_status want, const char *what)
     len = tm_write(&tm, file_buf, sizeof file_buf);
     f(file_buf, &len, &tm);
     if (len >= 64 && len <= sizeof file_buf) tm_fix_crc(file_buf, len);
-    got = ecg_rt_load(&m, file_buf, len);
+    got = ecg_rt_load_ex(&m, file_buf, len, why);
     tm_free(&tm);
     if (got != want) {
         fprintf(stderr, "  %s: got %d (%s), want %d\n", what, got, ecg_rt_status_str(got), want);
         return 0;
     }
     if (m.base != 0) return 0; /* a refused load leaves no usable model */
+    return 1;
+}
+
+static int expect(mutate_fn f, ecg_rt_status want, const char *what)
+{
+    return expect_why(f, want, what, 0);
+}
+
+/* The refusal names its FORMAT.md rule and the index it concerns (the ids the Python reader
+ * reports too: ecg_edge/modelbin/rules.py). */
+static int expect_rule(mutate_fn f, ecg_rt_status want, const char *rule, uint32_t index)
+{
+    ecg_rt_refusal why;
+    if (!expect_why(f, want, rule, &why)) return 0;
+    if (why.status != want || strcmp(ecg_rt_rule_name(why.rule), rule) != 0 || why.index != index) {
+        fprintf(stderr, "  %s: reported rule %s index %u\n", rule, ecg_rt_rule_name(why.rule), why.index);
+        return 0;
+    }
     return 1;
 }
 
@@ -100,7 +120,23 @@ MUT(m_arena_small, wr32(b + 28, tm->arena_size - 16))
 MUT(m_in_id, wr16(b + 32, 200))
 MUT(m_ntensors, wr16(b + 36, (uint16_t)(tm->n_tensors + 1)))
 MUT(m_nops, wr16(b + 38, (uint16_t)(tm->n_ops - 1)))
-MUT(m_limit, wr16(b + 38, 300))
+/* 300 ops, counted consistently (a zeroed OPS section of 300 records appended): over the
+ * runtime's capacity, refused once the counts agree. */
+static void m_limit(uint8_t *b, size_t *len, const test_model *tm)
+{
+    uint32_t j, off = (uint32_t)((*len + 15u) & ~(size_t)15u), size = 300u * 64u;
+    (void)tm;
+    for (j = 0; j < 4; ++j)
+        if (b[64 + 16 * j] == 3) {
+            wr32(b + 64 + 16 * j + 4, off);
+            wr32(b + 64 + 16 * j + 8, size);
+            wr32(b + 64 + 16 * j + 12, 300u);
+        }
+    memset(b + *len, 0, off + size - *len);
+    *len = off + size;
+    wr16(b + 38, 300);
+    wr32(b + 8, (uint32_t)*len);
+}
 MUT(m_nclasses, wr32(b + 40, 5))
 MUT(m_sec_unaligned, wr32(b + 64 + 4, 136))
 MUT(m_sec_past_end, wr32(b + 64 + 8, (uint32_t)*len))
@@ -190,6 +226,27 @@ static int expect_block(uint32_t bits, uint32_t enc, int which, ecg_rt_status wa
     free_block(&tb);
     if (got != want) fprintf(stderr, "  block case %d: got %d want %d\n", which, got, want);
     return got == want;
+}
+
+void test_loader_rule_ids(void)
+{
+    ecg_rt_model m;
+    ecg_rt_refusal why;
+    uint32_t r;
+    CHECK(expect_rule(m_magic, ECG_RT_E_MAGIC, "header.magic", ECG_RT_NO_INDEX));
+    CHECK(expect_rule(m_hdr_reserved, ECG_RT_E_HEADER, "header.reserved", ECG_RT_NO_INDEX));
+    CHECK(expect_rule(m_t_reserved, ECG_RT_E_TENSOR, "tensor.reserved", 3));
+    CHECK(expect_rule(m_op_reserved, ECG_RT_E_OP, "op.reserved", 1));
+    CHECK(expect_rule(m_w_shift0, ECG_RT_E_WEIGHTS, "block.shift", 0));
+    CHECK(expect_rule(m_w_mask, ECG_RT_E_WEIGHTS, "block.mask", 0));
+    CHECK(expect_rule(m_meta_trailing, ECG_RT_E_SECTION, "meta.entry", ECG_RT_NO_INDEX));
+    CHECK(expect_rule(m_plan_live, ECG_RT_E_TENSOR, "plan.overlap", ECG_RT_NO_INDEX));
+    /* a load that succeeds reports no rule; names are distinct and out-of-range ids named */
+    CHECK_EQ_INT(ecg_rt_load_ex(&m, 0, 0, &why), ECG_RT_E_NULL);
+    CHECK(why.status == ECG_RT_E_NULL && why.rule == ECG_RT_RULE_NONE);
+    for (r = 1; r < (uint32_t)ECG_RT_RULE_COUNT; ++r)
+        CHECK(strcmp(ecg_rt_rule_name(r), ecg_rt_rule_name(r - 1u)) != 0);
+    CHECK(strcmp(ecg_rt_rule_name(ECG_RT_RULE_COUNT), "unknown rule") == 0);
 }
 
 void test_loader_rejects(void)

@@ -133,17 +133,13 @@ def test_check_fit_names_the_failing_budget() -> None:
 
 
 def test_hubert_layers_and_stages_match_forward() -> None:
-    from ecg_edge.models.registry import build_model
+    from tests.tinydata import hubert_windows, small_hubert
 
-    torch.manual_seed(0)
-    m = build_model("hubert_ecg", {"n_samples": 1024, "fs": 200.0, "window_s": 5.0, "n_classes": 3,
-                                   "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2,
-                                   "intermediate_size": 64, "conv_dim": 16, "num_conv_pos_embeddings": 8,
-                                   "num_conv_pos_embedding_groups": 2}).eval()
+    m = small_hubert()
     names = [li.name for li in discover_layers(m)]
     assert "hubert.encoder.layers.0.attention.q_proj" in names
     assert "hubert.feature_extractor.conv_layers.0.conv" in names and names[-1] == "classifier"
-    X = np.random.default_rng(0).normal(size=(6, 1, 1024)).astype(np.float32)
+    X = hubert_windows(0, 6).astype(np.float32)
     r = StagedRunner(m, X, batch_size=3)
     assert len(r.stages) == 2 + 2 + 1  # features, pos-conv, 2 layers, head: the split was verified
     with torch.no_grad():

@@ -1,5 +1,5 @@
-"""A tiny seeded ResNet1D (random weights, non-trivial BN statistics), a tiny prepared dataset
-and a mixed-precision plan, shared by the mobile export tests."""
+"""A tiny seeded ResNet1D (tests/tinydata.py: random weights, non-trivial BN statistics), a tiny
+prepared dataset of noise windows and a mixed-precision plan, shared by the mobile export tests."""
 
 from __future__ import annotations
 
@@ -8,14 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from ecg_edge.checkpoint import Checkpoint, save_checkpoint
-from ecg_edge.data.prepared import PreparedManifest, save_prepared
 from ecg_edge.layerplan.plan import CompressionPlan, LayerPlan
-from ecg_edge.models import build_model
+from tests.tinydata import make_dataset, seeded_checkpoint
 
-CLASSES = ["AF", "GSVT", "SB", "SR"]
 TINY = {"in_leads": 1, "n_samples": 256, "n_classes": 4, "stem_channels": 8, "stem_kernel": 7,
         "widths": [8, 12, 16], "strides": [1, 2, 2], "kernel": 5}
 LAYERS = ["stem.conv", "blocks.0.conv1", "blocks.0.conv2", "blocks.1.conv1", "blocks.1.conv2",
@@ -34,19 +31,7 @@ class Tiny:
 
 
 def make_ckpt(cfg: dict, seed: int = 0) -> Checkpoint:
-    torch.manual_seed(seed)
-    m = build_model("resnet1d", cfg)
-    g = torch.Generator().manual_seed(seed)
-    for mod in m.modules():
-        if isinstance(mod, torch.nn.BatchNorm1d):
-            n = mod.num_features
-            mod.running_mean.copy_(torch.rand(n, generator=g) * 0.4 - 0.2)
-            mod.running_var.copy_(torch.rand(n, generator=g) * 1.5 + 0.5)
-            mod.weight.data.copy_(torch.rand(n, generator=g) * 3 - 1.5)  # some negative BN gains
-            mod.bias.data.copy_(torch.rand(n, generator=g) * 0.6 - 0.3)
-    m.eval()
-    return Checkpoint("resnet1d", m.cfg.to_dict(), m.state_dict(), list(CLASSES),
-                      {"task": "chapman4", "fs": 500.0, "leads": ["II"], "n_samples": cfg["n_samples"]})
+    return seeded_checkpoint(seed, {"fs": 500.0}, **cfg)
 
 
 def mixed_plan() -> CompressionPlan:
@@ -60,20 +45,12 @@ def tiny(tmp_path_factory) -> Tiny:
     root = tmp_path_factory.mktemp("mobile")
     ckpt = make_ckpt(TINY)
     save_checkpoint(root / "tiny.pt", ckpt)
-    rng = np.random.default_rng(0)
-
-    def split(n: int):
-        X = rng.standard_normal((n, 1, TINY["n_samples"])).astype(np.float32)
-        return X, rng.integers(0, 4, n), np.array([f"p{i}" for i in range(n)])
-
-    splits = {"train": split(48), "val": split(8), "test": split(32)}
-    manifest = PreparedManifest(task="chapman4", classes=list(CLASSES), fs=500.0,
-                                n_samples=TINY["n_samples"], leads=["II"])
-    save_prepared(root / "data", manifest, splits)
+    ds = make_dataset(root / "data", "noise", classes=ckpt.classes, sizes=(48, 8, 32), n_samples=TINY["n_samples"],
+                      fs=500.0, task="chapman4", lead_names=["II"])
     plan = mixed_plan()
     plan.save(root / "plan.json")
-    return Tiny(ckpt, root / "tiny.pt", root / "data", splits["test"][0], splits["train"][0], plan,
-                root / "plan.json")
+    return Tiny(ckpt, root / "tiny.pt", root / "data", np.array(ds.split("test")[0]), np.array(ds.split("train")[0]),
+                plan, root / "plan.json")
 
 
 def model_bin_logits(ckpt: Checkpoint, plan: CompressionPlan | None, calib: np.ndarray, X: np.ndarray):

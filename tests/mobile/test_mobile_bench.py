@@ -77,11 +77,11 @@ def test_ours_runner_refuses_without_the_c_runtime(tiny, tmp_path, monkeypatch):
 
     import pytest
 
-    from ecg_edge.mobile.bench import _pack_ours
     from ecg_edge.mobile.runners import OursRunner
+    from ecg_edge.modelbin.packer import pack
 
     path = tmp_path / "m.bin"
-    _pack_ours(tiny.ckpt, None, tiny.calib, path)
+    path.write_bytes(pack(tiny.ckpt, None, tiny.calib).data)
     monkeypatch.setitem(sys.modules, "ecg_edge.runtime", None)  # the binding cannot be imported
     with pytest.raises(ImportError, match="C runtime is not available.*build_ffi"):
         OursRunner(path)

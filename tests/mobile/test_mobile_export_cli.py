@@ -3,6 +3,8 @@ the same calibration windows and --calib-* settings give the same tensor table."
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import onnx
 from onnx import numpy_helper
@@ -40,7 +42,22 @@ def test_qdq_onnx_carries_the_model_bin_input_quantization(tiny, tmp_path):
     mb = read_model_file(tmp_path / "m.bin")
     inits = {t.name: numpy_helper.to_array(t) for t in onnx.load(tmp_path / "q.onnx").graph.initializer}
     t_in = mb.tensors[mb.input_tensor]
-    assert (inits["t0:input.scale"], inits["t0:input.zp"]) == (np.float32(t_in.scale), t_in.zero_point)
-    onnx_scales = sorted(float(v) for k, v in inits.items() if k.startswith("t") and k.endswith(".scale")
-                         and ":" in k)
+    assert (inits["input.scale"], inits["input.zp"]) == (np.float32(t_in.scale), t_in.zero_point)
+    onnx_scales = sorted(float(v) for k, v in inits.items() if k.endswith(".scale"))
     assert onnx_scales == sorted(float(np.float32(t.scale)) for t in mb.tensors)
+
+
+def test_agreement_tool_reports_the_shared_tensor_table(tiny, tmp_path, capsys):
+    from ecg_edge.mobile.agreement import main as agreement_main
+
+    _export(tiny, tmp_path / "m.bin", *CALIB)
+    _export(tiny, tmp_path / "m.tflite", *CALIB)
+    capsys.readouterr()
+    assert agreement_main([str(tmp_path / "m.tflite"), str(tmp_path / "m.bin"), "--data", str(tiny.data)]) == 0
+    out = capsys.readouterr().out
+    n = len(read_model_file(tmp_path / "m.bin").tensors)
+    assert f"carries: {n}/{n}" in out
+    assert re.search(r"32 test windows: \|logit difference\| in model.bin output steps max [01],", out), out
+    assert "paired bootstrap" in out
+    assert agreement_main([str(tmp_path / "m.bin"), str(tmp_path / "m.bin"), "--data", str(tiny.data)]) == 2
+    assert "expected a .tflite or .onnx file" in capsys.readouterr().err

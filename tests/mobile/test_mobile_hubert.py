@@ -10,7 +10,6 @@ import onnx
 import pytest
 import torch
 
-from ecg_edge.checkpoint import Checkpoint
 from ecg_edge.layerplan.masks import layer_mask
 from ecg_edge.layerplan.plan import CompressionPlan, LayerPlan
 from ecg_edge.mobile.hubert_export import export_hubert_onnx, pack_nbits
@@ -20,13 +19,10 @@ from ecg_edge.numerics import quantize_weight_channels
 
 @pytest.fixture(scope="module")
 def hubert():
-    from ecg_edge.models import build_model
+    from tests.tinydata import hubert_checkpoint, hubert_windows, small_hubert
 
-    torch.manual_seed(0)
-    m = build_model("hubert_ecg", {"size": "tiny", "n_samples": 2560, "n_classes": 3}).eval()
-    ck = Checkpoint("hubert_ecg", m.cfg.to_dict(), m.state_dict(), ["a", "b", "c"], {"leads": 1, "n_samples": 2560})
-    x = np.random.default_rng(1).standard_normal((6, 1, 2560)).astype(np.float32)
-    return m, ck, x
+    m = small_hubert()
+    return m, hubert_checkpoint(m), hubert_windows(1, 6).astype(np.float32)
 
 
 @pytest.mark.parametrize("bits", [2, 4, 8])

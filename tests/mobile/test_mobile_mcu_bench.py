@@ -14,11 +14,11 @@ pytestmark = pytest.mark.sim
 
 @pytest.fixture(scope="module")
 def packed(tiny, tmp_path_factory):
-    from ecg_edge.mobile.bench import _pack_ours
+    from ecg_edge.modelbin.packer import pack
 
     root = tmp_path_factory.mktemp("mcu")
-    _pack_ours(tiny.ckpt, None, tiny.calib, root / "int8.bin")
-    _pack_ours(tiny.ckpt, tiny.plan, tiny.calib, root / "plan.bin")
+    (root / "int8.bin").write_bytes(pack(tiny.ckpt, None, tiny.calib).data)
+    (root / "plan.bin").write_bytes(pack(tiny.ckpt, tiny.plan, tiny.calib).data)
     return root
 
 

@@ -7,9 +7,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from ecg_edge.mobile.common import tensor_names
 from ecg_edge.mobile.onnx_export import export_onnx
 from ecg_edge.mobile.runners import LiteRTRunner, OrtRunner, TFLMRunner
-from ecg_edge.mobile.tflite_export import export_tflite, tensor_names
+from ecg_edge.mobile.tflite_export import export_tflite
 from ecg_edge.modelbin.calibrate import CalibSettings
 from ecg_edge.modelbin.graph import build_graph
 from ecg_edge.models.registry import model_from_checkpoint

@@ -8,15 +8,12 @@ from pathlib import Path
 import pytest
 
 from ecg_edge.checkpoint import Checkpoint, save_checkpoint
-from ecg_edge.modelbin.golden import random_resnet
-from tests.tinydata import ECG_CLASSES as CLASSES
+from tests.tinydata import seeded_checkpoint
 
 
 def make_checkpoint(tiny_dataset: Path, seed: int = 3, **cfg) -> Checkpoint:
-    model, c = random_resnet(seed, **cfg)
-    return Checkpoint("resnet1d", c.to_dict(), model.state_dict(), list(CLASSES),
-                      {"task": "chapman4", "fs": 100.0, "leads": ["II"], "n_samples": 256,
-                       "dataset_dir": str(tiny_dataset), "preprocessing": {"bandpass": [0.5, 40]}})
+    return seeded_checkpoint(seed, {"n_samples": 256, "dataset_dir": str(tiny_dataset),
+                                    "preprocessing": {"bandpass": [0.5, 40]}}, **cfg)
 
 
 @pytest.fixture(scope="session")

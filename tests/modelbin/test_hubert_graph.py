@@ -7,31 +7,22 @@ import numpy as np
 import pytest
 import torch
 
-from ecg_edge.checkpoint import Checkpoint
 from ecg_edge.modelbin import executor
 from ecg_edge.modelbin.graph import float_forward
 from ecg_edge.modelbin.hubert_graph import adapt_inputs, build_hubert_graph
 from ecg_edge.modelbin.layout import OP_CONV1D, OP_LINEAR
 from ecg_edge.modelbin.packer import pack
 from ecg_edge.modelbin.reader import read_model
-from ecg_edge.models.hubert_ecg import HubertECG, HubertECGConfig
+from ecg_edge.models.hubert_ecg import HubertECG
 from ecg_edge.numerics import quantize_activation
-
-SMALL = dict(in_leads=1, n_samples=800, fs=100.0, n_classes=3, window_s=8.0, hidden_size=32,
-             num_hidden_layers=2, num_attention_heads=4, intermediate_size=64, conv_dim=[16] * 5,
-             num_conv_pos_embeddings=8, num_conv_pos_embedding_groups=4, classifier_proj_size=16)
+from tests.tinydata import HUBERT_SMALL as SMALL
+from tests.tinydata import hubert_checkpoint, small_hubert
+from tests.tinydata import hubert_windows as _windows
 
 
 @pytest.fixture(scope="module")
 def small_model() -> HubertECG:
-    torch.manual_seed(0)
-    return HubertECG(HubertECGConfig(**SMALL)).eval()
-
-
-def _windows(seed: int, n: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    t = np.arange(SMALL["n_samples"]) / SMALL["fs"]
-    return (np.sin(2 * np.pi * rng.uniform(0.8, 2.0, (n, 1, 1)) * t) + rng.normal(0, 0.2, (n, 1, t.size)))
+    return small_hubert()
 
 
 def test_graph_equals_torch_with_the_same_weights(small_model: HubertECG) -> None:
@@ -59,8 +50,7 @@ def test_graph_equals_torch_with_the_same_weights(small_model: HubertECG) -> Non
 def test_packed_hubert_runs_identically_in_numpy_and_c(small_model: HubertECG) -> None:
     from ecg_edge.runtime import CRuntime
 
-    ck = Checkpoint("hubert_ecg", small_model.cfg.to_dict(), small_model.state_dict(), ["a", "b", "c"],
-                    {"task": "test", "fs": SMALL["fs"], "leads": ["II"], "n_samples": SMALL["n_samples"]})
+    ck = hubert_checkpoint(small_model)
     res = pack(ck, None, _windows(1, 16))
     mb = read_model(res.data)
     assert mb.version == 3  # GELU as LUT tables
@@ -107,3 +97,29 @@ def test_calibration_raises_only_gelu_only_inputs(small_model: HubertECG) -> Non
         else:
             assert c == r
     assert any(c[0] > r[0] for r, c in zip(raw, got, strict=True))  # some range really tightened
+
+
+def test_mse_calibration_clips_rare_outliers_only() -> None:
+    from ecg_edge.modelbin.calibrate import activation_qparams, mse_range
+
+    rng = np.random.default_rng(0)
+    flat = rng.uniform(-1.0, 1.0, 50_000)  # no outliers: (about) the min/max grid
+    lo, hi = mse_range(flat, float(flat.min()), float(flat.max()))
+    assert lo < -0.99 and hi > 0.99
+    heavy = np.concatenate([rng.normal(0, 0.3, 50_000), [25.0, -18.0]])  # two huge values
+    lo, hi = mse_range(heavy, float(heavy.min()), float(heavy.max()))
+    assert lo > -18.0 and hi < 25.0
+
+    def err(r: tuple[float, float]) -> float:
+        s, z = activation_qparams(*r)
+        q = np.clip(np.round(heavy / s) + z, -128, 127)
+        return float(np.mean(((q - z) * s - heavy) ** 2))
+
+    assert err((lo, hi)) < err((float(heavy.min()), float(heavy.max())))
+
+
+def test_hubert_graph_calibrates_by_mse_and_cnns_by_minmax(small_model: HubertECG) -> None:
+    from ecg_edge.modelbin.golden import build_transformer_graph
+
+    assert build_hubert_graph(small_model, None).calib_method == "mse"
+    assert build_transformer_graph(0).calib_method == "minmax"

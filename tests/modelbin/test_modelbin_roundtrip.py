@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from ecg_edge.layerplan.plan import CompressionPlan, LayerPlan
+from ecg_edge.layerplan.plan import CompressionPlan, LayerPlan, nominal_cr
 from ecg_edge.modelbin.graph import (
     build_resnet1d_graph,
     fake_quant_model,
@@ -81,13 +81,20 @@ def test_pack_read_roundtrip(tiny_dataset) -> None:
             assert li.bytes == 0
             continue
         assert li.bits == op.block.bits == 3 and li.bytes == op.block.size
-        assert abs(li.sparsity - (1 - op.block.nnz / op.block.levels.size)) < 1e-12
+        assert abs(li.sparsity - (1 - op.block.nnz / op.block.levels.size)) < 1e-12 and li.nnz == op.block.nnz
         assert li.sparsity >= 0.55  # the plan's sparsity (percentile, linear interpolation)
+    blocks = [op.block for op in mb.ops if op.block is not None]
+    assert res.nominal_cr == 32 * sum(b.levels.size for b in blocks) / (3 * sum(b.nnz for b in blocks))
     for t in mb.tensors:
         assert t.arena_offset % 4 == 0
     # every section 16-aligned, the header's counts agree
     for s in mb.sections.values():
         assert s.offset % 16 == 0
+
+
+def test_nominal_cr_counts_bits_times_non_zeros() -> None:
+    assert nominal_cr([100, 50], [4, 32], [50, 25]) == 32 * 150 / (4 * 50 + 32 * 25)
+    assert nominal_cr([10], [8], [10]) == 4.0 and nominal_cr([10], [1], [0]) == float("inf")
 
 
 def test_existing_zeros_stay_pruned() -> None:

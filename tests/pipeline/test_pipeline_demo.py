@@ -48,6 +48,8 @@ def test_demo_runs_end_to_end(tmp_path):
     assert summary["true_cr"] == pytest.approx(summary["fp32_param_bytes"] / shipped["bytes"], rel=1e-2)
     assert shipped["agreement_fakequant"] == 1.0  # QAT ships exactly what it trained
     assert shipped["bytes"] <= summary["fp32_param_bytes"] / cfg.target_cr
+    plan = json.loads((tmp_path / "compress" / "plan.json").read_text())
+    assert summary["nominal_cr"] == round(plan["metrics"]["nominal_cr"], 2)  # sparsity counted, one formula
     lo, hi = shipped["macro_f1_delta_ci95"]
     assert lo <= shipped["macro_f1_delta"] <= hi
     target = summary["target"]

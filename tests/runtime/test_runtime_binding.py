@@ -94,3 +94,20 @@ def test_unsupported_op_is_refused():
         with pytest.raises(RuntimeStatusError) as ei:
             CRuntime(bytes(b))
         assert ei.value.name == "ECG_RT_E_UNSUPPORTED_OP"
+
+
+def test_binding_declares_every_function_and_constant_of_the_public_headers():
+    """The cdef is generated from runtime_c/include: whatever a header declares, the built
+    module has (a new header function needs no second declaration in build_ffi.py)."""
+    import re
+
+    from ecg_edge.runtime.build_ffi import HEADERS, RUNTIME, header_cdef
+
+    text = "".join((RUNTIME / "include" / h).read_text() for h in HEADERS)
+    funcs = set(re.findall(r"^[a-z][\w ]*?\**\b(ecg_rt_\w+)\(", text, flags=re.M))
+    consts = set(re.findall(r"^#define (ECG_RT_\w+) \S", text, flags=re.M)) - {"ECG_RT_RULES"}
+    assert {"ecg_rt_load_ex", "ecg_rt_stream_infer", "ecg_rt_window_quantize_s8"} <= funcs
+    assert {"ECG_RT_NO_INDEX", "ECG_RT_STREAM_MAX_WINDOW"} <= consts
+    assert [n for n in sorted(funcs | consts | {"ECG_RT_RULE_COUNT"}) if not hasattr(lib, n)] == []
+    assert "#" not in header_cdef().replace("#define ECG_RT_", "")  # only constants survive as directives
+    assert lib.ECG_RT_NO_INDEX == 0xFFFFFFFF and len(re.findall(r"^    X\(", text, flags=re.M)) == lib.ECG_RT_RULE_COUNT
