@@ -367,7 +367,8 @@ def _markdown(s: dict[str, Any]) -> str:
         f"seed {iv.get('seed')}.",
         "",
         f"Nominal CR (the paper's 32 x weights / bits x non-zeros; mean bits {s['mean_bits']}): {s['nominal_cr']}x. "
-        "True CR counts every byte of model.bin (header, graph, scales, masks, padding).",
+        "True CR counts every byte of the flashed device image of model.bin (header, graph, scales, masks, "
+        "padding; not the host trailer).",
         f"Argmax agreement of the shipped bytes with the PyTorch fake-quant model: {sh.get('agreement_fakequant')}.",
         *([f"Flash: true CR counts the {s['flash']['device_image_bytes']:,} B device image of model.bin (what is "
            f"flashed and what the C runtime evaluated); the {s['flash']['host_trailer_bytes']:,} B host trailer "
