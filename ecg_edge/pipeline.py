@@ -30,12 +30,12 @@ from ecg_edge.targets.energy import EnergyEstimate, energy_markdown
 
 @dataclass
 class DemoConfig:
-    # 7000 windows split 0.24/0.16/0.60 by patient: the same ~1680 training windows as before,
-    # ~1120 validation windows (was 450 at 0.08: one window was ~0.22 pt of macro-F1, so a 0.5 pt
-    # tolerance on the shipped bytes sat at the noise floor and repairs fired on noise) and ~4200
-    # test windows (~840 patients; 3465 gave a patient-resampled 95% CI half-width of ~0.66 pt).
-    n_windows: int = 7000
-    split: tuple[float, float, float] = (0.24, 0.16, 0.60)
+    # 5600 windows split 0.3/0.08/0.62 by patient (1680 train / 450 validation / 3465 test windows,
+    # 693 test patients: a patient-resampled 95% CI half-width of ~0.66 pt). A 7000-window split
+    # with 1120 validation windows was measured at 19 min end to end on a quiet 2-core machine
+    # (NOTES.md), twice the 10-minute budget, and its repairs still fired on validation noise.
+    n_windows: int = 5600
+    split: tuple[float, float, float] = (0.3, 0.08, 0.62)
     seed: int = 0
     epochs: int = 20
     # The compress step: label-free KL sensitivity -> knapsack for a whole-file budget of
@@ -56,7 +56,11 @@ class DemoConfig:
     # The report's Pareto curve (`ecg-edge report pareto` on the trained checkpoint) beside the
     # shipped and int8 points: fixed-q 4-bit, the paper's LAQ, and qat at more budgets. The qat
     # points reuse the compress step's sensitivity and train 2 QAT epochs without repair (a cheap
-    # curve: the shipped point is the one verified against --tolerance).
+    # curve: the shipped point is the one verified against --tolerance). Off by default
+    # (`ecg-edge demo --pareto`): the step took 314 s on a quiet 2-core machine, which the
+    # 10-minute budget of the main job does not hold; without it the report plots the two
+    # measured points (int8 and shipped).
+    pareto: bool = False
     pareto_bits: tuple[int, ...] = (4,)
     pareto_tolerances: tuple[float, ...] = (0.01,)
     pareto_crs: tuple[float, ...] = (8.0, 12.0, 20.0)
@@ -188,7 +192,7 @@ def run_demo(cfg: DemoConfig, work: Path) -> dict[str, Any]:
     step("simulate", ["simulate", str(model_bin), "--target", cfg.target, "--data", str(data_dir),
                       "--n", str(cfg.sim_windows), "--out", str(sim_dir)], [sim_dir / "simulate.json"])
     pareto_dir = work / "pareto"
-    if cfg.pareto_crs or cfg.pareto_bits or cfg.pareto_tolerances:
+    if cfg.pareto and (cfg.pareto_crs or cfg.pareto_bits or cfg.pareto_tolerances):
         series = [s for s, on in (("fixed-q", cfg.pareto_bits), ("laq", cfg.pareto_tolerances),
                                   ("qat", cfg.pareto_crs)) if on]
         step("pareto", ["report", "pareto", "--checkpoint", str(train_dir / "best.pt"), "--data", str(data_dir),
@@ -420,11 +424,14 @@ def _markdown(s: dict[str, Any]) -> str:
 @click.option("--seed", type=NON_NEGATIVE_INT, default=DemoConfig.seed, show_default=True)
 @click.option("--sim-windows", type=POSITIVE_INT, default=DemoConfig.sim_windows, show_default=True)
 @click.option("--threads", type=POSITIVE_INT, default=DemoConfig.threads, show_default=True, help="torch threads")
-def demo(work: Path | None, n_windows: int, epochs: int, seed: int, sim_windows: int, threads: int) -> None:
+@click.option("--pareto/--no-pareto", default=DemoConfig.pareto, show_default=True,
+              help="add the report pareto curve (fixed-q 4-bit, paper LAQ, qat at 8/12/20x; ~5 min more)")
+def demo(work: Path | None, n_windows: int, epochs: int, seed: int, sim_windows: int, threads: int,
+         pareto: bool) -> None:
     """The main job on built-in synthetic data: synth -> train -> compress (sensitivity + QAT, cortex-m4)
     -> export model.bin -> host C runtime -> simulated Cortex-M4, then a summary and report/."""
     cfg = DemoConfig(n_windows=n_windows, seed=seed, epochs=epochs, sim_windows=sim_windows,
-                     threads=threads)
+                     threads=threads, pareto=pareto)
     from ecg_edge.outputs import claim_dir
 
     explicit = work is not None
