@@ -17,7 +17,7 @@ def test_demo_runs_end_to_end(tmp_path):
     if not (shutil.which("arm-none-eabi-gcc") and shutil.which("qemu-system-arm")):
         pytest.skip("Cortex-M toolchain missing (make toolchain installs it)")
     cfg = DemoConfig(n_windows=240, epochs=2, qat_epochs=1, sens_windows=64, max_repairs=0, sim_windows=2,
-                     pareto=True, pareto_crs=(3.0, 4.0), pareto_qat_epochs=1)
+                     pareto=True, pareto_tolerances=(0.01,), pareto_crs=(3.0, 4.0), pareto_qat_epochs=1)
     summary = run_demo(cfg, tmp_path)
 
     report = tmp_path / "report"
