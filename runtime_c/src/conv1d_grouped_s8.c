@@ -20,9 +20,7 @@ ecg_rt_status ecg_rt_conv1d_grouped_s8(const ecg_rt_conv_params *p, const ecg_rt
     cout_g = p->out_ch / p->groups;
     ecg_rt_wcursor_init(&cur, wb, cin_g, p->dilation * p->in_ch);
     for (c = 0; c < p->out_ch; ++c) {
-        const int32_t bias = ecg_rt_rdi32(wb->bias + 4u * (size_t)c);
-        const int32_t mult = ecg_rt_rdi32(wb->mult + 4u * (size_t)c);
-        const uint32_t shift = wb->shift[c];
+        const ecg_rt_chan_q q = ecg_rt_chan_q_load(wb, c);
         uint32_t n;
         int whole;
         if (c) ecg_rt_wcursor_channel(&cur, c, (c / cout_g) * cin_g); /* group 0: base 0 */
@@ -32,7 +30,7 @@ ecg_rt_status ecg_rt_conv1d_grouped_s8(const ecg_rt_conv_params *p, const ecg_rt
         for (t = 0; t < p->out_len; ++t) {
             const int32_t start = (int32_t)(t * p->stride) - (int32_t)p->pad_left;
             const int inside = start >= 0 && (int64_t)start + reach < (int64_t)p->in_len;
-            int32_t acc = bias;
+            int32_t acc = q.bias;
             if (whole) {
                 acc = inside ? ecg_rt_dot_inside(acc, x + (size_t)start * p->in_ch, xoff, val, n)
                              : ecg_rt_dot_border(acc, x, start, p->in_len, p->in_ch, p->dilation,
@@ -46,7 +44,7 @@ ecg_rt_status ecg_rt_conv1d_grouped_s8(const ecg_rt_conv_params *p, const ecg_rt
                                                      p->dilation, p->zp_in, xoff, val, m);
             }
             y[(size_t)t * p->out_ch + c] =
-                ecg_rt_requantize(acc, mult, shift, p->zp_out, p->act_min, p->act_max);
+                ecg_rt_requantize(acc, q.mult, q.shift, p->zp_out, p->act_min, p->act_max);
         }
     }
     return ECG_RT_OK;

@@ -15,9 +15,7 @@ static ecg_rt_status sweep(const ecg_rt_conv_params *p, const ecg_rt_wblock *wb,
 
     ecg_rt_wcursor_init(&cur, wb, p->in_ch, p->in_ch);
     for (c = 0; c < p->out_ch; ++c) {
-        const int32_t bias = ecg_rt_rdi32(wb->bias + 4u * (size_t)c);
-        const int32_t mult = ecg_rt_rdi32(wb->mult + 4u * (size_t)c);
-        const uint32_t shift = wb->shift[c];
+        const ecg_rt_chan_q q = ecg_rt_chan_q_load(wb, c);
         const size_t step = (size_t)p->stride * p->in_ch;
         const int8_t *xw = x;
         int8_t *yc = y + c;
@@ -27,20 +25,20 @@ static ecg_rt_status sweep(const ecg_rt_conv_params *p, const ecg_rt_wblock *wb,
         n = ecg_rt_wcursor_next(&cur, xoff, val, ECG_RT_WCHUNK);
         if (n < ECG_RT_WCHUNK || ecg_rt_wcursor_done(&cur)) {
             if (p->in_ch <= ECG_RT_WCHUNK && 100u * n >= ECG_RT_DENSE_ROW_PERCENT * p->in_ch) {
-                ecg_rt_status st = ecg_rt_conv1d_dense_row_s8(p, xoff, val, n, p->in_ch, bias, mult,
-                                                              shift, 0u, p->out_len, x, yc);
+                ecg_rt_status st = ecg_rt_conv1d_dense_row_s8(p, xoff, val, n, p->in_ch, q.bias, q.mult,
+                                                              q.shift, 0u, p->out_len, x, yc);
                 if (st != ECG_RT_OK) return st;
                 continue;
             }
-            ecg_rt_sweep_inside(xw, step, p->out_len, xoff, val, n, bias, mult, shift, p->zp_out,
+            ecg_rt_sweep_inside(xw, step, p->out_len, xoff, val, n, q.bias, q.mult, q.shift, p->zp_out,
                                 p->act_min, p->act_max, yc, p->out_ch);
         } else {
             for (t = 0; t < p->out_len; ++t, xw += step, yc += p->out_ch) {
-                int32_t acc = bias;
+                int32_t acc = q.bias;
                 cur = saved;
                 while ((n = ecg_rt_wcursor_next(&cur, xoff, val, ECG_RT_WCHUNK)) != 0)
                     acc = ecg_rt_dot_inside(acc, xw, xoff, val, n);
-                *yc = ecg_rt_requantize(acc, mult, shift, p->zp_out, p->act_min, p->act_max);
+                *yc = ecg_rt_requantize(acc, q.mult, q.shift, p->zp_out, p->act_min, p->act_max);
             }
         }
     }

@@ -48,13 +48,11 @@ ecg_rt_status ecg_rt_conv1d_s8(const ecg_rt_conv_params *p, const ecg_rt_wblock 
     interior(p, &lo, &hi);
     ecg_rt_wcursor_init(&cur, wb, cin_g, p->dilation * p->in_ch);
     for (c = 0; c < p->out_ch; ++c) {
-        const int32_t bias = ecg_rt_rdi32(wb->bias + 4u * (size_t)c);
-        const int32_t mult = ecg_rt_rdi32(wb->mult + 4u * (size_t)c);
-        const uint32_t shift = wb->shift[c];
+        const ecg_rt_chan_q q = ecg_rt_chan_q_load(wb, c);
         uint32_t n;
 #ifdef ECG_RT_DSP
         if (dense_dsp || sparse_dsp) { /* levels unpacked straight into the group, no decode to pairs */
-            uint32_t *col = ecg_rt_dsp_group_take(grp, p, wb->span, tapsum_ok, c, bias, mult, shift);
+            uint32_t *col = ecg_rt_dsp_group_take(grp, p, wb->span, tapsum_ok, c, q.bias, q.mult, q.shift);
             if (dense_dsp)
                 ecg_rt_dsp_fill_dense(grp, col, wb, c);
             else
@@ -75,7 +73,7 @@ ecg_rt_status ecg_rt_conv1d_s8(const ecg_rt_conv_params *p, const ecg_rt_wblock 
              * run together (conv1d_group_dsp_s8.c); sparser ones take the zero-skipping gather
              * below, which is faster for them on cortex-m4. */
             if (!depthwise && p->dilation == 1u && wb->span <= ECG_RT_WCHUNK && 10u * n >= 3u * wb->span) {
-                ecg_rt_dsp_fill_decoded(grp, ecg_rt_dsp_group_take(grp, p, wb->span, tapsum_ok, c, bias, mult, shift),
+                ecg_rt_dsp_fill_decoded(grp, ecg_rt_dsp_group_take(grp, p, wb->span, tapsum_ok, c, q.bias, q.mult, q.shift),
                                         xoff, val, n);
                 if (grp->count == grp->width) {
                     ecg_rt_status st = ecg_rt_conv1d_group_dsp_s8(grp, p, x, y);
@@ -86,8 +84,8 @@ ecg_rt_status ecg_rt_conv1d_s8(const ecg_rt_conv_params *p, const ecg_rt_wblock 
 #else
             if (!depthwise && p->dilation == 1u && wb->span <= ECG_RT_WCHUNK &&
                 100u * n >= ECG_RT_DENSE_ROW_PERCENT * wb->span) {
-                ecg_rt_status st = ecg_rt_conv1d_dense_row_s8(p, xoff, val, n, wb->span, bias, mult,
-                                                              shift, lo, hi, x, y + c);
+                ecg_rt_status st = ecg_rt_conv1d_dense_row_s8(p, xoff, val, n, wb->span, q.bias, q.mult,
+                                                              q.shift, lo, hi, x, y + c);
                 if (st != ECG_RT_OK) return st;
                 continue;
             }
@@ -97,21 +95,21 @@ ecg_rt_status ecg_rt_conv1d_s8(const ecg_rt_conv_params *p, const ecg_rt_wblock 
                 int32_t acc;
                 if (t == lo && hi > lo) { /* the interior in one sweep, 4 positions a pass */
                     ecg_rt_sweep_inside(x + (size_t)start * p->in_ch, (size_t)p->stride * p->in_ch,
-                                        hi - lo, xoff, val, n, bias, mult, shift, p->zp_out,
+                                        hi - lo, xoff, val, n, q.bias, q.mult, q.shift, p->zp_out,
                                         p->act_min, p->act_max, y + (size_t)t * p->out_ch + c,
                                         p->out_ch);
                     t = hi - 1u;
                     continue;
                 }
-                acc = ecg_rt_dot_border(bias, x, start, p->in_len, p->in_ch, p->dilation,
+                acc = ecg_rt_dot_border(q.bias, x, start, p->in_len, p->in_ch, p->dilation,
                                         p->zp_in, xoff, val, n);
                 y[(size_t)t * p->out_ch + c] =
-                    ecg_rt_requantize(acc, mult, shift, p->zp_out, p->act_min, p->act_max);
+                    ecg_rt_requantize(acc, q.mult, q.shift, p->zp_out, p->act_min, p->act_max);
             }
         } else {
             for (t = 0; t < p->out_len; ++t) {
                 const int32_t start = (int32_t)(t * p->stride) - (int32_t)p->pad_left;
-                int32_t acc = bias;
+                int32_t acc = q.bias;
                 cur = saved;
                 while ((n = ecg_rt_wcursor_next(&cur, xoff, val, ECG_RT_WCHUNK)) != 0) {
                     if (t >= lo && t < hi)
@@ -121,7 +119,7 @@ ecg_rt_status ecg_rt_conv1d_s8(const ecg_rt_conv_params *p, const ecg_rt_wblock 
                                                 p->zp_in, xoff, val, n);
                 }
                 y[(size_t)t * p->out_ch + c] =
-                    ecg_rt_requantize(acc, mult, shift, p->zp_out, p->act_min, p->act_max);
+                    ecg_rt_requantize(acc, q.mult, q.shift, p->zp_out, p->act_min, p->act_max);
             }
         }
     }

@@ -18,9 +18,7 @@ ecg_rt_status ecg_rt_depthwise_conv1d_s8(const ecg_rt_conv_params *p, const ecg_
     if (p->kernel > ECG_RT_WCHUNK) return ecg_rt_conv1d_s8(p, wb, x, y);
     ecg_rt_wcursor_init(&cur, wb, 1u, tap);
     for (c = 0; c < p->out_ch; ++c) {
-        const int32_t bias = ecg_rt_rdi32(wb->bias + 4u * (size_t)c);
-        const int32_t mult = ecg_rt_rdi32(wb->mult + 4u * (size_t)c);
-        const uint32_t shift = wb->shift[c];
+        const ecg_rt_chan_q q = ecg_rt_chan_q_load(wb, c);
         uint32_t n, j;
         int32_t zsum = 0; /* sum of this channel's levels: a fully padded window gives zp*zsum */
         if (c) ecg_rt_wcursor_channel(&cur, c, c);
@@ -28,7 +26,7 @@ ecg_rt_status ecg_rt_depthwise_conv1d_s8(const ecg_rt_conv_params *p, const ecg_
         for (j = 0; j < n; ++j) zsum += val[j];
         for (t = 0; t < p->out_len; ++t) {
             const int32_t start = (int32_t)(t * p->stride) - (int32_t)p->pad_left;
-            int32_t acc = bias, pad_sum = zsum;
+            int32_t acc = q.bias, pad_sum = zsum;
             /* Taps (sorted by k) whose position start + k*dilation lies in [0, in_len). */
             uint32_t a = 0, b = n;
             while (a < b && start + (int32_t)((uint32_t)xoff[a] / tap * p->dilation) < 0) ++a;
@@ -41,7 +39,7 @@ ecg_rt_status ecg_rt_depthwise_conv1d_s8(const ecg_rt_conv_params *p, const ecg_
             }
             acc += pad_sum * p->zp_in;
             y[(size_t)t * p->out_ch + c] =
-                ecg_rt_requantize(acc, mult, shift, p->zp_out, p->act_min, p->act_max);
+                ecg_rt_requantize(acc, q.mult, q.shift, p->zp_out, p->act_min, p->act_max);
         }
     }
     return ECG_RT_OK;

@@ -93,6 +93,23 @@ typedef struct {
     uint32_t values_bytes;
 } ecg_rt_wblock;
 
+/* Output channel c's requantization as the block stores it (FORMAT.md section 8): the folded
+ * int32 bias and multiplier (little-endian, 4 bytes each) and the shift byte. */
+typedef struct {
+    int32_t bias;
+    int32_t mult;
+    uint32_t shift;
+} ecg_rt_chan_q;
+
+static inline ecg_rt_chan_q ecg_rt_chan_q_load(const ecg_rt_wblock *wb, uint32_t c)
+{
+    ecg_rt_chan_q q;
+    q.bias = ecg_rt_rdi32(wb->bias + 4u * (size_t)c);
+    q.mult = ecg_rt_rdi32(wb->mult + 4u * (size_t)c);
+    q.shift = wb->shift[c];
+    return q;
+}
+
 void ecg_rt_tensor_decode(const uint8_t *rec, ecg_rt_tensor *t);
 void ecg_rt_op_decode(const uint8_t *rec, ecg_rt_op *op);
 /* Decode the header of a weight block (no validation: the loader checks before use). */

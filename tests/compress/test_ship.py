@@ -3,18 +3,45 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import pytest
 
-from ecg_edge.checkpoint import load_checkpoint
+from ecg_edge.checkpoint import Checkpoint, load_checkpoint
 from ecg_edge.compress.engine import CompressOptions, Compressor
 from ecg_edge.compress.qat import QATConfig
-from ecg_edge.compress.sensitivity import kl_sensitivity
-from ecg_edge.compress.ship import ShipConfig, pick_repair, promotion, ship
+from ecg_edge.compress.sensitivity import Sensitivity, kl_sensitivity
+from ecg_edge.compress.ship import Choice, ShipConfig, Shipped, pick_repair, promotion, ship
 from ecg_edge.data.prepared import load_prepared
 from ecg_edge.models.registry import model_from_checkpoint
 from ecg_edge.targets.registry import get_target
+
+
+@dataclass
+class _Setup:
+    """A compressor on the tiny fixture with its sensitivity table and the train/val arrays."""
+    ckpt: Checkpoint
+    comp: Compressor
+    sens: Sensitivity
+    data: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # Xt, yt, Xv, yv
+
+    def ship(self, assign: dict[str, Choice], cfg: ShipConfig, log: Callable[[str], None] = lambda m: None) -> Shipped:
+        return ship(self.comp.model, self.ckpt, lambda a: self.comp._qat_plan(a, self.sens), assign, self.sens,
+                    *self.data, cfg, log=log)
+
+
+def _setup(tiny, bits: tuple[int, ...], options: CompressOptions | None = None,
+           sens_windows: int | None = 32) -> _Setup:
+    ck, dd = tiny
+    ckpt = load_checkpoint(ck)
+    ds = load_prepared(dd)
+    comp = Compressor(ckpt, ds, get_target("cortex-m4"), options or CompressOptions())
+    Xt, yt = ds.split("train")
+    Xv, yv = ds.split("val")
+    sens = kl_sensitivity(comp.model, np.asarray(Xt[:sens_windows]), bits=bits, sparsities=(0.0,))
+    return _Setup(ckpt, comp, sens, (np.asarray(Xt), np.asarray(yt), np.asarray(Xv), np.asarray(yv)))
 
 
 def test_promotion_is_one_step_bits_up_or_sparsity_down(tiny):
@@ -38,19 +65,12 @@ def test_promotion_is_one_step_bits_up_or_sparsity_down(tiny):
 
 
 def test_repair_fires_when_the_shipped_model_misses_the_tolerance(tiny):
-    ck, dd = tiny
-    ckpt = load_checkpoint(ck)
-    ds = load_prepared(dd)
-    comp = Compressor(ckpt, ds, get_target("cortex-m4"), CompressOptions(tolerance=0.0, metric="accuracy"))
-    Xt, yt = ds.split("train")
-    Xv, yv = ds.split("val")
-    sens = kl_sensitivity(comp.model, np.asarray(Xt), bits=(2, 8), sparsities=(0.0,))
-    assign = {n: (2, 0.0) for n in comp.names}  # far too aggressive for a zero tolerance
+    su = _setup(tiny, (2, 8), CompressOptions(tolerance=0.0, metric="accuracy"), sens_windows=None)
+    assign = {n: (2, 0.0) for n in su.comp.names}  # far too aggressive for a zero tolerance
     cfg = ShipConfig(tolerance=0.0, metric="accuracy", max_repairs=2, repair_epochs=1,
                      qat=QATConfig(epochs=1, freeze_epochs=0))
     logs: list[str] = []
-    out = ship(comp.model, ckpt, lambda a: comp._qat_plan(a, sens), assign, sens, np.asarray(Xt), np.asarray(yt),
-               np.asarray(Xv), np.asarray(yv), cfg, log=logs.append)
+    out = su.ship(assign, cfg, log=logs.append)
     assert len(out.repairs) == 2 == len(out.rounds) - 1  # bounded by max_repairs
     first = out.repairs[0]
     assert first.before == (2, 0.0) and first.after == (8, 0.0) and first.val_drop > 0.0
@@ -65,21 +85,13 @@ def test_ship_keeps_the_best_round_when_repairs_make_it_worse(tiny, monkeypatch)
     # (seen on a CPSC 2021 fold: 1.45 -> 3.02 -> 4.64 -> 4.86 pt); the first round must ship
     import ecg_edge.compress.ship as ship_mod
 
-    ck, dd = tiny
-    ckpt = load_checkpoint(ck)
-    ds = load_prepared(dd)
-    comp = Compressor(ckpt, ds, get_target("cortex-m4"), CompressOptions())
-    Xt, yt = ds.split("train")
-    Xv, yv = ds.split("val")
-    sens = kl_sensitivity(comp.model, np.asarray(Xt[:32]), bits=(2, 8), sparsities=(0.0,))
+    su = _setup(tiny, (2, 8))
     scores = iter([1.0, 0.9, 0.8, 0.7])
     monkeypatch.setattr(ship_mod, "score", lambda *a: next(scores))
-    assign = {n: (2, 0.0) for n in comp.names}
+    assign = {n: (2, 0.0) for n in su.comp.names}
     logs: list[str] = []
-    out = ship(comp.model, ckpt, lambda a: comp._qat_plan(a, sens), assign, sens, np.asarray(Xt), np.asarray(yt),
-               np.asarray(Xv), np.asarray(yv), ShipConfig(tolerance=0.05, metric="accuracy", max_repairs=2,
-                                                          repair_epochs=1, qat=QATConfig(epochs=1, freeze_epochs=0)),
-               log=logs.append)
+    out = su.ship(assign, ShipConfig(tolerance=0.05, metric="accuracy", max_repairs=2, repair_epochs=1,
+                                     qat=QATConfig(epochs=1, freeze_epochs=0)), log=logs.append)
     assert len(out.repairs) == 2 and [r["shipped"] for r in out.rounds] == [True, False, False]
     assert out.assign == assign and out.val_drop == pytest.approx(0.1) and not out.within_tolerance
     assert out.packed.device_size == out.rounds[0]["bytes"]
@@ -88,16 +100,8 @@ def test_ship_keeps_the_best_round_when_repairs_make_it_worse(tiny, monkeypatch)
 
 
 def test_ship_stops_without_repair_when_within_tolerance(tiny):
-    ck, dd = tiny
-    ckpt = load_checkpoint(ck)
-    ds = load_prepared(dd)
-    comp = Compressor(ckpt, ds, get_target("cortex-m4"), CompressOptions())
-    Xt, yt = ds.split("train")
-    Xv, yv = ds.split("val")
-    sens = kl_sensitivity(comp.model, np.asarray(Xt[:32]), bits=(8,), sparsities=(0.0,))
-    out = ship(comp.model, ckpt, lambda a: comp._qat_plan(a, sens), {n: (8, 0.0) for n in comp.names}, sens,
-               np.asarray(Xt), np.asarray(yt), np.asarray(Xv), np.asarray(yv),
-               ShipConfig(tolerance=1.0, qat=QATConfig(epochs=1, freeze_epochs=0)), log=lambda m: None)
+    su = _setup(tiny, (8,))
+    out = su.ship({n: (8, 0.0) for n in su.comp.names}, ShipConfig(tolerance=1.0, qat=QATConfig(epochs=1, freeze_epochs=0)))
     assert out.repairs == [] and out.within_tolerance and len(out.rounds) == 1
 
 

@@ -12,13 +12,12 @@ from ecg_edge.modelbin.ops.base import (
     Err,
     IntOp,
     OpDef,
-    act_range,
     check_mult,
     check_same_channels,
     check_window,
     float_windows,
     int_windows,
-    multiplier,
+    lower_mean,
 )
 from ecg_edge.modelbin.records import OpInfo, TensorInfo
 from ecg_edge.numerics import requantize
@@ -32,10 +31,7 @@ class AvgPool1d(OpDef):
                                     0.0), axis=0) / node.kernel
 
     def lower(self, g: Graph, node: GNode) -> IntOp:
-        t_in, t_out = g.tensors[node.inputs[0]], g.tensors[node.output]
-        m, n = multiplier(t_in.scale / (node.kernel * t_out.scale), f"{node.name}: requantization factor")
-        return IntOp(node, *act_range(node, t_out.zero_point),
-                     [node.kernel, node.stride, node.pad_left, node.pad_right, m, n])
+        return lower_mean(g, node, node.kernel, [node.kernel, node.stride, node.pad_left, node.pad_right])
 
     def check(self, op: OpInfo, T: list[TensorInfo], lab: str, err: Err) -> None:
         check_window(op, T, lab, err, dil=1, pads_below_kernel=True, max_kernel=MAX_POOL_SUM)

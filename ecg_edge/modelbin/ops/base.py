@@ -110,6 +110,14 @@ def same_qparams(g: Graph, node: GNode) -> None:
         raise EcgEdgeError(f"{node.name}: output quantization must equal the input's")
 
 
+def lower_mean(g: Graph, node: GNode, count: int, params: list[int]) -> IntOp:
+    """AVGPOOL1D/GLOBAL_AVGPOOL: a sum of `count` values (x - z_in) is requantized by
+    M * 2^-n = s_in / (count * s_out), so the pair (M, n) follows the op's other params."""
+    t_in, t_out = g.tensors[node.inputs[0]], g.tensors[node.output]
+    m, n = multiplier(t_in.scale / (count * t_out.scale), f"{node.name}: requantization factor")
+    return IntOp(node, *act_range(node, t_out.zero_point), [*params, m, n])
+
+
 # ------------------------------------------------------------------ validation helpers
 
 def check_window(op: OpInfo, T: list[TensorInfo], lab: str, err: Err, dil: int, pads_below_kernel: bool,

@@ -13,9 +13,8 @@ from ecg_edge.modelbin.ops.base import (
     Err,
     IntOp,
     OpDef,
-    act_range,
     check_mult,
-    multiplier,
+    lower_mean,
 )
 from ecg_edge.modelbin.records import OpInfo, TensorInfo
 from ecg_edge.numerics import requantize
@@ -28,9 +27,7 @@ class GlobalAvgPool(OpDef):
         return xs[0].mean(axis=1, keepdims=True)
 
     def lower(self, g: Graph, node: GNode) -> IntOp:
-        t_in, t_out = g.tensors[node.inputs[0]], g.tensors[node.output]
-        m, n = multiplier(t_in.scale / (t_in.length * t_out.scale), f"{node.name}: requantization factor")
-        return IntOp(node, *act_range(node, t_out.zero_point), [m, n])
+        return lower_mean(g, node, g.tensors[node.inputs[0]].length, [])
 
     def check(self, op: OpInfo, T: list[TensorInfo], lab: str, err: Err) -> None:
         a, o = T[op.in0], T[op.out]
