@@ -128,9 +128,9 @@ def _pareto_report(path: Path, cfg: DemoConfig, fp: dict[str, Any], fp32_bytes: 
     test windows, same paired bootstrap by patient), goals re-evaluated over all of them."""
     from ecg_edge.report.pareto import Point, goals
 
-    if path.is_file():
+    if cfg.pareto and path.is_file():  # written by this run's pareto step
         rep = _load(path)
-    else:  # no curve configured: the two measured points alone
+    else:  # no curve this run (a pareto.json left by an earlier --pareto run is another model's): the two points
         rep = {"checkpoint": "", "dataset": "", "target": cfg.target, "runtime": "c", "test_windows": fp["n"],
                "test_groups": None, "fp32": {"accuracy": fp["accuracy"], "macro_f1": fp["macro_f1"],
                                              "param_bytes": fp32_bytes},

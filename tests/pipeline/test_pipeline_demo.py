@@ -59,3 +59,20 @@ def test_demo_runs_end_to_end(tmp_path):
     assert target["energy"]["energy_uj"] > 0 and 0 < target["energy"]["duty_cycle"] < 1
     assert "cortex-m4 energy" in (report / "README.md").read_text()
     assert all(s == 0 for s in target["statuses"])
+
+
+def test_demo_report_ignores_a_pareto_curve_left_by_an_earlier_run(tmp_path):
+    # --no-pareto over a work folder whose pareto/pareto.json came from an earlier --pareto run
+    # (another checkpoint): the report must plot this run's two points only, never the stale curve
+    from ecg_edge.pipeline import _pareto_report
+
+    stale = tmp_path / "pareto.json"
+    stale.write_text(json.dumps({"points": [{"series": "qat", "setting": "8x"}], "skipped": []}))
+    fp = {"n": 10, "accuracy": 0.9, "macro_f1": 0.9}
+    res = {"accuracy": 0.89, "macro_f1": 0.88}
+    d = {"accuracy_delta": -0.01, "accuracy_delta_ci95": [-0.02, 0.0],
+         "macro_f1_delta": -0.02, "macro_f1_delta_ci95": [-0.03, -0.01]}
+    extra = [("fixed-q", "8-bit (export, int8 model.bin)", 1000, res, d), ("qat", "16x (shipped)", 250, res, d)]
+    rep = _pareto_report(stale, DemoConfig(pareto=False), fp, 4000, extra)
+    assert [(p["series"], p["setting"]) for p in rep["points"]] == [(s, st) for s, st, *_ in extra]
+    assert [p["true_cr"] for p in rep["points"]] == [4.0, 16.0]
