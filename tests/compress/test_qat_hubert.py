@@ -90,6 +90,7 @@ def test_hubert_qat_trains_steps_norms_and_ships_them(trained) -> None:
     assert pack_graph(g2, meta).data == pack_graph(q.g, meta).data
 
 
+@pytest.mark.slow
 def test_compress_qat_cli_on_hubert(tmp_path: Path) -> None:
     from ecg_edge.cli import main
     from ecg_edge.runtime import CRuntime
