@@ -241,18 +241,28 @@ static inline uint32_t pkhbt(uint32_t lo, uint32_t hi)
     return r;
 }
 
-/* The two pair words of 4 b-bit levels at bits 0.. of v: 4 SBFX + 2 PKHBT when b is a
- * compile-time constant; 1-bit levels (bit set: +1, clear: -1) are ~(2 x the sign-extended bit). */
-static inline __attribute__((always_inline)) void pairs4(uint32_t *w, uint32_t v, const uint32_t b)
+/* [hi's top half | lo's top half >> 16] in one instruction. */
+static inline uint32_t pkhtb(uint32_t hi, uint32_t lo)
 {
-    int32_t l0 = (int32_t)(v << (32u - b)) >> (32u - b);
-    int32_t l1 = (int32_t)(v << (32u - 2u * b)) >> (32u - b);
-    int32_t l2 = (int32_t)(v << (32u - 3u * b)) >> (32u - b);
-    int32_t l3 = (int32_t)(v << (32u - 4u * b)) >> (32u - b);
-    if (b == 1u) {
-        l0 = ~(int32_t)((uint32_t)l0 << 1); l1 = ~(int32_t)((uint32_t)l1 << 1);
-        l2 = ~(int32_t)((uint32_t)l2 << 1); l3 = ~(int32_t)((uint32_t)l3 << 1);
-    }
+    uint32_t r;
+    __asm__("pkhtb %0, %1, %2, asr #16" : "=r"(r) : "r"(hi), "r"(lo));
+    return r;
+}
+
+/* The b-bit level at bit `at` of v (b, at compile-time constants: one SBFX); 1-bit levels (bit
+ * set: +1, clear: -1) are ~(2 x the sign-extended bit). */
+static inline __attribute__((always_inline)) int32_t level_of(uint32_t v, uint32_t at, const uint32_t b)
+{
+    const int32_t l = (int32_t)(v << (32u - at - b)) >> (32u - b);
+    return b == 1u ? ~(int32_t)((uint32_t)l << 1) : l;
+}
+
+/* The two pair words of 4 b-bit levels at bits 0.. of v, each level times 2^k: 4 SBFX + 2 PKHBT
+ * when b is a compile-time constant. */
+static inline __attribute__((always_inline)) void pairs4(uint32_t *w, uint32_t v, const uint32_t b, uint32_t k)
+{
+    const int32_t l0 = level_of(v, 0u, b) * (1 << k), l1 = level_of(v, b, b) * (1 << k);
+    const int32_t l2 = level_of(v, 2u * b, b) * (1 << k), l3 = level_of(v, 3u * b, b) * (1 << k);
     w[0] = pkhbt((uint32_t)l0, (uint32_t)l2);
     w[1] = pkhbt((uint32_t)l1, (uint32_t)l3);
 }
@@ -272,7 +282,7 @@ static void unpack4(uint32_t *w, uint32_t step, const uint8_t *vals, uint32_t of
         } else {
             v = ecg_rt_load4((const int8_t *)vals + (off >> 3)) >> (off & 7u);
         }
-        pairs4(w, v, b);
+        pairs4(w, v, b, 0u);
     }
 }
 
@@ -286,10 +296,84 @@ static inline __attribute__((always_inline)) uint32_t unpack4_words(uint32_t *w,
     uint32_t k = 0;
     for (; k + 8u / b <= n4; k += 8u / b, src += 4) {
         uint32_t v = ecg_rt_load4(src), j;
-        for (j = 0; j < 8u / b; ++j, v >>= 4u * b, w += step) pairs4(w, v, b);
+        for (j = 0; j < 8u / b; ++j, v >>= 4u * b, w += step) pairs4(w, v, b, 0u);
     }
     return k;
 }
+#endif
+
+#ifndef __OPTIMIZE_SIZE__
+/* The pair words of the 32 / b levels of one stream word (b = 1, 2, 4, a compile-time constant),
+ * each level times 2^k (k = 8 - b; 1-bit levels +-1: k = 6), so that every level is an int8 byte and SXTB16 does the sign
+ * extension: P_i = (v << (8 - b - i b)) & top-b-bits-of-each-byte holds levels i, i + 8/b,
+ * i + 16/b, i + 24/b (1-bit: the bit at bit 7, then ^ 0xC0 gives +-64); SXTB16 of P_i and of
+ * P_i ror 8 split them in pairs, and PKHBT / PKHTB put positions (4g + e, 4g + e + 2) together:
+ * about 2 instructions a level, no SBFX per level. */
+static inline __attribute__((always_inline)) void put2(uint32_t *w, uint32_t lo, uint32_t hi)
+{
+    __asm__ volatile("strd %1, %2, [%0]" : : "r"(w), "r"(lo), "r"(hi) : "memory");
+}
+
+/* Groups g = first, first + 2, ... of one stream word from P_0 .. P_{per-1}; for 1-bit levels
+ * the odd groups read only P_4..P_7 and the even ones P_0..P_3 (two passes: fewer live registers). */
+static inline __attribute__((always_inline)) void word_pass(uint32_t *w, uint32_t step, uint32_t v, const uint32_t b,
+                                                            const uint32_t first, const uint32_t every, uint32_t ng)
+{
+    const uint32_t per = 8u / b, top = ((0xFFu << (8u - b)) & 0xFFu) * 0x01010101u;
+    uint32_t sx[8] = {0}, sr[8] = {0}, i, g;
+#pragma GCC unroll 8
+    for (i = 0; i < per; ++i) {
+        uint32_t pi;
+        if (b == 1u && (i >> 2) != first) continue;
+        pi = b == 1u ? ((v << (7u - i)) & 0x80808080u) ^ 0xC0C0C0C0u : (v << (8u - b - i * b)) & top;
+        sx[i] = __sxtb16(pi);          /* levels of bytes 0 and 2 */
+        sr[i] = ecg_rt_sxtb16_odd(pi); /* bytes 1 and 3 */
+    }
+#pragma GCC unroll 8
+    for (g = first; g < per; g += every) {
+        uint32_t e, word[2];
+#pragma GCC unroll 2
+        for (e = 0; e < 2u; ++e) {
+            const uint32_t p1 = 4u * g + e, p2 = p1 + 2u, j1 = p1 / per, j2 = p2 / per;
+            const uint32_t a = (j1 & 1u) ? sr[p1 % per] : sx[p1 % per];
+            const uint32_t h = (j2 & 1u) ? sr[p2 % per] : sx[p2 % per];
+            word[e] = (j1 >> 1) == 0u ? pkhbt(a, h) : pkhtb(h, a); /* j1 >> 1 == j2 >> 1: same half */
+        }
+        if (g < ng) put2(w + step * g, word[0], word[1]);
+    }
+}
+
+/* Groups 0 .. ng - 1 of the word (ng <= 8 / b). */
+static inline __attribute__((always_inline)) void word_scaled(uint32_t *w, uint32_t step, uint32_t v, const uint32_t b,
+                                                              uint32_t ng)
+{
+    if (b == 1u) {
+        word_pass(w, step, v, 1u, 0u, 2u, ng);
+        word_pass(w, step, v, 1u, 1u, 2u, ng);
+    } else {
+        word_pass(w, step, v, b, 0u, 1u, ng);
+    }
+}
+
+/* A column of b-bit levels (b = 1, 2, 4) from `vals` on, each times 2^k (word_scaled): whole
+ * stream words inside the channel with word_scaled, then the whole groups of the remaining bytes
+ * (all inside the channel) the same way, a last partial group level by level. */
+static inline __attribute__((always_inline)) void fill_scaled(uint32_t *w, uint32_t step, uint32_t width,
+                                                              const uint8_t *vals, uint32_t span, const uint32_t b)
+{
+    const uint32_t lpw = 32u / b, k = b == 1u ? 6u : 8u - b;
+    const uint32_t words = span / lpw, rest = span - words * lpw, bytes = (rest * b + 7u) / 8u;
+    uint32_t i, v = 0;
+    for (i = 0; i < words; ++i, w += step * (lpw / 4u))
+        word_scaled(w, step, ecg_rt_load4((const int8_t *)vals + 4u * i), b, 8u / b);
+    if (!rest) return;
+    for (i = 0; i < bytes; ++i) v |= (uint32_t)vals[4u * words + i] << (8u * i);
+    word_scaled(w, step, v, b, rest / 4u);
+    w += step * (rest / 4u);
+    v >>= 4u * b * (rest / 4u);
+    for (i = 0; i < rest % 4u; ++i, v >>= b) ecg_rt_dsp_put(w, width, i, level_of(v, 0u, b) * (1 << k));
+}
+
 #endif
 
 /* A column straight from channel c of a DENSE block: 8-bit levels 4 at a time (one word, two
@@ -328,6 +412,41 @@ void ecg_rt_dsp_fill_dense(const ecg_rt_dsp_group *g, uint32_t *w, const ecg_rt_
         ecg_rt_bitreader_init(&br, wb->values, (uint64_t)off + (uint64_t)q * bits);
         for (; q < span; ++q) ecg_rt_dsp_put(w, g->width, q - 4u * fast, ecg_rt_br_next(&br, bits));
     }
+}
+
+/* Pre-scaling of a b-bit channel (b = 1, 2, 4, starting on a byte): the accumulator becomes
+ * 2^k acc (k = 8 - b, 6 for 1-bit levels +-1) and the shift n + k, exact since floor((2^k acc M + 2^(n+k-1)) / 2^(n+k))
+ * = floor((acc M + 2^(n-1)) / 2^n). Legal when n + k stays in FORMAT.md's 1..62 (the int64
+ * requantization sum keeps its range) and every partial sum fits int32: each scaled level has
+ * |2^k l| <= 128 and each input byte |x| <= 128, so |2^k bias| + 2^14 span < 2^31 bounds them. */
+void ecg_rt_dsp_take_dense(ecg_rt_dsp_group *g, const ecg_rt_conv_params *p, const ecg_rt_wblock *wb,
+                           int tapsum_ok, uint32_t c, const ecg_rt_chan_q *q)
+{
+    const uint32_t b = wb->bits, span = wb->span;
+    uint32_t k = 0, *w;
+    int32_t bias = q->bias;
+#ifndef __OPTIMIZE_SIZE__ /* -Os: the plain levels, the smaller code */
+    if (b == 1u || b == 2u || b == 4u) {
+        const uint32_t kb = b == 1u ? 6u : 8u - b;
+        const uint32_t mag = bias < 0 ? 0u - (uint32_t)bias : (uint32_t)bias; /* span <= ECG_RT_WCHUNK */
+        if (((c * span * b) & 7u) == 0u && q->shift + kb <= 62u && mag <= (0x7FFFFFFFu - (span << 14)) >> kb) {
+            k = kb;
+            bias = (int32_t)(mag << k) * (bias < 0 ? -1 : 1);
+        }
+    }
+#endif
+    if (g->count == 0u) group_begin(g, ecg_rt_dsp_group_width(p->out_ch - c), span, tapsum_ok, p);
+    w = group_slot(g, c, bias, q->mult, q->shift + k);
+#ifndef __OPTIMIZE_SIZE__
+    if (k) {
+        const uint8_t *vals = wb->values + ((c * span * b) >> 3);
+        if (b == 1u) fill_scaled(w, 2u * g->width, g->width, vals, span, 1u);
+        else if (b == 2u) fill_scaled(w, 2u * g->width, g->width, vals, span, 2u);
+        else fill_scaled(w, 2u * g->width, g->width, vals, span, 4u);
+        return;
+    }
+#endif
+    ecg_rt_dsp_fill_dense(g, w, wb, c);
 }
 
 /* A column from a channel's decoded non-zeros (xoff = position in the channel). */
