@@ -491,6 +491,117 @@ static inline void put_half(uint8_t *col, uint32_t gstep, uint32_t q, int32_t le
     memcpy(col + gstep * (q >> 2) + half_of[q & 3u], &v, 2); /* one STRH: the column is zero-filled */
 }
 
+#ifndef __OPTIMIZE_SIZE__
+/* [lo | hi << 16] of two levels, either known zero (has_*: compile-time constants). */
+static inline __attribute__((always_inline)) uint32_t pair_of(const uint32_t has_lo, int32_t lo, const uint32_t has_hi,
+                                                              int32_t hi)
+{
+    if (has_lo && has_hi) return pkhbt((uint32_t)lo, (uint32_t)hi);
+    if (has_lo) return (uint32_t)lo & 0xFFFFu;
+    if (has_hi) return (uint32_t)hi << 16;
+    return 0u;
+}
+
+
+/* The two pair words of 4 positions whose mask nibble is m (a compile-time constant), the set
+ * positions taking the b-bit levels at bits 0, b, 2b, .. of v in order. */
+static inline __attribute__((always_inline)) void nibble(uint32_t *w, uint32_t v, const uint32_t m, const uint32_t b)
+{
+    const int32_t l0 = level_of(v, 0u, b);
+    const int32_t l1 = level_of(v, b * (m & 1u), b);
+    const int32_t l2 = level_of(v, b * __builtin_popcount(m & 3u), b);
+    const int32_t l3 = level_of(v, b * __builtin_popcount(m & 7u), b);
+    put2(w, pair_of(m & 1u, l0, m & 4u, l2), pair_of(m & 2u, l1, m & 8u, l3));
+}
+
+/* 32 stream bits from bit vbit, bytes past the stream's end read as 0 (the last levels). */
+static uint32_t bits_tail(const uint8_t *vals, uint32_t nbytes, uint32_t vbit)
+{
+    uint64_t d = 0;
+    uint32_t i;
+    for (i = 0; i < 5u && (vbit >> 3) + i < nbytes; ++i) d |= (uint64_t)vals[(vbit >> 3) + i] << (8u * i);
+    return (uint32_t)(d >> (vbit & 7u));
+}
+
+#define NIB(m) case m: nibble(w, v, m, bits); vbit += bits * __builtin_popcount(m); break;
+#define NIBBLES(b)                                                                                  \
+    switch (m) {                                                                                    \
+    NIB(0u) NIB(1u) NIB(2u) NIB(3u) NIB(4u) NIB(5u) NIB(6u) NIB(7u)                                 \
+    NIB(8u) NIB(9u) NIB(10u) NIB(11u) NIB(12u) NIB(13u) NIB(14u) NIB(15u)                           \
+    default: __builtin_unreachable();                                                               \
+    }
+
+/* One nibble with the width a variable (the few nibbles next to the stream's end). */
+static __attribute__((noinline)) uint32_t nibble_tail(uint32_t *w, const uint8_t *vals, uint32_t nbytes, uint32_t vbit,
+                                                      uint32_t m, uint32_t bits)
+{
+    const uint32_t v = bits_tail(vals, nbytes, vbit);
+    int32_t l[4];
+    uint32_t i, r = 0;
+    for (i = 0; i < 4u; ++i) {
+        l[i] = 0;
+        if ((m >> i) & 1u) {
+            l[i] = (int32_t)(v << (32u - bits * (r + 1u))) >> (32u - bits);
+            if (bits == 1u) l[i] = ~(int32_t)((uint32_t)l[i] << 1);
+            ++r;
+        }
+    }
+    w[0] = pkhbt((uint32_t)l[0], (uint32_t)l[2]);
+    w[1] = pkhbt((uint32_t)l[1], (uint32_t)l[3]);
+    return vbit + bits * r;
+}
+
+/* 4 b-bit levels from bit vbit (a whole nibble's worth), 5 bytes readable there. */
+static inline __attribute__((always_inline)) uint32_t bits_at(const uint8_t *vals, uint32_t vbit, const uint32_t bits)
+{
+    uint32_t v;
+    if (bits == 8u) return ecg_rt_load4((const int8_t *)vals + (vbit >> 3));
+    v = ecg_rt_load4((const int8_t *)vals + (vbit >> 3)) >> (vbit & 7u);
+    if (bits == 7u) v |= ((uint32_t)vals[(vbit >> 3) + 4u] << 1) << (31u - (vbit & 7u)); /* 28 + 7 bits */
+    return v;
+}
+
+/* BITMASK channel starting on a mask nibble (span % 4 == 0): one dispatch per 4 positions
+ * writes both pair words (levels by SBFX at offsets the nibble fixes), no per-level bit walk;
+ * a mask byte (two nibbles) per pass. Passes run in chunks whose loads surely stay inside the
+ * stream (a nibble takes at most 4b bits; 5 bytes are read from vbit / 8); a leading odd
+ * nibble and the last few go through nibble_tail. */
+static inline __attribute__((always_inline)) uint32_t mask_nibbles(uint32_t *w, uint32_t step, const uint8_t *mask,
+                                                                   uint32_t first, uint32_t span, const uint8_t *vals,
+                                                                   uint32_t nbytes, uint32_t vbit, const uint32_t bits)
+{
+    const uint8_t *mp = mask + (first >> 3);
+    const uint32_t limit = nbytes >= 5u ? 8u * (nbytes - 5u) : 0u; /* vbit <= limit: 5 bytes readable */
+    uint32_t left = span / 4u, hi;
+    if (first & 4u) { /* the channel starts on a byte's high nibble */
+        vbit = nibble_tail(w, vals, nbytes, vbit, (uint32_t)*mp++ >> 4, bits);
+        w += step;
+        --left;
+    }
+    while (left >= 2u) {
+        uint32_t pairs = vbit <= limit ? (limit - vbit) / (8u * bits) : 0u; /* two nibbles a pass */
+        if (pairs == 0u) break;
+        if (pairs > left / 2u) pairs = left / 2u;
+        left -= 2u * pairs;
+        for (; pairs; --pairs) {
+            const uint32_t mb = *mp++;
+            uint32_t m = mb & 15u, v = bits_at(vals, vbit, bits);
+            NIBBLES(bits)
+            w += step;
+            m = mb >> 4;
+            v = bits_at(vals, vbit, bits);
+            NIBBLES(bits)
+            w += step;
+        }
+    }
+    for (hi = 0; left; --left, w += step, hi ^= 1u) /* from a byte's low nibble on */
+        vbit = nibble_tail(w, vals, nbytes, vbit, hi ? (uint32_t)*mp++ >> 4 : *mp & 15u, bits);
+    return vbit;
+}
+#undef NIBBLES
+#undef NIB
+#endif
+
 /* The walk with b a compile-time constant where inlined with one (SBFX, no width test per level). */
 static inline __attribute__((always_inline)) void fill_sparse_b(const ecg_rt_dsp_group *g, uint32_t *w,
                                                                  const ecg_rt_wblock *wb, uint32_t c,
@@ -500,6 +611,12 @@ static inline __attribute__((always_inline)) void fill_sparse_b(const ecg_rt_dsp
     const uint8_t *vals = wb->values;
     uint8_t *col = (uint8_t *)w;
     uint32_t vbit = sp->vbit;
+#ifndef __OPTIMIZE_SIZE__
+    if (wb->encoding == ECG_RT_ENC_BITMASK && span % 4u == 0u) {
+        sp->vbit = mask_nibbles(w, 2u * g->width, wb->index, c * span, span, vals, nbytes, vbit, bits);
+        return;
+    }
+#endif
     if (wb->encoding == ECG_RT_ENC_BITMASK) { /* set bits of the channel's mask, a byte at a time */
         const uint8_t *mask = wb->index;
         const uint32_t first = c * span, end = first + span;
