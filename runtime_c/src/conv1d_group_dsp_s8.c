@@ -380,19 +380,55 @@ static inline __attribute__((always_inline)) void fill_scaled(uint32_t *w, uint3
  * SXTB16: already the pair layout), narrower ones 4 at a time from one load, each unpacked once;
  * groups whose load would pass the end of the stream and the last partial group go through the
  * bit reader. */
-void ecg_rt_dsp_fill_dense(const ecg_rt_dsp_group *g, uint32_t *w, const ecg_rt_wblock *wb, uint32_t c)
+/* Pre-scaling of a b-bit channel (b = 1, 2, 4, starting on a byte): the accumulator becomes
+ * 2^k acc (k = 8 - b, 6 for 1-bit levels +-1) and the shift n + k, exact since
+ * floor((2^k acc M + 2^(n+k-1)) / 2^(n+k)) = floor((acc M + 2^(n-1)) / 2^n). Legal when n + k stays in FORMAT.md's 1..62 (the int64
+ * requantization sum keeps its range) and every partial sum fits int32: each scaled level has
+ * |2^k l| <= 128 and each input byte |x| <= 128, so |2^k bias| + 2^14 span < 2^31 bounds them. */
+/* 1..7-bit levels (below). */
+static __attribute__((noinline)) void fill_narrow(ecg_rt_dsp_group *g, uint32_t *w, const ecg_rt_wblock *wb,
+                                                  uint32_t c);
+
+void ecg_rt_dsp_fill_dense(ecg_rt_dsp_group *g, uint32_t *w, const ecg_rt_wblock *wb, uint32_t c)
 {
     const uint32_t span = g->span, step = 2u * g->width;
     uint32_t q = 0;
-    if (wb->bits == 8u) {
-        const int8_t *v = (const int8_t *)wb->values + (size_t)c * span;
-        for (; q + 4u <= span; q += 4u, v += 4, w += step) {
-            const uint32_t word = ecg_rt_load4(v);
-            w[0] = __sxtb16(word);
-            w[1] = ecg_rt_sxtb16_odd(word);
+    const int8_t *v = (const int8_t *)wb->values + (size_t)c * span;
+    if (wb->bits != 8u) {
+        fill_narrow(g, w, wb, c);
+        return;
+    }
+    for (; q + 4u <= span; q += 4u, v += 4, w += step) {
+        const uint32_t word = ecg_rt_load4(v);
+        w[0] = __sxtb16(word);
+        w[1] = ecg_rt_sxtb16_odd(word);
+    }
+    for (; q < span; ++q, ++v) ecg_rt_dsp_put(w, g->width, q & 3u, *v);
+}
+
+static void fill_narrow(ecg_rt_dsp_group *g, uint32_t *w, const ecg_rt_wblock *wb, uint32_t c)
+{
+    const uint32_t span = g->span, step = 2u * g->width;
+    uint32_t q = 0;
+#ifndef __OPTIMIZE_SIZE__ /* -Os: the plain levels, the smaller code */
+    const uint32_t b = wb->bits;
+    if (b == 1u || b == 2u || b == 4u) {
+        const uint32_t j = g->count - 1u, k = b == 1u ? 6u : 8u - b; /* w is slot j's column */
+        const int32_t bias = g->bias[j];
+        const uint32_t mag = bias < 0 ? 0u - (uint32_t)bias : (uint32_t)bias; /* span <= ECG_RT_WCHUNK */
+        if (((c * span * b) & 7u) == 0u && g->shift[j] + k <= 62u && mag <= (0x7FFFFFFFu - (span << 14)) >> k) {
+            const uint8_t *vals = wb->values + ((c * span * b) >> 3);
+            g->bias[j] = (int32_t)(mag << k) * (bias < 0 ? -1 : 1);
+            g->shift[j] += k;
+            g->rc[j] = (int64_t)1 << (g->shift[j] - 1u);
+            if (b == 1u) fill_scaled(w, step, g->width, vals, span, 1u);
+            else if (b == 2u) fill_scaled(w, step, g->width, vals, span, 2u);
+            else fill_scaled(w, step, g->width, vals, span, 4u);
+            return;
         }
-        for (; q < span; ++q, ++v) ecg_rt_dsp_put(w, g->width, q & 3u, *v);
-    } else {
+    }
+#endif
+    {
         const uint32_t bits = wb->bits, off = c * span * bits, reach = bits == 7u ? 8u : 4u;
         const uint32_t last = wb->values_bytes >= reach ? 8u * (wb->values_bytes - reach) : 0u; /* loads up to here */
         uint32_t n4 = span / 4u, fast, done = 0;
@@ -412,41 +448,6 @@ void ecg_rt_dsp_fill_dense(const ecg_rt_dsp_group *g, uint32_t *w, const ecg_rt_
         ecg_rt_bitreader_init(&br, wb->values, (uint64_t)off + (uint64_t)q * bits);
         for (; q < span; ++q) ecg_rt_dsp_put(w, g->width, q - 4u * fast, ecg_rt_br_next(&br, bits));
     }
-}
-
-/* Pre-scaling of a b-bit channel (b = 1, 2, 4, starting on a byte): the accumulator becomes
- * 2^k acc (k = 8 - b, 6 for 1-bit levels +-1) and the shift n + k, exact since floor((2^k acc M + 2^(n+k-1)) / 2^(n+k))
- * = floor((acc M + 2^(n-1)) / 2^n). Legal when n + k stays in FORMAT.md's 1..62 (the int64
- * requantization sum keeps its range) and every partial sum fits int32: each scaled level has
- * |2^k l| <= 128 and each input byte |x| <= 128, so |2^k bias| + 2^14 span < 2^31 bounds them. */
-void ecg_rt_dsp_take_dense(ecg_rt_dsp_group *g, const ecg_rt_conv_params *p, const ecg_rt_wblock *wb,
-                           int tapsum_ok, uint32_t c, const ecg_rt_chan_q *q)
-{
-    const uint32_t b = wb->bits, span = wb->span;
-    uint32_t k = 0, *w;
-    int32_t bias = q->bias;
-#ifndef __OPTIMIZE_SIZE__ /* -Os: the plain levels, the smaller code */
-    if (b == 1u || b == 2u || b == 4u) {
-        const uint32_t kb = b == 1u ? 6u : 8u - b;
-        const uint32_t mag = bias < 0 ? 0u - (uint32_t)bias : (uint32_t)bias; /* span <= ECG_RT_WCHUNK */
-        if (((c * span * b) & 7u) == 0u && q->shift + kb <= 62u && mag <= (0x7FFFFFFFu - (span << 14)) >> kb) {
-            k = kb;
-            bias = (int32_t)(mag << k) * (bias < 0 ? -1 : 1);
-        }
-    }
-#endif
-    if (g->count == 0u) group_begin(g, ecg_rt_dsp_group_width(p->out_ch - c), span, tapsum_ok, p);
-    w = group_slot(g, c, bias, q->mult, q->shift + k);
-#ifndef __OPTIMIZE_SIZE__
-    if (k) {
-        const uint8_t *vals = wb->values + ((c * span * b) >> 3);
-        if (b == 1u) fill_scaled(w, 2u * g->width, g->width, vals, span, 1u);
-        else if (b == 2u) fill_scaled(w, 2u * g->width, g->width, vals, span, 2u);
-        else fill_scaled(w, 2u * g->width, g->width, vals, span, 4u);
-        return;
-    }
-#endif
-    ecg_rt_dsp_fill_dense(g, w, wb, c);
 }
 
 /* A column from a channel's decoded non-zeros (xoff = position in the channel). */

@@ -52,15 +52,11 @@ ecg_rt_status ecg_rt_conv1d_s8(const ecg_rt_conv_params *p, const ecg_rt_wblock 
         uint32_t n;
 #ifdef ECG_RT_DSP
         if (dense_dsp || sparse_dsp) { /* levels unpacked straight into the group, no decode to pairs */
-            if (dense_dsp && wb->bits != 8u) {
-                ecg_rt_dsp_take_dense(grp, p, wb, tapsum_ok, c, &q);
-            } else {
-                uint32_t *col = ecg_rt_dsp_group_take(grp, p, wb->span, tapsum_ok, c, q.bias, q.mult, q.shift);
-                if (dense_dsp)
-                    ecg_rt_dsp_fill_dense(grp, col, wb, c);
-                else
-                    ecg_rt_dsp_fill_sparse(grp, col, wb, c, &sparse);
-            }
+            uint32_t *col = ecg_rt_dsp_group_take(grp, p, wb->span, tapsum_ok, c, q.bias, q.mult, q.shift);
+            if (dense_dsp)
+                ecg_rt_dsp_fill_dense(grp, col, wb, c);
+            else
+                ecg_rt_dsp_fill_sparse(grp, col, wb, c, &sparse);
             if (grp->count == grp->width) {
                 ecg_rt_status st = ecg_rt_conv1d_group_dsp_s8(grp, p, x, y);
                 if (st != ECG_RT_OK) return st;
