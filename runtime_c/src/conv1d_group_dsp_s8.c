@@ -380,11 +380,30 @@ static inline __attribute__((always_inline)) void fill_scaled(uint32_t *w, uint3
  * SXTB16: already the pair layout), narrower ones 4 at a time from one load, each unpacked once;
  * groups whose load would pass the end of the stream and the last partial group go through the
  * bit reader. */
+#ifndef __OPTIMIZE_SIZE__
 /* Pre-scaling of a b-bit channel (b = 1, 2, 4, starting on a byte): the accumulator becomes
  * 2^k acc (k = 8 - b, 6 for 1-bit levels +-1) and the shift n + k, exact since
- * floor((2^k acc M + 2^(n+k-1)) / 2^(n+k)) = floor((acc M + 2^(n-1)) / 2^n). Legal when n + k stays in FORMAT.md's 1..62 (the int64
- * requantization sum keeps its range) and every partial sum fits int32: each scaled level has
- * |2^k l| <= 128 and each input byte |x| <= 128, so |2^k bias| + 2^14 span < 2^31 bounds them. */
+ * floor((2^k acc M + 2^(n+k-1)) / 2^(n+k)) = floor((acc M + 2^(n-1)) / 2^n). Legal when n + k
+ * stays in FORMAT.md's 1..62 (the int64 requantization sum keeps its range) and every partial
+ * sum fits int32: each scaled level has |2^k l| <= 128 and each input byte |x| <= 128, so
+ * |2^k bias| + 2^14 span < 2^31 bounds them. */
+/* Channel c of b-bit levels (b = 1, 2, 4, a compile-time constant) pre-scaled into slot j's
+ * column (the slot just taken) where legal; returns 0 where not. */
+static inline __attribute__((always_inline)) int scaled_channel(ecg_rt_dsp_group *g, uint32_t *w,
+                                                                const ecg_rt_wblock *wb, uint32_t c, const uint32_t b)
+{
+    const uint32_t span = g->span, j = g->count - 1u, k = b == 1u ? 6u : 8u - b, off = c * span * b;
+    const int32_t bias = g->bias[j];
+    const uint32_t mag = bias < 0 ? 0u - (uint32_t)bias : (uint32_t)bias; /* span <= ECG_RT_WCHUNK */
+    if ((off & 7u) != 0u || g->shift[j] + k > 62u || mag > (0x7FFFFFFFu - (span << 14)) >> k) return 0;
+    g->bias[j] = bias * (1 << k); /* |bias| 2^k < 2^31: checked */
+    g->shift[j] += k;
+    g->rc[j] <<= k; /* 2^(n+k-1) */
+    fill_scaled(w, 2u * g->width, g->width, wb->values + (off >> 3), span, b);
+    return 1;
+}
+#endif
+
 /* 1..7-bit levels (below). */
 static __attribute__((noinline)) void fill_narrow(ecg_rt_dsp_group *g, uint32_t *w, const ecg_rt_wblock *wb,
                                                   uint32_t c);
@@ -411,22 +430,10 @@ static void fill_narrow(ecg_rt_dsp_group *g, uint32_t *w, const ecg_rt_wblock *w
     const uint32_t span = g->span, step = 2u * g->width;
     uint32_t q = 0;
 #ifndef __OPTIMIZE_SIZE__ /* -Os: the plain levels, the smaller code */
-    const uint32_t b = wb->bits;
-    if (b == 1u || b == 2u || b == 4u) {
-        const uint32_t j = g->count - 1u, k = b == 1u ? 6u : 8u - b; /* w is slot j's column */
-        const int32_t bias = g->bias[j];
-        const uint32_t mag = bias < 0 ? 0u - (uint32_t)bias : (uint32_t)bias; /* span <= ECG_RT_WCHUNK */
-        if (((c * span * b) & 7u) == 0u && g->shift[j] + k <= 62u && mag <= (0x7FFFFFFFu - (span << 14)) >> k) {
-            const uint8_t *vals = wb->values + ((c * span * b) >> 3);
-            g->bias[j] = (int32_t)(mag << k) * (bias < 0 ? -1 : 1);
-            g->shift[j] += k;
-            g->rc[j] = (int64_t)1 << (g->shift[j] - 1u);
-            if (b == 1u) fill_scaled(w, step, g->width, vals, span, 1u);
-            else if (b == 2u) fill_scaled(w, step, g->width, vals, span, 2u);
-            else fill_scaled(w, step, g->width, vals, span, 4u);
-            return;
-        }
-    }
+    if (wb->bits == 4u ? scaled_channel(g, w, wb, c, 4u)
+        : wb->bits == 2u ? scaled_channel(g, w, wb, c, 2u)
+        : wb->bits == 1u ? scaled_channel(g, w, wb, c, 1u) : 0)
+        return;
 #endif
     {
         const uint32_t bits = wb->bits, off = c * span * bits, reach = bits == 7u ? 8u : 4u;
