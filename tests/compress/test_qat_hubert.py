@@ -120,3 +120,12 @@ def test_compress_qat_cli_on_hubert(tmp_path: Path) -> None:
     fq = fake_quant_logits(mb, out / "compressed.pt", np.asarray(Xte))
     assert np.array_equal(CRuntime(data).invoke_batch(xq), fq)  # shipped == fake-quant on every test window
     assert "qat" in comp.extra
+    # a second run reuses the recorded sensitivity instead of measuring it again
+    out2 = tmp_path / "c2"
+    assert main(["compress", str(ck_path), "--data", str(ds), "--target", "cortex-m55", "--method", "qat",
+                 "--target-cr", "3", "--sens-windows", "8", "--qat-epochs", "1", "--max-repairs", "0",
+                 "--tolerance", "0.5", "--sensitivity-from", str(out / "plan.json"), "--out", str(out2)]) == 0
+    plan2 = json.loads((out2 / "plan.json").read_text())
+    assert plan2["metrics"]["sensitivity"]["options"] == plan["metrics"]["sensitivity"]["options"]
+    assert main(["compress", str(ck_path), "--data", str(ds), "--method", "budget",
+                 "--sensitivity-from", str(out / "plan.json"), "--out", str(tmp_path / "c3")]) == 2
