@@ -464,6 +464,12 @@ ecg_rt_status ecg_rt_conv1d_group_dsp_s8(ecg_rt_dsp_group *g, const ecg_rt_conv_
         } else {
             for (j = 0; j < g->count; ++j) s[j] = border(g, j, p, x, start);
         }
+#if ECG_RT_FUSE
+        if (p->add) { /* a 1x1 shortcut fused with its ADD: y is the ADD's output */
+            ecg_rt_dsp_store_add(g, p->add, s, (size_t)t * p->out_ch, y);
+            continue;
+        }
+#endif
 #ifdef ECG_RT_MVE
         if (!g->slow) {
             store_mve(g, s, y + (size_t)t * p->out_ch);

@@ -7,7 +7,8 @@
     X(test_argmax) X(test_model_every_op) X(test_loader_rejects) X(test_loader_rule_ids) X(test_invoke_rejects) \
     X(test_trace) X(test_pointwise_dilation_ignored) X(test_isqrt) X(test_layernorm)      \
     X(test_groupnorm) X(test_gelu) X(test_lut) X(test_softmax) X(test_matmul) X(test_conv1d_grouped)  \
-    X(test_model_transformer) X(test_loader_rejects_v2) X(test_loader_host_trailer)
+    X(test_model_transformer) X(test_loader_rejects_v2) X(test_loader_host_trailer) \
+    X(test_conv1d_pointwise_add) X(test_add_split) X(test_fused_shortcut_model)
 #define DECL(f) void f(void);
 TESTS(DECL)
 
