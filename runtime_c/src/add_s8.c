@@ -20,13 +20,13 @@ int ecg_rt_add_split_init(ecg_rt_add_split *sp, const ecg_rt_add_params *q)
     if (n < 16u || n > 47u) return 0;
     sp->ml_a = low16(q->m_a);
     sp->ml_b = low16(q->m_b);
-    sp->mh_a = (int32_t)(((int64_t)q->m_a - sp->ml_a) / 65536);
-    sp->mh_b = (int32_t)(((int64_t)q->m_b - sp->ml_b) / 65536);
+    sp->mh_a = (int32_t)ecg_rt_floor_shift((int64_t)q->m_a - sp->ml_a, 16u); /* exact: a multiple of 2^16 */
+    sp->mh_b = (int32_t)ecg_rt_floor_shift((int64_t)q->m_b - sp->ml_b, 16u);
     if (sp->mh_a > 32767 || sp->mh_a < -32768 || sp->mh_b > 32767 || sp->mh_b < -32768) return 0;
     base = ((int64_t)1 << (n - 1u)) - (int64_t)q->zp_a * q->m_a - (int64_t)q->zp_b * q->m_b +
            (int64_t)q->zp_out * ((int64_t)1 << n);
     sp->bl = (int32_t)(base & 0xFFFF);
-    bh = (base - sp->bl) / 65536; /* exact */
+    bh = ecg_rt_floor_shift(base, 16u); /* (base - bl) / 2^16 */
     if (bh > ((int64_t)1 << 30) || bh < -((int64_t)1 << 30)) return 0;
     sp->bh = (int32_t)bh;
     sp->sh = (int32_t)n - 16;
@@ -67,6 +67,7 @@ static inline __attribute__((always_inline)) void split_loop(uint32_t n, const i
                                                              int8_t *y, const int full)
 {
     uint32_t j = 0;
+#ifndef __OPTIMIZE_SIZE__ /* -Os: one element a pass, the smaller code */
     for (; j + 4u <= n; j += 4u) {
         const uint32_t av = ecg_rt_load4(a + j), bv = ecg_rt_load4(b + j);
         const uint32_t ae = __sxtb16(av), ao = ecg_rt_sxtb16_odd(av);
@@ -76,6 +77,7 @@ static inline __attribute__((always_inline)) void split_loop(uint32_t n, const i
         y[j + 2u] = split_one(sp, pk_tb(be, ae), lo, hi, full);
         y[j + 3u] = split_one(sp, pk_tb(bo, ao), lo, hi, full);
     }
+#endif
     for (; j < n; ++j)
         y[j] = split_one(sp, (uint32_t)(uint16_t)a[j] | ((uint32_t)(uint16_t)b[j] << 16), lo, hi, full);
 }

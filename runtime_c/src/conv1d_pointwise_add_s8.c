@@ -5,7 +5,7 @@
  * the two ops run one after the other by construction: the same int8 intermediate, the same ADD
  * sum (ecg_rt_add1, or its exact 2^16 split ecg_rt_add_split on Cortex-M).
  * On Cortex-M with the DSP extension every channel runs on the group kernel
- * (conv1d_group_dsp_s8.c) with this file's epilogue ecg_rt_dsp_store_add in place of its store;
+ * (conv1d_group_dsp_s8.c) with this file's row loop (ecg_rt_conv_add.row) in place of its store;
  * elsewhere (and where ECG_RT_FUSE is 0, as at -Os) a scalar sweep. */
 #include "ecg_rt_internal.h"
 #include "ecg_rt_dsp.h"
@@ -17,20 +17,37 @@ int ecg_rt_conv1d_pointwise_add_ok(const ecg_rt_conv_params *p, const ecg_rt_wbl
 }
 
 #if defined(ECG_RT_DSP) && ECG_RT_FUSE
-/* One loop per clamp kind (conv_full / add_full: the op has no fused activation, the clamp is one
- * SSAT); the constants live in registers: the int8 stores may alias anything, so fields would be
- * re-read per element. */
-static inline __attribute__((always_inline)) void store_add_fast(const ecg_rt_dsp_group *g, const ecg_rt_conv_add *ad,
-                                                                 const int32_t *s, const int8_t *bt, int8_t *yt,
-                                                                 const int conv_full, const int add_full)
+/* The fused op's state on Cortex-M: the epilogue (first member: the group kernel gets its address
+ * as p->add) and the current group's slots as one table (rounding constant, multiplier, shift - 32,
+ * channel: read in order through one pointer). */
+typedef struct {
+    int64_t rc;
+    int32_t mult, sh32;
+    uint32_t channel;
+} slot_q;
+
+typedef struct {
+    ecg_rt_conv_add ad;
+    slot_q slot[ECG_RT_DSP_GROUP];
+    uint32_t count;
+} fused;
+
+/* One loop per clamp kind (conv_full / add_full: no fused activation, the clamp is one SSAT), the
+ * constants in registers (the int8 stores may alias anything: fields would be re-read per element). */
+static inline __attribute__((always_inline)) void row_fast(const ecg_rt_conv_add *ad, const int32_t *s, size_t at,
+                                                           int8_t *y, const int conv_full, const int add_full)
 {
-    const uint32_t count = g->count, wl = ad->sp.wl, wh = ad->sp.wh;
-    const int32_t czp = g->zp, clo = g->lo, chi = g->hi, bl = ad->sp.bl, bh = ad->sp.bh, sh = ad->sp.sh;
-    const int32_t lo = ad->q.act_min, hi = ad->q.act_max;
-    uint32_t j;
-    for (j = 0; j < count; ++j) {
-        const uint32_t c = g->channel[j];
-        int32_t o = __qadd((int32_t)((g->rc[j] + (int64_t)s[j] * g->mult[j]) >> 32) >> (g->shift[j] - 32u), czp);
+    const fused *f = (const fused *)(const void *)ad;
+    const slot_q *q = f->slot, *end = f->slot + f->count;
+    const int8_t *bt = ad->b + at;
+    int8_t *yt = y + at;
+    const uint32_t wl = ad->sp.wl, wh = ad->sp.wh;
+    const int32_t bl = ad->sp.bl, bh = ad->sp.bh, sh = ad->sp.sh, czp = ad->czp;
+    const int32_t clo = conv_full ? -128 : ad->clo, chi = conv_full ? 127 : ad->chi;
+    const int32_t lo = add_full ? -128 : ad->q.act_min, hi = add_full ? 127 : ad->q.act_max;
+    for (; q < end; ++q, ++s) {
+        const uint32_t c = q->channel;
+        int32_t o = __qadd((int32_t)((q->rc + (int64_t)*s * q->mult) >> 32) >> q->sh32, czp);
         uint32_t pair;
         if (conv_full) {
             o = __ssat(o, 8);
@@ -38,7 +55,7 @@ static inline __attribute__((always_inline)) void store_add_fast(const ecg_rt_ds
             o = o < clo ? clo : o;
             o = o > chi ? chi : o;
         }
-        pair = (uint32_t)(uint16_t)o | ((uint32_t)(uint16_t)bt[c] << 16);
+        __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(pair) : "r"(o), "r"((int32_t)bt[c]));
         o = (__smlad(pair, wh, bh) + (__smlad(pair, wl, bl) >> 16)) >> sh;
         if (add_full) {
             o = __ssat(o, 8);
@@ -50,26 +67,43 @@ static inline __attribute__((always_inline)) void store_add_fast(const ecg_rt_ds
     }
 }
 
-/* The group's sums for output position `at` = t * C_out: the conv's requantization (as the
- * group kernel's store), then the ADD with b at the same index. */
-void ecg_rt_dsp_store_add(const ecg_rt_dsp_group *g, const ecg_rt_conv_add *ad, const int32_t *s, size_t at,
-                          int8_t *y)
+static void row_ff(const ecg_rt_conv_add *ad, const int32_t *s, size_t at, int8_t *y) { row_fast(ad, s, at, y, 1, 1); }
+static void row_fc(const ecg_rt_conv_add *ad, const int32_t *s, size_t at, int8_t *y) { row_fast(ad, s, at, y, 1, 0); }
+static void row_cf(const ecg_rt_conv_add *ad, const int32_t *s, size_t at, int8_t *y) { row_fast(ad, s, at, y, 0, 1); }
+static void row_cc(const ecg_rt_conv_add *ad, const int32_t *s, size_t at, int8_t *y) { row_fast(ad, s, at, y, 0, 0); }
+
+/* Some conv shift n < 32, or an ADD outside the split's range: the shared requantizations. */
+static void row_any(const ecg_rt_conv_add *ad, const int32_t *s, size_t at, int8_t *y)
 {
-    const int8_t *bt = ad->b + at;
-    int8_t *yt = y + at;
+    const fused *f = (const fused *)(const void *)ad;
     uint32_t j;
-    if (!g->slow && ad->split_ok) {
-        const int conv_full = g->lo == -128 && g->hi == 127, add_full = ad->q.act_min == -128 && ad->q.act_max == 127;
-        if (conv_full && add_full) store_add_fast(g, ad, s, bt, yt, 1, 1);
-        else if (conv_full) store_add_fast(g, ad, s, bt, yt, 1, 0);
-        else if (add_full) store_add_fast(g, ad, s, bt, yt, 0, 1);
-        else store_add_fast(g, ad, s, bt, yt, 0, 0);
-        return;
+    for (j = 0; j < f->count; ++j) {
+        const uint32_t c = f->slot[j].channel;
+        const int8_t o = ecg_rt_dsp_requantize(s[j], f->slot[j].mult, (uint32_t)(f->slot[j].sh32 + 32), ad->czp,
+                                               ad->clo, ad->chi);
+        y[at + c] = ecg_rt_add1(&ad->q, o, ad->b[at + c]);
     }
-    for (j = 0; j < g->count; ++j) { /* some shift n < 32, or an ADD outside the split's range */
-        const uint32_t c = g->channel[j];
-        yt[c] = ecg_rt_add1(&ad->q, ecg_rt_dsp_requantize(s[j], g->mult[j], g->shift[j], g->zp, g->lo, g->hi), bt[c]);
+}
+
+/* The group is full (or the last one): its slot table and row loop, then every output position. */
+static ecg_rt_status run_group(ecg_rt_dsp_group *g, fused *f, const ecg_rt_conv_params *cp, const int8_t *x,
+                               int8_t *y)
+{
+    uint32_t j;
+    f->count = g->count;
+    for (j = 0; j < g->count; ++j) {
+        f->slot[j].rc = g->rc[j];
+        f->slot[j].mult = g->mult[j];
+        f->slot[j].sh32 = (int32_t)g->shift[j] - 32;
+        f->slot[j].channel = g->channel[j];
     }
+    f->ad.row = row_any;
+    if (!g->slow && f->ad.split_ok) {
+        const int conv_full = f->ad.clo == -128 && f->ad.chi == 127;
+        const int add_full = f->ad.q.act_min == -128 && f->ad.q.act_max == 127;
+        f->ad.row = conv_full ? (add_full ? row_ff : row_fc) : (add_full ? row_cf : row_cc);
+    }
+    return ecg_rt_conv1d_group_dsp_s8(g, cp, x, y);
 }
 #endif
 
@@ -82,17 +116,20 @@ ecg_rt_status ecg_rt_conv1d_pointwise_add_s8(const ecg_rt_conv_params *p, const 
     if (!ecg_rt_conv1d_pointwise_add_ok(p, wb) || q->shift < 1u || q->shift > 62u) return ECG_RT_E_OP;
 #if defined(ECG_RT_DSP) && ECG_RT_FUSE /* the group kernel calls the epilogue only then */
     {
-        ecg_rt_conv_add ad;
+        fused f;
         ecg_rt_conv_params cp;
         ecg_rt_dsp_group group;
         ecg_rt_dsp_sparse sparse;
         const int tapsum_ok = p->in_ch % 4u == 0u;
-        ad.b = b;
-        ad.q = *q;
-        ad.split_ok = ecg_rt_add_split_init(&ad.sp, q);
+        f.ad.b = b;
+        f.ad.q = *q;
+        f.ad.split_ok = ecg_rt_add_split_init(&f.ad.sp, q);
+        f.ad.czp = p->zp_out;
+        f.ad.clo = p->act_min;
+        f.ad.chi = p->act_max;
         cp = *p;
         cp.dilation = 1u; /* K = 1 */
-        cp.add = &ad;
+        cp.add = &f.ad;
         if (wb->encoding != ECG_RT_ENC_DENSE) ecg_rt_dsp_sparse_init(&sparse, wb);
         group.count = 0;
         for (c = 0; c < p->out_ch; ++c) {
@@ -103,11 +140,11 @@ ecg_rt_status ecg_rt_conv1d_pointwise_add_s8(const ecg_rt_conv_params *p, const 
             else
                 ecg_rt_dsp_fill_sparse(&group, col, wb, c, &sparse);
             if (group.count == group.width) {
-                const ecg_rt_status st = ecg_rt_conv1d_group_dsp_s8(&group, &cp, x, y);
+                const ecg_rt_status st = run_group(&group, &f, &cp, x, y);
                 if (st != ECG_RT_OK) return st;
             }
         }
-        return ecg_rt_conv1d_group_dsp_s8(&group, &cp, x, y); /* the last, partly filled group */
+        return group.count ? run_group(&group, &f, &cp, x, y) : ECG_RT_OK; /* the last, partly filled group */
     }
 #else
     {

@@ -170,10 +170,5 @@ static inline int32_t ecg_rt_dsp_border(const int8_t *x, int32_t start, uint32_t
 ecg_rt_status ecg_rt_conv1d_group_dsp_s8(ecg_rt_dsp_group *g, const ecg_rt_conv_params *p, const int8_t *x,
                                          int8_t *y);
 
-/* The group kernel's store where p->add is set: the conv's int8 outputs of position `at` = t * C_out
- * go into the fused ADD (conv1d_pointwise_add_s8.c). */
-void ecg_rt_dsp_store_add(const ecg_rt_dsp_group *g, const ecg_rt_conv_add *ad, const int32_t *s, size_t at,
-                          int8_t *y);
-
 #endif /* DSP */
 #endif /* ECG_RT_DSP_H */

@@ -325,12 +325,17 @@ int ecg_rt_add_split_init(ecg_rt_add_split *sp, const ecg_rt_add_params *q);
 /* The fused epilogue of a 1x1 shortcut CONV1D whose only reader is the next op, a residual ADD
  * (conv1d_pointwise_add_s8.c): the conv's int8 output is the ADD's input a (the prepared params
  * swap the ADD's inputs where the conv feeds in1), b is the ADD's other input [L_out][C_out]. */
-typedef struct {
+typedef struct ecg_rt_conv_add_s ecg_rt_conv_add;
+struct ecg_rt_conv_add_s {
     const int8_t *b;
     ecg_rt_add_params q;
     ecg_rt_add_split sp;
     int split_ok;
-} ecg_rt_conv_add;
+    int32_t czp, clo, chi; /* the conv's output zero point and activation range */
+    /* Cortex-M group kernel: the conv's sums s of the current group at output position
+     * at = t * C_out -> requantized, added, stored to y (set per group by the fused kernel). */
+    void (*row)(const ecg_rt_conv_add *ad, const int32_t *s, size_t at, int8_t *y);
+};
 
 typedef struct {
     uint32_t in_len, in_ch, out_len, out_ch;
