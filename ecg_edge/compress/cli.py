@@ -87,6 +87,9 @@ def check_latency(outcome, target, max_ms: float, X) -> dict:
 @click.option("--max-macs", type=POSITIVE_INT, default=None, help="qat: executed multiply-accumulates per window")
 @click.option("--qat-epochs", type=POSITIVE_INT, default=6, show_default=True)
 @click.option("--qat-lr", type=POSITIVE, default=5e-4, show_default=True)
+@click.option("--qat-step-lr", type=click.FloatRange(min=0.0), default=None,
+              help="qat: learning rate of the weight step sizes relative to their size (0: --qat-lr, like the "
+                   "weights) [default: 0.01 for hubert_ecg, 0 for resnet1d]")
 @click.option("--max-repairs", type=NON_NEGATIVE_INT, default=3, show_default=True,
               help="qat: promotions of the most sensitive layer while the shipped drop exceeds --tolerance")
 @click.option("--channel-prune", is_flag=True, default=False,
@@ -98,7 +101,7 @@ def check_latency(outcome, target, max_ms: float, X) -> dict:
 def compress(checkpoint: Path | None, data_dir: Path | None, target: str, method: str, tolerance: float,
              reading: str | None, order: str, finetune_epochs: int, finetune_lr: float, max_bytes: int | None,
              max_latency_ms: float | None, val_max: int, metric: str, sensitivity: str, sens_windows: int,
-             target_cr: float | None, max_macs: int | None, qat_epochs: int, qat_lr: float, max_repairs: int,
+             target_cr: float | None, max_macs: int | None, qat_epochs: int, qat_lr: float, qat_step_lr: float | None, max_repairs: int,
              channel_prune: bool, prune_epochs: int, out_dir: Path | None) -> None:
     """Search a per-layer bit-width/sparsity plan and write OUT/plan.json + OUT/compressed.pt."""
     from ecg_edge.checkpoint import load_checkpoint
@@ -127,7 +130,7 @@ def compress(checkpoint: Path | None, data_dir: Path | None, target: str, method
 
     prune = {"epochs": prune_epochs} if channel_prune else None
     qat_opts = {"sensitivity": sensitivity, "sens_windows": sens_windows, "target_cr": target_cr,
-                "max_macs": max_macs, "max_repairs": max_repairs, "qat": QATConfig(epochs=qat_epochs, lr=qat_lr)}
+                "max_macs": max_macs, "max_repairs": max_repairs, "qat": QATConfig(epochs=qat_epochs, lr=qat_lr, step_lr_relative=qat_step_lr)}
     tgt = get_target(target)
     from ecg_edge.outputs import result_set
 
