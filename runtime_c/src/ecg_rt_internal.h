@@ -369,8 +369,9 @@ ecg_rt_status ecg_rt_add_s8(uint32_t n, const int8_t *a, int32_t zp_a, int32_t m
 /* A 1x1 CONV1D (K = 1, groups = 1, no padding, any stride) and the residual ADD reading its
  * output, in one pass: y = ADD(conv(x), b), bit-exact with the conv requantized to int8 (its zero
  * point and activation range) and then the ADD, without storing the conv's output. y may alias b
- * (same index); y must not overlap x. ecg_rt_conv1d_pointwise_add_ok says where it runs (the
- * loader's fusion decision); elsewhere it returns ECG_RT_E_OP. */
+ * (same index); y must not overlap x. It runs any K = 1, groups = 1, unpadded conv with C_in <=
+ * ECG_RT_WCHUNK (else ECG_RT_E_OP); ecg_rt_conv1d_pointwise_add_ok says where the loader fuses:
+ * there, and where the fused pass is the faster (not on Helium builds). */
 int ecg_rt_conv1d_pointwise_add_ok(const ecg_rt_conv_params *p, const ecg_rt_wblock *wb);
 ecg_rt_status ecg_rt_conv1d_pointwise_add_s8(const ecg_rt_conv_params *p, const ecg_rt_wblock *wb,
                                              const int8_t *x, const ecg_rt_add_params *q,
