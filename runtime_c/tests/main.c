@@ -46,6 +46,25 @@ static int write_seeds(const char *dir)
             tm_free(&tm);
             ++n;
         }
+    for (bits = 0; bits < 5; ++bits) { /* the residual blocks (fused 1x1 shortcut + ADD and not) */
+        test_model tm;
+        char path[512];
+        FILE *f;
+        size_t len;
+        int j;
+        rng_seed(2000u + bits);
+        tm_build_residual(&tm, (int)bits, 8u - bits, bits % 3u);
+        len = tm_write(&tm, buf + 1, sizeof buf - 193);
+        buf[0] = 1;
+        for (j = 0; j < 192; ++j) buf[1 + len + (size_t)j] = (uint8_t)rng_u32();
+        snprintf(path, sizeof path, "%s/residual_v%u.seed", dir, bits);
+        f = fopen(path, "wb");
+        if (!f) return 1;
+        fwrite(buf, 1, len + 193, f);
+        fclose(f);
+        tm_free(&tm);
+        ++n;
+    }
     printf("wrote %d seeds to %s\n", n, dir);
     return 0;
 }

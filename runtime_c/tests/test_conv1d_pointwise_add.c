@@ -178,7 +178,7 @@ void test_add_split(void)
  * 2: a second ADD reads the shortcut too (not fused); 3: the ADD's output over the block input
  * (not fused: that input is read while outputs are written); 4: the shortcut runs first, not
  * next to the ADD (not fused). */
-static void build_block(test_model *tm, int variant, uint32_t bits, uint32_t enc)
+void tm_build_residual(test_model *tm, int variant, uint32_t bits, uint32_t enc)
 {
     uint32_t at = 0;
     tm_op *o;
@@ -252,7 +252,7 @@ void test_fused_shortcut_model(void)
                 size_t len;
                 uint32_t j, fused_ops = 0, calls;
                 int rep;
-                build_block(&tm, variant, bits, enc);
+                tm_build_residual(&tm, variant, bits, enc);
                 len = tm_write(&tm, file_buf, sizeof file_buf);
                 CHECK(len > 0);
                 CHECK_EQ_INT(ecg_rt_load(&m, file_buf, len), ECG_RT_OK);
