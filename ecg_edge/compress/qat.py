@@ -40,6 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ecg_edge.errors import EcgEdgeError
 from ecg_edge.modelbin import intops
 from ecg_edge.modelbin.calibrate import calibrate, select_calibration
 from ecg_edge.modelbin.graph import build_graph, graph_inputs, layer_mask
@@ -414,19 +415,43 @@ class QATGraph(nn.Module):
                                 "bias": torch.from_numpy(np.array(w.bias, dtype=np.float64))}
         return {"nodes": nodes, "tensors": [[float(s), int(z)] for s, z in self.qparams()]}
 
+    def exportable(self) -> bool:
+        """Whether the writer can lower every weighted node (its int32 accumulator bound holds)."""
+        try:
+            for node in self.weighted:
+                integer_op(self.g, node)
+        except EcgEdgeError:
+            return False
+        return True
+
     def load_export_state(self, st: dict) -> None:
         apply_trained(self.g, st)
 
 
 HUBERT_STEP_LR_RELATIVE = 0.01
+STEP_FLOOR = 0.125
+
+
+def _relative_rate(qat: QATGraph, cfg: QATConfig) -> float:
+    rel = cfg.step_lr_relative
+    if rel is None:
+        rel = HUBERT_STEP_LR_RELATIVE if qat.arch == "hubert_ecg" else 0.0
+    return rel
+
+
+def step_floors(qat: QATGraph, cfg: QATConfig) -> dict[str, torch.Tensor]:
+    """With relative step rates: each step stays >= STEP_FLOOR of its initial value (a fixed
+    relative rate can otherwise walk a step to 0 over enough iterations, and a tiny step makes
+    the int32 bias of model.bin overflow); none otherwise (the ResNet1D path as measured)."""
+    if _relative_rate(qat, cfg) <= 0:
+        return {}
+    return {k: STEP_FLOOR * p.detach().clone() for k, p in qat.step.items()}
 
 
 def param_groups(qat: QATGraph, cfg: QATConfig) -> list[dict]:
     """Adam's parameter groups: everything at cfg.lr, or (step_lr_relative > 0) each layer's
     steps at step_lr_relative times their initial mean."""
-    rel = cfg.step_lr_relative
-    if rel is None:
-        rel = HUBERT_STEP_LR_RELATIVE if qat.arch == "hubert_ecg" else 0.0
+    rel = _relative_rate(qat, cfg)
     if rel <= 0:
         return [{"params": list(qat.parameters())}]
     steps = {id(p) for p in qat.step.values()}
@@ -489,7 +514,11 @@ def train_qat(model: nn.Module, plan, X_train: np.ndarray, y_train: np.ndarray, 
     opt = torch.optim.Adam(param_groups(qat, cfg), lr=cfg.lr)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1.0 + math.cos(math.pi * min(s, total) / total)))
 
+    floors = step_floors(qat, cfg)
+
     def val_loss() -> float:
+        if not qat.exportable():  # a state model.bin cannot hold is never the best one
+            return math.inf
         lg = torch.from_numpy(qat.logits_exact(G_val, adapted=True)).float()
         return float(distill_loss(lg, t_val, yv, cfg.temperature, cfg.kd_weight))
 
@@ -511,6 +540,10 @@ def train_qat(model: nn.Module, plan, X_train: np.ndarray, y_train: np.ndarray, 
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
+                if floors:
+                    with torch.no_grad():
+                        for k, f in floors.items():
+                            qat.step[k].clamp_(min=f)
                 sched.step()
                 lv = float(loss.detach())
                 run += lv * len(bi)

@@ -13,7 +13,7 @@ import torch
 
 from ecg_edge.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from ecg_edge.compress.layers import discover_layers
-from ecg_edge.compress.qat import QATConfig, QATGraph, train_qat
+from ecg_edge.compress.qat import STEP_FLOOR, QATConfig, QATGraph, train_qat
 from ecg_edge.layerplan.plan import CompressionPlan, LayerPlan
 from ecg_edge.modelbin import executor
 from ecg_edge.modelbin.layout import OP_GROUPNORM, OP_LAYERNORM
@@ -77,6 +77,10 @@ def test_hubert_qat_trains_steps_norms_and_ships_them(trained) -> None:
         assert node.weights.bits == plan.layer(node.name).bits
     assert {n.op for n in q.norms} == {OP_GROUPNORM, OP_LAYERNORM}
     init = QATGraph(model, plan, None, "hubert_ecg")
+    for node in q.weighted:  # relative rates keep every step above its floor
+        k = QATGraph._key(node)
+        assert (q.step[k].detach() >= STEP_FLOOR * init.step[k].detach() - 1e-12).all(), node.name
+    assert q.exportable()
     moved = [n.name for n in q.norms if not torch.allclose(q.gamma[QATGraph._key(n)], init.gamma[QATGraph._key(n)])]
     assert moved  # the norms' gamma trained
     for node in q.norms:  # and the norm block ships the trained gamma: levels * scale
