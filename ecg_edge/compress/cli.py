@@ -87,6 +87,11 @@ def check_latency(outcome, target, max_ms: float, X) -> dict:
 @click.option("--max-macs", type=POSITIVE_INT, default=None, help="qat: executed multiply-accumulates per window")
 @click.option("--qat-epochs", type=POSITIVE_INT, default=6, show_default=True)
 @click.option("--qat-lr", type=POSITIVE, default=5e-4, show_default=True)
+@click.option("--sensitivity-from", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="qat: reuse the sensitivity a `compress --method qat` plan.json of this checkpoint recorded")
+@click.option("--qat-step-lr", type=click.FloatRange(min=0.0), default=None,
+              help="qat: learning rate of the weight step sizes relative to their size (0: --qat-lr, like the "
+                   "weights) [default: 0.01 for hubert_ecg, 0 for resnet1d]")
 @click.option("--max-repairs", type=NON_NEGATIVE_INT, default=3, show_default=True,
               help="qat: promotions of the most sensitive layer while the shipped drop exceeds --tolerance")
 @click.option("--channel-prune", is_flag=True, default=False,
@@ -98,7 +103,8 @@ def check_latency(outcome, target, max_ms: float, X) -> dict:
 def compress(checkpoint: Path | None, data_dir: Path | None, target: str, method: str, tolerance: float,
              reading: str | None, order: str, finetune_epochs: int, finetune_lr: float, max_bytes: int | None,
              max_latency_ms: float | None, val_max: int, metric: str, sensitivity: str, sens_windows: int,
-             target_cr: float | None, max_macs: int | None, qat_epochs: int, qat_lr: float, max_repairs: int,
+             target_cr: float | None, max_macs: int | None, qat_epochs: int, qat_lr: float, sensitivity_from: Path | None, qat_step_lr: float | None,
+             max_repairs: int,
              channel_prune: bool, prune_epochs: int, out_dir: Path | None) -> None:
     """Search a per-layer bit-width/sparsity plan and write OUT/plan.json + OUT/compressed.pt."""
     from ecg_edge.checkpoint import load_checkpoint
@@ -121,13 +127,16 @@ def compress(checkpoint: Path | None, data_dir: Path | None, target: str, method
         raise EcgEdgeError("--target-cr and --max-bytes both set a byte budget; give one")
     if (target_cr is not None or max_macs is not None or channel_prune) and kind != "qat":
         raise EcgEdgeError("--target-cr / --max-macs / --channel-prune apply to --method qat only")
+    if sensitivity_from is not None and kind != "qat":
+        raise EcgEdgeError("--sensitivity-from applies to --method qat only")
     if channel_prune and max_macs is None and max_latency_ms is None:
         raise EcgEdgeError("--channel-prune needs a budget: --max-macs N or --max-latency-ms MS")
     from ecg_edge.compress.qat import QATConfig
 
     prune = {"epochs": prune_epochs} if channel_prune else None
     qat_opts = {"sensitivity": sensitivity, "sens_windows": sens_windows, "target_cr": target_cr,
-                "max_macs": max_macs, "max_repairs": max_repairs, "qat": QATConfig(epochs=qat_epochs, lr=qat_lr)}
+                "max_macs": max_macs, "max_repairs": max_repairs, "qat": QATConfig(epochs=qat_epochs, lr=qat_lr, step_lr_relative=qat_step_lr),
+                "sensitivity_from": sensitivity_from}
     tgt = get_target(target)
     from ecg_edge.outputs import result_set
 
@@ -211,6 +220,8 @@ def _compress_into(stage: Path, out_dir: Path, ckpt, ckpt_path: Path, ds, tgt, m
     from ecg_edge.compress.finetune import FinetuneConfig
 
     report = None
+    opts_in = qat_opts
+    qat_opts = {k: v for k, v in qat_opts.items() if k != "sensitivity_from"}
     if prune is not None:
         from ecg_edge.compress.layers import fp32_parameter_bytes
         from ecg_edge.models.registry import model_from_checkpoint
@@ -223,7 +234,12 @@ def _compress_into(stage: Path, out_dir: Path, ckpt, ckpt_path: Path, ds, tgt, m
                            max_bytes=max_bytes, val_max=val_max, metric=metric,
                            finetune=FinetuneConfig(epochs=finetune_epochs, lr=finetune_lr),
                            ship_source=str((out_dir / "compressed.pt").resolve()), **qat_opts)
+    sens_from = opts_in.get("sensitivity_from")
     comp = Compressor(ckpt, ds, tgt, opts, source=str(ckpt_path))
+    if sens_from is not None:
+        from ecg_edge.layerplan.plan import CompressionPlan
+
+        comp.reuse_sensitivity(CompressionPlan.load(sens_from), str(sens_from))
     kind, _ = parse_method(method)
     outcome = comp.shipped(log=click.echo) if kind == "qat" else comp.run(method)
     if report is not None:

@@ -247,10 +247,11 @@ class Compressor:
         from ecg_edge.compress.sensitivity import measure as measure_sensitivity
         from ecg_edge.compress.sensitivity import training_windows
         from ecg_edge.compress.ship import ShipConfig, ship
+        from ecg_edge.modelbin.graph import can_lower
         from ecg_edge.modelbin.packer import pack
 
-        if self.ckpt.arch != "resnet1d":
-            raise EcgEdgeError(f"--method qat trains the model.bin graph, which exists for resnet1d only (got {self.ckpt.arch})")
+        if not can_lower(self.ckpt.arch):
+            raise EcgEdgeError(f"--method qat trains the model.bin graph, which does not exist for {self.ckpt.arch}")
         o = self.opts
         log = log or (lambda m: None)
         ship_source = o.ship_source or self.source
@@ -273,7 +274,8 @@ class Compressor:
         # weight as non-zero, so QAT cannot push the shipped file over the limit.
         def upper_total(a: dict) -> tuple[int, int]:  # (file bytes with option bytes, overhead)
             probe = pack(self.ckpt, self._qat_plan(a, sens), Xt[:8], max_calib_windows=8, source=ship_source)
-            over = probe.device_size - sum(li.bytes for li in probe.layers)
+            # (norm and table blocks are not plan layers: they stay in the overhead)
+            over = probe.device_size - sum(li.bytes for li in probe.layers if li.name in sens.options)
             return over + sum(sens.option(n, c).bytes for n, c in a.items()), over
 
         smallest = sum(min(x.bytes for x in v) for v in sens.options.values())

@@ -17,6 +17,13 @@ The packer then writes the learned steps as the shipped scales (pack_graph of th
 Loss: distillation from the fp32 teacher (KL at a temperature, times T^2) plus cross-entropy;
 Adam with a cosine schedule; early stopping on the validation loss of the exact forward.
 
+HuBERT-ECG (format versions 2-3): the input is the host-side adapter's sequence (computed once,
+as `graph_windows`); GROUPNORM/LAYERNORM hold trainable gamma/beta (shipped as the norm block's
++-127 levels and |gamma|/127 scales), the GELU tables, SOFTMAX (fixed 1/256 output grid) and
+MATMUL (Q.K^T with the 1/sqrt(d) factor, P.V) train as float ops between fake-quantized tensors,
+and the exact forward runs them by the numpy reference (modelbin.intops) with the writer's own
+constants, so the int8 logits again equal model.bin's bit for bit.
+
 The graph, its calibration and its integer lowering come from modelbin: what ships is defined
 there, once, and trained here.
 """
@@ -33,15 +40,22 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ecg_edge.errors import EcgEdgeError
+from ecg_edge.modelbin import intops
 from ecg_edge.modelbin.calibrate import calibrate, select_calibration
-from ecg_edge.modelbin.graph import build_graph, layer_mask
+from ecg_edge.modelbin.graph import build_graph, graph_inputs, layer_mask
 from ecg_edge.modelbin.layout import (
     OP_ADD,
     OP_CONV1D,
     OP_GLOBAL_AVGPOOL,
+    OP_GROUPNORM,
+    OP_LAYERNORM,
     OP_LINEAR,
+    OP_LUT,
+    OP_MATMUL,
     OP_MAXPOOL1D,
     OP_RELU,
+    OP_SOFTMAX,
 )
 from ecg_edge.modelbin.ops.base import act_range, weighted_requant
 from ecg_edge.modelbin.packer import apply_trained
@@ -63,6 +77,12 @@ class QATConfig:
     calib_windows: int = 256  # the packer's default calibration set size
     max_train: int = 0  # 0 = the whole training split every epoch
     seed: int = 0
+    # Adam moves a parameter by about lr per step whatever its size, so a step size far below lr
+    # (HuBERT's 8-bit layers: ~1e-3) goes negative within a few steps. > 0: each layer's steps
+    # learn at this fraction of their initial mean per step (a relative rate); 0: at `lr`, like
+    # the weights (how the ResNet1D figures in NOTES were measured); None: 0.01 for hubert_ecg, 0
+    # otherwise.
+    step_lr_relative: float | None = None
 
 
 def _round_ste(x: torch.Tensor) -> torch.Tensor:
@@ -90,19 +110,46 @@ def _batches(X: np.ndarray, batch: int):
         yield torch.from_numpy(np.array(X[i:i + batch], dtype=np.float32))
 
 
+NORMS = (OP_GROUPNORM, OP_LAYERNORM)
+
+
+def _heads(a: torch.Tensor, heads: int) -> torch.Tensor:
+    """(N, L, H*K) -> (N, H, L, K): one attention head per channel slice."""
+    n, L, c = a.shape
+    return a.view(n, L, heads, c // heads).transpose(1, 2)
+
+
+def _matmul_float(a: torch.Tensor, b: torch.Tensor, node) -> torch.Tensor:
+    """MATMUL's real value on (N, C, L) tensors (graph layout [L][C] inside), as the float forward
+    of modelbin.ops.matmul: per head A_h B_h^T (transpose_b) or A_h B_h, times alpha."""
+    a, b = a.transpose(1, 2), b.transpose(1, 2)
+    ah = _heads(a, node.heads)
+    if node.transpose_b:
+        y = ah @ _heads(b, node.heads).transpose(-1, -2)
+    else:
+        y = ah @ _heads(b, node.heads)  # B (K, Cb): its channel slices per head
+    y = y * node.alpha
+    return y.transpose(1, 2).reshape(a.shape[0], a.shape[1], -1).transpose(1, 2)
+
+
 class QATGraph(nn.Module):
     """A trainable export graph (see the module docstring)."""
 
-    def __init__(self, model: nn.Module, plan, calib_X: np.ndarray, arch: str = "resnet1d",
+    def __init__(self, model: nn.Module, plan, calib_X: np.ndarray | None, arch: str = "resnet1d",
                  calib_windows: int = 256) -> None:
         super().__init__()
 
         model = copy.deepcopy(model).eval()
+        self.arch = arch
+        self._model = [model]  # the input adapter (HuBERT-ECG); a list keeps it out of parameters()
         self.g = build_graph(arch, model, plan)
         self.weighted = [n for n in self.g.nodes if n.op in (OP_CONV1D, OP_LINEAR)]
+        self.norms = [n for n in self.g.nodes if n.op in NORMS]
         self.latent = nn.ParameterDict()
         self.step = nn.ParameterDict()
         self.bias = nn.ParameterDict()
+        self.gamma = nn.ParameterDict()
+        self.beta = nn.ParameterDict()
         self.masks: dict[str, torch.Tensor] = {}
         for node in self.weighted:
             key = self._key(node)
@@ -111,7 +158,7 @@ class QATGraph(nn.Module):
             qw = node.weights
             mask = layer_mask(w, qw.sparsity_plan)
             b = np.zeros(w.shape[0]) if mod.bias is None else mod.bias.detach().double().numpy()
-            if node.op == OP_CONV1D:
+            if node.op == OP_CONV1D and w.ndim == 3:
                 try:
                     bn = model.get_submodule(bn_of(node.name))
                 except AttributeError:
@@ -122,22 +169,37 @@ class QATGraph(nn.Module):
                     b = b * gamma + bn.bias.detach().double().numpy() - bn.running_mean.detach().double().numpy() * gamma
                 w = np.ascontiguousarray(w.transpose(0, 2, 1)).reshape(w.shape[0], -1)
                 mask = np.ascontiguousarray(mask.transpose(0, 2, 1)).reshape(mask.shape[0], -1)
-            else:
+            elif node.op == OP_LINEAR:
                 t_in = self.g.tensors[node.inputs[0]]
                 if t_in.length > 1:  # [C][L] -> model.bin's [L][C]
                     w = w.reshape(-1, t_in.channels, t_in.length).transpose(0, 2, 1).reshape(w.shape[0], -1)
                     mask = mask.reshape(-1, t_in.channels, t_in.length).transpose(0, 2, 1).reshape(mask.shape[0], -1)
+            # else: an nn.Linear applied per frame, lowered as a K = 1 CONV1D: (C_out, C_in) as it is
             if not np.allclose(b, qw.bias, rtol=1e-9, atol=1e-12):
                 raise ValueError(f"{node.name}: folded bias disagrees with the export graph's")
             self.latent[key] = nn.Parameter(torch.from_numpy(np.where(mask, w, 0.0)).float())
             self.step[key] = nn.Parameter(torch.from_numpy(qw.scale.copy()).float())
             self.bias[key] = nn.Parameter(torch.from_numpy(b.copy()).float())
             self.masks[key] = torch.from_numpy(np.ascontiguousarray(mask))
-        self.calibrate(calib_X, calib_windows)
+        for node in self.norms:  # gamma = levels * scale exactly (intops.norm_levels)
+            w = node.weights
+            self.gamma[self._key(node)] = nn.Parameter(torch.from_numpy(w.levels[:, 0] * w.scale).float())
+            self.beta[self._key(node)] = nn.Parameter(torch.from_numpy(w.bias.copy()).float())
+        if calib_X is not None:
+            self.calibrate(calib_X, calib_windows)
 
     @staticmethod
     def _key(node) -> str:
         return node.name.replace(".", "__")
+
+    # --- inputs -------------------------------------------------------------------------------
+    def graph_windows(self, X: np.ndarray) -> np.ndarray:
+        """Dataset windows (N, leads, samples) -> the graph's input as (N, C, L) float32: the
+        windows themselves for a CNN, the input adapter's sequence (N, 1, window) for HuBERT-ECG."""
+        if self.arch != "hubert_ecg":
+            return X
+        g = graph_inputs(self.arch, self._model[0], np.asarray(X, dtype=np.float32).transpose(0, 2, 1))
+        return np.ascontiguousarray(g.transpose(0, 2, 1), dtype=np.float32)
 
     # --- the integer weights ------------------------------------------------------------------
     def quantized(self, node) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -159,11 +221,16 @@ class QATGraph(nn.Module):
         for node in self.weighted:
             lv, s, b = self.quantized(node)
             node.weights.levels, node.weights.scale, node.weights.bias = lv, s, b
+        for node in self.norms:
+            k = self._key(node)
+            levels, scale = intops.norm_levels(self.gamma[k].detach().double().numpy())
+            node.weights.levels = levels.reshape(-1, 1).astype(np.int8)
+            node.weights.scale, node.weights.bias = scale, self.beta[k].detach().double().numpy().copy()
 
     def calibrate(self, X: np.ndarray, max_windows: int = 256) -> None:
-        """The packer's activation calibration on the current weights."""
+        """The packer's activation calibration on the current weights (dataset windows X)."""
         self.sync_graph()
-        calibrate(self.g, select_calibration(X, max_windows))
+        calibrate(self.g, graph_inputs(self.arch, self._model[0], select_calibration(X, max_windows)))
 
     def qparams(self) -> list[tuple[float, int]]:
         return [(t.scale, t.zero_point) for t in self.g.tensors]
@@ -193,7 +260,7 @@ class QATGraph(nn.Module):
         return torch.clamp(_round_ste(w / s[:, None]), -qmax, qmax) * m * s[:, None]
 
     def forward_train(self, x: torch.Tensor) -> torch.Tensor:
-        """Fake-quant logits (N, classes) of float windows (N, leads, samples); (N, C, L) inside."""
+        """Fake-quant logits (N, classes) of graph inputs (N, C, L) (`graph_windows`)."""
         g = self.g
         vals: list[torch.Tensor | None] = [None] * len(g.tensors)
         vals[g.input] = self._fq_act(x, g.input)
@@ -220,19 +287,67 @@ class QATGraph(nn.Module):
             elif node.op == OP_RELU:
                 vals[node.output] = torch.relu(a)
                 continue
+            elif node.op == OP_GROUPNORM:
+                k = self._key(node)
+                y = F.group_norm(a, node.groups, self.gamma[k], self.beta[k], node.eps)
+            elif node.op == OP_LAYERNORM:
+                k = self._key(node)
+                y = F.layer_norm(a.transpose(1, 2), (a.shape[1],), self.gamma[k], self.beta[k], node.eps).transpose(1, 2)
+            elif node.op == OP_LUT:
+                if node.func != "gelu":
+                    raise ValueError(f"QAT: LUT function {node.func!r} of {node.name} is not supported")
+                y = F.gelu(a)  # erf GELU, the function the table holds
+            elif node.op == OP_SOFTMAX:
+                n, c, L = a.shape
+                y = torch.softmax(a.transpose(1, 2).reshape(n, L, c // node.segment, node.segment), dim=-1)
+                y = y.reshape(n, L, c).transpose(1, 2)
+            elif node.op == OP_MATMUL:
+                y = _matmul_float(a, vals[node.inputs[1]], node)
             else:
                 raise ValueError(f"QAT: op {node.op} of {node.name} is not supported")
             vals[node.output] = self._fq_act(y, node.output, lo)
         return vals[g.output].reshape(x.shape[0], -1)
 
     # --- exact integer forward (what model.bin computes) --------------------------------------
+    def _int_transformer_op(self, node, io, xs: list[torch.Tensor]) -> torch.Tensor:
+        """A version 2-3 op by the numpy reference (intops) with the writer's constants (`io`:
+        its IntOp); tensors (N, C, L) int64 in and out, [L][C] for intops."""
+        g = self.g
+        ta, to = g.tensors[node.inputs[0]], g.tensors[node.output]
+        a = xs[0].transpose(1, 2).numpy()
+        p = io.params
+        if node.op in NORMS:
+            w = node.weights
+            aff = intops.norm_affine_levels(w.levels[:, 0], w.scale, w.bias, to.scale)  # as NormOp.lower_affine
+            if node.op == OP_LAYERNORM:
+                y = intops.layernorm(a, p[0], aff, to.zero_point, io.act_min, io.act_max)
+            else:
+                y = intops.groupnorm(a, p[0], p[1], aff, to.zero_point, io.act_min, io.act_max)
+        elif node.op == OP_LUT:
+            table = intops.lut_table(node.func, ta.scale, ta.zero_point, to.scale, to.zero_point)  # as Lut.lower
+            y = intops.lut(a, table, io.act_min, io.act_max)
+        elif node.op == OP_SOFTMAX:
+            y = intops.softmax(a, p[0], p[1], p[2], p[3], p[4], to.zero_point, io.act_min, io.act_max)
+        elif node.op == OP_MATMUL:
+            tb = g.tensors[node.inputs[1]]
+            y = intops.matmul(a, ta.zero_point, xs[1].transpose(1, 2).numpy(), tb.zero_point, p[0], bool(p[1]),
+                              p[2], p[3], to.zero_point, io.act_min, io.act_max)
+        else:
+            raise ValueError(f"QAT: op {node.op} of {node.name} is not supported")
+        return torch.from_numpy(np.ascontiguousarray(np.asarray(y, np.int64))).transpose(1, 2)
+
     @torch.no_grad()
     def forward_int(self, x: torch.Tensor) -> torch.Tensor:
-        """int8 logits (N, classes) as int64, by FORMAT.md's integer arithmetic."""
+        """int8 logits (N, classes) as int64 of graph inputs (N, C, L), by FORMAT.md's integer arithmetic."""
+        return self.run_int(x)[self.g.output].reshape(x.shape[0], -1)
 
+    @torch.no_grad()
+    def run_int(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Every tensor of the exact forward, (N, C, L) int64 (the executor's run_traced, transposed)."""
         g = self.g
         t_in = g.tensors[g.input]
-        q = torch.clamp(torch.round(x.double() / t_in.scale) + t_in.zero_point, -128, 127).long()
+        s_in = float(np.float32(t_in.scale))  # model.bin stores scales as float32; the host quantizes with that
+        q = torch.clamp(torch.round(x.double() / s_in) + t_in.zero_point, -128, 127).long()
         vals: list[torch.Tensor | None] = [None] * len(g.tensors)
         vals[g.input] = q
         for node in g.nodes:
@@ -267,18 +382,20 @@ class QATGraph(nn.Module):
             elif node.op == OP_RELU:
                 y = a
             else:
-                raise ValueError(f"QAT: op {node.op} of {node.name} is not supported")
+                y = self._int_transformer_op(node, io, [vals[i] for i in node.inputs])
             vals[node.output] = torch.clamp(y, io.act_min, io.act_max)
-        return vals[g.output].reshape(x.shape[0], -1)
+        return vals  # type: ignore[return-value]
 
-    def int8_logits(self, X: np.ndarray, batch: int = 128) -> np.ndarray:
-        out = [self.forward_int(xb) for xb in _batches(X, batch)]
+    def int8_logits(self, X: np.ndarray, batch: int = 128, adapted: bool = False) -> np.ndarray:
+        """int8 logits of dataset windows X (or of graph inputs, `adapted`)."""
+        G = X if adapted else self.graph_windows(X)
+        out = [self.forward_int(xb) for xb in _batches(G, batch)]
         return torch.cat(out).numpy().astype(np.int8) if out else np.zeros((0, self.g.tensors[self.g.output].size), np.int8)
 
-    def logits_exact(self, X: np.ndarray, batch: int = 128) -> np.ndarray:
-        """Dequantized exact logits (float64) of float windows (N, leads, samples)."""
+    def logits_exact(self, X: np.ndarray, batch: int = 128, adapted: bool = False) -> np.ndarray:
+        """Dequantized exact logits (float64) of dataset windows X (or graph inputs, `adapted`)."""
         t = self.g.tensors[self.g.output]
-        return (self.int8_logits(X, batch).astype(np.float64) - t.zero_point) * t.scale
+        return (self.int8_logits(X, batch, adapted).astype(np.float64) - t.zero_point) * t.scale
 
     # --- snapshots (early stopping) and the checkpoint record ---------------------------------
     def snapshot(self) -> dict:
@@ -292,14 +409,56 @@ class QATGraph(nn.Module):
     def export_state(self) -> dict:
         """The shipped integer graph as tensors and lists (checkpoint extra, torch weights_only)."""
         nodes = {}
-        for node in self.weighted:
+        for node in self.weighted + self.norms:
             w = node.weights
             nodes[node.name] = {"levels": torch.from_numpy(np.array(w.levels)), "scale": torch.from_numpy(np.array(w.scale)),
                                 "bias": torch.from_numpy(np.array(w.bias, dtype=np.float64))}
         return {"nodes": nodes, "tensors": [[float(s), int(z)] for s, z in self.qparams()]}
 
+    def exportable(self) -> bool:
+        """Whether the writer can lower every weighted node (its int32 accumulator bound holds)."""
+        try:
+            for node in self.weighted:
+                integer_op(self.g, node)
+        except EcgEdgeError:
+            return False
+        return True
+
     def load_export_state(self, st: dict) -> None:
         apply_trained(self.g, st)
+
+
+HUBERT_STEP_LR_RELATIVE = 0.01
+STEP_FLOOR = 0.125
+
+
+def _relative_rate(qat: QATGraph, cfg: QATConfig) -> float:
+    rel = cfg.step_lr_relative
+    if rel is None:
+        rel = HUBERT_STEP_LR_RELATIVE if qat.arch == "hubert_ecg" else 0.0
+    return rel
+
+
+def step_floors(qat: QATGraph, cfg: QATConfig) -> dict[str, torch.Tensor]:
+    """With relative step rates: each step stays >= STEP_FLOOR of its initial value (a fixed
+    relative rate can otherwise walk a step to 0 over enough iterations, and a tiny step makes
+    the int32 bias of model.bin overflow); none otherwise (the ResNet1D path as measured)."""
+    if _relative_rate(qat, cfg) <= 0:
+        return {}
+    return {k: STEP_FLOOR * p.detach().clone() for k, p in qat.step.items()}
+
+
+def param_groups(qat: QATGraph, cfg: QATConfig) -> list[dict]:
+    """Adam's parameter groups: everything at cfg.lr, or (step_lr_relative > 0) each layer's
+    steps at step_lr_relative times their initial mean."""
+    rel = _relative_rate(qat, cfg)
+    if rel <= 0:
+        return [{"params": list(qat.parameters())}]
+    steps = {id(p) for p in qat.step.values()}
+    groups = [{"params": [p for p in qat.parameters() if id(p) not in steps]}]
+    for p in qat.step.values():
+        groups.append({"params": [p], "lr": rel * float(p.detach().abs().mean().clamp_min(1e-8))})
+    return groups
 
 
 def distill_loss(student: torch.Tensor, teacher: torch.Tensor, y: torch.Tensor, T: float, kd: float) -> torch.Tensor:
@@ -340,7 +499,11 @@ def train_qat(model: nn.Module, plan, X_train: np.ndarray, y_train: np.ndarray, 
                     qat.latent[k].copy_(warm.latent[k])
                     qat.step[k].copy_(warm.step[k])
                     qat.bias[k].copy_(warm.bias[k])
+            for k in qat.gamma:  # norms have no plan entry: always the same shape
+                qat.gamma[k].copy_(warm.gamma[k])
+                qat.beta[k].copy_(warm.beta[k])
         qat.calibrate(X_train, cfg.calib_windows)
+    G_train, G_val = qat.graph_windows(X_train), qat.graph_windows(X_val)
     t_train = torch.from_numpy(predict(model, X_train))
     t_val = torch.from_numpy(predict(model, X_val))
     yv = torch.from_numpy(np.asarray(y_val, dtype=np.int64))
@@ -348,11 +511,15 @@ def train_qat(model: nn.Module, plan, X_train: np.ndarray, y_train: np.ndarray, 
     per_epoch = n if not cfg.max_train or cfg.max_train >= n else cfg.max_train
     steps_per_epoch = max(1, math.ceil(per_epoch / cfg.batch_size))
     total = steps_per_epoch * max(cfg.epochs, 1)
-    opt = torch.optim.Adam(qat.parameters(), lr=cfg.lr)
+    opt = torch.optim.Adam(param_groups(qat, cfg), lr=cfg.lr)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1.0 + math.cos(math.pi * min(s, total) / total)))
 
+    floors = step_floors(qat, cfg)
+
     def val_loss() -> float:
-        lg = torch.from_numpy(qat.logits_exact(X_val)).float()
+        if not qat.exportable():  # a state model.bin cannot hold is never the best one
+            return math.inf
+        lg = torch.from_numpy(qat.logits_exact(G_val, adapted=True)).float()
         return float(distill_loss(lg, t_val, yv, cfg.temperature, cfg.kd_weight))
 
     best = (val_loss(), 0, qat.snapshot())
@@ -367,12 +534,16 @@ def train_qat(model: nn.Module, plan, X_train: np.ndarray, y_train: np.ndarray, 
             run = 0.0
             for i in range(0, len(idx), cfg.batch_size):
                 bi = np.sort(idx[i:i + cfg.batch_size])
-                xb = torch.from_numpy(np.array(X_train[bi], dtype=np.float32))
+                xb = torch.from_numpy(np.array(G_train[bi], dtype=np.float32))
                 yb = torch.from_numpy(np.asarray(y_train[bi], dtype=np.int64))
                 loss = distill_loss(qat.forward_train(xb), t_train[bi], yb, cfg.temperature, cfg.kd_weight)
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
+                if floors:
+                    with torch.no_grad():
+                        for k, f in floors.items():
+                            qat.step[k].clamp_(min=f)
                 sched.step()
                 lv = float(loss.detach())
                 run += lv * len(bi)
@@ -400,6 +571,6 @@ def qat_int8_logits(ckpt, plan, X: np.ndarray) -> np.ndarray:
     """int8 logits of a QAT-compressed checkpoint's exact forward: the fake-quant reference its
     shipped model.bin is compared with (ckpt.extra["qat"] holds the trained integer graph)."""
     X = np.asarray(X)
-    qat = QATGraph(model_from_checkpoint(ckpt), plan, np.zeros((1, *X.shape[1:]), np.float32), ckpt.arch)
+    qat = QATGraph(model_from_checkpoint(ckpt), plan, None, ckpt.arch)
     qat.load_export_state(ckpt.extra["qat"])
     return qat.int8_logits(X)

@@ -322,13 +322,33 @@ def inspect_report(mb, path: Path) -> str:
 @click.command("inspect")
 @click.argument("model_bin", type=click.Path(path_type=Path), required=False)
 @click.option("--json", "as_json", is_flag=True, help="print header, sections, tensors, ops and META as JSON")
-def inspect_cmd(model_bin: Path | None, as_json: bool) -> None:
+@click.option("--attribution", "attr_ckpt", type=click.Path(path_type=Path), default=None,
+              help="CHECKPOINT MODEL_BIN was packed from: per op kind, argmax agreement and logit error with "
+                   "that op alone ideal (float op, int8 output) vs the float graph, on --data's --split")
+@click.option("--data", "data_dir", type=click.Path(path_type=Path), default=None,
+              help="--attribution: prepared dataset [default: the checkpoint's dataset_dir]")
+@click.option("--split", type=click.Choice(("train", "val", "test")), default="test", show_default=True,
+              help="--attribution: windows evaluated")
+@click.option("--max-windows", type=POSITIVE_INT, default=None, help="--attribution: the first N windows only")
+@click.option("--per-op", is_flag=True, help="--attribution: also one row per op (each alone ideal)")
+@click.option("--row", "rows", multiple=True,
+              help="--attribution: an extra pipeline PATTERN=MODE[,...]: PATTERN an op kind (SOFTMAX), op name "
+                   "or glob ('*.attention.*'), 'input' or '*' (every other op); MODE I integer, Q float op with "
+                   "int8 output, F float (repeatable)")
+def inspect_cmd(model_bin: Path | None, as_json: bool, attr_ckpt: Path | None, data_dir: Path | None, split: str,
+                max_windows: int | None, per_op: bool, rows: tuple[str, ...]) -> None:
     """Per layer op, shape, bits, sparsity, encoding and bytes of MODEL_BIN; totals by section;
-    true vs nominal compression ratio; arena bytes vs lower bound."""
+    true vs nominal compression ratio; arena bytes vs lower bound. With --attribution CHECKPOINT:
+    where the integer ops lose argmax agreement with the float graph instead."""
     from ecg_edge.modelbin.reader import read_model_file
 
     model_bin = model_bin or paths.default_model_bin()
     mb = read_model_file(model_bin)
+    if attr_ckpt is not None:
+        _attribution(mb, attr_ckpt, data_dir, split, max_windows, per_op, rows, as_json)
+        return
+    if data_dir or max_windows or per_op or rows:
+        raise EcgEdgeError("--data/--max-windows/--per-op/--row apply to --attribution CHECKPOINT only")
     if as_json:
         from dataclasses import asdict
 
@@ -344,3 +364,29 @@ def inspect_cmd(model_bin: Path | None, as_json: bool) -> None:
                               indent=2, default=str))
         return
     click.echo(inspect_report(mb, model_bin))
+
+
+def _attribution(mb, ckpt_path: Path, data_dir: Path | None, split: str, max_windows: int | None, per_op: bool,
+                 rows: tuple[str, ...], as_json: bool) -> None:
+    from dataclasses import asdict
+
+    import numpy as np
+
+    from ecg_edge.checkpoint import load_checkpoint, recorded_dataset_dir
+    from ecg_edge.compress.engine import check_agreement
+    from ecg_edge.data.prepared import load_prepared
+    from ecg_edge.modelbin.attribution import attribute, default_rows, format_attribution, parse_row
+
+    specs = default_rows(mb, per_op) + [parse_row(r) for r in rows]
+    ckpt = load_checkpoint(ckpt_path)
+    d = data_dir or recorded_dataset_dir(ckpt.data, ckpt_path) or paths.default_dataset_dir()
+    ds = load_prepared(d)
+    check_agreement(ckpt, ds, f"--data {d}")
+    X, _ = ds.split(split)
+    X = X[:max_windows] if max_windows else X
+    res = attribute(mb, ckpt, np.asarray(X), specs)
+    if as_json:
+        click.echo(json.dumps(asdict(res), indent=2))
+        return
+    click.echo(f"{mb.source} vs {ckpt_path}, {split} split of {d}")
+    click.echo(format_attribution(res))

@@ -1,7 +1,8 @@
 """The paper's Table 1 for one model and dataset: full precision, fixed quantization 8..1 bit,
 fixed pruning, LAQ, LAP, LAQ+LAP (each with and without fine-tuning), plus the comparisons the
-paper leaves open: the two readings of eq. (3), prune-then-quantize vs quantize-then-prune, and
-the budgeted allocator at LAQ's bytes.
+paper leaves open: the two readings of eq. (3), prune-then-quantize vs quantize-then-prune, the
+budgeted allocator at LAQ's bytes, and `compress --method qat` (distillation QAT of the export
+graph, verified on the shipped bytes) at given true CRs.
 
 Searches and calibration use train/validation; every figure in the table is on the TEST split.
 Compressed rows take their accuracy from the shipped model.bin run through the integer
@@ -23,6 +24,7 @@ from ecg_edge.compress.allocate import DEFAULT_SPARSITIES
 from ecg_edge.compress.engine import DEFAULT_READING, CompressOptions, Compressor, Outcome
 from ecg_edge.compress.finetune import FinetuneConfig
 from ecg_edge.compress.layers import fp32_parameter_bytes
+from ecg_edge.compress.qat import QATConfig
 from ecg_edge.compress.sizes import BLOCKS_ONLY
 from ecg_edge.data.prepared import load_prepared
 from ecg_edge.errors import EcgEdgeError
@@ -57,6 +59,11 @@ class AblationConfig:
     reading: str = DEFAULT_READING
     adaptive: tuple[str, ...] = ("laq", "lap", "laq+lap")
     metric: str = "accuracy"
+    # `compress --method qat` rows (sensitivity, distillation QAT, verify-and-repair on the shipped
+    # bytes) at these true CRs; model.bin only (QAT trains the export graph)
+    qat_crs: tuple[float, ...] = (12.0,)
+    qat_epochs: int = 6
+    qat_sens_windows: int = 256
 
 
 @dataclass
@@ -193,6 +200,23 @@ def run_ablation(checkpoint: Path, data_dir: Path, cfg: AblationConfig, log=prin
                     f"(vs fp32 {_delta_text(rows[-1].delta)}) bytes {rows[-1].model_bytes}")
                 if on_rows:
                     on_rows([asdict(r) for r in rows])
+    for cr in cfg.qat_crs:
+        label = f"QAT (distillation, shipped) at {cr:g}x"
+        if source != "modelbin":
+            log(f"{label}: skipped (QAT trains the model.bin graph; accuracy here is from {source})")
+            break
+        comp.opts.target_cr, comp.opts.max_bytes = cr, None
+        comp.opts.sens_windows, comp.opts.qat = cfg.qat_sens_windows, QATConfig(epochs=cfg.qat_epochs)
+        try:
+            out = comp.shipped()
+        except EcgEdgeError as exc:
+            log(f"{label}: {exc}")
+            continue
+        rows.append(_row(label, "qat", out, ts, source, False, f"target_cr={cr:g}"))
+        log(f"{rows[-1].label}: test acc {rows[-1].test['accuracy']:.4f} F1 {rows[-1].test['macro_f1']:.4f} "
+            f"(vs fp32 {_delta_text(rows[-1].delta)}) bytes {rows[-1].model_bytes}")
+        if on_rows:
+            on_rows([asdict(r) for r in rows])
     return {
         "checkpoint": str(checkpoint), "dataset": str(data_dir), "arch": ckpt.arch, "target": target.name,
         "tolerance": cfg.tolerance, "reading": opts.reading, "search_metric": opts.metric, "order": opts.order, "accuracy_from": source,

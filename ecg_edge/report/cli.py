@@ -39,10 +39,16 @@ def report() -> None:
 @click.option("--adaptive", default="laq,lap,laq+lap", show_default=True, help="adaptive-method rows")
 @click.option("--metric", type=click.Choice(["accuracy", "macro_f1"]), default="accuracy", show_default=True,
               help="search score the tolerance applies to")
+@click.option("--qat-crs", default="12", show_default=True,
+              help="`compress --method qat` rows at these true CRs ('' = none; model.bin only)")
+@click.option("--qat-epochs", type=POSITIVE_INT, default=6, show_default=True)
+@click.option("--qat-sens-windows", type=POSITIVE_INT, default=256, show_default=True,
+              help="training windows for the QAT rows' KL sensitivity")
 def ablation(checkpoint: Path | None, data_dir: Path | None, out_dir: Path | None, target: str, tolerance: float,
              finetune_epochs: int, finetune_lr: float, finetune_max_train: int, accuracy_from: str,
              val_max: int, no_compare: bool, quant_bits: str, prune_pcts: str, budget_crs: str,
-             reading: str | None, adaptive: str, metric: str) -> None:
+             reading: str | None, adaptive: str, metric: str, qat_crs: str, qat_epochs: int,
+             qat_sens_windows: int) -> None:
     """The paper's Table 1 (test split): Markdown, JSON, a Pareto PNG and a per-layer chart."""
     from ecg_edge.compress.engine import DEFAULT_READING
     from ecg_edge.report.ablation import AblationConfig, markdown, run_ablation
@@ -56,17 +62,22 @@ def ablation(checkpoint: Path | None, data_dir: Path | None, out_dir: Path | Non
         qb = tuple(int(b) for b in quant_bits.split(",") if b.strip())
         pp = tuple(int(p) for p in prune_pcts.split(",") if p.strip())
         crs = tuple(float(c) for c in budget_crs.split(",") if c.strip())
+        qcrs = tuple(float(c) for c in qat_crs.split(",") if c.strip())
     except ValueError as exc:
-        raise EcgEdgeError(f"--quant-bits/--prune-pcts/--budget-crs: expected comma-separated numbers ({exc})") from exc
+        raise EcgEdgeError(f"--quant-bits/--prune-pcts/--budget-crs/--qat-crs: expected comma-separated numbers "
+                           f"({exc})") from exc
     if any(not 1 <= b <= 8 for b in qb) or any(not 0 <= p <= 99 for p in pp) or any(c <= 0 for c in crs):
         raise EcgEdgeError("--quant-bits must be 1..8, --prune-pcts 0..99, --budget-crs > 0")
+    if any(not c > 1 for c in qcrs):
+        raise EcgEdgeError(f"--qat-crs {qat_crs!r}: expected true compression ratios > 1, e.g. 12")
     bad = [a for a in adaptive.split(",") if a.strip() and a.strip() not in ("laq", "lap", "laq+lap")]
     if bad:
         raise EcgEdgeError(f"--adaptive {adaptive!r}: unknown {bad}; expected a subset of laq,lap,laq+lap")
     cfg = AblationConfig(target=target, tolerance=tolerance, finetune_epochs=finetune_epochs, finetune_lr=finetune_lr,
                          finetune_max_train=finetune_max_train, accuracy_from=accuracy_from, val_max=val_max,
                          compare=not no_compare, quant_bits=qb, prune_pcts=pp, budget_crs=crs,
-                         reading=reading or DEFAULT_READING, metric=metric,
+                         reading=reading or DEFAULT_READING, metric=metric, qat_crs=qcrs, qat_epochs=qat_epochs,
+                         qat_sens_windows=qat_sens_windows,
                          adaptive=tuple(a.strip() for a in adaptive.split(",") if a.strip()))
     _report("ablation", checkpoint, data_dir, out_dir,
             lambda ck, dd, partial: run_ablation(ck, dd, cfg, log=lambda s: click.echo(s, err=True),

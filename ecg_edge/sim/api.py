@@ -134,7 +134,10 @@ def simulate(model_bytes: bytes, inputs_q: np.ndarray, target: str | Target = "c
 
 
 def window_seconds(model_bytes: bytes) -> float | None:
-    """Seconds of signal one inference covers (META input_length / fs), None where META lacks them."""
+    """Seconds of signal one inference covers (META input_length / fs; with an input adapter,
+    HuBERT-ECG's, its dataset window n_samples / fs), None where META lacks them."""
+    import json
+
     from ecg_edge.modelbin.reader import read_model
 
     try:
@@ -142,6 +145,12 @@ def window_seconds(model_bytes: bytes) -> float | None:
     except ModelFormatError:  # the firmware ran it; the window length is then unknown, not an error
         return None
     fs, n = meta.get("fs"), meta.get("input_length")
+    if meta.get("input_adapter"):  # input_length is the adapted sequence, not the recorded window
+        try:
+            spec = json.loads(str(meta["input_adapter"]))
+            fs, n = spec.get("fs"), spec.get("n_samples")
+        except ValueError:
+            return None
     if not isinstance(fs, (int, float)) or not isinstance(n, int) or fs <= 0 or n <= 0:
         return None
     return n / float(fs)

@@ -241,18 +241,28 @@ static inline uint32_t pkhbt(uint32_t lo, uint32_t hi)
     return r;
 }
 
-/* The two pair words of 4 b-bit levels at bits 0.. of v: 4 SBFX + 2 PKHBT when b is a
- * compile-time constant; 1-bit levels (bit set: +1, clear: -1) are ~(2 x the sign-extended bit). */
-static inline __attribute__((always_inline)) void pairs4(uint32_t *w, uint32_t v, const uint32_t b)
+/* [hi's top half | lo's top half >> 16] in one instruction. */
+static inline uint32_t pkhtb(uint32_t hi, uint32_t lo)
 {
-    int32_t l0 = (int32_t)(v << (32u - b)) >> (32u - b);
-    int32_t l1 = (int32_t)(v << (32u - 2u * b)) >> (32u - b);
-    int32_t l2 = (int32_t)(v << (32u - 3u * b)) >> (32u - b);
-    int32_t l3 = (int32_t)(v << (32u - 4u * b)) >> (32u - b);
-    if (b == 1u) {
-        l0 = ~(int32_t)((uint32_t)l0 << 1); l1 = ~(int32_t)((uint32_t)l1 << 1);
-        l2 = ~(int32_t)((uint32_t)l2 << 1); l3 = ~(int32_t)((uint32_t)l3 << 1);
-    }
+    uint32_t r;
+    __asm__("pkhtb %0, %1, %2, asr #16" : "=r"(r) : "r"(hi), "r"(lo));
+    return r;
+}
+
+/* The b-bit level at bit `at` of v (b, at compile-time constants: one SBFX); 1-bit levels (bit
+ * set: +1, clear: -1) are ~(2 x the sign-extended bit). */
+static inline __attribute__((always_inline)) int32_t level_of(uint32_t v, uint32_t at, const uint32_t b)
+{
+    const int32_t l = (int32_t)(v << (32u - at - b)) >> (32u - b);
+    return b == 1u ? ~(int32_t)((uint32_t)l << 1) : l;
+}
+
+/* The two pair words of 4 b-bit levels at bits 0.. of v, each level times 2^k: 4 SBFX + 2 PKHBT
+ * when b is a compile-time constant. */
+static inline __attribute__((always_inline)) void pairs4(uint32_t *w, uint32_t v, const uint32_t b, uint32_t k)
+{
+    const int32_t l0 = level_of(v, 0u, b) * (1 << k), l1 = level_of(v, b, b) * (1 << k);
+    const int32_t l2 = level_of(v, 2u * b, b) * (1 << k), l3 = level_of(v, 3u * b, b) * (1 << k);
     w[0] = pkhbt((uint32_t)l0, (uint32_t)l2);
     w[1] = pkhbt((uint32_t)l1, (uint32_t)l3);
 }
@@ -272,7 +282,7 @@ static void unpack4(uint32_t *w, uint32_t step, const uint8_t *vals, uint32_t of
         } else {
             v = ecg_rt_load4((const int8_t *)vals + (off >> 3)) >> (off & 7u);
         }
-        pairs4(w, v, b);
+        pairs4(w, v, b, 0u);
     }
 }
 
@@ -286,29 +296,146 @@ static inline __attribute__((always_inline)) uint32_t unpack4_words(uint32_t *w,
     uint32_t k = 0;
     for (; k + 8u / b <= n4; k += 8u / b, src += 4) {
         uint32_t v = ecg_rt_load4(src), j;
-        for (j = 0; j < 8u / b; ++j, v >>= 4u * b, w += step) pairs4(w, v, b);
+        for (j = 0; j < 8u / b; ++j, v >>= 4u * b, w += step) pairs4(w, v, b, 0u);
     }
     return k;
 }
+#endif
+
+#ifndef __OPTIMIZE_SIZE__
+/* The pair words of the 32 / b levels of one stream word (b = 1, 2, 4, a compile-time constant),
+ * each level times 2^k (k = 8 - b; 1-bit levels +-1: k = 6), so that every level is an int8 byte and SXTB16 does the sign
+ * extension: P_i = (v << (8 - b - i b)) & top-b-bits-of-each-byte holds levels i, i + 8/b,
+ * i + 16/b, i + 24/b (1-bit: the bit at bit 7, then ^ 0xC0 gives +-64); SXTB16 of P_i and of
+ * P_i ror 8 split them in pairs, and PKHBT / PKHTB put positions (4g + e, 4g + e + 2) together:
+ * about 2 instructions a level, no SBFX per level. */
+static inline __attribute__((always_inline)) void put2(uint32_t *w, uint32_t lo, uint32_t hi)
+{
+    __asm__ volatile("strd %1, %2, [%0]" : : "r"(w), "r"(lo), "r"(hi) : "memory");
+}
+
+/* Groups g = first, first + 2, ... of one stream word from P_0 .. P_{per-1}; for 1-bit levels
+ * the odd groups read only P_4..P_7 and the even ones P_0..P_3 (two passes: fewer live registers). */
+static inline __attribute__((always_inline)) void word_pass(uint32_t *w, uint32_t step, uint32_t v, const uint32_t b,
+                                                            const uint32_t first, const uint32_t every, uint32_t ng)
+{
+    const uint32_t per = 8u / b, top = ((0xFFu << (8u - b)) & 0xFFu) * 0x01010101u;
+    uint32_t sx[8] = {0}, sr[8] = {0}, i, g;
+#pragma GCC unroll 8
+    for (i = 0; i < per; ++i) {
+        uint32_t pi;
+        if (b == 1u && (i >> 2) != first) continue;
+        pi = b == 1u ? ((v << (7u - i)) & 0x80808080u) ^ 0xC0C0C0C0u : (v << (8u - b - i * b)) & top;
+        sx[i] = __sxtb16(pi);          /* levels of bytes 0 and 2 */
+        sr[i] = ecg_rt_sxtb16_odd(pi); /* bytes 1 and 3 */
+    }
+#pragma GCC unroll 8
+    for (g = first; g < per; g += every) {
+        uint32_t e, word[2];
+#pragma GCC unroll 2
+        for (e = 0; e < 2u; ++e) {
+            const uint32_t p1 = 4u * g + e, p2 = p1 + 2u, j1 = p1 / per, j2 = p2 / per;
+            const uint32_t a = (j1 & 1u) ? sr[p1 % per] : sx[p1 % per];
+            const uint32_t h = (j2 & 1u) ? sr[p2 % per] : sx[p2 % per];
+            word[e] = (j1 >> 1) == 0u ? pkhbt(a, h) : pkhtb(h, a); /* j1 >> 1 == j2 >> 1: same half */
+        }
+        if (g < ng) put2(w + step * g, word[0], word[1]);
+    }
+}
+
+/* Groups 0 .. ng - 1 of the word (ng <= 8 / b). */
+static inline __attribute__((always_inline)) void word_scaled(uint32_t *w, uint32_t step, uint32_t v, const uint32_t b,
+                                                              uint32_t ng)
+{
+    if (b == 1u) {
+        word_pass(w, step, v, 1u, 0u, 2u, ng);
+        word_pass(w, step, v, 1u, 1u, 2u, ng);
+    } else {
+        word_pass(w, step, v, b, 0u, 1u, ng);
+    }
+}
+
+/* A column of b-bit levels (b = 1, 2, 4) from `vals` on, each times 2^k (word_scaled): whole
+ * stream words inside the channel with word_scaled, then the whole groups of the remaining bytes
+ * (all inside the channel) the same way, a last partial group level by level. */
+static inline __attribute__((always_inline)) void fill_scaled(uint32_t *w, uint32_t step, uint32_t width,
+                                                              const uint8_t *vals, uint32_t span, const uint32_t b)
+{
+    const uint32_t lpw = 32u / b, k = b == 1u ? 6u : 8u - b;
+    const uint32_t words = span / lpw, rest = span - words * lpw, bytes = (rest * b + 7u) / 8u;
+    uint32_t i, v = 0;
+    for (i = 0; i < words; ++i, w += step * (lpw / 4u))
+        word_scaled(w, step, ecg_rt_load4((const int8_t *)vals + 4u * i), b, 8u / b);
+    if (!rest) return;
+    for (i = 0; i < bytes; ++i) v |= (uint32_t)vals[4u * words + i] << (8u * i);
+    word_scaled(w, step, v, b, rest / 4u);
+    w += step * (rest / 4u);
+    v >>= 4u * b * (rest / 4u);
+    for (i = 0; i < rest % 4u; ++i, v >>= b) ecg_rt_dsp_put(w, width, i, level_of(v, 0u, b) * (1 << k));
+}
+
 #endif
 
 /* A column straight from channel c of a DENSE block: 8-bit levels 4 at a time (one word, two
  * SXTB16: already the pair layout), narrower ones 4 at a time from one load, each unpacked once;
  * groups whose load would pass the end of the stream and the last partial group go through the
  * bit reader. */
-void ecg_rt_dsp_fill_dense(const ecg_rt_dsp_group *g, uint32_t *w, const ecg_rt_wblock *wb, uint32_t c)
+#ifndef __OPTIMIZE_SIZE__
+/* Pre-scaling of a b-bit channel (b = 1, 2, 4, starting on a byte): the accumulator becomes
+ * 2^k acc (k = 8 - b, 6 for 1-bit levels +-1) and the shift n + k, exact since
+ * floor((2^k acc M + 2^(n+k-1)) / 2^(n+k)) = floor((acc M + 2^(n-1)) / 2^n). Legal when n + k
+ * stays in FORMAT.md's 1..62 (the int64 requantization sum keeps its range) and every partial
+ * sum fits int32: each scaled level has |2^k l| <= 128 and each input byte |x| <= 128, so
+ * |2^k bias| + 2^14 span < 2^31 bounds them. */
+/* Channel c of b-bit levels (b = 1, 2, 4, a compile-time constant) pre-scaled into slot j's
+ * column (the slot just taken) where legal; returns 0 where not. */
+static inline __attribute__((always_inline)) int scaled_channel(ecg_rt_dsp_group *g, uint32_t *w,
+                                                                const ecg_rt_wblock *wb, uint32_t c, const uint32_t b)
+{
+    const uint32_t span = g->span, j = g->count - 1u, k = b == 1u ? 6u : 8u - b, off = c * span * b;
+    const int32_t bias = g->bias[j];
+    const uint32_t mag = bias < 0 ? 0u - (uint32_t)bias : (uint32_t)bias; /* span <= ECG_RT_WCHUNK */
+    if ((off & 7u) != 0u || g->shift[j] + k > 62u || mag > (0x7FFFFFFFu - (span << 14)) >> k) return 0;
+    g->bias[j] = bias * (1 << k); /* |bias| 2^k < 2^31: checked */
+    g->shift[j] += k;
+    g->rc[j] <<= k; /* 2^(n+k-1) */
+    fill_scaled(w, 2u * g->width, g->width, wb->values + (off >> 3), span, b);
+    return 1;
+}
+#endif
+
+/* 1..7-bit levels (below). */
+static __attribute__((noinline)) void fill_narrow(ecg_rt_dsp_group *g, uint32_t *w, const ecg_rt_wblock *wb,
+                                                  uint32_t c);
+
+void ecg_rt_dsp_fill_dense(ecg_rt_dsp_group *g, uint32_t *w, const ecg_rt_wblock *wb, uint32_t c)
 {
     const uint32_t span = g->span, step = 2u * g->width;
     uint32_t q = 0;
-    if (wb->bits == 8u) {
-        const int8_t *v = (const int8_t *)wb->values + (size_t)c * span;
-        for (; q + 4u <= span; q += 4u, v += 4, w += step) {
-            const uint32_t word = ecg_rt_load4(v);
-            w[0] = __sxtb16(word);
-            w[1] = ecg_rt_sxtb16_odd(word);
-        }
-        for (; q < span; ++q, ++v) ecg_rt_dsp_put(w, g->width, q & 3u, *v);
-    } else {
+    const int8_t *v = (const int8_t *)wb->values + (size_t)c * span;
+    if (wb->bits != 8u) {
+        fill_narrow(g, w, wb, c);
+        return;
+    }
+    for (; q + 4u <= span; q += 4u, v += 4, w += step) {
+        const uint32_t word = ecg_rt_load4(v);
+        w[0] = __sxtb16(word);
+        w[1] = ecg_rt_sxtb16_odd(word);
+    }
+    for (; q < span; ++q, ++v) ecg_rt_dsp_put(w, g->width, q & 3u, *v);
+}
+
+static void fill_narrow(ecg_rt_dsp_group *g, uint32_t *w, const ecg_rt_wblock *wb, uint32_t c)
+{
+    const uint32_t span = g->span, step = 2u * g->width;
+    uint32_t q = 0;
+#ifndef __OPTIMIZE_SIZE__ /* -Os: the plain levels, the smaller code */
+    if (wb->bits == 4u ? scaled_channel(g, w, wb, c, 4u)
+        : wb->bits == 2u ? scaled_channel(g, w, wb, c, 2u)
+        : wb->bits == 1u ? scaled_channel(g, w, wb, c, 1u) : 0)
+        return;
+#endif
+    {
         const uint32_t bits = wb->bits, off = c * span * bits, reach = bits == 7u ? 8u : 4u;
         const uint32_t last = wb->values_bytes >= reach ? 8u * (wb->values_bytes - reach) : 0u; /* loads up to here */
         uint32_t n4 = span / 4u, fast, done = 0;
@@ -372,6 +499,117 @@ static inline void put_half(uint8_t *col, uint32_t gstep, uint32_t q, int32_t le
     memcpy(col + gstep * (q >> 2) + half_of[q & 3u], &v, 2); /* one STRH: the column is zero-filled */
 }
 
+#ifndef __OPTIMIZE_SIZE__
+/* [lo | hi << 16] of two levels, either known zero (has_*: compile-time constants). */
+static inline __attribute__((always_inline)) uint32_t pair_of(const uint32_t has_lo, int32_t lo, const uint32_t has_hi,
+                                                              int32_t hi)
+{
+    if (has_lo && has_hi) return pkhbt((uint32_t)lo, (uint32_t)hi);
+    if (has_lo) return (uint32_t)lo & 0xFFFFu;
+    if (has_hi) return (uint32_t)hi << 16;
+    return 0u;
+}
+
+
+/* The two pair words of 4 positions whose mask nibble is m (a compile-time constant), the set
+ * positions taking the b-bit levels at bits 0, b, 2b, .. of v in order. */
+static inline __attribute__((always_inline)) void nibble(uint32_t *w, uint32_t v, const uint32_t m, const uint32_t b)
+{
+    const int32_t l0 = level_of(v, 0u, b);
+    const int32_t l1 = level_of(v, b * (m & 1u), b);
+    const int32_t l2 = level_of(v, b * __builtin_popcount(m & 3u), b);
+    const int32_t l3 = level_of(v, b * __builtin_popcount(m & 7u), b);
+    put2(w, pair_of(m & 1u, l0, m & 4u, l2), pair_of(m & 2u, l1, m & 8u, l3));
+}
+
+/* 32 stream bits from bit vbit, bytes past the stream's end read as 0 (the last levels). */
+static uint32_t bits_tail(const uint8_t *vals, uint32_t nbytes, uint32_t vbit)
+{
+    uint64_t d = 0;
+    uint32_t i;
+    for (i = 0; i < 5u && (vbit >> 3) + i < nbytes; ++i) d |= (uint64_t)vals[(vbit >> 3) + i] << (8u * i);
+    return (uint32_t)(d >> (vbit & 7u));
+}
+
+#define NIB(m) case m: nibble(w, v, m, bits); vbit += bits * __builtin_popcount(m); break;
+#define NIBBLES(b)                                                                                  \
+    switch (m) {                                                                                    \
+    NIB(0u) NIB(1u) NIB(2u) NIB(3u) NIB(4u) NIB(5u) NIB(6u) NIB(7u)                                 \
+    NIB(8u) NIB(9u) NIB(10u) NIB(11u) NIB(12u) NIB(13u) NIB(14u) NIB(15u)                           \
+    default: __builtin_unreachable();                                                               \
+    }
+
+/* One nibble with the width a variable (the few nibbles next to the stream's end). */
+static __attribute__((noinline)) uint32_t nibble_tail(uint32_t *w, const uint8_t *vals, uint32_t nbytes, uint32_t vbit,
+                                                      uint32_t m, uint32_t bits)
+{
+    const uint32_t v = bits_tail(vals, nbytes, vbit);
+    int32_t l[4];
+    uint32_t i, r = 0;
+    for (i = 0; i < 4u; ++i) {
+        l[i] = 0;
+        if ((m >> i) & 1u) {
+            l[i] = (int32_t)(v << (32u - bits * (r + 1u))) >> (32u - bits);
+            if (bits == 1u) l[i] = ~(int32_t)((uint32_t)l[i] << 1);
+            ++r;
+        }
+    }
+    w[0] = pkhbt((uint32_t)l[0], (uint32_t)l[2]);
+    w[1] = pkhbt((uint32_t)l[1], (uint32_t)l[3]);
+    return vbit + bits * r;
+}
+
+/* 4 b-bit levels from bit vbit (a whole nibble's worth), 5 bytes readable there. */
+static inline __attribute__((always_inline)) uint32_t bits_at(const uint8_t *vals, uint32_t vbit, const uint32_t bits)
+{
+    uint32_t v;
+    if (bits == 8u) return ecg_rt_load4((const int8_t *)vals + (vbit >> 3));
+    v = ecg_rt_load4((const int8_t *)vals + (vbit >> 3)) >> (vbit & 7u);
+    if (bits == 7u) v |= ((uint32_t)vals[(vbit >> 3) + 4u] << 1) << (31u - (vbit & 7u)); /* 28 + 7 bits */
+    return v;
+}
+
+/* BITMASK channel starting on a mask nibble (span % 4 == 0): one dispatch per 4 positions
+ * writes both pair words (levels by SBFX at offsets the nibble fixes), no per-level bit walk;
+ * a mask byte (two nibbles) per pass. Passes run in chunks whose loads surely stay inside the
+ * stream (a nibble takes at most 4b bits; 5 bytes are read from vbit / 8); a leading odd
+ * nibble and the last few go through nibble_tail. */
+static inline __attribute__((always_inline)) uint32_t mask_nibbles(uint32_t *w, uint32_t step, const uint8_t *mask,
+                                                                   uint32_t first, uint32_t span, const uint8_t *vals,
+                                                                   uint32_t nbytes, uint32_t vbit, const uint32_t bits)
+{
+    const uint8_t *mp = mask + (first >> 3);
+    const uint32_t limit = nbytes >= 5u ? 8u * (nbytes - 5u) : 0u; /* vbit <= limit: 5 bytes readable */
+    uint32_t left = span / 4u, hi;
+    if (first & 4u) { /* the channel starts on a byte's high nibble */
+        vbit = nibble_tail(w, vals, nbytes, vbit, (uint32_t)*mp++ >> 4, bits);
+        w += step;
+        --left;
+    }
+    while (left >= 2u) {
+        uint32_t pairs = vbit <= limit ? (limit - vbit) / (8u * bits) : 0u; /* two nibbles a pass */
+        if (pairs == 0u) break;
+        if (pairs > left / 2u) pairs = left / 2u;
+        left -= 2u * pairs;
+        for (; pairs; --pairs) {
+            const uint32_t mb = *mp++;
+            uint32_t m = mb & 15u, v = bits_at(vals, vbit, bits);
+            NIBBLES(bits)
+            w += step;
+            m = mb >> 4;
+            v = bits_at(vals, vbit, bits);
+            NIBBLES(bits)
+            w += step;
+        }
+    }
+    for (hi = 0; left; --left, w += step, hi ^= 1u) /* from a byte's low nibble on */
+        vbit = nibble_tail(w, vals, nbytes, vbit, hi ? (uint32_t)*mp++ >> 4 : *mp & 15u, bits);
+    return vbit;
+}
+#undef NIBBLES
+#undef NIB
+#endif
+
 /* The walk with b a compile-time constant where inlined with one (SBFX, no width test per level). */
 static inline __attribute__((always_inline)) void fill_sparse_b(const ecg_rt_dsp_group *g, uint32_t *w,
                                                                  const ecg_rt_wblock *wb, uint32_t c,
@@ -381,6 +619,12 @@ static inline __attribute__((always_inline)) void fill_sparse_b(const ecg_rt_dsp
     const uint8_t *vals = wb->values;
     uint8_t *col = (uint8_t *)w;
     uint32_t vbit = sp->vbit;
+#ifndef __OPTIMIZE_SIZE__
+    if (wb->encoding == ECG_RT_ENC_BITMASK && span % 4u == 0u) {
+        sp->vbit = mask_nibbles(w, 2u * g->width, wb->index, c * span, span, vals, nbytes, vbit, bits);
+        return;
+    }
+#endif
     if (wb->encoding == ECG_RT_ENC_BITMASK) { /* set bits of the channel's mask, a byte at a time */
         const uint8_t *mask = wb->index;
         const uint32_t first = c * span, end = first + span;

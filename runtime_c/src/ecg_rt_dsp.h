@@ -130,9 +130,11 @@ void ecg_rt_dsp_sparse_init(ecg_rt_dsp_sparse *sp, const ecg_rt_wblock *wb);
 void ecg_rt_dsp_fill_sparse(const ecg_rt_dsp_group *g, uint32_t *w, const ecg_rt_wblock *wb, uint32_t c,
                             ecg_rt_dsp_sparse *sp);
 
-/* A column straight from channel c of a DENSE block, each level unpacked once
- * (conv1d_group_dsp_s8.c). */
-void ecg_rt_dsp_fill_dense(const ecg_rt_dsp_group *g, uint32_t *w, const ecg_rt_wblock *wb, uint32_t c);
+/* A column straight from channel c of a DENSE block into the slot just taken, each level unpacked
+ * once (conv1d_group_dsp_s8.c). 1-, 2- and 4-bit levels may go in pre-scaled by 2^k (int8
+ * bytes), the slot's bias scaled and its shift raised by k to match (same requantized result). */
+void ecg_rt_dsp_fill_dense(ecg_rt_dsp_group *g, uint32_t *w, const ecg_rt_wblock *wb, uint32_t c);
+
 
 static inline int32_t ecg_rt_dsp_dot1(const int8_t *x0, const uint32_t *wpk, uint32_t stride,
                                       uint32_t n4, int32_t s0)

@@ -123,3 +123,11 @@ def test_hubert_graph_calibrates_by_mse_and_cnns_by_minmax(small_model: HubertEC
 
     assert build_hubert_graph(small_model, None).calib_method == "mse"
     assert build_transformer_graph(0).calib_method == "minmax"
+
+
+def test_simulated_duty_cycle_window_is_the_dataset_window(small_model: HubertECG) -> None:
+    """One inference covers the adapter's dataset window (8 s here), not the adapted sequence."""
+    from ecg_edge.sim.api import window_seconds
+
+    data = pack(hubert_checkpoint(small_model), None, _windows(1, 4)).data
+    assert window_seconds(data) == SMALL["n_samples"] / SMALL["fs"]
