@@ -152,6 +152,9 @@ typedef struct {
     const uint8_t *ops;      /* OPS section */
     const uint8_t *weights;  /* WEIGHTS section */
     uint32_t weights_size;
+    /* Bit j set: op j, a 1x1 CONV1D whose only reader is op j + 1, a residual ADD, runs fused
+     * with it (the loader's decision: one pass, the conv's output never stored; same bytes). */
+    uint8_t fused[(ECG_RT_MAX_OPS + 7) / 8];
 } ecg_rt_model;
 
 /* Validate every header field, section, tensor, op and weight block and the CRC, then fill *m.

@@ -670,27 +670,14 @@ void ecg_rt_dsp_fill_sparse(const ecg_rt_dsp_group *g, uint32_t *w, const ecg_rt
     fill_sparse_b(g, w, wb, c, sp, wb->bits);
 }
 
-ecg_rt_status ecg_rt_conv1d_group_dsp_s8(ecg_rt_dsp_group *g, const ecg_rt_conv_params *p, const int8_t *x,
-                                         int8_t *y)
+/* Every output position of the group; `add` (a compile-time NULL where inlined for plain convs):
+ * the fused shortcut ADD's row loop instead of the store. */
+static inline __attribute__((always_inline)) void positions(ecg_rt_dsp_group *g, const ecg_rt_conv_params *p,
+                                                            const int8_t *x, int8_t *y, const ecg_rt_conv_add *add)
 {
-    uint32_t n4, t, j;
-    size_t total;
-    if (!g || !p || !x || !y) return ECG_RT_E_NULL;
-    if (g->count == 0u) return ECG_RT_OK;
-    if (p->groups != 1u || p->dilation != 1u || g->span > ECG_RT_WCHUNK) return ECG_RT_E_OP;
-    if (g->tapsum_ok && (p->in_ch % 4u != 0u || p->kernel > ECG_RT_DSP_MAX_TAPS)) return ECG_RT_E_OP;
-    n4 = (g->span + 3u) / 4u;
-    total = (size_t)p->in_len * p->in_ch;
-    if (g->tapsum_ok)
-        for (j = 0; j < g->count; ++j) tapsums(g, j, p->in_ch, p->kernel);
-#ifdef ECG_RT_MVE
-    rows_int8(g);
-    for (j = 0; j < g->count; ++j) {
-        g->mvec[j] = g->mult[j];
-        g->nsh[j] = 32 - (int32_t)g->shift[j];
-        g->off[j] = g->channel[j];
-    }
-#endif
+    const uint32_t n4 = (g->span + 3u) / 4u;
+    const size_t total = (size_t)p->in_len * p->in_ch;
+    uint32_t t, j;
     for (t = 0; t < p->out_len; ++t) {
         const int32_t start = (int32_t)(t * p->stride) - (int32_t)p->pad_left;
         int32_t s[ECG_RT_DSP_GROUP + 2u];
@@ -708,6 +695,10 @@ ecg_rt_status ecg_rt_conv1d_group_dsp_s8(ecg_rt_dsp_group *g, const ecg_rt_conv_
         } else {
             for (j = 0; j < g->count; ++j) s[j] = border(g, j, p, x, start);
         }
+        if (add) { /* a 1x1 shortcut fused with its ADD (conv1d_pointwise_add_s8.c): y is the ADD's output */
+            add->row(add, s, (size_t)t * p->out_ch, y);
+            continue;
+        }
 #ifdef ECG_RT_MVE
         if (!g->slow) {
             store_mve(g, s, y + (size_t)t * p->out_ch);
@@ -716,6 +707,32 @@ ecg_rt_status ecg_rt_conv1d_group_dsp_s8(ecg_rt_dsp_group *g, const ecg_rt_conv_
 #endif
         store(g, s, y + (size_t)t * p->out_ch);
     }
+}
+
+ecg_rt_status ecg_rt_conv1d_group_dsp_s8(ecg_rt_dsp_group *g, const ecg_rt_conv_params *p, const int8_t *x,
+                                         int8_t *y)
+{
+    uint32_t j;
+    if (!g || !p || !x || !y) return ECG_RT_E_NULL;
+    if (g->count == 0u) return ECG_RT_OK;
+    if (p->groups != 1u || p->dilation != 1u || g->span > ECG_RT_WCHUNK) return ECG_RT_E_OP;
+    if (g->tapsum_ok && (p->in_ch % 4u != 0u || p->kernel > ECG_RT_DSP_MAX_TAPS)) return ECG_RT_E_OP;
+    if (g->tapsum_ok)
+        for (j = 0; j < g->count; ++j) tapsums(g, j, p->in_ch, p->kernel);
+#ifdef ECG_RT_MVE
+    rows_int8(g);
+    for (j = 0; j < g->count; ++j) {
+        g->mvec[j] = g->mult[j];
+        g->nsh[j] = 32 - (int32_t)g->shift[j];
+        g->off[j] = g->channel[j];
+    }
+#endif
+#if ECG_RT_FUSE
+    if (p->add)
+        positions(g, p, x, y, p->add);
+    else
+#endif
+        positions(g, p, x, y, 0);
     g->count = 0;
     return ECG_RT_OK;
 }

@@ -13,6 +13,17 @@
 #define ECG_RT_WCHUNK 512
 #endif
 
+/* A 1x1 shortcut CONV1D fused with the residual ADD reading it (the loader decides, ecg_rt_model's
+ * fused bits; invoke runs it). Off at -Os (flash: the runtime's 16 KB budget on cortex-m4) unless
+ * -DECG_RT_FUSE=1; -DECG_RT_FUSE=0 turns it off anywhere. */
+#ifndef ECG_RT_FUSE
+#ifdef __OPTIMIZE_SIZE__
+#define ECG_RT_FUSE 0
+#else
+#define ECG_RT_FUSE 1
+#endif
+#endif
+
 #define ECG_RT_NONE16 0xFFFFu
 #define ECG_RT_NONE32 0xFFFFFFFFu
 
@@ -278,10 +289,61 @@ static inline void ecg_rt_sweep_inside(const int8_t *xw, size_t step, uint32_t c
 }
 
 /* ---- kernels (one per file). Activations are int8 [L][C]. ---- */
+
+/* The residual ADD's requantization (FORMAT.md section 7): out = clamp(floor(((a - zp_a) * m_a +
+ * (b - zp_b) * m_b + 2^(n-1)) / 2^n) + zp_out). */
+typedef struct {
+    int32_t zp_a, m_a, zp_b, m_b;
+    uint32_t shift; /* n, 1..62 */
+    int32_t zp_out, act_min, act_max;
+} ecg_rt_add_params;
+
+static inline int8_t ecg_rt_add1(const ecg_rt_add_params *q, int32_t a, int32_t b)
+{
+    const int64_t s = (int64_t)(a - q->zp_a) * q->m_a + (int64_t)(b - q->zp_b) * q->m_b +
+                      ((int64_t)1 << (q->shift - 1u));
+    return ecg_rt_clamp_s8(ecg_rt_floor_shift(s, q->shift) + q->zp_out, q->act_min, q->act_max);
+}
+
+/* The same sum split at 2^16 so that it runs on 32-bit lanes (16 <= n <= 47): with raw inputs a, b,
+ * m = mh * 2^16 + ml (ml a signed 16-bit low part) and base = 2^(n-1) - zp_a * m_a - zp_b * m_b
+ * + zp_out * 2^n = bh * 2^16 + bl (0 <= bl < 2^16),
+ *   S = a * m_a + b * m_b + base = 2^16 * H + L,  H = a * mh_a + b * mh_b + bh,  L = a * ml_a + b * ml_b + bl,
+ * and floor(S / 2^n) = floor((H + floor(L / 2^16)) / 2^(n-16)) (nested floors of exact divisions)
+ * is FORMAT.md's quotient plus zp_out (a multiple of 2^n added before the floor), ready for the clamp.
+ * |L| < 2^24 and |H| < 2^30 + 2^23: no int32 overflow. wl / wh pack ml / mh as [a's | b's << 16]
+ * (the SMLAD layout of a pair [a | b << 16]). */
+typedef struct {
+    uint32_t wl, wh;
+    int32_t ml_a, ml_b, mh_a, mh_b, bl, bh, sh; /* sh = n - 16 */
+} ecg_rt_add_split;
+
+/* 1 when the split is exact for these parameters (16 <= n <= 47, mh fits 16 bits, |bh| <= 2^30:
+ * n up to about 38 with any zero points). */
+int ecg_rt_add_split_init(ecg_rt_add_split *sp, const ecg_rt_add_params *q);
+
+/* The fused epilogue of a 1x1 shortcut CONV1D whose only reader is the next op, a residual ADD
+ * (conv1d_pointwise_add_s8.c): the conv's int8 output is the ADD's input a (the prepared params
+ * swap the ADD's inputs where the conv feeds in1), b is the ADD's other input [L_out][C_out]. */
+typedef struct ecg_rt_conv_add_s ecg_rt_conv_add;
+struct ecg_rt_conv_add_s {
+    const int8_t *b;
+    ecg_rt_add_params q;
+    ecg_rt_add_split sp;
+    int split_ok;
+    int32_t czp, clo, chi; /* the conv's output zero point and activation range */
+    /* Cortex-M group kernel: the conv's sums s of the current group at output position
+     * at = t * C_out -> requantized, added, stored to y (set per group by the fused kernel). */
+    void (*row)(const ecg_rt_conv_add *ad, const int32_t *s, size_t at, int8_t *y);
+};
+
 typedef struct {
     uint32_t in_len, in_ch, out_len, out_ch;
     uint32_t kernel, stride, pad_left, dilation, groups;
     int32_t zp_in, zp_out, act_min, act_max;
+    /* NULL: store the conv's output. Else y is the fused ADD's output (only the DSP group path
+     * reads it: ecg_rt_conv1d_pointwise_add_s8 sets it where that path runs every channel). */
+    const ecg_rt_conv_add *add;
 } ecg_rt_conv_params;
 
 ecg_rt_status ecg_rt_conv1d_s8(const ecg_rt_conv_params *p, const ecg_rt_wblock *wb,
@@ -304,6 +366,16 @@ ecg_rt_status ecg_rt_linear_s8(uint32_t n_in, const ecg_rt_wblock *wb, int32_t z
 ecg_rt_status ecg_rt_add_s8(uint32_t n, const int8_t *a, int32_t zp_a, int32_t m_a,
                             const int8_t *b, int32_t zp_b, int32_t m_b, uint32_t shift,
                             int32_t zp_out, int32_t act_min, int32_t act_max, int8_t *y);
+/* A 1x1 CONV1D (K = 1, groups = 1, no padding, any stride) and the residual ADD reading its
+ * output, in one pass: y = ADD(conv(x), b), bit-exact with the conv requantized to int8 (its zero
+ * point and activation range) and then the ADD, without storing the conv's output. y may alias b
+ * (same index); y must not overlap x. It runs any K = 1, groups = 1, unpadded conv with C_in <=
+ * ECG_RT_WCHUNK (else ECG_RT_E_OP); ecg_rt_conv1d_pointwise_add_ok says where the loader fuses:
+ * there, and where the fused pass is the faster (not on Helium builds). */
+int ecg_rt_conv1d_pointwise_add_ok(const ecg_rt_conv_params *p, const ecg_rt_wblock *wb);
+ecg_rt_status ecg_rt_conv1d_pointwise_add_s8(const ecg_rt_conv_params *p, const ecg_rt_wblock *wb,
+                                             const int8_t *x, const ecg_rt_add_params *q,
+                                             const int8_t *b, int8_t *y);
 
 typedef struct {
     uint32_t in_len, ch, out_len, kernel, stride, pad_left;

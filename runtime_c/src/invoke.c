@@ -4,6 +4,42 @@
 #include "ecg_rt_internal.h"
 #include "ecg_rt_transformer.h"
 
+static void conv_params(const ecg_rt_op *op, const ecg_rt_tensor *in0, const ecg_rt_tensor *out,
+                        ecg_rt_conv_params *cp)
+{
+    const uint32_t *p = op->p;
+    cp->in_len = in0->len;
+    cp->in_ch = in0->channels;
+    cp->out_len = out->len;
+    cp->out_ch = out->channels;
+    cp->kernel = p[0];
+    cp->stride = p[1];
+    cp->pad_left = p[2];
+    cp->dilation = p[0] == 1u ? 1u : p[4]; /* with K = 1 dilation has no effect */
+    cp->groups = p[5];
+    cp->zp_in = in0->zero_point;
+    cp->zp_out = out->zero_point;
+    cp->act_min = op->act_min;
+    cp->act_max = op->act_max;
+    cp->add = 0;
+}
+
+/* The ADD's parameters with its input `first` (0: in0, 1: in1) as a. */
+static void add_params(const ecg_rt_op *op, const ecg_rt_tensor *in0, const ecg_rt_tensor *in1,
+                       const ecg_rt_tensor *out, uint32_t first, ecg_rt_add_params *q)
+{
+    const int32_t z0 = in0->zero_point, z1 = in1->zero_point;
+    const int32_t m0 = ecg_rt_param_i32(op->p[0]), m1 = ecg_rt_param_i32(op->p[1]);
+    q->zp_a = first ? z1 : z0;
+    q->m_a = first ? m1 : m0;
+    q->zp_b = first ? z0 : z1;
+    q->m_b = first ? m0 : m1;
+    q->shift = op->p[2];
+    q->zp_out = out->zero_point;
+    q->act_min = op->act_min;
+    q->act_max = op->act_max;
+}
+
 static ecg_rt_status run_op(const ecg_rt_model *m, const ecg_rt_op *op, uint8_t *arena)
 {
     ecg_rt_tensor in0, in1, out;
@@ -26,19 +62,7 @@ static ecg_rt_status run_op(const ecg_rt_model *m, const ecg_rt_op *op, uint8_t 
                                     op->act_max, x, y);
         {
             ecg_rt_conv_params cp;
-            cp.in_len = in0.len;
-            cp.in_ch = in0.channels;
-            cp.out_len = out.len;
-            cp.out_ch = out.channels;
-            cp.kernel = p[0];
-            cp.stride = p[1];
-            cp.pad_left = p[2];
-            cp.dilation = p[0] == 1u ? 1u : p[4]; /* with K = 1 dilation has no effect */
-            cp.groups = p[5];
-            cp.zp_in = in0.zero_point;
-            cp.zp_out = out.zero_point;
-            cp.act_min = op->act_min;
-            cp.act_max = op->act_max;
+            conv_params(op, &in0, &out, &cp);
             if (cp.groups > 1u && !(cp.groups == cp.in_ch && cp.groups == cp.out_ch))
                 return ecg_rt_conv1d_grouped_s8(&cp, &wb, x, y);
             if (cp.groups > 1u) return ecg_rt_depthwise_conv1d_s8(&cp, &wb, x, y);
@@ -47,11 +71,13 @@ static ecg_rt_status run_op(const ecg_rt_model *m, const ecg_rt_op *op, uint8_t 
             return ecg_rt_conv1d_s8(&cp, &wb, x, y);
         }
     }
-    case ECG_RT_OP_ADD:
+    case ECG_RT_OP_ADD: {
+        ecg_rt_add_params q;
         ecg_rt_tensor_decode(m->tensors + ECG_RT_TENSOR_RECORD * (size_t)op->in1, &in1);
-        return ecg_rt_add_s8(out.size_bytes, x, in0.zero_point, ecg_rt_param_i32(p[0]),
-                             (const int8_t *)(arena + in1.arena_offset), in1.zero_point,
-                             ecg_rt_param_i32(p[1]), p[2], out.zero_point, op->act_min, op->act_max, y);
+        add_params(op, &in0, &in1, &out, 0u, &q);
+        return ecg_rt_add_s8(out.size_bytes, x, q.zp_a, q.m_a, (const int8_t *)(arena + in1.arena_offset),
+                             q.zp_b, q.m_b, q.shift, q.zp_out, q.act_min, q.act_max, y);
+    }
     case ECG_RT_OP_MAXPOOL1D:
     case ECG_RT_OP_AVGPOOL1D: {
         ecg_rt_pool_params pp;
@@ -85,6 +111,34 @@ static ecg_rt_status run_op(const ecg_rt_model *m, const ecg_rt_op *op, uint8_t 
     }
 }
 
+#if ECG_RT_FUSE
+/* Op conv (a 1x1 CONV1D the loader marked in m->fused) and op add, the next one, a residual ADD
+ * reading conv's output: one pass, conv's output tensor never written. Out of line (GCC, clang):
+ * its locals stay off the interpreter's frame, which is on the stack under every kernel. */
+#ifdef __GNUC__
+__attribute__((noinline))
+#endif
+static ecg_rt_status run_fused(const ecg_rt_model *m, const ecg_rt_op *conv, const ecg_rt_op *add, uint8_t *arena)
+{
+    ecg_rt_tensor x, s, a0, a1, y;
+    ecg_rt_conv_params cp;
+    ecg_rt_add_params q;
+    ecg_rt_wblock wb;
+    const uint32_t first = add->in1 == conv->out; /* the conv feeds in1: it is a */
+    ecg_rt_tensor_decode(m->tensors + ECG_RT_TENSOR_RECORD * (size_t)conv->in0, &x);
+    ecg_rt_tensor_decode(m->tensors + ECG_RT_TENSOR_RECORD * (size_t)conv->out, &s);
+    ecg_rt_tensor_decode(m->tensors + ECG_RT_TENSOR_RECORD * (size_t)add->in0, &a0);
+    ecg_rt_tensor_decode(m->tensors + ECG_RT_TENSOR_RECORD * (size_t)add->in1, &a1);
+    ecg_rt_tensor_decode(m->tensors + ECG_RT_TENSOR_RECORD * (size_t)add->out, &y);
+    ecg_rt_wblock_decode(m->weights + conv->weight_block, &wb);
+    conv_params(conv, &x, &s, &cp);
+    add_params(add, &a0, &a1, &y, first, &q);
+    return ecg_rt_conv1d_pointwise_add_s8(&cp, &wb, (const int8_t *)(arena + x.arena_offset), &q,
+                                          (const int8_t *)(arena + (first ? a0 : a1).arena_offset),
+                                          (int8_t *)(arena + y.arena_offset));
+}
+#endif
+
 ecg_rt_status ecg_rt_invoke_traced(const ecg_rt_model *m, uint8_t *arena, size_t arena_len,
                                    const int8_t *input, size_t input_len,
                                    int8_t *logits, size_t logits_len,
@@ -105,6 +159,15 @@ ecg_rt_status ecg_rt_invoke_traced(const ecg_rt_model *m, uint8_t *arena, size_t
         ecg_rt_op op;
         ecg_rt_status st;
         ecg_rt_op_decode(m->ops + ECG_RT_OP_RECORD * (size_t)j, &op);
+#if ECG_RT_FUSE
+        if (!trace && (m->fused[j >> 3] >> (j & 7u) & 1u)) { /* traced: every op's output, unfused */
+            ecg_rt_op add;
+            ecg_rt_op_decode(m->ops + ECG_RT_OP_RECORD * (size_t)++j, &add);
+            st = run_fused(m, &op, &add, arena);
+            if (st != ECG_RT_OK) return st;
+            continue;
+        }
+#endif
         st = run_op(m, &op, arena);
         if (st != ECG_RT_OK) return st;
         if (trace) {

@@ -347,6 +347,51 @@ static ecg_rt_status check_plan(const ecg_rt_model *m, uint32_t *rule)
     return ECG_RT_OK;
 }
 
+#if ECG_RT_FUSE
+/* Where a 1x1 CONV1D (op k) and the residual ADD after it (op k + 1) run as one pass: the ADD reads
+ * the conv's output as exactly one of its inputs, nothing else reads it (not the graph output, no
+ * later op), the ADD's output does not overlap the conv's input (read for every output channel
+ * group while outputs are written; nothing runs between the two, so that input is still intact),
+ * and the fused kernel runs this conv (ecg_rt_conv1d_pointwise_add_ok). The arena plan is the
+ * file's: the conv's output keeps its bytes, simply never written. */
+static void plan_fusion(ecg_rt_model *mm)
+{
+    uint32_t k, j;
+    for (k = 0; k + 1u < mm->n_ops; ++k) {
+        ecg_rt_op s, a;
+        ecg_rt_tensor x, y, out;
+        ecg_rt_conv_params cp;
+        ecg_rt_wblock wb;
+        int ok;
+        ecg_rt_op_decode(mm->ops + ECG_RT_OP_RECORD * (size_t)k, &s);
+        ecg_rt_op_decode(mm->ops + ECG_RT_OP_RECORD * (size_t)(k + 1u), &a);
+        if (s.type != ECG_RT_OP_CONV1D || a.type != ECG_RT_OP_ADD || s.out == mm->output_tensor) continue;
+        if ((a.in0 == s.out) == (a.in1 == s.out)) continue;
+        ok = 1;
+        for (j = k + 2u; j < mm->n_ops && ok; ++j) {
+            ecg_rt_op o;
+            ecg_rt_op_decode(mm->ops + ECG_RT_OP_RECORD * (size_t)j, &o);
+            ok = o.in0 != s.out && !(ecg_rt_op_two_inputs(o.type) && o.in1 == s.out);
+        }
+        if (!ok) continue;
+        ecg_rt_tensor_decode(mm->tensors + ECG_RT_TENSOR_RECORD * (size_t)s.in0, &x);
+        ecg_rt_tensor_decode(mm->tensors + ECG_RT_TENSOR_RECORD * (size_t)s.out, &out);
+        ecg_rt_tensor_decode(mm->tensors + ECG_RT_TENSOR_RECORD * (size_t)a.out, &y);
+        if (overlap(&x, &y)) continue;
+        memset(&cp, 0, sizeof cp);
+        cp.kernel = s.p[0];
+        cp.pad_left = s.p[2] | s.p[3]; /* no padding on either side */
+        cp.groups = s.p[5];
+        cp.in_ch = x.channels;
+        cp.out_ch = out.channels;
+        ecg_rt_wblock_decode(mm->weights + s.weight_block, &wb);
+        if (!ecg_rt_conv1d_pointwise_add_ok(&cp, &wb)) continue;
+        mm->fused[k >> 3] |= (uint8_t)(1u << (k & 7u));
+        ++k; /* the ADD is taken */
+    }
+}
+#endif
+
 /* Header and section table (FORMAT.md sections 2 and 3). */
 static ecg_rt_status check_header(ecg_rt_model *mm, const uint8_t *buf, size_t len,
                                   uint32_t *version, section *sec, uint32_t *rule, uint32_t *where)
@@ -504,7 +549,11 @@ static ecg_rt_status load(ecg_rt_model *mm, const uint8_t *buf, size_t len, uint
     *where = ECG_RT_NO_INDEX;
     if ((st = check_blocks_disjoint(mm, rule)) != ECG_RT_OK) return st;
     if ((st = check_outputs(mm, rule)) != ECG_RT_OK) return st;
-    return check_plan(mm, rule);
+    if ((st = check_plan(mm, rule)) != ECG_RT_OK) return st;
+#if ECG_RT_FUSE
+    plan_fusion(mm);
+#endif
+    return ECG_RT_OK;
 }
 
 ecg_rt_status ecg_rt_load_ex(ecg_rt_model *m, const uint8_t *buf, size_t len, ecg_rt_refusal *why)

@@ -7,7 +7,8 @@
     X(test_argmax) X(test_model_every_op) X(test_loader_rejects) X(test_loader_rule_ids) X(test_invoke_rejects) \
     X(test_trace) X(test_pointwise_dilation_ignored) X(test_isqrt) X(test_layernorm)      \
     X(test_groupnorm) X(test_gelu) X(test_lut) X(test_softmax) X(test_matmul) X(test_conv1d_grouped)  \
-    X(test_model_transformer) X(test_loader_rejects_v2) X(test_loader_host_trailer)
+    X(test_model_transformer) X(test_loader_rejects_v2) X(test_loader_host_trailer) \
+    X(test_conv1d_pointwise_add) X(test_add_split) X(test_fused_shortcut_model)
 #define DECL(f) void f(void);
 TESTS(DECL)
 
@@ -45,6 +46,25 @@ static int write_seeds(const char *dir)
             tm_free(&tm);
             ++n;
         }
+    for (bits = 0; bits < 5; ++bits) { /* the residual blocks (fused 1x1 shortcut + ADD and not) */
+        test_model tm;
+        char path[512];
+        FILE *f;
+        size_t len;
+        int j;
+        rng_seed(2000u + bits);
+        tm_build_residual(&tm, (int)bits, 8u - bits, bits % 3u);
+        len = tm_write(&tm, buf + 1, sizeof buf - 193);
+        buf[0] = 1;
+        for (j = 0; j < 192; ++j) buf[1 + len + (size_t)j] = (uint8_t)rng_u32();
+        snprintf(path, sizeof path, "%s/residual_v%u.seed", dir, bits);
+        f = fopen(path, "wb");
+        if (!f) return 1;
+        fwrite(buf, 1, len + 193, f);
+        fclose(f);
+        tm_free(&tm);
+        ++n;
+    }
     printf("wrote %d seeds to %s\n", n, dir);
     return 0;
 }

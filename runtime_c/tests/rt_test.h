@@ -98,6 +98,10 @@ void wr32(uint8_t *p, uint32_t v);
 /* A small model using every op (conv stem, relu, maxpool, depthwise conv, pointwise conv,
  * add, avgpool, global avgpool, linear). */
 void tm_build_demo(test_model *tm, uint32_t bits, uint32_t encoding, double sparsity);
+/* A residual block with a 1x1 stride-2 shortcut CONV1D before its ADD (test_conv1d_pointwise_add.c);
+ * variants 0 and 1 are fused by the loader, 2..4 not (a second reader, output over the block input,
+ * shortcut not next to the ADD). */
+void tm_build_residual(test_model *tm, int variant, uint32_t bits, uint32_t enc);
 void tm_free(test_model *tm);
 /* Run it op by op with the reference kernels (test_reference.c). */
 void tm_reference_run(const test_model *tm, const int8_t *input, int8_t *logits);

@@ -455,7 +455,7 @@ void test_conv1d_grouped(void)
                 random_s8(x, len * cin, -128, 127);
                 cp.in_len = len; cp.in_ch = cin; cp.out_len = out_len; cp.out_ch = cout;
                 cp.kernel = k; cp.stride = stride; cp.pad_left = pl; cp.dilation = dil; cp.groups = g;
-                cp.zp_in = zp_in; cp.zp_out = -5; cp.act_min = -128; cp.act_max = 127;
+                cp.zp_in = zp_in; cp.zp_out = -5; cp.act_min = -128; cp.act_max = 127; cp.add = 0;
                 CHECK(ecg_rt_conv1d_grouped_s8(&cp, &tb.wb, x, y) == ECG_RT_OK);
                 ref_conv1d(x, len, cin, zp_in, tb.w, tb.bias, tb.mult, tb.shift, cout, k, stride, pl, dil,
                            g, out_len, -5, -128, 127, want);
