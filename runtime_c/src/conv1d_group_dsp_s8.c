@@ -304,12 +304,7 @@ static inline __attribute__((always_inline)) uint32_t unpack4_words(uint32_t *w,
 #endif
 
 #ifndef __OPTIMIZE_SIZE__
-/* The pair words of the 32 / b levels of one stream word (b = 1, 2, 4, a compile-time constant),
- * each level times 2^k (k = 8 - b; 1-bit levels +-1: k = 6), so that every level is an int8 byte and SXTB16 does the sign
- * extension: P_i = (v << (8 - b - i b)) & top-b-bits-of-each-byte holds levels i, i + 8/b,
- * i + 16/b, i + 24/b (1-bit: the bit at bit 7, then ^ 0xC0 gives +-64); SXTB16 of P_i and of
- * P_i ror 8 split them in pairs, and PKHBT / PKHTB put positions (4g + e, 4g + e + 2) together:
- * about 2 instructions a level, no SBFX per level. */
+/* Both pair words of a group in one STRD (GCC splits a 64-bit store to a uint32_t array). */
 static inline __attribute__((always_inline)) void put2(uint32_t *w, uint32_t lo, uint32_t hi)
 {
     __asm__ volatile("strd %1, %2, [%0]" : : "r"(w), "r"(lo), "r"(hi) : "memory");
@@ -339,7 +334,13 @@ static inline __attribute__((always_inline)) uint32_t join(uint32_t a, uint32_t 
     return high ? pkhtb(h, a) : pkhbt(a, h);
 }
 
-/* Groups 0 .. ng - 1 (ng <= 8 / b) of one stream word of b-bit levels (b = 1, 2, 4). Position
+/* The pair words of the 32 / b levels of one stream word (b = 1, 2, 4, a compile-time constant),
+ * each level times 2^k (k = 8 - b; 1-bit levels +-1: k = 6), so that every level is an int8
+ * byte and SXTB16 does the sign extension: P_i = (v << (8 - b - i b)) & top-b-bits-of-each-byte
+ * holds levels i, i + 8/b, i + 16/b, i + 24/b (1-bit: the bit at bit 7, then ^ 0xC0 gives
+ * +-64); SXTB16 of P_i and of P_i ror 8 split them in pairs, and PKHBT / PKHTB put positions
+ * (4g + e, 4g + e + 2) together: about 2 instructions a level, no SBFX per level.
+ * Groups 0 .. ng - 1 (ng <= 8 / b) are stored. Position
  * p = j 8/b + i is byte j of P_i; group g's words pair positions (4g + e, 4g + e + 2).
  * 4-bit: both parities per group. 2-bit: group g reads bytes j = g of P_0..P_3, so the even
  * groups take SXTB16 and the odd ones SXTB16 ror 8. 1-bit: group g reads j = g / 2 of
