@@ -87,6 +87,8 @@ def check_latency(outcome, target, max_ms: float, X) -> dict:
 @click.option("--max-macs", type=POSITIVE_INT, default=None, help="qat: executed multiply-accumulates per window")
 @click.option("--qat-epochs", type=POSITIVE_INT, default=6, show_default=True)
 @click.option("--qat-lr", type=POSITIVE, default=5e-4, show_default=True)
+@click.option("--qat-augment", is_flag=True,
+              help="qat: distil on augmented training windows (shifts, baseline wander, muscle noise)")
 @click.option("--sensitivity-from", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="qat: reuse the sensitivity a `compress --method qat` plan.json of this checkpoint recorded")
 @click.option("--qat-step-lr", type=click.FloatRange(min=0.0), default=None,
@@ -103,7 +105,7 @@ def check_latency(outcome, target, max_ms: float, X) -> dict:
 def compress(checkpoint: Path | None, data_dir: Path | None, target: str, method: str, tolerance: float,
              reading: str | None, order: str, finetune_epochs: int, finetune_lr: float, max_bytes: int | None,
              max_latency_ms: float | None, val_max: int, metric: str, sensitivity: str, sens_windows: int,
-             target_cr: float | None, max_macs: int | None, qat_epochs: int, qat_lr: float, sensitivity_from: Path | None, qat_step_lr: float | None,
+             target_cr: float | None, max_macs: int | None, qat_epochs: int, qat_lr: float, qat_augment: bool, sensitivity_from: Path | None, qat_step_lr: float | None,
              max_repairs: int,
              channel_prune: bool, prune_epochs: int, out_dir: Path | None) -> None:
     """Search a per-layer bit-width/sparsity plan and write OUT/plan.json + OUT/compressed.pt."""
@@ -135,7 +137,8 @@ def compress(checkpoint: Path | None, data_dir: Path | None, target: str, method
 
     prune = {"epochs": prune_epochs} if channel_prune else None
     qat_opts = {"sensitivity": sensitivity, "sens_windows": sens_windows, "target_cr": target_cr,
-                "max_macs": max_macs, "max_repairs": max_repairs, "qat": QATConfig(epochs=qat_epochs, lr=qat_lr, step_lr_relative=qat_step_lr),
+                "max_macs": max_macs, "max_repairs": max_repairs, "qat": QATConfig(epochs=qat_epochs, lr=qat_lr, step_lr_relative=qat_step_lr,
+                                                                      augment=qat_augment),
                 "sensitivity_from": sensitivity_from}
     tgt = get_target(target)
     from ecg_edge.outputs import result_set

@@ -297,8 +297,15 @@ class Compressor:
             overhead = max(over, overhead + 4) if total > limit else over
         cfg = ShipConfig(tolerance=o.tolerance, metric=o.metric, max_repairs=o.max_repairs, qat=o.qat)
         Xv, yv = self.ds.split("val")
+        aug = None
+        if o.qat.augment:
+            from ecg_edge.train.augment import Augmenter
+
+            m = self.ds.manifest
+            aug = Augmenter(float(m.fs), m.n_samples, m.provenance.get("preprocess"), o.seed)
+            log(aug.describe())
         res = ship(self.model, self.ckpt, lambda a: self._qat_plan(a, sens), assign, sens, np.asarray(Xt),
-                   np.asarray(yt), np.asarray(Xv), np.asarray(yv), cfg, ship_source, log)
+                   np.asarray(yt), np.asarray(Xv), np.asarray(yv), cfg, ship_source, log, aug)
         plan = self._qat_plan(res.assign, sens)
         from ecg_edge.modelbin.reader import read_model
 

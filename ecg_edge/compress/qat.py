@@ -83,6 +83,9 @@ class QATConfig:
     # the weights (how the ResNet1D figures in NOTES were measured); None: 0.01 for hubert_ecg, 0
     # otherwise.
     step_lr_relative: float | None = None
+    # distil on augmented training windows (train.augment; the teacher scores each augmented
+    # batch): a teacher that memorised the training split gives the student new targets
+    augment: bool = False
 
 
 def _round_ste(x: torch.Tensor) -> torch.Tensor:
@@ -480,7 +483,7 @@ class QATResult:
 
 def train_qat(model: nn.Module, plan, X_train: np.ndarray, y_train: np.ndarray, X_val: np.ndarray,
               y_val: np.ndarray, cfg: QATConfig, warm: QATGraph | None = None, arch: str = "resnet1d",
-              desc: str = "QAT") -> QATResult:
+              desc: str = "QAT", augmenter=None) -> QATResult:
     """Distillation QAT of `plan`; early stopping on the exact forward's validation loss; returns
     the best epoch's graph (weights and activation qparams). `warm`: a previous QAT graph whose
     trained weights seed the layers it shares (bits and mask unchanged)."""
@@ -534,9 +537,16 @@ def train_qat(model: nn.Module, plan, X_train: np.ndarray, y_train: np.ndarray, 
             run = 0.0
             for i in range(0, len(idx), cfg.batch_size):
                 bi = np.sort(idx[i:i + cfg.batch_size])
-                xb = torch.from_numpy(np.array(G_train[bi], dtype=np.float32))
                 yb = torch.from_numpy(np.asarray(y_train[bi], dtype=np.int64))
-                loss = distill_loss(qat.forward_train(xb), t_train[bi], yb, cfg.temperature, cfg.kd_weight)
+                if augmenter is None:
+                    xb, tb = torch.from_numpy(np.array(G_train[bi], dtype=np.float32)), t_train[bi]
+                else:
+                    gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + ep * 10_007 + i)
+                    xa = augmenter(torch.from_numpy(np.array(X_train[bi], dtype=np.float32)), gen)
+                    with torch.no_grad():
+                        tb = model(xa)
+                    xb = torch.from_numpy(np.array(qat.graph_windows(xa.numpy()), dtype=np.float32))
+                loss = distill_loss(qat.forward_train(xb), tb, yb, cfg.temperature, cfg.kd_weight)
                 opt.zero_grad()
                 loss.backward()
                 opt.step()

@@ -106,7 +106,7 @@ def pick_repair(sens: Sensitivity, assign: dict[str, Choice]) -> tuple[str, Choi
 
 def ship(model, ckpt, make_plan, assign: dict[str, Choice], sens: Sensitivity, X_train: np.ndarray,
          y_train: np.ndarray, X_val: np.ndarray, y_val: np.ndarray, cfg: ShipConfig, source: str = "",
-         log=print) -> Shipped:
+         log=print, augmenter=None) -> Shipped:
     """QAT -> pack -> executor on validation -> repair while the shipped drop exceeds the tolerance.
     `make_plan(assign)` builds the CompressionPlan the packer records for an assignment. When the
     repairs run out without meeting the tolerance, the round with the smallest validation drop
@@ -130,7 +130,7 @@ def ship(model, ckpt, make_plan, assign: dict[str, Choice], sens: Sensitivity, X
         qcfg = cfg.qat if warm is None else QATConfig(**{**cfg.qat.__dict__, "epochs": cfg.repair_epochs,
                                                          "freeze_epochs": min(cfg.qat.freeze_epochs, cfg.repair_epochs)})
         res = train_qat(model, plan, X_train, y_train, X_val, y_val, qcfg, warm=warm, arch=ckpt.arch,
-                        desc=f"QAT round {len(rounds) + 1}")
+                        desc=f"QAT round {len(rounds) + 1}", augmenter=augmenter)
         g = res.qat.g
         packed = pack_graph(g, build_meta(ckpt, plan, g, fp32_bytes, source))
         data = packed.data

@@ -113,7 +113,11 @@ static ecg_rt_status run_op(const ecg_rt_model *m, const ecg_rt_op *op, uint8_t 
 
 #if ECG_RT_FUSE
 /* Op conv (a 1x1 CONV1D the loader marked in m->fused) and op add, the next one, a residual ADD
- * reading conv's output: one pass, conv's output tensor never written. */
+ * reading conv's output: one pass, conv's output tensor never written. Out of line (GCC, clang):
+ * its locals stay off the interpreter's frame, which is on the stack under every kernel. */
+#ifdef __GNUC__
+__attribute__((noinline))
+#endif
 static ecg_rt_status run_fused(const ecg_rt_model *m, const ecg_rt_op *conv, const ecg_rt_op *add, uint8_t *arena)
 {
     ecg_rt_tensor x, s, a0, a1, y;

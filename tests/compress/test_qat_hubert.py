@@ -42,8 +42,12 @@ def trained():
     plan = _plan(model)
     rng = np.random.default_rng(0)
     Xt, Xv = hubert_windows(0, 64), hubert_windows(1, 32)
+    from ecg_edge.train.augment import Augmenter
+
+    aug = Augmenter(HUBERT_SMALL["fs"], HUBERT_SMALL["n_samples"], None, 0)  # --qat-augment's path
     res = train_qat(model, plan, Xt, rng.integers(0, 3, 64), Xv, rng.integers(0, 3, 32),
-                    QATConfig(epochs=1, freeze_epochs=0, batch_size=16), arch="hubert_ecg")
+                    QATConfig(epochs=1, freeze_epochs=0, batch_size=16, augment=True), arch="hubert_ecg",
+                    augmenter=aug)
     return model, plan, res, Xv
 
 
@@ -82,7 +86,14 @@ def test_hubert_qat_trains_steps_norms_and_ships_them(trained) -> None:
         assert (q.step[k].detach() >= STEP_FLOOR * init.step[k].detach() - 1e-12).all(), node.name
     assert q.exportable()
     moved = [n.name for n in q.norms if not torch.allclose(q.gamma[QATGraph._key(n)], init.gamma[QATGraph._key(n)])]
-    assert moved  # the norms' gamma trained
+    assert bool(moved) == (res.best_epoch > 0)  # the best epoch's norms ship (epoch 0: the initial ones)
+    # gradients reach every norm's gamma/beta and every step through the straight-through forward
+    q2 = QATGraph(model, plan, Xv, "hubert_ecg")
+    q2.forward_train(torch.from_numpy(q2.graph_windows(Xv[:8]))).logsumexp(1).sum().backward()
+    for n in q2.norms:
+        k = QATGraph._key(n)
+        assert q2.gamma[k].grad.abs().sum() > 0 and q2.beta[k].grad.abs().sum() > 0, n.name
+    assert all(q2.step[QATGraph._key(n)].grad.abs().sum() > 0 for n in q2.weighted)
     for node in q.norms:  # and the norm block ships the trained gamma: levels * scale
         w = node.weights
         assert np.allclose(w.levels[:, 0] * w.scale, q.gamma[QATGraph._key(node)].detach().double().numpy())
