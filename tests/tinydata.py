@@ -93,9 +93,10 @@ def seeded_checkpoint(seed: int, data: dict | None = None, classes: list[str] | 
 
 
 # Two transformer layers of width 32 over 8 s at 100 Hz: every HuBERT op, small enough for tests.
-HUBERT_SMALL = dict(in_leads=1, n_samples=800, fs=100.0, n_classes=3, window_s=8.0, hidden_size=32,
+HUBERT_SMALL = dict(in_leads=1, n_samples=800, fs=100.0, n_classes=3, window_s=8.0, target_fs=100.0, hidden_size=32,
                     num_hidden_layers=2, num_attention_heads=4, intermediate_size=64, conv_dim=[16] * 5,
-                    num_conv_pos_embeddings=8, num_conv_pos_embedding_groups=4, classifier_proj_size=16)
+                    num_conv_pos_embeddings=8, num_conv_pos_embedding_groups=4, classifier_proj_size=16,
+                    hidden_dropout=0.1, attention_dropout=0.1, activation_dropout=0.1, dropout=0.2)
 
 
 def small_hubert(seed: int = 0):

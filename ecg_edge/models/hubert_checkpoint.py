@@ -32,7 +32,10 @@ PRETRAINING_HEADS = ("final_proj.", "label_embedding.", "masked_spec_embed")
 _ENCODER_FIELDS = ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
                    "conv_dim", "conv_kernel", "conv_stride", "conv_bias", "num_conv_pos_embeddings",
                    "num_conv_pos_embedding_groups", "classifier_proj_size")
-_ADAPTER_FIELDS = ("window_s", "target_fs", "band_low_hz", "band_high_hz", "sinc_half_width_s")
+ADAPTER_FIELDS = ("window_s", "target_fs", "band_low_hz", "band_high_hz", "sinc_half_width_s")
+# The input HuBERT-ECG's published checkpoints were pretrained on (5 s at 100 Hz); a config.json
+# without our "ecg_edge" object is one of those, so it does not take our model defaults.
+HUBERT_ECG_ADAPTER = {"window_s": 5.0, "target_fs": 100.0}
 
 
 @dataclass
@@ -107,8 +110,11 @@ def config_from_hubert(raw: dict[str, Any], **data: Any) -> HubertECGConfig:
     """Our HubertECGConfig from a checkpoint's config.json plus the dataset contract
     (`in_leads`, `n_samples`, `fs`, `n_classes`, and optionally `dropout`)."""
     kw: dict[str, Any] = {k: raw[k] for k in _ENCODER_FIELDS if raw.get(k) is not None}
-    ours = raw.get("ecg_edge") or {}
-    kw.update({k: ours[k] for k in _ADAPTER_FIELDS if k in ours})
+    ours = raw.get("ecg_edge")
+    if ours is None:
+        kw.update(HUBERT_ECG_ADAPTER)
+        ours = {}
+    kw.update({k: ours[k] for k in ADAPTER_FIELDS if k in ours})
     size = next((s for s, p in SIZES.items() if p["hidden_size"] == kw["hidden_size"]
                  and p["num_hidden_layers"] == kw["num_hidden_layers"]), ours.get("size", "small"))
     data.pop("size", None)  # the checkpoint's own dimensions decide the size
@@ -224,7 +230,7 @@ def save_hubert_ecg_dir(path: str | Path, cfg: HubertECGConfig, tensors: dict[st
     hf = cfg.hf_config().to_dict()
     hf.update(model_type=MODEL_TYPE, architectures=["HuBERTECG"], ensemble_length=len(vocab_sizes),
               vocab_sizes=list(vocab_sizes),
-              ecg_edge={"size": cfg.size, **{k: getattr(cfg, k) for k in _ADAPTER_FIELDS}},
+              ecg_edge={"size": cfg.size, **{k: getattr(cfg, k) for k in ADAPTER_FIELDS}},
               **(extra_config or {}))
     with atomic_dir(path) as tmp:
         save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()},

@@ -4,15 +4,20 @@ head and an input adapter so it takes the same prepared datasets as ResNet1D.
 forward(x: (N, leads, samples) at the dataset's fs) -> logits (N, n_classes).
 
 Input adapter (`HubertInputAdapter`, fixed, no trainable parameters), as HuBERT-ECG prepares
-its pretraining data:
-  1. take the first `window_s` (5 s) of every lead (zero-padded when the record is shorter);
-  2. band-pass 0.05-47 Hz and decimate to `target_fs` (100 Hz) in one linear map: a
-     Hann-windowed sinc low-pass at 47 Hz evaluated at the 100 Hz output instants (works for
-     any input rate, integer ratio or not), then removal of the window mean. The 0.05 Hz
-     high-pass edge lies below the 5 s window's frequency resolution (0.2 Hz), so on one
-     window it reduces exactly to removing DC;
+its pretraining data, with the window and rate chosen for single-lead wearable input:
+  1. take the first `window_s` (10.24 s: the whole window of our datasets) of every lead
+     (zero-padded when the record is shorter);
+  2. band-pass 0.05-47 Hz and decimate to `target_fs` (200 Hz) in one linear map: a
+     Hann-windowed sinc low-pass at 47 Hz evaluated at the output instants (works for any
+     input rate, integer ratio or not), then removal of the window mean. The 0.05 Hz
+     high-pass edge lies below the window's frequency resolution (0.1 Hz at 10.24 s), so on
+     one window it reduces exactly to removing DC;
   3. per-lead scaling to [-1, 1] (min-max over the window);
-  4. leads concatenated into one sequence (12 x 500 = 6000 samples; 1 x 500 for single-lead).
+  4. leads concatenated into one sequence (1 x 2048 samples for single-lead).
+The defaults give 31 transformer frames for one lead; HuBERT-ECG's own 5 s at 100 Hz gives 7,
+which cost 10 pt of macro-F1 on single-lead chapman4 (NOTES.md, issue 14 item 4, has the
+measurements behind every default here). Checkpoints store their whole config, so models
+trained with other settings rebuild as they were trained.
 The resampling matrix is a non-persistent buffer recomputed from the config, so it never
 enters checkpoints and the whole adapter is matmul/reduce ops that export to ONNX.
 
@@ -62,8 +67,8 @@ class HubertECGConfig:
     n_classes: int = 4
     size: str = "tiny"
     # input adapter
-    window_s: float = 5.0
-    target_fs: float = 100.0
+    window_s: float = 10.24
+    target_fs: float = 200.0
     band_low_hz: float = 0.05
     band_high_hz: float = 47.0
     sinc_half_width_s: float = 0.2
@@ -79,12 +84,13 @@ class HubertECGConfig:
     num_conv_pos_embeddings: int | None = None
     num_conv_pos_embedding_groups: int | None = None
     classifier_proj_size: int | None = None
-    hidden_dropout: float = 0.1
-    attention_dropout: float = 0.1
-    activation_dropout: float = 0.1
+    # 0.2 in the encoder and 0.4 in the head: measured better than 0.1/0.2 on 1,680 training windows
+    hidden_dropout: float = 0.2
+    attention_dropout: float = 0.2
+    activation_dropout: float = 0.2
     feat_proj_dropout: float = 0.0
     layerdrop: float = 0.0
-    dropout: float = 0.2  # classification head (mean-pool -> dropout -> linear)
+    dropout: float = 0.4  # classification head (mean-pool -> dropout -> linear)
 
     def __post_init__(self) -> None:
         if self.size not in SIZES:
@@ -119,7 +125,7 @@ class HubertECGConfig:
 
     @property
     def window_out(self) -> int:
-        """Samples of one lead's window at `target_fs` (500 for 5 s at 100 Hz)."""
+        """Samples of one lead's window at `target_fs` (2048 for 10.24 s at 200 Hz)."""
         return int(round(self.window_s * self.target_fs))
 
     @property
@@ -129,7 +135,7 @@ class HubertECGConfig:
 
     @property
     def frames(self) -> int:
-        """Transformer frames per input (93 for 12 leads, 7 for one lead)."""
+        """Transformer frames per input (31 for one lead at the defaults)."""
         n = self.sequence_length
         for k, s in zip(self.conv_kernel, self.conv_stride, strict=True):
             n = (n - k) // s + 1
@@ -199,10 +205,10 @@ class HubertInputAdapter(nn.Module):
             raise ValueError(f"expected input (N, {cfg.in_leads}, samples), got {tuple(x.shape)}")
         n_in = cfg.window_in
         x = x[:, :, :n_in]
-        if x.shape[-1] < n_in:  # shorter records: zero-pad to the 5 s window
+        if x.shape[-1] < n_in:  # shorter records: zero-pad to the window
             x = nn.functional.pad(x, (0, n_in - x.shape[-1]))
         y = torch.matmul(x, self.resample)  # (N, L, window_out): low-pass 47 Hz + decimate
-        y = y - y.mean(dim=-1, keepdim=True)  # 0.05 Hz high-pass on a 5 s window == DC removal
+        y = y - y.mean(dim=-1, keepdim=True)  # 0.05 Hz high-pass on one window == DC removal
         lo = y.amin(dim=-1, keepdim=True)
         hi = y.amax(dim=-1, keepdim=True)
         y = 2.0 * (y - lo) / (hi - lo + 1e-6) - 1.0  # per-lead scaling to [-1, 1]

@@ -116,7 +116,7 @@ def init_from(path: Path, arch: str, manifest: Any, size: str | None, dropout: f
               help="resnet1d classifier: global average pool (default) or the paper's flatten")
 @click.option("--epochs", type=POSITIVE_INT, default=20, show_default=True)
 @click.option("--batch-size", type=POSITIVE_INT, default=64, show_default=True)
-@click.option("--lr", type=POSITIVE, default=None, help="[default: 1e-3 resnet1d, 1e-4 hubert_ecg]")
+@click.option("--lr", type=POSITIVE, default=None, help="[default: 1e-3]")
 @click.option("--weight-decay", type=NON_NEGATIVE, default=1e-3, show_default=True)
 @click.option("--dropout", type=finite(0.0, 1.0, max_open=True), default=None, help="model dropout [default: the model config's]")
 @click.option("--patience", type=POSITIVE_INT, default=6, show_default=True, help="early stopping on val macro-F1")

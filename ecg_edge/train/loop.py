@@ -34,7 +34,7 @@ from ecg_edge.models.predict import predict
 from ecg_edge.progress import progress
 from ecg_edge.train import distributed as ddp
 
-DEFAULT_LR = {"resnet1d": 1e-3, "hubert_ecg": 1e-4}
+DEFAULT_LR = {"resnet1d": 1e-3, "hubert_ecg": 1e-3}  # hubert: 1e-3 beat 3e-4 (NOTES.md, issue 14 item 4)
 # Fields a resumed run may change without changing the result it converges to (the effective
 # thread count and the number of DDP processes are checked separately).
 RESUMABLE_CHANGES = frozenset({"epochs", "num_threads", "eval_batch_size"})

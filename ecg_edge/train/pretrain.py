@@ -29,7 +29,7 @@ from torch import nn
 from ecg_edge.atomic import atomic_path, write_json
 from ecg_edge.data.prepared import load_prepared
 from ecg_edge.errors import DataError, EcgEdgeError
-from ecg_edge.models.hubert_checkpoint import save_hubert_ecg_dir
+from ecg_edge.models.hubert_checkpoint import ADAPTER_FIELDS, save_hubert_ecg_dir
 from ecg_edge.models.hubert_ecg import HubertECGConfig, HubertInputAdapter, build_hubert_encoder
 from ecg_edge.progress import progress
 from ecg_edge.train.pretrain_targets import KMeansResult, frame_features, kmeans
@@ -59,7 +59,7 @@ class PretrainConfig:
     model_overrides: dict[str, Any] = field(default_factory=dict)
 
     def model_config(self) -> HubertECGConfig:
-        # fs/n_samples of the encoder do not matter: it sees already adapted 100 Hz sequences
+        # fs/n_samples of the encoder do not matter: it sees already adapted sequences
         return HubertECGConfig(size=self.size, in_leads=self.in_leads, n_classes=2, **self.model_overrides)
 
     def fingerprint(self) -> dict[str, Any]:
@@ -72,14 +72,21 @@ class PretrainConfig:
 # ----------------------------------------------------------------------------------- data
 
 
+def adapter_fields(cfg: HubertECGConfig) -> dict[str, Any]:
+    """The input-adapter settings of `cfg` (window, rate, band), the part pretraining data share."""
+    return {k: getattr(cfg, k) for k in ADAPTER_FIELDS}
+
+
 def adapt_windows(X: np.ndarray, fs: float, n_samples: int, in_leads: int,
-                  batch: int = 256, window_s: float = HubertECGConfig.window_s) -> np.ndarray:
+                  batch: int = 256, adapter_cfg: dict[str, Any] | None = None) -> np.ndarray:
     """(N, leads, samples at fs) -> (N', in_leads * window_out) through the model's own input
-    adapter; a dataset with more leads than `in_leads=1` contributes each lead as a window."""
+    adapter (`adapter_cfg`: its window/rate/band fields, default the model defaults); a dataset
+    with more leads than `in_leads=1` contributes each lead as a window."""
     n, leads = X.shape[0], X.shape[1]
     if leads != in_leads and in_leads != 1:
         raise DataError(f"cannot pretrain a {in_leads}-lead encoder on {leads}-lead windows")
-    adapter = HubertInputAdapter(HubertECGConfig(in_leads=leads, n_samples=n_samples, fs=fs, window_s=window_s))
+    adapter = HubertInputAdapter(HubertECGConfig(in_leads=leads, n_samples=n_samples, fs=fs,
+                                                 **(adapter_cfg or {})))
     out = []
     with torch.no_grad():
         for i in range(0, n, batch):
@@ -92,7 +99,7 @@ def adapt_windows(X: np.ndarray, fs: float, n_samples: int, in_leads: int,
 
 
 def load_unlabelled(dirs: list[str], split: str, in_leads: int, max_windows: int | None = None,
-                    seed: int = 0, window_s: float = HubertECGConfig.window_s
+                    seed: int = 0, adapter_cfg: dict[str, Any] | None = None
                     ) -> tuple[np.ndarray, list[dict[str, Any]]]:
     """Adapted unlabelled sequences of one split of every dataset (labels are ignored)."""
     seqs, info = [], []
@@ -101,7 +108,7 @@ def load_unlabelled(dirs: list[str], split: str, in_leads: int, max_windows: int
         X, _ = ds.split(split)
         if X.shape[0] == 0:
             continue
-        a = adapt_windows(X, ds.manifest.fs, ds.manifest.n_samples, in_leads, window_s=window_s)
+        a = adapt_windows(X, ds.manifest.fs, ds.manifest.n_samples, in_leads, adapter_cfg=adapter_cfg)
         seqs.append(a)
         info.append({"dataset": str(d), "task": ds.manifest.task, "split": split,
                      "windows": int(X.shape[0]), "sequences": int(a.shape[0]), "fs": ds.manifest.fs})
@@ -266,10 +273,11 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, log: Callable[[str], Non
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     mcfg = cfg.model_config()
-    S_tr, info_tr = load_unlabelled(cfg.data, "train", cfg.in_leads, cfg.max_windows, cfg.seed, mcfg.window_s)
+    S_tr, info_tr = load_unlabelled(cfg.data, "train", cfg.in_leads, cfg.max_windows, cfg.seed,
+                                    adapter_fields(mcfg))
     S_va, info_va = load_unlabelled(cfg.data, "val", cfg.in_leads,
                                     None if cfg.max_windows is None else max(64, cfg.max_windows // 5), cfg.seed,
-                                    mcfg.window_s)
+                                    adapter_fields(mcfg))
     if S_tr.shape[1] != mcfg.sequence_length:
         raise DataError(f"adapted windows have {S_tr.shape[1]} samples, the encoder expects {mcfg.sequence_length}")
     torch.manual_seed(cfg.seed)

@@ -270,7 +270,8 @@ static inline __attribute__((always_inline)) void pairs4(uint32_t *w, uint32_t v
 /* n4 groups of 4 b-bit levels from bit `off` of the stream into pair words (stride `step`): one
  * load per group (two for b = 7, whose 28 bits may start at bit 7 of a byte). The caller keeps
  * every load inside the stream. */
-static void unpack4(uint32_t *w, uint32_t step, const uint8_t *vals, uint32_t off, uint32_t n4, uint32_t b)
+static inline __attribute__((always_inline)) void unpack4(uint32_t *w, uint32_t step, const uint8_t *vals, uint32_t off,
+                                                          uint32_t n4, const uint32_t b)
 {
     uint32_t k;
     for (k = 0; k < n4; ++k, off += 4u * b, w += step) {
@@ -303,55 +304,79 @@ static inline __attribute__((always_inline)) uint32_t unpack4_words(uint32_t *w,
 #endif
 
 #ifndef __OPTIMIZE_SIZE__
-/* The pair words of the 32 / b levels of one stream word (b = 1, 2, 4, a compile-time constant),
- * each level times 2^k (k = 8 - b; 1-bit levels +-1: k = 6), so that every level is an int8 byte and SXTB16 does the sign
- * extension: P_i = (v << (8 - b - i b)) & top-b-bits-of-each-byte holds levels i, i + 8/b,
- * i + 16/b, i + 24/b (1-bit: the bit at bit 7, then ^ 0xC0 gives +-64); SXTB16 of P_i and of
- * P_i ror 8 split them in pairs, and PKHBT / PKHTB put positions (4g + e, 4g + e + 2) together:
- * about 2 instructions a level, no SBFX per level. */
+/* Both pair words of a group in one STRD (GCC splits a 64-bit store to a uint32_t array). */
 static inline __attribute__((always_inline)) void put2(uint32_t *w, uint32_t lo, uint32_t hi)
 {
     __asm__ volatile("strd %1, %2, [%0]" : : "r"(w), "r"(lo), "r"(hi) : "memory");
 }
 
-/* Groups g = first, first + 2, ... of one stream word from P_0 .. P_{per-1}; for 1-bit levels
- * the odd groups read only P_4..P_7 and the even ones P_0..P_3 (two passes: fewer live registers). */
-static inline __attribute__((always_inline)) void word_pass(uint32_t *w, uint32_t step, uint32_t v, const uint32_t b,
-                                                            const uint32_t first, const uint32_t every, uint32_t ng)
+/* SXTB16 of bytes 0 and 2 (odd = 0) or 1 and 3 (odd = 1) of p, kept in program order with the
+ * stores (volatile): the passes below then hold fewer values in registers at once. */
+static inline __attribute__((always_inline)) uint32_t ext16(uint32_t p, const uint32_t odd)
 {
-    const uint32_t per = 8u / b, top = ((0xFFu << (8u - b)) & 0xFFu) * 0x01010101u;
-    uint32_t sx[8] = {0}, sr[8] = {0}, i, g;
-#pragma GCC unroll 8
-    for (i = 0; i < per; ++i) {
-        uint32_t pi;
-        if (b == 1u && (i >> 2) != first) continue;
-        pi = b == 1u ? ((v << (7u - i)) & 0x80808080u) ^ 0xC0C0C0C0u : (v << (8u - b - i * b)) & top;
-        sx[i] = __sxtb16(pi);          /* levels of bytes 0 and 2 */
-        sr[i] = ecg_rt_sxtb16_odd(pi); /* bytes 1 and 3 */
-    }
-#pragma GCC unroll 8
-    for (g = first; g < per; g += every) {
-        uint32_t e, word[2];
-#pragma GCC unroll 2
-        for (e = 0; e < 2u; ++e) {
-            const uint32_t p1 = 4u * g + e, p2 = p1 + 2u, j1 = p1 / per, j2 = p2 / per;
-            const uint32_t a = (j1 & 1u) ? sr[p1 % per] : sx[p1 % per];
-            const uint32_t h = (j2 & 1u) ? sr[p2 % per] : sx[p2 % per];
-            word[e] = (j1 >> 1) == 0u ? pkhbt(a, h) : pkhtb(h, a); /* j1 >> 1 == j2 >> 1: same half */
-        }
-        if (g < ng) put2(w + step * g, word[0], word[1]);
-    }
+    uint32_t r;
+    if (odd) __asm__ volatile("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(p));
+    else __asm__ volatile("sxtb16 %0, %1" : "=r"(r) : "r"(p));
+    return r;
 }
 
-/* Groups 0 .. ng - 1 of the word (ng <= 8 / b). */
-static inline __attribute__((always_inline)) void word_scaled(uint32_t *w, uint32_t step, uint32_t v, const uint32_t b,
-                                                              uint32_t ng)
+/* P_i of one stream word: byte j holds level j * 8/b + i times 2^k in its top bits (mask: the
+ * top b bits of each byte, 0x80808080 for 1-bit, in a register). */
+static inline __attribute__((always_inline)) uint32_t p_of(uint32_t v, uint32_t mask, uint32_t i, const uint32_t b)
 {
-    if (b == 1u) {
-        word_pass(w, step, v, 1u, 0u, 2u, ng);
-        word_pass(w, step, v, 1u, 1u, 2u, ng);
+    return b == 1u ? ((v << (7u - i)) & mask) ^ 0xC0C0C0C0u : (v << (8u - b - i * b)) & mask;
+}
+
+/* The pair word [H(p1) | H(p2)] from the extended halves: both halves low (j >> 1 == 0) or
+ * both high (j1 >> 1 == j2 >> 1 always). */
+static inline __attribute__((always_inline)) uint32_t join(uint32_t a, uint32_t h, uint32_t high)
+{
+    return high ? pkhtb(h, a) : pkhbt(a, h);
+}
+
+/* The pair words of the 32 / b levels of one stream word (b = 1, 2, 4, a compile-time constant),
+ * each level times 2^k (k = 8 - b; 1-bit levels +-1: k = 6), so that every level is an int8
+ * byte and SXTB16 does the sign extension: P_i = (v << (8 - b - i b)) & top-b-bits-of-each-byte
+ * holds levels i, i + 8/b, i + 16/b, i + 24/b (1-bit: the bit at bit 7, then ^ 0xC0 gives
+ * +-64); SXTB16 of P_i and of P_i ror 8 split them in pairs, and PKHBT / PKHTB put positions
+ * (4g + e, 4g + e + 2) together: about 2 instructions a level, no SBFX per level.
+ * Groups 0 .. ng - 1 (ng <= 8 / b) are stored. Position
+ * p = j 8/b + i is byte j of P_i; group g's words pair positions (4g + e, 4g + e + 2).
+ * 4-bit: both parities per group. 2-bit: group g reads bytes j = g of P_0..P_3, so the even
+ * groups take SXTB16 and the odd ones SXTB16 ror 8. 1-bit: group g reads j = g / 2 of
+ * P_{4(g&1)} .. P_{4(g&1)+3}: four passes of four extensions each. */
+static inline __attribute__((always_inline)) void word_scaled(uint32_t *w, uint32_t step, uint32_t v, uint32_t mask,
+                                                              const uint32_t b, uint32_t ng)
+{
+    if (b == 4u) {
+        const uint32_t p0 = p_of(v, mask, 0u, 4u), p1 = p_of(v, mask, 1u, 4u);
+        const uint32_t a0 = ext16(p0, 0u), a1 = ext16(p1, 0u), b0 = ext16(p0, 1u), b1 = ext16(p1, 1u);
+        if (ng > 0u) put2(w, join(a0, b0, 0u), join(a1, b1, 0u));
+        if (ng > 1u) put2(w + step, join(a0, b0, 1u), join(a1, b1, 1u));
+    } else if (b == 2u) {
+        const uint32_t p0 = p_of(v, mask, 0u, 2u), p1 = p_of(v, mask, 1u, 2u);
+        const uint32_t p2 = p_of(v, mask, 2u, 2u), p3 = p_of(v, mask, 3u, 2u);
+        uint32_t odd;
+#pragma GCC unroll 2
+        for (odd = 0; odd < 2u; ++odd) {
+            const uint32_t e0 = ext16(p0, odd), e1 = ext16(p1, odd), e2 = ext16(p2, odd), e3 = ext16(p3, odd);
+            if (ng > odd) put2(w + step * odd, join(e0, e2, 0u), join(e1, e3, 0u));
+            if (ng > odd + 2u) put2(w + step * (odd + 2u), join(e0, e2, 1u), join(e1, e3, 1u));
+        }
     } else {
-        word_pass(w, step, v, b, 0u, 1u, ng);
+        uint32_t h, odd;
+#pragma GCC unroll 2
+        for (h = 0; h < 2u; ++h) {
+            const uint32_t p0 = p_of(v, mask, 4u * h, 1u), p1 = p_of(v, mask, 4u * h + 1u, 1u);
+            const uint32_t p2 = p_of(v, mask, 4u * h + 2u, 1u), p3 = p_of(v, mask, 4u * h + 3u, 1u);
+#pragma GCC unroll 2
+            for (odd = 0; odd < 2u; ++odd) {
+                const uint32_t g = h + 2u * odd; /* and g + 4 for the high halves */
+                const uint32_t e0 = ext16(p0, odd), e1 = ext16(p1, odd), e2 = ext16(p2, odd), e3 = ext16(p3, odd);
+                if (ng > g) put2(w + step * g, join(e0, e2, 0u), join(e1, e3, 0u));
+                if (ng > g + 4u) put2(w + step * (g + 4u), join(e0, e2, 1u), join(e1, e3, 1u));
+            }
+        }
     }
 }
 
@@ -363,12 +388,13 @@ static inline __attribute__((always_inline)) void fill_scaled(uint32_t *w, uint3
 {
     const uint32_t lpw = 32u / b, k = b == 1u ? 6u : 8u - b;
     const uint32_t words = span / lpw, rest = span - words * lpw, bytes = (rest * b + 7u) / 8u;
-    uint32_t i, v = 0;
+    uint32_t i, v = 0, mask = b == 1u ? 0x80808080u : ((0xFFu << (8u - b)) & 0xFFu) * 0x01010101u;
+    __asm__("" : "+r"(mask)); /* in a register: AND with a shifted operand, one instruction per P_i */
     for (i = 0; i < words; ++i, w += step * (lpw / 4u))
-        word_scaled(w, step, ecg_rt_load4((const int8_t *)vals + 4u * i), b, 8u / b);
+        word_scaled(w, step, ecg_rt_load4((const int8_t *)vals + 4u * i), mask, b, 8u / b);
     if (!rest) return;
     for (i = 0; i < bytes; ++i) v |= (uint32_t)vals[4u * words + i] << (8u * i);
-    word_scaled(w, step, v, b, rest / 4u);
+    word_scaled(w, step, v, mask, b, rest / 4u);
     w += step * (rest / 4u);
     v >>= 4u * b * (rest / 4u);
     for (i = 0; i < rest % 4u; ++i, v >>= b) ecg_rt_dsp_put(w, width, i, level_of(v, 0u, b) * (1 << k));
@@ -399,7 +425,10 @@ static inline __attribute__((always_inline)) int scaled_channel(ecg_rt_dsp_group
     g->bias[j] = bias * (1 << k); /* |bias| 2^k < 2^31: checked */
     g->shift[j] += k;
     g->rc[j] <<= k; /* 2^(n+k-1) */
-    fill_scaled(w, 2u * g->width, g->width, wb->values + (off >> 3), span, b);
+    if (g->width == ECG_RT_DSP_GROUP) /* the group width a constant: stores at fixed offsets */
+        fill_scaled(w, 2u * ECG_RT_DSP_GROUP, ECG_RT_DSP_GROUP, wb->values + (off >> 3), span, b);
+    else
+        fill_scaled(w, 8u, 4u, wb->values + (off >> 3), span, b);
     return 1;
 }
 #endif
@@ -449,7 +478,17 @@ static void fill_narrow(ecg_rt_dsp_group *g, uint32_t *w, const ecg_rt_wblock *w
             else if (bits == 4u) done = unpack4_words(w, step, wb->values, off, fast, 4u);
         }
 #endif
+#ifndef __OPTIMIZE_SIZE__ /* the width a compile-time constant: SBFX per level */
+        switch (bits) {
+        case 3u: unpack4(w + (size_t)step * done, step, wb->values, off + 12u * done, fast - done, 3u); break;
+        case 5u: unpack4(w + (size_t)step * done, step, wb->values, off + 20u * done, fast - done, 5u); break;
+        case 6u: unpack4(w + (size_t)step * done, step, wb->values, off + 24u * done, fast - done, 6u); break;
+        case 7u: unpack4(w + (size_t)step * done, step, wb->values, off + 28u * done, fast - done, 7u); break;
+        default: unpack4(w + (size_t)step * done, step, wb->values, off + 4u * bits * done, fast - done, bits); break;
+        }
+#else
         unpack4(w + (size_t)step * done, step, wb->values, off + 4u * bits * done, fast - done, bits);
+#endif
         q = 4u * fast;
         w += (size_t)step * fast;
         ecg_rt_bitreader_init(&br, wb->values, (uint64_t)off + (uint64_t)q * bits);
@@ -519,7 +558,8 @@ static inline __attribute__((always_inline)) void nibble(uint32_t *w, uint32_t v
     const int32_t l1 = level_of(v, b * (m & 1u), b);
     const int32_t l2 = level_of(v, b * __builtin_popcount(m & 3u), b);
     const int32_t l3 = level_of(v, b * __builtin_popcount(m & 7u), b);
-    put2(w, pair_of(m & 1u, l0, m & 4u, l2), pair_of(m & 2u, l1, m & 8u, l3));
+    w[0] = pair_of(m & 1u, l0, m & 4u, l2);
+    w[1] = pair_of(m & 2u, l1, m & 8u, l3);
 }
 
 /* 32 stream bits from bit vbit, bytes past the stream's end read as 0 (the last levels). */
@@ -535,8 +575,7 @@ static uint32_t bits_tail(const uint8_t *vals, uint32_t nbytes, uint32_t vbit)
 #define NIBBLES(b)                                                                                  \
     switch (m) {                                                                                    \
     NIB(0u) NIB(1u) NIB(2u) NIB(3u) NIB(4u) NIB(5u) NIB(6u) NIB(7u)                                 \
-    NIB(8u) NIB(9u) NIB(10u) NIB(11u) NIB(12u) NIB(13u) NIB(14u) NIB(15u)                           \
-    default: __builtin_unreachable();                                                               \
+    NIB(8u) NIB(9u) NIB(10u) NIB(11u) NIB(12u) NIB(13u) NIB(14u) default: NIB(15u)                  \
     }
 
 /* One nibble with the width a variable (the few nibbles next to the stream's end). */

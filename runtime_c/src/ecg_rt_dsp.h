@@ -135,7 +135,6 @@ void ecg_rt_dsp_fill_sparse(const ecg_rt_dsp_group *g, uint32_t *w, const ecg_rt
  * bytes), the slot's bias scaled and its shift raised by k to match (same requantized result). */
 void ecg_rt_dsp_fill_dense(ecg_rt_dsp_group *g, uint32_t *w, const ecg_rt_wblock *wb, uint32_t c);
 
-
 static inline int32_t ecg_rt_dsp_dot1(const int8_t *x0, const uint32_t *wpk, uint32_t stride,
                                       uint32_t n4, int32_t s0)
 {

@@ -29,7 +29,7 @@ from tests.tinydata import hubert_checkpoint, hubert_windows, small_hubert
 def packed():
     model = small_hubert()
     ck = hubert_checkpoint(model)
-    mb = read_model(pack(ck, None, hubert_windows(1, 16)).data)
+    mb = read_model(pack(ck, None, hubert_windows(1, 8)).data)
     return model, ck, mb
 
 

@@ -51,6 +51,7 @@ def test_loads_reference_checkpoint_with_identical_encoder_output(tmp_path, pref
         want = ref(seq).last_hidden_state
         got = model.encode(x)
     assert got.shape == (2, 93, 32)
+    assert (model.cfg.window_s, model.cfg.target_fs) == (5.0, 100.0)  # the published input, not our defaults
     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
     assert model(x).shape == (2, 3)
     text = str(report)

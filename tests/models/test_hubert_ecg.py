@@ -15,11 +15,13 @@ from ecg_edge.models.hubert_ecg import (
 )
 from ecg_edge.models.registry import build_model, count_macs
 
+PAPER_INPUT = dict(window_s=5.0, target_fs=100.0)  # HuBERT-ECG's own: 5 s at 100 Hz
+
 
 @pytest.mark.parametrize("size,hidden,layers,heads,ffn", [
     ("small", 512, 8, 8, 2048), ("base", 768, 12, 12, 3072), ("large", 960, 16, 12, 3840)])
 def test_paper_sizes_config_numbers(size, hidden, layers, heads, ffn):
-    cfg = HubertECGConfig(size=size, in_leads=12, n_samples=5000, fs=500)
+    cfg = HubertECGConfig(size=size, in_leads=12, n_samples=5000, fs=500, **PAPER_INPUT)
     hf = cfg.hf_config()
     assert (hf.hidden_size, hf.num_hidden_layers, hf.num_attention_heads, hf.intermediate_size) == (
         hidden, layers, heads, ffn)
@@ -38,11 +40,12 @@ def test_tiny_forward_single_and_twelve_lead():
         out = m(torch.randn(2, leads, n))
         assert out.shape == (2, 3) and torch.isfinite(out).all()
         assert m.encode(torch.randn(2, leads, n)).shape == (2, cfg.frames, SIZES["tiny"]["hidden_size"])
-    assert HubertECGConfig(in_leads=1).frames == 7
+    assert HubertECGConfig(in_leads=1).frames == 31  # 10.24 s at 200 Hz
+    assert HubertECGConfig(in_leads=1, **PAPER_INPUT).frames == 7
 
 
 def test_registry_builds_and_layers_are_visible():
-    m = build_model("hubert_ecg", {"in_leads": 1, "n_samples": 2500, "fs": 500.0, "n_classes": 4})
+    m = build_model("hubert_ecg", {"in_leads": 1, "n_samples": 2500, "fs": 500.0, "n_classes": 4, **PAPER_INPUT})
     names = {n for n, mod in m.named_modules() if isinstance(mod, (nn.Conv1d, nn.Linear))}
     for k in range(5):
         assert f"hubert.feature_extractor.conv_layers.{k}.conv" in names
@@ -58,7 +61,7 @@ def test_registry_builds_and_layers_are_visible():
 
 
 def test_adapter_bandpass_decimation_and_scaling():
-    cfg = HubertECGConfig(in_leads=2, n_samples=5000, fs=500.0)
+    cfg = HubertECGConfig(in_leads=2, n_samples=5000, fs=500.0, **PAPER_INPUT)
     ad = HubertInputAdapter(cfg)
     t = torch.arange(5000) / 500.0
     slow = torch.sin(2 * np.pi * 5 * t)  # in band
@@ -72,8 +75,10 @@ def test_adapter_bandpass_decimation_and_scaling():
     assert torch.corrcoef(torch.stack([y[0, core], ref[core]]))[0, 1] > 0.999
     assert torch.corrcoef(torch.stack([y[1, core], ref[core]]))[0, 1] > 0.99
     # short records are zero-padded to the 5 s window
-    short = HubertInputAdapter(HubertECGConfig(in_leads=1, n_samples=1000, fs=500.0))
+    short = HubertInputAdapter(HubertECGConfig(in_leads=1, n_samples=1000, fs=500.0, **PAPER_INPUT))
     assert short(torch.randn(3, 1, 1000)).shape == (3, 500)
+    assert HubertInputAdapter(HubertECGConfig(in_leads=1, n_samples=1000, fs=500.0))(
+        torch.randn(3, 1, 1000)).shape == (3, 2048)  # the default 10.24 s at 200 Hz
 
 
 def test_resample_matrix_unit_dc_gain():

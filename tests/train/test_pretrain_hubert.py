@@ -17,7 +17,7 @@ from tests.models.hubert_fixtures import make_toy_dataset
 SMALL = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 64,
          "conv_dim": 16, "classifier_proj_size": 16, "num_conv_pos_embeddings": 4,
          "num_conv_pos_embedding_groups": 2, "hidden_dropout": 0.0, "attention_dropout": 0.0,
-         "activation_dropout": 0.0}
+         "activation_dropout": 0.0, "window_s": 5.0, "target_fs": 100.0}  # 7 frames: fast
 
 
 def _cfg(tmp_path, data, **kw):
@@ -58,8 +58,13 @@ def test_span_mask_probability_and_determinism():
 def test_adapt_windows_splits_leads_for_single_lead_encoder(tmp_path):
     ds = make_toy_dataset(tmp_path / "d2", n=8, leads=2)
     X, _ = ds.split("train")
-    assert adapt_windows(X, ds.manifest.fs, ds.manifest.n_samples, 1).shape == (16, 500)
-    assert adapt_windows(X, ds.manifest.fs, ds.manifest.n_samples, 2).shape == (8, 1000)
+    five_s = {"window_s": 5.0, "target_fs": 100.0}
+    assert adapt_windows(X, ds.manifest.fs, ds.manifest.n_samples, 1, adapter_cfg=five_s).shape == (16, 500)
+    assert adapt_windows(X, ds.manifest.fs, ds.manifest.n_samples, 2, adapter_cfg=five_s).shape == (8, 1000)
+    # the rate is the encoder's too, not only the window (the defaults: 10.24 s at 200 Hz)
+    assert adapt_windows(X, ds.manifest.fs, ds.manifest.n_samples, 1,
+                         adapter_cfg={"window_s": 5.0, "target_fs": 200.0}).shape == (16, 1000)
+    assert adapt_windows(X, ds.manifest.fs, ds.manifest.n_samples, 1).shape == (16, 2048)
 
 
 def test_pretraining_loss_decreases_and_encoder_loads(tmp_path):
@@ -112,9 +117,13 @@ def test_resume_reproduces_uninterrupted_run(tmp_path):
 def test_cli_pretrain_and_bad_input(tmp_path, capsys):
     d = make_toy_dataset(tmp_path / "a", n=16)
     rc = cli_main(["pretrain", "--data", str(d.root), "--out", str(tmp_path / "o"), "--clusters", "4",
-                   "--epochs", "1", "--iterations", "1", "--mask-prob", "0.33", "--size", "tiny"])
-    assert rc == 0 and (tmp_path / "o" / "encoder" / "config.json").is_file()
+                   "--epochs", "1", "--iterations", "1", "--mask-prob", "0.33", "--size", "tiny",
+                   "--window-s", "5", "--hubert-set", "target_fs=100"])
+    assert rc == 0
+    ours = json.loads((tmp_path / "o" / "encoder" / "config.json").read_text())["ecg_edge"]
+    assert (ours["window_s"], ours["target_fs"]) == (5.0, 100)  # fine-tuning takes the encoder's input over
     assert cli_main(["pretrain", "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "o2")]) == 2
     assert cli_main(["pretrain", "--data", str(d.root), "--out", str(tmp_path / "o3"), "--mask-prob", "1.5"]) == 2
+    assert cli_main(["pretrain", "--data", str(d.root), "--out", str(tmp_path / "o4"), "--hubert-set", "fs=1"]) == 2
     err = capsys.readouterr().err
-    assert "not a folder" in err and "'--mask-prob': '1.5'" in err
+    assert "not a folder" in err and "'--mask-prob': '1.5'" in err and "--hubert-set 'fs=1'" in err

@@ -211,7 +211,7 @@ def test_predict_batches_agree(ds) -> None:
 
 def test_default_lr_by_arch() -> None:
     assert TrainConfig(arch="resnet1d").learning_rate == 1e-3
-    assert TrainConfig(arch="hubert_ecg").learning_rate == 1e-4
+    assert TrainConfig(arch="hubert_ecg").learning_rate == 1e-3
     assert TrainConfig(arch="hubert_ecg", lr=3e-4).learning_rate == 3e-4
     with pytest.raises(EcgEdgeError, match="epochs=0"):
         TrainConfig(epochs=0)
