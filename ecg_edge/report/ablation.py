@@ -64,6 +64,8 @@ class AblationConfig:
     qat_crs: tuple[float, ...] = (12.0,)
     qat_epochs: int = 6
     qat_sens_windows: int = 256
+    qat_lr: float = 5e-4
+    qat_augment: bool = False
 
 
 @dataclass
@@ -201,18 +203,19 @@ def run_ablation(checkpoint: Path, data_dir: Path, cfg: AblationConfig, log=prin
                 if on_rows:
                     on_rows([asdict(r) for r in rows])
     for cr in cfg.qat_crs:
-        label = f"QAT (distillation, shipped) at {cr:g}x"
+        label = f"QAT (distillation{', augmented' if cfg.qat_augment else ''}, shipped) at {cr:g}x"
         if source != "modelbin":
             log(f"{label}: skipped (QAT trains the model.bin graph; accuracy here is from {source})")
             break
         comp.opts.target_cr, comp.opts.max_bytes = cr, None
-        comp.opts.sens_windows, comp.opts.qat = cfg.qat_sens_windows, QATConfig(epochs=cfg.qat_epochs)
+        comp.opts.sens_windows, comp.opts.qat = cfg.qat_sens_windows, QATConfig(epochs=cfg.qat_epochs, lr=cfg.qat_lr,
+                                                                     augment=cfg.qat_augment)
         try:
             out = comp.shipped()
         except EcgEdgeError as exc:
             log(f"{label}: {exc}")
             continue
-        rows.append(_row(label, "qat", out, ts, source, False, f"target_cr={cr:g}"))
+        rows.append(_row(label, "qat", out, ts, source, False, f"target_cr={cr:g} lr={cfg.qat_lr:g}"))
         log(f"{rows[-1].label}: test acc {rows[-1].test['accuracy']:.4f} F1 {rows[-1].test['macro_f1']:.4f} "
             f"(vs fp32 {_delta_text(rows[-1].delta)}) bytes {rows[-1].model_bytes}")
         if on_rows:

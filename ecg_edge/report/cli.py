@@ -42,13 +42,15 @@ def report() -> None:
 @click.option("--qat-crs", default="12", show_default=True,
               help="`compress --method qat` rows at these true CRs ('' = none; model.bin only)")
 @click.option("--qat-epochs", type=POSITIVE_INT, default=6, show_default=True)
+@click.option("--qat-lr", type=POSITIVE, default=5e-4, show_default=True)
+@click.option("--qat-augment", is_flag=True, help="QAT rows: distil on augmented training windows")
 @click.option("--qat-sens-windows", type=POSITIVE_INT, default=256, show_default=True,
               help="training windows for the QAT rows' KL sensitivity")
 def ablation(checkpoint: Path | None, data_dir: Path | None, out_dir: Path | None, target: str, tolerance: float,
              finetune_epochs: int, finetune_lr: float, finetune_max_train: int, accuracy_from: str,
              val_max: int, no_compare: bool, quant_bits: str, prune_pcts: str, budget_crs: str,
              reading: str | None, adaptive: str, metric: str, qat_crs: str, qat_epochs: int,
-             qat_sens_windows: int) -> None:
+             qat_sens_windows: int, qat_lr: float, qat_augment: bool) -> None:
     """The paper's Table 1 (test split): Markdown, JSON, a Pareto PNG and a per-layer chart."""
     from ecg_edge.compress.engine import DEFAULT_READING
     from ecg_edge.report.ablation import AblationConfig, markdown, run_ablation
@@ -77,7 +79,7 @@ def ablation(checkpoint: Path | None, data_dir: Path | None, out_dir: Path | Non
                          finetune_max_train=finetune_max_train, accuracy_from=accuracy_from, val_max=val_max,
                          compare=not no_compare, quant_bits=qb, prune_pcts=pp, budget_crs=crs,
                          reading=reading or DEFAULT_READING, metric=metric, qat_crs=qcrs, qat_epochs=qat_epochs,
-                         qat_sens_windows=qat_sens_windows,
+                         qat_sens_windows=qat_sens_windows, qat_lr=qat_lr, qat_augment=qat_augment,
                          adaptive=tuple(a.strip() for a in adaptive.split(",") if a.strip()))
     _report("ablation", checkpoint, data_dir, out_dir,
             lambda ck, dd, partial: run_ablation(ck, dd, cfg, log=lambda s: click.echo(s, err=True),
