@@ -37,21 +37,6 @@ int ecg_rt_add_split_init(ecg_rt_add_split *sp, const ecg_rt_add_params *q)
 
 #ifdef ECG_RT_DSP
 #ifndef ECG_RT_MVE
-/* [lo16(a) | lo16(b) << 16] and [hi16(a) | hi16(b) << 16] in one instruction each. */
-static inline uint32_t pk_bt(uint32_t a, uint32_t b)
-{
-    uint32_t r;
-    __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(r) : "r"(a), "r"(b));
-    return r;
-}
-
-static inline uint32_t pk_tb(uint32_t b, uint32_t a)
-{
-    uint32_t r;
-    __asm__("pkhtb %0, %1, %2, asr #16" : "=r"(r) : "r"(b), "r"(a));
-    return r;
-}
-
 static inline __attribute__((always_inline)) int8_t split_one(const ecg_rt_add_split *sp, uint32_t pair, int32_t lo,
                                                               int32_t hi, const int full)
 {
@@ -72,10 +57,10 @@ static inline __attribute__((always_inline)) void split_loop(uint32_t n, const i
         const uint32_t av = ecg_rt_load4(a + j), bv = ecg_rt_load4(b + j);
         const uint32_t ae = __sxtb16(av), ao = ecg_rt_sxtb16_odd(av);
         const uint32_t be = __sxtb16(bv), bo = ecg_rt_sxtb16_odd(bv);
-        y[j] = split_one(sp, pk_bt(ae, be), lo, hi, full);
-        y[j + 1u] = split_one(sp, pk_bt(ao, bo), lo, hi, full);
-        y[j + 2u] = split_one(sp, pk_tb(be, ae), lo, hi, full);
-        y[j + 3u] = split_one(sp, pk_tb(bo, ao), lo, hi, full);
+        y[j] = split_one(sp, ecg_rt_pkhbt(ae, be), lo, hi, full);
+        y[j + 1u] = split_one(sp, ecg_rt_pkhbt(ao, bo), lo, hi, full);
+        y[j + 2u] = split_one(sp, ecg_rt_pkhtb(be, ae), lo, hi, full);
+        y[j + 3u] = split_one(sp, ecg_rt_pkhtb(bo, ao), lo, hi, full);
     }
 #endif
     for (; j < n; ++j)

@@ -233,22 +233,6 @@ uint32_t *ecg_rt_dsp_group_take(ecg_rt_dsp_group *g, const ecg_rt_conv_params *p
     return group_slot(g, c, bias, mult, shift);
 }
 
-/* [lo | hi << 16] in one instruction (GCC spells it UXTH + ORR). */
-static inline uint32_t pkhbt(uint32_t lo, uint32_t hi)
-{
-    uint32_t r;
-    __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(r) : "r"(lo), "r"(hi));
-    return r;
-}
-
-/* [hi's top half | lo's top half >> 16] in one instruction. */
-static inline uint32_t pkhtb(uint32_t hi, uint32_t lo)
-{
-    uint32_t r;
-    __asm__("pkhtb %0, %1, %2, asr #16" : "=r"(r) : "r"(hi), "r"(lo));
-    return r;
-}
-
 /* The b-bit level at bit `at` of v (b, at compile-time constants: one SBFX); 1-bit levels (bit
  * set: +1, clear: -1) are ~(2 x the sign-extended bit). */
 static inline __attribute__((always_inline)) int32_t level_of(uint32_t v, uint32_t at, const uint32_t b)
@@ -263,8 +247,8 @@ static inline __attribute__((always_inline)) void pairs4(uint32_t *w, uint32_t v
 {
     const int32_t l0 = level_of(v, 0u, b) * (1 << k), l1 = level_of(v, b, b) * (1 << k);
     const int32_t l2 = level_of(v, 2u * b, b) * (1 << k), l3 = level_of(v, 3u * b, b) * (1 << k);
-    w[0] = pkhbt((uint32_t)l0, (uint32_t)l2);
-    w[1] = pkhbt((uint32_t)l1, (uint32_t)l3);
+    w[0] = ecg_rt_pkhbt((uint32_t)l0, (uint32_t)l2);
+    w[1] = ecg_rt_pkhbt((uint32_t)l1, (uint32_t)l3);
 }
 
 /* n4 groups of 4 b-bit levels from bit `off` of the stream into pair words (stride `step`): one
@@ -331,7 +315,7 @@ static inline __attribute__((always_inline)) uint32_t p_of(uint32_t v, uint32_t 
  * both high (j1 >> 1 == j2 >> 1 always). */
 static inline __attribute__((always_inline)) uint32_t join(uint32_t a, uint32_t h, uint32_t high)
 {
-    return high ? pkhtb(h, a) : pkhbt(a, h);
+    return high ? ecg_rt_pkhtb(h, a) : ecg_rt_pkhbt(a, h);
 }
 
 /* The pair words of the 32 / b levels of one stream word (b = 1, 2, 4, a compile-time constant),
@@ -543,7 +527,7 @@ static inline void put_half(uint8_t *col, uint32_t gstep, uint32_t q, int32_t le
 static inline __attribute__((always_inline)) uint32_t pair_of(const uint32_t has_lo, int32_t lo, const uint32_t has_hi,
                                                               int32_t hi)
 {
-    if (has_lo && has_hi) return pkhbt((uint32_t)lo, (uint32_t)hi);
+    if (has_lo && has_hi) return ecg_rt_pkhbt((uint32_t)lo, (uint32_t)hi);
     if (has_lo) return (uint32_t)lo & 0xFFFFu;
     if (has_hi) return (uint32_t)hi << 16;
     return 0u;
@@ -593,8 +577,8 @@ static __attribute__((noinline)) uint32_t nibble_tail(uint32_t *w, const uint8_t
             ++r;
         }
     }
-    w[0] = pkhbt((uint32_t)l[0], (uint32_t)l[2]);
-    w[1] = pkhbt((uint32_t)l[1], (uint32_t)l[3]);
+    w[0] = ecg_rt_pkhbt((uint32_t)l[0], (uint32_t)l[2]);
+    w[1] = ecg_rt_pkhbt((uint32_t)l[1], (uint32_t)l[3]);
     return vbit + bits * r;
 }
 

@@ -70,7 +70,7 @@ static inline __attribute__((always_inline)) void row_fast(const ecg_rt_conv_add
             o = o < clo ? clo : o;
             o = o > chi ? chi : o;
         }
-        __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(pair) : "r"(o), "r"((int32_t)bt[c]));
+        pair = ecg_rt_pkhbt((uint32_t)o, (uint32_t)(int32_t)bt[c]);
         o = (__smlad(pair, wh, bh) + (__smlad(pair, wl, bl) >> 16)) >> sh;
         if (add_full) {
             o = __ssat(o, 8);

@@ -41,6 +41,22 @@ static inline uint32_t ecg_rt_sxtb16_odd(uint32_t v)
     return r;
 }
 
+/* [lo16(lo) | lo16(hi) << 16] in one instruction (GCC spells it UXTH + ORR). */
+static inline uint32_t ecg_rt_pkhbt(uint32_t lo, uint32_t hi)
+{
+    uint32_t r;
+    __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(r) : "r"(lo), "r"(hi));
+    return r;
+}
+
+/* [hi16(hi) << 16 | hi16(lo)] in one instruction. */
+static inline uint32_t ecg_rt_pkhtb(uint32_t hi, uint32_t lo)
+{
+    uint32_t r;
+    __asm__("pkhtb %0, %1, %2, asr #16" : "=r"(r) : "r"(hi), "r"(lo));
+    return r;
+}
+
 static inline uint32_t ecg_rt_load4(const int8_t *p)
 {
     uint32_t v;

@@ -16,53 +16,48 @@ typedef struct { const char *name; void (*fn)(void); } test_case;
 #define ENTRY(f) {#f, f},
 static const test_case cases[] = {TESTS(ENTRY)};
 
-/* `ecgrt_test --write-seeds DIR`: write the demo models (every op of both format versions,
- * every bit-width/encoding) as fuzz seeds: [ctrl=1][model.bin][input]. */
-static int write_seeds(const char *dir)
+/* One fuzz seed: [ctrl=1][tm's model.bin][`tail` random input bytes]; frees tm. */
+static int write_seed(const char *path, test_model *tm, size_t tail)
 {
     static uint8_t buf[1 << 16];
+    size_t len, j;
+    FILE *f;
+    len = tm_write(tm, buf + 1, sizeof buf - 1 - tail);
+    buf[0] = 1;
+    for (j = 0; j < tail; ++j) buf[1 + len + j] = (uint8_t)rng_u32();
+    tm_free(tm);
+    f = fopen(path, "wb");
+    if (!f) return 1;
+    fwrite(buf, 1, len + 1 + tail, f);
+    fclose(f);
+    return 0;
+}
+
+/* `ecgrt_test --write-seeds DIR`: write the demo models (every op of both format versions,
+ * every bit-width/encoding) and the residual blocks as fuzz seeds. */
+static int write_seeds(const char *dir)
+{
     uint32_t bits, enc;
     int n = 0;
     int kind;
+    char path[512];
     for (kind = 0; kind < 2; ++kind) /* the demo CNN (version 1) and the transformer (version 2) */
     for (bits = 1; bits <= 8; ++bits)
         for (enc = 0; enc < 3; ++enc) {
             test_model tm;
-            char path[512];
-            FILE *f;
-            size_t len;
-            int j;
             rng_seed(1000u + bits * 3u + enc + 100u * (uint32_t)kind);
             if (kind) tm_build_transformer(&tm, bits, enc, enc ? 0.6 : 0.0);
             else tm_build_demo(&tm, bits, enc, enc ? 0.6 : 0.0);
-            len = tm_write(&tm, buf + 1, sizeof buf - 129);
-            buf[0] = 1;
-            for (j = 0; j < 128; ++j) buf[1 + len + (size_t)j] = (uint8_t)rng_u32();
             snprintf(path, sizeof path, "%s/%s_b%u_e%u.seed", dir, kind ? "transformer" : "demo", bits, enc);
-            f = fopen(path, "wb");
-            if (!f) return 1;
-            fwrite(buf, 1, len + 129, f);
-            fclose(f);
-            tm_free(&tm);
+            if (write_seed(path, &tm, 128u)) return 1;
             ++n;
         }
     for (bits = 0; bits < 5; ++bits) { /* the residual blocks (fused 1x1 shortcut + ADD and not) */
         test_model tm;
-        char path[512];
-        FILE *f;
-        size_t len;
-        int j;
         rng_seed(2000u + bits);
         tm_build_residual(&tm, (int)bits, 8u - bits, bits % 3u);
-        len = tm_write(&tm, buf + 1, sizeof buf - 193);
-        buf[0] = 1;
-        for (j = 0; j < 192; ++j) buf[1 + len + (size_t)j] = (uint8_t)rng_u32();
         snprintf(path, sizeof path, "%s/residual_v%u.seed", dir, bits);
-        f = fopen(path, "wb");
-        if (!f) return 1;
-        fwrite(buf, 1, len + 193, f);
-        fclose(f);
-        tm_free(&tm);
+        if (write_seed(path, &tm, 192u)) return 1;
         ++n;
     }
     printf("wrote %d seeds to %s\n", n, dir);
