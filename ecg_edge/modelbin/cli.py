@@ -163,13 +163,8 @@ def _export_to(out: Path, fmt: str, checkpoint: Path, plan_path: Path | None, da
     from ecg_edge.modelbin.cheader import to_c_header
     from ecg_edge.modelbin.packer import pack, result_summary
 
-    if "qat" in ckpt.extra:  # QAT: ship the trained scales and activation quantization as trained
-        from ecg_edge.modelbin.packer import pack_trained
-
-        res = pack_trained(ckpt, plan, source=str(checkpoint.resolve()))
-    else:
-        res = pack(ckpt, plan, X, max_calib_windows=calib_windows, source=str(checkpoint.resolve()),
-                   percentile=calib_percentile, input_percentile=calib_input_percentile)
+    res = pack(ckpt, plan, X, max_calib_windows=calib_windows, source=str(checkpoint.resolve()),
+               percentile=calib_percentile, input_percentile=calib_input_percentile)
     if fmt == "c-header":
         write_text(out, to_c_header(res.device_image, out.stem, str(checkpoint)))  # what firmware flashes
     else:
@@ -178,7 +173,8 @@ def _export_to(out: Path, fmt: str, checkpoint: Path, plan_path: Path | None, da
         click.echo(json.dumps({"out": str(out), "format": fmt, **result_summary(res)}, indent=2))
         return
     click.echo(f"packed {checkpoint}" + (f" with plan {plan_path}" if plan_path else (" with its embedded plan" if plan else " as int8 (no plan)"))
-               + f"; calibrated on {min(calib_windows, len(X))} {calib_split} windows of {calib_dir}")
+               + ("; QAT checkpoint: weights and activation quantization as trained" if "qat" in ckpt.extra
+                  else f"; calibrated on {min(calib_windows, len(X))} {calib_split} windows of {calib_dir}"))
     trailer = len(res.data) - res.device_size
     size = (f"model.bin {len(res.data)} bytes: device image {res.device_size} B (flashed) + host trailer {trailer} B"
             if trailer and fmt != "c-header" else f"model.bin {res.device_size} bytes")

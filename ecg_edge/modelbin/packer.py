@@ -198,6 +198,11 @@ def calibrated_graph(arch: str, model: torch.nn.Module, plan: CompressionPlan | 
 def pack(ckpt: Checkpoint, plan: CompressionPlan | None, calib_X: np.ndarray, *,
          max_calib_windows: int = DEFAULT_CALIB_WINDOWS, source: str = "",
          percentile: float | None = None, input_percentile: float | None = None, trailer: bool = True) -> PackResult:
+    """model.bin of `ckpt` as `ecg-edge export` ships it: a QAT checkpoint's trained integers
+    as trained (calib_X unused), else calibrated on calib_X. Every caller (export, bench,
+    sizes, golden) packs through here, so none can re-calibrate a QAT checkpoint by mistake."""
+    if "qat" in ckpt.extra:
+        return pack_trained(ckpt, plan, source=source, trailer=trailer)
     model = model_from_checkpoint(ckpt)
     fp32_bytes = 4 * sum(p.numel() for p in model.parameters())
     g = calibrated_graph(ckpt.arch, model, plan, calib_X, max_calib_windows=max_calib_windows,
@@ -253,7 +258,8 @@ def apply_trained(g: Graph, state: dict[str, Any]) -> None:
         t.scale, t.zero_point = float(sc), int(zp)
 
 
-def pack_trained(ckpt: Checkpoint, plan: CompressionPlan | None, *, source: str = "") -> PackResult:
+def pack_trained(ckpt: Checkpoint, plan: CompressionPlan | None, *, source: str = "",
+                 trailer: bool = True) -> PackResult:
     """model.bin of a QAT checkpoint exactly as trained: its learned weight scales and activation
     quantization are written as they are (no re-quantization, no re-calibration), so the file
     computes what the QAT exact forward computed."""
@@ -261,4 +267,4 @@ def pack_trained(ckpt: Checkpoint, plan: CompressionPlan | None, *, source: str 
     fp32_bytes = 4 * sum(p.numel() for p in model.parameters())
     g = build_graph(ckpt.arch, model, plan)
     apply_trained(g, ckpt.extra["qat"])
-    return pack_graph(g, build_meta(ckpt, plan, g, fp32_bytes, source))
+    return pack_graph(g, build_meta(ckpt, plan, g, fp32_bytes, source), trailer=trailer)

@@ -71,3 +71,21 @@ def test_qat_early_stopping_keeps_best_validation_loss(trained):
     assert res.epochs_run >= 1 and 0 <= res.best_epoch <= res.epochs_run
     assert res.val_loss[res.best_epoch] == min(res.val_loss)
     assert res.val_loss[res.best_epoch] < res.val_loss[0]  # distillation improved on the start
+
+
+def test_pack_of_a_qat_checkpoint_ships_the_trained_bytes(trained):
+    """Every packer caller (export, bench, c-project, sizes) goes through pack(): on a QAT
+    checkpoint it must write the trained integers, never re-calibrate the float weights."""
+    from ecg_edge.checkpoint import Checkpoint
+    from ecg_edge.modelbin.packer import pack, pack_trained
+
+    ckpt, plan, res, Xv, _ = trained
+    model = model_from_checkpoint(ckpt)
+    qck = Checkpoint(ckpt.arch, dict(ckpt.config), {k: v.detach().clone() for k, v in model.state_dict().items()},
+                     list(ckpt.classes), dict(ckpt.data), {}, {"qat": res.qat.export_state()})
+    want = pack_trained(qck, plan).data
+    got = pack(qck, plan, Xv).data  # calibration windows given, and ignored
+    assert got == want
+    assert pack(qck, plan, Xv, trailer=False).data == pack_trained(qck, plan, trailer=False).data
+    mb = read_model(got)
+    assert np.array_equal(executor.run(mb, executor.quantize_inputs(mb, Xv)), res.qat.int8_logits(Xv))
