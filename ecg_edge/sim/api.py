@@ -148,9 +148,11 @@ def window_seconds(model_bytes: bytes) -> float | None:
     if meta.get("input_adapter"):  # input_length is the adapted sequence, not the recorded window
         try:
             spec = json.loads(str(meta["input_adapter"]))
-            fs, n = spec.get("fs"), spec.get("n_samples")
         except ValueError:
             return None
+        if not isinstance(spec, dict):
+            return None
+        fs, n = spec.get("fs"), spec.get("n_samples")
     if not isinstance(fs, (int, float)) or not isinstance(n, int) or fs <= 0 or n <= 0:
         return None
     return n / float(fs)
