@@ -167,8 +167,7 @@ def run_pipeline(mb: ModelBin, g: Graph, x: np.ndarray, in_mode: str, modes: lis
         if node.relu:
             y = np.maximum(y, 0.0)
         if mode == "Q":
-            q = np.round(y / to.scale) + to.zero_point
-            ints[op.out] = np.clip(q, op.act_min, op.act_max).astype(np.int8)
+            ints[op.out] = np.clip(quantize_activation(y, to.scale, to.zero_point), op.act_min, op.act_max).astype(np.int8)
         else:
             reals[op.out] = y
     t = T[mb.output_tensor]
