@@ -38,6 +38,12 @@ ADAPTER_FIELDS = ("window_s", "target_fs", "band_low_hz", "band_high_hz", "sinc_
 HUBERT_ECG_ADAPTER = {"window_s": 5.0, "target_fs": 100.0}
 
 
+def adapter_fields(cfg: HubertECGConfig) -> dict[str, Any]:
+    """The input-adapter settings of `cfg` (window, rate, band): what config.json records and
+    what pretraining data share."""
+    return {k: getattr(cfg, k) for k in ADAPTER_FIELDS}
+
+
 @dataclass
 class LoadReport:
     """Which tensors went where; printed so a partial load is never silent."""
@@ -230,7 +236,7 @@ def save_hubert_ecg_dir(path: str | Path, cfg: HubertECGConfig, tensors: dict[st
     hf = cfg.hf_config().to_dict()
     hf.update(model_type=MODEL_TYPE, architectures=["HuBERTECG"], ensemble_length=len(vocab_sizes),
               vocab_sizes=list(vocab_sizes),
-              ecg_edge={"size": cfg.size, **{k: getattr(cfg, k) for k in ADAPTER_FIELDS}},
+              ecg_edge={"size": cfg.size, **adapter_fields(cfg)},
               **(extra_config or {}))
     with atomic_dir(path) as tmp:
         save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()},

@@ -29,7 +29,7 @@ from torch import nn
 from ecg_edge.atomic import atomic_path, write_json
 from ecg_edge.data.prepared import load_prepared
 from ecg_edge.errors import DataError, EcgEdgeError
-from ecg_edge.models.hubert_checkpoint import ADAPTER_FIELDS, save_hubert_ecg_dir
+from ecg_edge.models.hubert_checkpoint import adapter_fields, save_hubert_ecg_dir
 from ecg_edge.models.hubert_ecg import HubertECGConfig, HubertInputAdapter, build_hubert_encoder
 from ecg_edge.progress import progress
 from ecg_edge.train.pretrain_targets import KMeansResult, frame_features, kmeans
@@ -70,11 +70,6 @@ class PretrainConfig:
 
 
 # ----------------------------------------------------------------------------------- data
-
-
-def adapter_fields(cfg: HubertECGConfig) -> dict[str, Any]:
-    """The input-adapter settings of `cfg` (window, rate, band), the part pretraining data share."""
-    return {k: getattr(cfg, k) for k in ADAPTER_FIELDS}
 
 
 def adapt_windows(X: np.ndarray, fs: float, n_samples: int, in_leads: int,
