@@ -293,19 +293,52 @@ static inline __attribute__((always_inline)) uint32_t unpack4_words(uint32_t *w,
  * 4-7 from bit 4b - 8 (b / 2) of the one at byte b / 2 (b = 3: the same word, bit 12); no
  * per-group bit position. np passes, every load inside the stream (the caller's bound); returns
  * the groups done. */
+static inline __attribute__((always_inline)) void strd2(uint32_t *w, uint32_t lo, uint32_t hi)
+{
+    __asm__ volatile("strd %1, %2, [%0]" : : "r"(w), "r"(lo), "r"(hi) : "memory");
+}
+
+/* 4 levels from bit `at` of v (constants) into one group's pair words, one STRD. */
+static inline __attribute__((always_inline)) void pairs4_strd(uint32_t *w, uint32_t v, const uint32_t at, const uint32_t b)
+{
+    const int32_t l0 = level_of(v, at, b), l1 = level_of(v, at + b, b);
+    const int32_t l2 = level_of(v, at + 2u * b, b), l3 = level_of(v, at + 3u * b, b);
+    strd2(w, ecg_rt_pkhbt((uint32_t)l0, (uint32_t)l2), ecg_rt_pkhbt((uint32_t)l1, (uint32_t)l3));
+}
+
 static inline __attribute__((always_inline)) uint32_t unpack8_bytes(uint32_t *w, uint32_t step, const uint8_t *vals,
                                                                     uint32_t off, uint32_t np, const uint32_t b)
 {
     const int8_t *src = (const int8_t *)vals + (off >> 3);
-    uint32_t i;
-    for (i = 0; i < np; ++i, src += b, w += 2u * step) {
+    uint32_t *w2 = w + step, i;
+    for (i = np; i; --i, src += b, w += 2u * step, w2 += 2u * step) {
         const uint32_t v = ecg_rt_load4(src);
-        const uint32_t v2 = b == 3u ? v >> 12 : ecg_rt_load4(src + b / 2u) >> (4u * b - 8u * (b / 2u));
-        pairs4(w, v, b, 0u);
-        pairs4(w + step, v2, b, 0u);
+        pairs4_strd(w, v, 0u, b);
+        if (b == 3u)
+            pairs4_strd(w2, v, 12u, b);
+        else
+            pairs4_strd(w2, ecg_rt_load4(src + b / 2u), 4u * b - 8u * (b / 2u), b);
     }
     return 2u * np;
 }
+
+/* unpack8_bytes with the group stride STEP (words) a literal: both STRDs off one pointer. */
+#define UNPACK8_FIXED(w, STEP, vals, off, np, b)                                                     \
+    do {                                                                                            \
+        const int8_t *src_ = (const int8_t *)(vals) + ((off) >> 3);                                 \
+        uint32_t *w_ = (w), i_;                                                                     \
+        for (i_ = (np); i_; --i_, src_ += (b), w_ += 2u * (STEP)) {                                 \
+            const uint32_t v_ = ecg_rt_load4(src_);                                                 \
+            const uint32_t u_ = (b) == 3u ? v_ : ecg_rt_load4(src_ + (b) / 2u);                     \
+            const uint32_t at_ = (b) == 3u ? 12u : 4u * (b) - 8u * ((b) / 2u);                      \
+            uint32_t p0_ = ecg_rt_pkhbt((uint32_t)level_of(v_, 0u, b), (uint32_t)level_of(v_, 2u * (b), b));  \
+            uint32_t p1_ = ecg_rt_pkhbt((uint32_t)level_of(v_, (b), b), (uint32_t)level_of(v_, 3u * (b), b)); \
+            __asm__ volatile("strd %1, %2, [%0]" : : "r"(w_), "r"(p0_), "r"(p1_) : "memory");     \
+            p0_ = ecg_rt_pkhbt((uint32_t)level_of(u_, at_, b), (uint32_t)level_of(u_, at_ + 2u * (b), b));     \
+            p1_ = ecg_rt_pkhbt((uint32_t)level_of(u_, at_ + (b), b), (uint32_t)level_of(u_, at_ + 3u * (b), b)); \
+            __asm__ volatile("strd %1, %2, [%0, %3]" : : "r"(w_), "r"(p0_), "r"(p1_), "i"(4u * (STEP)) : "memory"); \
+        }                                                                                           \
+    } while (0)
 
 /* Passes of unpack8_bytes from byte `start` whose loads (reach bytes from a pass's first byte)
  * stay inside nbytes, at most n4 / 2. */
@@ -447,9 +480,48 @@ static inline __attribute__((always_inline)) int scaled_channel(ecg_rt_dsp_group
 }
 #endif
 
+#ifndef __OPTIMIZE_SIZE__
+/* A 3-, 5-, 6- or 7-bit channel on a byte, span % 8 == 0, every load of unpack8_bytes inside the
+ * stream: the whole channel two groups a pass with no other set-up (the group width a constant
+ * where it is 6); returns 0 where it does not apply (fill_narrow then runs). */
+static inline __attribute__((always_inline)) int narrow_whole(const ecg_rt_dsp_group *g, uint32_t *w,
+                                                              const ecg_rt_wblock *wb, uint32_t c)
+{
+    const uint32_t b = wb->bits, span = g->span, off = c * span * b, np = span / 8u;
+    if (b == 4u || b < 3u || (off & 7u) != 0u || span % 8u != 0u ||
+        (off >> 3) + np * b + (b == 7u ? 0u : 1u) > wb->values_bytes) /* the last pass reads b + 1 (7: b) bytes */
+        return 0;
+#define NW(bb)                                                                                      \
+    case bb:                                                                                        \
+        if (g->width == ECG_RT_DSP_GROUP) UNPACK8_FIXED(w, 2u * ECG_RT_DSP_GROUP, wb->values, off, np, bb);           \
+        else UNPACK8_FIXED(w, 8u, wb->values, off, np, bb);                                         \
+        return 1;
+    switch (b) {
+    NW(3u) NW(5u) NW(6u) NW(7u)
+    default: return 0;
+    }
+#undef NW
+}
+#endif
+
 /* 1..7-bit levels (below). */
 static __attribute__((noinline)) void fill_narrow(ecg_rt_dsp_group *g, uint32_t *w, const ecg_rt_wblock *wb,
                                                   uint32_t c);
+
+#ifndef __OPTIMIZE_SIZE__ /* -Os: fill_narrow only, the plain levels, the smaller code */
+/* 1..7-bit channels: the pre-scaled unpack (1, 2, 4 bits) or narrow_whole (3, 5, 6, 7) where
+ * they apply, each in this small frame, else fill_narrow. */
+static __attribute__((noinline)) void fill_sub8(ecg_rt_dsp_group *g, uint32_t *w, const ecg_rt_wblock *wb, uint32_t c)
+{
+    if (wb->bits == 4u ? scaled_channel(g, w, wb, c, 4u)
+        : wb->bits == 2u ? scaled_channel(g, w, wb, c, 2u)
+        : wb->bits == 1u ? scaled_channel(g, w, wb, c, 1u) : narrow_whole(g, w, wb, c))
+        return;
+    fill_narrow(g, w, wb, c);
+}
+#else
+#define fill_sub8 fill_narrow
+#endif
 
 void ecg_rt_dsp_fill_dense(ecg_rt_dsp_group *g, uint32_t *w, const ecg_rt_wblock *wb, uint32_t c)
 {
@@ -457,7 +529,7 @@ void ecg_rt_dsp_fill_dense(ecg_rt_dsp_group *g, uint32_t *w, const ecg_rt_wblock
     uint32_t q = 0;
     const int8_t *v = (const int8_t *)wb->values + (size_t)c * span;
     if (wb->bits != 8u) {
-        fill_narrow(g, w, wb, c);
+        fill_sub8(g, w, wb, c);
         return;
     }
     for (; q + 4u <= span; q += 4u, v += 4, w += step) {
@@ -472,12 +544,6 @@ static void fill_narrow(ecg_rt_dsp_group *g, uint32_t *w, const ecg_rt_wblock *w
 {
     const uint32_t span = g->span, step = 2u * g->width;
     uint32_t q = 0;
-#ifndef __OPTIMIZE_SIZE__ /* -Os: the plain levels, the smaller code */
-    if (wb->bits == 4u ? scaled_channel(g, w, wb, c, 4u)
-        : wb->bits == 2u ? scaled_channel(g, w, wb, c, 2u)
-        : wb->bits == 1u ? scaled_channel(g, w, wb, c, 1u) : 0)
-        return;
-#endif
     {
         const uint32_t bits = wb->bits, off = c * span * bits, reach = bits == 7u ? 8u : 4u;
         const uint32_t last = wb->values_bytes >= reach ? 8u * (wb->values_bytes - reach) : 0u; /* loads up to here */
@@ -499,6 +565,7 @@ static void fill_narrow(ecg_rt_dsp_group *g, uint32_t *w, const ecg_rt_wblock *w
                 case 7u: done = unpack8_bytes(w, step, wb->values, off, np, 7u); break;
                 default: break;
                 }
+                if (4u * done == span) return; /* the whole channel */
                 if (fast < done) fast = done; /* done groups need no more loads */
             }
         }
@@ -693,20 +760,23 @@ static inline __attribute__((always_inline)) uint32_t lut1_first(const uint32_t 
 }
 
 /* nibble_at for 1-bit levels: one UBFX, one table load (LDRD where both words are non-zero). */
-static inline __attribute__((always_inline)) void nibble_lut1(uint32_t *w, uint32_t v, const uint32_t m, const uint32_t at)
+static inline __attribute__((always_inline)) void nibble_lut1(uint32_t *w, uint32_t v, const uint8_t *lut,
+                                                              const uint32_t m, const uint32_t at)
 {
     const uint32_t k = (uint32_t)__builtin_popcount(m), first = lut1_first(m);
-    const uint32_t *e;
+    const uint8_t *e;
+    uint32_t a, c;
     if (!m) return;
-    e = lut1[first + ((v >> at) & ((1u << k) - 1u))];
+    e = lut + 8u * ((v >> at) & ((1u << k) - 1u)); /* lut = lut1; + 8 first: the load's offset */
     if ((m & 5u) && (m & 10u)) {
-        uint32_t a, c;
-        __asm__("ldrd %0, %1, [%2]" : "=r"(a), "=r"(c) : "r"(e), "m"(*(const uint32_t(*)[2])e));
+        __asm__("ldrd %0, %1, [%2, %3]" : "=r"(a), "=r"(c) : "r"(e), "i"(8u * first));
         put2(w, a, c);
     } else if (m & 5u) {
-        st1(w, 0u, e[0]);
+        __asm__("ldr %0, [%1, %2]" : "=r"(a) : "r"(e), "i"(8u * first));
+        st1(w, 0u, a);
     } else {
-        st1(w, 4u, e[1]);
+        __asm__("ldr %0, [%1, %2]" : "=r"(c) : "r"(e), "i"(8u * first + 4u));
+        st1(w, 4u, c);
     }
 }
 
@@ -714,12 +784,13 @@ static inline __attribute__((always_inline)) void nibble_lut1(uint32_t *w, uint3
  * stream from vbit on (at least 25 bits): every offset a constant; the high group (at w2) takes
  * a second load only where its levels reach past bit 25 (b = 4 with 7 or 8 set). */
 static inline __attribute__((always_inline)) void mask_byte(uint32_t *w, uint32_t *w2, uint32_t v, const uint8_t *vals,
-                                                            uint32_t vbit, const uint32_t mb, const uint32_t b)
+                                                            const uint8_t *lut, uint32_t vbit, const uint32_t mb,
+                                                            const uint32_t b)
 {
     const uint32_t lo = mb & 15u, hi = mb >> 4, klo = (uint32_t)__builtin_popcount(lo);
     if (b == 1u) {
-        nibble_lut1(w, v, lo, 0u);
-        nibble_lut1(w2, v, hi, klo);
+        nibble_lut1(w, v, lut, lo, 0u);
+        nibble_lut1(w2, v, lut, hi, klo);
         return;
     }
     nibble_at(w, v, lo, 0u, b);
@@ -729,11 +800,11 @@ static inline __attribute__((always_inline)) void mask_byte(uint32_t *w, uint32_
         nibble_at(w2, bits_at(vals, vbit + b * klo, b), hi, 0u, b);
 }
 
-#define MB(m) case m: mask_byte(w, w2, v, vals, vbit, m, bits); vbit += bits * (uint32_t)__builtin_popcount(m); break;
+#define MB(m) case m: mask_byte(w, w2, v, vals, lut, vbit, m, bits); vbit += bits * (uint32_t)__builtin_popcount(m); break;
 #define MB4(m) MB(m) MB((m) + 1u) MB((m) + 2u) MB((m) + 3u)
 #define MB16(m) MB4(m) MB4((m) + 4u) MB4((m) + 8u) MB4((m) + 12u)
 #define MASK_BYTES                                                                                  \
-    switch (mb) {                                                                                   \
+    switch ((uint8_t)mb) {                                                                          \
     MB16(0u) MB16(16u) MB16(32u) MB16(48u) MB16(64u) MB16(80u) MB16(96u) MB16(112u)                 \
     MB16(128u) MB16(144u) MB16(160u) MB16(176u) MB16(192u) MB16(208u) MB16(224u) MB16(240u)         \
     default: __builtin_unreachable();                                                               \
@@ -764,8 +835,11 @@ static inline __attribute__((always_inline)) uint32_t mask_nibbles(uint32_t *w, 
         if (bits <= 4u) { /* one dispatch per mask byte, every offset a constant */
             uint32_t *w2 = w + step;
             const uint8_t *const mend = mp + pairs;
+            const uint8_t *lut = (const uint8_t *)lut1;
+            __asm__("" : "+r"(lut)); /* one register for the 1-bit table, not a literal load per case */
             for (; mp != mend; w += 2u * step, w2 += 2u * step) {
                 const uint32_t mb = *mp++, v = bits_at(vals, vbit, bits);
+                if (mb > 255u) __builtin_unreachable();
                 MASK_BYTES
             }
             continue;
