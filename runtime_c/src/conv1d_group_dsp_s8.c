@@ -288,6 +288,69 @@ static inline __attribute__((always_inline)) uint32_t unpack4_words(uint32_t *w,
 #endif
 
 #ifndef __OPTIMIZE_SIZE__
+/* b = 3, 5, 6, 7 from a byte boundary (b a compile-time constant): two groups (8 levels, b
+ * bytes) per pass from word loads at constant byte offsets, levels 0-3 from bit 0 of the first,
+ * 4-7 from bit 4b - 8 (b / 2) of the one at byte b / 2 (b = 3: the same word, bit 12); no
+ * per-group bit position. np passes, every load inside the stream (the caller's bound); returns
+ * the groups done. */
+static inline __attribute__((always_inline)) void strd2(uint32_t *w, uint32_t lo, uint32_t hi)
+{
+    __asm__ volatile("strd %1, %2, [%0]" : : "r"(w), "r"(lo), "r"(hi) : "memory");
+}
+
+/* 4 levels from bit `at` of v (constants) into one group's pair words, one STRD. */
+static inline __attribute__((always_inline)) void pairs4_strd(uint32_t *w, uint32_t v, const uint32_t at, const uint32_t b)
+{
+    const int32_t l0 = level_of(v, at, b), l1 = level_of(v, at + b, b);
+    const int32_t l2 = level_of(v, at + 2u * b, b), l3 = level_of(v, at + 3u * b, b);
+    strd2(w, ecg_rt_pkhbt((uint32_t)l0, (uint32_t)l2), ecg_rt_pkhbt((uint32_t)l1, (uint32_t)l3));
+}
+
+static inline __attribute__((always_inline)) uint32_t unpack8_bytes(uint32_t *w, uint32_t step, const uint8_t *vals,
+                                                                    uint32_t off, uint32_t np, const uint32_t b)
+{
+    const int8_t *src = (const int8_t *)vals + (off >> 3);
+    uint32_t *w2 = w + step, i;
+    for (i = np; i; --i, src += b, w += 2u * step, w2 += 2u * step) {
+        const uint32_t v = ecg_rt_load4(src);
+        pairs4_strd(w, v, 0u, b);
+        if (b == 3u)
+            pairs4_strd(w2, v, 12u, b);
+        else
+            pairs4_strd(w2, ecg_rt_load4(src + b / 2u), 4u * b - 8u * (b / 2u), b);
+    }
+    return 2u * np;
+}
+
+/* unpack8_bytes with the group stride STEP (words) a literal: both STRDs off one pointer. */
+#define UNPACK8_FIXED(w, STEP, vals, off, np, b)                                                     \
+    do {                                                                                            \
+        const int8_t *src_ = (const int8_t *)(vals) + ((off) >> 3);                                 \
+        uint32_t *w_ = (w), i_;                                                                     \
+        for (i_ = (np); i_; --i_, src_ += (b), w_ += 2u * (STEP)) {                                 \
+            const uint32_t v_ = ecg_rt_load4(src_);                                                 \
+            const uint32_t u_ = (b) == 3u ? v_ : ecg_rt_load4(src_ + (b) / 2u);                     \
+            const uint32_t at_ = (b) == 3u ? 12u : 4u * (b) - 8u * ((b) / 2u);                      \
+            uint32_t p0_ = ecg_rt_pkhbt((uint32_t)level_of(v_, 0u, b), (uint32_t)level_of(v_, 2u * (b), b));  \
+            uint32_t p1_ = ecg_rt_pkhbt((uint32_t)level_of(v_, (b), b), (uint32_t)level_of(v_, 3u * (b), b)); \
+            __asm__ volatile("strd %1, %2, [%0]" : : "r"(w_), "r"(p0_), "r"(p1_) : "memory");     \
+            p0_ = ecg_rt_pkhbt((uint32_t)level_of(u_, at_, b), (uint32_t)level_of(u_, at_ + 2u * (b), b));     \
+            p1_ = ecg_rt_pkhbt((uint32_t)level_of(u_, at_ + (b), b), (uint32_t)level_of(u_, at_ + 3u * (b), b)); \
+            __asm__ volatile("strd %1, %2, [%0, %3]" : : "r"(w_), "r"(p0_), "r"(p1_), "i"(4u * (STEP)) : "memory"); \
+        }                                                                                           \
+    } while (0)
+
+/* Passes of unpack8_bytes from byte `start` whose loads (reach bytes from a pass's first byte)
+ * stay inside nbytes, at most n4 / 2. */
+static inline uint32_t pairs_inside(uint32_t start, uint32_t nbytes, uint32_t b, uint32_t n4)
+{
+    const uint32_t reach = b == 3u ? 4u : b / 2u + 4u;
+    const uint32_t np = start + reach <= nbytes ? (nbytes - start - reach) / b + 1u : 0u;
+    return np < n4 / 2u ? np : n4 / 2u;
+}
+#endif
+
+#ifndef __OPTIMIZE_SIZE__
 /* Both pair words of a group in one STRD (GCC splits a 64-bit store to a uint32_t array). */
 static inline __attribute__((always_inline)) void put2(uint32_t *w, uint32_t lo, uint32_t hi)
 {
@@ -417,9 +480,48 @@ static inline __attribute__((always_inline)) int scaled_channel(ecg_rt_dsp_group
 }
 #endif
 
+#ifndef __OPTIMIZE_SIZE__
+/* A 3-, 5-, 6- or 7-bit channel on a byte, span % 8 == 0, every load of unpack8_bytes inside the
+ * stream: the whole channel two groups a pass with no other set-up (the group width a constant
+ * where it is 6); returns 0 where it does not apply (fill_narrow then runs). */
+static inline __attribute__((always_inline)) int narrow_whole(const ecg_rt_dsp_group *g, uint32_t *w,
+                                                              const ecg_rt_wblock *wb, uint32_t c)
+{
+    const uint32_t b = wb->bits, span = g->span, off = c * span * b, np = span / 8u;
+    if (b == 4u || b < 3u || (off & 7u) != 0u || span % 8u != 0u ||
+        (off >> 3) + np * b + (b == 7u ? 0u : 1u) > wb->values_bytes) /* the last pass reads b + 1 (7: b) bytes */
+        return 0;
+#define NW(bb)                                                                                      \
+    case bb:                                                                                        \
+        if (g->width == ECG_RT_DSP_GROUP) UNPACK8_FIXED(w, 2u * ECG_RT_DSP_GROUP, wb->values, off, np, bb);           \
+        else UNPACK8_FIXED(w, 8u, wb->values, off, np, bb);                                         \
+        return 1;
+    switch (b) {
+    NW(3u) NW(5u) NW(6u) NW(7u)
+    default: return 0;
+    }
+#undef NW
+}
+#endif
+
 /* 1..7-bit levels (below). */
 static __attribute__((noinline)) void fill_narrow(ecg_rt_dsp_group *g, uint32_t *w, const ecg_rt_wblock *wb,
                                                   uint32_t c);
+
+#ifndef __OPTIMIZE_SIZE__ /* -Os: fill_narrow only, the plain levels, the smaller code */
+/* 1..7-bit channels: the pre-scaled unpack (1, 2, 4 bits) or narrow_whole (3, 5, 6, 7) where
+ * they apply, each in this small frame, else fill_narrow. */
+static __attribute__((noinline)) void fill_sub8(ecg_rt_dsp_group *g, uint32_t *w, const ecg_rt_wblock *wb, uint32_t c)
+{
+    if (wb->bits == 4u ? scaled_channel(g, w, wb, c, 4u)
+        : wb->bits == 2u ? scaled_channel(g, w, wb, c, 2u)
+        : wb->bits == 1u ? scaled_channel(g, w, wb, c, 1u) : narrow_whole(g, w, wb, c))
+        return;
+    fill_narrow(g, w, wb, c);
+}
+#else
+#define fill_sub8 fill_narrow
+#endif
 
 void ecg_rt_dsp_fill_dense(ecg_rt_dsp_group *g, uint32_t *w, const ecg_rt_wblock *wb, uint32_t c)
 {
@@ -427,7 +529,7 @@ void ecg_rt_dsp_fill_dense(ecg_rt_dsp_group *g, uint32_t *w, const ecg_rt_wblock
     uint32_t q = 0;
     const int8_t *v = (const int8_t *)wb->values + (size_t)c * span;
     if (wb->bits != 8u) {
-        fill_narrow(g, w, wb, c);
+        fill_sub8(g, w, wb, c);
         return;
     }
     for (; q + 4u <= span; q += 4u, v += 4, w += step) {
@@ -442,12 +544,6 @@ static void fill_narrow(ecg_rt_dsp_group *g, uint32_t *w, const ecg_rt_wblock *w
 {
     const uint32_t span = g->span, step = 2u * g->width;
     uint32_t q = 0;
-#ifndef __OPTIMIZE_SIZE__ /* -Os: the plain levels, the smaller code */
-    if (wb->bits == 4u ? scaled_channel(g, w, wb, c, 4u)
-        : wb->bits == 2u ? scaled_channel(g, w, wb, c, 2u)
-        : wb->bits == 1u ? scaled_channel(g, w, wb, c, 1u) : 0)
-        return;
-#endif
     {
         const uint32_t bits = wb->bits, off = c * span * bits, reach = bits == 7u ? 8u : 4u;
         const uint32_t last = wb->values_bytes >= reach ? 8u * (wb->values_bytes - reach) : 0u; /* loads up to here */
@@ -460,6 +556,18 @@ static void fill_narrow(ecg_rt_dsp_group *g, uint32_t *w, const ecg_rt_wblock *w
             if (bits == 1u) done = unpack4_words(w, step, wb->values, off, fast, 1u);
             else if (bits == 2u) done = unpack4_words(w, step, wb->values, off, fast, 2u);
             else if (bits == 4u) done = unpack4_words(w, step, wb->values, off, fast, 4u);
+            else {
+                const uint32_t np = pairs_inside(off >> 3, wb->values_bytes, bits, n4);
+                switch (bits) {
+                case 3u: done = unpack8_bytes(w, step, wb->values, off, np, 3u); break;
+                case 5u: done = unpack8_bytes(w, step, wb->values, off, np, 5u); break;
+                case 6u: done = unpack8_bytes(w, step, wb->values, off, np, 6u); break;
+                case 7u: done = unpack8_bytes(w, step, wb->values, off, np, 7u); break;
+                default: break;
+                }
+                if (4u * done == span) return; /* the whole channel */
+                if (fast < done) fast = done; /* done groups need no more loads */
+            }
         }
 #endif
 #ifndef __OPTIMIZE_SIZE__ /* the width a compile-time constant: SBFX per level */
@@ -592,6 +700,116 @@ static inline __attribute__((always_inline)) uint32_t bits_at(const uint8_t *val
     return v;
 }
 
+/* Stores at a constant byte offset from one base register (GCC otherwise keeps a pointer per
+ * store in the 256-way dispatch below). */
+static inline __attribute__((always_inline)) void st1(uint32_t *w, const uint32_t off, uint32_t a)
+{
+    __asm__ volatile("str %1, [%0, %2]" : : "r"(w), "r"(a), "i"(off) : "memory");
+}
+
+/* The set positions of nibble m (a compile-time constant) whose levels start at bit `at` of v
+ * (a constant): only the non-zero pair words are stored (the column is zero-filled). */
+static inline __attribute__((always_inline)) void nibble_at(uint32_t *w, uint32_t v, const uint32_t m,
+                                                            const uint32_t at, const uint32_t b)
+{
+    const int32_t l0 = level_of(v, at, b);
+    const int32_t l1 = level_of(v, at + b * (m & 1u), b);
+    const int32_t l2 = level_of(v, at + b * (uint32_t)__builtin_popcount(m & 3u), b);
+    const int32_t l3 = level_of(v, at + b * (uint32_t)__builtin_popcount(m & 7u), b);
+    if ((m & 5u) && (m & 10u))
+        put2(w, pair_of(m & 1u, l0, m & 4u, l2), pair_of(m & 2u, l1, m & 8u, l3));
+    else if (m & 5u)
+        st1(w, 0u, pair_of(m & 1u, l0, m & 4u, l2));
+    else if (m & 10u)
+        st1(w, 4u, pair_of(m & 2u, l1, m & 8u, l3));
+}
+
+/* 1-bit levels (set bit +1, clear bit -1) of a group whose mask nibble is m: both pair words
+ * for each of the 2^popcount(m) value-bit patterns v (the set positions take bits 0, 1, .. of v
+ * in order, unset positions 0), m = 0..15 one after the other (81 entries, 648 B; -O2 only). */
+#define BELOW(m, p) ((uint32_t)__builtin_popcount((m) & ((1u << (p)) - 1u)))
+#define LV1(m, v, p) ((((m) >> (p)) & 1u) ? ((((v) >> BELOW(m, p)) & 1u) ? 1u : 0xFFFFu) : 0u)
+#define E1(m, v) {LV1(m, v, 0u) | LV1(m, v, 2u) << 16, LV1(m, v, 1u) | LV1(m, v, 3u) << 16}
+static const uint32_t lut1[81][2] = {
+    E1(0u, 0u),
+    E1(1u, 0u), E1(1u, 1u),
+    E1(2u, 0u), E1(2u, 1u),
+    E1(3u, 0u), E1(3u, 1u), E1(3u, 2u), E1(3u, 3u),
+    E1(4u, 0u), E1(4u, 1u),
+    E1(5u, 0u), E1(5u, 1u), E1(5u, 2u), E1(5u, 3u),
+    E1(6u, 0u), E1(6u, 1u), E1(6u, 2u), E1(6u, 3u),
+    E1(7u, 0u), E1(7u, 1u), E1(7u, 2u), E1(7u, 3u), E1(7u, 4u), E1(7u, 5u), E1(7u, 6u), E1(7u, 7u),
+    E1(8u, 0u), E1(8u, 1u),
+    E1(9u, 0u), E1(9u, 1u), E1(9u, 2u), E1(9u, 3u),
+    E1(10u, 0u), E1(10u, 1u), E1(10u, 2u), E1(10u, 3u),
+    E1(11u, 0u), E1(11u, 1u), E1(11u, 2u), E1(11u, 3u), E1(11u, 4u), E1(11u, 5u), E1(11u, 6u), E1(11u, 7u),
+    E1(12u, 0u), E1(12u, 1u), E1(12u, 2u), E1(12u, 3u),
+    E1(13u, 0u), E1(13u, 1u), E1(13u, 2u), E1(13u, 3u), E1(13u, 4u), E1(13u, 5u), E1(13u, 6u), E1(13u, 7u),
+    E1(14u, 0u), E1(14u, 1u), E1(14u, 2u), E1(14u, 3u), E1(14u, 4u), E1(14u, 5u), E1(14u, 6u), E1(14u, 7u),
+    E1(15u, 0u), E1(15u, 1u), E1(15u, 2u), E1(15u, 3u), E1(15u, 4u), E1(15u, 5u), E1(15u, 6u), E1(15u, 7u), E1(15u, 8u), E1(15u, 9u), E1(15u, 10u), E1(15u, 11u), E1(15u, 12u), E1(15u, 13u), E1(15u, 14u), E1(15u, 15u),
+};
+#undef E1
+#undef LV1
+#undef BELOW
+
+/* Entry index of nibble m's first pattern in lut1: the sums of 2^popcount(i) over i < m, a byte
+ * each (0, 1, 3, 5, 9, 11, 15, 19, 27, 29, 33, 37, 45, 49, 57, 65), a constant where m is. */
+static inline __attribute__((always_inline)) uint32_t lut1_first(const uint32_t m)
+{
+    return (uint32_t)((m < 8u ? 0x130F0B0905030100ull >> (8u * m) : 0x4139312D25211D1Bull >> (8u * (m - 8u))) & 0xFFu);
+}
+
+/* nibble_at for 1-bit levels: one UBFX, one table load (LDRD where both words are non-zero). */
+static inline __attribute__((always_inline)) void nibble_lut1(uint32_t *w, uint32_t v, const uint8_t *lut,
+                                                              const uint32_t m, const uint32_t at)
+{
+    const uint32_t k = (uint32_t)__builtin_popcount(m), first = lut1_first(m);
+    const uint8_t *e;
+    uint32_t a, c;
+    if (!m) return;
+    e = lut + 8u * ((v >> at) & ((1u << k) - 1u)); /* lut = lut1; + 8 first: the load's offset */
+    if ((m & 5u) && (m & 10u)) {
+        __asm__("ldrd %0, %1, [%2, %3]" : "=r"(a), "=r"(c) : "r"(e), "i"(8u * first));
+        put2(w, a, c);
+    } else if (m & 5u) {
+        __asm__("ldr %0, [%1, %2]" : "=r"(a) : "r"(e), "i"(8u * first));
+        st1(w, 0u, a);
+    } else {
+        __asm__("ldr %0, [%1, %2]" : "=r"(c) : "r"(e), "i"(8u * first + 4u));
+        st1(w, 4u, c);
+    }
+}
+
+/* A whole mask byte mb (two groups, a compile-time constant) of b-bit levels (b <= 4), v the
+ * stream from vbit on (at least 25 bits): every offset a constant; the high group (at w2) takes
+ * a second load only where its levels reach past bit 25 (b = 4 with 7 or 8 set). */
+static inline __attribute__((always_inline)) void mask_byte(uint32_t *w, uint32_t *w2, uint32_t v, const uint8_t *vals,
+                                                            const uint8_t *lut, uint32_t vbit, const uint32_t mb,
+                                                            const uint32_t b)
+{
+    const uint32_t lo = mb & 15u, hi = mb >> 4, klo = (uint32_t)__builtin_popcount(lo);
+    if (b == 1u) {
+        nibble_lut1(w, v, lut, lo, 0u);
+        nibble_lut1(w2, v, lut, hi, klo);
+        return;
+    }
+    nibble_at(w, v, lo, 0u, b);
+    if (b * (uint32_t)__builtin_popcount(mb) <= 25u)
+        nibble_at(w2, v, hi, b * klo, b);
+    else
+        nibble_at(w2, bits_at(vals, vbit + b * klo, b), hi, 0u, b);
+}
+
+#define MB(m) case m: mask_byte(w, w2, v, vals, lut, vbit, m, bits); vbit += bits * (uint32_t)__builtin_popcount(m); break;
+#define MB4(m) MB(m) MB((m) + 1u) MB((m) + 2u) MB((m) + 3u)
+#define MB16(m) MB4(m) MB4((m) + 4u) MB4((m) + 8u) MB4((m) + 12u)
+#define MASK_BYTES                                                                                  \
+    switch ((uint8_t)mb) {                                                                          \
+    MB16(0u) MB16(16u) MB16(32u) MB16(48u) MB16(64u) MB16(80u) MB16(96u) MB16(112u)                 \
+    MB16(128u) MB16(144u) MB16(160u) MB16(176u) MB16(192u) MB16(208u) MB16(224u) MB16(240u)         \
+    default: __builtin_unreachable();                                                               \
+    }
+
 /* BITMASK channel starting on a mask nibble (span % 4 == 0): one dispatch per 4 positions
  * writes both pair words (levels by SBFX at offsets the nibble fixes), no per-level bit walk;
  * a mask byte (two nibbles) per pass. Passes run in chunks whose loads surely stay inside the
@@ -614,6 +832,18 @@ static inline __attribute__((always_inline)) uint32_t mask_nibbles(uint32_t *w, 
         if (pairs == 0u) break;
         if (pairs > left / 2u) pairs = left / 2u;
         left -= 2u * pairs;
+        if (bits <= 4u) { /* one dispatch per mask byte, every offset a constant */
+            uint32_t *w2 = w + step;
+            const uint8_t *const mend = mp + pairs;
+            const uint8_t *lut = (const uint8_t *)lut1;
+            __asm__("" : "+r"(lut)); /* one register for the 1-bit table, not a literal load per case */
+            for (; mp != mend; w += 2u * step, w2 += 2u * step) {
+                const uint32_t mb = *mp++, v = bits_at(vals, vbit, bits);
+                if (mb > 255u) __builtin_unreachable();
+                MASK_BYTES
+            }
+            continue;
+        }
         for (; pairs; --pairs) {
             const uint32_t mb = *mp++;
             uint32_t m = mb & 15u, v = bits_at(vals, vbit, bits);
@@ -631,6 +861,10 @@ static inline __attribute__((always_inline)) uint32_t mask_nibbles(uint32_t *w, 
 }
 #undef NIBBLES
 #undef NIB
+#undef MASK_BYTES
+#undef MB16
+#undef MB4
+#undef MB
 #endif
 
 /* The walk with b a compile-time constant where inlined with one (SBFX, no width test per level). */

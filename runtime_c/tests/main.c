@@ -1,7 +1,7 @@
 /* Runs every C test; prints one line per test and a final "N passed, N failed". */
 #include "rt_test.h"
 
-#define TESTS(X) X(test_requant) X(test_bitreader) X(test_wcursor) X(test_conv1d) \
+#define TESTS(X) X(test_requant) X(test_bitreader) X(test_wcursor) X(test_conv1d) X(test_conv1d_dsp_shapes) \
     X(test_conv1d_pointwise) X(test_depthwise_conv1d) X(test_linear) X(test_add)    \
     X(test_maxpool1d) X(test_avgpool1d) X(test_global_avgpool) X(test_relu)         \
     X(test_argmax) X(test_model_every_op) X(test_loader_rejects) X(test_loader_rule_ids) X(test_invoke_rejects) \

@@ -7,6 +7,7 @@ void test_requant(void);
 void test_bitreader(void);
 void test_wcursor(void);
 void test_conv1d(void);
+void test_conv1d_dsp_shapes(void);
 void test_conv1d_pointwise(void);
 void test_depthwise_conv1d(void);
 void test_linear(void);
@@ -105,7 +106,10 @@ typedef ecg_rt_status (*conv_fn)(const ecg_rt_conv_params *, const ecg_rt_wblock
                                  const int8_t *, int8_t *);
 
 /* kind 0: generic (groups 1), 1: generic depthwise, 2: pointwise, 3: depthwise kernel. */
-static int conv_case(int kind, uint32_t bits, uint32_t enc, double sparsity, int big)
+/* dsp: the shapes of the DSP group kernel (groups 1, dilation 1; C_in a multiple of 4 on even
+ * reps, any on odd ones, long spans), so its per-width decode paths (mask bytes, two groups a
+ * load, the stream's last bytes) are all reached. */
+static int conv_case(int kind, uint32_t bits, uint32_t enc, double sparsity, int big, int dsp, int rep)
 {
     uint32_t rule;
     ecg_rt_conv_params p;
@@ -117,10 +121,11 @@ static int conv_case(int kind, uint32_t bits, uint32_t enc, double sparsity, int
                : kind == 3 ? ecg_rt_depthwise_conv1d_s8 : ecg_rt_conv1d_s8;
     memset(&p, 0, sizeof p);
     p.in_ch = (uint32_t)rng_range(1, big ? 90 : 12);
+    if (dsp) p.in_ch = rep % 2 ? (uint32_t)rng_range(1, 90) : 4u * (uint32_t)rng_range(1, 22);
     p.in_len = (uint32_t)rng_range(1, 40);
-    p.kernel = kind == 2 ? 1u : (uint32_t)rng_range(1, big ? 9 : 7);
+    p.kernel = kind == 2 ? 1u : (uint32_t)rng_range(1, big || dsp ? 9 : 7);
     p.stride = (uint32_t)rng_range(1, 3);
-    p.dilation = kind == 2 ? 1u : (uint32_t)rng_range(1, 3);
+    p.dilation = kind == 2 || dsp ? 1u : (uint32_t)rng_range(1, 3);
     p.pad_left = kind == 2 ? 0u : (uint32_t)rng_range(0, (int32_t)p.kernel);
     {
         uint32_t pr = kind == 2 ? 0u : (uint32_t)rng_range(0, (int32_t)p.kernel);
@@ -172,7 +177,20 @@ static void conv_sweep(int kind)
         for (enc = 0; enc < 3; ++enc)
             for (sp = 0; sp < 3; ++sp)
                 for (rep = 0; rep < 6; ++rep)
-                    CHECK(conv_case(kind, bits, enc, SPARSITY[sp], rep == 5));
+                    CHECK(conv_case(kind, bits, enc, SPARSITY[sp], rep == 5, 0, rep));
+}
+
+void test_conv1d_dsp_shapes(void)
+{
+    static const double sps[5] = {0.0, 0.3, 0.5, 0.7, 0.85};
+    uint32_t bits, enc, sp;
+    int rep;
+    rng_seed(99u);
+    for (bits = 1; bits <= 8; ++bits)
+        for (enc = 0; enc < 3; ++enc)
+            for (sp = 0; sp < 5; ++sp)
+                for (rep = 0; rep < 4; ++rep)
+                    CHECK(conv_case(0, bits, enc, sps[sp], 1, 1, rep));
 }
 
 void test_conv1d(void) { conv_sweep(0); conv_sweep(1); }
