@@ -117,13 +117,22 @@ def init_from(path: Path, arch: str, manifest: Any, size: str | None, dropout: f
 @click.option("--epochs", type=POSITIVE_INT, default=20, show_default=True)
 @click.option("--batch-size", type=POSITIVE_INT, default=64, show_default=True)
 @click.option("--lr", type=POSITIVE, default=None, help="[default: 1e-3]")
-@click.option("--weight-decay", type=NON_NEGATIVE, default=1e-3, show_default=True)
+@click.option("--weight-decay", type=NON_NEGATIVE, default=None, help="[default: the arch's, 1e-3 for resnet1d]")
 @click.option("--dropout", type=finite(0.0, 1.0, max_open=True), default=None, help="model dropout [default: the model config's]")
 @click.option("--patience", type=POSITIVE_INT, default=6, show_default=True, help="early stopping on val macro-F1")
 @click.option("--class-weights", is_flag=True, help="inverse-frequency class weights in the loss (= --balance weights)")
 @click.option("--balance", type=click.Choice(("auto", "sampler", "weights", "both", "none")), default="auto",
               show_default=True, help="counter class imbalance; auto: class-balanced sampling when the training "
               "split's largest/smallest class ratio exceeds 2 (said in the train summary)")
+@click.option("--lr-schedule", type=click.Choice(("plateau", "cosine", "linear", "constant")), default=None,
+              help="plateau: halve the LR when the val loss stalls; cosine/linear/constant: per-step decay "
+                   "after --warmup-epochs [default: the arch's, ecg_edge.train.loop.ARCH_TRAIN_DEFAULTS]")
+@click.option("--warmup-epochs", type=NON_NEGATIVE, default=None,
+              help="linear LR warmup over this many epochs (step schedules) [default: the arch's]")
+@click.option("--optimizer", type=click.Choice(("adam", "adamw")), default=None,
+              help="adamw: decoupled weight decay [default: the arch's]")
+@click.option("--label-smoothing", type=finite(0.0, 1.0, max_open=True), default=None,
+              help="cross-entropy label smoothing [default: the arch's]")
 @click.option("--augment", is_flag=True,
               help="light ECG augmentations: time shifts, baseline wander and muscle noise (NSTDB when present)")
 @click.option("--seed", type=NON_NEGATIVE_INT, default=0, show_default=True)
@@ -138,8 +147,9 @@ def init_from(path: Path, arch: str, manifest: Any, size: str | None, dropout: f
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None,
               help="output folder [default: ecg-edge-out/train]")
 def train(data_dir: Path | None, arch: str, size: str | None, head: str | None, epochs: int, batch_size: int,
-          lr: float | None, weight_decay: float, dropout: float | None, patience: int, class_weights: bool,
-          balance: str, augment: bool, seed: int, threads: int | None, hubert_items: tuple[str, ...],
+          lr: float | None, weight_decay: float | None, dropout: float | None, patience: int,
+          class_weights: bool, balance: str, lr_schedule: str | None, warmup_epochs: float | None,
+          optimizer: str | None, label_smoothing: float | None, augment: bool, seed: int, threads: int | None, hubert_items: tuple[str, ...],
           init_path: Path | None, resume: bool, force: bool, out_dir: Path | None) -> None:
     """Train a classifier; writes best.pt, last.pt, history.json, curve.png and the test-split
     evaluation. Under `torchrun --nproc_per_node N -m ecg_edge.cli train ...` it runs DDP (gloo)."""
@@ -147,15 +157,22 @@ def train(data_dir: Path | None, arch: str, size: str | None, head: str | None, 
     from ecg_edge.data.prepared import load_prepared
     from ecg_edge.errors import OutputRefused
     from ecg_edge.train import distributed as ddp
-    from ecg_edge.train.loop import TrainConfig
+    from ecg_edge.train.loop import ARCH_TRAIN_DEFAULTS, TrainConfig
 
     data_dir = data_dir or paths.default_dataset_dir()
     explicit = out_dir is not None
     out_dir = out_dir or paths.default_train_dir()
     ds = load_prepared(data_dir)
-    cfg = TrainConfig(arch=arch, lr=lr, weight_decay=weight_decay, epochs=epochs, batch_size=batch_size,
-                      seed=seed, num_threads=threads or 0, class_weights=class_weights, patience=patience,
-                      balance=balance, augment=augment)
+    given = {"weight_decay": weight_decay, "lr_schedule": lr_schedule, "warmup_epochs": warmup_epochs,
+             "optimizer": optimizer, "label_smoothing": label_smoothing}
+    arch_defaults = ARCH_TRAIN_DEFAULTS.get(arch, {})
+    opts = {k: v for k, v in arch_defaults.items() if given.get(k) is None} | {
+        k: v for k, v in given.items() if v is not None}
+    if opts.get("lr_schedule", "plateau") == "plateau" and "warmup_epochs" in arch_defaults and warmup_epochs is None:
+        opts.pop("warmup_epochs")  # the arch's warmup belongs to its step schedule, not to --lr-schedule plateau
+    cfg = TrainConfig(arch=arch, lr=lr, epochs=epochs, batch_size=batch_size, seed=seed,
+                      num_threads=threads or 0, class_weights=class_weights, patience=patience,
+                      balance=balance, augment=augment, **opts)
     if resume and force:
         raise EcgEdgeError("--resume continues the run in --out, --force replaces it; give one of them")
     hubert_set = parse_hubert_set(hubert_items)

@@ -1,8 +1,9 @@
 """The supervised training loop shared by every architecture.
 
 One loop for ResNet1D and HuBERT-ECG (any nn.Module mapping (N, leads, samples) float to
-(N, classes) logits): Adam + weight decay, ReduceLROnPlateau on the validation loss, early
-stopping on validation macro-F1, class-weighted cross-entropy on request. Every epoch ends
+(N, classes) logits): Adam (or AdamW) + weight decay, an LR schedule (ReduceLROnPlateau on the
+validation loss, or per-step linear warmup then cosine/linear decay), early stopping on
+validation macro-F1, class-weighted and/or label-smoothed cross-entropy on request. Every epoch ends
 with an atomic last.pt holding the optimizer, scheduler and RNG states, so `resume=True`
 continues an interrupted run to bit-identical weights; best.pt holds the best epoch's model.
 Under torchrun the same loop runs data-parallel (DDP, gloo) with rank 0 writing every file.
@@ -35,11 +36,16 @@ from ecg_edge.progress import progress
 from ecg_edge.train import distributed as ddp
 
 DEFAULT_LR = {"resnet1d": 1e-3, "hubert_ecg": 1e-3}  # hubert: 1e-3 beat 3e-4 (NOTES.md, issue 14 item 4)
+# `ecg-edge train` options whose default depends on the architecture (an option given wins)
+ARCH_TRAIN_DEFAULTS: dict[str, dict[str, Any]] = {"resnet1d": {}, "hubert_ecg": {}}
 # Fields a resumed run may change without changing the result it converges to (the effective
 # thread count and the number of DDP processes are checked separately).
 RESUMABLE_CHANGES = frozenset({"epochs", "num_threads", "eval_batch_size"})
 _ARCH_BY_CLASS = {"ResNet1D": "resnet1d", "HubertECG": "hubert_ecg"}
 BALANCE_MODES = ("auto", "sampler", "weights", "both", "none")
+LR_SCHEDULES = ("plateau", "cosine", "linear", "constant")  # plateau: ReduceLROnPlateau on val loss
+STEP_SCHEDULES = ("cosine", "linear", "constant")  # per optimizer step, after `warmup_epochs`
+OPTIMIZERS = ("adam", "adamw")
 IMBALANCE_RATIO = 2.0  # largest / smallest class count above which `auto` balances
 
 
@@ -89,6 +95,10 @@ class TrainConfig:
     plateau_patience: int = 2
     min_lr: float = 1e-6
     eval_batch_size: int = 256
+    lr_schedule: str = "plateau"  # one of LR_SCHEDULES
+    warmup_epochs: float = 0.0  # linear warmup from ~0 to lr over this many epochs (step schedules)
+    optimizer: str = "adam"  # adam: L2 weight decay in the gradient; adamw: decoupled weight decay
+    label_smoothing: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "patience", "eval_batch_size"):
@@ -98,10 +108,54 @@ class TrainConfig:
             raise EcgEdgeError(f"training option balance={self.balance!r}: expected one of {', '.join(BALANCE_MODES)}")
         if self.lr is not None and not (self.lr > 0 and math.isfinite(self.lr)):
             raise EcgEdgeError(f"training option lr={self.lr} must be a positive finite number")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise EcgEdgeError(f"training option lr_schedule={self.lr_schedule!r}: expected one of "
+                               f"{', '.join(LR_SCHEDULES)}")
+        if self.optimizer not in OPTIMIZERS:
+            raise EcgEdgeError(f"training option optimizer={self.optimizer!r}: expected one of {', '.join(OPTIMIZERS)}")
+        if not (math.isfinite(self.warmup_epochs) and 0 <= self.warmup_epochs <= self.epochs):
+            raise EcgEdgeError(f"training option warmup_epochs={self.warmup_epochs} must lie in [0, epochs={self.epochs}]")
+        if self.warmup_epochs > 0 and self.lr_schedule == "plateau":
+            raise EcgEdgeError("training option warmup_epochs applies to the step schedules "
+                               f"({', '.join(STEP_SCHEDULES)}), not lr_schedule='plateau'")
+        if not 0 <= self.label_smoothing < 1:
+            raise EcgEdgeError(f"training option label_smoothing={self.label_smoothing} must lie in [0, 1)")
 
     @property
     def learning_rate(self) -> float:
         return float(self.lr) if self.lr is not None else DEFAULT_LR.get(self.arch, 1e-3)
+
+
+def lr_factor(step: int, total_steps: int, warmup_steps: int, schedule: str, floor: float = 0.0) -> float:
+    """Multiplier of the base LR for optimizer step `step` (0-based) of a step schedule: linear
+    warmup (step + 1) / warmup_steps, then cosine or linear decay from 1 to `floor` at the last
+    step (constant: stays 1)."""
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    if schedule == "constant":
+        return 1.0
+    span = max(1, total_steps - 1 - warmup_steps)
+    t = min(1.0, (step - warmup_steps) / span)
+    decay = 0.5 * (1.0 + math.cos(math.pi * t)) if schedule == "cosine" else 1.0 - t
+    return floor + (1.0 - floor) * decay
+
+
+def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
+    return cls(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+
+
+def make_scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epoch: int) -> Any:
+    """ReduceLROnPlateau (stepped once per epoch on the val loss) or a LambdaLR stepped after
+    every optimizer step; either's state_dict goes into last.pt."""
+    if cfg.lr_schedule == "plateau":
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(
+            opt, mode="min", factor=cfg.plateau_factor, patience=cfg.plateau_patience, min_lr=cfg.min_lr)
+    total = cfg.epochs * steps_per_epoch
+    warm = int(round(cfg.warmup_epochs * steps_per_epoch))
+    floor = min(1.0, cfg.min_lr / cfg.learning_rate)
+    return torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda step: lr_factor(step, total, warm, cfg.lr_schedule, floor))
 
 
 def _log_stderr(msg: str) -> None:
@@ -261,16 +315,17 @@ def fit(model: nn.Module, dataset: PreparedDataset, cfg: TrainConfig, out_dir: s
         y_tr = torch.from_numpy(np.asarray(y_tr_np, dtype=np.int64))
         plan = balance_plan(y_tr_np, classes, cfg)
         weights = class_weights_for(y_tr_np, len(classes)) if plan.weights else None
-        criterion = nn.CrossEntropyLoss(weight=weights)
+        criterion = nn.CrossEntropyLoss(weight=weights, label_smoothing=cfg.label_smoothing)
         aug = None
         if cfg.augment:
             from ecg_edge.train.augment import Augmenter
 
             aug = Augmenter(float(dataset.manifest.fs), dataset.manifest.n_samples,
                             dataset.manifest.provenance.get("preprocess"), cfg.seed)
-        opt = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
-        sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
-            opt, mode="min", factor=cfg.plateau_factor, patience=cfg.plateau_patience, min_lr=cfg.min_lr)
+        opt = make_optimizer(model, cfg)
+        steps_per_epoch = len(epoch_batches(len(y_tr_np), cfg, 0, info, y_tr_np if plan.sampler else None))
+        sched = make_scheduler(opt, cfg, steps_per_epoch)
+        step_sched = sched if cfg.lr_schedule in STEP_SCHEDULES else None
         data_info = {
             "task": dataset.manifest.task, "fs": dataset.manifest.fs, "leads": list(dataset.manifest.leads),
             "n_samples": dataset.manifest.n_samples, "dataset_dir": str(Path(dataset.root).resolve()),
@@ -301,7 +356,8 @@ def fit(model: nn.Module, dataset: PreparedDataset, cfg: TrainConfig, out_dir: s
             net = nn.parallel.DistributedDataParallel(model)
         n_params = sum(p.numel() for p in model.parameters())
         say(f"training {arch} ({n_params:,} parameters) on {len(y_tr)} windows x {world_note(info)}, "
-            f"{len(y_va)} val; lr {cfg.learning_rate:g}, batch {cfg.batch_size}, up to {cfg.epochs} epochs")
+            f"{len(y_va)} val; lr {cfg.learning_rate:g} ({schedule_note(cfg)}), batch {cfg.batch_size}, "
+            f"up to {cfg.epochs} epochs")
         say(plan.note)
         if aug is not None:
             say(aug.describe())
@@ -309,8 +365,9 @@ def fit(model: nn.Module, dataset: PreparedDataset, cfg: TrainConfig, out_dir: s
 
         for epoch in range(st.epoch, cfg.epochs):
             t0, c0 = time.perf_counter(), time.process_time()
+            lr_now = opt.param_groups[0]["lr"]  # this epoch's (first step's) LR
             train_loss = _train_epoch(net, X_tr, y_tr, criterion, opt, cfg, epoch, info,
-                                      y_tr_np if plan.sampler else None, aug)
+                                      y_tr_np if plan.sampler else None, aug, step_sched)
             ddp.broadcast_module_state(model)
             logits = _predict_sharded(model, X_va, cfg.eval_batch_size, info)
             val_loss = float(criterion(torch.from_numpy(logits), torch.from_numpy(np.asarray(y_va))).item())
@@ -318,8 +375,8 @@ def fit(model: nn.Module, dataset: PreparedDataset, cfg: TrainConfig, out_dir: s
                 raise EcgEdgeError(f"validation loss is {val_loss} after epoch {epoch + 1}; the model diverged "
                                    f"(try a lower --lr); {out_dir / 'last.pt'} still holds the previous epoch")
             m = classification_metrics(np.asarray(y_va), logits.argmax(1), classes)
-            lr_now = opt.param_groups[0]["lr"]
-            sched.step(val_loss)
+            if step_sched is None:
+                sched.step(val_loss)
             improved = st.best_epoch < 0 or m["macro_f1"] > st.best_f1 + cfg.min_delta
             st.epoch = epoch + 1
             if improved:
@@ -368,6 +425,15 @@ def fit(model: nn.Module, dataset: PreparedDataset, cfg: TrainConfig, out_dir: s
         return best_ckpt
 
 
+def schedule_note(cfg: TrainConfig) -> str:
+    opt = f"{cfg.optimizer} wd {cfg.weight_decay:g}"
+    ls = f", label smoothing {cfg.label_smoothing:g}" if cfg.label_smoothing else ""
+    if cfg.lr_schedule == "plateau":
+        return f"{opt}, halved on a val-loss plateau{ls}"
+    warm = f"{cfg.warmup_epochs:g}-epoch linear warmup, then " if cfg.warmup_epochs else ""
+    return f"{opt}, {warm}{cfg.lr_schedule} per step{ls}"
+
+
 def _eta(st: _State, cfg: TrainConfig) -> str:
     """Remaining-time estimate at the mean epoch time so far (an upper bound: early stopping)."""
     left = 0 if st.stopped else cfg.epochs - st.epoch
@@ -383,7 +449,7 @@ def world_note(info: ddp.DistInfo) -> str:
 
 def _train_epoch(net: nn.Module, X: torch.Tensor, y: torch.Tensor, criterion: nn.Module,
                  opt: torch.optim.Optimizer, cfg: TrainConfig, epoch: int, info: ddp.DistInfo,
-                 balance_y: np.ndarray | None = None, aug: Any = None) -> float:
+                 balance_y: np.ndarray | None = None, aug: Any = None, step_sched: Any = None) -> float:
     net.train()
     batches = epoch_batches(len(y), cfg, epoch, info, balance_y)
     total, count = 0.0, 0
@@ -408,6 +474,8 @@ def _train_epoch(net: nn.Module, X: torch.Tensor, y: torch.Tensor, criterion: nn
                 f"No checkpoint was written for this epoch")
         loss.backward()
         opt.step()
+        if step_sched is not None:
+            step_sched.step()
         total += lv * len(b)
         count += len(b)
         if bar is not None:
@@ -435,9 +503,12 @@ def _restore(out_dir: Path, model: nn.Module, opt: torch.optim.Optimizer, sched:
         raise EcgEdgeError(f"{last}: model config differs in {', '.join(f'{k} ({ck.config.get(k)!r} vs {config.get(k)!r})' for k in diff)}")
     if list(ck.classes) != classes:
         raise EcgEdgeError(f"{last}: classes {ck.classes} differ from the dataset's {classes}")
-    saved_cfg = trainer.get("train_config", {})
+    # a run saved before a field existed ran with that field's default
+    saved_cfg = {f.name: f.default for f in dataclasses.fields(TrainConfig)} | trainer.get("train_config", {})
     now = asdict(cfg)
-    cdiff = sorted(k for k in now if k not in RESUMABLE_CHANGES and saved_cfg.get(k) != now[k])
+    # a step schedule spans all epochs: more epochs would change the LR of those already run
+    free = RESUMABLE_CHANGES - ({"epochs"} if cfg.lr_schedule in ("cosine", "linear") else set())
+    cdiff = sorted(k for k in now if k not in free and saved_cfg.get(k) != now[k])
     if cdiff:
         raise EcgEdgeError(f"{last}: cannot resume with changed training options "
                            f"{', '.join(f'{k} ({saved_cfg.get(k)!r} -> {now[k]!r})' for k in cdiff)}; "

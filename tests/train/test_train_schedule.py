@@ -1,0 +1,160 @@
+"""LR schedules (warmup + cosine/linear per step), AdamW and label smoothing in the training loop."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from ecg_edge.checkpoint import load_checkpoint, save_checkpoint
+from ecg_edge.errors import EcgEdgeError
+from ecg_edge.train import distributed as ddp
+from ecg_edge.train.loop import (
+    TrainConfig,
+    epoch_batches,
+    fit,
+    lr_factor,
+    make_optimizer,
+    make_scheduler,
+)
+from tests.tinydata import make_dataset
+from tests.train.tinydata import tiny_model
+
+COS = TrainConfig(
+    epochs=3,
+    batch_size=16,
+    seed=5,
+    num_threads=1,
+    lr=1e-2,
+    lr_schedule="cosine",
+    warmup_epochs=1,
+    optimizer="adamw",
+    weight_decay=0.05,
+    label_smoothing=0.1,
+)
+
+
+@pytest.fixture(scope="module")
+def ds(tmp_path_factory: pytest.TempPathFactory):
+    return make_dataset(tmp_path_factory.mktemp("tiny") / "ds")
+
+
+def _lrs(cfg: TrainConfig, steps_per_epoch: int) -> list[float]:
+    opt = make_optimizer(torch.nn.Linear(2, 2), cfg)
+    sched = make_scheduler(opt, cfg, steps_per_epoch)
+    out = []
+    for _ in range(cfg.epochs * steps_per_epoch):
+        out.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    return out
+
+
+def test_warmup_then_cosine_gives_the_expected_lr_sequence() -> None:
+    cfg = TrainConfig(epochs=2, lr=1.0, lr_schedule="cosine", warmup_epochs=1, min_lr=0.0)
+    c = math.cos(math.pi / 4)
+    want = [
+        0.2,
+        0.4,
+        0.6,
+        0.8,
+        1.0,  # 5 warmup steps, linear up to the base LR
+        1.0,
+        0.5 * (1 + c),
+        0.5,
+        0.5 * (1 - c),
+        0.0,
+    ]  # cosine down to min_lr at the last step
+    assert _lrs(cfg, 5) == pytest.approx(want, abs=1e-12)
+
+
+def test_linear_decay_floor_and_constant() -> None:
+    lin = TrainConfig(epochs=1, lr=1e-2, lr_schedule="linear", warmup_epochs=0, min_lr=1e-3)
+    assert _lrs(lin, 4) == pytest.approx([1e-2, 7e-3, 4e-3, 1e-3])
+    const = TrainConfig(epochs=2, lr=1e-2, lr_schedule="constant", warmup_epochs=0.5)
+    assert _lrs(const, 4) == pytest.approx([5e-3, 1e-2] + [1e-2] * 6)
+    assert lr_factor(0, 10, 0, "cosine") == 1.0 and lr_factor(9, 10, 0, "cosine") == pytest.approx(
+        0.0
+    )
+
+
+def test_fit_follows_the_schedule_and_records_it(ds, tmp_path: Path) -> None:
+    fit(tiny_model(seed=2), ds, COS, tmp_path, log=None)
+    hist = json.loads((tmp_path / "history.json").read_text())
+    steps = len(epoch_batches(len(ds.split("train")[1]), COS, 0, ddp.current()))
+    assert steps > 1
+    want = _lrs(COS, steps)
+    assert [e["lr"] for e in hist["epochs"]] == pytest.approx(
+        want[::steps]
+    )  # each epoch's first step
+    trainer = load_checkpoint(tmp_path / "last.pt").extra["trainer"]
+    assert trainer["scheduler"]["last_epoch"] == COS.epochs * steps
+    assert trainer["train_config"]["lr_schedule"] == "cosine"
+    assert isinstance(make_optimizer(tiny_model(), COS), torch.optim.AdamW)
+
+
+class _Interrupt(Exception):
+    pass
+
+
+def _stop_after(n: int):
+    def cb(epoch: int, record: dict) -> None:
+        if epoch == n:
+            raise _Interrupt
+
+    return cb
+
+
+def test_resume_keeps_the_schedule(ds, tmp_path: Path) -> None:
+    fit(tiny_model(seed=2), ds, COS, tmp_path / "straight", log=None)
+    with pytest.raises(_Interrupt):
+        fit(
+            tiny_model(seed=2), ds, COS, tmp_path / "resumed", on_epoch_end=_stop_after(1), log=None
+        )
+    fit(tiny_model(seed=99), ds, COS, tmp_path / "resumed", resume=True, log=None)
+    s, r = (load_checkpoint(tmp_path / d / "last.pt") for d in ("straight", "resumed"))
+    assert s.state_dict.keys() == r.state_dict.keys()
+    assert all(torch.equal(s.state_dict[k], r.state_dict[k]) for k in s.state_dict)
+    assert s.extra["trainer"]["scheduler"] == r.extra["trainer"]["scheduler"]
+    hs, hr = (
+        json.loads((tmp_path / d / "history.json").read_text())["epochs"]
+        for d in ("straight", "resumed")
+    )
+    assert [(e["lr"], e["train_loss"]) for e in hs] == [(e["lr"], e["train_loss"]) for e in hr]
+
+
+def test_resume_refuses_more_epochs_under_a_decay_schedule(ds, tmp_path: Path) -> None:
+    fit(tiny_model(), ds, dataclasses.replace(COS, epochs=2), tmp_path, log=None)
+    with pytest.raises(EcgEdgeError, match=r"epochs \(2 -> 3\)"):
+        fit(tiny_model(), ds, COS, tmp_path, resume=True, log=None)
+
+
+def test_a_run_saved_before_the_schedule_options_resumes(ds, tmp_path: Path) -> None:
+    cfg = TrainConfig(epochs=2, batch_size=16, seed=3, num_threads=1)
+    with pytest.raises(_Interrupt):
+        fit(tiny_model(), ds, cfg, tmp_path, on_epoch_end=_stop_after(1), log=None)
+    last = load_checkpoint(tmp_path / "last.pt")
+    for k in ("lr_schedule", "warmup_epochs", "optimizer", "label_smoothing"):
+        del last.extra["trainer"]["train_config"][k]
+    save_checkpoint(tmp_path / "last.pt", last)
+    fit(tiny_model(), ds, cfg, tmp_path, resume=True, log=None)
+    assert load_checkpoint(tmp_path / "last.pt").extra["trainer"]["epoch"] == 2
+
+
+@pytest.mark.parametrize(
+    ("kw", "msg"),
+    [
+        ({"lr_schedule": "step"}, "lr_schedule='step'"),
+        ({"optimizer": "sgd"}, "optimizer='sgd'"),
+        ({"lr_schedule": "cosine", "warmup_epochs": 5, "epochs": 3}, "warmup_epochs=5"),
+        ({"warmup_epochs": 1}, "not lr_schedule='plateau'"),
+        ({"label_smoothing": 1.0}, "label_smoothing=1.0"),
+    ],
+)
+def test_bad_schedule_options_are_named(kw: dict, msg: str) -> None:
+    with pytest.raises(EcgEdgeError, match=msg.replace("(", r"\(").replace(")", r"\)")):
+        TrainConfig(**kw)
