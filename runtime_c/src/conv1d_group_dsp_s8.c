@@ -487,20 +487,32 @@ static inline __attribute__((always_inline)) int scaled_channel(ecg_rt_dsp_group
 static inline __attribute__((always_inline)) int narrow_whole(const ecg_rt_dsp_group *g, uint32_t *w,
                                                               const ecg_rt_wblock *wb, uint32_t c)
 {
-    const uint32_t b = wb->bits, span = g->span, off = c * span * b, np = span / 8u;
-    if (b == 4u || b < 3u || (off & 7u) != 0u || span % 8u != 0u ||
-        (off >> 3) + np * b + (b == 7u ? 0u : 1u) > wb->values_bytes) /* the last pass reads b + 1 (7: b) bytes */
-        return 0;
+    const uint32_t b = wb->bits, span = g->span, off = c * span * b, np = span / 8u, start = off >> 3;
+    uint32_t last;
+    if (b == 4u || b < 3u || (off & 7u) != 0u || span % 8u != 0u || start + np * b > wb->values_bytes) return 0;
+    /* A pass reads b + 1 bytes (7-bit: b): where the channel ends the stream, its last pass reads
+     * from a zero-padded copy of its b bytes. */
+    last = start + np * b + (b == 7u ? 0u : 1u) > wb->values_bytes;
+#define NW1(bb, STEP)                                                                               \
+    do {                                                                                            \
+        UNPACK8_FIXED(w, STEP, wb->values, off, np - last, bb);                                     \
+        if (last) {                                                                                 \
+            uint8_t t_[8] = {0};                                                                    \
+            memcpy(t_, wb->values + start + (np - 1u) * (bb), bb);                                  \
+            UNPACK8_FIXED(w + 2u * (STEP) * (np - 1u), STEP, t_, 0u, 1u, bb);                       \
+        }                                                                                           \
+    } while (0)
 #define NW(bb)                                                                                      \
     case bb:                                                                                        \
-        if (g->width == ECG_RT_DSP_GROUP) UNPACK8_FIXED(w, 2u * ECG_RT_DSP_GROUP, wb->values, off, np, bb);           \
-        else UNPACK8_FIXED(w, 8u, wb->values, off, np, bb);                                         \
+        if (g->width == ECG_RT_DSP_GROUP) NW1(bb, 2u * ECG_RT_DSP_GROUP);                           \
+        else NW1(bb, 8u);                                                                           \
         return 1;
     switch (b) {
     NW(3u) NW(5u) NW(6u) NW(7u)
     default: return 0;
     }
 #undef NW
+#undef NW1
 }
 #endif
 
@@ -800,6 +812,45 @@ static inline __attribute__((always_inline)) void mask_byte(uint32_t *w, uint32_
         nibble_at(w2, bits_at(vals, vbit + b * klo, b), hi, 0u, b);
 }
 
+/* 1-bit groups at byte offset boff (a constant) from w: nibble_lut1 with the stores off w. */
+static inline __attribute__((always_inline)) void nib1_off(uint32_t *w, const uint32_t boff, uint32_t v,
+                                                           const uint8_t *lut, const uint32_t m, const uint32_t at)
+{
+    const uint32_t k = (uint32_t)__builtin_popcount(m), first = lut1_first(m);
+    const uint8_t *e;
+    uint32_t a, c;
+    if (!m) return;
+    e = lut + 8u * ((v >> at) & ((1u << k) - 1u));
+    if ((m & 5u) && (m & 10u)) {
+        __asm__("ldrd %0, %1, [%2, %3]" : "=r"(a), "=r"(c) : "r"(e), "i"(8u * first));
+        __asm__ volatile("strd %1, %2, [%0, %3]" : : "r"(w), "r"(a), "r"(c), "i"(boff) : "memory");
+    } else if (m & 5u) {
+        __asm__("ldr %0, [%1, %2]" : "=r"(a) : "r"(e), "i"(8u * first));
+        __asm__ volatile("str %1, [%0, %2]" : : "r"(w), "r"(a), "i"(boff) : "memory");
+    } else {
+        __asm__("ldr %0, [%1, %2]" : "=r"(c) : "r"(e), "i"(8u * first + 4u));
+        __asm__ volatile("str %1, [%0, %2]" : : "r"(w), "r"(c), "i"(boff + 4u) : "memory");
+    }
+}
+
+/* A 1-bit mask byte mb of 6-wide groups (stride 48 B) whose first group is at byte offset boff. */
+#define G6 (8u * ECG_RT_DSP_GROUP)
+static inline __attribute__((always_inline)) void mask_byte1_w6(uint32_t *w, const uint32_t boff, uint32_t v,
+                                                                const uint8_t *lut, const uint32_t mb)
+{
+    nib1_off(w, boff, v, lut, mb & 15u, 0u);
+    nib1_off(w, boff + G6, v, lut, mb >> 4, (uint32_t)__builtin_popcount(mb & 15u));
+}
+/* First byte of a pair: its groups, then the stream word moved past its levels. */
+#define M1A(m) case m: mask_byte1_w6(w, 0u, v, lut, m); v >>= __builtin_popcount(m); vbit += (uint32_t)__builtin_popcount(m); break;
+#define M1B(m) case m: mask_byte1_w6(w, 2u * G6, v, lut, m); vbit += (uint32_t)__builtin_popcount(m); break;
+#define MX4(X, m) X(m) X((m) + 1u) X((m) + 2u) X((m) + 3u)
+#define MX16(X, m) MX4(X, m) MX4(X, (m) + 4u) MX4(X, (m) + 8u) MX4(X, (m) + 12u)
+#define MX256(X)                                                                                    \
+    MX16(X, 0u) MX16(X, 16u) MX16(X, 32u) MX16(X, 48u) MX16(X, 64u) MX16(X, 80u) MX16(X, 96u) MX16(X, 112u) \
+    MX16(X, 128u) MX16(X, 144u) MX16(X, 160u) MX16(X, 176u) MX16(X, 192u) MX16(X, 208u) MX16(X, 224u) MX16(X, 240u) \
+    default: __builtin_unreachable();
+
 #define MB(m) case m: mask_byte(w, w2, v, vals, lut, vbit, m, bits); vbit += bits * (uint32_t)__builtin_popcount(m); break;
 #define MB4(m) MB(m) MB((m) + 1u) MB((m) + 2u) MB((m) + 3u)
 #define MB16(m) MB4(m) MB4((m) + 4u) MB4((m) + 8u) MB4((m) + 12u)
@@ -820,8 +871,9 @@ static inline __attribute__((always_inline)) uint32_t mask_nibbles(uint32_t *w, 
                                                                    uint32_t nbytes, uint32_t vbit, const uint32_t bits)
 {
     const uint8_t *mp = mask + (first >> 3);
-    const uint32_t limit = nbytes >= 5u ? 8u * (nbytes - 5u) : 0u; /* vbit <= limit: 5 bytes readable */
-    uint32_t left = span / 4u, hi;
+    uint32_t limit = nbytes >= 5u ? 8u * (nbytes - 5u) : 0u; /* vbit <= limit: 5 bytes readable */
+    uint32_t left = span / 4u, hi, base = 0;
+    uint8_t tail[32]; /* the stream's last bytes, zero-padded, once the loads would pass its end */
     if (first & 4u) { /* the channel starts on a byte's high nibble */
         vbit = nibble_tail(w, vals, nbytes, vbit, (uint32_t)*mp++ >> 4, bits);
         w += step;
@@ -829,7 +881,18 @@ static inline __attribute__((always_inline)) uint32_t mask_nibbles(uint32_t *w, 
     }
     while (left >= 2u) {
         uint32_t pairs = vbit <= limit ? (limit - vbit) / (8u * bits) : 0u; /* two nibbles a pass */
-        if (pairs == 0u) break;
+        if (pairs == 0u) { /* near the end (< 5 + b + 1 bytes left): go on in a padded copy */
+            const uint32_t from = vbit >> 3, n = nbytes - from;
+            if (vals == tail || n > 16u) break;
+            memset(tail, 0, sizeof tail);
+            memcpy(tail, vals + from, n);
+            base = 8u * from;
+            vbit -= base;
+            vals = tail;
+            nbytes = (uint32_t)sizeof tail;
+            limit = 8u * ((uint32_t)sizeof tail - 5u);
+            continue;
+        }
         if (pairs > left / 2u) pairs = left / 2u;
         left -= 2u * pairs;
         if (bits <= 4u) { /* one dispatch per mask byte, every offset a constant */
@@ -837,6 +900,14 @@ static inline __attribute__((always_inline)) uint32_t mask_nibbles(uint32_t *w, 
             const uint8_t *const mend = mp + pairs;
             const uint8_t *lut = (const uint8_t *)lut1;
             __asm__("" : "+r"(lut)); /* one register for the 1-bit table, not a literal load per case */
+            if (bits == 1u && step == 2u * ECG_RT_DSP_GROUP) { /* two mask bytes (<= 16 levels) a load, one pointer */
+                for (; mend - mp >= 2; mp += 2, w += 4u * step) {
+                    uint32_t v = bits_at(vals, vbit, 1u);
+                    switch (mp[0]) { MX256(M1A) }
+                    switch (mp[1]) { MX256(M1B) }
+                }
+                w2 = w + step;
+            }
             for (; mp != mend; w += 2u * step, w2 += 2u * step) {
                 const uint32_t mb = *mp++, v = bits_at(vals, vbit, bits);
                 if (mb > 255u) __builtin_unreachable();
@@ -857,11 +928,17 @@ static inline __attribute__((always_inline)) uint32_t mask_nibbles(uint32_t *w, 
     }
     for (hi = 0; left; --left, w += step, hi ^= 1u) /* from a byte's low nibble on */
         vbit = nibble_tail(w, vals, nbytes, vbit, hi ? (uint32_t)*mp++ >> 4 : *mp & 15u, bits);
-    return vbit;
+    return vbit + base;
 }
 #undef NIBBLES
 #undef NIB
 #undef MASK_BYTES
+#undef M1A
+#undef M1B
+#undef MX4
+#undef MX16
+#undef MX256
+#undef G6
 #undef MB16
 #undef MB4
 #undef MB

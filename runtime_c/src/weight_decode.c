@@ -106,6 +106,28 @@ static uint32_t next_dense(ecg_rt_wcursor *cur, int32_t *xoff, int8_t *val, uint
         cur->values.ptr = (const uint8_t *)w;
         return n;
     }
+#ifndef __OPTIMIZE_SIZE__
+    { /* the same walk on locals: the int8 stores may alias *cur, so its fields would be reloaded
+       * per level (-Os: the loop below, the smaller code) */
+        ecg_rt_bitreader br = cur->values;
+        uint32_t pos = cur->pos, i = cur->i, k = cur->k;
+        const uint32_t cin_g = cur->cin_g, ts = cur->tap_stride, base = cur->base;
+        while (n < cap && pos < span) {
+            const int32_t v = ecg_rt_br_next(&br, bits);
+            if (v != 0) {
+                xoff[n] = (int32_t)(k * ts + base + i);
+                val[n++] = (int8_t)v;
+            }
+            pos++;
+            if (++i == cin_g) { i = 0; k++; }
+        }
+        cur->values = br;
+        cur->pos = pos;
+        cur->i = i;
+        cur->k = k;
+        return n;
+    }
+#endif
     while (n < cap && cur->pos < span) {
         int32_t v = ecg_rt_br_next(&cur->values, bits);
         if (v != 0) {
