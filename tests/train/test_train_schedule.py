@@ -224,3 +224,17 @@ def test_arch_defaults_fill_only_the_options_not_given(monkeypatch: pytest.Monke
     )  # the fraction follows --epochs
     assert train_options("toy", none | {"warmup_epochs": 0.0})["warmup_epochs"] == 0.0  # given wins
     assert "warmup_epochs" not in train_options("toy", none | {"lr_schedule": "plateau"})
+
+
+def test_hubert_default_recipe() -> None:
+    from ecg_edge.train.cli import train_options
+
+    none = dict.fromkeys(("epochs", "patience", "lr_schedule", "warmup_epochs", "time_mask_spans"))
+    cfg = TrainConfig(arch="hubert_ecg", **train_options("hubert_ecg", none))
+    assert (cfg.lr_schedule, cfg.warmup_epochs, cfg.epochs, cfg.patience) == ("cosine", 3.0, 40, 40)
+    assert (cfg.time_mask_spans, cfg.time_mask_s, cfg.learning_rate, cfg.optimizer) == (
+        6,
+        0.4,
+        1e-3,
+        "adam",
+    )
