@@ -88,3 +88,17 @@ class Augmenter:
             s = x.std(dim=-1, keepdim=True, unbiased=False)
             x = (x - mu) / torch.where(s > 1e-6, s, torch.ones_like(s))
         return x
+
+
+def time_mask(x: torch.Tensor, gen: torch.Generator, spans: int, span_samples: int) -> torch.Tensor:
+    """SpecAugment-style time masking on the input: `spans` stretches of `span_samples` samples
+    per window, at uniform random starts (they may overlap), set to 0 on every lead (the mean of
+    a z-scored window). x (B, leads, samples) -> a masked copy."""
+    B, _, T = x.shape
+    if spans <= 0 or span_samples <= 0:
+        return x
+    width = min(span_samples, T)
+    starts = torch.randint(0, T - width + 1, (B, spans), generator=gen)
+    t = torch.arange(T)
+    hit = ((t[None, None, :] >= starts[:, :, None]) & (t[None, None, :] < starts[:, :, None] + width)).any(dim=1)
+    return x.masked_fill(hit[:, None, :], 0.0)

@@ -133,6 +133,9 @@ def init_from(path: Path, arch: str, manifest: Any, size: str | None, dropout: f
               help="adamw: decoupled weight decay [default: the arch's]")
 @click.option("--label-smoothing", type=finite(0.0, 1.0, max_open=True), default=None,
               help="cross-entropy label smoothing [default: the arch's]")
+@click.option("--time-mask-spans", type=NON_NEGATIVE_INT, default=None,
+              help="zero this many random spans of --time-mask-s per training window [default: the arch's, 0]")
+@click.option("--time-mask-s", type=POSITIVE, default=None, help="length of each masked span, s [default: 0.4]")
 @click.option("--augment", is_flag=True,
               help="light ECG augmentations: time shifts, baseline wander and muscle noise (NSTDB when present)")
 @click.option("--seed", type=NON_NEGATIVE_INT, default=0, show_default=True)
@@ -149,7 +152,8 @@ def init_from(path: Path, arch: str, manifest: Any, size: str | None, dropout: f
 def train(data_dir: Path | None, arch: str, size: str | None, head: str | None, epochs: int, batch_size: int,
           lr: float | None, weight_decay: float | None, dropout: float | None, patience: int,
           class_weights: bool, balance: str, lr_schedule: str | None, warmup_epochs: float | None,
-          optimizer: str | None, label_smoothing: float | None, augment: bool, seed: int, threads: int | None, hubert_items: tuple[str, ...],
+          optimizer: str | None, label_smoothing: float | None, time_mask_spans: int | None,
+          time_mask_s: float | None, augment: bool, seed: int, threads: int | None, hubert_items: tuple[str, ...],
           init_path: Path | None, resume: bool, force: bool, out_dir: Path | None) -> None:
     """Train a classifier; writes best.pt, last.pt, history.json, curve.png and the test-split
     evaluation. Under `torchrun --nproc_per_node N -m ecg_edge.cli train ...` it runs DDP (gloo)."""
@@ -164,7 +168,8 @@ def train(data_dir: Path | None, arch: str, size: str | None, head: str | None, 
     out_dir = out_dir or paths.default_train_dir()
     ds = load_prepared(data_dir)
     given = {"weight_decay": weight_decay, "lr_schedule": lr_schedule, "warmup_epochs": warmup_epochs,
-             "optimizer": optimizer, "label_smoothing": label_smoothing}
+             "optimizer": optimizer, "label_smoothing": label_smoothing, "time_mask_spans": time_mask_spans,
+             "time_mask_s": time_mask_s}
     arch_defaults = ARCH_TRAIN_DEFAULTS.get(arch, {})
     opts = {k: v for k, v in arch_defaults.items() if given.get(k) is None} | {
         k: v for k, v in given.items() if v is not None}

@@ -99,6 +99,8 @@ class TrainConfig:
     warmup_epochs: float = 0.0  # linear warmup from ~0 to lr over this many epochs (step schedules)
     optimizer: str = "adam"  # adam: L2 weight decay in the gradient; adamw: decoupled weight decay
     label_smoothing: float = 0.0
+    time_mask_spans: int = 0  # input time masking (ecg_edge.train.augment.time_mask): spans per window
+    time_mask_s: float = 0.4  # length of each masked span, seconds
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "patience", "eval_batch_size"):
@@ -118,6 +120,9 @@ class TrainConfig:
         if self.warmup_epochs > 0 and self.lr_schedule == "plateau":
             raise EcgEdgeError("training option warmup_epochs applies to the step schedules "
                                f"({', '.join(STEP_SCHEDULES)}), not lr_schedule='plateau'")
+        if self.time_mask_spans < 0 or not (math.isfinite(self.time_mask_s) and self.time_mask_s > 0):
+            raise EcgEdgeError(f"training options time_mask_spans={self.time_mask_spans} (>= 0) and "
+                               f"time_mask_s={self.time_mask_s} (> 0) out of range")
         if not 0 <= self.label_smoothing < 1:
             raise EcgEdgeError(f"training option label_smoothing={self.label_smoothing} must lie in [0, 1)")
 
@@ -362,12 +367,16 @@ def fit(model: nn.Module, dataset: PreparedDataset, cfg: TrainConfig, out_dir: s
         if aug is not None:
             say(aug.describe())
         summary = {"balance": plan.note, "augment": aug.describe() if aug is not None else "none"}
+        if cfg.time_mask_spans:
+            summary["time_mask"] = f"{cfg.time_mask_spans} spans of {cfg.time_mask_s:g} s zeroed per training window"
+            say(f"time masking: {summary['time_mask']}")
 
         for epoch in range(st.epoch, cfg.epochs):
             t0, c0 = time.perf_counter(), time.process_time()
             lr_now = opt.param_groups[0]["lr"]  # this epoch's (first step's) LR
             train_loss = _train_epoch(net, X_tr, y_tr, criterion, opt, cfg, epoch, info,
-                                      y_tr_np if plan.sampler else None, aug, step_sched)
+                                      y_tr_np if plan.sampler else None, aug, step_sched,
+                                      int(round(cfg.time_mask_s * float(dataset.manifest.fs))))
             ddp.broadcast_module_state(model)
             logits = _predict_sharded(model, X_va, cfg.eval_batch_size, info)
             val_loss = float(criterion(torch.from_numpy(logits), torch.from_numpy(np.asarray(y_va))).item())
@@ -449,7 +458,8 @@ def world_note(info: ddp.DistInfo) -> str:
 
 def _train_epoch(net: nn.Module, X: torch.Tensor, y: torch.Tensor, criterion: nn.Module,
                  opt: torch.optim.Optimizer, cfg: TrainConfig, epoch: int, info: ddp.DistInfo,
-                 balance_y: np.ndarray | None = None, aug: Any = None, step_sched: Any = None) -> float:
+                 balance_y: np.ndarray | None = None, aug: Any = None, step_sched: Any = None,
+                 mask_samples: int = 0) -> float:
     net.train()
     batches = epoch_batches(len(y), cfg, epoch, info, balance_y)
     total, count = 0.0, 0
@@ -461,6 +471,11 @@ def _train_epoch(net: nn.Module, X: torch.Tensor, y: torch.Tensor, criterion: nn
         if aug is not None:
             gen = torch.Generator().manual_seed(((cfg.seed * 100_003 + epoch) * 10_007 + step) * 101 + info.rank)
             xb = aug(xb, gen)
+        if cfg.time_mask_spans and mask_samples > 0:
+            from ecg_edge.train.augment import time_mask
+
+            gen = torch.Generator().manual_seed(((cfg.seed * 100_019 + epoch) * 10_009 + step) * 103 + info.rank)
+            xb = time_mask(xb, gen, cfg.time_mask_spans, mask_samples)
         loss = criterion(net(xb), y[idx])
         lv = float(loss.detach())
         finite = math.isfinite(lv)

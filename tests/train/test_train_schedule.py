@@ -13,6 +13,7 @@ import torch
 from ecg_edge.checkpoint import load_checkpoint, save_checkpoint
 from ecg_edge.errors import EcgEdgeError
 from ecg_edge.train import distributed as ddp
+from ecg_edge.train.augment import time_mask
 from ecg_edge.train.loop import (
     TrainConfig,
     epoch_batches,
@@ -153,8 +154,40 @@ def test_a_run_saved_before_the_schedule_options_resumes(ds, tmp_path: Path) -> 
         ({"lr_schedule": "cosine", "warmup_epochs": 5, "epochs": 3}, "warmup_epochs=5"),
         ({"warmup_epochs": 1}, "not lr_schedule='plateau'"),
         ({"label_smoothing": 1.0}, "label_smoothing=1.0"),
+        ({"time_mask_spans": -1}, "time_mask_spans=-1"),
     ],
 )
 def test_bad_schedule_options_are_named(kw: dict, msg: str) -> None:
     with pytest.raises(EcgEdgeError, match=msg.replace("(", r"\(").replace(")", r"\)")):
         TrainConfig(**kw)
+
+
+def test_time_mask_zeroes_whole_spans_on_every_lead() -> None:
+    x = torch.ones(4, 2, 100)
+    y = time_mask(x, torch.Generator().manual_seed(0), 2, 10)
+    zero = y == 0
+    assert torch.equal(zero[:, 0], zero[:, 1])  # the same stretch on every lead
+    n = zero[:, 0].sum(dim=1)
+    assert ((n >= 10) & (n <= 20)).all()  # two spans of 10, possibly overlapping
+    assert torch.equal(x, torch.ones(4, 2, 100))  # the input is left alone
+    again = time_mask(x, torch.Generator().manual_seed(0), 2, 10)
+    assert torch.equal(y, again)
+    assert time_mask(x, torch.Generator().manual_seed(0), 0, 10) is x
+
+
+def test_fit_with_time_mask_resumes_identically(ds, tmp_path: Path) -> None:
+    cfg = dataclasses.replace(COS, time_mask_spans=2, time_mask_s=0.05)
+    fit(tiny_model(seed=2), ds, cfg, tmp_path / "straight", log=None)
+    with pytest.raises(_Interrupt):
+        fit(
+            tiny_model(seed=2), ds, cfg, tmp_path / "resumed", on_epoch_end=_stop_after(2), log=None
+        )
+    fit(tiny_model(seed=7), ds, cfg, tmp_path / "resumed", resume=True, log=None)
+    s, r = (load_checkpoint(tmp_path / d / "last.pt") for d in ("straight", "resumed"))
+    assert all(torch.equal(s.state_dict[k], r.state_dict[k]) for k in s.state_dict)
+    unmasked = load_checkpoint(tmp_path / "straight/last.pt").extra["trainer"]["history"]
+    fit(tiny_model(seed=2), ds, COS, tmp_path / "plain", log=None)
+    plain = load_checkpoint(tmp_path / "plain/last.pt").extra["trainer"]["history"]
+    assert [e["train_loss"] for e in unmasked] != [
+        e["train_loss"] for e in plain
+    ]  # the mask took effect
