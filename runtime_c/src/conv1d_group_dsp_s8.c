@@ -861,6 +861,16 @@ static inline __attribute__((always_inline)) void mask_byte1_w6(uint32_t *w, con
     default: __builtin_unreachable();                                                               \
     }
 
+/* Widths b (bit b of the mask) whose BITMASK channels dispatch per mask byte (a 256-way switch
+ * each); the others take the 16-way switch per nibble. ECG_RT_DSP_PAIR1: the 1-bit loop of two
+ * mask bytes a load (two more 256-way switches). */
+#ifndef ECG_RT_DSP_BYTE_SWITCH
+#define ECG_RT_DSP_BYTE_SWITCH 0x1Au
+#endif
+#ifndef ECG_RT_DSP_PAIR1
+#define ECG_RT_DSP_PAIR1 1
+#endif
+
 /* BITMASK channel starting on a mask nibble (span % 4 == 0): one dispatch per 4 positions
  * writes both pair words (levels by SBFX at offsets the nibble fixes), no per-level bit walk;
  * a mask byte (two nibbles) per pass. Passes run in chunks whose loads surely stay inside the
@@ -895,12 +905,12 @@ static inline __attribute__((always_inline)) uint32_t mask_nibbles(uint32_t *w, 
         }
         if (pairs > left / 2u) pairs = left / 2u;
         left -= 2u * pairs;
-        if (bits <= 4u) { /* one dispatch per mask byte, every offset a constant */
+        if (bits <= 4u && (ECG_RT_DSP_BYTE_SWITCH >> bits & 1u)) { /* one dispatch per mask byte, every offset a constant */
             uint32_t *w2 = w + step;
             const uint8_t *const mend = mp + pairs;
             const uint8_t *lut = (const uint8_t *)lut1;
             __asm__("" : "+r"(lut)); /* one register for the 1-bit table, not a literal load per case */
-            if (bits == 1u && step == 2u * ECG_RT_DSP_GROUP) { /* two mask bytes (<= 16 levels) a load, one pointer */
+            if (ECG_RT_DSP_PAIR1 && bits == 1u && step == 2u * ECG_RT_DSP_GROUP) { /* two mask bytes (<= 16 levels) a load, one pointer */
                 for (; mend - mp >= 2; mp += 2, w += 4u * step) {
                     uint32_t v = bits_at(vals, vbit, 1u);
                     switch (mp[0]) { MX256(M1A) }

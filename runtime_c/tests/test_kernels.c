@@ -220,6 +220,24 @@ void test_linear(void)
                 free(x);
                 free_block(&tb);
             }
+    /* DENSE sub-byte heads of few inputs: the pair loop's end, the odd level, the bit reader
+     * where the 4-byte reads would pass the stream's end, channels starting mid-byte */
+    for (bits = 1; bits <= 7; ++bits)
+        for (sp = 0; sp < 24; ++sp) {
+            uint32_t n_in = sp < 16u ? sp + 1u : (uint32_t)rng_range(17, 200), c_out = (uint32_t)rng_range(1, 9), j;
+            int32_t zp = rng_range(-128, 127);
+            int8_t *x = malloc(n_in), y[16], yr[16];
+            test_block tb;
+            make_block(&tb, c_out, n_in, 1, bits, 0, SPARSITY[sp % 3u], 0);
+            for (j = 0; j < n_in; ++j) x[j] = (int8_t)rng_range(-128, 127);
+            CHECK(ecg_rt_wblock_check(tb.blk, (uint32_t)tb.size, 0, &tb.wb, &rule) == ECG_RT_OK);
+            CHECK(ecg_rt_linear_s8(n_in, &tb.wb, zp, -128, 127, x, y) == ECG_RT_OK);
+            ref_conv1d(x, 1, n_in, 0, tb.w, tb.bias, tb.mult, tb.shift, c_out, 1, 1, 0, 1, 1, 1,
+                       zp, -128, 127, yr);
+            CHECK(memcmp(y, yr, c_out) == 0);
+            free(x);
+            free_block(&tb);
+        }
 }
 
 void test_add(void)
