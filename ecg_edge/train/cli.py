@@ -107,6 +107,23 @@ def init_from(path: Path, arch: str, manifest: Any, size: str | None, dropout: f
                    + (f" ({', '.join(fresh[:6])}{', ...' if len(fresh) > 6 else ''})" if fresh else ""))
 
 
+def train_options(arch: str, given: dict[str, Any]) -> dict[str, Any]:
+    """TrainConfig fields from the options given (None = not given) over the arch's defaults
+    (ecg_edge.train.loop.ARCH_TRAIN_DEFAULTS). An arch's `warmup_fraction` sets warmup_epochs to
+    that fraction of the epochs when --warmup-epochs is not given and the schedule is a step one."""
+    from ecg_edge.train.loop import ARCH_TRAIN_DEFAULTS, STEP_SCHEDULES
+
+    defaults = dict(ARCH_TRAIN_DEFAULTS.get(arch, {}))
+    frac = defaults.pop("warmup_fraction", None)
+    opts = {k: v for k, v in defaults.items() if given.get(k) is None}
+    opts |= {k: v for k, v in given.items() if v is not None}
+    opts.setdefault("epochs", 20)
+    opts.setdefault("patience", 6)
+    if frac is not None and given.get("warmup_epochs") is None and opts.get("lr_schedule") in STEP_SCHEDULES:
+        opts["warmup_epochs"] = round(frac * opts["epochs"], 3)
+    return opts
+
+
 @click.command()
 @click.option("--data", "data_dir", type=click.Path(path_type=Path), default=None,
               help="prepared dataset folder [default: ecg-edge-out/data/chapman4]")
@@ -114,12 +131,13 @@ def init_from(path: Path, arch: str, manifest: Any, size: str | None, dropout: f
 @click.option("--size", type=click.Choice(SIZES), default=None, help="hubert_ecg size [default: tiny]")
 @click.option("--head", type=click.Choice(("gap", "flatten")), default=None,
               help="resnet1d classifier: global average pool (default) or the paper's flatten")
-@click.option("--epochs", type=POSITIVE_INT, default=20, show_default=True)
+@click.option("--epochs", type=POSITIVE_INT, default=None, help="[default: the arch's, 20 for resnet1d]")
 @click.option("--batch-size", type=POSITIVE_INT, default=64, show_default=True)
 @click.option("--lr", type=POSITIVE, default=None, help="[default: 1e-3]")
 @click.option("--weight-decay", type=NON_NEGATIVE, default=None, help="[default: the arch's, 1e-3 for resnet1d]")
 @click.option("--dropout", type=finite(0.0, 1.0, max_open=True), default=None, help="model dropout [default: the model config's]")
-@click.option("--patience", type=POSITIVE_INT, default=6, show_default=True, help="early stopping on val macro-F1")
+@click.option("--patience", type=POSITIVE_INT, default=None,
+              help="early stopping on val macro-F1 [default: the arch's, 6 for resnet1d]")
 @click.option("--class-weights", is_flag=True, help="inverse-frequency class weights in the loss (= --balance weights)")
 @click.option("--balance", type=click.Choice(("auto", "sampler", "weights", "both", "none")), default="auto",
               show_default=True, help="counter class imbalance; auto: class-balanced sampling when the training "
@@ -149,8 +167,8 @@ def init_from(path: Path, arch: str, manifest: Any, size: str | None, dropout: f
               help="train anew into an --out that holds a run; the old run stays until the new one completes")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None,
               help="output folder [default: ecg-edge-out/train]")
-def train(data_dir: Path | None, arch: str, size: str | None, head: str | None, epochs: int, batch_size: int,
-          lr: float | None, weight_decay: float | None, dropout: float | None, patience: int,
+def train(data_dir: Path | None, arch: str, size: str | None, head: str | None, epochs: int | None,
+          batch_size: int, lr: float | None, weight_decay: float | None, dropout: float | None, patience: int | None,
           class_weights: bool, balance: str, lr_schedule: str | None, warmup_epochs: float | None,
           optimizer: str | None, label_smoothing: float | None, time_mask_spans: int | None,
           time_mask_s: float | None, augment: bool, seed: int, threads: int | None, hubert_items: tuple[str, ...],
@@ -161,23 +179,18 @@ def train(data_dir: Path | None, arch: str, size: str | None, head: str | None, 
     from ecg_edge.data.prepared import load_prepared
     from ecg_edge.errors import OutputRefused
     from ecg_edge.train import distributed as ddp
-    from ecg_edge.train.loop import ARCH_TRAIN_DEFAULTS, TrainConfig
+    from ecg_edge.train.loop import TrainConfig
 
     data_dir = data_dir or paths.default_dataset_dir()
     explicit = out_dir is not None
     out_dir = out_dir or paths.default_train_dir()
     ds = load_prepared(data_dir)
-    given = {"weight_decay": weight_decay, "lr_schedule": lr_schedule, "warmup_epochs": warmup_epochs,
-             "optimizer": optimizer, "label_smoothing": label_smoothing, "time_mask_spans": time_mask_spans,
-             "time_mask_s": time_mask_s}
-    arch_defaults = ARCH_TRAIN_DEFAULTS.get(arch, {})
-    opts = {k: v for k, v in arch_defaults.items() if given.get(k) is None} | {
-        k: v for k, v in given.items() if v is not None}
-    if opts.get("lr_schedule", "plateau") == "plateau" and "warmup_epochs" in arch_defaults and warmup_epochs is None:
-        opts.pop("warmup_epochs")  # the arch's warmup belongs to its step schedule, not to --lr-schedule plateau
-    cfg = TrainConfig(arch=arch, lr=lr, epochs=epochs, batch_size=batch_size, seed=seed,
-                      num_threads=threads or 0, class_weights=class_weights, patience=patience,
-                      balance=balance, augment=augment, **opts)
+    opts = train_options(arch, {
+        "epochs": epochs, "patience": patience, "weight_decay": weight_decay, "lr_schedule": lr_schedule,
+        "warmup_epochs": warmup_epochs, "optimizer": optimizer, "label_smoothing": label_smoothing,
+        "time_mask_spans": time_mask_spans, "time_mask_s": time_mask_s})
+    cfg = TrainConfig(arch=arch, lr=lr, batch_size=batch_size, seed=seed, num_threads=threads or 0,
+                      class_weights=class_weights, balance=balance, augment=augment, **opts)
     if resume and force:
         raise EcgEdgeError("--resume continues the run in --out, --force replaces it; give one of them")
     hubert_set = parse_hubert_set(hubert_items)

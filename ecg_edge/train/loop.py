@@ -37,7 +37,14 @@ from ecg_edge.train import distributed as ddp
 
 DEFAULT_LR = {"resnet1d": 1e-3, "hubert_ecg": 1e-3}  # hubert: 1e-3 beat 3e-4 (NOTES.md, issue 14 item 4)
 # `ecg-edge train` options whose default depends on the architecture (an option given wins)
-ARCH_TRAIN_DEFAULTS: dict[str, dict[str, Any]] = {"resnet1d": {}, "hubert_ecg": {}}
+# hubert_ecg: cosine decay after a 7.5% warmup over 40 epochs (no early stop; best.pt keeps the
+# best val epoch) and 6 input spans of 0.4 s masked per window; beat the plateau recipe on
+# validation (NOTES.md, issue 14, "Making HuBERT worth shipping")
+ARCH_TRAIN_DEFAULTS: dict[str, dict[str, Any]] = {
+    "resnet1d": {},
+    "hubert_ecg": {"lr_schedule": "cosine", "warmup_fraction": 0.075, "epochs": 40, "patience": 40,
+                   "time_mask_spans": 6, "time_mask_s": 0.4},
+}
 # Fields a resumed run may change without changing the result it converges to (the effective
 # thread count and the number of DDP processes are checked separately).
 RESUMABLE_CHANGES = frozenset({"epochs", "num_threads", "eval_batch_size"})

@@ -191,3 +191,50 @@ def test_fit_with_time_mask_resumes_identically(ds, tmp_path: Path) -> None:
     assert [e["train_loss"] for e in unmasked] != [
         e["train_loss"] for e in plain
     ]  # the mask took effect
+
+
+def test_arch_defaults_fill_only_the_options_not_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ecg_edge.train import loop
+    from ecg_edge.train.cli import train_options
+
+    none = dict.fromkeys(("epochs", "patience", "weight_decay", "lr_schedule", "warmup_epochs"))
+    rn = TrainConfig(arch="resnet1d", **train_options("resnet1d", none))
+    assert (rn.epochs, rn.patience, rn.lr_schedule, rn.optimizer, rn.weight_decay) == (
+        20,
+        6,
+        "plateau",
+        "adam",
+        1e-3,
+    )
+    assert (rn.warmup_epochs, rn.label_smoothing, rn.time_mask_spans) == (0.0, 0.0, 0)
+    monkeypatch.setitem(
+        loop.ARCH_TRAIN_DEFAULTS,
+        "toy",
+        {"lr_schedule": "cosine", "warmup_fraction": 0.1, "epochs": 40, "time_mask_spans": 3},
+    )
+    assert train_options("toy", none) == {
+        "lr_schedule": "cosine",
+        "epochs": 40,
+        "time_mask_spans": 3,
+        "patience": 6,
+        "warmup_epochs": 4.0,
+    }
+    assert (
+        train_options("toy", none | {"epochs": 10})["warmup_epochs"] == 1.0
+    )  # the fraction follows --epochs
+    assert train_options("toy", none | {"warmup_epochs": 0.0})["warmup_epochs"] == 0.0  # given wins
+    assert "warmup_epochs" not in train_options("toy", none | {"lr_schedule": "plateau"})
+
+
+def test_hubert_default_recipe() -> None:
+    from ecg_edge.train.cli import train_options
+
+    none = dict.fromkeys(("epochs", "patience", "lr_schedule", "warmup_epochs", "time_mask_spans"))
+    cfg = TrainConfig(arch="hubert_ecg", **train_options("hubert_ecg", none))
+    assert (cfg.lr_schedule, cfg.warmup_epochs, cfg.epochs, cfg.patience) == ("cosine", 3.0, 40, 40)
+    assert (cfg.time_mask_spans, cfg.time_mask_s, cfg.learning_rate, cfg.optimizer) == (
+        6,
+        0.4,
+        1e-3,
+        "adam",
+    )
