@@ -110,14 +110,18 @@ def _stop_after(n: int):
     return cb
 
 
-def test_resume_keeps_the_schedule(ds, tmp_path: Path) -> None:
-    fit(tiny_model(seed=2), ds, COS, tmp_path / "straight", log=None)
+def _straight_and_resumed(ds, cfg: TrainConfig, tmp_path: Path, stop: int):
+    """last.pt of an uninterrupted run and of one stopped after `stop` epochs then resumed
+    (from another initialisation, so the resumed weights can only come from last.pt)."""
+    fit(tiny_model(seed=2), ds, cfg, tmp_path / "straight", log=None)
     with pytest.raises(_Interrupt):
-        fit(
-            tiny_model(seed=2), ds, COS, tmp_path / "resumed", on_epoch_end=_stop_after(1), log=None
-        )
-    fit(tiny_model(seed=99), ds, COS, tmp_path / "resumed", resume=True, log=None)
-    s, r = (load_checkpoint(tmp_path / d / "last.pt") for d in ("straight", "resumed"))
+        fit(tiny_model(seed=2), ds, cfg, tmp_path / "resumed", on_epoch_end=_stop_after(stop), log=None)
+    fit(tiny_model(seed=99), ds, cfg, tmp_path / "resumed", resume=True, log=None)
+    return tuple(load_checkpoint(tmp_path / d / "last.pt") for d in ("straight", "resumed"))
+
+
+def test_resume_keeps_the_schedule(ds, tmp_path: Path) -> None:
+    s, r = _straight_and_resumed(ds, COS, tmp_path, 1)
     assert s.state_dict.keys() == r.state_dict.keys()
     assert all(torch.equal(s.state_dict[k], r.state_dict[k]) for k in s.state_dict)
     assert s.extra["trainer"]["scheduler"] == r.extra["trainer"]["scheduler"]
@@ -177,13 +181,7 @@ def test_time_mask_zeroes_whole_spans_on_every_lead() -> None:
 
 def test_fit_with_time_mask_resumes_identically(ds, tmp_path: Path) -> None:
     cfg = dataclasses.replace(COS, time_mask_spans=2, time_mask_s=0.05)
-    fit(tiny_model(seed=2), ds, cfg, tmp_path / "straight", log=None)
-    with pytest.raises(_Interrupt):
-        fit(
-            tiny_model(seed=2), ds, cfg, tmp_path / "resumed", on_epoch_end=_stop_after(2), log=None
-        )
-    fit(tiny_model(seed=7), ds, cfg, tmp_path / "resumed", resume=True, log=None)
-    s, r = (load_checkpoint(tmp_path / d / "last.pt") for d in ("straight", "resumed"))
+    s, r = _straight_and_resumed(ds, cfg, tmp_path, 2)
     assert all(torch.equal(s.state_dict[k], r.state_dict[k]) for k in s.state_dict)
     unmasked = load_checkpoint(tmp_path / "straight/last.pt").extra["trainer"]["history"]
     fit(tiny_model(seed=2), ds, COS, tmp_path / "plain", log=None)
