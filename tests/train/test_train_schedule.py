@@ -115,7 +115,14 @@ def _straight_and_resumed(ds, cfg: TrainConfig, tmp_path: Path, stop: int):
     (from another initialisation, so the resumed weights can only come from last.pt)."""
     fit(tiny_model(seed=2), ds, cfg, tmp_path / "straight", log=None)
     with pytest.raises(_Interrupt):
-        fit(tiny_model(seed=2), ds, cfg, tmp_path / "resumed", on_epoch_end=_stop_after(stop), log=None)
+        fit(
+            tiny_model(seed=2),
+            ds,
+            cfg,
+            tmp_path / "resumed",
+            on_epoch_end=_stop_after(stop),
+            log=None,
+        )
     fit(tiny_model(seed=99), ds, cfg, tmp_path / "resumed", resume=True, log=None)
     return tuple(load_checkpoint(tmp_path / d / "last.pt") for d in ("straight", "resumed"))
 
