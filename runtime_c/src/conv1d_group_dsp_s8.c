@@ -812,6 +812,23 @@ static inline __attribute__((always_inline)) void mask_byte(uint32_t *w, uint32_
         nibble_at(w2, bits_at(vals, vbit + b * klo, b), hi, 0u, b);
 }
 
+/* nibble_at with the stores at byte offset boff (a constant) from w. */
+static inline __attribute__((always_inline)) void nibble_off(uint32_t *w, const uint32_t boff, uint32_t v,
+                                                             const uint32_t m, const uint32_t at, const uint32_t b)
+{
+    const int32_t l0 = level_of(v, at, b);
+    const int32_t l1 = level_of(v, at + b * (m & 1u), b);
+    const int32_t l2 = level_of(v, at + b * (uint32_t)__builtin_popcount(m & 3u), b);
+    const int32_t l3 = level_of(v, at + b * (uint32_t)__builtin_popcount(m & 7u), b);
+    const uint32_t a = pair_of(m & 1u, l0, m & 4u, l2), c = pair_of(m & 2u, l1, m & 8u, l3);
+    if ((m & 5u) && (m & 10u))
+        __asm__ volatile("strd %1, %2, [%0, %3]" : : "r"(w), "r"(a), "r"(c), "i"(boff) : "memory");
+    else if (m & 5u)
+        __asm__ volatile("str %1, [%0, %2]" : : "r"(w), "r"(a), "i"(boff) : "memory");
+    else if (m & 10u)
+        __asm__ volatile("str %1, [%0, %2]" : : "r"(w), "r"(c), "i"(boff + 4u) : "memory");
+}
+
 /* 1-bit groups at byte offset boff (a constant) from w: nibble_lut1 with the stores off w. */
 static inline __attribute__((always_inline)) void nib1_off(uint32_t *w, const uint32_t boff, uint32_t v,
                                                            const uint8_t *lut, const uint32_t m, const uint32_t at)
@@ -841,6 +858,17 @@ static inline __attribute__((always_inline)) void mask_byte1_w6(uint32_t *w, con
     nib1_off(w, boff, v, lut, mb & 15u, 0u);
     nib1_off(w, boff + G6, v, lut, mb >> 4, (uint32_t)__builtin_popcount(mb & 15u));
 }
+/* mask_byte (b = 2..4) for 6-wide groups: the high group's stores at a constant offset. */
+static inline __attribute__((always_inline)) void mask_byte_w6(uint32_t *w, uint32_t v, const uint8_t *vals,
+                                                               uint32_t vbit, const uint32_t mb, const uint32_t b)
+{
+    const uint32_t lo = mb & 15u, hi = mb >> 4, klo = (uint32_t)__builtin_popcount(lo);
+    nibble_off(w, 0u, v, lo, 0u, b);
+    if (b * (uint32_t)__builtin_popcount(mb) <= 25u)
+        nibble_off(w, G6, v, hi, b * klo, b);
+    else
+        nibble_off(w, G6, bits_at(vals, vbit + b * klo, b), hi, 0u, b);
+}
 /* First byte of a pair: its groups, then the stream word moved past its levels. */
 #define M1A(m) case m: mask_byte1_w6(w, 0u, v, lut, m); v >>= __builtin_popcount(m); vbit += (uint32_t)__builtin_popcount(m); break;
 #define M1B(m) case m: mask_byte1_w6(w, 2u * G6, v, lut, m); vbit += (uint32_t)__builtin_popcount(m); break;
@@ -869,6 +897,89 @@ static inline __attribute__((always_inline)) void mask_byte1_w6(uint32_t *w, con
 #endif
 #ifndef ECG_RT_DSP_PAIR1
 #define ECG_RT_DSP_PAIR1 1
+#endif
+
+/* ECG_RT_DSP_GOTO (GNU C's labels as values, -O2): the mask-byte loops of 6-wide groups as
+ * threaded code, one non-inlined function per width (GCC does not inline or clone a function
+ * holding a static label table): each of the 256 cases ends with the next byte's loads and its
+ * own `goto *table[byte]` (LDR, ORR #1, BX), not a jump back to one TBH behind GCC's bound check
+ * (CMP, BHI), and the high group's stores at a constant offset (one pointer): about 2-3
+ * instructions less per mask byte. Channels of 6-wide groups whose loads all stay inside the
+ * stream enter it straight from fill_sparse_b (no chunking). The portable build (any other
+ * compiler, or -DECG_RT_DSP_GOTO=0) keeps the switches of mask_nibbles. */
+#ifndef ECG_RT_DSP_GOTO
+#if defined(__GNUC__)
+#define ECG_RT_DSP_GOTO 0x0Au /* bit b: width b (1, 3; 4 costs 20 KB for 1.7 K on the demo) */
+#else
+#define ECG_RT_DSP_GOTO 0u
+#endif
+#endif
+#define GOTO_B(b) ((ECG_RT_DSP_GOTO & ECG_RT_DSP_BYTE_SWITCH) >> (b) & 1u)
+#if ECG_RT_DSP_GOTO
+#define HX16(X, h) X(h, 0) X(h, 1) X(h, 2) X(h, 3) X(h, 4) X(h, 5) X(h, 6) X(h, 7) X(h, 8) X(h, 9) \
+    X(h, A) X(h, B) X(h, C) X(h, D) X(h, E) X(h, F)
+#define HX256(X) HX16(X, 0) HX16(X, 1) HX16(X, 2) HX16(X, 3) HX16(X, 4) HX16(X, 5) HX16(X, 6) \
+    HX16(X, 7) HX16(X, 8) HX16(X, 9) HX16(X, A) HX16(X, B) HX16(X, C) HX16(X, D) HX16(X, E) HX16(X, F)
+#define AT_B(h, l) &&b_##h##l,
+#define CASE_B(h, l)                                                                                \
+    b_##h##l : mask_byte_w6(w, v, vals, vbit, 0x##h##l##u, B);                                      \
+    vbit += B * (uint32_t)__builtin_popcount(0x##h##l##u);                                          \
+    w += 2u * 2u * ECG_RT_DSP_GROUP;                                                                \
+    if (mp == mend) return vbit;                                                                    \
+    v = bits_at(vals, vbit, B);                                                                     \
+    goto *tb[*mp++];
+/* mend - mp >= 1 mask bytes of b-bit levels (b = 3, 4) at w (6-wide groups, two a byte), the
+ * stream from vbit on readable 5 bytes past each byte's levels; returns the new vbit. */
+#define BYTES_FN(name, B_)                                                                          \
+    static __attribute__((noinline, unused)) uint32_t name(uint32_t *w, const uint8_t *mp,             \
+                                                   const uint8_t *const mend, const uint8_t *vals, uint32_t vbit) \
+    {                                                                                               \
+        enum { B = B_ };                                                                            \
+        static const void *const tb[256] = {HX256(AT_B)};                                           \
+        uint32_t v = bits_at(vals, vbit, B);                                                        \
+        goto *tb[*mp++];                                                                            \
+        HX256(CASE_B)                                                                               \
+    }
+BYTES_FN(bytes_b3, 3u)
+BYTES_FN(bytes_b4, 4u)
+#undef BYTES_FN
+#undef CASE_B
+#undef AT_B
+
+/* The 1-bit loop of two mask bytes a stream load, 6-wide groups (both bytes' four groups off
+ * one pointer), as threaded code: (mend - mp) / 2 >= 1 pairs of mask bytes; returns the new vbit. */
+#define AT_P(h, l) &&p_##h##l,
+#define AT_Q(h, l) &&q_##h##l,
+#define CASE_P(h, l)                                                                                \
+    p_##h##l : mask_byte1_w6(w, 0u, v, lut, 0x##h##l##u);                                           \
+    v >>= __builtin_popcount(0x##h##l##u);                                                          \
+    vbit += (uint32_t)__builtin_popcount(0x##h##l##u);                                              \
+    goto *tq[mp[1]];
+#define CASE_Q(h, l)                                                                                \
+    q_##h##l : mask_byte1_w6(w, 2u * G6, v, lut, 0x##h##l##u);                                      \
+    vbit += (uint32_t)__builtin_popcount(0x##h##l##u);                                              \
+    w += 4u * 2u * ECG_RT_DSP_GROUP;                                                                \
+    mp += 2;                                                                                        \
+    if (mp == mend) return vbit;                                                                    \
+    v = bits_at(vals, vbit, 1u);                                                                    \
+    goto *tp[mp[0]];
+static __attribute__((noinline, unused)) uint32_t pairs_b1(uint32_t *w, const uint8_t *mp, const uint8_t *const mend,
+                                                           const uint8_t *vals, uint32_t vbit)
+{
+    static const void *const tp_[256] = {HX256(AT_P)};
+    static const void *const tq_[256] = {HX256(AT_Q)};
+    const void *const *tp = tp_, *const *tq = tq_;
+    const uint8_t *lut = (const uint8_t *)lut1;
+    uint32_t v = bits_at(vals, vbit, 1u);
+    __asm__("" : "+r"(lut), "+r"(tp), "+r"(tq)); /* registers, not literal loads per case */
+    goto *tp[mp[0]];
+    HX256(CASE_P)
+    HX256(CASE_Q)
+}
+#undef CASE_P
+#undef CASE_Q
+#undef AT_P
+#undef AT_Q
 #endif
 
 /* BITMASK channel starting on a mask nibble (span % 4 == 0): one dispatch per 4 positions
@@ -910,12 +1021,29 @@ static inline __attribute__((always_inline)) uint32_t mask_nibbles(uint32_t *w, 
             const uint8_t *const mend = mp + pairs;
             const uint8_t *lut = (const uint8_t *)lut1;
             __asm__("" : "+r"(lut)); /* one register for the 1-bit table, not a literal load per case */
+#if ECG_RT_DSP_GOTO
+            if ((bits == 3u || bits == 4u) && GOTO_B(bits) && step == 2u * ECG_RT_DSP_GROUP) {
+                vbit = (bits == 3u ? bytes_b3 : bytes_b4)(w, mp, mend, vals, vbit);
+                w += 2u * step * pairs;
+                mp = mend;
+                continue;
+            }
+#endif
             if (ECG_RT_DSP_PAIR1 && bits == 1u && step == 2u * ECG_RT_DSP_GROUP) { /* two mask bytes (<= 16 levels) a load, one pointer */
+#if GOTO_B(1)
+                if (mend - mp >= 2) {
+                    const uint32_t n2 = (uint32_t)(mend - mp) / 2u;
+                    vbit = pairs_b1(w, mp, mp + 2u * n2, vals, vbit);
+                    mp += 2u * n2;
+                    w += 4u * step * n2;
+                }
+#else
                 for (; mend - mp >= 2; mp += 2, w += 4u * step) {
                     uint32_t v = bits_at(vals, vbit, 1u);
                     switch (mp[0]) { MX256(M1A) }
                     switch (mp[1]) { MX256(M1B) }
                 }
+#endif
                 w2 = w + step;
             }
             for (; mp != mend; w += 2u * step, w2 += 2u * step) {
@@ -964,6 +1092,23 @@ static inline __attribute__((always_inline)) void fill_sparse_b(const ecg_rt_dsp
     uint8_t *col = (uint8_t *)w;
     uint32_t vbit = sp->vbit;
 #ifndef __OPTIMIZE_SIZE__
+#if ECG_RT_DSP_GOTO
+    /* A 6-wide group's channel of 1-, 3- or 4-bit levels on whole mask bytes (1-bit: pairs of
+     * bytes), every load inside the stream even with all positions set: straight into the
+     * threaded loop, no chunking. */
+    if ((bits == 1u || bits == 3u || bits == 4u) && GOTO_B(bits) && (bits != 1u || ECG_RT_DSP_PAIR1) &&
+        wb->encoding == ECG_RT_ENC_BITMASK && g->width == ECG_RT_DSP_GROUP &&
+        span % (bits == 1u ? 16u : 8u) == 0u && (vbit >> 3) + span / 8u * bits + 5u <= nbytes) {
+        const uint8_t *mp = wb->index + (c * span >> 3);
+        if (bits == 1u)
+            sp->vbit = pairs_b1(w, mp, mp + span / 8u, vals, vbit);
+        else if (bits == 3u)
+            sp->vbit = bytes_b3(w, mp, mp + span / 8u, vals, vbit);
+        else
+            sp->vbit = bytes_b4(w, mp, mp + span / 8u, vals, vbit);
+        return;
+    }
+#endif
     if (wb->encoding == ECG_RT_ENC_BITMASK && span % 4u == 0u) {
         sp->vbit = mask_nibbles(w, 2u * g->width, wb->index, c * span, span, vals, nbytes, vbit, bits);
         return;
