@@ -320,3 +320,84 @@ def _evaluate_model_bin(path: Path, data_dir: Path, split: str, runtime: str) ->
 
     return evaluate_model_bin(path, data_dir, split=split, runtime=runtime)
 
+
+@click.command()
+@click.argument(
+    "checkpoints",
+    nargs=-1,
+    required=True,
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+)
+@click.option(
+    "--reference",
+    "references",
+    multiple=True,
+    required=True,
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    help="a run of the reference recipe (.pt or .bin; repeat for each seed)",
+)
+@click.option(
+    "--data",
+    "data_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="prepared dataset folder [default: ecg-edge-out/data/chapman4]",
+)
+@click.option(
+    "--split", type=click.Choice(("train", "val", "test")), default="test", show_default=True
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="folder for compare.json, compare.txt and compare.png",
+)
+def compare(
+    checkpoints: tuple[Path, ...],
+    references: tuple[Path, ...],
+    data_dir: Path | None,
+    split: str,
+    out_dir: Path,
+) -> None:
+    """Two recipes over seeds: mean and spread of each, and mean(CHECKPOINTS) - mean(REFERENCE)
+    with a 95% CI over test patients (runs fixed) and one that also redraws the runs (seeds)."""
+    from ecg_edge.outputs import result_set
+    from ecg_edge.train.evaluate import (
+        compare_runs,
+        evaluate_checkpoint,
+        runs_text,
+        split_groups,
+        write_runs_report,
+    )
+
+    data_dir = data_dir or paths.default_dataset_dir()
+    both = sorted(str(p) for p in set(checkpoints) & set(references))
+    if both:
+        raise EcgEdgeError(f"{', '.join(both)}: given both as a checkpoint and as --reference")
+
+    def run(path: Path) -> dict[str, Any]:
+        return (
+            _evaluate_model_bin(path, data_dir, split, "numpy")
+            if path.suffix == ".bin"
+            else evaluate_checkpoint(path, data_dir, split)
+        )
+
+    with result_set(
+        out_dir, command="compare", inputs=[*checkpoints, *references, data_dir]
+    ) as stage:
+        from ecg_edge.progress import progress
+
+        results = [
+            run(p) for p in progress([*references, *checkpoints], desc="evaluate", unit="model")
+        ]
+        refs, news = results[: len(references)], results[len(references) :]
+        cmp = compare_runs(refs, news, split_groups(data_dir, split))
+        text = runs_text(cmp, [str(p) for p in references], [str(p) for p in checkpoints])
+        write_runs_report(
+            stage, cmp, text, [str(p) for p in references], [str(p) for p in checkpoints]
+        )
+    click.echo(text)
+    click.echo(
+        f"wrote {out_dir / 'compare.json'}, {out_dir / 'compare.txt'}, {out_dir / 'compare.png'}"
+    )
