@@ -17,6 +17,7 @@ COMMANDS: dict[str, str] = {
     "data": "ecg_edge.data.cli:data",
     "train": "ecg_edge.train.cli:train",
     "evaluate": "ecg_edge.train.cli:evaluate",
+    "compare": "ecg_edge.train.cli:compare",
     "pretrain": "ecg_edge.train.pretrain_cli:pretrain",
     "compress": "ecg_edge.compress.cli:compress",
     "report": "ecg_edge.report.cli:report",

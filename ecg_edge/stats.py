@@ -234,3 +234,114 @@ def bootstrap_metrics(y: np.ndarray, pred: np.ndarray, *, groups: np.ndarray | N
     m = metrics_from_confusion(np.concatenate([full[None], draws]).reshape(-1, c, c))
     return {k: Interval(float(m[k][0]), *_percentiles(m[k][1:], level), level=level) for k in METRICS}
 
+
+@dataclass(frozen=True)
+class RunsComparison:
+    """Two training recipes, several runs (seeds) each, scored on the same windows.
+
+    delta is mean(new runs) - mean(reference runs) with two intervals: `patients` resamples the
+    test patients (or windows) once per resample, common to every run, with the runs fixed: it
+    answers "on other patients, would these runs differ?"; `runs_and_patients` also redraws each
+    side's runs with replacement, so seed-to-seed spread widens it: "would other seeds?".
+    """
+
+    reference: dict[str, Spread]
+    new: dict[str, Spread]
+    reference_runs: dict[str, list[float]]
+    new_runs: dict[str, list[float]]
+    patients: dict[str, Interval]
+    runs_and_patients: dict[str, Interval]
+    n: int
+    n_groups: int | None
+    resamples: int
+    seed: int
+    note: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "n": self.n,
+            "n_groups": self.n_groups,
+            "resamples": self.resamples,
+            "seed": self.seed,
+            "resampled_by": "group" if self.n_groups is not None else "window",
+            "note": self.note,
+            "runs_reference": len(next(iter(self.reference_runs.values()))),
+            "runs_new": len(next(iter(self.new_runs.values()))),
+        }
+        for m in METRICS:
+            out[m] = {
+                "reference": self.reference[m].to_dict(),
+                "new": self.new[m].to_dict(),
+                "reference_runs": self.reference_runs[m],
+                "new_runs": self.new_runs[m],
+                "delta": self.patients[m].estimate,
+                "delta_ci95_patients": self.patients[m].as_list(),
+                "delta_ci95_runs_and_patients": self.runs_and_patients[m].as_list(),
+            }
+        return out
+
+
+def runs_bootstrap(
+    y: np.ndarray,
+    preds_ref: Sequence[np.ndarray],
+    preds_new: Sequence[np.ndarray],
+    *,
+    groups: np.ndarray | None = None,
+    n_classes: int | None = None,
+    resamples: int = RESAMPLES,
+    seed: int = SEED,
+    level: float = LEVEL,
+) -> RunsComparison:
+    """Mean over runs of new minus mean over runs of reference, with the two intervals of
+    RunsComparison. The runs of the two sides need not be paired or equal in number."""
+    _validate(resamples, level)
+    if not preds_ref or not preds_new:
+        raise ValueError("runs_bootstrap needs at least one run on each side")
+    y, preds, c = _check(y, [*preds_ref, *preds_new], groups, n_classes)
+    gidx, note = _group_index(groups)
+    rng = np.random.default_rng(seed)
+    if gidx is None:
+        w = rng.multinomial(y.size, np.full(y.size, 1.0 / y.size), size=resamples).astype(
+            np.float64
+        )
+        member, n_groups = np.arange(y.size), None
+    else:
+        n_groups = int(gidx.max()) + 1
+        w = rng.multinomial(n_groups, np.full(n_groups, 1.0 / n_groups), size=resamples).astype(
+            np.float64
+        )
+        member = gidx
+    w = np.concatenate([np.ones((1, w.shape[1])), w])  # row 0: the data as given
+    scores: dict[str, np.ndarray] = {m: np.empty((len(preds), w.shape[0])) for m in METRICS}
+    for r, p in enumerate(preds):
+        per_unit = np.zeros((w.shape[1], c * c))
+        np.add.at(per_unit, (member, y * c + p), 1.0)
+        mr = metrics_from_confusion((w @ per_unit).reshape(-1, c, c))
+        for m in METRICS:
+            scores[m][r] = mr[m]
+    k = len(preds_ref)
+    ia = rng.integers(0, k, size=(resamples, k))
+    ib = rng.integers(0, len(preds_new), size=(resamples, len(preds_new)))
+    cols = np.arange(1, resamples + 1)
+    fixed, drawn = {}, {}
+    for m in METRICS:
+        a, b = scores[m][:k], scores[m][k:]
+        d = b.mean(axis=0) - a.mean(axis=0)
+        fixed[m] = Interval(float(d[0]), *_percentiles(d[1:], level), level=level)
+        dr = b[ib, cols[:, None]].mean(axis=1) - a[ia, cols[:, None]].mean(axis=1)
+        drawn[m] = Interval(float(d[0]), *_percentiles(dr, level), level=level)
+    ref = {m: mean_spread(scores[m][:k, 0]) for m in METRICS}
+    new = {m: mean_spread(scores[m][k:, 0]) for m in METRICS}
+    return RunsComparison(
+        ref,
+        new,
+        {m: [float(v) for v in scores[m][:k, 0]] for m in METRICS},
+        {m: [float(v) for v in scores[m][k:, 0]] for m in METRICS},
+        fixed,
+        drawn,
+        int(y.size),
+        n_groups,
+        resamples,
+        seed,
+        note,
+    )

@@ -12,6 +12,7 @@ from ecg_edge.stats import (
     mean_spread,
     metrics_from_confusion,
     paired_bootstrap,
+    runs_bootstrap,
 )
 
 
@@ -167,3 +168,58 @@ def test_a_single_group_resamples_windows_and_says_so():
     assert c.note in delta_line(c.to_dict())
     few = paired_bootstrap(y, a, b, groups=np.arange(5))
     assert few.n_groups == 5 and "rough" in few.note
+
+
+def _noisy(rng: np.random.Generator, y: np.ndarray, acc: float) -> np.ndarray:
+    return np.where(rng.random(y.size) < acc, y, (y + 1) % 4)
+
+
+def test_runs_bootstrap_of_one_run_each_is_the_paired_bootstrap():
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 4, 500)
+    a, b, g = _noisy(rng, y, 0.9), _noisy(rng, y, 0.85), np.arange(500) // 4
+    r, p = runs_bootstrap(y, [a], [b], groups=g), paired_bootstrap(y, a, b, groups=g)
+    for m in ("accuracy", "macro_f1"):
+        assert r.patients[m] == p.delta[m]
+        assert r.runs_and_patients[m] == p.delta[m]  # one run drawn with replacement is itself
+    assert r.n_groups == 125 and r.reference["macro_f1"].n == 1
+
+
+def test_runs_bootstrap_means_and_identical_runs():
+    rng = np.random.default_rng(4)
+    y = rng.integers(0, 4, 400)
+    a, b = _noisy(rng, y, 0.9), _noisy(rng, y, 0.8)
+    g = np.arange(400) // 2
+    r = runs_bootstrap(y, [a, a, a], [b, b], groups=g)
+    single = paired_bootstrap(y, a, b, groups=g)
+    for m in ("accuracy", "macro_f1"):  # copies of one run: redrawing runs changes nothing
+        for iv in (r.patients[m], r.runs_and_patients[m]):
+            assert [iv.estimate, iv.low, iv.high] == pytest.approx([single.delta[m].estimate, *single.delta[m].as_list()])
+        assert r.reference[m].std == pytest.approx(0.0, abs=1e-12) and r.new[m].n == 2
+    a2 = _noisy(rng, y, 0.7)
+    r2 = runs_bootstrap(y, [a, a2], [b])
+    acc = [float((p == y).mean()) for p in (a, a2, b)]
+    assert r2.reference_runs["accuracy"] == pytest.approx(acc[:2])
+    assert r2.patients["accuracy"].estimate == pytest.approx(acc[2] - (acc[0] + acc[1]) / 2)
+
+
+def test_runs_bootstrap_seed_spread_widens_the_interval_as_the_run_draws_say():
+    # 20,000 windows: patient noise ~0.3 pt, so the run redraws dominate. Reference runs score
+    # 0.70, 0.80, 0.90; the mean of three draws with replacement is 0.70 with probability
+    # 1/27 = 3.7% (> 2.5%) and 0.90 likewise, so the 95% interval of new - mean(ref) spans about
+    # new - 0.90 .. new - 0.70, against about +-0.6 pt with the runs fixed.
+    rng = np.random.default_rng(5)
+    y = rng.integers(0, 4, 20_000)
+    refs = [_noisy(rng, y, acc) for acc in (0.7, 0.8, 0.9)]
+    new = [_noisy(rng, y, 0.8)]
+    r = runs_bootstrap(y, refs, new, resamples=2000)
+    fixed, drawn = r.patients["accuracy"], r.runs_and_patients["accuracy"]
+    assert fixed.half_width < 0.01
+    assert drawn.low == pytest.approx(fixed.estimate - 0.1, abs=0.015)
+    assert drawn.high == pytest.approx(fixed.estimate + 0.1, abs=0.015)
+
+
+def test_runs_bootstrap_refuses_an_empty_side():
+    y = np.zeros(10, dtype=int)
+    with pytest.raises(ValueError, match="at least one run"):
+        runs_bootstrap(y, [], [y])

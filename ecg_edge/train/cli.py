@@ -154,6 +154,9 @@ def train_options(arch: str, given: dict[str, Any]) -> dict[str, Any]:
 @click.option("--time-mask-spans", type=NON_NEGATIVE_INT, default=None,
               help="zero this many random spans of --time-mask-s per training window [default: the arch's, 0]")
 @click.option("--time-mask-s", type=POSITIVE, default=None, help="length of each masked span, s [default: 0.4]")
+@click.option("--ema-decay", type=finite(0.0, 1.0, max_open=True), default=None,
+              help="validate and keep a moving average of the weights, this decay per step (e.g. 0.995) "
+                   "[default: the arch's, 0 = off]")
 @click.option("--augment", is_flag=True,
               help="light ECG augmentations: time shifts, baseline wander and muscle noise (NSTDB when present)")
 @click.option("--seed", type=NON_NEGATIVE_INT, default=0, show_default=True)
@@ -171,7 +174,7 @@ def train(data_dir: Path | None, arch: str, size: str | None, head: str | None, 
           batch_size: int, lr: float | None, weight_decay: float | None, dropout: float | None, patience: int | None,
           class_weights: bool, balance: str, lr_schedule: str | None, warmup_epochs: float | None,
           optimizer: str | None, label_smoothing: float | None, time_mask_spans: int | None,
-          time_mask_s: float | None, augment: bool, seed: int, threads: int | None, hubert_items: tuple[str, ...],
+          time_mask_s: float | None, ema_decay: float | None, augment: bool, seed: int, threads: int | None, hubert_items: tuple[str, ...],
           init_path: Path | None, resume: bool, force: bool, out_dir: Path | None) -> None:
     """Train a classifier; writes best.pt, last.pt, history.json, curve.png and the test-split
     evaluation. Under `torchrun --nproc_per_node N -m ecg_edge.cli train ...` it runs DDP (gloo)."""
@@ -188,7 +191,7 @@ def train(data_dir: Path | None, arch: str, size: str | None, head: str | None, 
     opts = train_options(arch, {
         "epochs": epochs, "patience": patience, "weight_decay": weight_decay, "lr_schedule": lr_schedule,
         "warmup_epochs": warmup_epochs, "optimizer": optimizer, "label_smoothing": label_smoothing,
-        "time_mask_spans": time_mask_spans, "time_mask_s": time_mask_s})
+        "time_mask_spans": time_mask_spans, "time_mask_s": time_mask_s, "ema_decay": ema_decay})
     cfg = TrainConfig(arch=arch, lr=lr, batch_size=batch_size, seed=seed, num_threads=threads or 0,
                       class_weights=class_weights, balance=balance, augment=augment, **opts)
     if resume and force:
@@ -320,3 +323,84 @@ def _evaluate_model_bin(path: Path, data_dir: Path, split: str, runtime: str) ->
 
     return evaluate_model_bin(path, data_dir, split=split, runtime=runtime)
 
+
+@click.command()
+@click.argument(
+    "checkpoints",
+    nargs=-1,
+    required=True,
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+)
+@click.option(
+    "--reference",
+    "references",
+    multiple=True,
+    required=True,
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    help="a run of the reference recipe (.pt or .bin; repeat for each seed)",
+)
+@click.option(
+    "--data",
+    "data_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="prepared dataset folder [default: ecg-edge-out/data/chapman4]",
+)
+@click.option(
+    "--split", type=click.Choice(("train", "val", "test")), default="test", show_default=True
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="folder for compare.json, compare.txt and compare.png",
+)
+def compare(
+    checkpoints: tuple[Path, ...],
+    references: tuple[Path, ...],
+    data_dir: Path | None,
+    split: str,
+    out_dir: Path,
+) -> None:
+    """Two recipes over seeds: mean and spread of each, and mean(CHECKPOINTS) - mean(REFERENCE)
+    with a 95% CI over test patients (runs fixed) and one that also redraws the runs (seeds)."""
+    from ecg_edge.outputs import result_set
+    from ecg_edge.train.evaluate import (
+        compare_runs,
+        evaluate_checkpoint,
+        runs_text,
+        split_groups,
+        write_runs_report,
+    )
+
+    data_dir = data_dir or paths.default_dataset_dir()
+    both = sorted(str(p) for p in set(checkpoints) & set(references))
+    if both:
+        raise EcgEdgeError(f"{', '.join(both)}: given both as a checkpoint and as --reference")
+
+    def run(path: Path) -> dict[str, Any]:
+        return (
+            _evaluate_model_bin(path, data_dir, split, "numpy")
+            if path.suffix == ".bin"
+            else evaluate_checkpoint(path, data_dir, split)
+        )
+
+    with result_set(
+        out_dir, command="compare", inputs=[*checkpoints, *references, data_dir]
+    ) as stage:
+        from ecg_edge.progress import progress
+
+        results = [
+            run(p) for p in progress([*references, *checkpoints], desc="evaluate", unit="model")
+        ]
+        refs, news = results[: len(references)], results[len(references) :]
+        cmp = compare_runs(refs, news, split_groups(data_dir, split))
+        text = runs_text(cmp, [str(p) for p in references], [str(p) for p in checkpoints])
+        write_runs_report(
+            stage, cmp, text, [str(p) for p in references], [str(p) for p in checkpoints]
+        )
+    click.echo(text)
+    click.echo(
+        f"wrote {out_dir / 'compare.json'}, {out_dir / 'compare.txt'}, {out_dir / 'compare.png'}"
+    )

@@ -15,7 +15,7 @@ from ecg_edge.errors import DataError, EcgEdgeError
 from ecg_edge.metrics import add_record_metrics, classification_metrics
 from ecg_edge.models.predict import predict
 from ecg_edge.models.registry import ARCHITECTURES, model_from_checkpoint
-from ecg_edge.stats import Comparison, delta_line, paired_bootstrap
+from ecg_edge.stats import Comparison, RunsComparison, delta_line, paired_bootstrap, runs_bootstrap
 
 
 def check_compatible(ck: Checkpoint, ds: PreparedDataset, ckpt_path: str | Path) -> None:
@@ -135,4 +135,80 @@ def write_report(res: dict[str, Any], out_dir: str | Path, stem: str) -> list[Pa
     write_json(paths[0], res)
     write_text(paths[1], format_report(res) + "\n")
     plot_confusion(res, paths[2], title=f"{res.get('arch', '')} {res.get('task', '')} {res.get('split', '')}".strip())
+    return paths
+
+
+def compare_runs(
+    refs: list[dict[str, Any]], news: list[dict[str, Any]], groups: np.ndarray | None = None
+) -> RunsComparison:
+    """Mean(new runs) - mean(reference runs) on the same windows (stats.runs_bootstrap); refuses
+    results of different windows or classes."""
+    first = (refs + news)[0]
+    for r in refs + news:
+        name = r.get("checkpoint") or r.get("model_bin") or "result"
+        if "predictions" not in r or "labels" not in r:
+            raise EcgEdgeError(
+                f"{name}: no per-window predictions to compare (re-run `ecg-edge evaluate`)"
+            )
+        if (
+            r["labels"] != first["labels"]
+            or r.get("split") != first.get("split")
+            or list(r["classes"]) != list(first["classes"])
+        ):
+            raise EcgEdgeError(
+                f"cannot compare: {name} was scored on other windows or classes than "
+                f"{first.get('checkpoint') or first.get('model_bin')}"
+            )
+    if groups is not None and len(groups) != len(first["labels"]):
+        groups = None
+    return runs_bootstrap(
+        np.asarray(first["labels"]),
+        [np.asarray(r["predictions"]) for r in refs],
+        [np.asarray(r["predictions"]) for r in news],
+        groups=groups,
+        n_classes=len(first["classes"]),
+    )
+
+
+def runs_text(cmp: RunsComparison, ref_names: list[str], new_names: list[str]) -> str:
+    """Per-run table, mean +- std of each recipe and the difference with both intervals."""
+    by = f"{cmp.n_groups} patients/records" if cmp.n_groups is not None else f"{cmp.n} windows"
+    lines = [
+        f"{cmp.n} windows, resampled by {by} ({cmp.resamples} resamples)",
+        "",
+        f"{'side':<10}{'accuracy':>10}{'macro_F1':>10}  run",
+    ]
+    for side, names, runs in (
+        ("reference", ref_names, cmp.reference_runs),
+        ("new", new_names, cmp.new_runs),
+    ):
+        for i, name in enumerate(names):
+            lines.append(
+                f"{side:<10}{runs['accuracy'][i]:>10.4f}{runs['macro_f1'][i]:>10.4f}  {name}"
+            )
+    lines.append("")
+    for m, label in (("accuracy", "accuracy"), ("macro_f1", "macro-F1")):
+        lines.append(f"{label}: reference {cmp.reference[m].fmt()}, new {cmp.new[m].fmt()}")
+        lines.append(
+            f"  new - reference {cmp.patients[m].fmt_points()} over patients (runs fixed); "
+            f"[95% CI {100 * cmp.runs_and_patients[m].low:+.2f}, {100 * cmp.runs_and_patients[m].high:+.2f}] "
+            "redrawing runs too"
+        )
+    if cmp.note:
+        lines.append(cmp.note)
+    return "\n".join(lines)
+
+
+def write_runs_report(
+    out_dir: str | Path, cmp: RunsComparison, text: str, ref_names: list[str], new_names: list[str]
+) -> list[Path]:
+    """OUT/compare.json, OUT/compare.txt and OUT/compare.png."""
+    from ecg_edge.train.plots import plot_runs
+
+    out = Path(out_dir)
+    paths = [out / "compare.json", out / "compare.txt", out / "compare.png"]
+    data = cmp.to_dict() | {"reference_paths": ref_names, "new_paths": new_names}
+    write_json(paths[0], data)
+    write_text(paths[1], text + "\n")
+    plot_runs(data, paths[2])
     return paths

@@ -108,6 +108,7 @@ class TrainConfig:
     label_smoothing: float = 0.0
     time_mask_spans: int = 0  # input time masking (ecg_edge.train.augment.time_mask): spans per window
     time_mask_s: float = 0.4  # length of each masked span, seconds
+    ema_decay: float = 0.0  # > 0: validate and keep (best.pt) an exponential moving average of the weights
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "patience", "eval_batch_size"):
@@ -132,6 +133,8 @@ class TrainConfig:
                                f"time_mask_s={self.time_mask_s} (> 0) out of range")
         if not 0 <= self.label_smoothing < 1:
             raise EcgEdgeError(f"training option label_smoothing={self.label_smoothing} must lie in [0, 1)")
+        if not (math.isfinite(self.ema_decay) and 0 <= self.ema_decay < 1):
+            raise EcgEdgeError(f"training option ema_decay={self.ema_decay} must lie in [0, 1)")
 
     @property
     def learning_rate(self) -> float:
@@ -291,6 +294,28 @@ class _Deterministic:
         torch.set_num_threads(self.prev[1])
 
 
+class WeightEma:
+    """Exponential moving average of a model's state (parameters and buffers), updated after
+    every optimizer step: ema = d * ema + (1 - d) * w. Why: a small transformer's weights at one
+    step carry the noise of its last batches; their average generalises better. Integer buffers
+    (BatchNorm's batch counter) are copied. `model` is a frozen copy that holds the average."""
+
+    def __init__(self, model: nn.Module, decay: float) -> None:
+        self.decay = decay
+        self.model = copy.deepcopy(model).eval()
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, model: nn.Module) -> None:
+        live = model.state_dict()
+        for k, v in self.model.state_dict().items():
+            if v.dtype.is_floating_point:
+                v.mul_(self.decay).add_(live[k], alpha=1.0 - self.decay)
+            else:
+                v.copy_(live[k])
+
+
 @dataclass
 class _State:
     epoch: int = 0  # epochs completed
@@ -335,6 +360,7 @@ def fit(model: nn.Module, dataset: PreparedDataset, cfg: TrainConfig, out_dir: s
             aug = Augmenter(float(dataset.manifest.fs), dataset.manifest.n_samples,
                             dataset.manifest.provenance.get("preprocess"), cfg.seed)
         opt = make_optimizer(model, cfg)
+        ema = WeightEma(model, cfg.ema_decay) if cfg.ema_decay > 0 else None
         steps_per_epoch = len(epoch_batches(len(y_tr_np), cfg, 0, info, y_tr_np if plan.sampler else None))
         sched = make_scheduler(opt, cfg, steps_per_epoch)
         step_sched = sched if cfg.lr_schedule in STEP_SCHEDULES else None
@@ -353,7 +379,7 @@ def fit(model: nn.Module, dataset: PreparedDataset, cfg: TrainConfig, out_dir: s
         st = _State()
         best_ckpt: Checkpoint | None = None
         if resume:
-            st, best_ckpt = _restore(out_dir, model, opt, sched, cfg, arch, config, classes, info)
+            st, best_ckpt = _restore(out_dir, model, opt, sched, cfg, arch, config, classes, info, ema)
             say(f"resuming {out_dir / 'last.pt'} after epoch {st.epoch} (best macro-F1 {st.best_f1:.4f} at epoch {st.best_epoch})")
         else:
             torch.manual_seed(cfg.seed + info.rank)
@@ -374,6 +400,9 @@ def fit(model: nn.Module, dataset: PreparedDataset, cfg: TrainConfig, out_dir: s
         if aug is not None:
             say(aug.describe())
         summary = {"balance": plan.note, "augment": aug.describe() if aug is not None else "none"}
+        if ema is not None:
+            summary["ema"] = f"validation and best.pt use the weights' moving average (decay {cfg.ema_decay:g} per step)"
+            say(summary["ema"])
         if cfg.time_mask_spans:
             summary["time_mask"] = f"{cfg.time_mask_spans} spans of {cfg.time_mask_s:g} s zeroed per training window"
             say(f"time masking: {summary['time_mask']}")
@@ -383,9 +412,10 @@ def fit(model: nn.Module, dataset: PreparedDataset, cfg: TrainConfig, out_dir: s
             lr_now = opt.param_groups[0]["lr"]  # this epoch's (first step's) LR
             train_loss = _train_epoch(net, X_tr, y_tr, criterion, opt, cfg, epoch, info,
                                       y_tr_np if plan.sampler else None, aug, step_sched,
-                                      int(round(cfg.time_mask_s * float(dataset.manifest.fs))))
+                                      int(round(cfg.time_mask_s * float(dataset.manifest.fs))), ema)
             ddp.broadcast_module_state(model)
-            logits = _predict_sharded(model, X_va, cfg.eval_batch_size, info)
+            scored = model if ema is None else ema.model
+            logits = _predict_sharded(scored, X_va, cfg.eval_batch_size, info)
             val_loss = float(criterion(torch.from_numpy(logits), torch.from_numpy(np.asarray(y_va))).item())
             if not math.isfinite(val_loss):
                 raise EcgEdgeError(f"validation loss is {val_loss} after epoch {epoch + 1}; the model diverged "
@@ -409,7 +439,7 @@ def fit(model: nn.Module, dataset: PreparedDataset, cfg: TrainConfig, out_dir: s
             elif st.epoch >= cfg.epochs:
                 st.stopped = "epochs"
             if improved:
-                best_ckpt = make_ckpt(copy.deepcopy(model.state_dict()), {"val": m, "epoch": epoch + 1},
+                best_ckpt = make_ckpt(copy.deepcopy(scored.state_dict()), {"val": m, "epoch": epoch + 1},
                                       {"train_config": asdict(cfg), "epoch": epoch + 1, "train_summary": summary})
             rng = ddp.gather_objects(torch.get_rng_state())
             if info.is_main:
@@ -420,6 +450,8 @@ def fit(model: nn.Module, dataset: PreparedDataset, cfg: TrainConfig, out_dir: s
                            "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
                            "torch_rng": rng, "world_size": info.world_size, "threads": torch.get_num_threads(),
                            "train_config": asdict(cfg)}
+                if ema is not None:
+                    trainer["ema"] = ema.model.state_dict()
                 save_checkpoint(out_dir / "last.pt", make_ckpt(model.state_dict(), {"val": m}, {"trainer": trainer}))
                 write_json(out_dir / "history.json", {"arch": arch, "classes": classes, "train_config": asdict(cfg),
                                                       "train_summary": summary,
@@ -466,7 +498,7 @@ def world_note(info: ddp.DistInfo) -> str:
 def _train_epoch(net: nn.Module, X: torch.Tensor, y: torch.Tensor, criterion: nn.Module,
                  opt: torch.optim.Optimizer, cfg: TrainConfig, epoch: int, info: ddp.DistInfo,
                  balance_y: np.ndarray | None = None, aug: Any = None, step_sched: Any = None,
-                 mask_samples: int = 0) -> float:
+                 mask_samples: int = 0, ema: WeightEma | None = None) -> float:
     net.train()
     batches = epoch_batches(len(y), cfg, epoch, info, balance_y)
     total, count = 0.0, 0
@@ -496,6 +528,8 @@ def _train_epoch(net: nn.Module, X: torch.Tensor, y: torch.Tensor, criterion: nn
                 f"No checkpoint was written for this epoch")
         loss.backward()
         opt.step()
+        if ema is not None:
+            ema.update(net.module if isinstance(net, nn.parallel.DistributedDataParallel) else net)
         if step_sched is not None:
             step_sched.step()
         total += lv * len(b)
@@ -510,7 +544,7 @@ def _train_epoch(net: nn.Module, X: torch.Tensor, y: torch.Tensor, criterion: nn
 
 def _restore(out_dir: Path, model: nn.Module, opt: torch.optim.Optimizer, sched: Any, cfg: TrainConfig,
              arch: str, config: dict[str, Any], classes: list[str],
-             info: ddp.DistInfo) -> tuple[_State, Checkpoint | None]:
+             info: ddp.DistInfo, ema: WeightEma | None = None) -> tuple[_State, Checkpoint | None]:
     last = out_dir / "last.pt"
     if not last.is_file():
         raise EcgEdgeError(f"{last}: nothing to resume (no last.pt in {out_dir}); run without --resume to start afresh")
@@ -544,6 +578,10 @@ def _restore(out_dir: Path, model: nn.Module, opt: torch.optim.Optimizer, sched:
         raise EcgEdgeError(f"{last}: the run used {trainer.get('world_size', 1)} data-parallel processes, this one "
                            f"{info.world_size}; resume with the same --nproc_per_node")
     model.load_state_dict(ck.state_dict)
+    if ema is not None:
+        if "ema" not in trainer:
+            raise EcgEdgeError(f"{last}: holds no weight average for ema_decay={cfg.ema_decay}; start afresh")
+        ema.model.load_state_dict(trainer["ema"])
     opt.load_state_dict(trainer["optimizer"])
     sched.load_state_dict(trainer["scheduler"])
     rng = trainer.get("torch_rng") or []

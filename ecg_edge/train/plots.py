@@ -60,3 +60,33 @@ def plot_confusion(metrics: dict[str, Any], path: str | Path, title: str = "") -
     if title:
         ax.set_title(title)
     _save(fig, path)
+
+
+def plot_runs(runs: dict[str, Any], path: str | Path, title: str = "") -> None:
+    """Macro-F1 of every run of both recipes (dots, mean as a bar) and the difference of the
+    means with its two 95% intervals (patients; runs and patients)."""
+    m = runs["macro_f1"]
+    fig = Figure(figsize=(9, 3.6))
+    a1, a2 = fig.subplots(1, 2, gridspec_kw={"width_ratios": [3, 2]})
+    for x, key in ((0, "reference_runs"), (1, "new_runs")):
+        v = np.asarray(m[key])
+        a1.plot(np.full(v.size, x) + np.linspace(-0.08, 0.08, v.size), v, "o", alpha=0.8)
+        a1.hlines(v.mean(), x - 0.25, x + 0.25, colors="k")
+        a1.text(x + 0.27, v.mean(), f"{v.mean():.4f}", va="center", fontsize=8)
+    a1.set_xticks(
+        [0, 1], [f"reference ({runs['runs_reference']} runs)", f"new ({runs['runs_new']} runs)"]
+    )
+    a1.set_xlim(-0.5, 1.8)
+    a1.set_ylabel("macro-F1")
+    d = 100 * m["delta"]
+    for y, key in ((1, "delta_ci95_patients"), (0, "delta_ci95_runs_and_patients")):
+        lo, hi = (100 * v for v in m[key])
+        a2.errorbar([d], [y], xerr=[[d - lo], [hi - d]], fmt="o", capsize=4)
+        a2.text(hi, y + 0.12, f"[{lo:+.2f}, {hi:+.2f}]", ha="right", fontsize=8)
+    a2.axvline(0, color="grey", lw=0.8)
+    a2.set_yticks([0, 1], ["runs + patients", "patients"])
+    a2.set_ylim(-0.6, 1.6)
+    a2.set_xlabel("new - reference macro-F1 (pt), 95% CI")
+    if title:
+        fig.suptitle(title)
+    _save(fig, path)

@@ -262,6 +262,35 @@ def test_evaluate_reference_prints_paired_delta_with_ci(trained: tuple[Path, Pat
     assert vs["accuracy"]["delta_ci95"] == [0.0, 0.0] and vs["macro_f1"]["delta_ci95"] == [0.0, 0.0]
 
 
+def test_compare_over_runs_matches_the_single_pair_and_writes_its_files(trained: tuple[Path, Path], tmp_path: Path,
+                                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    ds, run = trained
+    assert main(["evaluate", str(run / "best.pt"), "--data", str(ds), "--reference", str(run / "last.pt"),
+                 "--out", str(tmp_path / "one")]) == 0
+    pair = json.loads((tmp_path / "one" / "eval_test.json").read_text())["vs_reference"]
+    assert main(["compare", str(run / "best.pt"), "--reference", str(run / "last.pt"), "--data", str(ds),
+                 "--out", str(tmp_path / "cmp")]) == 0
+    out = capsys.readouterr().out
+    assert "redrawing runs too" in out and "macro-F1: reference" in out
+    for name in ("compare.json", "compare.txt", "compare.png"):
+        assert (tmp_path / "cmp" / name).is_file(), name
+    res = json.loads((tmp_path / "cmp" / "compare.json").read_text())
+    assert res["runs_reference"] == 1 and res["runs_new"] == 1 and res["n_groups"] == 5
+    # one run a side is the paired bootstrap of `evaluate --reference`, resample for resample
+    assert res["macro_f1"]["delta"] == pytest.approx(pair["macro_f1"]["delta"])
+    assert res["macro_f1"]["delta_ci95_patients"] == pytest.approx(pair["macro_f1"]["delta_ci95"])
+    assert res["macro_f1"]["delta_ci95_runs_and_patients"] == pytest.approx(pair["macro_f1"]["delta_ci95"])
+
+
+def test_compare_refuses_a_model_on_both_sides(trained: tuple[Path, Path], tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    ds, run = trained
+    assert main(["compare", str(run / "best.pt"), "--reference", str(run / "best.pt"), "--data", str(ds),
+                 "--out", str(tmp_path / "cmp")]) == 2
+    assert "given both as a checkpoint and as --reference" in _err(capsys)
+    assert not (tmp_path / "cmp").exists()
+
+
 def test_empty_test_split_is_refused_before_training(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     man = PreparedManifest(task="t", classes=list(CLASSES), fs=64.0, n_samples=256, leads=["I"])
     empty = (np.zeros((0, 1, 256), np.float32), np.zeros(0, np.int64), np.zeros(0, str))

@@ -1,4 +1,5 @@
-"""LR schedules (warmup + cosine/linear per step), AdamW and label smoothing in the training loop."""
+"""LR schedules (warmup + cosine/linear per step), AdamW, label smoothing and the weight moving
+average (EMA) in the training loop."""
 
 from __future__ import annotations
 
@@ -12,10 +13,12 @@ import torch
 
 from ecg_edge.checkpoint import load_checkpoint, save_checkpoint
 from ecg_edge.errors import EcgEdgeError
+from ecg_edge.models.predict import predict
 from ecg_edge.train import distributed as ddp
 from ecg_edge.train.augment import time_mask
 from ecg_edge.train.loop import (
     TrainConfig,
+    WeightEma,
     epoch_batches,
     fit,
     lr_factor,
@@ -166,6 +169,7 @@ def test_a_run_saved_before_the_schedule_options_resumes(ds, tmp_path: Path) -> 
         ({"warmup_epochs": 1}, "not lr_schedule='plateau'"),
         ({"label_smoothing": 1.0}, "label_smoothing=1.0"),
         ({"time_mask_spans": -1}, "time_mask_spans=-1"),
+        ({"ema_decay": 1.0}, "ema_decay=1.0"),
     ],
 )
 def test_bad_schedule_options_are_named(kw: dict, msg: str) -> None:
@@ -243,3 +247,57 @@ def test_hubert_default_recipe() -> None:
         1e-3,
         "adam",
     )
+
+
+def test_weight_ema_averages_floats_and_copies_counters() -> None:
+    net = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.BatchNorm1d(2))
+    ema = WeightEma(net, 0.75)
+    w0 = net[0].weight.detach().clone()
+    with torch.no_grad():
+        net[0].weight.add_(4.0)
+        net[1].num_batches_tracked.fill_(7)
+    ema.update(net)
+    assert torch.allclose(ema.model[0].weight, 0.75 * w0 + 0.25 * (w0 + 4.0))
+    assert int(ema.model[1].num_batches_tracked) == 7
+    assert not any(p.requires_grad for p in ema.model.parameters())
+    assert not torch.equal(ema.model[0].weight, net[0].weight)  # a copy, not the live model
+
+
+EMA = dataclasses.replace(COS, ema_decay=0.9)
+
+
+def test_fit_validates_and_keeps_the_moving_average(ds, tmp_path: Path) -> None:
+    fit(tiny_model(seed=2), ds, EMA, tmp_path, log=None)
+    last = load_checkpoint(tmp_path / "last.pt")
+    trainer = last.extra["trainer"]
+    avg = trainer["ema"]
+    assert any(not torch.equal(avg[k], last.state_dict[k]) for k in avg)  # the average is not the live weights
+    X_va, y_va = ds.split("val")
+    crit = torch.nn.CrossEntropyLoss(label_smoothing=EMA.label_smoothing)
+
+    def val_loss(state: dict) -> float:
+        m = tiny_model()
+        m.load_state_dict(state)
+        return float(crit(torch.from_numpy(predict(m, X_va, EMA.eval_batch_size)), torch.from_numpy(y_va)))
+
+    torch.set_num_threads(1)
+    assert trainer["history"][-1]["val_loss"] == val_loss(avg)  # validation scored the average
+    assert trainer["history"][-1]["val_loss"] != val_loss(last.state_dict)
+    best = load_checkpoint(tmp_path / "best.pt")
+    if best.extra["epoch"] == EMA.epochs:
+        assert all(torch.equal(best.state_dict[k], avg[k]) for k in avg)  # best.pt holds the average
+    assert "moving average" in json.loads((tmp_path / "history.json").read_text())["train_summary"]["ema"]
+
+
+def test_fit_with_ema_resumes_identically(ds, tmp_path: Path) -> None:
+    s, r = _straight_and_resumed(ds, EMA, tmp_path, 1)
+    assert all(torch.equal(s.state_dict[k], r.state_dict[k]) for k in s.state_dict)
+    es, er = s.extra["trainer"]["ema"], r.extra["trainer"]["ema"]
+    assert es.keys() == er.keys() and all(torch.equal(es[k], er[k]) for k in es)
+
+
+def test_resume_refuses_to_switch_the_average_on(ds, tmp_path: Path) -> None:
+    with pytest.raises(_Interrupt):
+        fit(tiny_model(), ds, COS, tmp_path, on_epoch_end=_stop_after(1), log=None)
+    with pytest.raises(EcgEdgeError, match=r"ema_decay \(0.0 -> 0.9\)"):
+        fit(tiny_model(), ds, EMA, tmp_path, resume=True, log=None)
