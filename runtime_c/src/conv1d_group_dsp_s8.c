@@ -323,21 +323,28 @@ static inline __attribute__((always_inline)) uint32_t unpack8_bytes(uint32_t *w,
 }
 
 /* unpack8_bytes with the group stride STEP (words) a literal: both STRDs off one pointer. */
+#define UNPACK8_PASS(w_, STEP, src_, o_, b)                                                          \
+    do {                                                                                            \
+        const uint32_t v_ = ecg_rt_load4(src_);                                                     \
+        const uint32_t u_ = (b) == 3u ? v_ : ecg_rt_load4((src_) + (b) / 2u);                       \
+        const uint32_t at_ = (b) == 3u ? 12u : 4u * (b) - 8u * ((b) / 2u);                          \
+        uint32_t p0_ = ecg_rt_pkhbt((uint32_t)level_of(v_, 0u, b), (uint32_t)level_of(v_, 2u * (b), b));  \
+        uint32_t p1_ = ecg_rt_pkhbt((uint32_t)level_of(v_, (b), b), (uint32_t)level_of(v_, 3u * (b), b)); \
+        __asm__ volatile("strd %1, %2, [%0, %3]" : : "r"(w_), "r"(p0_), "r"(p1_), "i"(o_) : "memory"); \
+        p0_ = ecg_rt_pkhbt((uint32_t)level_of(u_, at_, b), (uint32_t)level_of(u_, at_ + 2u * (b), b));     \
+        p1_ = ecg_rt_pkhbt((uint32_t)level_of(u_, at_ + (b), b), (uint32_t)level_of(u_, at_ + 3u * (b), b)); \
+        __asm__ volatile("strd %1, %2, [%0, %3]" : : "r"(w_), "r"(p0_), "r"(p1_), "i"((o_) + 4u * (STEP)) : "memory"); \
+    } while (0)
+/* np passes of two groups; two passes an iteration (16 levels), the stores off one pointer. */
 #define UNPACK8_FIXED(w, STEP, vals, off, np, b)                                                     \
     do {                                                                                            \
         const int8_t *src_ = (const int8_t *)(vals) + ((off) >> 3);                                 \
         uint32_t *w_ = (w), i_;                                                                     \
-        for (i_ = (np); i_; --i_, src_ += (b), w_ += 2u * (STEP)) {                                 \
-            const uint32_t v_ = ecg_rt_load4(src_);                                                 \
-            const uint32_t u_ = (b) == 3u ? v_ : ecg_rt_load4(src_ + (b) / 2u);                     \
-            const uint32_t at_ = (b) == 3u ? 12u : 4u * (b) - 8u * ((b) / 2u);                      \
-            uint32_t p0_ = ecg_rt_pkhbt((uint32_t)level_of(v_, 0u, b), (uint32_t)level_of(v_, 2u * (b), b));  \
-            uint32_t p1_ = ecg_rt_pkhbt((uint32_t)level_of(v_, (b), b), (uint32_t)level_of(v_, 3u * (b), b)); \
-            __asm__ volatile("strd %1, %2, [%0]" : : "r"(w_), "r"(p0_), "r"(p1_) : "memory");     \
-            p0_ = ecg_rt_pkhbt((uint32_t)level_of(u_, at_, b), (uint32_t)level_of(u_, at_ + 2u * (b), b));     \
-            p1_ = ecg_rt_pkhbt((uint32_t)level_of(u_, at_ + (b), b), (uint32_t)level_of(u_, at_ + 3u * (b), b)); \
-            __asm__ volatile("strd %1, %2, [%0, %3]" : : "r"(w_), "r"(p0_), "r"(p1_), "i"(4u * (STEP)) : "memory"); \
+        for (i_ = (np); i_ >= 2u; i_ -= 2u, src_ += 2u * (b), w_ += 4u * (STEP)) {                  \
+            UNPACK8_PASS(w_, STEP, src_, 0u, b);                                                    \
+            UNPACK8_PASS(w_, STEP, src_ + (b), 8u * (STEP), b);                                     \
         }                                                                                           \
+        if (i_) UNPACK8_PASS(w_, STEP, src_, 0u, b);                                                \
     } while (0)
 
 /* Passes of unpack8_bytes from byte `start` whose loads (reach bytes from a pass's first byte)
@@ -381,6 +388,15 @@ static inline __attribute__((always_inline)) uint32_t join(uint32_t a, uint32_t 
     return high ? ecg_rt_pkhtb(h, a) : ecg_rt_pkhbt(a, h);
 }
 
+/* put2 at group k (a constant) of stride step (a constant where inlined: scaled_channel's): one
+ * STRD with an immediate offset, no pointer add per group. */
+static inline __attribute__((always_inline)) void put2_at(uint32_t *w, const uint32_t step, const uint32_t k,
+                                                          uint32_t lo, uint32_t hi)
+{
+    if (k == 0u) put2(w, lo, hi);
+    else __asm__ volatile("strd %1, %2, [%0, %3]" : : "r"(w), "r"(lo), "r"(hi), "i"(4u * step * k) : "memory");
+}
+
 /* The pair words of the 32 / b levels of one stream word (b = 1, 2, 4, a compile-time constant),
  * each level times 2^k (k = 8 - b; 1-bit levels +-1: k = 6), so that every level is an int8
  * byte and SXTB16 does the sign extension: P_i = (v << (8 - b - i b)) & top-b-bits-of-each-byte
@@ -392,14 +408,14 @@ static inline __attribute__((always_inline)) uint32_t join(uint32_t a, uint32_t 
  * 4-bit: both parities per group. 2-bit: group g reads bytes j = g of P_0..P_3, so the even
  * groups take SXTB16 and the odd ones SXTB16 ror 8. 1-bit: group g reads j = g / 2 of
  * P_{4(g&1)} .. P_{4(g&1)+3}: four passes of four extensions each. */
-static inline __attribute__((always_inline)) void word_scaled(uint32_t *w, uint32_t step, uint32_t v, uint32_t mask,
-                                                              const uint32_t b, uint32_t ng)
+static inline __attribute__((always_inline)) void word_scaled(uint32_t *w, uint32_t step, const uint32_t k0, uint32_t v,
+                                                              uint32_t mask, const uint32_t b, uint32_t ng)
 {
     if (b == 4u) {
         const uint32_t p0 = p_of(v, mask, 0u, 4u), p1 = p_of(v, mask, 1u, 4u);
         const uint32_t a0 = ext16(p0, 0u), a1 = ext16(p1, 0u), b0 = ext16(p0, 1u), b1 = ext16(p1, 1u);
-        if (ng > 0u) put2(w, join(a0, b0, 0u), join(a1, b1, 0u));
-        if (ng > 1u) put2(w + step, join(a0, b0, 1u), join(a1, b1, 1u));
+        if (ng > 0u) put2_at(w, step, k0 + 0u, join(a0, b0, 0u), join(a1, b1, 0u));
+        if (ng > 1u) put2_at(w, step, k0 + 1u, join(a0, b0, 1u), join(a1, b1, 1u));
     } else if (b == 2u) {
         const uint32_t p0 = p_of(v, mask, 0u, 2u), p1 = p_of(v, mask, 1u, 2u);
         const uint32_t p2 = p_of(v, mask, 2u, 2u), p3 = p_of(v, mask, 3u, 2u);
@@ -407,8 +423,8 @@ static inline __attribute__((always_inline)) void word_scaled(uint32_t *w, uint3
 #pragma GCC unroll 2
         for (odd = 0; odd < 2u; ++odd) {
             const uint32_t e0 = ext16(p0, odd), e1 = ext16(p1, odd), e2 = ext16(p2, odd), e3 = ext16(p3, odd);
-            if (ng > odd) put2(w + step * odd, join(e0, e2, 0u), join(e1, e3, 0u));
-            if (ng > odd + 2u) put2(w + step * (odd + 2u), join(e0, e2, 1u), join(e1, e3, 1u));
+            if (ng > odd) put2_at(w, step, k0 + odd, join(e0, e2, 0u), join(e1, e3, 0u));
+            if (ng > odd + 2u) put2_at(w, step, k0 + odd + 2u, join(e0, e2, 1u), join(e1, e3, 1u));
         }
     } else {
         uint32_t h, odd;
@@ -420,8 +436,8 @@ static inline __attribute__((always_inline)) void word_scaled(uint32_t *w, uint3
             for (odd = 0; odd < 2u; ++odd) {
                 const uint32_t g = h + 2u * odd; /* and g + 4 for the high halves */
                 const uint32_t e0 = ext16(p0, odd), e1 = ext16(p1, odd), e2 = ext16(p2, odd), e3 = ext16(p3, odd);
-                if (ng > g) put2(w + step * g, join(e0, e2, 0u), join(e1, e3, 0u));
-                if (ng > g + 4u) put2(w + step * (g + 4u), join(e0, e2, 1u), join(e1, e3, 1u));
+                if (ng > g) put2_at(w, step, k0 + g, join(e0, e2, 0u), join(e1, e3, 0u));
+                if (ng > g + 4u) put2_at(w, step, k0 + g + 4u, join(e0, e2, 1u), join(e1, e3, 1u));
             }
         }
     }
@@ -437,11 +453,17 @@ static inline __attribute__((always_inline)) void fill_scaled(uint32_t *w, uint3
     const uint32_t words = span / lpw, rest = span - words * lpw, bytes = (rest * b + 7u) / 8u;
     uint32_t i, v = 0, mask = b == 1u ? 0x80808080u : ((0xFFu << (8u - b)) & 0xFFu) * 0x01010101u;
     __asm__("" : "+r"(mask)); /* in a register: AND with a shifted operand, one instruction per P_i */
-    for (i = 0; i < words; ++i, w += step * (lpw / 4u))
-        word_scaled(w, step, ecg_rt_load4((const int8_t *)vals + 4u * i), mask, b, 8u / b);
+    for (i = 0; i + 2u <= words; i += 2u, w += 2u * step * (lpw / 4u)) { /* two words a pass, stores off one pointer */
+        word_scaled(w, step, 0u, ecg_rt_load4((const int8_t *)vals + 4u * i), mask, b, 8u / b);
+        word_scaled(w, step, lpw / 4u, ecg_rt_load4((const int8_t *)vals + 4u * i + 4), mask, b, 8u / b);
+    }
+    if (i < words) {
+        word_scaled(w, step, 0u, ecg_rt_load4((const int8_t *)vals + 4u * i), mask, b, 8u / b);
+        w += step * (lpw / 4u);
+    }
     if (!rest) return;
     for (i = 0; i < bytes; ++i) v |= (uint32_t)vals[4u * words + i] << (8u * i);
-    word_scaled(w, step, v, mask, b, rest / 4u);
+    word_scaled(w, step, 0u, v, mask, b, rest / 4u);
     w += step * (rest / 4u);
     v >>= 4u * b * (rest / 4u);
     for (i = 0; i < rest % 4u; ++i, v >>= b) ecg_rt_dsp_put(w, width, i, level_of(v, 0u, b) * (1 << k));
@@ -1092,23 +1114,6 @@ static inline __attribute__((always_inline)) void fill_sparse_b(const ecg_rt_dsp
     uint8_t *col = (uint8_t *)w;
     uint32_t vbit = sp->vbit;
 #ifndef __OPTIMIZE_SIZE__
-#if ECG_RT_DSP_GOTO
-    /* A 6-wide group's channel of 1-, 3- or 4-bit levels on whole mask bytes (1-bit: pairs of
-     * bytes), every load inside the stream even with all positions set: straight into the
-     * threaded loop, no chunking. */
-    if ((bits == 1u || bits == 3u || bits == 4u) && GOTO_B(bits) && (bits != 1u || ECG_RT_DSP_PAIR1) &&
-        wb->encoding == ECG_RT_ENC_BITMASK && g->width == ECG_RT_DSP_GROUP &&
-        span % (bits == 1u ? 16u : 8u) == 0u && (vbit >> 3) + span / 8u * bits + 5u <= nbytes) {
-        const uint8_t *mp = wb->index + (c * span >> 3);
-        if (bits == 1u)
-            sp->vbit = pairs_b1(w, mp, mp + span / 8u, vals, vbit);
-        else if (bits == 3u)
-            sp->vbit = bytes_b3(w, mp, mp + span / 8u, vals, vbit);
-        else
-            sp->vbit = bytes_b4(w, mp, mp + span / 8u, vals, vbit);
-        return;
-    }
-#endif
     if (wb->encoding == ECG_RT_ENC_BITMASK && span % 4u == 0u) {
         sp->vbit = mask_nibbles(w, 2u * g->width, wb->index, c * span, span, vals, nbytes, vbit, bits);
         return;
@@ -1141,8 +1146,15 @@ static inline __attribute__((always_inline)) void fill_sparse_b(const ecg_rt_dsp
     sp->vbit = vbit;
 }
 
-void ecg_rt_dsp_fill_sparse(const ecg_rt_dsp_group *g, uint32_t *w, const ecg_rt_wblock *wb, uint32_t c,
-                            ecg_rt_dsp_sparse *sp)
+/* Every sparse channel (-O2: those the threaded loops below do not take; -Os: inlined, the code
+ * as before). */
+#if !defined(__OPTIMIZE_SIZE__) && ECG_RT_DSP_GOTO
+#define SPARSE_ANY __attribute__((noinline))
+#else
+#define SPARSE_ANY inline __attribute__((always_inline))
+#endif
+static SPARSE_ANY void fill_sparse_any(const ecg_rt_dsp_group *g, uint32_t *w, const ecg_rt_wblock *wb,
+                                                      uint32_t c, ecg_rt_dsp_sparse *sp)
 {
 #ifndef __OPTIMIZE_SIZE__ /* -Os: the one walk with the width a variable, the smaller code */
     switch (wb->bits) {
@@ -1158,6 +1170,29 @@ void ecg_rt_dsp_fill_sparse(const ecg_rt_dsp_group *g, uint32_t *w, const ecg_rt
 #endif
     fill_sparse_b(g, w, wb, c, sp, wb->bits);
 }
+
+/* -O2 with ECG_RT_DSP_GOTO: a 6-wide group's BITMASK channel of 1-bit (pairs of whole mask bytes)
+ * or 3-bit levels (whole mask bytes) whose loads all stay inside the stream, even with every
+ * position set, goes straight into its threaded loop from this small frame (no chunking, none of
+ * fill_sparse_any's set-up); every other channel takes fill_sparse_any. */
+void ecg_rt_dsp_fill_sparse(const ecg_rt_dsp_group *g, uint32_t *w, const ecg_rt_wblock *wb, uint32_t c,
+                            ecg_rt_dsp_sparse *sp)
+{
+#if !defined(__OPTIMIZE_SIZE__) && ECG_RT_DSP_GOTO
+    const uint32_t bits = wb->bits, span = wb->span, vbit = sp->vbit;
+    if (wb->encoding == ECG_RT_ENC_BITMASK && g->width == ECG_RT_DSP_GROUP &&
+        ((bits == 1u && GOTO_B(1) && ECG_RT_DSP_PAIR1 && span % 16u == 0u) ||
+         (bits == 3u && GOTO_B(3) && span % 8u == 0u)) &&
+        (vbit >> 3) + span / 8u * bits + 5u <= wb->values_bytes) {
+        const uint8_t *mp = wb->index + (c * span >> 3);
+        sp->vbit = bits == 1u ? pairs_b1(w, mp, mp + span / 8u, wb->values, vbit)
+                              : bytes_b3(w, mp, mp + span / 8u, wb->values, vbit);
+        return;
+    }
+#endif
+    fill_sparse_any(g, w, wb, c, sp);
+}
+#undef SPARSE_ANY
 
 /* Every output position of the group; `add` (a compile-time NULL where inlined for plain convs):
  * the fused shortcut ADD's row loop instead of the store. */
