@@ -931,7 +931,7 @@ static inline __attribute__((always_inline)) void mask_byte_w6(uint32_t *w, uint
  * compiler, or -DECG_RT_DSP_GOTO=0) keeps the switches of mask_nibbles. */
 #ifndef ECG_RT_DSP_GOTO
 #if defined(__GNUC__)
-#define ECG_RT_DSP_GOTO 0x0Au /* bit b: width b (1, 3; 4 costs 20 KB for 1.7 K on the demo) */
+#define ECG_RT_DSP_GOTO 0x0Au /* bit b: width b (1, 3; 4: 20 KB for 0.5 K on the demo, NOTES) */
 #else
 #define ECG_RT_DSP_GOTO 0u
 #endif
