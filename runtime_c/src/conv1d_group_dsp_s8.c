@@ -335,14 +335,31 @@ static inline __attribute__((always_inline)) uint32_t unpack8_bytes(uint32_t *w,
         p1_ = ecg_rt_pkhbt((uint32_t)level_of(u_, at_ + (b), b), (uint32_t)level_of(u_, at_ + 3u * (b), b)); \
         __asm__ volatile("strd %1, %2, [%0, %3]" : : "r"(w_), "r"(p0_), "r"(p1_), "i"((o_) + 4u * (STEP)) : "memory"); \
     } while (0)
-/* np passes of two groups; two passes an iteration (16 levels), the stores off one pointer. */
+/* np passes of two groups; four passes an iteration (32 levels; 3-bit: eight, 64), the stores off one pointer. */
 #define UNPACK8_FIXED(w, STEP, vals, off, np, b)                                                     \
     do {                                                                                            \
         const int8_t *src_ = (const int8_t *)(vals) + ((off) >> 3);                                 \
         uint32_t *w_ = (w), i_;                                                                     \
-        for (i_ = (np); i_ >= 2u; i_ -= 2u, src_ += 2u * (b), w_ += 4u * (STEP)) {                  \
+        for (i_ = (np); (b) == 3u && i_ >= 8u; i_ -= 8u, src_ += 8u * (b), w_ += 16u * (STEP)) {  \
             UNPACK8_PASS(w_, STEP, src_, 0u, b);                                                    \
             UNPACK8_PASS(w_, STEP, src_ + (b), 8u * (STEP), b);                                     \
+            UNPACK8_PASS(w_, STEP, src_ + 2u * (b), 16u * (STEP), b);                               \
+            UNPACK8_PASS(w_, STEP, src_ + 3u * (b), 24u * (STEP), b);                               \
+            UNPACK8_PASS(w_, STEP, src_ + 4u * (b), 32u * (STEP), b);                               \
+            UNPACK8_PASS(w_, STEP, src_ + 5u * (b), 40u * (STEP), b);                               \
+            UNPACK8_PASS(w_, STEP, src_ + 6u * (b), 48u * (STEP), b);                               \
+            UNPACK8_PASS(w_, STEP, src_ + 7u * (b), 56u * (STEP), b);                               \
+        }                                                                                           \
+        for (; i_ >= 4u; i_ -= 4u, src_ += 4u * (b), w_ += 8u * (STEP)) {                           \
+            UNPACK8_PASS(w_, STEP, src_, 0u, b);                                                    \
+            UNPACK8_PASS(w_, STEP, src_ + (b), 8u * (STEP), b);                                     \
+            UNPACK8_PASS(w_, STEP, src_ + 2u * (b), 16u * (STEP), b);                               \
+            UNPACK8_PASS(w_, STEP, src_ + 3u * (b), 24u * (STEP), b);                               \
+        }                                                                                           \
+        if (i_ >= 2u) {                                                                             \
+            UNPACK8_PASS(w_, STEP, src_, 0u, b);                                                    \
+            UNPACK8_PASS(w_, STEP, src_ + (b), 8u * (STEP), b);                                     \
+            i_ -= 2u, src_ += 2u * (b), w_ += 4u * (STEP);                                          \
         }                                                                                           \
         if (i_) UNPACK8_PASS(w_, STEP, src_, 0u, b);                                                \
     } while (0)
@@ -453,9 +470,17 @@ static inline __attribute__((always_inline)) void fill_scaled(uint32_t *w, uint3
     const uint32_t words = span / lpw, rest = span - words * lpw, bytes = (rest * b + 7u) / 8u;
     uint32_t i, v = 0, mask = b == 1u ? 0x80808080u : ((0xFFu << (8u - b)) & 0xFFu) * 0x01010101u;
     __asm__("" : "+r"(mask)); /* in a register: AND with a shifted operand, one instruction per P_i */
-    for (i = 0; i + 2u <= words; i += 2u, w += 2u * step * (lpw / 4u)) { /* two words a pass, stores off one pointer */
+    for (i = 0; b != 1u && i + 4u <= words; i += 4u, w += 4u * step * (lpw / 4u)) { /* 2/4-bit: four words a pass */
         word_scaled(w, step, 0u, ecg_rt_load4((const int8_t *)vals + 4u * i), mask, b, 8u / b);
         word_scaled(w, step, lpw / 4u, ecg_rt_load4((const int8_t *)vals + 4u * i + 4), mask, b, 8u / b);
+        word_scaled(w, step, 2u * (lpw / 4u), ecg_rt_load4((const int8_t *)vals + 4u * i + 8), mask, b, 8u / b);
+        word_scaled(w, step, 3u * (lpw / 4u), ecg_rt_load4((const int8_t *)vals + 4u * i + 12), mask, b, 8u / b);
+    }
+    while (i + 2u <= words) { /* 1-bit: every pair of words; 2/4-bit: at most one */
+        word_scaled(w, step, 0u, ecg_rt_load4((const int8_t *)vals + 4u * i), mask, b, 8u / b);
+        word_scaled(w, step, lpw / 4u, ecg_rt_load4((const int8_t *)vals + 4u * i + 4), mask, b, 8u / b);
+        i += 2u;
+        w += 2u * step * (lpw / 4u);
     }
     if (i < words) {
         word_scaled(w, step, 0u, ecg_rt_load4((const int8_t *)vals + 4u * i), mask, b, 8u / b);
