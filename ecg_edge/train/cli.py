@@ -157,8 +157,9 @@ def train_options(arch: str, given: dict[str, Any]) -> dict[str, Any]:
 @click.option("--ema-decay", type=finite(0.0, 1.0, max_open=True), default=None,
               help="validate and keep a moving average of the weights, this decay per step (e.g. 0.995) "
                    "[default: the arch's, 0 = off]")
-@click.option("--augment", is_flag=True,
-              help="light ECG augmentations: time shifts, baseline wander and muscle noise (NSTDB when present)")
+@click.option("--augment/--no-augment", default=None,
+              help="light ECG augmentations: time shifts, baseline wander and muscle noise (NSTDB when present) "
+                   "[default: the arch's; on for hubert_ecg, off for resnet1d]")
 @click.option("--seed", type=NON_NEGATIVE_INT, default=0, show_default=True)
 @click.option("--threads", type=POSITIVE_INT, default=None, help="torch threads per process [default: torch's]")
 @click.option("--hubert-set", "hubert_items", multiple=True, metavar="KEY=VALUE",
@@ -174,7 +175,7 @@ def train(data_dir: Path | None, arch: str, size: str | None, head: str | None, 
           batch_size: int, lr: float | None, weight_decay: float | None, dropout: float | None, patience: int | None,
           class_weights: bool, balance: str, lr_schedule: str | None, warmup_epochs: float | None,
           optimizer: str | None, label_smoothing: float | None, time_mask_spans: int | None,
-          time_mask_s: float | None, ema_decay: float | None, augment: bool, seed: int, threads: int | None, hubert_items: tuple[str, ...],
+          time_mask_s: float | None, ema_decay: float | None, augment: bool | None, seed: int, threads: int | None, hubert_items: tuple[str, ...],
           init_path: Path | None, resume: bool, force: bool, out_dir: Path | None) -> None:
     """Train a classifier; writes best.pt, last.pt, history.json, curve.png and the test-split
     evaluation. Under `torchrun --nproc_per_node N -m ecg_edge.cli train ...` it runs DDP (gloo)."""
@@ -191,9 +192,9 @@ def train(data_dir: Path | None, arch: str, size: str | None, head: str | None, 
     opts = train_options(arch, {
         "epochs": epochs, "patience": patience, "weight_decay": weight_decay, "lr_schedule": lr_schedule,
         "warmup_epochs": warmup_epochs, "optimizer": optimizer, "label_smoothing": label_smoothing,
-        "time_mask_spans": time_mask_spans, "time_mask_s": time_mask_s, "ema_decay": ema_decay})
+        "time_mask_spans": time_mask_spans, "time_mask_s": time_mask_s, "ema_decay": ema_decay, "augment": augment})
     cfg = TrainConfig(arch=arch, lr=lr, batch_size=batch_size, seed=seed, num_threads=threads or 0,
-                      class_weights=class_weights, balance=balance, augment=augment, **opts)
+                      class_weights=class_weights, balance=balance, **opts)
     if resume and force:
         raise EcgEdgeError("--resume continues the run in --out, --force replaces it; give one of them")
     hubert_set = parse_hubert_set(hubert_items)

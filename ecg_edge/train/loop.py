@@ -38,12 +38,13 @@ from ecg_edge.train import distributed as ddp
 DEFAULT_LR = {"resnet1d": 1e-3, "hubert_ecg": 1e-3}  # hubert: 1e-3 beat 3e-4 (NOTES.md, issue 14 item 4)
 # `ecg-edge train` options whose default depends on the architecture (an option given wins)
 # hubert_ecg: cosine decay after a 7.5% warmup over 40 epochs (no early stop; best.pt keeps the
-# best val epoch) and 6 input spans of 0.4 s masked per window; beat the plateau recipe on
-# validation (NOTES.md, issue 14, "Making HuBERT worth shipping")
+# best val epoch), 6 input spans of 0.4 s masked per window, and the light ECG augmentations;
+# each beat the recipe before it on validation (NOTES.md, issue 14, "Making HuBERT worth
+# shipping" and "augmentation")
 ARCH_TRAIN_DEFAULTS: dict[str, dict[str, Any]] = {
     "resnet1d": {},
     "hubert_ecg": {"lr_schedule": "cosine", "warmup_fraction": 0.075, "epochs": 40, "patience": 40,
-                   "time_mask_spans": 6, "time_mask_s": 0.4},
+                   "time_mask_spans": 6, "time_mask_s": 0.4, "augment": True},
 }
 # Fields a resumed run may change without changing the result it converges to (the effective
 # thread count and the number of DDP processes are checked separately).

@@ -247,6 +247,9 @@ def test_hubert_default_recipe() -> None:
         1e-3,
         "adam",
     )
+    assert cfg.augment and cfg.ema_decay == 0.0
+    assert not TrainConfig(arch="hubert_ecg", **train_options("hubert_ecg", none | {"augment": False})).augment
+    assert not TrainConfig(arch="resnet1d", **train_options("resnet1d", none | {"augment": None})).augment
 
 
 def test_weight_ema_averages_floats_and_copies_counters() -> None:
