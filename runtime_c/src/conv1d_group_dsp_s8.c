@@ -335,12 +335,12 @@ static inline __attribute__((always_inline)) uint32_t unpack8_bytes(uint32_t *w,
         p1_ = ecg_rt_pkhbt((uint32_t)level_of(u_, at_ + (b), b), (uint32_t)level_of(u_, at_ + 3u * (b), b)); \
         __asm__ volatile("strd %1, %2, [%0, %3]" : : "r"(w_), "r"(p0_), "r"(p1_), "i"((o_) + 4u * (STEP)) : "memory"); \
     } while (0)
-/* np passes of two groups; four passes an iteration (32 levels; 3-bit: eight, 64), the stores off one pointer. */
+/* np passes of two groups; eight passes an iteration (64 levels), then four, two, one; the stores off one pointer. */
 #define UNPACK8_FIXED(w, STEP, vals, off, np, b)                                                     \
     do {                                                                                            \
         const int8_t *src_ = (const int8_t *)(vals) + ((off) >> 3);                                 \
         uint32_t *w_ = (w), i_;                                                                     \
-        for (i_ = (np); (b) == 3u && i_ >= 8u; i_ -= 8u, src_ += 8u * (b), w_ += 16u * (STEP)) {  \
+        for (i_ = (np); i_ >= 8u; i_ -= 8u, src_ += 8u * (b), w_ += 16u * (STEP)) {  \
             UNPACK8_PASS(w_, STEP, src_, 0u, b);                                                    \
             UNPACK8_PASS(w_, STEP, src_ + (b), 8u * (STEP), b);                                     \
             UNPACK8_PASS(w_, STEP, src_ + 2u * (b), 16u * (STEP), b);                               \
@@ -956,7 +956,7 @@ static inline __attribute__((always_inline)) void mask_byte_w6(uint32_t *w, uint
  * compiler, or -DECG_RT_DSP_GOTO=0) keeps the switches of mask_nibbles. */
 #ifndef ECG_RT_DSP_GOTO
 #if defined(__GNUC__)
-#define ECG_RT_DSP_GOTO 0x0Au /* bit b: width b (1, 3; 4: 20 KB for 0.5 K on the demo, NOTES) */
+#define ECG_RT_DSP_GOTO 0x1Au /* bit b: width b (1, 3, 4; 4: 20 KB for -2.3 K on the demo's 12x, NOTES) */
 #else
 #define ECG_RT_DSP_GOTO 0u
 #endif
@@ -977,7 +977,7 @@ static inline __attribute__((always_inline)) void mask_byte_w6(uint32_t *w, uint
     goto *tb[*mp++];
 /* mend - mp >= 1 mask bytes of b-bit levels (b = 3, 4) at w (6-wide groups, two a byte), the
  * stream from vbit on readable 5 bytes past each byte's levels; returns the new vbit. */
-#define BYTES_FN(name, B_)                                                                          \
+#define BYTES_FN(name, B_)                                                                      \
     static __attribute__((noinline, unused)) uint32_t name(uint32_t *w, const uint8_t *mp,             \
                                                    const uint8_t *const mend, const uint8_t *vals, uint32_t vbit) \
     {                                                                                               \
@@ -1197,7 +1197,7 @@ static SPARSE_ANY void fill_sparse_any(const ecg_rt_dsp_group *g, uint32_t *w, c
 }
 
 /* -O2 with ECG_RT_DSP_GOTO: a 6-wide group's BITMASK channel of 1-bit (pairs of whole mask bytes)
- * or 3-bit levels (whole mask bytes) whose loads all stay inside the stream, even with every
+ * or 3- or 4-bit levels (whole mask bytes) whose loads all stay inside the stream, even with every
  * position set, goes straight into its threaded loop from this small frame (no chunking, none of
  * fill_sparse_any's set-up); every other channel takes fill_sparse_any. */
 void ecg_rt_dsp_fill_sparse(const ecg_rt_dsp_group *g, uint32_t *w, const ecg_rt_wblock *wb, uint32_t c,
@@ -1205,14 +1205,24 @@ void ecg_rt_dsp_fill_sparse(const ecg_rt_dsp_group *g, uint32_t *w, const ecg_rt
 {
 #if !defined(__OPTIMIZE_SIZE__) && ECG_RT_DSP_GOTO
     const uint32_t bits = wb->bits, span = wb->span, vbit = sp->vbit;
-    if (wb->encoding == ECG_RT_ENC_BITMASK && g->width == ECG_RT_DSP_GROUP &&
-        ((bits == 1u && GOTO_B(1) && ECG_RT_DSP_PAIR1 && span % 16u == 0u) ||
-         (bits == 3u && GOTO_B(3) && span % 8u == 0u)) &&
-        (vbit >> 3) + span / 8u * bits + 5u <= wb->values_bytes) {
+    if (wb->encoding == ECG_RT_ENC_BITMASK && (vbit >> 3) + span / 8u * bits + 5u <= wb->values_bytes) {
         const uint8_t *mp = wb->index + (c * span >> 3);
-        sp->vbit = bits == 1u ? pairs_b1(w, mp, mp + span / 8u, wb->values, vbit)
-                              : bytes_b3(w, mp, mp + span / 8u, wb->values, vbit);
-        return;
+        if (g->width == ECG_RT_DSP_GROUP) {
+            if (bits == 1u && GOTO_B(1) && ECG_RT_DSP_PAIR1 && span % 16u == 0u) {
+                sp->vbit = pairs_b1(w, mp, mp + span / 8u, wb->values, vbit);
+                return;
+            }
+            if (bits == 3u && GOTO_B(3) && span % 8u == 0u) {
+                sp->vbit = bytes_b3(w, mp, mp + span / 8u, wb->values, vbit);
+                return;
+            }
+#if GOTO_B(4)
+            if (bits == 4u && span % 8u == 0u) {
+                sp->vbit = bytes_b4(w, mp, mp + span / 8u, wb->values, vbit);
+                return;
+            }
+#endif
+        }
     }
 #endif
     fill_sparse_any(g, w, wb, c, sp);
