@@ -766,21 +766,39 @@ static inline __attribute__((always_inline)) void st1(uint32_t *w, const uint32_
     __asm__ volatile("str %1, [%0, %2]" : : "r"(w), "r"(a), "i"(off) : "memory");
 }
 
-/* The set positions of nibble m (a compile-time constant) whose levels start at bit `at` of v
- * (a constant): only the non-zero pair words are stored (the column is zero-filled). */
-static inline __attribute__((always_inline)) void nibble_at(uint32_t *w, uint32_t v, const uint32_t m,
-                                                            const uint32_t at, const uint32_t b)
+/* One halfword (a pair word's one level; the column is zero-filled) at byte offset off from w. */
+#define STH(w, off, l) __asm__ volatile("strh %1, [%0, %2]" : : "r"(w), "r"(l), "i"(off) : "memory")
+
+/* nibble_at with the stores at byte offset boff (a constant) from w; a pair word holding one
+ * level is stored as that level's halfword (STRH, no UXTH / LSL), unless it shares an STRD
+ * with a word of two levels. */
+static inline __attribute__((always_inline)) void nibble_off(uint32_t *w, const uint32_t boff, uint32_t v,
+                                                             const uint32_t m, const uint32_t at, const uint32_t b)
 {
     const int32_t l0 = level_of(v, at, b);
     const int32_t l1 = level_of(v, at + b * (m & 1u), b);
     const int32_t l2 = level_of(v, at + b * (uint32_t)__builtin_popcount(m & 3u), b);
     const int32_t l3 = level_of(v, at + b * (uint32_t)__builtin_popcount(m & 7u), b);
-    if ((m & 5u) && (m & 10u))
-        put2(w, pair_of(m & 1u, l0, m & 4u, l2), pair_of(m & 2u, l1, m & 8u, l3));
-    else if (m & 5u)
-        st1(w, 0u, pair_of(m & 1u, l0, m & 4u, l2));
-    else if (m & 10u)
-        st1(w, 4u, pair_of(m & 2u, l1, m & 8u, l3));
+    const uint32_t a = pair_of(m & 1u, l0, m & 4u, l2), c = pair_of(m & 2u, l1, m & 8u, l3);
+    const uint32_t fa = (m & 5u) == 5u, fc = (m & 10u) == 10u;
+    if ((m & 5u) && (m & 10u) && (fa || fc)) {
+        __asm__ volatile("strd %1, %2, [%0, %3]" : : "r"(w), "r"(a), "r"(c), "i"(boff) : "memory");
+        return;
+    }
+    if (fa) __asm__ volatile("str %1, [%0, %2]" : : "r"(w), "r"(a), "i"(boff) : "memory");
+    else if (m & 1u) STH(w, boff, l0);
+    else if (m & 4u) STH(w, boff + 2u, l2);
+    if (fc) __asm__ volatile("str %1, [%0, %2]" : : "r"(w), "r"(c), "i"(boff + 4u) : "memory");
+    else if (m & 2u) STH(w, boff + 4u, l1);
+    else if (m & 8u) STH(w, boff + 6u, l3);
+}
+
+/* The set positions of nibble m (a compile-time constant) whose levels start at bit `at` of v
+ * (a constant): only the non-zero pair words are stored (the column is zero-filled). */
+static inline __attribute__((always_inline)) void nibble_at(uint32_t *w, uint32_t v, const uint32_t m,
+                                                            const uint32_t at, const uint32_t b)
+{
+    nibble_off(w, 0u, v, m, at, b);
 }
 
 /* 1-bit levels (set bit +1, clear bit -1) of a group whose mask nibble is m: both pair words
@@ -859,23 +877,6 @@ static inline __attribute__((always_inline)) void mask_byte(uint32_t *w, uint32_
         nibble_at(w2, bits_at(vals, vbit + b * klo, b), hi, 0u, b);
 }
 
-/* nibble_at with the stores at byte offset boff (a constant) from w. */
-static inline __attribute__((always_inline)) void nibble_off(uint32_t *w, const uint32_t boff, uint32_t v,
-                                                             const uint32_t m, const uint32_t at, const uint32_t b)
-{
-    const int32_t l0 = level_of(v, at, b);
-    const int32_t l1 = level_of(v, at + b * (m & 1u), b);
-    const int32_t l2 = level_of(v, at + b * (uint32_t)__builtin_popcount(m & 3u), b);
-    const int32_t l3 = level_of(v, at + b * (uint32_t)__builtin_popcount(m & 7u), b);
-    const uint32_t a = pair_of(m & 1u, l0, m & 4u, l2), c = pair_of(m & 2u, l1, m & 8u, l3);
-    if ((m & 5u) && (m & 10u))
-        __asm__ volatile("strd %1, %2, [%0, %3]" : : "r"(w), "r"(a), "r"(c), "i"(boff) : "memory");
-    else if (m & 5u)
-        __asm__ volatile("str %1, [%0, %2]" : : "r"(w), "r"(a), "i"(boff) : "memory");
-    else if (m & 10u)
-        __asm__ volatile("str %1, [%0, %2]" : : "r"(w), "r"(c), "i"(boff + 4u) : "memory");
-}
-
 /* 1-bit groups at byte offset boff (a constant) from w: nibble_lut1 with the stores off w. */
 static inline __attribute__((always_inline)) void nib1_off(uint32_t *w, const uint32_t boff, uint32_t v,
                                                            const uint8_t *lut, const uint32_t m, const uint32_t at)
@@ -905,16 +906,44 @@ static inline __attribute__((always_inline)) void mask_byte1_w6(uint32_t *w, con
     nib1_off(w, boff, v, lut, mb & 15u, 0u);
     nib1_off(w, boff + G6, v, lut, mb >> 4, (uint32_t)__builtin_popcount(mb & 15u));
 }
-/* mask_byte (b = 2..4) for 6-wide groups: the high group's stores at a constant offset. */
-static inline __attribute__((always_inline)) void mask_byte_w6(uint32_t *w, uint32_t v, const uint8_t *vals,
-                                                               uint32_t vbit, const uint32_t mb, const uint32_t b)
+/* nibble_off at offset 0 that also moves w on by adv bytes (a constant): the store of the pair
+ * word of positions 0 and 2 post-indexed (no ADD) where the nibble has one. */
+static inline __attribute__((always_inline)) uint32_t *nibble_adv(uint32_t *w, const uint32_t adv, uint32_t v,
+                                                                  const uint32_t m, const uint32_t at, const uint32_t b)
+{
+    const int32_t l0 = level_of(v, at, b);
+    const int32_t l1 = level_of(v, at + b * (m & 1u), b);
+    const int32_t l2 = level_of(v, at + b * (uint32_t)__builtin_popcount(m & 3u), b);
+    const int32_t l3 = level_of(v, at + b * (uint32_t)__builtin_popcount(m & 7u), b);
+    const uint32_t a = pair_of(m & 1u, l0, m & 4u, l2), c = pair_of(m & 2u, l1, m & 8u, l3);
+    const uint32_t fa = (m & 5u) == 5u, fc = (m & 10u) == 10u;
+    if (fa || (m & 5u) == 4u) { /* word 0 one STR / STRD, post-indexed */
+        if (m & 10u)
+            __asm__ volatile("strd %1, %2, [%0], %3" : "+r"(w) : "r"(a), "r"(c), "i"(adv) : "memory");
+        else
+            __asm__ volatile("str %1, [%0], %2" : "+r"(w) : "r"(a), "i"(adv) : "memory");
+        return w;
+    }
+    if (fc) __asm__ volatile("str %1, [%0, #4]" : : "r"(w), "r"(c) : "memory");
+    else if (m & 2u) STH(w, 4u, l1);
+    else if (m & 8u) STH(w, 6u, l3);
+    if (m & 1u) { /* word 0 holds position 0's level only: its halfword, post-indexed */
+        __asm__ volatile("strh %1, [%0], %2" : "+r"(w) : "r"(l0), "i"(adv) : "memory");
+        return w;
+    }
+    return w + adv / 4u;
+}
+/* mask_byte (b = 2..4) for 6-wide groups, the high group's stores at a constant offset; then w
+ * moved on by two groups (96 B; the low group's first store post-indexed where it has one). */
+static inline __attribute__((always_inline)) uint32_t *mask_byte_w6_adv(uint32_t *w, uint32_t v, const uint8_t *vals,
+                                                                        uint32_t vbit, const uint32_t mb, const uint32_t b)
 {
     const uint32_t lo = mb & 15u, hi = mb >> 4, klo = (uint32_t)__builtin_popcount(lo);
-    nibble_off(w, 0u, v, lo, 0u, b);
     if (b * (uint32_t)__builtin_popcount(mb) <= 25u)
         nibble_off(w, G6, v, hi, b * klo, b);
     else
         nibble_off(w, G6, bits_at(vals, vbit + b * klo, b), hi, 0u, b);
+    return nibble_adv(w, 2u * G6, v, lo, 0u, b);
 }
 /* First byte of a pair: its groups, then the stream word moved past its levels. */
 #define M1A(m) case m: mask_byte1_w6(w, 0u, v, lut, m); v >>= __builtin_popcount(m); vbit += (uint32_t)__builtin_popcount(m); break;
@@ -969,9 +998,8 @@ static inline __attribute__((always_inline)) void mask_byte_w6(uint32_t *w, uint
     HX16(X, 7) HX16(X, 8) HX16(X, 9) HX16(X, A) HX16(X, B) HX16(X, C) HX16(X, D) HX16(X, E) HX16(X, F)
 #define AT_B(h, l) &&b_##h##l,
 #define CASE_B(h, l)                                                                                \
-    b_##h##l : mask_byte_w6(w, v, vals, vbit, 0x##h##l##u, B);                                      \
+    b_##h##l : w = mask_byte_w6_adv(w, v, vals, vbit, 0x##h##l##u, B);                              \
     vbit += B * (uint32_t)__builtin_popcount(0x##h##l##u);                                          \
-    w += 2u * 2u * ECG_RT_DSP_GROUP;                                                                \
     if (mp == mend) return vbit;                                                                    \
     v = bits_at(vals, vbit, B);                                                                     \
     goto *tb[*mp++];
@@ -1124,6 +1152,7 @@ static inline __attribute__((always_inline)) uint32_t mask_nibbles(uint32_t *w, 
 #undef MX16
 #undef MX256
 #undef G6
+#undef STH
 #undef MB16
 #undef MB4
 #undef MB
