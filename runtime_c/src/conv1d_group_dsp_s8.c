@@ -659,6 +659,9 @@ void ecg_rt_dsp_sparse_init(ecg_rt_dsp_sparse *sp, const ecg_rt_wblock *wb)
 {
     sp->vbit = 0;
     sp->runs = wb->index + 4u * (size_t)wb->c_out;
+#ifndef __OPTIMIZE_SIZE__
+    sp->vals = wb->values;
+#endif
 }
 
 /* The b-bit level at bit `vbit` of the stream: one unaligned load while 4 bytes remain, else the
@@ -933,6 +936,36 @@ static inline __attribute__((always_inline)) uint32_t *nibble_adv(uint32_t *w, c
     }
     return w + adv / 4u;
 }
+/* nib1_off at offset 0 that also moves w on by adv bytes (a constant; the store of word 0
+ * post-indexed where the nibble has one). */
+static inline __attribute__((always_inline)) uint32_t *nib1_adv(uint32_t *w, const uint32_t adv, uint32_t v,
+                                                                const uint8_t *lut, const uint32_t m, const uint32_t at)
+{
+    const uint32_t k = (uint32_t)__builtin_popcount(m), first = lut1_first(m);
+    const uint8_t *e;
+    uint32_t a, c;
+    if (!m) return w + adv / 4u;
+    e = lut + 8u * ((v >> at) & ((1u << k) - 1u));
+    if ((m & 5u) && (m & 10u)) {
+        __asm__("ldrd %0, %1, [%2, %3]" : "=r"(a), "=r"(c) : "r"(e), "i"(8u * first));
+        __asm__ volatile("strd %1, %2, [%0], %3" : "+r"(w) : "r"(a), "r"(c), "i"(adv) : "memory");
+    } else if (m & 5u) {
+        __asm__("ldr %0, [%1, %2]" : "=r"(a) : "r"(e), "i"(8u * first));
+        __asm__ volatile("str %1, [%0], %2" : "+r"(w) : "r"(a), "i"(adv) : "memory");
+    } else {
+        __asm__("ldr %0, [%1, %2]" : "=r"(c) : "r"(e), "i"(8u * first + 4u));
+        __asm__ volatile("str %1, [%0, #4]" : : "r"(w), "r"(c) : "memory");
+        w += adv / 4u;
+    }
+    return w;
+}
+/* mask_byte1_w6 at offset 0, then w moved on by two groups (96 B). */
+static inline __attribute__((always_inline)) uint32_t *mask_byte1_w6_adv(uint32_t *w, uint32_t v, const uint8_t *lut,
+                                                                         const uint32_t mb)
+{
+    nib1_off(w, G6, v, lut, mb >> 4, (uint32_t)__builtin_popcount(mb & 15u));
+    return nib1_adv(w, 2u * G6, v, lut, mb & 15u, 0u);
+}
 /* mask_byte (b = 2..4) for 6-wide groups, the high group's stores at a constant offset; then w
  * moved on by two groups (96 B; the low group's first store post-indexed where it has one). */
 static inline __attribute__((always_inline)) uint32_t *mask_byte_w6_adv(uint32_t *w, uint32_t v, const uint8_t *vals,
@@ -1000,20 +1033,24 @@ static inline __attribute__((always_inline)) uint32_t *mask_byte_w6_adv(uint32_t
 #define CASE_B(h, l)                                                                                \
     b_##h##l : w = mask_byte_w6_adv(w, v, vals, vbit, 0x##h##l##u, B);                              \
     vbit += B * (uint32_t)__builtin_popcount(0x##h##l##u);                                          \
-    if (mp == mend) return vbit;                                                                    \
+    if (mp == mend) goto out;                                                                       \
     v = bits_at(vals, vbit, B);                                                                     \
     goto *tb[*mp++];
 /* mend - mp >= 1 mask bytes of b-bit levels (b = 3, 4) at w (6-wide groups, two a byte), the
- * stream from vbit on readable 5 bytes past each byte's levels; returns the new vbit. */
+ * stream sp->vals from bit sp->vbit on readable 5 bytes past each byte's levels; sp->vbit moves
+ * past them. Four arguments (all in registers): fill_sparse enters by a tail call. */
 #define BYTES_FN(name, B_)                                                                      \
-    static __attribute__((noinline, unused)) uint32_t name(uint32_t *w, const uint8_t *mp,             \
-                                                   const uint8_t *const mend, const uint8_t *vals, uint32_t vbit) \
+    static __attribute__((noinline, unused)) void name(uint32_t *w, const uint8_t *mp,                 \
+                                                       const uint8_t *const mend, ecg_rt_dsp_sparse *sp) \
     {                                                                                               \
         enum { B = B_ };                                                                            \
         static const void *const tb[256] = {HX256(AT_B)};                                           \
-        uint32_t v = bits_at(vals, vbit, B);                                                        \
+        const uint8_t *const vals = sp->vals;                                                       \
+        uint32_t vbit = sp->vbit, v = bits_at(vals, vbit, B);                                       \
         goto *tb[*mp++];                                                                            \
         HX256(CASE_B)                                                                               \
+    out:                                                                                            \
+        sp->vbit = vbit;                                                                            \
     }
 BYTES_FN(bytes_b3, 3u)
 BYTES_FN(bytes_b4, 4u)
@@ -1022,34 +1059,36 @@ BYTES_FN(bytes_b4, 4u)
 #undef AT_B
 
 /* The 1-bit loop of two mask bytes a stream load, 6-wide groups (both bytes' four groups off
- * one pointer), as threaded code: (mend - mp) / 2 >= 1 pairs of mask bytes; returns the new vbit. */
+ * one pointer), as threaded code: (mend - mp) / 2 >= 1 pairs of mask bytes; sp as in BYTES_FN. */
 #define AT_P(h, l) &&p_##h##l,
 #define AT_Q(h, l) &&q_##h##l,
 #define CASE_P(h, l)                                                                                \
-    p_##h##l : mask_byte1_w6(w, 0u, v, lut, 0x##h##l##u);                                           \
+    p_##h##l : w = mask_byte1_w6_adv(w, v, lut, 0x##h##l##u);                                       \
     v >>= __builtin_popcount(0x##h##l##u);                                                          \
     vbit += (uint32_t)__builtin_popcount(0x##h##l##u);                                              \
     goto *tq[mp[1]];
 #define CASE_Q(h, l)                                                                                \
-    q_##h##l : mask_byte1_w6(w, 2u * G6, v, lut, 0x##h##l##u);                                      \
+    q_##h##l : w = mask_byte1_w6_adv(w, v, lut, 0x##h##l##u);                                       \
     vbit += (uint32_t)__builtin_popcount(0x##h##l##u);                                              \
-    w += 4u * 2u * ECG_RT_DSP_GROUP;                                                                \
     mp += 2;                                                                                        \
-    if (mp == mend) return vbit;                                                                    \
+    if (mp == mend) goto out;                                                                       \
     v = bits_at(vals, vbit, 1u);                                                                    \
     goto *tp[mp[0]];
-static __attribute__((noinline, unused)) uint32_t pairs_b1(uint32_t *w, const uint8_t *mp, const uint8_t *const mend,
-                                                           const uint8_t *vals, uint32_t vbit)
+static __attribute__((noinline, unused)) void pairs_b1(uint32_t *w, const uint8_t *mp, const uint8_t *const mend,
+                                                       ecg_rt_dsp_sparse *sp)
 {
     static const void *const tp_[256] = {HX256(AT_P)};
     static const void *const tq_[256] = {HX256(AT_Q)};
     const void *const *tp = tp_, *const *tq = tq_;
     const uint8_t *lut = (const uint8_t *)lut1;
-    uint32_t v = bits_at(vals, vbit, 1u);
+    const uint8_t *const vals = sp->vals;
+    uint32_t vbit = sp->vbit, v = bits_at(vals, vbit, 1u);
     __asm__("" : "+r"(lut), "+r"(tp), "+r"(tq)); /* registers, not literal loads per case */
     goto *tp[mp[0]];
     HX256(CASE_P)
     HX256(CASE_Q)
+out:
+    sp->vbit = vbit;
 }
 #undef CASE_P
 #undef CASE_Q
@@ -1098,7 +1137,11 @@ static inline __attribute__((always_inline)) uint32_t mask_nibbles(uint32_t *w, 
             __asm__("" : "+r"(lut)); /* one register for the 1-bit table, not a literal load per case */
 #if ECG_RT_DSP_GOTO
             if ((bits == 3u || bits == 4u) && GOTO_B(bits) && step == 2u * ECG_RT_DSP_GROUP) {
-                vbit = (bits == 3u ? bytes_b3 : bytes_b4)(w, mp, mend, vals, vbit);
+                ecg_rt_dsp_sparse t;
+                t.vbit = vbit;
+                t.vals = vals;
+                (bits == 3u ? bytes_b3 : bytes_b4)(w, mp, mend, &t);
+                vbit = t.vbit;
                 w += 2u * step * pairs;
                 mp = mend;
                 continue;
@@ -1108,7 +1151,11 @@ static inline __attribute__((always_inline)) uint32_t mask_nibbles(uint32_t *w, 
 #if GOTO_B(1)
                 if (mend - mp >= 2) {
                     const uint32_t n2 = (uint32_t)(mend - mp) / 2u;
-                    vbit = pairs_b1(w, mp, mp + 2u * n2, vals, vbit);
+                    ecg_rt_dsp_sparse t;
+                    t.vbit = vbit;
+                    t.vals = vals;
+                    pairs_b1(w, mp, mp + 2u * n2, &t);
+                    vbit = t.vbit;
                     mp += 2u * n2;
                     w += 4u * step * n2;
                 }
@@ -1233,25 +1280,24 @@ void ecg_rt_dsp_fill_sparse(const ecg_rt_dsp_group *g, uint32_t *w, const ecg_rt
                             ecg_rt_dsp_sparse *sp)
 {
 #if !defined(__OPTIMIZE_SIZE__) && ECG_RT_DSP_GOTO
-    const uint32_t bits = wb->bits, span = wb->span, vbit = sp->vbit;
-    if (wb->encoding == ECG_RT_ENC_BITMASK && (vbit >> 3) + span / 8u * bits + 5u <= wb->values_bytes) {
-        const uint8_t *mp = wb->index + (c * span >> 3);
-        if (g->width == ECG_RT_DSP_GROUP) {
-            if (bits == 1u && GOTO_B(1) && ECG_RT_DSP_PAIR1 && span % 16u == 0u) {
-                sp->vbit = pairs_b1(w, mp, mp + span / 8u, wb->values, vbit);
-                return;
-            }
-            if (bits == 3u && GOTO_B(3) && span % 8u == 0u) {
-                sp->vbit = bytes_b3(w, mp, mp + span / 8u, wb->values, vbit);
-                return;
-            }
-#if GOTO_B(4)
-            if (bits == 4u && span % 8u == 0u) {
-                sp->vbit = bytes_b4(w, mp, mp + span / 8u, wb->values, vbit);
-                return;
-            }
-#endif
+    const uint32_t bits = wb->bits, span = wb->span;
+    if (wb->encoding == ECG_RT_ENC_BITMASK && g->width == ECG_RT_DSP_GROUP &&
+        (sp->vbit >> 3) + span / 8u * bits + 5u <= wb->values_bytes) {
+        const uint8_t *mp = wb->index + (c * span >> 3), *const mend = mp + span / 8u;
+        if (bits == 1u && GOTO_B(1) && ECG_RT_DSP_PAIR1 && span % 16u == 0u) {
+            pairs_b1(w, mp, mend, sp);
+            return;
         }
+        if (bits == 3u && GOTO_B(3) && span % 8u == 0u) {
+            bytes_b3(w, mp, mend, sp);
+            return;
+        }
+#if GOTO_B(4)
+        if (bits == 4u && span % 8u == 0u) {
+            bytes_b4(w, mp, mend, sp);
+            return;
+        }
+#endif
     }
 #endif
     fill_sparse_any(g, w, wb, c, sp);

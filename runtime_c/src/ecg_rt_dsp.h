@@ -139,6 +139,7 @@ void ecg_rt_dsp_fill_decoded(const ecg_rt_dsp_group *g, uint32_t *w, const int32
 typedef struct {
     uint32_t vbit;       /* bit offset of the next value in the stream */
     const uint8_t *runs; /* RUNLENGTH: the next channel's first run byte */
+    const uint8_t *vals; /* -O2: the level stream (the threaded mask-byte loops' argument) */
 } ecg_rt_dsp_sparse;
 
 void ecg_rt_dsp_sparse_init(ecg_rt_dsp_sparse *sp, const ecg_rt_wblock *wb);
