@@ -532,33 +532,27 @@ static inline __attribute__((always_inline)) int scaled_channel(ecg_rt_dsp_group
  * stream: the whole channel two groups a pass with no other set-up (the group width a constant
  * where it is 6); returns 0 where it does not apply (fill_narrow then runs). */
 static inline __attribute__((always_inline)) int narrow_whole(const ecg_rt_dsp_group *g, uint32_t *w,
-                                                              const ecg_rt_wblock *wb, uint32_t c)
+                                                              const ecg_rt_wblock *wb, uint32_t c, const uint32_t b)
 {
-    const uint32_t b = wb->bits, span = g->span, off = c * span * b, np = span / 8u, start = off >> 3;
+    const uint32_t span = g->span, off = c * span * b, np = span / 8u, start = off >> 3;
     uint32_t last;
-    if (b == 4u || b < 3u || (off & 7u) != 0u || span % 8u != 0u || start + np * b > wb->values_bytes) return 0;
+    /* span % 8 == 0: the channel starts on a byte (off a multiple of 8). */
+    if (span % 8u != 0u || start + np * b > wb->values_bytes) return 0;
     /* A pass reads b + 1 bytes (7-bit: b): where the channel ends the stream, its last pass reads
      * from a zero-padded copy of its b bytes. */
     last = start + np * b + (b == 7u ? 0u : 1u) > wb->values_bytes;
-#define NW1(bb, STEP)                                                                               \
+#define NW1(STEP)                                                                                   \
     do {                                                                                            \
-        UNPACK8_FIXED(w, STEP, wb->values, off, np - last, bb);                                     \
+        UNPACK8_FIXED(w, STEP, wb->values, off, np - last, b);                                      \
         if (last) {                                                                                 \
             uint8_t t_[8] = {0};                                                                    \
-            memcpy(t_, wb->values + start + (np - 1u) * (bb), bb);                                  \
-            UNPACK8_FIXED(w + 2u * (STEP) * (np - 1u), STEP, t_, 0u, 1u, bb);                       \
+            memcpy(t_, wb->values + start + (np - 1u) * b, b);                                      \
+            UNPACK8_FIXED(w + 2u * (STEP) * (np - 1u), STEP, t_, 0u, 1u, b);                        \
         }                                                                                           \
     } while (0)
-#define NW(bb)                                                                                      \
-    case bb:                                                                                        \
-        if (g->width == ECG_RT_DSP_GROUP) NW1(bb, 2u * ECG_RT_DSP_GROUP);                           \
-        else NW1(bb, 8u);                                                                           \
-        return 1;
-    switch (b) {
-    NW(3u) NW(5u) NW(6u) NW(7u)
-    default: return 0;
-    }
-#undef NW
+    if (g->width == ECG_RT_DSP_GROUP) NW1(2u * ECG_RT_DSP_GROUP);
+    else NW1(8u);
+    return 1;
 #undef NW1
 }
 #endif
@@ -568,18 +562,24 @@ static __attribute__((noinline)) void fill_narrow(ecg_rt_dsp_group *g, uint32_t 
                                                   uint32_t c);
 
 #ifndef __OPTIMIZE_SIZE__ /* -Os: fill_narrow only, the plain levels, the smaller code */
-/* 1..7-bit channels: the pre-scaled unpack (1, 2, 4 bits) or narrow_whole (3, 5, 6, 7) where
- * they apply, each in this small frame, else fill_narrow. */
-static __attribute__((noinline)) void fill_sub8(ecg_rt_dsp_group *g, uint32_t *w, const ecg_rt_wblock *wb, uint32_t c)
-{
-    if (wb->bits == 4u ? scaled_channel(g, w, wb, c, 4u)
-        : wb->bits == 2u ? scaled_channel(g, w, wb, c, 2u)
-        : wb->bits == 1u ? scaled_channel(g, w, wb, c, 1u) : narrow_whole(g, w, wb, c))
-        return;
-    fill_narrow(g, w, wb, c);
-}
-#else
-#define fill_sub8 fill_narrow
+/* 1..7-bit channels, one small frame per width b (a constant; ecg_rt_dsp_fill_dense picks it):
+ * the pre-scaled unpack (1, 2, 4 bits) or narrow_whole (3, 5, 6, 7) where they apply, else
+ * fill_narrow. */
+#define SUB8_SCALED(b)                                                                              \
+    static __attribute__((noinline)) void sub8_##b(ecg_rt_dsp_group *g, uint32_t *w, const ecg_rt_wblock *wb, \
+                                                   uint32_t c)                                      \
+    {                                                                                               \
+        if (!scaled_channel(g, w, wb, c, b##u)) fill_narrow(g, w, wb, c);                           \
+    }
+#define SUB8_WHOLE(b)                                                                               \
+    static __attribute__((noinline)) void sub8_##b(ecg_rt_dsp_group *g, uint32_t *w, const ecg_rt_wblock *wb, \
+                                                   uint32_t c)                                      \
+    {                                                                                               \
+        if (!narrow_whole(g, w, wb, c, b##u)) fill_narrow(g, w, wb, c);                             \
+    }
+SUB8_SCALED(1) SUB8_SCALED(2) SUB8_SCALED(4) SUB8_WHOLE(3) SUB8_WHOLE(5) SUB8_WHOLE(6) SUB8_WHOLE(7)
+#undef SUB8_SCALED
+#undef SUB8_WHOLE
 #endif
 
 void ecg_rt_dsp_fill_dense(ecg_rt_dsp_group *g, uint32_t *w, const ecg_rt_wblock *wb, uint32_t c)
@@ -588,7 +588,19 @@ void ecg_rt_dsp_fill_dense(ecg_rt_dsp_group *g, uint32_t *w, const ecg_rt_wblock
     uint32_t q = 0;
     const int8_t *v = (const int8_t *)wb->values + (size_t)c * span;
     if (wb->bits != 8u) {
-        fill_sub8(g, w, wb, c);
+#ifndef __OPTIMIZE_SIZE__
+        switch (wb->bits) {
+        case 1u: sub8_1(g, w, wb, c); return;
+        case 2u: sub8_2(g, w, wb, c); return;
+        case 3u: sub8_3(g, w, wb, c); return;
+        case 4u: sub8_4(g, w, wb, c); return;
+        case 5u: sub8_5(g, w, wb, c); return;
+        case 6u: sub8_6(g, w, wb, c); return;
+        case 7u: sub8_7(g, w, wb, c); return;
+        default: break;
+        }
+#endif
+        fill_narrow(g, w, wb, c);
         return;
     }
     for (; q + 4u <= span; q += 4u, v += 4, w += step) {
