@@ -528,16 +528,15 @@ static inline __attribute__((always_inline)) int scaled_channel(ecg_rt_dsp_group
 #endif
 
 #ifndef __OPTIMIZE_SIZE__
-/* A 3-, 5-, 6- or 7-bit channel on a byte, span % 8 == 0, every load of unpack8_bytes inside the
- * stream: the whole channel two groups a pass with no other set-up (the group width a constant
- * where it is 6); returns 0 where it does not apply (fill_narrow then runs). */
-static inline __attribute__((always_inline)) int narrow_whole(const ecg_rt_dsp_group *g, uint32_t *w,
-                                                              const ecg_rt_wblock *wb, uint32_t c, const uint32_t b)
+/* A 3-, 5-, 6- or 7-bit channel of a layer with span % 8 == 0 and every channel's levels inside
+ * the stream (whole_ok, checked once a layer by ecg_rt_dsp_dense_fill; otherwise fill_narrow
+ * runs): the whole channel two groups a pass with no other set-up (the group width a constant
+ * where it is 6). */
+static inline __attribute__((always_inline)) void narrow_whole(const ecg_rt_dsp_group *g, uint32_t *w,
+                                                               const ecg_rt_wblock *wb, uint32_t c, const uint32_t b)
 {
     const uint32_t span = g->span, off = c * span * b, np = span / 8u, start = off >> 3;
     uint32_t last;
-    /* span % 8 == 0: the channel starts on a byte (off a multiple of 8). */
-    if (span % 8u != 0u || start + np * b > wb->values_bytes) return 0;
     /* A pass reads b + 1 bytes (7-bit: b): where the channel ends the stream, its last pass reads
      * from a zero-padded copy of its b bytes. */
     last = start + np * b + (b == 7u ? 0u : 1u) > wb->values_bytes;
@@ -552,7 +551,6 @@ static inline __attribute__((always_inline)) int narrow_whole(const ecg_rt_dsp_g
     } while (0)
     if (g->width == ECG_RT_DSP_GROUP) NW1(2u * ECG_RT_DSP_GROUP);
     else NW1(8u);
-    return 1;
 #undef NW1
 }
 #endif
@@ -562,9 +560,9 @@ static __attribute__((noinline)) void fill_narrow(ecg_rt_dsp_group *g, uint32_t 
                                                   uint32_t c);
 
 #ifndef __OPTIMIZE_SIZE__ /* -Os: fill_narrow only, the plain levels, the smaller code */
-/* 1..7-bit channels, one small frame per width b (a constant; ecg_rt_dsp_fill_dense picks it):
- * the pre-scaled unpack (1, 2, 4 bits) or narrow_whole (3, 5, 6, 7) where they apply, else
- * fill_narrow. */
+/* 1..7-bit channels, one small frame per width b (a constant; ecg_rt_dsp_dense_fill picks it once
+ * a layer): the pre-scaled unpack (1, 2, 4 bits; fill_narrow where it does not apply) or
+ * narrow_whole (3, 5, 6, 7). */
 #define SUB8_SCALED(b)                                                                              \
     static __attribute__((noinline)) void sub8_##b(ecg_rt_dsp_group *g, uint32_t *w, const ecg_rt_wblock *wb, \
                                                    uint32_t c)                                      \
@@ -575,31 +573,63 @@ static __attribute__((noinline)) void fill_narrow(ecg_rt_dsp_group *g, uint32_t 
     static __attribute__((noinline)) void sub8_##b(ecg_rt_dsp_group *g, uint32_t *w, const ecg_rt_wblock *wb, \
                                                    uint32_t c)                                      \
     {                                                                                               \
-        if (!narrow_whole(g, w, wb, c, b##u)) fill_narrow(g, w, wb, c);                             \
+        narrow_whole(g, w, wb, c, b##u);                                                            \
     }
 SUB8_SCALED(1) SUB8_SCALED(2) SUB8_SCALED(4) SUB8_WHOLE(3) SUB8_WHOLE(5) SUB8_WHOLE(6) SUB8_WHOLE(7)
 #undef SUB8_SCALED
 #undef SUB8_WHOLE
 #endif
 
+#ifndef __OPTIMIZE_SIZE__
+/* 8-bit levels 4 at a time (one word, two SXTB16: already the pair layout): ecg_rt_dsp_fill_dense's
+ * int8 loop. */
+static void fill_int8(ecg_rt_dsp_group *g, uint32_t *w, const ecg_rt_wblock *wb, uint32_t c)
+{
+    const uint32_t span = g->span, step = 2u * g->width;
+    uint32_t q = 0;
+    const int8_t *v = (const int8_t *)wb->values + (size_t)c * span;
+    for (; q + 4u <= span; q += 4u, v += 4, w += step) {
+        const uint32_t word = ecg_rt_load4(v);
+        w[0] = __sxtb16(word);
+        w[1] = ecg_rt_sxtb16_odd(word);
+    }
+    for (; q < span; ++q, ++v) ecg_rt_dsp_put(w, g->width, q & 3u, *v);
+}
+
+/* narrow_whole's condition, once a layer: span % 8 == 0 (every channel starts on a byte) and
+ * every channel's levels inside the stream. */
+static int whole_ok(const ecg_rt_wblock *wb, uint32_t b)
+{
+    return wb->span != 0u && wb->span % 8u == 0u && (uint64_t)wb->c_out * (wb->span / 8u) * b <= wb->values_bytes;
+}
+
+ecg_rt_dsp_fill_fn ecg_rt_dsp_dense_fill(const ecg_rt_wblock *wb)
+{
+    switch (wb->bits) {
+    case 1u: return sub8_1;
+    case 2u: return sub8_2;
+    case 3u: return whole_ok(wb, 3u) ? sub8_3 : fill_narrow;
+    case 4u: return sub8_4;
+    case 5u: return whole_ok(wb, 5u) ? sub8_5 : fill_narrow;
+    case 6u: return whole_ok(wb, 6u) ? sub8_6 : fill_narrow;
+    case 7u: return whole_ok(wb, 7u) ? sub8_7 : fill_narrow;
+    case 8u: return fill_int8;
+    default: return fill_narrow;
+    }
+}
+#endif
+
 void ecg_rt_dsp_fill_dense(ecg_rt_dsp_group *g, uint32_t *w, const ecg_rt_wblock *wb, uint32_t c)
+#ifndef __OPTIMIZE_SIZE__
+{
+    ecg_rt_dsp_dense_fill(wb)(g, w, wb, c);
+}
+#else
 {
     const uint32_t span = g->span, step = 2u * g->width;
     uint32_t q = 0;
     const int8_t *v = (const int8_t *)wb->values + (size_t)c * span;
     if (wb->bits != 8u) {
-#ifndef __OPTIMIZE_SIZE__
-        switch (wb->bits) {
-        case 1u: sub8_1(g, w, wb, c); return;
-        case 2u: sub8_2(g, w, wb, c); return;
-        case 3u: sub8_3(g, w, wb, c); return;
-        case 4u: sub8_4(g, w, wb, c); return;
-        case 5u: sub8_5(g, w, wb, c); return;
-        case 6u: sub8_6(g, w, wb, c); return;
-        case 7u: sub8_7(g, w, wb, c); return;
-        default: break;
-        }
-#endif
         fill_narrow(g, w, wb, c);
         return;
     }
@@ -610,6 +640,7 @@ void ecg_rt_dsp_fill_dense(ecg_rt_dsp_group *g, uint32_t *w, const ecg_rt_wblock
     }
     for (; q < span; ++q, ++v) ecg_rt_dsp_put(w, g->width, q & 3u, *v);
 }
+#endif
 
 static void fill_narrow(ecg_rt_dsp_group *g, uint32_t *w, const ecg_rt_wblock *wb, uint32_t c)
 {
@@ -667,14 +698,6 @@ void ecg_rt_dsp_fill_decoded(const ecg_rt_dsp_group *g, uint32_t *w, const int32
     for (i = 0; i < n; ++i) ecg_rt_dsp_put(w, g->width, (uint32_t)xoff[i], val[i]);
 }
 
-void ecg_rt_dsp_sparse_init(ecg_rt_dsp_sparse *sp, const ecg_rt_wblock *wb)
-{
-    sp->vbit = 0;
-    sp->runs = wb->index + 4u * (size_t)wb->c_out;
-#ifndef __OPTIMIZE_SIZE__
-    sp->vals = wb->values;
-#endif
-}
 
 /* The b-bit level at bit `vbit` of the stream: one unaligned load while 4 bytes remain, else the
  * bit reader's byte walk. */
@@ -1284,32 +1307,44 @@ static SPARSE_ANY void fill_sparse_any(const ecg_rt_dsp_group *g, uint32_t *w, c
     fill_sparse_b(g, w, wb, c, sp, wb->bits);
 }
 
-/* -O2 with ECG_RT_DSP_GOTO: a 6-wide group's BITMASK channel of 1-bit (pairs of whole mask bytes)
- * or 3- or 4-bit levels (whole mask bytes) whose loads all stay inside the stream, even with every
- * position set, goes straight into its threaded loop from this small frame (no chunking, none of
- * fill_sparse_any's set-up); every other channel takes fill_sparse_any. */
+/* -O2 with ECG_RT_DSP_GOTO: a BITMASK layer of 1-bit (span % 16 == 0: pairs of whole mask bytes)
+ * or 3- or 4-bit levels (span % 8 == 0: whole mask bytes) gets its threaded loop in sp->loop, once
+ * a layer; a 6-wide group's channel whose loads all stay inside the stream, even with every
+ * position set (vbit / 8 + span / 8 * b + 5 <= bytes), goes straight into it from the small frame
+ * of ecg_rt_dsp_fill_sparse (no chunking, none of fill_sparse_any's set-up, no per-channel tests
+ * of the layer); every other channel takes fill_sparse_any. */
+void ecg_rt_dsp_sparse_init(ecg_rt_dsp_sparse *sp, const ecg_rt_wblock *wb)
+{
+    sp->vbit = 0;
+    sp->runs = wb->index + 4u * (size_t)wb->c_out;
+#ifndef __OPTIMIZE_SIZE__
+    sp->vals = wb->values;
+    sp->loop = 0;
+#if ECG_RT_DSP_GOTO
+    {
+        const uint32_t bits = wb->bits, span = wb->span, need = span / 8u * bits + 5u;
+        sp->mask = wb->index;
+        sp->mbytes = span / 8u;
+        sp->lim = wb->values_bytes >= need ? wb->values_bytes - need : 0u;
+        if (wb->encoding != ECG_RT_ENC_BITMASK || wb->values_bytes < need) return;
+        if (bits == 1u && GOTO_B(1) && ECG_RT_DSP_PAIR1 && span % 16u == 0u) sp->loop = pairs_b1;
+        else if (bits == 3u && GOTO_B(3) && span % 8u == 0u) sp->loop = bytes_b3;
+#if GOTO_B(4)
+        else if (bits == 4u && span % 8u == 0u) sp->loop = bytes_b4;
+#endif
+    }
+#endif
+#endif
+}
+
 void ecg_rt_dsp_fill_sparse(const ecg_rt_dsp_group *g, uint32_t *w, const ecg_rt_wblock *wb, uint32_t c,
                             ecg_rt_dsp_sparse *sp)
 {
 #if !defined(__OPTIMIZE_SIZE__) && ECG_RT_DSP_GOTO
-    const uint32_t bits = wb->bits, span = wb->span;
-    if (wb->encoding == ECG_RT_ENC_BITMASK && g->width == ECG_RT_DSP_GROUP &&
-        (sp->vbit >> 3) + span / 8u * bits + 5u <= wb->values_bytes) {
-        const uint8_t *mp = wb->index + (c * span >> 3), *const mend = mp + span / 8u;
-        if (bits == 1u && GOTO_B(1) && ECG_RT_DSP_PAIR1 && span % 16u == 0u) {
-            pairs_b1(w, mp, mend, sp);
-            return;
-        }
-        if (bits == 3u && GOTO_B(3) && span % 8u == 0u) {
-            bytes_b3(w, mp, mend, sp);
-            return;
-        }
-#if GOTO_B(4)
-        if (bits == 4u && span % 8u == 0u) {
-            bytes_b4(w, mp, mend, sp);
-            return;
-        }
-#endif
+    if (sp->loop && g->width == ECG_RT_DSP_GROUP && (sp->vbit >> 3) <= sp->lim) {
+        const uint8_t *mp = sp->mask + c * sp->mbytes;
+        sp->loop(w, mp, mp + sp->mbytes, sp);
+        return;
     }
 #endif
     fill_sparse_any(g, w, wb, c, sp);

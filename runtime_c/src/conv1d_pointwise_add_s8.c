@@ -146,14 +146,15 @@ ecg_rt_status ecg_rt_conv1d_pointwise_add_s8(const ecg_rt_conv_params *p, const 
         cp.dilation = 1u; /* K = 1 */
         cp.add = &f.ad;
         if (wb->encoding != ECG_RT_ENC_DENSE) ecg_rt_dsp_sparse_init(&sparse, wb);
+        ECG_RT_DSP_DENSE_FILL(wb);
         group.count = 0;
         for (c = 0; c < p->out_ch; ++c) {
             const ecg_rt_chan_q cq = ecg_rt_chan_q_load(wb, c);
             uint32_t *col = ecg_rt_dsp_group_take(&group, &cp, wb->span, tapsum_ok, c, cq.bias, cq.mult, cq.shift);
             if (wb->encoding == ECG_RT_ENC_DENSE)
-                ecg_rt_dsp_fill_dense(&group, col, wb, c);
+                ECG_RT_DSP_FILL_DENSE(&group, col, wb, c);
             else
-                ecg_rt_dsp_fill_sparse(&group, col, wb, c, &sparse);
+                ECG_RT_DSP_FILL_SPARSE(&group, col, wb, c, &sparse);
             if (group.count == group.width) {
                 const ecg_rt_status st = run_group(&group, &f, &cp, x, y);
                 if (st != ECG_RT_OK) return st;

@@ -43,6 +43,7 @@ ecg_rt_status ecg_rt_conv1d_s8(const ecg_rt_conv_params *p, const ecg_rt_wblock 
     sparse_dsp = wb->encoding != ECG_RT_ENC_DENSE && !depthwise && p->dilation == 1u && wb->span <= ECG_RT_WCHUNK &&
                  4u * (uint64_t)wb->nnz >= (uint64_t)wb->c_out * wb->span;
     if (sparse_dsp) ecg_rt_dsp_sparse_init(&sparse, wb);
+    ECG_RT_DSP_DENSE_FILL(wb);
     group.count = 0;
 #endif
     interior(p, &lo, &hi);
@@ -54,9 +55,9 @@ ecg_rt_status ecg_rt_conv1d_s8(const ecg_rt_conv_params *p, const ecg_rt_wblock 
         if (dense_dsp || sparse_dsp) { /* levels unpacked straight into the group, no decode to pairs */
             uint32_t *col = ecg_rt_dsp_group_take(grp, p, wb->span, tapsum_ok, c, q.bias, q.mult, q.shift);
             if (dense_dsp)
-                ecg_rt_dsp_fill_dense(grp, col, wb, c);
+                ECG_RT_DSP_FILL_DENSE(grp, col, wb, c);
             else
-                ecg_rt_dsp_fill_sparse(grp, col, wb, c, &sparse);
+                ECG_RT_DSP_FILL_SPARSE(grp, col, wb, c, &sparse);
             if (grp->count == grp->width) {
                 ecg_rt_status st = ecg_rt_conv1d_group_dsp_s8(grp, p, x, y);
                 if (st != ECG_RT_OK) return st;

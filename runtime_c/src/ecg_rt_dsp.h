@@ -136,21 +136,55 @@ void ecg_rt_dsp_fill_decoded(const ecg_rt_dsp_group *g, uint32_t *w, const int32
 /* BITMASK / RUNLENGTH channels walked in order straight into pair words: the value stream is
  * read on from one channel to the next (the block was checked at load: every position < span,
  * nnz values). */
-typedef struct {
+typedef struct ecg_rt_dsp_sparse_s {
     uint32_t vbit;       /* bit offset of the next value in the stream */
     const uint8_t *runs; /* RUNLENGTH: the next channel's first run byte */
     const uint8_t *vals; /* -O2: the level stream (the threaded mask-byte loops' argument) */
+    /* -O2, set once a layer by ecg_rt_dsp_sparse_init: the layer's threaded mask-byte loop (NULL:
+     * none), which a 6-wide group's channel enters straight while vbit / 8 <= lim; the BITMASK
+     * index and its bytes a channel (span / 8). */
+    void (*loop)(uint32_t *w, const uint8_t *mp, const uint8_t *mend, struct ecg_rt_dsp_sparse_s *sp);
+    const uint8_t *mask;
+    uint32_t mbytes, lim;
 } ecg_rt_dsp_sparse;
 
 void ecg_rt_dsp_sparse_init(ecg_rt_dsp_sparse *sp, const ecg_rt_wblock *wb);
 /* Channel c's non-zero levels into the (zeroed) column w; channels must come in order 0, 1, ... */
 void ecg_rt_dsp_fill_sparse(const ecg_rt_dsp_group *g, uint32_t *w, const ecg_rt_wblock *wb, uint32_t c,
                             ecg_rt_dsp_sparse *sp);
+#ifndef __OPTIMIZE_SIZE__
+/* -O2: ecg_rt_dsp_fill_sparse with its direct entry into the layer's threaded loop inlined into the
+ * caller's channel loop (no call frame for those channels). */
+static inline void ecg_rt_dsp_fill_sparse_in(const ecg_rt_dsp_group *g, uint32_t *w, const ecg_rt_wblock *wb,
+                                             uint32_t c, ecg_rt_dsp_sparse *sp)
+{
+    if (sp->loop && g->width == ECG_RT_DSP_GROUP && (sp->vbit >> 3) <= sp->lim) {
+        const uint8_t *mp = sp->mask + c * sp->mbytes;
+        sp->loop(w, mp, mp + sp->mbytes, sp);
+    } else {
+        ecg_rt_dsp_fill_sparse(g, w, wb, c, sp);
+    }
+}
+#define ECG_RT_DSP_FILL_SPARSE ecg_rt_dsp_fill_sparse_in
+#else
+#define ECG_RT_DSP_FILL_SPARSE ecg_rt_dsp_fill_sparse
+#endif
 
 /* A column straight from channel c of a DENSE block into the slot just taken, each level unpacked
  * once (conv1d_group_dsp_s8.c). 1-, 2- and 4-bit levels may go in pre-scaled by 2^k (int8
  * bytes), the slot's bias scaled and its shift raised by k to match (same requantized result). */
 void ecg_rt_dsp_fill_dense(ecg_rt_dsp_group *g, uint32_t *w, const ecg_rt_wblock *wb, uint32_t c);
+#ifndef __OPTIMIZE_SIZE__
+/* -O2: the fill of a DENSE block's width (what ecg_rt_dsp_fill_dense would pick per channel),
+ * chosen once a layer. */
+typedef void (*ecg_rt_dsp_fill_fn)(ecg_rt_dsp_group *g, uint32_t *w, const ecg_rt_wblock *wb, uint32_t c);
+ecg_rt_dsp_fill_fn ecg_rt_dsp_dense_fill(const ecg_rt_wblock *wb);
+#define ECG_RT_DSP_DENSE_FILL(wb) ecg_rt_dsp_fill_fn fill_dense_ = ecg_rt_dsp_dense_fill(wb)
+#define ECG_RT_DSP_FILL_DENSE(g, w, wb, c) fill_dense_(g, w, wb, c)
+#else
+#define ECG_RT_DSP_DENSE_FILL(wb) (void)0
+#define ECG_RT_DSP_FILL_DENSE(g, w, wb, c) ecg_rt_dsp_fill_dense(g, w, wb, c)
+#endif
 
 static inline int32_t ecg_rt_dsp_dot1(const int8_t *x0, const uint32_t *wpk, uint32_t stride,
                                       uint32_t n4, int32_t s0)
