@@ -510,9 +510,10 @@ static inline __attribute__((always_inline)) void fill_scaled(uint32_t *w, uint3
 /* Channel c of b-bit levels (b = 1, 2, 4, a compile-time constant) pre-scaled into slot j's
  * column (the slot just taken) where legal; returns 0 where not. */
 static inline __attribute__((always_inline)) int scaled_channel(ecg_rt_dsp_group *g, uint32_t *w,
-                                                                const ecg_rt_wblock *wb, uint32_t c, const uint32_t b)
+                                                                const ecg_rt_wblock *wb, uint32_t c, const uint32_t b,
+                                                                const uint32_t span)
 {
-    const uint32_t span = g->span, j = g->count - 1u, k = b == 1u ? 6u : 8u - b, off = c * span * b;
+    const uint32_t j = g->count - 1u, k = b == 1u ? 6u : 8u - b, off = c * span * b;
     const int32_t bias = g->bias[j];
     const uint32_t mag = bias < 0 ? 0u - (uint32_t)bias : (uint32_t)bias; /* span <= ECG_RT_WCHUNK */
     if ((off & 7u) != 0u || g->shift[j] + k > 62u || mag > (0x7FFFFFFFu - (span << 14)) >> k) return 0;
@@ -567,7 +568,16 @@ static __attribute__((noinline)) void fill_narrow(ecg_rt_dsp_group *g, uint32_t 
     static __attribute__((noinline)) void sub8_##b(ecg_rt_dsp_group *g, uint32_t *w, const ecg_rt_wblock *wb, \
                                                    uint32_t c)                                      \
     {                                                                                               \
-        if (!scaled_channel(g, w, wb, c, b##u)) fill_narrow(g, w, wb, c);                           \
+        if (!scaled_channel(g, w, wb, c, b##u, g->span)) fill_narrow(g, w, wb, c);                  \
+    }
+/* The same for layers of span n (16, 32: short and 1x1 channels; picked once a layer by
+ * ecg_rt_dsp_dense_fill), the span a constant: no loop or tail set-up, no alignment test. */
+#define SUB8_SPAN(b, n)                                                                             \
+    static __attribute__((noinline)) void sub8_##b##_s##n(ecg_rt_dsp_group *g, uint32_t *w,           \
+                                                          const ecg_rt_wblock *wb, uint32_t c)      \
+    {                                                                                               \
+        if (g->span != n##u) sub8_##b(g, w, wb, c);                                                 \
+        else if (!scaled_channel(g, w, wb, c, b##u, n##u)) fill_narrow(g, w, wb, c);                \
     }
 #define SUB8_WHOLE(b)                                                                               \
     static __attribute__((noinline)) void sub8_##b(ecg_rt_dsp_group *g, uint32_t *w, const ecg_rt_wblock *wb, \
@@ -576,6 +586,8 @@ static __attribute__((noinline)) void fill_narrow(ecg_rt_dsp_group *g, uint32_t 
         narrow_whole(g, w, wb, c, b##u);                                                            \
     }
 SUB8_SCALED(1) SUB8_SCALED(2) SUB8_SCALED(4) SUB8_WHOLE(3) SUB8_WHOLE(5) SUB8_WHOLE(6) SUB8_WHOLE(7)
+SUB8_SPAN(1, 16) SUB8_SPAN(1, 32) SUB8_SPAN(2, 16) SUB8_SPAN(2, 32) SUB8_SPAN(4, 16) SUB8_SPAN(4, 32)
+#undef SUB8_SPAN
 #undef SUB8_SCALED
 #undef SUB8_WHOLE
 #endif
@@ -606,10 +618,10 @@ static int whole_ok(const ecg_rt_wblock *wb, uint32_t b)
 ecg_rt_dsp_fill_fn ecg_rt_dsp_dense_fill(const ecg_rt_wblock *wb)
 {
     switch (wb->bits) {
-    case 1u: return sub8_1;
-    case 2u: return sub8_2;
+    case 1u: return wb->span == 32u ? sub8_1_s32 : wb->span == 16u ? sub8_1_s16 : sub8_1;
+    case 2u: return wb->span == 32u ? sub8_2_s32 : wb->span == 16u ? sub8_2_s16 : sub8_2;
     case 3u: return whole_ok(wb, 3u) ? sub8_3 : fill_narrow;
-    case 4u: return sub8_4;
+    case 4u: return wb->span == 32u ? sub8_4_s32 : wb->span == 16u ? sub8_4_s16 : sub8_4;
     case 5u: return whole_ok(wb, 5u) ? sub8_5 : fill_narrow;
     case 6u: return whole_ok(wb, 6u) ? sub8_6 : fill_narrow;
     case 7u: return whole_ok(wb, 7u) ? sub8_7 : fill_narrow;

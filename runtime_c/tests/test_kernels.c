@@ -126,6 +126,7 @@ static int conv_case(int kind, uint32_t bits, uint32_t enc, double sparsity, int
     p.kernel = kind == 2 ? 1u : (uint32_t)rng_range(1, big || dsp ? 9 : 7);
     p.stride = (uint32_t)rng_range(1, 3);
     p.dilation = kind == 2 || dsp ? 1u : (uint32_t)rng_range(1, 3);
+    if (dsp && rep >= 4) { p.in_ch = 16u << (rep - 4); p.kernel = 1u; } /* 1x1 layers of span 16 / 32 */
     p.pad_left = kind == 2 ? 0u : (uint32_t)rng_range(0, (int32_t)p.kernel);
     {
         uint32_t pr = kind == 2 ? 0u : (uint32_t)rng_range(0, (int32_t)p.kernel);
@@ -189,7 +190,7 @@ void test_conv1d_dsp_shapes(void)
     for (bits = 1; bits <= 8; ++bits)
         for (enc = 0; enc < 3; ++enc)
             for (sp = 0; sp < 5; ++sp)
-                for (rep = 0; rep < 4; ++rep)
+                for (rep = 0; rep < 6; ++rep)
                     CHECK(conv_case(0, bits, enc, sps[sp], 1, 1, rep));
 }
 
