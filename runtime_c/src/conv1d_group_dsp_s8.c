@@ -819,18 +819,34 @@ static inline __attribute__((always_inline)) void st1(uint32_t *w, const uint32_
 /* One halfword (a pair word's one level; the column is zero-filled) at byte offset off from w. */
 #define STH(w, off, l) __asm__ volatile("strh %1, [%0, %2]" : : "r"(w), "r"(l), "i"(off) : "memory")
 
+/* The levels of nibble m's set positions (a compile-time constant m; levels packed from bit `at`
+ * of v, b bits each) and its two pair words (positions 0 and 2, 1 and 3), for the stores below. */
+typedef struct {
+    int32_t l[4];
+    uint32_t a, c;
+} nib_levels;
+static inline __attribute__((always_inline)) nib_levels nibble_levels(uint32_t v, const uint32_t m, const uint32_t at,
+                                                                      const uint32_t b)
+{
+    nib_levels n;
+    n.l[0] = level_of(v, at, b);
+    n.l[1] = level_of(v, at + b * (m & 1u), b);
+    n.l[2] = level_of(v, at + b * (uint32_t)__builtin_popcount(m & 3u), b);
+    n.l[3] = level_of(v, at + b * (uint32_t)__builtin_popcount(m & 7u), b);
+    n.a = pair_of(m & 1u, n.l[0], m & 4u, n.l[2]);
+    n.c = pair_of(m & 2u, n.l[1], m & 8u, n.l[3]);
+    return n;
+}
+
 /* nibble_at with the stores at byte offset boff (a constant) from w; a pair word holding one
  * level is stored as that level's halfword (STRH, no UXTH / LSL), unless it shares an STRD
  * with a word of two levels. */
 static inline __attribute__((always_inline)) void nibble_off(uint32_t *w, const uint32_t boff, uint32_t v,
                                                              const uint32_t m, const uint32_t at, const uint32_t b)
 {
-    const int32_t l0 = level_of(v, at, b);
-    const int32_t l1 = level_of(v, at + b * (m & 1u), b);
-    const int32_t l2 = level_of(v, at + b * (uint32_t)__builtin_popcount(m & 3u), b);
-    const int32_t l3 = level_of(v, at + b * (uint32_t)__builtin_popcount(m & 7u), b);
-    const uint32_t a = pair_of(m & 1u, l0, m & 4u, l2), c = pair_of(m & 2u, l1, m & 8u, l3);
-    const uint32_t fa = (m & 5u) == 5u, fc = (m & 10u) == 10u;
+    const nib_levels n = nibble_levels(v, m, at, b);
+    const int32_t l0 = n.l[0], l1 = n.l[1], l2 = n.l[2], l3 = n.l[3];
+    const uint32_t a = n.a, c = n.c, fa = (m & 5u) == 5u, fc = (m & 10u) == 10u;
     if ((m & 5u) && (m & 10u) && (fa || fc)) {
         __asm__ volatile("strd %1, %2, [%0, %3]" : : "r"(w), "r"(a), "r"(c), "i"(boff) : "memory");
         return;
@@ -961,12 +977,9 @@ static inline __attribute__((always_inline)) void mask_byte1_w6(uint32_t *w, con
 static inline __attribute__((always_inline)) uint32_t *nibble_adv(uint32_t *w, const uint32_t adv, uint32_t v,
                                                                   const uint32_t m, const uint32_t at, const uint32_t b)
 {
-    const int32_t l0 = level_of(v, at, b);
-    const int32_t l1 = level_of(v, at + b * (m & 1u), b);
-    const int32_t l2 = level_of(v, at + b * (uint32_t)__builtin_popcount(m & 3u), b);
-    const int32_t l3 = level_of(v, at + b * (uint32_t)__builtin_popcount(m & 7u), b);
-    const uint32_t a = pair_of(m & 1u, l0, m & 4u, l2), c = pair_of(m & 2u, l1, m & 8u, l3);
-    const uint32_t fa = (m & 5u) == 5u, fc = (m & 10u) == 10u;
+    const nib_levels n = nibble_levels(v, m, at, b);
+    const int32_t l0 = n.l[0], l1 = n.l[1], l2 = n.l[2], l3 = n.l[3];
+    const uint32_t a = n.a, c = n.c, fa = (m & 5u) == 5u, fc = (m & 10u) == 10u;
     if (fa || (m & 5u) == 4u) { /* word 0 one STR / STRD, post-indexed */
         if (m & 10u)
             __asm__ volatile("strd %1, %2, [%0], %3" : "+r"(w) : "r"(a), "r"(c), "i"(adv) : "memory");
